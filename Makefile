@@ -1,0 +1,41 @@
+# Every target sets up what it needs: a fresh clone needs nothing but python3.11 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_START ?= 2025-07-01
+DEMO_END ?= 2025-07-31
+
+.PHONY: install demo test lint bench clean-data
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "kesu needs Python 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job on sample data: a month of a small bank's drops, ingested into ./data/warehouse.
+demo: $(STAMP)
+	$(BIN)/kesu sample --start $(DEMO_START) --end $(DEMO_END) --profile small --seed 7
+	$(BIN)/kesu backfill --start $(DEMO_START) --end $(DEMO_END)
+	@echo
+	@echo "landing zone : $(CURDIR)/data/landing"
+	@echo "warehouse    : $(CURDIR)/data/warehouse  (stg_hotline, stg_complaints, stg_regulator_transfers, quarantine/<feed>)"
+	@echo "raw zone     : $(CURDIR)/data/warehouse/_raw  (owner-only)"
+	@echo "run ledger   : $(CURDIR)/data/warehouse/_ledger/runs"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_bank_day.py
+
+clean-data:
+	rm -rf data

@@ -1,0 +1,177 @@
+"""`kesu` command line. Heavy imports (Prefect, GX, Polars) happen inside the commands, so
+`kesu --help` starts in well under a second."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _feeds(text: str) -> list[str]:
+    feeds = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in feeds if f not in FEED_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown feed(s) {unknown}; choose from {FEED_NAMES}")
+    return feeds
+
+
+def _locations(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
+    p.add_argument("--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)")
+    p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kesu",
+        description="Bank consumer-complaint pipeline: landing files -> validated Parquet warehouse.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sample = sub.add_parser("sample", help="write realistic sample landing files for a date range")
+    sample.add_argument("--start", type=_date, required=True)
+    sample.add_argument("--end", type=_date, required=True)
+    sample.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
+    sample.add_argument("--profile", choices=("small", "bank"), default="small")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--clean", action="store_true", help="no injected defects")
+
+    ingest = sub.add_parser("ingest", help="ingest one drop date (the nightly job)")
+    ingest.add_argument("--date", type=_date, required=True, dest="drop_date")
+    ingest.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEED_NAMES))
+    ingest.add_argument("--force", action="store_true", help="redo even if inputs are unchanged")
+    _locations(ingest)
+
+    backfill = sub.add_parser("backfill", help="ingest every drop date in a range")
+    backfill.add_argument("--start", type=_date, required=True)
+    backfill.add_argument("--end", type=_date, required=True)
+    backfill.add_argument("--feeds", type=_feeds)
+    backfill.add_argument("--force", action="store_true")
+    _locations(backfill)
+    return parser
+
+
+def _prefect_defaults() -> None:
+    # The ephemeral API server starts in a subprocess; a loaded CI machine needs more than 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from flows.pii_key import ensure_demo_key
+    from samplegen.generate import generate
+
+    if args.end < args.start:
+        raise SystemExit("kesu sample: --end is before --start")
+    landing = Path(args.landing or os.environ.get("KESU_LANDING") or "data/landing")
+    print(f"writing {args.profile} sample data for {args.start}..{args.end} to {landing}")
+    summary = generate(
+        args.start,
+        args.end,
+        landing,
+        profile=args.profile,
+        seed=args.seed,
+        defects=not args.clean,
+        progress=lambda d: print(f"  {d} written", flush=True),
+    )
+    for feed, rows in summary.rows.items():
+        print(f"  {feed}: {rows} rows")
+    if summary.defects:
+        injected = ", ".join(f"{k} {v}" for k, v in sorted(summary.defects.items()))
+        print(f"  injected defects: {injected}")
+    key_path, created = ensure_demo_key()
+    if created and not os.environ.get("KESU_PII_KEY"):
+        print(f"created a demo PII key at {key_path} (0600); set KESU_PII_KEY for real data")
+    return 0
+
+
+def _summary_lines(run: dict[str, Any]) -> list[str]:
+    lines = []
+    for feed, r in run["feeds"].items():
+        failed = [f for f in r.get("files", []) if f["status"] == "failed"]
+        extra = f", {len(failed)} file(s) failed" if failed else ""
+        lines.append(
+            f"{run['drop_date']} {feed:<20} {r['status']:<10} rows in {r['rows_in']:>8} = "
+            f"loaded {r['loaded']:>8} + quarantined {r['quarantined']:>6}{extra}"
+        )
+    return lines
+
+
+def _exit_status(runs: list[dict[str, Any]]) -> int:
+    """Non-zero only when nothing of a present feed could be read (feeds.md, reports.md)."""
+    return 1 if any(r["status"] == "unreadable" for run in runs for r in run["feeds"].values()) else 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    _prefect_defaults()
+    from flows.ingest import nightly
+
+    run = nightly(
+        drop_date=args.drop_date,
+        feeds=args.feeds,
+        landing_dir=args.landing,
+        warehouse_dir=args.warehouse,
+        config_file=args.config,
+        force=args.force,
+    )
+    print("\n".join(_summary_lines(run)))
+    return _exit_status([run])
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    _prefect_defaults()
+    from flows.backfill import backfill
+
+    if args.end < args.start:
+        raise SystemExit("kesu backfill: --end is before --start")
+    runs = backfill(
+        start=args.start,
+        end=args.end,
+        feeds=args.feeds,
+        landing_dir=args.landing,
+        warehouse_dir=args.warehouse,
+        config_file=args.config,
+        force=args.force,
+    )
+    for run in runs:
+        print("\n".join(_summary_lines(run)))
+    totals: dict[str, list[int]] = {}
+    for run in runs:
+        for feed, r in run["feeds"].items():
+            t = totals.setdefault(feed, [0, 0, 0])
+            t[0], t[1], t[2] = t[0] + r["rows_in"], t[1] + r["loaded"], t[2] + r["quarantined"]
+    for feed, (rows_in, loaded, bad) in totals.items():
+        print(f"total {feed:<20} rows in {rows_in} = loaded {loaded} + quarantined {bad}")
+    return _exit_status(runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"sample": _cmd_sample, "ingest": _cmd_ingest, "backfill": _cmd_backfill}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the user gets one clear line, the traceback only with KESU_DEBUG
+        from flows.config import ConfigError
+
+        if os.environ.get("KESU_DEBUG") or not isinstance(exc, ConfigError | ValueError):
+            raise
+        print(f"kesu {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The steps of ingesting one feed's drop, as plain functions (the Prefect tasks wrap them).
+
+Kept free of Prefect so they can be unit-tested and reused by the backfill flow: each takes and
+returns small values (paths, counts), and the frames travel through the run's scratch folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import transforms
+from expectations.runner import row_failures
+from flows.config import Settings
+from flows.pii_key import PiiKey
+from transforms import quarantine
+from transforms.columns import BRANCH_HEADERS, STAGED_TABLE
+from transforms.lookups import Lookups, branch_lookup, label_lookup
+from transforms.staging import ISSUE_SCHEMA, StagingContext, check_headers, duplicate_keys, stage
+from warehouse import landing, paths, scratch
+from warehouse.publish import PublishedPartition, publish_partition, read_partition_manifest
+from warehouse.raw import keep_raw, sha256_file
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    sha256: str
+    bytes: int
+    encoding: str = ""
+    rows_in: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    status: str = "ok"  # ok | failed
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeedStaged:
+    """What staging one feed's drop produced: per-file outcomes and scratch paths of the frames."""
+
+    feed: str
+    drop_date: str
+    files: list[FileOutcome]
+    loaded_path: str | None
+    quarantine_path: str | None
+    seconds: float
+
+    def to_jsonable(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_lookups(settings: Settings) -> Lookups:
+    codes = pl.read_csv(settings.reference_path("codes"), infer_schema=False)
+    label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
+    branches = pl.read_csv(settings.reference_path("branches"), infer_schema=False)
+    branches = branches.rename({k: v for k, v in BRANCH_HEADERS.items() if k in branches.columns})
+    return Lookups(labels=label_lookup(codes, label_map), branches=branch_lookup(branches))
+
+
+def fingerprint(settings: Settings, key: PiiKey) -> str:
+    """What, besides the input files, decides the staged bytes: code, reference data, key, engine.
+
+    An unchanged drop is skipped only when this matches too, so a new label mapping or a new
+    key re-stages history on the next run that touches it.
+    """
+    h = hashlib.sha256()
+    code_dirs = [Path(transforms.__file__).parent, Path(__file__).parents[1] / "expectations"]
+    for folder in code_dirs:
+        for src in sorted(folder.glob("*.py")):
+            h.update(src.name.encode() + b"\0" + src.read_bytes())
+    for name in ("codes", "label_map", "branches"):
+        h.update(sha256_file(settings.reference_path(name)).encode())
+    h.update(json.dumps([VERSION, key.key_id, settings.get("validation", "engine")]).encode())
+    return h.hexdigest()[:16]
+
+
+def _read_file(feed: str, path: Path) -> tuple[pl.DataFrame | None, FileOutcome]:
+    data = path.read_bytes()
+    outcome = FileOutcome(path.name, hashlib.sha256(data).hexdigest(), len(data))
+    try:
+        source = landing.read_source(path, data)
+    except landing.SourceReadError as exc:
+        outcome.status, outcome.message = "failed", str(exc)
+        return None, outcome
+    outcome.encoding = source.encoding
+    outcome.notes.extend(source.notes)
+    headers = [c for c in source.frame.columns if not c.startswith("_")]
+    check = check_headers(feed, headers)
+    outcome.rows_in = source.frame.height
+    if check.missing_required:
+        missing = "、".join(check.missing_required)
+        outcome.status = "failed"
+        outcome.message = (
+            f"{path.name}: required column(s) {missing} missing; the file was not loaded "
+            f"({outcome.rows_in} rows) — re-export it with every column of feeds.md"
+        )
+        return None, outcome
+    if check.unknown:
+        outcome.notes.append(f"unknown column(s) kept only in the raw zone: {'、'.join(check.unknown)}")
+    if check.repeated:
+        outcome.notes.append(f"repeated column(s), the first is used: {'、'.join(check.repeated)}")
+    if check.missing_optional:
+        outcome.notes.append(f"optional column(s) absent: {'、'.join(check.missing_optional)}")
+    keep = [*check.rename, landing.LINE, landing.RAGGED]
+    return source.frame.select(keep).rename(check.rename), outcome
+
+
+def stage_feed(
+    settings: Settings,
+    key: PiiKey,
+    feed: str,
+    drop_date: date,
+    files: list[str],
+    scratch_root: Path,
+) -> FeedStaged:
+    """Read, stage and validate every file of one feed's drop; every row ends loaded or quarantined."""
+    started = time.perf_counter()
+    ctx = StagingContext(pii_key=key.secret, lookups=load_lookups(settings))
+    outcomes: list[FileOutcome] = []
+    staged_parts, masked_parts, issue_parts = [], [], []
+    offset = 0
+    for name in files:
+        source, outcome = _read_file(feed, Path(name))
+        outcomes.append(outcome)
+        if source is None:
+            continue
+        staged = stage(feed, source, outcome.name, ctx)
+        staged_parts.append(staged.staged)
+        masked_parts.append(staged.masked_source)
+        issue_parts.append(staged.issues.with_columns(pl.col("row") + offset))
+        offset += staged.staged.height
+    if not staged_parts:
+        return FeedStaged(feed, drop_date.isoformat(), outcomes, None, None, _since(started))
+    staged_all = pl.concat(staged_parts)
+    masked_all = pl.concat(masked_parts, how="diagonal_relaxed")
+    issues = pl.concat([*issue_parts, duplicate_keys(staged_all, feed)]).cast(ISSUE_SCHEMA)  # type: ignore[arg-type]
+    failures = row_failures(staged_all, STAGED_TABLE[feed], engine=settings.get("validation", "engine"))
+    problems = quarantine.row_problems(issues, failures)
+    loaded, quarantined = quarantine.split(staged_all, masked_all, problems)
+    counts = {
+        "loaded": loaded.group_by("source_file").len(),
+        "quarantined": quarantined.group_by("source_file").len(),
+    }
+    for outcome in outcomes:
+        if outcome.status == "ok":
+            for what, frame in counts.items():
+                hit = frame.filter(pl.col("source_file") == outcome.name)["len"]
+                setattr(outcome, what, int(hit[0]) if hit.len() else 0)
+    base = scratch_root / feed
+    base.mkdir(parents=True, exist_ok=True)
+    return FeedStaged(
+        feed,
+        drop_date.isoformat(),
+        outcomes,
+        scratch.write_frame(base / "loaded.parquet", loaded),
+        scratch.write_frame(base / "quarantine.parquet", quarantined),
+        _since(started),
+    )
+
+
+def _by_source_file(frame: pl.DataFrame | None, names: list[str]) -> dict[str, pl.DataFrame]:
+    """One Parquet file per source file, so a corrected file replaces just its own rows."""
+    if frame is None or frame.height == 0:
+        return {}
+    parts = frame.partition_by("source_file", as_dict=True, maintain_order=True)
+    return {paths.safe_part_name(n): parts[(n,)] for n in names if (n,) in parts}
+
+
+def publish_feed(settings: Settings, staged: FeedStaged) -> list[PublishedPartition]:
+    """Replace the drop's partition of the staged table and of the feed's quarantine."""
+    root = settings.warehouse
+    partition = paths.partition_key(date.fromisoformat(staged.drop_date))
+    names = [f.name for f in staged.files]
+    loaded = scratch.read_frame(staged.loaded_path) if staged.loaded_path else None
+    bad = scratch.read_frame(staged.quarantine_path) if staged.quarantine_path else None
+    return [
+        publish_partition(root, STAGED_TABLE[staged.feed], partition, _by_source_file(loaded, names)),
+        publish_partition(root, f"quarantine/{staged.feed}", partition, _by_source_file(bad, names)),
+    ]
+
+
+def keep_raw_files(settings: Settings, feed: str, drop_date: date, files: list[str]) -> list[dict]:
+    copies = [keep_raw(settings.warehouse, feed, drop_date, Path(f)) for f in files]
+    return [
+        {"name": Path(f).name, "sha256": c.sha256, "bytes": c.bytes, "already_present": c.already_present}
+        for f, c in zip(files, copies, strict=True)
+    ]
+
+
+def partitions_intact(settings: Settings, feed: str, drop_date: date) -> bool:
+    """The live partitions still hold exactly the files their manifests list (cheap: sizes)."""
+    partition = paths.partition_key(drop_date)
+    for table in (STAGED_TABLE[feed], f"quarantine/{feed}"):
+        manifest = read_partition_manifest(settings.warehouse, table, partition)
+        folder = paths.table_dir(settings.warehouse, table) / partition
+        if manifest is None or manifest.action in ("removed", "absent"):
+            if folder.exists():
+                return False
+            continue
+        for f in manifest.files:
+            target = folder / f.name
+            if not target.is_file() or target.stat().st_size != f.bytes:
+                return False
+    return True
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)

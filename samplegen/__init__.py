@@ -1,0 +1,1 @@
+"""Realistic landing files for demos, tests and benchmarks (kesu sample)."""

@@ -1,0 +1,80 @@
+"""Reading landing files: encodings, quoting, ragged records, line numbers, the drop listing."""
+
+import os
+from datetime import date
+
+import pytest
+
+from warehouse.landing import RAGGED, SourceReadError, list_drop, read_csv_text
+
+ROWS = "编号,内容\nA1,\"含逗号,和\n换行\"\nA2,普通\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (ROWS.encode("utf-8"), "utf-8"),
+        (b"\xef\xbb\xbf" + ROWS.encode("utf-8"), "utf-8-sig"),
+        (ROWS.encode("gb18030"), "gb18030"),
+    ],
+)
+def test_each_encoding_reads_the_same_rows(data, encoding):
+    table = read_csv_text(data, "f.csv")
+    assert table.encoding == encoding
+    assert table.frame["编号"].to_list() == ["A1", "A2"]
+    assert table.frame["内容"][0] == "含逗号,和\n换行"
+
+
+def test_line_numbers_count_newlines_inside_quotes():
+    # A1 starts on line 2 and spans two lines, so A2 is on line 4.
+    assert read_csv_text(ROWS.encode(), "f.csv").frame["_line"].to_list() == [2, 4]
+
+
+def test_too_many_fields_is_marked_not_dropped():
+    table = read_csv_text(b"a,b\n1,2\n3,4,5\n", "f.csv")
+    assert table.frame.height == 2
+    assert table.frame[RAGGED].to_list()[0] is None
+    assert "more fields" in table.frame[RAGGED][1]
+
+
+def test_broken_quoting_falls_back_to_record_by_record():
+    # A truncated export: the last quote never closes. The good record still reads.
+    table = read_csv_text(b'a,b\n1,2\n3,"cut off\n', "f.csv")
+    assert table.frame["a"].to_list() == ["1", "3"]
+    assert table.notes and "malformed" in table.notes[0]
+
+
+def test_empty_file_and_undecodable_file_fail_with_the_file_name():
+    with pytest.raises(SourceReadError, match="f.csv: the file is empty"):
+        read_csv_text(b"", "f.csv")
+    with pytest.raises(SourceReadError, match="f.csv"):
+        read_csv_text(b"\xef\xbb\xbfa\n\xff\xfe\n", "f.csv")
+
+
+def test_header_only_file_has_no_rows():
+    assert read_csv_text("编号,内容\n".encode(), "f.csv").frame.height == 0
+
+
+def test_repeated_header_keeps_both_columns():
+    table = read_csv_text("a,a\n1,2\n".encode(), "f.csv")
+    assert table.frame.columns[:2] == ["a", "a#2"]
+
+
+def test_listing_skips_what_it_cannot_read_and_never_follows_links(tmp_path):
+    day = tmp_path / "hotline" / "2025-01-02"
+    day.mkdir(parents=True)
+    (day / "b.csv").write_text("x")
+    (day / "a.XLSX").write_bytes(b"x")
+    (day / "notes.txt").write_text("x")
+    (day / ".partial.csv").write_text("x")
+    outside = tmp_path / "secret.csv"
+    outside.write_text("x")
+    os.symlink(outside, day / "link.csv")
+    listing = list_drop(tmp_path, "hotline", date(2025, 1, 2))
+    assert [p.name for p in listing.files] == ["a.XLSX", "b.csv"]
+    assert dict(listing.skipped) == {
+        ".partial.csv": "hidden or temporary file",
+        "link.csv": "symbolic link (not followed)",
+        "notes.txt": "not a .csv or .xlsx file",
+    }
+    assert not list_drop(tmp_path, "hotline", date(2025, 1, 3)).exists

@@ -1,0 +1,79 @@
+"""Each accepted source format parses; each bad value becomes a problem that quotes it."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from transforms import parsing
+
+
+def _one(parse, text):
+    values, problem = parse(pl.Series([text], dtype=pl.String))
+    return values[0], problem[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-03-01 08:30:15", datetime(2025, 3, 1, 8, 30, 15)),  # the contract's main form
+        ("2025/03/01 08:30", datetime(2025, 3, 1, 8, 30)),  # some exports drop seconds
+        ("2025年03月01日", datetime(2025, 3, 1)),  # Chinese date-only form: midnight
+        (" 2025-03-01 08:30:15 ", datetime(2025, 3, 1, 8, 30, 15)),  # padding is not a value
+        ("２０２５-03-01 08:30:15", datetime(2025, 3, 1, 8, 30, 15)),  # full-width digits
+    ],
+)
+def test_datetime_formats_parse_in_china_time(text, expected):
+    value, problem = _one(parsing.parse_datetime, text)
+    assert problem is None
+    assert value.replace(tzinfo=None) == expected
+    assert str(value.tzinfo) == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize("text", ["2025-02-30 10:00:00", "N/A", "03/01/2025 08:30", "昨天"])
+def test_impossible_or_ambiguous_datetimes_are_problems_quoting_the_value(text):
+    # 30 February does not exist; 03/01/2025 could be March or January, so it is not guessed.
+    value, problem = _one(parsing.parse_datetime, text)
+    assert value is None
+    assert text in problem
+
+
+def test_empty_values_are_null_without_a_problem():
+    values, problems = parsing.parse_datetime(pl.Series(["", "  ", None], dtype=pl.String))
+    assert values.null_count() == 3
+    assert problems.null_count() == 3
+
+
+def test_dates_accept_excel_midnight_datetimes():
+    # XLSX date cells are read as "YYYY-MM-DD 00:00:00".
+    assert _one(parsing.parse_date, "2025-03-01 00:00:00") == (date(2025, 3, 1), None)
+    assert _one(parsing.parse_date, "2025年3月1日")[0] == date(2025, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1,234.50", Decimal("1234.50")), ("0", Decimal("0.00")), ("-3", Decimal("-3.00"))],
+)
+def test_amounts(text, expected):
+    # Thousands separators are accepted; a negative amount parses (the expectations reject it).
+    assert _one(parsing.parse_decimal, text) == (expected, None)
+
+
+@pytest.mark.parametrize("text", ["12.345", "1e3", "abc", "1,23"])
+def test_amounts_never_truncate_or_guess(text):
+    # Polars' cast would silently truncate 12.345 to 12.34 and read 1e3 as 1000.
+    value, problem = _one(parsing.parse_decimal, text)
+    assert value is None and text in problem
+
+
+def test_whole_numbers_accept_excel_floats_and_full_width():
+    assert _one(parsing.parse_int, "3.0") == (3, None)
+    assert _one(parsing.parse_int, "１２") == (12, None)
+    assert _one(parsing.parse_int, "2.5")[1] is not None
+
+
+def test_yes_no():
+    values, problems = parsing.parse_yes_no(pl.Series(["是", "否", "Y", None]))
+    assert values.to_list() == [True, False, None, None]
+    assert problems.to_list()[:2] == [None, None] and "Y" in problems[2]

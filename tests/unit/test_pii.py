@@ -1,0 +1,41 @@
+"""Tokens match the same person across spellings and feeds; masks hide what PIPL protects."""
+
+import polars as pl
+
+from transforms import pii
+
+KEY = b"unit-test-key-0123456789"
+
+
+def test_same_phone_written_differently_gets_one_token():
+    phones = pii.normalize_phone(pl.Series(["138 1234 5678", "+8613812345678", "138-1234-5678"]))
+    assert pii.tokens(phones, KEY, "phone").n_unique() == 1
+
+
+def test_tokens_differ_across_keys_and_kinds_and_are_not_the_value():
+    value = pl.Series(["13812345678"])
+    a = pii.tokens(value, KEY, "phone")[0]
+    assert a != pii.tokens(value, b"another-key-0123456789", "phone")[0]
+    assert a != pii.tokens(value, KEY, "id_number")[0]
+    assert "13812345678" not in a and len(a) == 32
+
+
+def test_masks():
+    assert pii.mask_phone(pl.Series(["13812345678"]))[0] == "138****5678"
+    assert pii.mask_name(pl.Series(["欧阳娜娜"]))[0] == "欧*"  # length of the name hidden too
+    assert pii.mask_id_number(pl.Series(["11010519491231002X"]))[0] == "1101**********002X"
+    assert pii.mask_id_number(pl.Series([None], dtype=pl.String))[0] is None
+
+
+def test_free_text_masks_ids_phones_and_the_rows_own_name():
+    text = pl.Series(["客户张三，电话138-1234-5678，身份证11010519491231002X，卡号6222021234567890123"])
+    masked = pii.mask_free_text(text, pl.Series(["张三"]))[0]
+    for clear in ("张三", "1234-5678", "11010519491231002X", "6222021234567890123", "19491231"):
+        assert clear not in masked
+    assert masked.startswith("客户张*，电话138****5678")
+
+
+def test_id_check_digit():
+    # 11010519491231002X is the GB 11643 standard's worked example; changing a digit breaks it.
+    ids = pl.Series(["11010519491231002X", "110105194912310021", "12345"])
+    assert pii.id_number_is_valid(ids).to_list() == [True, False, False]

@@ -1,0 +1,117 @@
+"""Staging rules over literal rows: headers, labels, branches, duplicates, personal data."""
+
+import polars as pl
+import pytest
+
+from transforms.lookups import Lookups, branch_lookup, label_lookup
+from transforms.quarantine import row_problems, split
+from transforms.staging import STAGED_COLUMNS, StagingContext, check_headers, duplicate_keys, stage
+
+CODES = pl.DataFrame(
+    {
+        "axis": ["A", "A", "A", "B", "B", "C", "C"],
+        "code": ["A0199", "A010399", "A010303", "B03", "B99", "C01", "C99"],
+        "name": ["其他", "其他", "移动客户端", "信用卡", "其他", "服务态度及服务质量", "其他"],
+    }
+)
+LABELS = pl.DataFrame(
+    {"axis": ["A", "B"], "label": ["手机银行", "信用卡业务"], "code": ["A010303", "B03"]}
+)
+BRANCHES = pl.DataFrame({"branch_code": ["0101"], "branch_name": ["金泉银行辽宁省分行"]})
+CTX = StagingContext(b"k" * 32, Lookups(label_lookup(CODES, LABELS), branch_lookup(BRANCHES)))
+
+
+def complaint(**overrides):
+    row = {
+        "complaint_id": "T1", "ticket_type": "投诉", "intake_channel": "客服热线",
+        "received_at": "2025-01-01 10:00:00", "channel": "手机银行", "business_category": "B03",
+        "cause": "C01", "branch_code": "0101", "customer_name": "张三",
+        "id_number": "11010519491231002X", "contact_phone": "13812345678",
+        "content": "张三反映13812345678收到催收短信", "status": "已受理", "extended": "否",
+        "excluded_days": "0", "closed_at": None, "liability": None,
+        "original_complaint_id": None, "callback_satisfaction": None, "amount": "100.00",
+        "updated_at": "2025-01-01 10:00:00",
+    }
+    return row | overrides
+
+
+def frame(rows):
+    return pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}).with_columns(
+        pl.int_range(2, len(rows) + 2, dtype=pl.Int64).alias("_line")
+    )
+
+
+def test_label_lookup_accepts_codes_names_and_local_labels_but_not_ambiguous_names():
+    lookup = label_lookup(CODES, LABELS)
+    assert lookup["B"]["B03"] == lookup["B"]["信用卡"] == lookup["B"]["信用卡业务"] == "B03"
+    # A's 其他 is both A0199 and A010399: a person has to decide, so it maps to neither.
+    assert "其他" not in lookup["A"]
+    assert lookup["B"]["其他"] == "B99"
+
+
+def test_branch_by_code_or_full_name():
+    assert branch_lookup(BRANCHES) == {"0101": "0101", "金泉银行辽宁省分行": "0101"}
+
+
+def test_headers_in_any_order_and_what_is_missing_or_unknown():
+    check = check_headers("regulator_transfers", ["更新时间", "转办单号", "备注", "转办单号#2"])
+    assert check.rename == {"更新时间": "updated_at", "转办单号": "transfer_id"}
+    assert "转办机构" in check.missing_required and "来源" in check.missing_optional
+    assert check.unknown == ["备注"] and check.repeated == ["转办单号"]
+
+
+def test_a_good_complaint_stages_typed_and_tokenized():
+    staged = stage("complaints", frame([complaint()]), "c.csv", CTX)
+    row = staged.staged.row(0, named=True)
+    assert staged.staged.columns == STAGED_COLUMNS["complaints"]
+    assert staged.issues.height == 0
+    assert (row["channel_code"], row["business_category_code"], row["cause_code"]) == (
+        "A010303", "B03", "C01",
+    )
+    assert row["customer_name_masked"] == "张*" and row["contact_phone_masked"] == "138****5678"
+    assert row["content_masked"] == "张*反映138****5678收到催收短信"
+    assert row["source_file"] == "c.csv" and row["source_line"] == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule", "field"),
+    [
+        ({"business_category": "银行卡"}, "unknown_label", "业务类别"),  # debit or credit? unknown
+        ({"branch_code": "9999"}, "unknown_branch", "机构代码"),
+        ({"received_at": "2025-13-01 10:00:00"}, "unparseable", "受理时间"),
+        ({"amount": "12.345"}, "unparseable", "涉及金额"),
+        ({"extended": "Y"}, "unparseable", "是否延期"),
+    ],
+)
+def test_each_staging_rule_reports_field_rule_and_value(overrides, rule, field):
+    staged = stage("complaints", frame([complaint(**overrides)]), "c.csv", CTX)
+    issue = staged.issues.row(0, named=True)
+    assert (issue["row"], issue["rule"], issue["field"]) == (0, rule, field)
+    assert next(iter(overrides.values())) in issue["reason"]
+
+
+def test_duplicate_key_keeps_the_first_and_points_back_to_it():
+    # Same ticket version twice (same id and 更新时间) in two files: the second is the repeat.
+    first = stage("complaints", frame([complaint()]), "a.csv", CTX).staged
+    again = stage("complaints", frame([complaint()]), "b.csv", CTX).staged
+    later = stage("complaints", frame([complaint(updated_at="2025-01-02 09:00:00")]), "b.csv", CTX)
+    dups = duplicate_keys(pl.concat([first, again, later.staged]), "complaints")
+    assert dups["row"].to_list() == [1]  # the later version (row 2) is a new version, not a repeat
+    assert "a.csv line 2" in dups["reason"][0]
+
+
+def test_split_accounts_for_every_row_and_masks_quarantined_personal_data():
+    rows = [complaint(), complaint(complaint_id="T2", business_category="银行卡")]
+    staged = stage("complaints", frame(rows), "c.csv", CTX)
+    failures = pl.DataFrame(
+        {"row": [1], "field": ["业务类别"], "rule": ["required_when"], "reason": ["missing"]},
+        schema={"row": pl.UInt32, "field": pl.String, "rule": pl.String, "reason": pl.String},
+    )
+    problems = row_problems(staged.issues, failures)
+    loaded, bad = split(staged.staged, staged.masked_source, problems)
+    assert loaded.height + bad.height == 2
+    assert loaded["complaint_id"].to_list() == ["T1"]
+    # The expectation's "missing" on a field staging already explained is not repeated.
+    assert bad["rule"][0] == "unknown_label"
+    assert bad["customer_name"][0] == "张*" and bad["id_number"][0] == "1101**********002X"
+    assert "13812345678" not in str(bad.row(0))

@@ -1,0 +1,51 @@
+"""Reference data as lookups: label -> JR/T 0169 code per axis, and code or name -> branch code.
+
+The frames come from the reference files (the flows read them); this module only shapes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+AXIS_OF_KIND = {"channel_label": "A", "category_label": "B", "cause_label": "C"}
+
+
+@dataclass(frozen=True)
+class Lookups:
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # axis -> label -> code
+    branches: dict[str, str] = field(default_factory=dict)  # code or full name -> code
+
+
+def label_lookup(codes: pl.DataFrame, label_map: pl.DataFrame) -> dict[str, dict[str, str]]:
+    """Per axis: every code maps to itself, every unambiguous standard name and local label to its code.
+
+    A standard name used by two codes of one axis (A's 其他 is both A0199 and A010399) maps to
+    neither: a source writing just "其他" for a channel has to be resolved by a person.
+    """
+    lookup: dict[str, dict[str, str]] = {}
+    for axis in ("A", "B", "C"):
+        axis_codes = codes.filter(pl.col("axis") == axis)
+        mapping = {c: c for c in axis_codes["code"].to_list()}
+        names = (
+            axis_codes.group_by("name").agg(pl.col("code")).filter(pl.col("code").list.len() == 1)
+        )
+        mapping |= {n: c[0] for n, c in names.iter_rows()}
+        axis_labels = label_map.filter(pl.col("axis") == axis)
+        mapping |= dict(
+            zip(axis_labels["label"].to_list(), axis_labels["code"].to_list(), strict=True)
+        )
+        lookup[axis] = mapping
+    return lookup
+
+
+def branch_lookup(branches: pl.DataFrame) -> dict[str, str]:
+    """Branch code -> itself and full name -> code (the regulator's platform writes either)."""
+    codes = branches["branch_code"].cast(pl.String).to_list()
+    names = branches["branch_name"].to_list()
+    return {n: c for n, c in zip(names, codes, strict=True)} | {c: c for c in codes}
+
+
+def code_names(codes: pl.DataFrame) -> dict[str, str]:
+    return dict(zip(codes["code"].to_list(), codes["name"].to_list(), strict=True))

@@ -1,0 +1,1 @@
+"""The only code that touches storage: landing zone, raw zone, partitioned tables, ledger."""

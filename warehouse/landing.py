@@ -1,0 +1,211 @@
+"""The landing zone: which files a drop holds, and reading one file into text columns.
+
+Every field is read as text; parsing types is staging's job, so a bad value becomes a
+quarantine reason instead of a failed read. Each row keeps `_line`, the physical line (CSV) or
+sheet row (XLSX) where its record starts, so a data steward can find it in the source file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+ACCEPTED_SUFFIXES = (".csv", ".xlsx")
+LINE = "_line"
+RAGGED = "_ragged"  # why a record's field count does not match the header, else null
+
+
+class SourceReadError(Exception):
+    """The file as a whole cannot be read; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class DropListing:
+    feed: str
+    drop_date: date
+    folder: Path
+    exists: bool
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+
+
+@dataclass
+class SourceTable:
+    frame: pl.DataFrame  # source headers as written (trimmed), all String, plus `_line`
+    encoding: str
+    notes: list[str] = field(default_factory=list)
+
+
+def list_drop(landing: Path, feed: str, drop_date: date) -> DropListing:
+    """The readable files of one feed's drop, in name order; anything else is listed as skipped.
+
+    Symlinks are never followed: a link could point out of the landing zone.
+    """
+    landing = landing.resolve()
+    folder = landing / feed / drop_date.isoformat()
+    if folder.is_symlink() or not folder.is_dir():
+        return DropListing(feed, drop_date, folder, exists=False)
+    files: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith((".", "~$")):
+            skipped.append((entry.name, "hidden or temporary file"))
+        elif entry.is_symlink():
+            skipped.append((entry.name, "symbolic link (not followed)"))
+        elif not entry.is_file():
+            skipped.append((entry.name, "not a regular file"))
+        elif not entry.name.lower().endswith(ACCEPTED_SUFFIXES):
+            skipped.append((entry.name, "not a .csv or .xlsx file"))
+        else:
+            files.append(Path(entry.path))
+    return DropListing(feed, drop_date, folder, exists=True, files=files, skipped=skipped)
+
+
+def decode(data: bytes, name: str) -> tuple[bytes, str]:
+    """UTF-8 bytes of the file and the encoding it was found in (UTF-8, UTF-8+BOM or GB18030)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        body = data[3:]
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceReadError(
+                f"{name}: starts with a UTF-8 BOM but is not UTF-8 ({exc})"
+            ) from exc
+        return body, "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return data, "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030").encode("utf-8"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise SourceReadError(
+            f"{name}: not UTF-8 and not GB18030/GBK (undecodable byte at offset {exc.start}); "
+            "re-export the file as UTF-8"
+        ) from exc
+
+
+def _csv_line_numbers(frame: pl.DataFrame, has_quotes: bool) -> pl.Series:
+    """Physical line of each record: header is line 1; quoted newlines push later records down."""
+    first = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True) + 2
+    if not has_quotes or frame.width == 0 or frame.height == 0:
+        return first.alias(LINE)
+    newlines = frame.select(
+        pl.sum_horizontal(
+            pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns
+        )
+    ).to_series()
+    pushed = newlines.cum_sum().shift(1, fill_value=0)
+    return (first + pushed).alias(LINE)
+
+
+def read_csv_text(data: bytes, name: str) -> SourceTable:
+    body, encoding = decode(data, name)
+    if not body.strip():
+        raise SourceReadError(f"{name}: the file is empty (not even a header row)")
+    header_line = body.split(b"\n", 1)[0]
+    header = pl.read_csv(io.BytesIO(header_line + b"\n"), infer_schema=False, has_header=False)
+    headers = [str(h).strip() if h is not None else "" for h in header.row(0)]
+    width = len(headers)
+    notes: list[str] = []
+    # One sentinel column beyond the header catches records with too many fields.
+    names = [f"_c{i}" for i in range(width)] + ["_c_extra"]
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(body),
+            has_header=False,
+            skip_rows=1,
+            new_columns=names,
+            schema={n: pl.String for n in names},
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+        )
+        lines = _csv_line_numbers(frame.drop("_c_extra"), has_quotes=b'"' in body)
+        frame = frame.with_columns(
+            lines,
+            pl.when(pl.col("_c_extra").is_not_null())
+            .then(pl.lit(f"the record has more fields than the {width} in the header"))
+            .alias(RAGGED),
+        ).drop("_c_extra")
+    except pl.exceptions.PolarsError as exc:
+        # Broken quoting (often a truncated export): the tolerant reader keeps what it can.
+        frame = _read_csv_tolerant(body, width)
+        notes.append(f"malformed CSV ({str(exc).splitlines()[0][:80]}); read record by record")
+    frame = frame.rename({f"_c{i}": _unique_header(headers, i) for i in range(width)})
+    return SourceTable(frame, encoding, notes)
+
+
+def _read_csv_tolerant(body: bytes, width: int) -> pl.DataFrame:
+    """Python's csv reader, record by record, marking every record whose field count is off."""
+    import csv
+
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), strict=False)
+    next(reader, None)
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    lines: list[int] = []
+    ragged: list[str | None] = []
+    start = reader.line_num + 1
+    for record in reader:
+        if record:
+            lines.append(start)
+            n = len(record)
+            ragged.append(None if n == width else f"the record has {n} fields, the header {width}")
+            for i in range(width):
+                columns[i].append((record[i] or None) if i < n else None)
+        start = reader.line_num + 1
+    data: dict[str, list] = {f"_c{i}": col for i, col in enumerate(columns)}
+    schema: dict[str, pl.DataType] = {f"_c{i}": pl.String() for i in range(width)}
+    data[LINE], schema[LINE] = lines, pl.Int64()
+    data[RAGGED], schema[RAGGED] = ragged, pl.String()
+    return pl.DataFrame(data, schema=schema)
+
+
+def _unique_header(headers: list[str], i: int) -> str:
+    """A repeated header gets a suffix so both columns survive; staging reports the repeat."""
+    h = headers[i] or f"(column {i + 1} has no header)"
+    seen = headers[:i].count(headers[i])
+    return h if seen == 0 else f"{h}#{seen + 1}"
+
+
+def read_xlsx(path: Path) -> SourceTable:
+    import fastexcel  # only XLSX files pay for it
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+        sheet = reader.load_sheet(0, header_row=0, dtypes="string")
+        frame = sheet.to_polars()
+    except Exception as exc:  # fastexcel raises its own hierarchy; all mean "unreadable"
+        raise SourceReadError(f"{path.name}: cannot be read as XLSX ({exc})") from exc
+    notes = []
+    if len(reader.sheet_names) > 1:
+        notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    frame = frame.with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + 2).alias(LINE))
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(RAGGED))
+    # Excel keeps formatted-but-empty rows at the end; they are not records.
+    data_cols = [c for c in frame.columns if c not in (LINE, RAGGED)]
+    empty = frame.select(pl.all_horizontal(pl.col(c).is_null() for c in data_cols)).to_series()
+    trailing = 0
+    for is_empty in reversed(empty.to_list()):
+        if not is_empty:
+            break
+        trailing += 1
+    if trailing:
+        frame = frame.head(frame.height - trailing)
+        notes.append(f"ignored {trailing} empty row(s) at the end of the sheet")
+    return SourceTable(frame, "xlsx", notes)
+
+
+def read_source(path: Path, data: bytes | None = None) -> SourceTable:
+    """Read one landing file (CSV in any accepted encoding, or XLSX) into text columns."""
+    if path.suffix.lower() == ".xlsx":
+        return read_xlsx(path)
+    if data is None:
+        data = path.read_bytes()
+    return read_csv_text(data, path.name)

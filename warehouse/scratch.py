@@ -1,0 +1,45 @@
+"""Per-run scratch space: staged frames handed from one task to the next by path, not by value.
+
+Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table), is written uncompressed
+for speed, and is deleted when the run ends; `clear_stale` removes what a killed run left.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+SCRATCH = Path("_kesu") / "scratch"
+
+
+def scratch_dir(root: Path, run_id: str) -> Path:
+    path = root / SCRATCH / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_frame(path: Path, frame: pl.DataFrame) -> str:
+    frame.write_parquet(path, compression="uncompressed", statistics=False)
+    return str(path)
+
+
+def read_frame(path: str) -> pl.DataFrame:
+    return pl.read_parquet(path)
+
+
+def clear(root: Path, run_id: str) -> None:
+    shutil.rmtree(root / SCRATCH / run_id, ignore_errors=True)
+
+
+def clear_stale(root: Path, keep: str) -> list[str]:
+    """Remove scratch folders of other (finished or killed) runs; call under the warehouse lock."""
+    base = root / SCRATCH
+    removed = []
+    if base.is_dir():
+        for entry in base.iterdir():
+            if entry.name != keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(f"removed scratch of run {entry.name}")
+    return removed

@@ -1,0 +1,187 @@
+"""warehouse.raw (content-addressed originals) and warehouse.ledger (one JSON file per run)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from warehouse import ledger
+from warehouse.ledger import last_successful_inputs, list_runs, new_run_id, record_run
+from warehouse.publish import PublishedFile, PublishedPartition
+from warehouse.raw import keep_raw, sha256_file
+
+DROP = date(2025, 1, 31)
+NAME = "投诉工单_20250131.csv"
+
+
+def landed(tmp_path: Path, content: bytes, name: str = NAME) -> Path:
+    path = tmp_path / "landing" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+# --- raw zone ---------------------------------------------------------------------------------
+
+
+def test_keep_raw_copies_bytes_with_owner_only_permissions(tmp_path: Path) -> None:
+    old_umask = os.umask(0o000)  # permissions must not depend on the umask
+    try:
+        copy = keep_raw(tmp_path / "wh", "complaints", DROP, landed(tmp_path, b"a,b\n1,2\n"))
+    finally:
+        os.umask(old_umask)
+    assert copy.path == tmp_path / "wh/_raw/complaints/2025-01-31" / copy.sha256 / NAME
+    assert copy.path.read_bytes() == b"a,b\n1,2\n" and copy.bytes == 8
+    assert copy.sha256 == sha256_file(copy.path) and not copy.already_present
+    assert stat.S_IMODE(copy.path.stat().st_mode) == 0o600
+    for d in (copy.path.parent, *list(copy.path.parents)[1:4]):  # <sha>, <date>, <feed>, _raw
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+
+
+def test_same_bytes_twice_writes_nothing(tmp_path: Path) -> None:
+    source = landed(tmp_path, b"same")
+    first = keep_raw(tmp_path / "wh", "complaints", DROP, source)
+    mtime = first.path.stat().st_mtime_ns
+    again = keep_raw(tmp_path / "wh", "complaints", DROP, source)
+    assert again.already_present and again.path == first.path
+    assert first.path.stat().st_mtime_ns == mtime
+    assert files_under(tmp_path / "wh/_raw") == [first.path]
+    assert os.listdir(tmp_path / "wh/_kesu/tmp") == []
+
+
+def test_corrected_file_gets_a_second_copy(tmp_path: Path) -> None:
+    first = keep_raw(tmp_path / "wh", "complaints", DROP, landed(tmp_path, b"v1"))
+    second = keep_raw(tmp_path / "wh", "complaints", DROP, landed(tmp_path, b"v2 corrected"))
+    assert first.path.name == second.path.name == NAME
+    assert first.path.parent.parent == second.path.parent.parent
+    assert files_under(tmp_path / "wh/_raw") == sorted([first.path, second.path])
+    assert first.path.read_bytes() == b"v1"
+
+
+def test_symlink_is_refused(tmp_path: Path) -> None:
+    target = landed(tmp_path, b"secret", "target.csv")
+    link = tmp_path / "landing" / "link.csv"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="symlink"):
+        keep_raw(tmp_path / "wh", "complaints", DROP, link)
+    assert not (tmp_path / "wh/_raw").exists()
+
+
+def test_non_file_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)  # would block a naive open()
+    with pytest.raises(ValueError, match="regular file"):
+        keep_raw(tmp_path / "wh", "complaints", DROP, fifo)
+
+
+@pytest.mark.parametrize("feed", ["../escape", "a/b", "..", ""])
+def test_unsafe_feed_is_refused(tmp_path: Path, feed: str) -> None:
+    with pytest.raises(ValueError):
+        keep_raw(tmp_path / "wh", feed, DROP, landed(tmp_path, b"x"))
+    assert not (tmp_path / "escape").exists()
+
+
+def test_sha256_file_streams_large_files(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"\x01" * (3 * 2**20 + 5))  # crosses 1 MiB chunk boundaries
+    import hashlib
+
+    assert sha256_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- ledger -----------------------------------------------------------------------------------
+
+T0 = datetime(2026, 1, 23, 2, 0, tzinfo=UTC)
+
+
+def run(
+    at: datetime, status: str, drop: date, inputs: dict[str, str], feed: str = "complaints"
+) -> dict:
+    return {
+        "run_id": new_run_id(at),
+        "status": status,
+        "drop_date": drop,
+        "feeds": {
+            feed: {"inputs": [{"name": n, "sha256": s, "bytes": 1} for n, s in inputs.items()]}
+        },
+    }
+
+
+def test_run_id_is_sortable_and_unique() -> None:
+    a, b = new_run_id(T0), new_run_id(T0)
+    assert a.startswith("20260123T020000Z-") and len(a) == 23 and a != b
+    shanghai = timezone(timedelta(hours=8))
+    assert new_run_id(T0.astimezone(shanghai))[:16] == "20260123T020000Z"  # always UTC
+    assert new_run_id(T0 + timedelta(seconds=1)) > max(a, b)
+    with pytest.raises(ValueError):
+        new_run_id(datetime(2026, 1, 23))
+
+
+def test_record_run_round_trip_keeps_chinese_and_dataclasses(tmp_path: Path) -> None:
+    part = PublishedPartition(
+        "stg_complaints",
+        "drop_date=2025-01-31",
+        [PublishedFile("p.parquet", 3, "ab", 10)],
+        "created",
+    )
+    r = run(T0, "completed", DROP, {NAME: "ab"}) | {"outputs": [part], "raw": [tmp_path / "x"]}
+    path = record_run(tmp_path, r)
+    assert path == tmp_path / "_ledger/runs" / f"{r['run_id']}.json"
+    assert NAME in path.read_text(encoding="utf-8")  # ensure_ascii=False
+    (back,) = list_runs(tmp_path)
+    assert back["drop_date"] == "2025-01-31"
+    assert back["outputs"] == [part.to_jsonable()]
+    assert PublishedPartition.from_jsonable(back["outputs"][0]) == part
+    assert back["raw"] == [str(tmp_path / "x")]
+
+
+def test_record_run_rejects_unsafe_run_id(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        record_run(tmp_path, {"run_id": "../../x"})
+
+
+def test_list_runs_newest_first(tmp_path: Path) -> None:
+    ids = [
+        record_run(tmp_path, run(T0 + timedelta(hours=h), "completed", DROP, {})).stem
+        for h in (2, 0, 1)
+    ]
+    assert [r["run_id"] for r in list_runs(tmp_path)] == sorted(ids, reverse=True)
+    assert [r["run_id"] for r in list_runs(tmp_path, limit=1)] == [max(ids)]
+    assert list_runs(tmp_path / "empty") == []
+
+
+def test_last_successful_inputs(tmp_path: Path) -> None:
+    record_run(tmp_path, run(T0, "completed", DROP, {"a.csv": "1"}))
+    record_run(
+        tmp_path, run(T0 + timedelta(hours=1), "completed", DROP, {"a.csv": "2", "b.csv": "3"})
+    )
+    # newer but failed, other drop, other feed: none of them count for complaints/DROP
+    record_run(tmp_path, run(T0 + timedelta(hours=2), "failed", DROP, {"a.csv": "9"}))
+    record_run(
+        tmp_path, run(T0 + timedelta(hours=3), "completed", date(2025, 2, 1), {"a.csv": "8"})
+    )
+    record_run(
+        tmp_path, run(T0 + timedelta(hours=4), "completed", DROP, {"h.csv": "7"}, feed="hotline")
+    )
+
+    assert last_successful_inputs(tmp_path, "complaints", DROP) == {"a.csv": "2", "b.csv": "3"}
+    assert last_successful_inputs(tmp_path, "hotline", DROP) == {"h.csv": "7"}
+    assert last_successful_inputs(tmp_path, "regulator_transfers", DROP) is None
+    assert last_successful_inputs(tmp_path, "complaints", date(2024, 1, 1)) is None
+
+
+def test_to_jsonable_handles_nested_values() -> None:
+    value = {"when": datetime(2026, 1, 1, tzinfo=UTC), "d": date(2025, 1, 31), "t": (1, Path("/x"))}
+    assert ledger.to_jsonable(value) == {
+        "when": "2026-01-01T00:00:00+00:00",
+        "d": "2025-01-31",
+        "t": [1, "/x"],
+    }

@@ -1,0 +1,115 @@
+"""Warehouse layout: every key (a relative POSIX path under the warehouse root) is built here.
+
+Keys are checked piece by piece (no separators, no ``..``, no hidden or ``_`` names where a
+table lives); `under_root` then proves the resolved path stays under the root, which also
+catches a symlink planted inside the warehouse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+from pathlib import Path
+
+FEEDS = ("hotline", "complaints", "regulator_transfers")
+TABLE_DIRS = (
+    "stg_hotline",
+    "stg_complaints",
+    "stg_regulator_transfers",
+    *(f"quarantine/{feed}" for feed in FEEDS),
+)
+
+RAW = "_raw"
+LEDGER = "_ledger"
+STAGING = "_kesu/staging"
+TMP = "_kesu/tmp"
+LOCK = "_kesu/lock"
+
+_TABLE = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
+_FEED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_PARTITION = re.compile(r"[a-z][a-z0-9_]*=[A-Za-z0-9][A-Za-z0-9_-]*")
+_PART_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\.parquet")
+_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _checked(value: str, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"invalid {what}: {value!r}")
+    return value
+
+
+def plain_name(name: str) -> str:
+    """A single path segment from outside (e.g. an original file name); CJK is fine."""
+    bad = not name or name in (".", "..") or "/" in name or "\x00" in name
+    if bad or name.startswith("."):
+        raise ValueError(f"not a plain file name: {name!r}")
+    return name
+
+
+def table_key(table: str) -> str:
+    return _checked(table, _TABLE, "table name")
+
+
+def partition_key(drop_date: date) -> str:
+    return f"drop_date={drop_date.isoformat()}"
+
+
+def check_partition(partition: str) -> str:
+    return _checked(partition, _PARTITION, "partition")
+
+
+def check_part_file(name: str) -> str:
+    return _checked(name, _PART_FILE, "part file name")
+
+
+def check_run_id(run_id: str) -> str:
+    return _checked(run_id, _RUN_ID, "run id")
+
+
+def feed_key(feed: str) -> str:
+    return _checked(feed, _FEED, "feed name")
+
+
+def partition_dir_key(table: str, partition: str) -> str:
+    return f"{table_key(table)}/{check_partition(partition)}"
+
+
+def manifest_key(table: str, partition: str) -> str:
+    return f"{LEDGER}/partitions/{table_key(table)}/{check_partition(partition)}.json"
+
+
+def run_key(run_id: str) -> str:
+    return f"{LEDGER}/runs/{check_run_id(run_id)}.json"
+
+
+def raw_key(feed: str, drop_date: date, sha256: str, name: str) -> str:
+    _checked(sha256, _SHA256, "sha256")
+    return f"{RAW}/{feed_key(feed)}/{drop_date.isoformat()}/{sha256}/{plain_name(name)}"
+
+
+def safe_part_name(source_name: str) -> str:
+    """``part-<ASCII stem>-<8 hex of sha256(source_name)>.parquet``; the hash keeps names unique."""
+    base = re.split(r"[/\\]", source_name)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    clean = _UNSAFE.sub("_", stem).strip("_-")[:60] or "file"
+    digest = hashlib.sha256(source_name.encode("utf-8")).hexdigest()[:8]
+    return f"part-{clean}-{digest}.parquet"
+
+
+def under_root(root: Path, key: str) -> Path:
+    """The local path of `key`, proven (after resolving symlinks) to stay under `root`."""
+    parts = key.split("/")
+    if key.startswith("/") or any(p in ("", ".", "..") or "\x00" in p for p in parts):
+        raise ValueError(f"unsafe warehouse key: {key!r}")
+    base = Path(root).resolve()
+    path = base.joinpath(*parts)
+    if not path.resolve().is_relative_to(base):
+        raise ValueError(f"{key!r} escapes the warehouse root {base}")
+    return path
+
+
+def table_dir(root: Path, table: str) -> Path:
+    return under_root(root, table_key(table))

@@ -1,0 +1,87 @@
+"""The restricted raw zone: byte-for-byte originals, content-addressed, owner-only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from warehouse import paths
+from warehouse.storage import CHUNK, storage_for
+
+
+@dataclass(frozen=True)
+class RawCopy:
+    path: Path
+    sha256: str
+    bytes: int
+    already_present: bool
+
+    def to_jsonable(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "already_present": self.already_present,
+        }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def keep_raw(root: Path | str, feed: str, drop_date: date, source: Path) -> RawCopy:
+    """Copy `source` to ``_raw/<feed>/<date>/<sha256>/<name>`` unless those bytes are there."""
+    store = storage_for(root)
+    paths.feed_key(feed)
+    fd = _open_regular(source)
+    try:
+        digest = hashlib.sha256()
+        for chunk in _chunks(fd):
+            digest.update(chunk)
+        sha256, size = digest.hexdigest(), os.fstat(fd).st_size
+        key = paths.raw_key(feed, drop_date, sha256, source.name)
+        present = store.exists(key) and store.size(key) == size
+        if not present:
+            os.lseek(fd, 0, os.SEEK_SET)
+            store.write_stream(key, _verified(fd, sha256), private=True)
+        return RawCopy(store.path(key), sha256, size, present)
+    finally:
+        os.close(fd)
+
+
+def _open_regular(source: Path) -> int:
+    """Open without following a symlink at the last component; refuse anything not a file."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if os.path.islink(source):
+            raise ValueError(f"refusing symlink {source}") from e
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"not a regular file: {source}")
+    return fd
+
+
+def _chunks(fd: int) -> Iterator[bytes]:
+    while chunk := os.read(fd, CHUNK):
+        yield chunk
+
+
+def _verified(fd: int, sha256: str) -> Iterator[bytes]:
+    """The chunks again; raising at the end (so the copy is discarded) if the file changed."""
+    digest = hashlib.sha256()
+    for chunk in _chunks(fd):
+        digest.update(chunk)
+        yield chunk
+    if digest.hexdigest() != sha256:
+        raise RuntimeError("source changed while it was being copied to the raw zone")

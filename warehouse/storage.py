@@ -1,0 +1,193 @@
+"""Storage backends. Callers speak in keys (relative POSIX paths from `warehouse.paths`), so an
+object-store backend can be added behind `storage_for` without touching them.
+
+Only `LocalStorage` exists. Its promises, which publish/recover rely on: `write_bytes` and
+`write_stream` are all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename`
+and `exchange` are atomic, and everything is fsynced before the call returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from warehouse import paths
+
+CHUNK = 1 << 20
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse lock."""
+
+
+class Storage(Protocol):
+    """What the warehouse needs from a backend; `path` exists for local backends only."""
+
+    def path(self, key: str) -> Path: ...
+    def exists(self, key: str) -> bool: ...
+    def is_dir(self, key: str) -> bool: ...
+    def list_dir(self, key: str) -> list[str]: ...
+    def size(self, key: str) -> int: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def sha256(self, key: str) -> str: ...
+    def write_bytes(self, key: str, data: bytes, *, private: bool = False) -> None: ...
+    def write_stream(self, key: str, chunks: Iterable[bytes], *, private: bool = False) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def delete_tree(self, key: str) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+    def exchange(self, a: str, b: str) -> bool: ...
+    def lock(self) -> AbstractContextManager[None]: ...
+
+
+def storage_for(root: Path | str) -> Storage:
+    if str(root).startswith(("s3://", "gs://", "az://")):
+        raise NotImplementedError(f"no object-store backend yet for {root}")
+    return LocalStorage(Path(root))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step; False when the kernel, libc or filesystem cannot."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:  # no renameat2 in this libc (non-Linux, old glibc)
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def path(self, key: str) -> Path:
+        return paths.under_root(self.root, key)
+
+    def exists(self, key: str) -> bool:
+        return os.path.lexists(self.path(key))
+
+    def is_dir(self, key: str) -> bool:
+        return self.path(key).is_dir()
+
+    def list_dir(self, key: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(key)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with open(self.path(key), "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _ensure_dir(self, key: str, private: bool) -> Path:
+        """Create the directories of `key`; private ones (and their parents in `key`) get 0700."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        parts = key.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = self.path("/".join(parts[:depth]))
+            if not path.is_dir():
+                path.mkdir(exist_ok=True)
+                _fsync_dir(path.parent)  # so a later rename into it survives a power cut
+            if private:
+                os.chmod(path, 0o700)  # explicit: mkdir's mode is filtered by the umask
+        return self.path(key)
+
+    def write_bytes(self, key: str, data: bytes, *, private: bool = False) -> None:
+        self.write_stream(key, [data], private=private)
+
+    def write_stream(self, key: str, chunks: Iterable[bytes], *, private: bool = False) -> None:
+        target = self.path(key)
+        parent = self._ensure_dir(key.rsplit("/", 1)[0], private) if "/" in key else self.root
+        tmp = self._ensure_dir(paths.TMP, private=True) / uuid.uuid4().hex
+        # the temp dir is 0700, so a public file may be born with its final, umask-filtered mode
+        mode = 0o600 if private else 0o666
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if private:
+                    os.fchmod(f.fileno(), 0o600)  # explicit, whatever the umask
+                for chunk in chunks:  # a chunk source may raise to abort the write
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(parent)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def delete_tree(self, key: str) -> None:
+        path = self.path(key)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+    def rename(self, src: str, dst: str) -> None:
+        a, b = self.path(src), self.path(dst)
+        if "/" in dst:
+            self._ensure_dir(dst.rsplit("/", 1)[0], private=False)
+        os.rename(a, b)
+        _fsync_dir(a.parent)
+        _fsync_dir(b.parent)
+
+    def exchange(self, a: str, b: str) -> bool:
+        pa, pb = self.path(a), self.path(b)
+        if not _renameat2_exchange(pa, pb):
+            return False
+        _fsync_dir(pa.parent)
+        _fsync_dir(pb.parent)
+        return True
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive, non-blocking, per warehouse; released by the kernel if the process dies."""
+        self._ensure_dir(paths.LOCK.rsplit("/", 1)[0], private=True)
+        path = self.path(paths.LOCK)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WarehouseBusy(f"another kesu run holds {path}") from None
+            yield
+        finally:
+            os.close(fd)

@@ -1,1 +1,1 @@
-"""Great Expectations suites for the staged tables and the runner that splits rows into loaded and quarantined."""
+"""Great Expectations suites for the staged tables and the runner that splits rows by them."""

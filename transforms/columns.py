@@ -189,6 +189,16 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 }
 
 
+# Personal-data columns are stored as `<stem>_token` and `<stem>_masked`; the stem is the column
+# name except where that would read badly.
+PII_STEM = {"caller_number": "caller"}
+
+
+def pii_column(col: Column, suffix: str) -> str:
+    """`caller_token`, `customer_name_masked`, ...: where a PII column's outputs are stored."""
+    return f"{PII_STEM.get(col.name, col.name)}_{suffix}"
+
+
 def header_to_name(feed: str) -> dict[str, str]:
     """Source header -> canonical snake_case name for one feed."""
     return {c.header: c.name for c in COLUMNS[feed]}

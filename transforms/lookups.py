@@ -19,7 +19,7 @@ class Lookups:
 
 
 def label_lookup(codes: pl.DataFrame, label_map: pl.DataFrame) -> dict[str, dict[str, str]]:
-    """Per axis: every code maps to itself, every unambiguous standard name and local label to its code.
+    """Per axis: each code maps to itself, each unambiguous standard name and local label to it.
 
     A standard name used by two codes of one axis (A's 其他 is both A0199 and A010399) maps to
     neither: a source writing just "其他" for a channel has to be resolved by a person.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from transforms import parsing, pii
-from transforms.columns import COLUMNS, RECORD_KEY, Column
+from transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
 from transforms.lookups import AXIS_OF_KIND, Lookups
 
 SOURCE_FILE = "source_file"
@@ -21,8 +21,6 @@ SOURCE_LINE = "source_line"
 LINE = "_line"
 RAGGED = "_ragged"
 PII_KINDS = ("phone", "person_name", "id_number")
-# Where a PII column's outputs are named differently from `<name>_token`.
-PII_STEM = {"caller_number": "caller"}
 ISSUE_SCHEMA = {"row": pl.UInt32, "field": pl.String, "rule": pl.String, "reason": pl.String}
 
 
@@ -65,10 +63,6 @@ def check_headers(feed: str, headers: list[str]) -> HeaderCheck:
         unknown=unknown,
         repeated=repeated,
     )
-
-
-def pii_output(col: Column, suffix: str) -> str:
-    return f"{PII_STEM.get(col.name, col.name)}_{suffix}"
 
 
 def _issue(problem: pl.Series, col: Column, rule: str) -> pl.DataFrame:
@@ -125,8 +119,8 @@ def _stage_column(
     if kind in PII:
         normalize, mask = PII[kind]
         normal = normalize(clean)
-        masked = mask(normal).alias(pii_output(col, "masked"))
-        token = pii.tokens(normal, ctx.pii_key, kind).alias(pii_output(col, "token"))
+        masked = mask(normal).alias(pii_column(col, "masked"))
+        token = pii.tokens(normal, ctx.pii_key, kind).alias(pii_column(col, "token"))
         return [token, masked], masked, None
     if kind == "free_text":
         masked = pii.mask_free_text(clean, own_name).alias(f"{col.name}_masked")

@@ -1,1 +1,1 @@
-"""Prefect flows and tasks, the CLI and the deployments: thin wiring over transforms, expectations and warehouse."""
+"""Prefect flows and tasks, the CLI and the deployments: thin wiring over the other packages."""

@@ -30,14 +30,16 @@ def _feeds(text: str) -> list[str]:
 
 def _locations(p: argparse.ArgumentParser) -> None:
     p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
-    p.add_argument("--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)")
+    p.add_argument(
+        "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
+    )
     p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kesu",
-        description="Bank consumer-complaint pipeline: landing files -> validated Parquet warehouse.",
+        description="Consumer-complaint pipeline: landing files -> validated Parquet warehouse.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="ingest one drop date (the nightly job)")
     ingest.add_argument("--date", type=_date, required=True, dest="drop_date")
-    ingest.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEED_NAMES))
+    ingest.add_argument(
+        "--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEED_NAMES)
+    )
     ingest.add_argument("--force", action="store_true", help="redo even if inputs are unchanged")
     _locations(ingest)
 
@@ -67,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _prefect_defaults() -> None:
     # The ephemeral API server starts in a subprocess; a loaded CI machine needs more than 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # The bank's network reaches no telemetry endpoint; trying only logs an error.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -111,7 +117,9 @@ def _summary_lines(run: dict[str, Any]) -> list[str]:
 
 def _exit_status(runs: list[dict[str, Any]]) -> int:
     """Non-zero only when nothing of a present feed could be read (feeds.md, reports.md)."""
-    return 1 if any(r["status"] == "unreadable" for run in runs for r in run["feeds"].values()) else 0
+    return (
+        1 if any(r["status"] == "unreadable" for run in runs for r in run["feeds"].values()) else 0
+    )
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:

@@ -53,9 +53,10 @@ def publish_task(settings: Settings, staged: steps.FeedStaged) -> list[dict]:
 def _previous_feed_record(settings: Settings, feed: str, drop_date: date) -> dict | None:
     for run in ledger.list_runs(settings.warehouse):
         record = (run.get("feeds") or {}).get(feed)
-        if run.get("status") == "completed" and run.get("drop_date") == drop_date.isoformat():
-            if record and record.get("status") in ("loaded", "unchanged"):
-                return record
+        same_drop = run.get("drop_date") == drop_date.isoformat()
+        usable = record is not None and record.get("status") in ("loaded", "unchanged")
+        if run.get("status") == "completed" and same_drop and usable:
+            return record
     return None
 
 

@@ -1,0 +1,163 @@
+"""The `report` flow: a quarterly or annual report from the warehouse, as at an as-of drop date.
+
+Two thin tasks: read + build (writes `tables/`) and render (workbook, charts, HTML, disclosure,
+all from `tables/`). Both write into a temporary sibling of the output folder that replaces the
+live one only when everything is written (reports.output), so a crash never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+import reports
+from flows.config import Settings, load_settings
+from reports import charts, files, manifest, output
+from transforms.columns import BRANCH_HEADERS
+from transforms.periods import Period
+from warehouse.reader import latest_drop, scan_table
+
+PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
+# ReportInputs field -> staged table
+INPUT_TABLES = {
+    "complaints": "stg_complaints",
+    "transfers": "stg_regulator_transfers",
+    "hotline": "stg_hotline",
+}
+
+
+def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """Branches (canonical column names) and JR/T 0169 codes, with what the manifest records."""
+    used = {}
+    for name in ("branches", "codes"):
+        path = settings.reference_path(name)
+        used[name] = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    # as text: branch codes such as 0101 keep their leading zero
+    branches = pl.read_csv(settings.reference_path("branches"), infer_schema=False)
+    codes = pl.read_csv(
+        settings.reference_path("codes"),
+        schema_overrides={"code": pl.String, "parent_code": pl.String},
+    )
+    return branches.rename(BRANCH_HEADERS, strict=False), codes, used
+
+
+@task(name="read-and-build", cache_policy=NO_CACHE)
+def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> dict:
+    """Reads only the partitions the period needs; writes `tables/`; returns names and inputs."""
+    from transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
+
+    p = Period.parse(kind, period)
+    frames, partitions = {}, []
+    for field, table in INPUT_TABLES.items():
+        lo, hi = drop_window(table, p, as_of)
+        frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
+        partitions += read
+    branches, codes, reference = _reference(settings)
+    inputs = ReportInputs(branches=branches, codes=codes, **frames)
+    tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
+    files.write_tables(tables, work / reports.TABLES_DIR)
+    return {"tables": sorted(tables), "partitions": partitions, "reference": reference}
+
+
+@task(name="render", cache_policy=NO_CACHE)
+def render_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> list[str]:
+    logger = get_run_logger()
+    font = charts.cjk_font()
+    if font is None:
+        logger.warning(
+            "no CJK font installed: Chinese in the charts will show as boxes; install "
+            "fonts-noto-cjk (scripts/system-deps.sh)"
+        )
+    else:
+        logger.info("charts use the font %s", font)
+    written = reports.write_presentation(
+        work,
+        kind=kind,
+        period=period,
+        as_of=as_of.isoformat(),
+        decimals=int(settings.get("report", "decimals")),
+        rounding=str(settings.get("report", "rounding")),
+    )
+    return [p.relative_to(work).as_posix() for p in written]
+
+
+def _preview_value(value: Any) -> Any:
+    if isinstance(value, Decimal | date):
+        return str(value)
+    return value
+
+
+def _artifacts(folder: Path, kind: str, period: str, as_of: date, file_list: list[str]) -> None:
+    tables = reports.read_tables(folder)
+    key = f"report-{kind}-{period.lower()}"
+    for name in PREVIEW_TABLES:
+        if name in tables:
+            rows = [
+                {k: _preview_value(v) for k, v in row.items()}
+                for row in tables[name].head(50).iter_rows(named=True)
+            ]
+            create_table_artifact(
+                table=rows,
+                key=f"{key}-{name.replace('_', '-')}",
+                description=f"kesu {kind} report {period} (as of {as_of}): {name}",
+            )
+    listing = "\n".join(f"- `{f}`" for f in file_list)
+    create_markdown_artifact(
+        markdown=f"# kesu {kind} report {period}\n\nas of {as_of}\n\n"
+        f"Folder: [{folder}]({folder.as_uri()})\n\n{listing}\n",
+        key=f"{key}-folder",
+        description=f"where the {kind} report {period} was written",
+    )
+
+
+@flow(name="report")
+def report(
+    kind: str,
+    period: str,
+    as_of: date | None = None,
+    out: str | None = None,
+    warehouse_dir: str | None = None,
+    config_file: str | None = None,
+) -> dict[str, Any]:
+    """Build `<reports or out>/<kind>/<period>/`; returns its folder, as-of date and files."""
+    logger = get_run_logger()
+    settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
+    label = Period.parse(kind, period).label
+    if as_of is None:
+        as_of = latest_drop(settings.warehouse)
+        if as_of is None:
+            raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
+        logger.info("as of the latest drop in the warehouse: %s", as_of)
+    root = settings.reports
+    with output.replace_folder(root, kind, label) as work:
+        built = build_task(settings, kind, label, as_of, work)
+        file_list = [f"{reports.TABLES_DIR}/{p.name}" for p in sorted((work / "tables").iterdir())]
+        file_list += render_task(settings, kind, label, as_of, work)
+        record = manifest.build_manifest(
+            kind=kind,
+            period=label,
+            as_of=as_of,
+            generated_at=datetime.now(UTC),
+            configuration=settings.values | {"reference_files": built["reference"]},
+            config_file=settings.config_file,
+            inputs=built["partitions"],
+            files=file_list,
+        )
+        manifest.write_manifest(record, work / reports.MANIFEST)
+        file_list.append(reports.MANIFEST)
+    folder = root / kind / label
+    rows = sum(p["rows"] for p in built["partitions"])
+    logger.info(
+        "%s report %s as of %s: %d partitions (%d rows) read, %d files in %s",
+        kind, label, as_of, len(built["partitions"]), rows, len(file_list), folder,
+    )  # fmt: skip
+    _artifacts(folder, kind, label, as_of, file_list)
+    return {"folder": str(folder), "as_of": as_of.isoformat(), "files": sorted(file_list)}

@@ -1,0 +1,143 @@
+"""Reporting time: periods (a calendar quarter "2025Q3" or year "2025", China dates), what was
+known at the end of a drop date, and the handling clock at a period's cutoff.
+
+Handling days are calendar days after the day of receipt (the receipt day does not count, as
+for any period counted in days under Chinese law), less excluded (appraisal) days.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from transforms.reporting import ReportConfig as Limits
+
+TZ = "Asia/Shanghai"
+PeriodKind = Literal["quarterly", "annual"]
+_QUARTER = re.compile(r"(\d{4})Q([1-4])")
+_YEAR = re.compile(r"\d{4}")
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: PeriodKind
+    label: str
+    start: date
+    end: date  # inclusive
+
+    @classmethod
+    def parse(cls, kind: str, text: str) -> Period:
+        """ "2025Q3" for kind "quarterly", "2025" for kind "annual"."""
+        value = text.strip().upper()
+        if kind == "quarterly":
+            found = _QUARTER.fullmatch(value)
+            if found is None:
+                raise ValueError(f"a quarterly period is written like 2025Q3, not {text!r}")
+            return cls.quarter(int(found[1]), int(found[2]))
+        if kind == "annual":
+            if _YEAR.fullmatch(value) is None:
+                raise ValueError(f"an annual period is written like 2025, not {text!r}")
+            return cls.year(int(value))
+        raise ValueError(f"period kind must be 'quarterly' or 'annual', not {kind!r}")
+
+    @classmethod
+    def quarter(cls, year: int, quarter: int) -> Period:
+        start = date(year, 3 * quarter - 2, 1)
+        return cls("quarterly", f"{year}Q{quarter}", start, _month_end(year, 3 * quarter))
+
+    @classmethod
+    def year(cls, year: int) -> Period:
+        return cls("annual", str(year), date(year, 1, 1), date(year, 12, 31))
+
+    def previous(self) -> Period:
+        """The previous quarter (quarterly) or the previous year (annual)."""
+        if self.kind == "annual":
+            return Period.year(self.start.year - 1)
+        before = self.start - timedelta(days=1)
+        return Period.quarter(before.year, (before.month + 2) // 3)
+
+    def months(self) -> list[date]:
+        """The first day of each month of the period, in order."""
+        first = self.start.year * 12 + self.start.month - 1
+        last = self.end.year * 12 + self.end.month - 1
+        return [date(m // 12, m % 12 + 1, 1) for m in range(first, last + 1)]
+
+    def cutoff(self, as_of: date) -> date:
+        """The day closures and open counts are measured at: the period end, or as_of if earlier."""
+        return min(self.end, as_of)
+
+
+def _month_end(year: int, month: int) -> date:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def latest(versions: pl.LazyFrame, key: str, as_of: date, order: tuple[str, ...]) -> pl.LazyFrame:
+    """One row per `key`: its latest version in the drops up to as_of (by `order`, then later
+    drop_date, then later source_line and source_file)."""
+    by = [key, *order, "drop_date", "source_line", "source_file"]
+    return (
+        versions.filter(pl.col("drop_date") <= as_of)
+        .sort(by, nulls_last=False, maintain_order=True)
+        .unique(key, keep="last", maintain_order=True)
+    )
+
+
+def china_midnight(day: pl.Expr) -> pl.Expr:
+    """A Date as the start of that day, China time."""
+    return day.cast(pl.Datetime("us")).dt.replace_time_zone(TZ)
+
+
+def drop_window(table: str, period: Period, as_of: date) -> tuple[date | None, date]:
+    """The drop_date partitions (min, max; min None = from the first) a report reads of a staged
+    table. Tickets and transfers need all history (merge roots and the previous period may be
+    old); calls are counted by start time, exported on that day or later (one day of margin)."""
+    name = table.removeprefix("stg_")
+    if name in ("complaints", "regulator_transfers"):
+        return None, as_of
+    if name == "hotline":
+        return period.start - timedelta(days=1), as_of
+    raise ValueError(f"not a staged table: {table!r}")
+
+
+def buckets(limits: Limits) -> list[str]:
+    """Handling-time bucket labels; with the default limits exactly ≤15天, 16–30天, 31–60天, ..."""
+    d, e, m = limits.decision_days, limits.extended_days, limits.max_days
+    return [f"≤{d}天", f"{d + 1}–{e}天", f"{e + 1}–{m}天", f">{m}天", "未办结"]
+
+
+def period_groups(groups: pl.DataFrame, period: Period, as_of: date, limits: Limits,
+                  ) -> pl.DataFrame:  # fmt: skip
+    """One row per merge group received in the period: closure, handling days, limit, on time,
+    overdue and handling-time bucket as at the cutoff."""
+    cutoff = pl.lit(period.cutoff(as_of))
+    limit = pl.when("extended").then(limits.extended_days).otherwise(limits.decision_days)
+    closed = pl.col("closed_on").is_not_null() & (pl.col("closed_on") <= cutoff)
+    days = (pl.col("closed_on") - pl.col("received_on")).dt.total_days() - pl.col("excluded_days")
+    elapsed = (cutoff - pl.col("received_on")).dt.total_days() - pl.col("excluded_days")
+    label = buckets(limits)
+    return (
+        groups.filter(pl.col("received_on").is_between(period.start, period.end))
+        .with_columns(closed=closed, limit_days=limit.cast(pl.Int64))
+        .with_columns(handling_days=pl.when("closed").then(days.clip(0)).cast(pl.Int64))
+        .with_columns(
+            on_time=pl.col("closed") & (pl.col("handling_days") <= pl.col("limit_days")),
+            overdue=~pl.col("closed") & (elapsed > pl.col("limit_days")),
+            bucket=pl.when(~pl.col("closed")).then(pl.lit(label[4]))
+            .when(pl.col("handling_days") <= limits.decision_days).then(pl.lit(label[0]))
+            .when(pl.col("handling_days") <= limits.extended_days).then(pl.lit(label[1]))
+            .when(pl.col("handling_days") <= limits.max_days).then(pl.lit(label[2]))
+            .otherwise(pl.lit(label[3])),
+        )
+    )  # fmt: skip
+
+
+def period_tickets(tickets: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """One row per ticket (any type) received in the period, China date."""
+    received = pl.col("received_at").dt.convert_time_zone(TZ).dt.date()
+    return tickets.filter(received.is_between(period.start, period.end))

@@ -1,0 +1,150 @@
+"""Complaint report tables for one period, from the merge groups of the complaint model.
+
+A group belongs to the period its root (earliest member) was received in, China date; closures
+and open counts are at the cutoff (period end, or as_of if earlier): see periods.period_groups.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from transforms import shares
+from transforms.complaint_model import ComplaintModel
+from transforms.periods import Period, buckets, period_groups, period_tickets
+
+if TYPE_CHECKING:
+    from transforms.reporting import ReportConfig as Limits
+
+LIABLE, NOT_LIABLE = "有责", "无责"
+CALLBACK_SATISFIED, CALLBACK_DONE = ("满意", "基本满意"), ("满意", "基本满意", "不满意")
+OPINION, PRAISE = "意见", "表扬"
+
+
+def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits) -> dict[str, int | Decimal | None]:
+    """The complaint metrics of `overview` for one period (counts, then rates)."""
+
+    def n(expr: pl.Expr, frame: pl.DataFrame = pg) -> int:
+        return int(frame.select(expr.fill_null(False).sum()).item())
+
+    closed, days = pl.col("closed"), pl.col("handling_days")
+    raw = pl.col("ticket_type") == "投诉"
+    callback = pl.col("callback_satisfaction")
+    done = n(closed & callback.is_in(CALLBACK_DONE))
+    values: dict[str, int | Decimal | None] = {
+        "complaints": pg.height,
+        "complaints_raw": n(raw, pt),
+        "regulator_transferred": n(pl.col("has_transfer")),
+        "opinions": n(pl.col("ticket_type") == OPINION, pt),
+        "praises": n(pl.col("ticket_type") == PRAISE, pt),
+        "closed": n(closed),
+        "closed_within_15d": n(closed & (days <= limits.decision_days)),
+        "closed_within_30d": n(closed & (days <= limits.extended_days)),
+        "closed_within_60d": n(closed & (days <= limits.max_days)),
+        "closed_late": n(closed & ~pl.col("on_time")),
+        "open_at_end": n(~closed),
+        "open_overdue_at_end": n(pl.col("overdue")),
+        "close_rate": shares.percent(n(closed), pg.height),
+        "avg_handling_days": shares.ratio(int(pg["handling_days"].sum()), n(closed)),
+        "responsible": n(pl.col("liability") == LIABLE),
+        "not_responsible": n(pl.col("liability") == NOT_LIABLE),
+        "repeat_rate": shares.percent(n(raw & ~pl.col("is_root"), pt), n(raw, pt)),
+        "callback_satisfaction_rate": shares.percent(
+            n(closed & callback.is_in(CALLBACK_SATISFIED)), done
+        ),
+    }
+    return values
+
+
+def overview(model: ComplaintModel, period: Period, as_of: date, limits: Limits,
+             previous_known: bool) -> pl.DataFrame:  # fmt: skip
+    """One row per complaint metric: value, previous period's value (same as_of; null when the
+    warehouse knows nothing of that period) and change_pct (null when previous is 0 or null)."""
+
+    def values(p: Period) -> dict[str, int | Decimal | None]:
+        pg = period_groups(model.groups, p, as_of, limits)
+        return metrics(pg, period_tickets(model.tickets, p), limits)
+
+    now = values(period)
+    table = shares.metric_values(now)
+    before = values(period.previous()) if previous_known else dict.fromkeys(now)
+    previous = shares.metric_values(before)["value"]
+    change = [
+        None if v is None or p is None else shares.percent(v - p, p)
+        for v, p in zip(table["value"].to_list(), previous.to_list(), strict=True)
+    ]
+    return table.with_columns(previous=previous, change_pct=pl.Series(change, dtype=shares.VALUE))
+
+
+def handling_time(pg: pl.DataFrame, limits: Limits, rounding: str, decimals: int,
+                  ) -> pl.DataFrame:  # fmt: skip
+    """One row per handling-time bucket, in bucket order (not by count), all five always."""
+    order = pl.DataFrame({"bucket": buckets(limits)})
+    counts = pg.group_by("bucket").agg(complaints=pl.len().cast(pl.Int64))
+    table = order.join(counts, on="bucket", how="left", maintain_order="left").fill_null(0)
+    table = shares.with_shares(table, "complaints", "bucket", rounding, decimals)
+    return table.select("bucket", "complaints", "share_pct")
+
+
+def reference_codes(codes: pl.DataFrame) -> pl.DataFrame:
+    """One row per JR/T 0169 code: axis, code, name, level, parent_code (null at the top)."""
+    parent = pl.col("parent_code").cast(pl.String).str.strip_chars()
+    return codes.select(
+        pl.col("axis", "code", "name").cast(pl.String), pl.col("level").cast(pl.Int64),
+        pl.when(parent.str.len_chars() > 0).then(parent).alias("parent_code"),
+    )  # fmt: skip
+
+
+def _code_counts(pg: pl.DataFrame, column: str, other: str) -> dict[str, int]:
+    # Unclassified complaints (only unlinked regulator transfers lack cause and channel) are
+    # reported under the axis' 其他 so that every distribution adds up to the headline total.
+    counted = pg.group_by(pl.col(column).fill_null(other)).agg(pl.len())
+    return dict(zip(counted[column].to_list(), counted["len"].to_list(), strict=True))
+
+
+def by_code(pg: pl.DataFrame, codes: pl.DataFrame, axis: str, column: str, rounding: str,
+            decimals: int, keep_zero: bool) -> pl.DataFrame:  # fmt: skip
+    """One row per code of a flat axis (B: only codes with complaints; C: every code)."""
+    ref = codes.filter(pl.col("axis") == axis).select("code", "name")
+    counts = _code_counts(pg, column, f"{axis}99")
+    found = pl.DataFrame({"code": list(counts), "complaints": list(counts.values())},
+                         schema={"code": pl.String, "complaints": pl.Int64})  # fmt: skip
+    table = ref.join(found, on="code", how="full" if keep_zero else "right", coalesce=True)
+    table = table.select("code", "name", pl.col("complaints").fill_null(0))
+    table = shares.ordered(table, "complaints", "code", shares.is_other(pl.col("code")))
+    table = shares.with_shares(table, "complaints", "code", rounding, decimals)
+    return table.select("code", "name", "complaints", "share_pct", "share_display")
+
+
+def by_channel(pg: pl.DataFrame, codes: pl.DataFrame, rounding: str, decimals: int,
+               ) -> pl.DataFrame:  # fmt: skip
+    """One row per A code at every level, zero rows included, depth first: siblings by
+    descending count, 其他 last. Counted at the code a complaint carries, rolled up to parents."""
+    ref = codes.filter(pl.col("axis") == "A")
+    parent = dict(zip(ref["code"].to_list(), ref["parent_code"].to_list(), strict=True))
+    counts = dict.fromkeys(parent, 0)
+    for code, n in _code_counts(pg, "channel_code", "A0199").items():
+        while code in parent:  # an unknown code counts only in the total
+            counts[code] += n
+            code = parent[code]
+    share = shares.tree_shares(counts, parent, pg.height, rounding, decimals)
+    rows: list[str] = []
+
+    def visit(node: str | None) -> None:
+        kids = [k for k in parent if parent[k] == node]
+        kids.sort(key=lambda k: (k in shares.OTHER_CODES, -counts[k], k))
+        for kid in kids:
+            rows.append(kid)
+            visit(kid)
+
+    visit(None)
+    pct = shares.pct_dtype(decimals)
+    return pl.DataFrame({"code": rows}).join(ref, on="code", maintain_order="left").select(
+        "code", "name", "level", "parent_code",
+        complaints=pl.Series([counts[c] for c in rows], dtype=pl.Int64),
+        share_pct=pl.Series([share[c][0] for c in rows], dtype=pct),
+        share_of_parent_pct=pl.Series([share[c][1] for c in rows], dtype=pct),
+    )  # fmt: skip

@@ -27,6 +27,7 @@ demo: $(STAMP)
 	@echo "run ledger   : $(CURDIR)/data/warehouse/_ledger/runs"
 
 test: $(STAMP)
+	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from flows import report_cli  # argparse only: keeps --help fast
+
 FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
 
 
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--feeds", type=_feeds)
     backfill.add_argument("--force", action="store_true")
     _locations(backfill)
+    report_cli.add_parser(sub)
     return parser
 
 
@@ -167,7 +170,12 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"sample": _cmd_sample, "ingest": _cmd_ingest, "backfill": _cmd_backfill}
+    handlers = {
+        "sample": _cmd_sample,
+        "ingest": _cmd_ingest,
+        "backfill": _cmd_backfill,
+        "report": report_cli.run,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -1,0 +1,48 @@
+"""Report outputs: the table files, workbook, charts, HTML page and disclosure of one report.
+
+Everything here renders finished tables (from transforms.reporting) into files; nothing reads the
+warehouse or the clock. `write_presentation` renders the human-facing files from the tables as
+written in `tables/`, so those files and the machine-readable ones cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+TABLES_DIR = "tables"
+CHARTS_DIR = "charts"
+WORKBOOK = "report.xlsx"
+PAGE = "report.html"
+DISCLOSURE = "disclosure.md"
+MANIFEST = "manifest.json"
+
+
+def read_tables(folder: Path) -> dict[str, pl.DataFrame]:
+    """The tables written by `reports.files.write_tables` under `folder/tables`."""
+    return {p.stem: pl.read_parquet(p) for p in sorted((folder / TABLES_DIR).glob("*.parquet"))}
+
+
+def write_presentation(
+    folder: Path,
+    *,
+    kind: str,
+    period: str,
+    as_of: str,
+    decimals: int,
+    rounding: str,
+) -> list[Path]:
+    """Workbook, charts, HTML and (annual) disclosure from `folder/tables`; the files written."""
+    from reports import charts, disclosure, html, xlsx
+
+    tables = read_tables(folder)
+    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period)]
+    chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period)
+    written += chart_files
+    written.append(html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files))
+    if kind == "annual":
+        text = disclosure.render(tables, period, decimals, rounding)
+        (folder / DISCLOSURE).write_text(text, encoding="utf-8")
+        written.append(folder / DISCLOSURE)
+    return written

@@ -1,0 +1,67 @@
+"""`manifest.json`: what a report was built from, so anyone can tell whether two reports agree.
+
+The only file of a report that holds the generation time: the tables themselves are identical
+for the same warehouse, as-of and configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+FALLBACK_VERSION = "0.1.0"
+
+
+def kesu_version() -> str:
+    try:
+        return metadata.version("kesu")
+    except metadata.PackageNotFoundError:
+        return FALLBACK_VERSION
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def build_manifest(
+    *,
+    kind: str,
+    period: str,
+    as_of: date,
+    generated_at: datetime,
+    configuration: dict[str, Any],
+    config_file: Path | None,
+    inputs: list[dict[str, Any]],
+    files: list[str],
+) -> dict[str, Any]:
+    """`inputs`: the partition records of warehouse.reader.scan_table, all tables together."""
+    return _jsonable(
+        {
+            "kind": kind,
+            "period": period,
+            "as_of": as_of,
+            "generated_at": generated_at,
+            "kesu_version": kesu_version(),
+            "configuration": configuration,
+            "config_file": config_file,
+            "partitions": sorted(inputs, key=lambda p: (p["table"], p["drop_date"])),
+            "files": sorted(files),
+        }
+    )
+
+
+def write_manifest(manifest: dict[str, Any], path: Path) -> Path:
+    text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path

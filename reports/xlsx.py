@@ -1,0 +1,148 @@
+"""`report.xlsx`: one sheet per table with a Chinese title row, header, data and a 合计 row.
+
+Injection-safe by construction: text goes through `write_string` only (never `write`, which
+would turn "=..." into a formula), and the workbook is opened with `strings_to_formulas` off as
+a second guard. The workbook holds no formula at all; totals are values computed in Python.
+Percentages are stored as fractions (33.60 -> 0.336) under a `0.00%` format with as many
+decimals as the table's rounding, so Excel shows exactly the rounded value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
+
+from reports import labels
+from reports.layout import CellKind, Column, TableView, table_view
+
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+HEADER_ROW = 1  # row 0 holds the title
+FIRST_DATA_ROW = 2
+# xlsxwriter stamps "now" as the creation date; a fixed one keeps reruns identical
+CREATED = datetime(2000, 1, 1)
+
+
+def _sheet_name(title: str, used: set[str]) -> str:
+    base = _SHEET_FORBIDDEN.sub("_", title)[:31] or "Sheet"
+    name, n = base, 2
+    while name.lower() in used:
+        suffix = f"({n})"
+        name, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(name.lower())
+    return name
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _number_format(kind: CellKind, decimals: int) -> str:
+    places = "." + "0" * decimals if decimals else ""
+    if kind == "percent":
+        return f"0{places}%"
+    if kind == "count":
+        return "#,##0"
+    return f"#,##0{places}"
+
+
+class _Formats:
+    """xlsxwriter formats are workbook objects: create each combination once."""
+
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.book = book
+        self.cache: dict[tuple[str, int, bool], Any] = {}
+        self.title = book.add_format({"bold": True, "font_size": 14})
+        self.header = book.add_format(
+            {"bold": True, "bg_color": "#DDEBF7", "border": 1, "valign": "vcenter"}
+        )
+
+    def cell(self, kind: CellKind, decimals: int, total: bool) -> Any:
+        key = (kind, decimals, total)
+        if key not in self.cache:
+            props: dict[str, Any] = {"border": 1}
+            if kind != "text":
+                props["num_format"] = _number_format(kind, decimals)
+            if total:
+                props |= {"bold": True, "top": 2}
+            self.cache[key] = self.book.add_format(props)
+        return self.cache[key]
+
+
+def _write_cell(
+    sheet: Worksheet,
+    at: tuple[int, int],
+    value: Any,
+    kind: CellKind,
+    column: Column,
+    fmt: _Formats,
+    total: bool = False,
+) -> str:
+    """Write one cell; returns its printed text (for column widths)."""
+    row, col = at
+    decimals = column.decimals or (2 if kind == "percent" else 0)
+    if value is None:
+        sheet.write_blank(row, col, None, fmt.cell(kind, decimals, total))
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        text = str(value)
+        sheet.write_string(row, col, text, fmt.cell("text", 0, total))
+        return text
+    if kind == "percent":
+        # divide in decimal: 99.99 -> 0.9999 exactly, then the nearest double
+        fraction = Decimal(str(value)) / 100
+        sheet.write_number(row, col, float(fraction), fmt.cell("percent", decimals, total))
+        return f"{value}%"
+    sheet.write_number(row, col, float(value), fmt.cell(kind, decimals, total))
+    return str(value)
+
+
+def _write_sheet(
+    book: xlsxwriter.Workbook, fmt: _Formats, view: TableView, heading: str, used: set[str]
+) -> None:
+    sheet = book.add_worksheet(_sheet_name(view.title, used))
+    sheet.write_string(0, 0, f"{heading} {view.title}", fmt.title)
+    widths = [_width(c.header) for c in view.columns]
+    for j, column in enumerate(view.columns):
+        sheet.write_string(HEADER_ROW, j, column.header, fmt.header)
+    r = FIRST_DATA_ROW
+    for values, kinds in zip(view.rows, view.cell_kinds, strict=True):
+        for j, (value, kind) in enumerate(zip(values, kinds, strict=True)):
+            text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt)
+            widths[j] = max(widths[j], _width(text))
+        r += 1
+    if view.total is not None:
+        for j, (value, kind) in enumerate(zip(view.total, view.total_kinds, strict=True)):
+            text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt, total=True)
+            widths[j] = max(widths[j], _width(text))
+    for j, w in enumerate(widths):
+        sheet.set_column(j, j, min(max(w + 2, 8), 60))
+    sheet.freeze_panes(FIRST_DATA_ROW, 0)
+
+
+def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str) -> Path:
+    """One sheet per table, in report order."""
+    heading = labels.period_title(kind, period)
+    book = xlsxwriter.Workbook(
+        str(path),
+        {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    book.set_properties({"title": heading, "created": CREATED})
+    fmt = _Formats(book)
+    used: set[str] = set()
+    for name in labels.ordered(list(tables)):
+        _write_sheet(book, fmt, table_view(name, tables[name], kind, "xlsx"), heading, used)
+    book.close()
+    return path

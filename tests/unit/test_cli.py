@@ -1,0 +1,71 @@
+"""The CLI's contract: fast help without heavy imports, clear argument errors, exit status."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flows.cli import _exit_status, _summary_lines, build_parser
+
+
+def test_help_imports_nothing_heavy_and_is_fast():
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from flows.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('prefect', 'great_expectations', 'polars', 'pandas') if m in sys.modules]\n"
+        "print(heavy, time.perf_counter() - t)"
+    )
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy, seconds = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert heavy == "[]"
+    assert float(seconds) < 1.0 and time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ingest", "--date", "2025-13-01"],  # not a date
+        ["ingest", "--date", "2025-01-01", "--feeds", "hotline,calls"],  # unknown feed
+        ["report", "monthly", "2025"],  # not a report kind
+    ],
+)
+def test_bad_arguments_are_rejected_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def run(**feeds):
+    return {"drop_date": "2025-01-02", "feeds": feeds}
+
+
+def feed(status, rows_in=0, loaded=0, quarantined=0, files=()):
+    return {
+        "status": status,
+        "rows_in": rows_in,
+        "loaded": loaded,
+        "quarantined": quarantined,
+        "files": list(files),
+    }
+
+
+def test_exit_status_is_nonzero_only_when_a_present_feed_was_unreadable():
+    # Quarantined rows, a failed file beside a good one, a missing folder: all reported, exit 0.
+    ok = run(
+        hotline=feed("loaded", 10, 9, 1),
+        complaints=feed("loaded", 5, 5, 0, [{"status": "failed"}, {"status": "ok"}]),
+        regulator_transfers=feed("no_folder"),
+    )
+    assert _exit_status([ok]) == 0
+    assert _exit_status([ok, run(hotline=feed("unreadable", 0, 0, 0, [{"status": "failed"}]))]) == 1
+
+
+def test_last_lines_state_the_accounting_per_feed():
+    lines = _summary_lines(run(hotline=feed("loaded", 10, 9, 1)))
+    assert lines == [
+        "2025-01-02 hotline              loaded     rows in       10 = loaded        9 + quarantined      1"
+    ]

@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_START ?= 2025-07-01
 DEMO_END ?= 2025-07-31
+DEMO_QUARTER ?= 2025Q3
+DEMO_YEAR ?= 2025
 
 .PHONY: install demo test lint bench clean-data
 
@@ -16,15 +18,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The main job on sample data: a month of a small bank's drops, ingested into ./data/warehouse.
+# The main job on sample data: a month of a small bank's drops, ingested into ./data/warehouse,
+# then the quarterly and annual reports over what was ingested.
 demo: $(STAMP)
 	$(BIN)/kesu sample --start $(DEMO_START) --end $(DEMO_END) --profile small --seed 7
 	$(BIN)/kesu backfill --start $(DEMO_START) --end $(DEMO_END)
+	$(BIN)/kesu report quarterly $(DEMO_QUARTER)
+	$(BIN)/kesu report annual $(DEMO_YEAR)
 	@echo
 	@echo "landing zone : $(CURDIR)/data/landing"
 	@echo "warehouse    : $(CURDIR)/data/warehouse  (stg_hotline, stg_complaints, stg_regulator_transfers, quarantine/<feed>)"
 	@echo "raw zone     : $(CURDIR)/data/warehouse/_raw  (owner-only)"
 	@echo "run ledger   : $(CURDIR)/data/warehouse/_ledger/runs"
+	@echo "reports      : $(CURDIR)/data/reports/quarterly/$(DEMO_QUARTER)  $(CURDIR)/data/reports/annual/$(DEMO_YEAR)"
 
 test: $(STAMP)
 	bash scripts/system-deps.sh

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows import report_cli  # argparse only: keeps --help fast
+from flows import quarantine_cli, report_cli  # argparse only: keeps --help fast
 
 FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
 
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--force", action="store_true")
     _locations(backfill)
     report_cli.add_parser(sub)
+    quarantine_cli.add_parser(sub)
     return parser
 
 
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": _cmd_ingest,
         "backfill": _cmd_backfill,
         "report": report_cli.run,
+        "quarantine": quarantine_cli.run,
     }
     try:
         return handlers[args.command](args)

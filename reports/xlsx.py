@@ -1,10 +1,11 @@
 """`report.xlsx`: one sheet per table with a Chinese title row, header, data and a 合计 row.
 
-Injection-safe by construction: text goes through `write_string` only (never `write`, which
-would turn "=..." into a formula), and the workbook is opened with `strings_to_formulas` off as
-a second guard. The workbook holds no formula at all; totals are values computed in Python.
-Percentages are stored as fractions (33.60 -> 0.336) under a `0.00%` format with as many
-decimals as the table's rounding, so Excel shows exactly the rounded value.
+Injection-safe by construction: text goes through `write_text` (`write_string`) only (never
+`write`, which would turn "=..." into a formula), and the workbook is opened with
+`strings_to_formulas` off as a second guard (`safe_workbook`, shared with the quarantine export).
+The workbook holds no formula at all; totals are values computed in Python. Percentages are
+stored as fractions (33.60 -> 0.336) under a `0.00%` format with as many decimals as the
+table's rounding, so Excel shows exactly the rounded value.
 """
 
 from __future__ import annotations
@@ -30,7 +31,28 @@ FIRST_DATA_ROW = 2
 CREATED = datetime(2000, 1, 1)
 
 
-def _sheet_name(title: str, used: set[str]) -> str:
+def safe_workbook(path: Path, title: str) -> xlsxwriter.Workbook:
+    """A workbook where no string becomes a formula, link or number, with a fixed creation date.
+
+    The options are the second guard: callers still write every text cell with `write_text`.
+    """
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
+    book.set_properties({"title": title, "created": CREATED})
+    return book
+
+
+def write_text(sheet: Worksheet, row: int, col: int, value: object, fmt: Any = None) -> str:
+    """Write `value` as a text cell, whatever it starts with (`=`, `+`, `-`, `@`, tab, CR)."""
+    text = str(value)
+    sheet.write_string(row, col, text, fmt)
+    return text
+
+
+def sheet_name(title: str, used: set[str]) -> str:
+    """A valid sheet name from `title`, unique (ignoring case) among `used`, which records it."""
     base = _SHEET_FORBIDDEN.sub("_", title)[:31] or "Sheet"
     name, n = base, 2
     while name.lower() in used:
@@ -40,7 +62,7 @@ def _sheet_name(title: str, used: set[str]) -> str:
     return name
 
 
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     """Display width: CJK characters take two columns."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
@@ -93,9 +115,7 @@ def _write_cell(
         sheet.write_blank(row, col, None, fmt.cell(kind, decimals, total))
         return ""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        text = str(value)
-        sheet.write_string(row, col, text, fmt.cell("text", 0, total))
-        return text
+        return write_text(sheet, row, col, value, fmt.cell("text", 0, total))
     if kind == "percent":
         # divide in decimal: 99.99 -> 0.9999 exactly, then the nearest double
         fraction = Decimal(str(value)) / 100
@@ -108,21 +128,21 @@ def _write_cell(
 def _write_sheet(
     book: xlsxwriter.Workbook, fmt: _Formats, view: TableView, heading: str, used: set[str]
 ) -> None:
-    sheet = book.add_worksheet(_sheet_name(view.title, used))
-    sheet.write_string(0, 0, f"{heading} {view.title}", fmt.title)
-    widths = [_width(c.header) for c in view.columns]
+    sheet = book.add_worksheet(sheet_name(view.title, used))
+    write_text(sheet, 0, 0, f"{heading} {view.title}", fmt.title)
+    widths = [display_width(c.header) for c in view.columns]
     for j, column in enumerate(view.columns):
-        sheet.write_string(HEADER_ROW, j, column.header, fmt.header)
+        write_text(sheet, HEADER_ROW, j, column.header, fmt.header)
     r = FIRST_DATA_ROW
     for values, kinds in zip(view.rows, view.cell_kinds, strict=True):
         for j, (value, kind) in enumerate(zip(values, kinds, strict=True)):
             text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt)
-            widths[j] = max(widths[j], _width(text))
+            widths[j] = max(widths[j], display_width(text))
         r += 1
     if view.total is not None:
         for j, (value, kind) in enumerate(zip(view.total, view.total_kinds, strict=True)):
             text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt, total=True)
-            widths[j] = max(widths[j], _width(text))
+            widths[j] = max(widths[j], display_width(text))
     for j, w in enumerate(widths):
         sheet.set_column(j, j, min(max(w + 2, 8), 60))
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
@@ -131,15 +151,7 @@ def _write_sheet(
 def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str) -> Path:
     """One sheet per table, in report order."""
     heading = labels.period_title(kind, period)
-    book = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-        },
-    )
-    book.set_properties({"title": heading, "created": CREATED})
+    book = safe_workbook(path, heading)
     fmt = _Formats(book)
     used: set[str] = set()
     for name in labels.ordered(list(tables)):

@@ -12,10 +12,13 @@ import hashlib
 import polars as pl
 
 TOKEN_BYTES = 16
-# Any run of 7+ digits in free text (phones, ID numbers, card numbers, landlines) keeps its first
-# 3 and last 4 characters; phones written with separators are caught first.
+# In free text, a run of 11+ digits (mobiles, ID numbers, card numbers) keeps its first 3 and
+# last 4 characters; a shorter run of 7-10 (a landline's local number) keeps only its last 4:
+# first 3 + last 4 of 7 digits would hide nothing. Mobiles written with separators go first.
 _SEPARATED_MOBILE = r"(1[3-9]\d)[\s-]\d{4}[\s-](\d{4})"
-_DIGIT_RUN = r"(\d{3})\d*(\d{3}[\dXx])"
+_LONG_DIGIT_RUN = r"(\d{3})\d{4,}(\d{3}[\dXx])"
+# after the long runs are masked no run is longer than 10, so this matches whole runs only
+_SHORT_DIGIT_RUN = r"\d{3,6}(\d{3}[\dXx])"
 
 
 def normalize_phone(raw: pl.Series) -> pl.Series:
@@ -73,8 +76,10 @@ def mask_id_number(id_number: pl.Series) -> pl.Series:
 
 def mask_free_text(text: pl.Series, names: pl.Series | None = None) -> pl.Series:
     """Free text with digit runs masked and the row's own person name replaced by its mask."""
-    masked = text.str.replace_all(_SEPARATED_MOBILE, "${1}****${2}").str.replace_all(
-        _DIGIT_RUN, "${1}****${2}"
+    masked = (
+        text.str.replace_all(_SEPARATED_MOBILE, "${1}****${2}")
+        .str.replace_all(_LONG_DIGIT_RUN, "${1}****${2}")
+        .str.replace_all(_SHORT_DIGIT_RUN, "****${1}")
     )
     if names is None:
         return masked

@@ -28,7 +28,9 @@ def test_masks():
 
 
 def test_free_text_masks_ids_phones_and_the_rows_own_name():
-    text = pl.Series(["客户张三，电话138-1234-5678，身份证11010519491231002X，卡号6222021234567890123"])
+    text = pl.Series(
+        ["客户张三，电话138-1234-5678，身份证11010519491231002X，卡号6222021234567890123"]
+    )
     masked = pii.mask_free_text(text, pl.Series(["张三"]))[0]
     for clear in ("张三", "1234-5678", "11010519491231002X", "6222021234567890123", "19491231"):
         assert clear not in masked
@@ -39,3 +41,12 @@ def test_id_check_digit():
     # 11010519491231002X is the GB 11643 standard's worked example; changing a digit breaks it.
     ids = pl.Series(["11010519491231002X", "110105194912310021", "12345"])
     assert pii.id_number_is_valid(ids).to_list() == [True, False, False]
+
+
+def test_free_text_masks_landlines_so_that_digits_are_really_hidden():
+    # first 3 + last 4 of a 7-digit local number would keep every digit: short runs keep 4
+    text = pl.Series(["电话0592-5123456", "座机010-62345678", "(0592)5123456", "金额128.47元"])
+    masked = pii.mask_free_text(text).to_list()
+    assert masked == ["电话0592-****3456", "座机010-****5678", "(0592)****3456", "金额128.47元"]
+    for clear, out in zip(("5123456", "62345678", "5123456"), masked, strict=False):
+        assert clear not in out.replace("*", "")

@@ -3,6 +3,8 @@ charts, the atomic output folder, the partition reader and the CLI's import cost
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import sys
 from datetime import date
@@ -178,7 +180,31 @@ def test_csv_starts_with_bom_prints_decimals_exactly_and_round_trips(written):
         data = (written / "tables" / f"{name}.csv").read_bytes()
         assert data.startswith(b"\xef\xbb\xbf"), name
         back = pl.read_csv(data, schema=frame.schema)
-        assert back.equals(frame), name
+        # the one difference from the Parquet copy: formula-like text gets a leading '
+        unquoted = back.with_columns(pl.col(pl.String).str.replace(r"^'([=+\-@\t\r])", "$1"))
+        assert unquoted.equals(frame), name
+
+
+def test_csv_quotes_every_text_cell_a_spreadsheet_would_run_and_leaves_numbers_alone(written):
+    frame = pl.DataFrame(
+        {
+            "name": [*INJECTIONS, "正常", "a=b", "'=已引用", None],
+            "change_pct": [D("-12.50")] * 6 + [D("3.00"), None, D("-0.01"), D("1")],
+        },
+        schema_overrides={"change_pct": P},
+    )
+    rows = list(csv.reader(io.StringIO(files.csv_bytes(frame).decode("utf-8-sig"), newline="")))
+    names, numbers = [r[0] for r in rows[1:]], [r[1] for r in rows[1:]]
+    assert names == [f"'{t}" for t in INJECTIONS] + ["正常", "a=b", "'=已引用", ""]
+    assert numbers[0] == "-12.50" and numbers[8] == "-0.01"  # numeric columns: unchanged
+    # and in every table the report writes, no text cell starts with a trigger character
+    for path in (written / "tables").glob("*.csv"):
+        parquet = pl.read_parquet(path.with_suffix(".parquet"))
+        text_columns = [i for i, d in enumerate(parquet.dtypes) if d == pl.String]
+        body = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
+        for row in body[1:]:
+            for i in text_columns:
+                assert not row[i].startswith(files.FORMULA_TRIGGERS), (path.name, row[i])
     text = (written / "tables" / "by_business_category.csv").read_text(encoding="utf-8-sig")
     assert "B03,信用卡,42,33.60,33.60%" in text  # 33.60, not 33.6 nor a float
 
@@ -266,9 +292,9 @@ def test_workbook_holds_no_formula_even_for_text_that_looks_like_one(workbook):
 
 def test_sheet_names_are_made_valid_and_unique():
     used: set[str] = set()
-    assert xlsx._sheet_name("a/b:c", used) == "a_b_c"
-    assert xlsx._sheet_name("A_B_C", used) == "A_B_C(2)"
-    assert len(xlsx._sheet_name("长" * 40, used)) == 31
+    assert xlsx.sheet_name("a/b:c", used) == "a_b_c"
+    assert xlsx.sheet_name("A_B_C", used) == "A_B_C(2)"
+    assert len(xlsx.sheet_name("长" * 40, used)) == 31
 
 
 # --- charts --------------------------------------------------------------------------------

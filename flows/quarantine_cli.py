@@ -1,0 +1,122 @@
+"""`kesu quarantine --date D [--feeds ...] [--export FILE.xlsx] [--warehouse DIR]`.
+
+Reads the drop's quarantine partitions (no Prefect: nothing is written to the warehouse) and
+prints, per feed, the rejected rows counted by rule and field with an example of each (file,
+line, reason); `--export` writes the workbook for the data stewards (reports.quarantine_xlsx).
+Only argparse at import time: Polars and the workbook writer load inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
+EXAMPLES = 5  # rule/field groups shown with an example, per feed
+REASON_CHARS = 160
+# Source text goes to a terminal: control characters (ANSI escapes included) are shown, not run.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _feeds(text: str) -> list[str]:
+    feeds = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in feeds if f not in FEED_NAMES]
+    if unknown or not feeds:
+        raise argparse.ArgumentTypeError(f"unknown feed(s) {unknown}; choose from {FEED_NAMES}")
+    return feeds
+
+
+def _xlsx(text: str) -> Path:
+    if not text.lower().endswith(".xlsx"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the export is a workbook, name it *.xlsx")
+    return Path(text)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `quarantine` command to kesu's sub-commands."""
+    p = subparsers.add_parser(
+        "quarantine",
+        help="review the rows a drop's ingest rejected (counts, examples, --export to xlsx)",
+        description="Show what the last ingest of a drop date quarantined, per feed, by rule "
+        "and field; --export writes every rejected row to a workbook for the data stewards.",
+    )
+    p.add_argument("--date", type=_date, required=True, dest="drop_date")
+    p.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEED_NAMES))
+    p.add_argument("--export", type=_xlsx, metavar="FILE.xlsx", help="write the rows to a workbook")
+    p.add_argument(
+        "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
+    )
+    p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
+    return p
+
+
+def printable(text: str, limit: int = REASON_CHARS) -> str:
+    """One terminal-safe line: control characters escaped, long text cut."""
+    safe = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
+
+
+def _run_note(record: dict[str, Any]) -> str:
+    return (
+        f"run {record['run_id']}: rows in {record['rows_in']} = loaded {record['loaded']} "
+        f"+ quarantined {record['quarantined']}"
+    )
+
+
+def feed_lines(feed: str, frame: Any, record: dict[str, Any] | None) -> list[str]:
+    """What `kesu quarantine` prints for one feed: its quarantine rows and its ledger record."""
+    from transforms import quarantine_review
+
+    if record is None and frame.height == 0:
+        return [f"{feed}: no completed ingest of this drop in the ledger"]
+    if record is not None and record.get("status") == "no_folder":
+        return [f"{feed}: no folder for this drop ({record.get('folder')}), nothing ingested"]
+    note = f" ({_run_note(record)})" if record is not None else ""
+    if frame.height == 0:
+        return [f"{feed}: no rows quarantined{note}"]
+    files = quarantine_review.rows_per_file(frame)
+    lines = [f"{feed}: {frame.height} row(s) quarantined in {files.height} file(s){note}"]
+    counts = quarantine_review.rule_counts(frame)
+    lines.append(f"  {'rows':>6}  {'rule':<24} field")
+    for row in counts.iter_rows(named=True):
+        rule, field = printable(row["rule"], 24), printable(row["field"])
+        lines.append(f"  {row['rows']:>6}  {rule:<24} {field}")
+    lines.append("  examples:")
+    for row in counts.head(EXAMPLES).iter_rows(named=True):
+        where = printable(f"{row['example_file']} line {row['example_line']}", 80)
+        lines.append(f"    {where}: {printable(row['example_reason'])}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the drop's quarantine per feed; with --export, write the workbook too."""
+    from flows.config import load_settings
+    from warehouse.quarantine import last_ingests, read_quarantine
+
+    settings = load_settings(warehouse=args.warehouse, config=args.config)
+    if not settings.warehouse.is_dir():
+        raise ValueError(f"there is no warehouse at {settings.warehouse}")
+    feeds = list(args.feeds or FEED_NAMES)
+    by_feed = {f: read_quarantine(settings.warehouse, f, args.drop_date) for f in feeds}
+    records = last_ingests(settings.warehouse, args.drop_date)
+    total = sum(frame.height for frame in by_feed.values())
+    print(f"quarantine of drop {args.drop_date} in {settings.warehouse}: {total} row(s)")
+    for feed, frame in by_feed.items():
+        print("\n".join(feed_lines(feed, frame, records.get(feed))))
+    if args.export is not None:
+        from reports.quarantine_xlsx import write_quarantine_workbook
+
+        args.export.parent.mkdir(parents=True, exist_ok=True)
+        written = write_quarantine_workbook(by_feed, args.export, args.drop_date)
+        print(f"wrote {total} row(s) to {written}")
+    return 0

@@ -1,0 +1,138 @@
+"""The quarantine workbook (`kesu quarantine --export`) for the data stewards of the source systems.
+
+A summary sheet (汇总: rows per feed, rule and field, with an example), then one sheet per feed
+with every rejected row: file, line, field, rule, reason, then the source columns under their
+Chinese source headers, personal data masked as the warehouse holds it. Header row frozen, with
+an autofilter. Every text cell is written as text (reports.xlsx.write_text) in a workbook that
+turns no string into a formula, so a source value such as `=HYPERLINK(...)` stays inert.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from xlsxwriter.worksheet import Worksheet
+
+from reports.xlsx import display_width, safe_workbook, sheet_name, write_text
+from transforms import quarantine_review
+from transforms.columns import COLUMNS
+
+FEED_TITLES = {"hotline": "客服热线", "complaints": "投诉工单", "regulator_transfers": "监管转办"}
+LEAD_HEADERS = {
+    "source_file": "文件",
+    "source_line": "行号",
+    "field": "字段",
+    "rule": "规则",
+    "reason": "原因",
+}
+RULE_TITLES = {
+    "unparseable": "无法解析",
+    "unknown_label": "未知分类标签",
+    "unknown_branch": "未知机构",
+    "duplicate_key": "重复记录",
+    "record_shape": "字段个数不符",
+    "required": "必填项为空",
+    "required_when": "条件必填项为空",
+    "in_set": "取值不在允许范围",
+    "order": "时间先后不符",
+    "range": "数值超出范围",
+    "unique_key": "主键重复",
+}
+SUMMARY_HEADERS = {
+    "feed": "数据源",
+    "rule": "规则",
+    "rule_title": "规则说明",
+    "field": "字段",
+    "rows": "行数",
+    "files": "文件数",
+    "example_file": "示例文件",
+    "example_line": "示例行号",
+    "example_reason": "示例原因",
+}
+MASKED_KINDS = ("phone", "person_name", "id_number", "free_text")
+MAX_ROWS = 1_048_575  # Excel's limit below the header row
+WIDTH_SAMPLE = 500  # rows looked at to size a column
+
+
+def source_headers(feed: str) -> dict[str, str]:
+    """Canonical source column -> its Chinese source header; masked columns say so."""
+    return {
+        c.name: c.header + ("（脱敏）" if c.kind in MASKED_KINDS else "") for c in COLUMNS[feed]
+    }
+
+
+def rule_title(rules: str) -> str:
+    """`unparseable;required` -> `无法解析；必填项为空`."""
+    return "；".join(RULE_TITLES.get(r, r) for r in rules.split(";"))
+
+
+def _write_table(sheet: Worksheet, headers: list[str], rows: list[tuple], fmt: Any) -> None:
+    widths = [display_width(h) for h in headers]
+    for j, header in enumerate(headers):
+        write_text(sheet, 0, j, header, fmt)
+    for i, row in enumerate(rows, start=1):
+        for j, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                sheet.write_number(i, j, value)
+                text = str(value)
+            else:
+                text = write_text(sheet, i, j, value)
+            if i <= WIDTH_SAMPLE:
+                widths[j] = max(widths[j], display_width(text))
+    for j, w in enumerate(widths):
+        sheet.set_column(j, j, min(max(w + 2, 6), 60))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(headers) - 1)
+
+
+def _feed_rows(feed: str, frame: pl.DataFrame) -> tuple[list[str], list[tuple]]:
+    names = source_headers(feed)
+    source = [c for c in names if c in frame.columns]
+    extra = [c for c in frame.columns if c not in LEAD_HEADERS and c not in names]
+    columns = [*LEAD_HEADERS, *source, *extra]
+    headers = [LEAD_HEADERS.get(c) or names.get(c) or c for c in columns]
+    return headers, frame.select(columns).rows() if frame.height else []
+
+
+def write_quarantine_workbook(
+    by_feed: dict[str, pl.DataFrame], path: Path, drop_date: date
+) -> Path:
+    """Summary sheet, then one sheet per feed (in the order given); replaces `path` whole."""
+    too_big = [f for f, frame in by_feed.items() if frame.height > MAX_ROWS]
+    if too_big:
+        raise ValueError(
+            f"{', '.join(too_big)}: more quarantined rows than a worksheet holds ({MAX_ROWS}); "
+            "read the quarantine Parquet files instead"
+        )
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        book = safe_workbook(tmp, f"{drop_date.isoformat()} 隔离数据（quarantine）")
+        header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+        used: set[str] = set()
+        summary = quarantine_review.summary(by_feed).with_columns(
+            pl.col("feed").replace_strict(FEED_TITLES, default=pl.col("feed")),
+            pl.col("rule").map_elements(rule_title, return_dtype=pl.String).alias("rule_title"),
+        )
+        _write_table(
+            book.add_worksheet(sheet_name("汇总", used)),
+            list(SUMMARY_HEADERS.values()),
+            summary.select(list(SUMMARY_HEADERS)).rows(),
+            header,
+        )
+        for feed, frame in by_feed.items():
+            headers, rows = _feed_rows(feed, frame)
+            sheet = book.add_worksheet(sheet_name(FEED_TITLES.get(feed, feed), used))
+            _write_table(sheet, headers, rows, header)
+        book.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

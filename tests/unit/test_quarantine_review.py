@@ -1,0 +1,223 @@
+"""Quarantine review without Prefect: the summary (transforms.quarantine_review), the reader
+(warehouse.quarantine), the stewards' workbook (reports.quarantine_xlsx) and the CLI's text."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+
+from flows import quarantine_cli
+from reports.quarantine_xlsx import write_quarantine_workbook
+from transforms.quarantine_review import rows_per_file, rule_counts, summary
+from warehouse import ledger
+from warehouse.publish import publish_partition
+from warehouse.quarantine import last_ingests, read_quarantine
+
+DAY = date(2025, 3, 3)
+# Every character OWASP lists as a formula trigger, at the start of a text cell.
+INJECTIONS = ['=HYPERLINK("http://x","点击")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def quarantine_rows(**overrides) -> pl.DataFrame:
+    """Literal hotline quarantine rows, shaped as transforms.quarantine.split writes them."""
+    rows = {
+        "source_file": ["b.csv", "a.csv", "a.csv", "a.csv"],
+        "source_line": [9, 7, 3, 5],
+        "field": ["来电时间", "来电时间", "客户情绪", "来电时间;挂机时间"],
+        "rule": ["unparseable", "unparseable", "in_set", "unparseable"],
+        "reason": ["来电时间: N/A", "来电时间: 2025-02-30", "客户情绪: 生气", "两处无法解析"],
+        "call_id": ["C9", "C7", "C3", "C5"],
+        "caller_number": ["138****5678", "139****0000", None, "****21"],
+        "inquiry_topic": ["查询", "查询", "挂失", "咨询"],
+    }
+    return pl.DataFrame(rows | overrides, schema_overrides={"source_line": pl.Int64})
+
+
+# --- transforms.quarantine_review ----------------------------------------------------------
+
+
+def test_rule_counts_count_each_row_once_with_its_first_row_as_example():
+    counts = rule_counts(quarantine_rows())
+    assert counts.rows() == [
+        # most rows first; example = first by file, then line (a.csv line 7 before b.csv)
+        ("unparseable", "来电时间", 2, 2, "a.csv", 7, "来电时间: 2025-02-30"),
+        ("in_set", "客户情绪", 1, 1, "a.csv", 3, "客户情绪: 生气"),
+        # a row with two problems counts once, under the joined fields
+        ("unparseable", "来电时间;挂机时间", 1, 1, "a.csv", 5, "两处无法解析"),
+    ]
+    assert counts["rows"].sum() == 4  # adds up to the quarantined rows
+
+
+def test_summary_puts_the_feed_first_and_leaves_out_feeds_without_rows():
+    empty = quarantine_rows().clear()
+    table = summary({"hotline": quarantine_rows(), "complaints": empty})
+    assert table.columns[0] == "feed" and set(table["feed"]) == {"hotline"}
+    assert table.height == 3
+    assert summary({"complaints": empty}).height == 0
+    assert rows_per_file(quarantine_rows()).rows() == [("a.csv", 3), ("b.csv", 1)]
+
+
+# --- warehouse.quarantine ------------------------------------------------------------------
+
+
+def test_reader_reads_every_part_file_of_the_drop_in_file_and_line_order(tmp_path):
+    frame = quarantine_rows()
+    parts = dict(frame.partition_by("source_file", as_dict=True))
+    publish_partition(
+        tmp_path,
+        "quarantine/hotline",
+        "drop_date=2025-03-03",
+        {"part-a-1.parquet": parts[("a.csv",)], "part-b-2.parquet": parts[("b.csv",)]},
+    )
+    back = read_quarantine(tmp_path, "hotline", DAY)
+    assert back.columns == frame.columns
+    assert back.select("source_file", "source_line").rows() == [
+        ("a.csv", 3), ("a.csv", 5), ("a.csv", 7), ("b.csv", 9),
+    ]  # fmt: skip
+    nothing = read_quarantine(tmp_path, "hotline", date(2025, 3, 4))
+    assert nothing.height == 0 and nothing.columns[:5] == frame.columns[:5]
+    with pytest.raises(ValueError, match="feed name"):
+        read_quarantine(tmp_path, "../hotline", DAY)
+
+
+# --- reports.quarantine_xlsx ---------------------------------------------------------------
+
+
+@pytest.fixture
+def workbook(tmp_path) -> openpyxl.Workbook:
+    hostile = quarantine_rows(
+        source_file=[f"{INJECTIONS[0]}.csv", "a.csv", "a.csv", "-x.csv"],
+        reason=INJECTIONS[:4],
+        inquiry_topic=INJECTIONS[2:],
+        call_id=["=C9", "+C7", "@C3", "-C5"],
+    )
+    complaints = pl.DataFrame(
+        {
+            "source_file": ["c.csv"],
+            "source_line": [2],
+            "field": ["机构代码"],
+            "rule": ["unknown_branch"],
+            "reason": ['机构代码 (branch_code): "9999" is not a branch code'],
+            "customer_name": ["张*"],
+            "content": ["=客户称…电话138****5678"],
+        },
+        schema_overrides={"source_line": pl.Int64},
+    )
+    path = tmp_path / "隔离.xlsx"
+    write_quarantine_workbook({"hotline": hostile, "complaints": complaints}, path, DAY)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left
+    return openpyxl.load_workbook(path)
+
+
+def values(sheet) -> list[list]:
+    return [[c.value for c in row] for row in sheet.iter_rows()]
+
+
+def test_workbook_has_a_summary_and_a_sheet_per_feed_with_chinese_headers(workbook):
+    assert workbook.sheetnames == ["汇总", "客服热线", "投诉工单"]
+    hotline = values(workbook["客服热线"])
+    lead = ["文件", "行号", "字段", "规则", "原因"]
+    assert hotline[0] == [*lead, "通话编号", "主叫号码（脱敏）", "业务小类"]
+    assert len(hotline) == 1 + 4 and [r[1] for r in hotline[1:]] == [9, 7, 3, 5]
+    assert values(workbook["投诉工单"])[0][5:] == ["客户姓名（脱敏）", "投诉内容（脱敏）"]
+    summary_rows = values(workbook["汇总"])
+    assert summary_rows[0][:5] == ["数据源", "规则", "规则说明", "字段", "行数"]
+    assert [r[0] for r in summary_rows[1:]] == ["客服热线", "客服热线", "客服热线", "投诉工单"]
+    assert sum(r[4] for r in summary_rows[1:]) == 5
+    assert "未知机构" in [r[2] for r in summary_rows[1:]]
+    for sheet in workbook.worksheets:  # header frozen, filter over the whole table
+        assert sheet.freeze_panes == "A2"
+        assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A1:")
+
+
+def test_workbook_holds_no_formula_and_keeps_hostile_text_as_text(workbook):
+    texts = set()
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    texts.add(cell.value)
+    for text in [*INJECTIONS[:5], f"{INJECTIONS[0]}.csv", "=C9", "+C7", "@C3", "-C5"]:
+        assert text in texts, text
+    # a leading CR is kept as a character (OOXML writes it as _x000D_, openpyxl reads it so)
+    assert "_x000D_=1" in texts or "\r=1" in texts
+
+
+# --- flows.quarantine_cli ------------------------------------------------------------------
+
+
+def test_cli_lines_count_by_rule_and_field_with_file_and_line_examples():
+    record = {"run_id": "R1", "rows_in": 10, "loaded": 6, "quarantined": 4, "status": "loaded"}
+    lines = quarantine_cli.feed_lines("hotline", quarantine_rows(), record)
+    assert lines[0] == (
+        "hotline: 4 row(s) quarantined in 2 file(s) (run R1: rows in 10 = loaded 6 + quarantined 4)"
+    )
+    assert any(line.split()[:3] == ["2", "unparseable", "来电时间"] for line in lines)
+    assert "    a.csv line 7: 来电时间: 2025-02-30" in lines
+    empty = quarantine_rows().clear()
+    assert quarantine_cli.feed_lines("hotline", empty, None) == [
+        "hotline: no completed ingest of this drop in the ledger"
+    ]
+    assert quarantine_cli.feed_lines("hotline", empty, record | {"quarantined": 0})[0].startswith(
+        "hotline: no rows quarantined (run R1"
+    )
+
+
+def test_cli_output_cannot_drive_the_terminal():
+    # a source value with an ANSI escape (clear screen) and a newline is shown, not run
+    assert quarantine_cli.printable("a\x1b[2Jb\nc") == "a\\x1b[2Jb\\x0ac"
+    assert quarantine_cli.printable("长" * 300, limit=10) == "长" * 9 + "…"
+
+
+def test_cli_arguments():
+    parser = argparse.ArgumentParser(prog="kesu")
+    quarantine_cli.add_parser(parser.add_subparsers(dest="command"))
+    command = ["quarantine", "--date", "2025-03-03", "--feeds", "hotline,complaints"]
+    args = parser.parse_args([*command, "--export", "q.xlsx"])
+    assert args.drop_date == DAY and args.feeds == ["hotline", "complaints"]
+    assert args.export == Path("q.xlsx")
+    for bad in (["--feeds", "calls"], ["--export", "q.csv"], ["--date", "2025-02-30"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["quarantine", "--date", "2025-03-03", *bad])
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = (
+        "import sys, flows.quarantine_cli\n"
+        "heavy = [m for m in ('prefect', 'polars', 'xlsxwriter') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_the_ledger_record_shown_is_the_newest_completed_run_of_the_drop(tmp_path):
+    def run(run_id: str, status: str, day: date, feeds: list[str]) -> None:
+        record = {"run_id": run_id, "status": status, "drop_date": day.isoformat()}
+        ledger.record_run(tmp_path, record | {"feeds": {f: {"rows_in": run_id} for f in feeds}})
+
+    run("20250304T020000Z-aaaaaa", "completed", DAY, ["hotline", "complaints"])
+    run("20250305T020000Z-bbbbbb", "completed", DAY, ["hotline"])  # a --feeds hotline re-run
+    run("20250306T020000Z-cccccc", "failed", DAY, ["hotline", "complaints"])
+    run("20250307T020000Z-dddddd", "completed", date(2025, 3, 4), ["hotline"])  # another drop
+    found = last_ingests(tmp_path, DAY)
+    assert found["hotline"]["run_id"] == "20250305T020000Z-bbbbbb"
+    assert found["complaints"]["run_id"] == "20250304T020000Z-aaaaaa"
+    assert "regulator_transfers" not in found
+
+
+def test_cli_refuses_a_warehouse_that_does_not_exist(tmp_path):
+    parser = argparse.ArgumentParser(prog="kesu")
+    quarantine_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["quarantine", "--date", "2025-03-03", "--warehouse", str(tmp_path / "nowhere")]
+    )
+    with pytest.raises(ValueError, match="no warehouse"):
+        quarantine_cli.run(args)

@@ -155,16 +155,26 @@ def duplicate_keys(staged: pl.DataFrame, feed: str) -> pl.DataFrame:
     ).filter(pl.col("row") != pl.col("first_row"))
     header = {c.name: c.header for c in COLUMNS[feed]}
     fields = "、".join(header[k] for k in key)
+    # Keys are ids and times, never personal data: the reason may quote them.
+    shown = [
+        pl.col(k).dt.to_string("%Y-%m-%d %H:%M:%S")
+        if staged.schema[k].is_temporal()
+        else '"' + pl.col(k) + '"'
+        for k in key
+    ]
+    values = shown[0] if len(shown) == 1 else pl.concat_str(shown, separator="、")
     return dups.select(
         pl.col("row").cast(pl.UInt32),
         pl.lit(fields).alias("field"),
         pl.lit("duplicate_key").alias("rule"),
         (
-            pl.lit(f"{fields}: repeats the record at ")
+            pl.lit(f"{fields} ")
+            + values
+            + ": repeats the record at "
             + pl.col("first_file")
             + " line "
             + pl.col("first_line").cast(pl.String)
-            + ", which is loaded"
+            + "; only the first occurrence can load"
         ).alias("reason"),
     )
 

@@ -7,8 +7,10 @@ sheet row (XLSX) where its record starts, so a data steward can find it in the s
 
 from __future__ import annotations
 
+import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -74,7 +76,8 @@ def decode(data: bytes, name: str) -> tuple[bytes, str]:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SourceReadError(
-                f"{name}: starts with a UTF-8 BOM but is not UTF-8 ({exc})"
+                f"{name}: starts with a UTF-8 BOM but is not UTF-8 (undecodable byte at offset "
+                f"{exc.start + 3}); re-export the file as UTF-8"
             ) from exc
         return body, "utf-8-sig"
     try:
@@ -91,27 +94,59 @@ def decode(data: bytes, name: str) -> tuple[bytes, str]:
         ) from exc
 
 
-def _csv_line_numbers(frame: pl.DataFrame, has_quotes: bool) -> pl.Series:
-    """Physical line of each record: header is line 1; quoted newlines push later records down."""
-    first = pl.int_range(0, frame.height, dtype=pl.Int64, eager=True) + 2
-    if not has_quotes or frame.width == 0 or frame.height == 0:
-        return first.alias(LINE)
-    newlines = frame.select(
+def _per_record(frame: pl.DataFrame, text: str) -> pl.Series:
+    """How often `text` occurs in each record's values."""
+    return frame.select(
         pl.sum_horizontal(
-            pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns
-        )
+            pl.col(c).str.count_matches(text, literal=True).fill_null(0) for c in frame.columns
+        ).cast(pl.Int64)
     ).to_series()
-    pushed = newlines.cum_sum().shift(1, fill_value=0)
-    return (first + pushed).alias(LINE)
+
+
+def _record_shapes(body: bytes, frame: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
+    """Per record: `_line` (header is line 1; quoted newlines push later records down), how
+    many fields it really has, and whether it is a blank line.
+
+    Polars pads a record that is cut short with nulls, and reads a blank line as a record of
+    nulls. Only a record whose last field is null can be either; for those the raw text tells:
+    the commas on its lines, less those inside its values, plus one.
+    """
+    n = frame.height
+    first = pl.int_range(0, n, dtype=pl.Int64, eager=True) + 2
+    if has_quotes and n:
+        spans = _per_record(frame, "\n")  # lines a record spans beyond its first
+        lines = first + spans.cum_sum().shift(1, fill_value=0)
+    else:
+        spans, lines = pl.zeros(n, pl.Int64, eager=True), first
+    fields = pl.repeat(frame.width, n, dtype=pl.Int64, eager=True)
+    blank = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+    suspect = frame.get_column(frame.columns[-1]).is_null().arg_true()
+    if suspect.len():
+        starts = [0, *(m.end() for m in re.finditer(b"\n", body)), len(body) + 1]
+        # byte range of each suspect record, from its first line's start to its last line's end
+        first_line, last_line = lines.gather(suspect), (lines + spans).gather(suspect)
+        spanned = zip(first_line.to_list(), last_line.to_list(), strict=True)
+        ranges = [(starts[a - 1], starts[b] - 1) for a, b in spanned]
+        commas = pl.Series([body.count(b",", a, b) for a, b in ranges], dtype=pl.Int64)
+        inside = _per_record(frame, ",").gather(suspect)
+        fields = fields.scatter(suspect, commas - inside + 1)
+        is_blank = [body.count(b"\r", a, b) == b - a for a, b in ranges]  # nothing but a CR
+        blank = blank.scatter(suspect, pl.Series(is_blank, dtype=pl.Boolean))
+    return pl.DataFrame({LINE: lines, "_fields": fields, "_blank": blank})
 
 
 def read_csv_text(data: bytes, name: str) -> SourceTable:
     body, encoding = decode(data, name)
     if not body.strip():
         raise SourceReadError(f"{name}: the file is empty (not even a header row)")
-    header_line = body.split(b"\n", 1)[0]
-    header = pl.read_csv(io.BytesIO(header_line + b"\n"), infer_schema=False, has_header=False)
-    headers = [str(h).strip() if h is not None else "" for h in header.row(0)]
+    header_line = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    if header_line.count('"') % 2:
+        # Everything after it would read as one never-ending header: nothing could be trusted.
+        raise SourceReadError(
+            f"{name}: the header row has a quote that does not close on its line; the header "
+            "must be one line of column names"
+        )
+    headers = [h.strip() for h in next(csv.reader([header_line]))]
     width = len(headers)
     notes: list[str] = []
     # One sentinel column beyond the header catches records with too many fields.
@@ -126,36 +161,56 @@ def read_csv_text(data: bytes, name: str) -> SourceTable:
             truncate_ragged_lines=True,
             missing_columns="insert",
         )
-        lines = _csv_line_numbers(frame.drop("_c_extra"), has_quotes=b'"' in body)
-        frame = frame.with_columns(
-            lines,
-            pl.when(pl.col("_c_extra").is_not_null())
-            .then(pl.lit(f"the record has more fields than the {width} in the header"))
-            .alias(RAGGED),
-        ).drop("_c_extra")
+        shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body)
+        fields = pl.col("_fields")
+        frame = pl.concat([frame, shapes], how="horizontal").with_columns(
+            pl.when(pl.col("_c_extra").is_not_null() | (fields > width))
+            .then(pl.lit(_shape_problem(width + 1, width)))
+            .when(fields < width)
+            .then(pl.format(_shape_problem(None, width), fields))
+            .alias(RAGGED)
+        )
+        blank_lines = int(frame["_blank"].sum())
+        if blank_lines:
+            frame = frame.filter(~pl.col("_blank"))
+        frame = frame.drop("_c_extra", "_fields", "_blank")
     except pl.exceptions.PolarsError as exc:
         # Broken quoting (often a truncated export): the tolerant reader keeps what it can.
-        frame = _read_csv_tolerant(body, width)
+        frame, blank_lines = _read_csv_tolerant(body, width)
         notes.append(f"malformed CSV ({str(exc).splitlines()[0][:80]}); read record by record")
+    if blank_lines:
+        notes.append(f"ignored {blank_lines} blank line(s)")
     frame = frame.rename({f"_c{i}": _unique_header(headers, i) for i in range(width)})
     return SourceTable(frame, encoding, notes)
 
 
-def _read_csv_tolerant(body: bytes, width: int) -> pl.DataFrame:
-    """Python's csv reader, record by record, marking every record whose field count is off."""
-    import csv
+def _shape_problem(fields: int | None, width: int) -> str:
+    """Why a record of `fields` fields (None: a `{}` placeholder for pl.format) is not one row."""
+    if fields is not None and fields > width:
+        return f"the record has more fields than the {width} in the header"
+    n = "{}" if fields is None else str(fields)
+    return (
+        f"the record has only {n} of the {width} fields in the header "
+        "(cut short, or split by a line break outside quotes)"
+    )
 
+
+def _read_csv_tolerant(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
+    """Python's csv reader, record by record, marking every record whose field count is off;
+    also how many blank lines it skipped."""
     reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), strict=False)
     next(reader, None)
     columns: list[list[str | None]] = [[] for _ in range(width)]
     lines: list[int] = []
     ragged: list[str | None] = []
     start = reader.line_num + 1
+    blank_lines = 0
     for record in reader:
+        blank_lines += not record
         if record:
             lines.append(start)
             n = len(record)
-            ragged.append(None if n == width else f"the record has {n} fields, the header {width}")
+            ragged.append(None if n == width else _shape_problem(n, width))
             for i in range(width):
                 columns[i].append((record[i] or None) if i < n else None)
         start = reader.line_num + 1
@@ -163,7 +218,7 @@ def _read_csv_tolerant(body: bytes, width: int) -> pl.DataFrame:
     schema: dict[str, pl.DataType] = {f"_c{i}": pl.String() for i in range(width)}
     data[LINE], schema[LINE] = lines, pl.Int64()
     data[RAGGED], schema[RAGGED] = ragged, pl.String()
-    return pl.DataFrame(data, schema=schema)
+    return pl.DataFrame(data, schema=schema), blank_lines
 
 
 def _unique_header(headers: list[str], i: int) -> str:
@@ -185,12 +240,21 @@ def read_xlsx(path: Path) -> SourceTable:
     notes = []
     if len(reader.sheet_names) > 1:
         notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
-    frame = frame.rename({c: c.strip() for c in frame.columns})
+    # fastexcel names a column without a header `__UNNAMED__<i>`; name it as the CSV reader does
+    # so that staging reports it instead of dropping it as one of kesu's own `_` columns.
+    frame = frame.rename(
+        {
+            c: f"(column {i + 1} has no header)" if c.startswith("__UNNAMED__") else c.strip()
+            for i, c in enumerate(frame.columns)
+        }
+    )
     frame = frame.with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + 2).alias(LINE))
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(RAGGED))
-    # Excel keeps formatted-but-empty rows at the end; they are not records.
+    # Excel keeps formatted-but-empty rows at the end (cells without a value, or blank text);
+    # they are not records.
     data_cols = [c for c in frame.columns if c not in (LINE, RAGGED)]
-    empty = frame.select(pl.all_horizontal(pl.col(c).is_null() for c in data_cols)).to_series()
+    blank = (pl.col(c).str.strip_chars().replace("", None).is_null() for c in data_cols)
+    empty = frame.select(pl.all_horizontal(blank)).to_series()
     trailing = 0
     for is_empty in reversed(empty.to_list()):
         if not is_empty:

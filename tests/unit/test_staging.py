@@ -23,13 +23,26 @@ CTX = StagingContext(b"k" * 32, Lookups(label_lookup(CODES, LABELS), branch_look
 
 def complaint(**overrides):
     row = {
-        "complaint_id": "T1", "ticket_type": "投诉", "intake_channel": "客服热线",
-        "received_at": "2025-01-01 10:00:00", "channel": "手机银行", "business_category": "B03",
-        "cause": "C01", "branch_code": "0101", "customer_name": "张三",
-        "id_number": "11010519491231002X", "contact_phone": "13812345678",
-        "content": "张三反映13812345678收到催收短信", "status": "已受理", "extended": "否",
-        "excluded_days": "0", "closed_at": None, "liability": None,
-        "original_complaint_id": None, "callback_satisfaction": None, "amount": "100.00",
+        "complaint_id": "T1",
+        "ticket_type": "投诉",
+        "intake_channel": "客服热线",
+        "received_at": "2025-01-01 10:00:00",
+        "channel": "手机银行",
+        "business_category": "B03",
+        "cause": "C01",
+        "branch_code": "0101",
+        "customer_name": "张三",
+        "id_number": "11010519491231002X",
+        "contact_phone": "13812345678",
+        "content": "张三反映13812345678收到催收短信",
+        "status": "已受理",
+        "extended": "否",
+        "excluded_days": "0",
+        "closed_at": None,
+        "liability": None,
+        "original_complaint_id": None,
+        "callback_satisfaction": None,
+        "amount": "100.00",
         "updated_at": "2025-01-01 10:00:00",
     }
     return row | overrides
@@ -66,7 +79,9 @@ def test_a_good_complaint_stages_typed_and_tokenized():
     assert staged.staged.columns == STAGED_COLUMNS["complaints"]
     assert staged.issues.height == 0
     assert (row["channel_code"], row["business_category_code"], row["cause_code"]) == (
-        "A010303", "B03", "C01",
+        "A010303",
+        "B03",
+        "C01",
     )
     assert row["customer_name_masked"] == "张*" and row["contact_phone_masked"] == "138****5678"
     assert row["content_masked"] == "张*反映138****5678收到催收短信"

@@ -1,0 +1,510 @@
+"""The bad-input corpus: broken landing files through staging, validation and publish.
+
+Each case lands a drop (literal rows rendered here, or a byte-level file from tests/corpus/),
+runs the two plain steps the nightly flow runs (`stage_feed`, `publish_feed`; no Prefect) and
+reads the warehouse back. Every case must finish; good rows load; bad rows are quarantined with
+a rule id and a reason that names the header and quotes the value (never personal data); and
+every file accounts for its rows: rows in = loaded + quarantined, as published. A file that
+cannot be read at all fails alone, with a message that names it. tests/corpus/README.md lists
+the cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+import xlsxwriter
+
+from flows.config import load_settings
+from flows.ingest_steps import FileOutcome, publish_feed, stage_feed
+from flows.pii_key import PiiKey
+from transforms.columns import COLUMNS, FEEDS, RECORD_KEY, STAGED_TABLE
+from warehouse.landing import list_drop
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+DAY = date(2025, 3, 1)
+KEY = PiiKey(b"corpus-test-key-0123456789abcdef", "test", is_demo=False)
+HEADER = {feed: {c.name: c.header for c in COLUMNS[feed]} for feed in FEEDS}
+CLEAR_PII = ("张三", "13812345678", "11010519491231002X", "李四", "13900001111")
+
+
+def complaint(n: int, **changes: str) -> dict[str, str]:
+    """A valid complaint ticket version under canonical names; `changes` make it bad."""
+    row = {
+        "complaint_id": f"T{n:03d}",
+        "ticket_type": "投诉",
+        "intake_channel": "客服热线",
+        "received_at": "2025-02-28 10:00:00",
+        "channel": "手机银行",
+        "business_category": "B03",
+        "cause": "C01",
+        "branch_code": "0101",
+        "customer_name": "张三",
+        "id_number": "11010519491231002X",
+        "contact_phone": "13812345678",
+        "content": "客户反映手机银行转账失败",
+        "status": "已受理",
+        "extended": "否",
+        "excluded_days": "0",
+        "closed_at": "",
+        "liability": "",
+        "original_complaint_id": "",
+        "callback_satisfaction": "",
+        "amount": "100.00",
+        "updated_at": "2025-02-28 10:00:00",
+    }
+    return row | changes
+
+
+def transfer(n: int, **changes: str) -> dict[str, str]:
+    """A valid regulator transfer version under canonical names."""
+    row = {
+        "transfer_id": f"R{n:03d}",
+        "regulator": "国家金融监督管理总局辽宁监管局",
+        "source": "12378热线",
+        "transferred_on": "2025-02-27",
+        "due_on": "2025-03-13",
+        "complainant_name": "李四",
+        "contact_phone": "13900001111",
+        "branch_code": "0101",
+        "business_category": "B03",
+        "matter": "信用卡年费争议",
+        "complaint_id": "",
+        "replied_on": "",
+        "status": "待处理",
+        "updated_at": "2025-02-28 09:00:00",
+    }
+    return row | changes
+
+
+def csv_bytes(
+    rows: list[dict[str, str]],
+    names: list[str] | None = None,
+    *,
+    extra: tuple[tuple[str, str], ...] = (),
+    encoding: str = "utf-8",
+    eol: str = "\n",
+    quoting: int = csv.QUOTE_MINIMAL,
+) -> bytes:
+    """A complaints CSV: `names` picks and orders the columns; `extra` appends (header, value)
+    columns with the same value on every row."""
+    names = names or list(complaint(0))
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator=eol, quoting=quoting)
+    writer.writerow([HEADER["complaints"][n] for n in names] + [h for h, _ in extra])
+    writer.writerows([r[n] for n in names] + [v for _, v in extra] for r in rows)
+    return out.getvalue().encode(encoding)
+
+
+@dataclass
+class Drop:
+    feed: str
+    files: dict[str, FileOutcome]
+    loaded: pl.DataFrame  # the published partition of the staged table
+    quarantined: pl.DataFrame  # the published partition of the feed's quarantine
+
+    def bad(self, record_id: str) -> dict:
+        """The quarantine row of one record (by its id as written)."""
+        id_column = RECORD_KEY[self.feed][0]
+        rows = self.quarantined.filter(pl.col(id_column) == record_id)
+        assert rows.height == 1, (record_id, rows)
+        return rows.row(0, named=True)
+
+
+def _partition(warehouse: Path, table: str) -> pl.DataFrame:
+    files = sorted((warehouse / table / f"drop_date={DAY}").glob("*.parquet"))
+    return (
+        pl.read_parquet(files)
+        if files
+        else pl.DataFrame({"source_file": []}, {"source_file": pl.String})
+    )
+
+
+def ingest(tmp_path: Path, files: dict[str, bytes], feed: str = "complaints") -> Drop:
+    """Land `files` (replacing same-named ones) in the drop, stage it and publish it."""
+    folder = tmp_path / "landing" / feed / DAY.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    settings = load_settings(
+        landing=str(tmp_path / "landing"), warehouse=str(tmp_path / "warehouse"), environ={}
+    )
+    listing = list_drop(settings.landing, feed, DAY)
+    scratch = tmp_path / "scratch" / uuid.uuid4().hex
+    staged = stage_feed(settings, KEY, feed, DAY, [str(p) for p in listing.files], scratch)
+    publish_feed(settings, staged)
+    drop = Drop(
+        feed,
+        {f.name: f for f in staged.files},
+        _partition(settings.warehouse, STAGED_TABLE[feed]),
+        _partition(settings.warehouse, f"quarantine/{feed}"),
+    )
+    _assert_every_row_accounted_for(drop)
+    return drop
+
+
+def _assert_every_row_accounted_for(drop: Drop) -> None:
+    for f in drop.files.values():
+        published = [
+            int((t["source_file"] == f.name).sum()) for t in (drop.loaded, drop.quarantined)
+        ]
+        if f.status == "ok":
+            assert f.rows_in == f.loaded + f.quarantined, f
+            assert published == [f.loaded, f.quarantined], f
+        else:
+            assert f.name in f.message and published == [0, 0], f
+    if drop.quarantined.height:
+        lead = drop.quarantined.select("source_file", "source_line", "field", "rule", "reason")
+        assert lead.null_count().sum_horizontal().item() == 0
+    for table in (drop.loaded, drop.quarantined):
+        cells = "\n".join(table.select(pl.col(pl.String)).unpivot()["value"].drop_nulls())
+        assert not [v for v in CLEAR_PII if v in cells]  # not in values, not in reasons
+
+
+def _single(drop: Drop) -> FileOutcome:
+    (outcome,) = drop.files.values()
+    return outcome
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_each_accepted_encoding_loads_the_same_rows(tmp_path, encoding):
+    # 𠮷 is outside GBK: GB18030 writes it in four bytes
+    rows = [complaint(1, content="客户𠮷先生反映转账失败"), complaint(2)]
+    drop = ingest(tmp_path, {"export.csv": csv_bytes(rows, encoding=encoding)})
+    outcome = _single(drop)
+    assert (outcome.encoding, outcome.loaded) == (encoding, 2)
+    assert drop.loaded["content_masked"][0] == "客户𠮷先生反映转账失败"
+
+
+@pytest.mark.parametrize(
+    ("corpus_file", "expected"),
+    [
+        # a GB18030 export that declares UTF-8 with a BOM
+        ("gb18030_with_utf8_bom.csv", "starts with a UTF-8 BOM but is not UTF-8"),
+        # two bytes that neither UTF-8 nor GB18030 can decode
+        ("invalid_in_utf8_and_gb18030.csv", "not UTF-8 and not GB18030/GBK (undecodable byte"),
+    ],
+)
+def test_a_wrongly_encoded_file_fails_alone_naming_the_file(tmp_path, corpus_file, expected):
+    data = (CORPUS / "complaints" / corpus_file).read_bytes()
+    drop = ingest(tmp_path, {corpus_file: data, "good.csv": csv_bytes([complaint(9)])})
+    failed = drop.files[corpus_file]
+    assert failed.status == "failed"
+    assert failed.message.startswith(f"{corpus_file}: {expected}")
+    assert "re-export" in failed.message
+    assert drop.files["good.csv"].loaded == 1
+
+
+def test_a_header_with_a_quote_that_never_closes_fails_alone(tmp_path):
+    # read as CSV, the rest of the file would be one endless header cell: nothing to trust
+    broken = csv_bytes([complaint(1)]).replace("投诉内容".encode(), '"投诉内容'.encode(), 1)
+    drop = ingest(tmp_path, {"broken_header.csv": broken, "good.csv": csv_bytes([complaint(2)])})
+    failed = drop.files["broken_header.csv"]
+    assert failed.status == "failed"
+    assert failed.message.startswith("broken_header.csv: the header row has a quote")
+    assert drop.loaded["complaint_id"].to_list() == ["T002"]
+
+
+# --- the shape of the file ------------------------------------------------------------------
+
+
+def test_a_file_cut_mid_record_loads_the_whole_records_and_quarantines_the_cut_one(tmp_path):
+    # CP001 and CP002 are whole; the export stops inside CP003's 受理时间, without a newline
+    name = "truncated_mid_record.csv"
+    drop = ingest(tmp_path, {name: (CORPUS / "complaints" / name).read_bytes()})
+    assert drop.loaded["complaint_id"].to_list() == ["CP001", "CP002"]
+    cut = drop.bad("CP003")
+    assert cut["source_line"] == 4 and cut["rule"].startswith("record_shape")
+    assert "the record has only 4 of the 21 fields" in cut["reason"]
+
+
+def test_a_file_cut_inside_quoted_text_is_read_record_by_record(tmp_path):
+    # the last record's 投诉内容 opens a quote that the cut never closes
+    name = "truncated_in_quoted_text.csv"
+    drop = ingest(tmp_path, {name: (CORPUS / "complaints" / name).read_bytes()})
+    assert drop.loaded["complaint_id"].to_list() == ["CP001", "CP002"]
+    assert "malformed CSV" in _single(drop).notes[0]
+    cut = drop.bad("CP003")
+    assert cut["source_line"] == 4 and "record_shape" in cut["rule"]
+
+
+def test_a_record_cut_short_never_loads_even_when_only_optional_fields_are_lost(tmp_path):
+    # Required columns first, optional ones last: the cut record has every required value, and
+    # the fields it lost would have been read as empty.
+    names = sorted(complaint(0), key=lambda n: n in ("content", "liability", "amount"))
+    data = csv_bytes([complaint(1), complaint(2)], names)
+    data = data[: data.rindex(b"100.00")].rstrip(b",") + b"\n"  # T002 ends before its last 2 fields
+    drop = ingest(tmp_path, {"cut.csv": data})
+    assert drop.loaded["complaint_id"].to_list() == ["T001"]
+    assert drop.bad("T002")["rule"] == "record_shape"
+
+
+def test_blank_lines_and_crlf_are_not_records(tmp_path):
+    # CRLF line ends, a quoted CRLF inside 投诉内容, a blank line between records, two at the end
+    name = "crlf_blank_lines.csv"
+    drop = ingest(tmp_path, {name: (CORPUS / "complaints" / name).read_bytes()})
+    outcome = _single(drop)
+    assert (outcome.rows_in, outcome.loaded) == (2, 2)
+    assert outcome.notes == ["ignored 3 blank line(s)"]
+    assert drop.loaded["source_line"].to_list() == [2, 5]
+    assert drop.loaded["content_masked"][0] == "第一行\r\n第二行"
+
+
+def test_an_empty_file_fails_alone_and_a_header_only_file_holds_no_rows(tmp_path):
+    drop = ingest(
+        tmp_path,
+        {"empty.csv": b"", "header_only.csv": csv_bytes([]), "good.csv": csv_bytes([complaint(1)])},
+    )
+    assert drop.files["empty.csv"].status == "failed"
+    assert "empty.csv: the file is empty" in drop.files["empty.csv"].message
+    header_only = drop.files["header_only.csv"]
+    assert (header_only.status, header_only.rows_in) == ("ok", 0)
+    assert drop.loaded["source_file"].to_list() == ["good.csv"]
+
+
+@pytest.mark.parametrize("quoting", [csv.QUOTE_MINIMAL, csv.QUOTE_ALL])
+def test_quoted_commas_quotes_and_newlines_stay_inside_their_field(tmp_path, quoting):
+    tricky = '客户说:"利息,手续费都不对"\n第二行\r\n=SUM(A1:A2)'
+    rows = [complaint(1, content=tricky), complaint(2)]
+    drop = ingest(tmp_path, {"quoted.csv": csv_bytes(rows, quoting=quoting)})
+    assert drop.loaded["content_masked"].to_list() == [tricky, "客户反映手机银行转账失败"]
+    assert drop.loaded["source_line"].to_list() == [2, 5]  # T001 spans lines 2-4
+
+
+def test_a_very_long_field_loads_whole(tmp_path):
+    content = ("客户反映手机银行转账失败。" * 7693)[:100_000]
+    rows = [complaint(1, content=content), complaint(2, amount="9" * 100_000)]
+    drop = ingest(tmp_path, {"long.csv": csv_bytes(rows)})
+    assert drop.loaded["content_masked"].to_list() == [content]
+    bad = drop.bad("T002")
+    assert bad["rule"] == "unparseable" and len(bad["reason"]) < 200  # quotes a prefix only
+
+
+# --- columns --------------------------------------------------------------------------------
+
+
+def test_column_order_does_not_matter(tmp_path):
+    rows = [complaint(1), complaint(2, amount="7.50")]
+    drop = ingest(
+        tmp_path,
+        {
+            "a_ordered.csv": csv_bytes(rows),
+            "b_reversed.csv": csv_bytes(
+                [complaint(3), complaint(4, amount="7.50")], list(reversed(complaint(0)))
+            ),
+        },
+    )
+    by_file = drop.loaded.partition_by("source_file", as_dict=True)
+    ordered, reversed_ = by_file[("a_ordered.csv",)], by_file[("b_reversed.csv",)]
+    same = [c for c in ordered.columns if c not in ("complaint_id", "source_file")]
+    assert ordered.select(same).equals(reversed_.select(same))
+
+
+def test_a_missing_required_column_fails_that_file_naming_the_column(tmp_path):
+    names = [n for n in complaint(0) if n != "branch_code"]
+    drop = ingest(
+        tmp_path,
+        {"no_branch.csv": csv_bytes([complaint(1)], names), "good.csv": csv_bytes([complaint(2)])},
+    )
+    failed = drop.files["no_branch.csv"]
+    assert failed.status == "failed"
+    assert failed.message.startswith("no_branch.csv: required column(s) 机构代码 missing")
+    assert drop.loaded["complaint_id"].to_list() == ["T002"]
+
+
+def test_a_missing_optional_column_loads_with_a_note(tmp_path):
+    names = [n for n in complaint(0) if n != "amount"]
+    drop = ingest(tmp_path, {"no_amount.csv": csv_bytes([complaint(1)], names)})
+    assert _single(drop).notes == ["optional column(s) absent: 涉及金额"]
+    assert drop.loaded["amount"].to_list() == [None]
+
+
+def test_repeated_and_unknown_columns_load_with_notes(tmp_path):
+    # the repeated 机构代码 disagrees with the first: the first is used, and a note says so
+    extra = (("机构代码", "9999"), ("备注", "已回访"))
+    drop = ingest(tmp_path, {"extra.csv": csv_bytes([complaint(1)], extra=extra)})
+    assert _single(drop).notes == [
+        "unknown column(s) kept only in the raw zone: 备注",
+        "repeated column(s), the first is used: 机构代码",
+    ]
+    assert drop.loaded["branch_code"].to_list() == ["0101"]
+
+
+# --- values ---------------------------------------------------------------------------------
+
+ROW_CASES = [
+    # (what is wrong, rule id, header(s), the bad value as the reason quotes it)
+    ({"received_at": "2025-02-30 10:00:00"}, "unparseable", "受理时间", "2025-02-30 10:00:00"),
+    # March 4th or April 3rd? ambiguous dates are refused, not guessed
+    ({"received_at": "03/04/2025"}, "unparseable", "受理时间", "03/04/2025"),
+    ({"amount": "-5"}, "range", "涉及金额", "-5.00"),
+    ({"amount": "abc"}, "unparseable", "涉及金额", "abc"),
+    ({"amount": "12.345"}, "unparseable", "涉及金额", "12.345"),  # fen are the smallest unit
+    ({"excluded_days": "三"}, "unparseable", "扣除天数", "三"),
+    ({"extended": "Y"}, "unparseable", "是否延期", "Y"),
+    ({"business_category": "银行卡"}, "unknown_label", "业务类别", '"银行卡"'),
+    ({"channel": "线上渠道"}, "unknown_label", "业务办理渠道", '"线上渠道"'),
+    ({"branch_code": "9999"}, "unknown_branch", "机构代码", '"9999"'),
+    ({"status": "已关闭"}, "in_set", "处理状态", '"已关闭"'),
+    ({"complaint_id": ""}, "required", "投诉编号", "is missing"),
+    ({"status": "已办结"}, "required_when", "办结时间", "is missing, required when"),
+    ({"closed_at": "2025-02-27 09:00:00"}, "order", "办结时间、受理时间", "2025-02-27 09:00:00"),
+]
+
+
+@pytest.mark.parametrize(("changes", "rule", "header", "shown"), ROW_CASES)
+def test_a_bad_value_is_quarantined_with_a_reason_a_steward_can_act_on(
+    tmp_path, changes, rule, header, shown
+):
+    rows = [complaint(1), complaint(2, **changes), complaint(3)]
+    drop = ingest(tmp_path, {"values.csv": csv_bytes(rows)})
+    assert drop.loaded["source_line"].to_list() == [2, 4]
+    (bad,) = drop.quarantined.iter_rows(named=True)
+    assert (bad["source_line"], bad["rule"], bad["field"]) == (3, rule, header)
+    assert bad["reason"].startswith(header.split("、")[0]) and shown in bad["reason"]
+
+
+def test_thousands_separators_and_full_width_digits_are_read(tmp_path):
+    rows = [
+        complaint(1, amount="1,234,567.50"),
+        complaint(2, amount="１２３．４５", excluded_days="３"),
+        complaint(3, received_at="２０２５－０２－２８ ０９：３０：００"),
+    ]
+    drop = ingest(tmp_path, {"numbers.csv": csv_bytes(rows)})
+    assert drop.loaded["amount"].to_list() == [
+        Decimal("1234567.50"),
+        Decimal("123.45"),
+        Decimal("100.00"),
+    ]
+    assert drop.loaded["excluded_days"].to_list() == [0, 3, 0]
+    assert drop.loaded["received_at"][2].replace(tzinfo=None) == datetime(2025, 2, 28, 9, 30)
+
+
+# --- ids and duplicates ---------------------------------------------------------------------
+
+
+def test_a_record_repeated_within_a_file_loads_once_the_first(tmp_path):
+    rows = [complaint(1), complaint(1), complaint(1, updated_at="2025-02-28 11:00:00")]
+    drop = ingest(tmp_path, {"dups.csv": csv_bytes(rows)})
+    # the third row is a later version of the ticket, not a repeat
+    assert drop.loaded["source_line"].to_list() == [2, 4]
+    (bad,) = drop.quarantined.iter_rows(named=True)
+    assert (bad["source_line"], bad["rule"]) == (3, "duplicate_key")
+    assert '"T001"、2025-02-28 10:00:00: repeats the record at dups.csv line 2' in bad["reason"]
+
+
+def test_a_record_repeated_in_another_file_of_the_drop_loads_once(tmp_path):
+    drop = ingest(
+        tmp_path,
+        {
+            "a.csv": csv_bytes([complaint(1), complaint(2)]),
+            "b.csv": csv_bytes([complaint(3), complaint(1)]),
+        },
+    )
+    assert sorted(drop.loaded["complaint_id"]) == ["T001", "T002", "T003"]
+    bad = drop.bad("T001")
+    assert (bad["source_file"], bad["rule"]) == ("b.csv", "duplicate_key")
+    assert "repeats the record at a.csv line 2" in bad["reason"]
+
+
+def test_the_same_file_landed_twice_under_two_names_loads_once(tmp_path):
+    data = csv_bytes([complaint(1), complaint(2), complaint(3, branch_code="9999")])
+    drop = ingest(tmp_path, {"export.csv": data, "export_copy.csv": data})
+    assert drop.loaded["source_file"].to_list() == ["export.csv"] * 2
+    copy = drop.files["export_copy.csv"]
+    assert (copy.rows_in, copy.loaded, copy.quarantined) == (3, 0, 3)
+    rules = drop.quarantined.filter(pl.col("source_file") == "export_copy.csv")["rule"]
+    assert rules.to_list() == ["duplicate_key", "duplicate_key", "unknown_branch;duplicate_key"]
+
+
+def test_a_corrected_file_replaces_exactly_what_its_earlier_version_contributed(tmp_path):
+    other = {"other.csv": csv_bytes([complaint(9)])}
+    first = [complaint(1), complaint(2), complaint(3, branch_code="9999")]
+    ingest(tmp_path, other | {"export.csv": csv_bytes(first)})
+    corrected = [complaint(1, content="更正后的内容"), complaint(4)]
+    drop = ingest(tmp_path, {"export.csv": csv_bytes(corrected)})
+    assert sorted(drop.loaded["complaint_id"]) == ["T001", "T004", "T009"]
+    assert (
+        drop.loaded.filter(pl.col("complaint_id") == "T001")["content_masked"].item()
+        == "更正后的内容"
+    )
+    assert drop.quarantined.height == 0  # T003's quarantine row went with its file version
+
+
+# --- XLSX -----------------------------------------------------------------------------------
+
+
+def _xlsx(
+    rows: list[dict[str, str]],
+    *,
+    title: str | None = None,
+    empty_rows: int = 0,
+    notes_sheet: bool = False,
+) -> bytes:
+    """A regulator_transfers workbook; 转办日期 as real Excel dates, the rest as text."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    sheet = book.add_worksheet("转办清单")
+    day_format, bold = book.add_format({"num_format": "yyyy-mm-dd"}), book.add_format({"bold": 1})
+    names = list(transfer(0))
+    top = 0
+    if title:  # a merged title row above the header
+        sheet.merge_range(0, 0, 0, len(names) - 1, title, bold)
+        top = 1
+    for j, name in enumerate(names):
+        sheet.write_string(top, j, HEADER["regulator_transfers"][name], bold)
+    # one header cell merged over two columns, both of which hold values
+    sheet.merge_range(top, len(names), top, len(names) + 1, "备注", bold)
+    for i, row in enumerate(rows, start=top + 1):
+        for j, name in enumerate(names):
+            if name == "transferred_on":
+                sheet.write_datetime(i, j, datetime.fromisoformat(row[name]), day_format)
+            elif row[name]:
+                sheet.write_string(i, j, row[name])
+        sheet.write_string(i, len(names), "已电话联系")
+        sheet.write_string(i, len(names) + 1, "待回访")
+    for i in range(len(rows) + top + 1, len(rows) + top + 1 + empty_rows):
+        sheet.write_blank(i, 0, None, bold)  # formatted but empty
+        sheet.write_string(i, 3, "")
+    if notes_sheet:
+        book.add_worksheet("填表说明").write_string(0, 0, "本表由监管平台导出")
+    book.close()
+    return buf.getvalue()
+
+
+def test_xlsx_with_extra_sheets_merged_header_cells_and_empty_trailing_rows(tmp_path):
+    rows = [transfer(1), transfer(2, due_on="2025-02-20"), transfer(3)]
+    data = _xlsx(rows, empty_rows=3, notes_sheet=True)
+    drop = ingest(tmp_path, {"transfers.xlsx": data}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (3, 2, 1)
+    assert outcome.notes == [
+        "read the first sheet '转办清单' of 2",
+        "ignored 3 empty row(s) at the end of the sheet",
+        "unknown column(s) kept only in the raw zone: 备注、(column 16 has no header)",
+    ]
+    assert drop.loaded["transferred_on"].to_list() == [date(2025, 2, 27)] * 2
+    bad = drop.bad("R002")
+    assert (bad["source_line"], bad["rule"], bad["field"]) == (3, "order", "办理期限、转办日期")
+    assert "2025-02-20" in bad["reason"] and "2025-02-27" in bad["reason"]
+
+
+def test_xlsx_with_a_title_row_above_the_header_fails_saying_so(tmp_path):
+    data = _xlsx([transfer(1)], title="国家金融监督管理总局转办投诉清单")
+    drop = ingest(tmp_path, {"titled.xlsx": data}, feed="regulator_transfers")
+    failed = _single(drop)
+    assert failed.status == "failed"
+    assert "required column(s) 转办单号" in failed.message
+    assert "none of the regulator_transfers headers is in the first row" in failed.message
+    assert "国家金融监督管理总局转办投诉清单" in failed.message

@@ -23,7 +23,14 @@ from flows.pii_key import PiiKey
 from transforms import columns, lookups, parsing, pii, quarantine, staging
 from transforms.columns import BRANCH_HEADERS, STAGED_TABLE
 from transforms.lookups import Lookups, branch_lookup, label_lookup
-from transforms.staging import ISSUE_SCHEMA, StagingContext, check_headers, duplicate_keys, stage
+from transforms.staging import (
+    ISSUE_SCHEMA,
+    StagedFile,
+    StagingContext,
+    check_headers,
+    duplicate_keys,
+    stage,
+)
 from warehouse import landing, paths, scratch
 from warehouse.publish import PublishedPartition, publish_partition, read_partition_manifest
 from warehouse.raw import keep_raw, sha256_file
@@ -55,6 +62,7 @@ class FileOutcome:
     quarantined: int = 0
     status: str = "ok"  # ok | failed
     message: str = ""
+    rejected: list[str] = field(default_factory=list)  # missing required columns: rows all held
     notes: list[str] = field(default_factory=list)
 
 
@@ -114,8 +122,9 @@ def _read_file(feed: str, path: Path) -> tuple[pl.DataFrame | None, FileOutcome]
         missing = "、".join(check.missing_required)
         outcome.status = "failed"
         outcome.message = (
-            f"{path.name}: required column(s) {missing} missing; the file was not loaded "
-            f"({outcome.rows_in} rows) — re-export it with every column of feeds.md"
+            f"{path.name}: required column(s) {missing} missing; none of its {outcome.rows_in} "
+            "rows was loaded, all are held in quarantine — re-export it with every column of "
+            "feeds.md"
         )
         if not check.rename:  # e.g. a title row above the header
             first_row = "、".join(headers[:3]) + ("、…" if len(headers) > 3 else "")
@@ -123,7 +132,7 @@ def _read_file(feed: str, path: Path) -> tuple[pl.DataFrame | None, FileOutcome]
                 f"; none of the {feed} headers is in the first row ({first_row}), "
                 "which must be the header row"
             )
-        return None, outcome
+        outcome.rejected = check.missing_required
     if check.unknown:
         outcome.notes.append(
             f"unknown column(s) kept only in the raw zone: {'、'.join(check.unknown)}"
@@ -150,18 +159,29 @@ def stage_feed(
     outcomes: list[FileOutcome] = []
     staged_parts, masked_parts, issue_parts = [], [], []
     offset = 0
+    rejected_parts: list[pl.DataFrame] = []
     for name in files:
         source, outcome = _read_file(feed, Path(name))
         outcomes.append(outcome)
         if source is None:
             continue
         staged = stage(feed, source, outcome.name, ctx)
+        if outcome.rejected:
+            rejected_parts.append(_hold_all(staged, outcome))
+            outcome.quarantined = staged.staged.height
+            continue
         staged_parts.append(staged.staged)
         masked_parts.append(staged.masked_source)
         issue_parts.append(staged.issues.with_columns(pl.col("row") + offset))
         offset += staged.staged.height
+    base = scratch_root / feed
+    base.mkdir(parents=True, exist_ok=True)
     if not staged_parts:
-        return FeedStaged(feed, drop_date.isoformat(), outcomes, None, None, _since(started))
+        held = pl.concat(rejected_parts) if rejected_parts else None
+        held_path = (
+            scratch.write_frame(base / "quarantine.parquet", held) if held is not None else None
+        )
+        return FeedStaged(feed, drop_date.isoformat(), outcomes, None, held_path, _since(started))
     staged_all = pl.concat(staged_parts)
     masked_all = pl.concat(masked_parts, how="diagonal_relaxed")
     repeats = duplicate_keys(staged_all, feed)
@@ -169,6 +189,7 @@ def stage_feed(
     failures = _suite_failures(settings, feed, staged_all, repeats["row"])
     problems = quarantine.row_problems(issues, failures)
     loaded, quarantined = quarantine.split(staged_all, masked_all, problems)
+    quarantined = pl.concat([quarantined, *rejected_parts], how="vertical_relaxed")
     counts = {
         "loaded": loaded.group_by("source_file").len(),
         "quarantined": quarantined.group_by("source_file").len(),
@@ -178,8 +199,6 @@ def stage_feed(
             for what, frame in counts.items():
                 hit = frame.filter(pl.col("source_file") == outcome.name)["len"]
                 setattr(outcome, what, int(hit[0]) if hit.len() else 0)
-    base = scratch_root / feed
-    base.mkdir(parents=True, exist_ok=True)
     return FeedStaged(
         feed,
         drop_date.isoformat(),
@@ -188,6 +207,26 @@ def stage_feed(
         scratch.write_frame(base / "quarantine.parquet", quarantined),
         _since(started),
     )
+
+
+def _hold_all(staged: StagedFile, outcome: FileOutcome) -> pl.DataFrame:
+    """Every row of a file that lacks a required column, quarantined with the file's reason.
+
+    Nothing of such a file is loaded, but its rows are not dropped either: the accounting
+    (rows in = loaded + quarantined) holds for it, and stewards see them in `kesu quarantine`.
+    """
+    n = staged.staged.height
+    every_row = pl.DataFrame(
+        {
+            "row": pl.int_range(0, n, dtype=pl.UInt32, eager=True),
+            "field": ["、".join(outcome.rejected)] * n,
+            "rule": ["missing_column"] * n,
+            "reason": [outcome.message] * n,
+        },
+        schema=ISSUE_SCHEMA,
+    )
+    problems = quarantine.row_problems(every_row, every_row.clear())
+    return quarantine.split(staged.staged, staged.masked_source, problems)[1]
 
 
 def _suite_failures(

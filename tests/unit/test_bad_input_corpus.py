@@ -156,11 +156,12 @@ def _assert_every_row_accounted_for(drop: Drop) -> None:
         published = [
             int((t["source_file"] == f.name).sum()) for t in (drop.loaded, drop.quarantined)
         ]
-        if f.status == "ok":
-            assert f.rows_in == f.loaded + f.quarantined, f
-            assert published == [f.loaded, f.quarantined], f
-        else:
-            assert f.name in f.message and published == [0, 0], f
+        # Every file, failed ones too: a file without a required column has its rows held in
+        # quarantine; one that cannot be read at all has no rows to count (0 = 0 + 0).
+        assert f.rows_in == f.loaded + f.quarantined, f
+        assert published == [f.loaded, f.quarantined], f
+        if f.status != "ok":
+            assert f.name in f.message and f.loaded == 0, f
     if drop.quarantined.height:
         lead = drop.quarantined.select("source_file", "source_line", "field", "rule", "reason")
         assert lead.null_count().sum_horizontal().item() == 0
@@ -321,6 +322,10 @@ def test_a_missing_required_column_fails_that_file_naming_the_column(tmp_path):
     assert failed.status == "failed"
     assert failed.message.startswith("no_branch.csv: required column(s) 机构代码 missing")
     assert drop.loaded["complaint_id"].to_list() == ["T002"]
+    # Its row is not dropped: it waits in quarantine for the corrected file.
+    held = drop.quarantined.filter(pl.col("source_file") == "no_branch.csv")
+    assert held["complaint_id"].to_list() == ["T001"]
+    assert held["rule"].to_list() == ["missing_column"] and held["field"].to_list() == ["机构代码"]
 
 
 def test_a_missing_optional_column_loads_with_a_note(tmp_path):

@@ -130,3 +130,47 @@ def test_split_accounts_for_every_row_and_masks_quarantined_personal_data():
     assert bad["rule"][0] == "unknown_label"
     assert bad["customer_name"][0] == "张*" and bad["id_number"][0] == "1101**********002X"
     assert "13812345678" not in str(bad.row(0))
+
+
+def _issues(rows):
+    return pl.DataFrame(rows, schema=["row", "field", "rule", "reason"], orient="row").cast(
+        {"row": pl.UInt32}
+    )
+
+
+def test_a_misshapen_record_shows_only_its_shape_problem_and_withholds_its_values():
+    # The record lost a field before 联系电话, so the phone number slid into 办结时间: quoting
+    # that "unparseable date" would print the number, and every other column is misplaced too.
+    staged = stage("complaints", frame([complaint(closed_at="13812345678")]), "c.csv", CTX)
+    issues = pl.concat(
+        [
+            staged.issues,
+            _issues([(0, "(record)", "record_shape", "the record has only 20 of the 21 fields")]),
+        ]
+    )
+    problems = row_problems(issues, _issues([]))
+    _, bad = split(staged.staged, staged.masked_source, problems)
+    row = bad.row(0, named=True)
+    assert row["rule"] == "record_shape" and "13812345678" not in row["reason"]
+    assert row["complaint_id"] == "T1"  # the id still leads to the record
+    assert row["closed_at"] is None and row["content"] is None
+
+
+def test_reasons_never_quote_a_phone_or_id_number_in_clear():
+    # Whatever rule quoted it, a number shaped like a mobile or resident ID is masked; a call id
+    # that merely contains digits stays readable.
+    problems = row_problems(
+        _issues(
+            [
+                (0, "挂机时间", "unparseable", "挂机时间: not a date-time: 13812345678"),
+                (1, "通话编号", "duplicate_key", "通话编号 C2025070100001 repeats line 2"),
+                (2, "受理时间", "unparseable", "受理时间: 11010519491231002X"),
+            ]
+        ),
+        _issues([]),
+    )
+    assert problems["reason"].to_list() == [
+        "挂机时间: not a date-time: 138****5678",
+        "通话编号 C2025070100001 repeats line 2",
+        "受理时间: 1101**********002X",
+    ]

@@ -73,7 +73,7 @@ def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def parse_date(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     text = clean_text(raw)
-    values = _first_format(text, DATE_FORMATS, pl.Date)
+    values = _first_format(text, DATE_FORMATS, pl.Date())
     missed = values.is_null() & text.is_not_null()
     if missed.any():  # XLSX date cells arrive as "YYYY-MM-DD 00:00:00"
         as_datetime = _first_format(text.filter(missed), DATETIME_FORMATS, pl.Datetime("us"))

@@ -56,7 +56,7 @@ def test_header_only_file_has_no_rows():
 
 
 def test_repeated_header_keeps_both_columns():
-    table = read_csv_text("a,a\n1,2\n".encode(), "f.csv")
+    table = read_csv_text(b"a,a\n1,2\n", "f.csv")
     assert table.frame.columns[:2] == ["a", "a#2"]
 
 

@@ -179,7 +179,7 @@ def stage_feed(
     if not staged_parts:
         held = pl.concat(rejected_parts) if rejected_parts else None
         held_path = (
-            scratch.write_frame(base / "quarantine.parquet", held) if held is not None else None
+            scratch.write_frame(base / "quarantine.arrow", held) if held is not None else None
         )
         return FeedStaged(feed, drop_date.isoformat(), outcomes, None, held_path, _since(started))
     staged_all = pl.concat(staged_parts)
@@ -203,8 +203,8 @@ def stage_feed(
         feed,
         drop_date.isoformat(),
         outcomes,
-        scratch.write_frame(base / "loaded.parquet", loaded),
-        scratch.write_frame(base / "quarantine.parquet", quarantined),
+        scratch.write_frame(base / "loaded.arrow", loaded),
+        scratch.write_frame(base / "quarantine.arrow", quarantined),
         _since(started),
     )
 

@@ -37,17 +37,22 @@ def normalize_name(raw: pl.Series) -> pl.Series:
 
 
 def tokens(values: pl.Series, key: bytes, kind: str) -> pl.Series:
-    """One token per distinct value (hashing each distinct value once)."""
-    person = kind.encode("utf-8")[:16]
-    distinct = values.drop_nulls().unique().to_list()
-    mac_key = key[:64]
-    mapping = {
-        v: hashlib.blake2b(
-            v.encode("utf-8"), digest_size=TOKEN_BYTES, key=mac_key, person=person
-        ).hexdigest()
-        for v in distinct
-    }
-    return values.replace_strict(mapping, default=None, return_dtype=pl.String)
+    """The token of every value (null stays null).
+
+    BLAKE2b takes keys of up to 64 bytes; a longer key is first hashed to 64 so none of it is
+    ignored. Copying a keyed hasher skips re-keying per value: ~1/3 faster than a new hasher,
+    and faster than hashing distinct values once (callers are nearly all distinct).
+    """
+    mac_key = key if len(key) <= 64 else hashlib.blake2b(key).digest()
+    keyed = hashlib.blake2b(digest_size=TOKEN_BYTES, key=mac_key, person=kind.encode()[:16])
+
+    def token(value: str) -> str:
+        h = keyed.copy()
+        h.update(value.encode("utf-8"))
+        return h.hexdigest()
+
+    out = [None if v is None else token(v) for v in values.to_list()]
+    return pl.Series(values.name, out, dtype=pl.String)
 
 
 def mask_phone(phone: pl.Series) -> pl.Series:

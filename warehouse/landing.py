@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx")
@@ -122,15 +122,21 @@ def _record_shapes(body: bytes, frame: pl.DataFrame, has_quotes: bool) -> pl.Dat
     blank = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
     suspect = frame.get_column(frame.columns[-1]).is_null().arg_true()
     if suspect.len():
-        starts = [0, *(m.end() for m in re.finditer(b"\n", body)), len(body) + 1]
+        # Vectorised over the raw bytes: where lines start and where commas and CRs are, so a
+        # record's byte range is counted with two binary searches.
+        raw = np.frombuffer(body, dtype=np.uint8)
+        starts = np.concatenate(([0], np.flatnonzero(raw == 10) + 1, [len(body) + 1]))
+        comma_at, cr_at = np.flatnonzero(raw == 44), np.flatnonzero(raw == 13)
         # byte range of each suspect record, from its first line's start to its last line's end
-        first_line, last_line = lines.gather(suspect), (lines + spans).gather(suspect)
-        spanned = zip(first_line.to_list(), last_line.to_list(), strict=True)
-        ranges = [(starts[a - 1], starts[b] - 1) for a, b in spanned]
-        commas = pl.Series([body.count(b",", a, b) for a, b in ranges], dtype=pl.Int64)
+        first_line = lines.gather(suspect).to_numpy()
+        last_line = (lines + spans).gather(suspect).to_numpy()
+        a = starts[first_line - 1]
+        b = np.minimum(starts[last_line] - 1, len(body))
+        commas = pl.Series(np.searchsorted(comma_at, b) - np.searchsorted(comma_at, a))
         inside = _per_record(frame, ",").gather(suspect)
         fields = fields.scatter(suspect, commas - inside + 1)
-        is_blank = [body.count(b"\r", a, b) == b - a for a, b in ranges]  # nothing but a CR
+        crs = np.searchsorted(cr_at, b) - np.searchsorted(cr_at, a)
+        is_blank = crs == (b - a)  # nothing but a CR
         blank = blank.scatter(suspect, pl.Series(is_blank, dtype=pl.Boolean))
     return pl.DataFrame({LINE: lines, "_fields": fields, "_blank": blank})
 

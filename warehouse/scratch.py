@@ -1,7 +1,8 @@
 """Per-run scratch space: staged frames handed from one task to the next by path, not by value.
 
-Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table), is written uncompressed
-for speed, and is deleted when the run ends; `clear_stale` removes what a killed run left.
+Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table), is written as
+uncompressed Arrow IPC (a memory copy, several times faster than Parquet both ways), and is
+deleted when the run ends; `clear_stale` removes what a killed run left.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ def scratch_dir(root: Path, run_id: str) -> Path:
 
 
 def write_frame(path: Path, frame: pl.DataFrame) -> str:
-    frame.write_parquet(path, compression="uncompressed", statistics=False)
+    frame.write_ipc(path, compression="uncompressed")
     return str(path)
 
 
 def read_frame(path: str) -> pl.DataFrame:
-    return pl.read_parquet(path)
+    return pl.read_ipc(path)
 
 
 def clear(root: Path, run_id: str) -> None:

@@ -15,7 +15,6 @@ from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,7 @@ from flows.config import load_settings
 from flows.ingest_steps import FeedStaged, stage_feed
 from flows.pii_key import PiiKey
 from transforms.columns import COMPLAINTS
+from warehouse import scratch
 from warehouse.landing import list_drop
 
 DAY = date(2025, 3, 1)
@@ -127,7 +127,7 @@ def _stage(data: bytes) -> FeedStaged:
             (staged.loaded_path, "loaded"),
             (staged.quarantine_path, "quarantined"),
         ):
-            assert (pl.read_parquet(path).height if path else 0) == getattr(
+            assert (scratch.read_frame(path).height if path else 0) == getattr(
                 staged.files[0], counted
             )
         return staged

@@ -1,0 +1,146 @@
+"""Benchmark: `kesu backfill` over N days of `--profile bank` against its two reference points.
+
+For each N in --days (default 7 30): generate the drops (once, reused), then, each in a fresh
+child process so peak memory is its own:
+  floor      bare Polars scan_csv -> sink_parquet of the same CSVs into date partitions
+  kesu       the backfill flow (parse, normalise, validate, tokenize, publish); the start of
+             Prefect's ephemeral API is timed separately and not counted
+  pandas_gx  a straightforward pandas + GX ingest of the same files (only with --baseline)
+and prints seconds, µs per row, the kesu/floor and pandas_gx/kesu ratios and peak RSS.
+
+    .venv/bin/python bench/backfill_scale.py --days 7 30 [--baseline] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+START = date(2025, 7, 1)
+KEY = "benchmark-key-0123456789abcdef"
+
+
+def days_from(n: int) -> list[date]:
+    return [START + timedelta(days=i) for i in range(n)]
+
+
+def ensure_sample(n: int) -> Path:
+    landing = OUT / "landing-bank"
+    from samplegen.generate import generate
+
+    missing = [d for d in days_from(n) if not (landing / "hotline" / d.isoformat()).is_dir()]
+    if missing:
+        t = time.perf_counter()
+        generate(missing[0], missing[-1], landing, profile="bank", seed=1)
+        print(f"generated {len(missing)} bank days in {time.perf_counter() - t:.1f} s", flush=True)
+    return landing
+
+
+def measure(what: str, n: int, workers: int) -> dict:
+    """Run one measurement in a child process; returns its JSON line."""
+    cmd = [sys.executable, __file__, "--child", what, "--n", str(n), "--workers", str(workers)]
+    env = os.environ | {"KESU_PII_KEY": KEY, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(what: str, n: int, workers: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    days = days_from(n)
+    landing = OUT / "landing-bank"
+    target = OUT / f"{what}-{n}"
+    shutil.rmtree(target, ignore_errors=True)
+    fixed = 0.0
+    t = time.perf_counter()
+    if what == "floor":
+        from bench.baselines import floor
+
+        rows = floor(landing, days, target)
+    elif what == "pandas_gx":
+        from bench.baselines import pandas_gx
+
+        rows = pandas_gx(landing, days, target, KEY.encode())
+    else:
+        from prefect import flow
+
+        from flows.backfill import backfill
+
+        @flow
+        def warm_up() -> None:
+            return None
+
+        warm_up()
+        fixed = time.perf_counter() - t
+        t = time.perf_counter()
+        kwargs = {"workers": workers} if "workers" in backfill.parameters.properties else {}
+        runs = backfill(
+            start=days[0],
+            end=days[-1],
+            landing_dir=str(landing),
+            warehouse_dir=str(target),
+            **kwargs,
+        )
+        rows = sum(r["rows_in"] for run in runs for r in run["feeds"].values())
+    seconds = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "what": what,
+                "days": n,
+                "rows": rows,
+                "seconds": seconds,
+                "fixed": fixed,
+                "rss_mb": rss,
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=int, nargs="+", default=[7, 30])
+    ap.add_argument("--baseline", action="store_true", help="also time pandas + GX (slow)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--child")
+    ap.add_argument("--n", type=int)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.n, args.workers)
+        return
+    sys.path.insert(0, str(ROOT))
+    print(f"{'days':>4} {'what':<10} {'rows':>11} {'seconds':>8} {'us/row':>7} {'RSS MB':>7}")
+    for n in args.days:
+        ensure_sample(n)
+        results = {w: measure(w, n, args.workers) for w in ("floor", "kesu")}
+        if args.baseline:
+            results["pandas_gx"] = measure("pandas_gx", n, args.workers)
+        for w, r in results.items():
+            per_row = r["seconds"] / r["rows"] * 1e6
+            print(
+                f"{n:>4} {w:<10} {r['rows']:>11,} {r['seconds']:>8.1f} {per_row:>7.2f} "
+                f"{r['rss_mb']:>7.0f}",
+                flush=True,
+            )
+        print(f"     Prefect API start (fixed, not counted): {results['kesu']['fixed']:.1f} s")
+        ratio = results["kesu"]["seconds"] / results["floor"]["seconds"]
+        print(f"     kesu / floor = {ratio:.2f}x (goal <= 2.5x)")
+        if args.baseline:
+            speedup = results["pandas_gx"]["seconds"] / results["kesu"]["seconds"]
+            print(f"     pandas_gx / kesu = {speedup:.2f}x (goal >= 5x)")
+
+
+if __name__ == "__main__":
+    main()

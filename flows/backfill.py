@@ -1,21 +1,84 @@
-"""The `backfill` flow: the nightly ingest for every drop date of a range, oldest first.
+"""The `backfill` flow: the nightly ingest of every drop date of a range, `workers` drops at once.
 
-Each day is a `nightly` subflow, so every day gets its own ledger entry and artifact and a day
-whose inputs are unchanged is skipped cheaply.
+Each drop is a `nightly` subflow called from a task (Prefect runs nested flows side by side only
+when tasks wrap them) on a pool of `workers` threads, so every drop keeps its own ledger record
+and artifact, and a drop whose inputs are unchanged since its last completed run is skipped in
+about a second: a backfill that stopped half-way is resumed by running it again (`force` redoes
+every drop). `nightly` holds the drop's lock, so a nightly run or another backfill on an
+overlapping day waits for it instead of writing the same partitions at the same time.
+
+A failed drop does not stop the others; the flow fails at the end, naming the failed drops. The
+backfill's own ledger record (kind "backfill") lists every drop's outcome — ingested, skipped,
+no_data, failed — and is rewritten as drops finish; a Prefect progress artifact follows along,
+and `progress_listener` lets the CLI draw its bar.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.config import load_settings
 from flows.ingest import nightly
+from transforms.run_summary import backfill_summary, drop_entry
+from warehouse import ledger
+
+DEFAULT_WORKERS = 2  # why: flows/backfill_cli.py (--workers help)
+
+
+class BackfillFailed(RuntimeError):
+    """Some drops failed; the others were ingested (or skipped) and are in the ledger."""
+
+
+@dataclass(frozen=True)
+class DropDone:
+    """One drop finished: what the CLI's progress display is told."""
+
+    drop_date: date
+    outcome: str  # ingested | skipped | no_data | failed
+    run: dict[str, Any] | None  # the nightly run's ledger record; None when it failed
+    error: str | None
+    done: int
+    total: int
+
+
+_listeners: list[Callable[[DropDone], None]] = []
+
+
+@contextmanager
+def progress_listener(callback: Callable[[DropDone], None]) -> Iterator[None]:
+    """Call `callback` (in the flow thread) when a drop of a backfill in this process ends."""
+    _listeners.append(callback)
+    try:
+        yield
+    finally:
+        _listeners.remove(callback)
 
 
 def drop_dates(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+@task(name="ingest-drop", task_run_name="ingest-{drop_date}", cache_policy=NO_CACHE)
+def ingest_drop(drop_date: date, options: dict[str, Any]) -> dict[str, Any]:
+    return nightly(drop_date=drop_date, **options)
 
 
 @flow(name="backfill")
@@ -27,20 +90,98 @@ def backfill(
     warehouse_dir: str | None = None,
     config_file: str | None = None,
     force: bool = False,
+    workers: int = DEFAULT_WORKERS,
 ) -> list[dict[str, Any]]:
+    """Ingest every drop date from `start` to `end` (inclusive); returns the drops' ledger
+    records, oldest first. Raises `BackfillFailed` after the others finish if any drop failed."""
+    if end < start:
+        raise ValueError(f"backfill: end {end} is before start {start}")
+    if workers < 1:
+        raise ValueError(f"backfill: workers must be at least 1, not {workers}")
     logger = get_run_logger()
+    root = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file).warehouse
     days = drop_dates(start, end)
-    runs = []
-    for i, day in enumerate(days, 1):
-        run = nightly(
-            drop_date=day,
-            feeds=feeds,
-            landing_dir=landing_dir,
-            warehouse_dir=warehouse_dir,
-            config_file=config_file,
-            force=force,
-        )
-        loaded = sum(r["loaded"] for r in run["feeds"].values())
-        logger.info("backfill %d/%d: %s done (%d rows loaded)", i, len(days), day, loaded)
-        runs.append(run)
-    return runs
+    record = _record(start, end, feeds, force, workers)
+    ledger.record_run(root, record)
+    progress = create_progress_artifact(
+        0.0, key="backfill-progress", description=f"kesu backfill {start}..{end}: drops done"
+    )
+    options = {
+        "feeds": feeds,
+        "landing_dir": landing_dir,
+        "warehouse_dir": warehouse_dir,
+        "config_file": config_file,
+        "force": force,
+    }
+    runs: dict[date, dict[str, Any]] = {}
+    try:
+        runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=workers)
+        with runner:
+            futures: dict[PrefectFuture[Any], date] = {
+                runner.submit(ingest_drop, {"drop_date": d, "options": options}): d for d in days
+            }
+            for done, future in enumerate(as_completed(list(futures)), 1):
+                day, error, run = futures[future], None, None
+                try:
+                    run = runs[day] = future.result()
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                entry = drop_entry(day, run, error)
+                record["drops"].append(entry)
+                record["summary"] = backfill_summary(record["drops"])
+                ledger.record_run(root, record)
+                percent = 100.0 * done / len(days)
+                update_progress_artifact(cast(UUID, progress), percent)  # typed sync-or-async
+                logger.info("backfill %d/%d: %s %s", done, len(days), day, entry["outcome"])
+                event = DropDone(day, entry["outcome"], run, error, done, len(days))
+                for listener in list(_listeners):
+                    listener(event)
+        failed = [d for d in record["drops"] if d["outcome"] == "failed"]
+        record["status"] = "failed" if failed else "completed"
+    except BaseException as exc:
+        record["status"], record["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _finish(root, record)
+    if failed:
+        names = "; ".join(f"{d['drop_date']} ({d['error']})" for d in failed)
+        raise BackfillFailed(f"{len(failed)} of {len(days)} drop(s) failed: {names}")
+    return [runs[d] for d in sorted(runs)]
+
+
+def _record(
+    start: date, end: date, feeds: list[str] | None, force: bool, workers: int
+) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    return {
+        "run_id": ledger.new_run_id(started),
+        "kind": "backfill",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "only_feeds": feeds,  # not "feeds": in an ingest record that holds per-feed records
+        "force": force,
+        "workers": workers,
+        "started_at": started.isoformat(),
+        "status": "running",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "drops": [],
+        "summary": backfill_summary([]),
+    }
+
+
+def _finish(root: Path, record: dict[str, Any]) -> None:
+    finished = datetime.now(UTC)
+    record["finished_at"] = finished.isoformat()
+    started = datetime.fromisoformat(record["started_at"])
+    record["seconds"] = {"total": round((finished - started).total_seconds(), 3)}
+    record["drops"].sort(key=lambda d: d["drop_date"])
+    ledger.record_run(root, record)
+    summary = record["summary"]
+    create_table_artifact(
+        table=record["drops"],
+        key="backfill-summary",
+        description=f"kesu backfill {record['start']}..{record['end']} ({record['status']}): "
+        f"{summary['ingested']} ingested, {summary['skipped']} skipped (inputs unchanged), "
+        f"{summary['no_data']} without data, {summary['failed']} failed",
+    )

@@ -10,7 +10,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows import quarantine_cli, report_cli  # argparse only: keeps --help fast
+from flows import (  # argparse only: keeps --help fast
+    backfill_cli,
+    quarantine_cli,
+    report_cli,
+    serve_cli,
+    status_cli,
+)
 
 FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
 
@@ -66,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--end", type=_date, required=True)
     backfill.add_argument("--feeds", type=_feeds)
     backfill.add_argument("--force", action="store_true")
+    backfill_cli.add_arguments(backfill)
     _locations(backfill)
     report_cli.add_parser(sub)
     quarantine_cli.add_parser(sub)
+    serve_cli.add_parser(sub)
+    status_cli.add_parser(sub)
     return parser
 
 
@@ -142,39 +151,14 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return _exit_status([run])
 
 
-def _cmd_backfill(args: argparse.Namespace) -> int:
-    _prefect_defaults()
-    from flows.backfill import backfill
-
-    if args.end < args.start:
-        raise SystemExit("kesu backfill: --end is before --start")
-    runs = backfill(
-        start=args.start,
-        end=args.end,
-        feeds=args.feeds,
-        landing_dir=args.landing,
-        warehouse_dir=args.warehouse,
-        config_file=args.config,
-        force=args.force,
-    )
-    for run in runs:
-        print("\n".join(_summary_lines(run)))
-    totals: dict[str, list[int]] = {}
-    for run in runs:
-        for feed, r in run["feeds"].items():
-            t = totals.setdefault(feed, [0, 0, 0])
-            t[0], t[1], t[2] = t[0] + r["rows_in"], t[1] + r["loaded"], t[2] + r["quarantined"]
-    for feed, (rows_in, loaded, bad) in totals.items():
-        print(f"total {feed:<20} rows in {rows_in} = loaded {loaded} + quarantined {bad}")
-    return _exit_status(runs)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "sample": _cmd_sample,
         "ingest": _cmd_ingest,
-        "backfill": _cmd_backfill,
+        "backfill": backfill_cli.run,
+        "serve": serve_cli.run,
+        "status": status_cli.run,
         "report": report_cli.run,
         "quarantine": quarantine_cli.run,
     }
@@ -184,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the user gets one clear line, the traceback only with KESU_DEBUG
         from flows.config import ConfigError
+        from warehouse.locks import DropBusy
 
-        if os.environ.get("KESU_DEBUG") or not isinstance(exc, ConfigError | ValueError):
+        clear = ConfigError | ValueError | DropBusy
+        if os.environ.get("KESU_DEBUG") or not isinstance(exc, clear):
             raise
         print(f"kesu {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from warehouse import paths
+from warehouse import locks, paths
 from warehouse.storage import Storage, storage_for
 
 Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
@@ -66,7 +66,8 @@ class PublishedPartition:
 
 
 def warehouse_lock(root: Path | str) -> AbstractContextManager[None]:
-    """Hold for a whole run: `recover` deletes staging dirs, which a concurrent run may own."""
+    """Exclusive use of the warehouse: raises `WarehouseBusy` while any run is live (runs hold
+    the same lock shared, see `warehouse.locks`); waiting runs start when it is released."""
     return storage_for(root).lock()
 
 
@@ -109,8 +110,18 @@ def read_partition_manifest(
 
 
 def recover(root: Path | str) -> list[str]:
-    """Finish or undo what crashed publishes left; run at the start of every run, under the lock."""
-    store = storage_for(root)
+    """Finish or undo what crashed publishes left; run at the start of every run.
+
+    Only while no other run is live (`locks.idle`): a live publish's work dir and temp files look
+    exactly like a crashed one's. With a run live this does nothing and returns []; what a crash
+    left then waits for a run that starts alone (harmless meanwhile: a re-run of the drop sees
+    its manifest disagree with the files and publishes again).
+    """
+    with locks.idle(root) as idle:
+        return _recover_all(storage_for(root)) if idle else []
+
+
+def _recover_all(store: Storage) -> list[str]:
     done: list[str] = []
     for name in store.list_dir(paths.STAGING):
         done += _recover_work(store, f"{paths.STAGING}/{name}")

@@ -1,0 +1,42 @@
+"""`kesu serve`: register kesu's deployments and run them from this process until Ctrl-C.
+
+Only argparse at import time; `flows.serve` (Prefect) loads inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `serve` command to kesu's sub-commands."""
+    p = subparsers.add_parser(
+        "serve",
+        help="serve the Prefect deployments (nightly at 02:00, quarterly report; backfill, "
+        "report on demand)",
+        description="Register kesu's deployments with the Prefect API (PREFECT_API_URL, else an "
+        "ephemeral one) and run their flow runs from this process until interrupted. The "
+        "locations given here (or by environment) become every deployment's default parameters.",
+    )
+    p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
+    p.add_argument(
+        "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
+    )
+    p.add_argument("--out", help="report output root (env KESU_REPORTS, default ./data/reports)")
+    p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.serve import locations, serve_all
+
+    where = locations(args.landing, args.warehouse, args.out, args.config)
+    for name, value in where.items():
+        print(f"{name:<14} {value}")
+    print("trigger a run: prefect deployment run 'backfill/kesu' -p start=2025-07-01 -p end=…")
+    serve_all(where)
+    return 0

@@ -1,0 +1,125 @@
+"""`kesu status [--last N]`: recent runs from the ledger, then the drops needing attention.
+
+No Prefect: reads the warehouse ledger (`warehouse.ledger`) and lists the landing zone's drop
+folders; the summarising is `transforms.run_summary`. Only argparse at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+FEEDS = ("hotline", "complaints", "regulator_transfers")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `status` command to kesu's sub-commands."""
+    p = subparsers.add_parser(
+        "status",
+        help="recent runs, and drops that are missing or failed",
+        description="Recent runs from the warehouse ledger (rows, seconds per stage), then every "
+        "drop date and feed that needs attention: landing files no completed run read, a last "
+        "run that failed, files that failed, days with no landing folder.",
+    )
+    p.add_argument("--last", type=_count, default=20, help="how many recent runs (default 20)")
+    p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
+    p.add_argument(
+        "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
+    )
+    return p
+
+
+def landing_days(landing: Path) -> dict[str, set[date]]:
+    """Per feed, the drop dates whose landing folder holds at least one visible file."""
+    found: dict[str, set[date]] = {}
+    for feed in FEEDS:
+        folder = landing / feed
+        days = folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []
+        found[feed] = {
+            date.fromisoformat(d.name)
+            for d in days
+            if _DAY.fullmatch(d.name)
+            and d.is_dir()
+            and not d.is_symlink()
+            and any(not f.name.startswith(".") for f in d.iterdir())
+        }
+    return found
+
+
+def interrupted(runs: list[dict[str, Any]]) -> set[str]:
+    """Runs recorded as running whose process, on this host, is gone (killed, machine rebooted)."""
+    here = socket.gethostname()
+    gone = set()
+    for run in runs:
+        if run.get("status") == "running" and run.get("host") == here and run.get("pid"):
+            try:
+                os.kill(int(run["pid"]), 0)
+            except ProcessLookupError:
+                gone.add(run["run_id"])
+            except PermissionError:  # alive, someone else's
+                pass
+    return gone
+
+
+RUN_COLUMNS = {
+    "run_id": "run",
+    "kind": "kind",
+    "covers": "drop(s)",
+    "status": "status",
+    "rows_in": "rows in",
+    "loaded": "loaded",
+    "quarantined": "quarantined",
+    "seconds_raw_copy": "raw s",
+    "seconds_stage": "stage s",
+    "seconds_publish": "publish s",
+    "seconds_total": "total s",
+    "note": "",
+}
+PROBLEM_COLUMNS = {"first": "from", "last": "to", "feeds": "feeds", "problem": "", "detail": ""}
+
+
+def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[str]:
+    """Aligned plain-text columns (`columns`: key -> header)."""
+
+    def cell(value: Any) -> str:
+        return "" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+
+    texts = [list(columns.values())] + [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(t[i]) for t in texts) for i in range(len(columns))]
+    return ["  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)).rstrip() for t in texts]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the recent runs and the drops needing attention; exit status 0 either way."""
+    from flows.config import load_settings
+    from transforms.run_summary import drop_problems, problem_spans, run_rows
+    from warehouse import ledger
+
+    settings = load_settings(landing=args.landing, warehouse=args.warehouse)
+    runs = ledger.list_runs(settings.warehouse)
+    if runs:
+        recent = runs[: args.last]
+        print(f"recent runs ({len(recent)} of {len(runs)}, newest first):")
+        print("\n".join(_table(run_rows(recent, interrupted(recent)), RUN_COLUMNS)))
+    else:
+        print(f"no runs recorded in {settings.warehouse}")
+    problems = problem_spans(drop_problems(runs, landing_days(settings.landing), FEEDS), FEEDS)
+    print()
+    if problems:
+        print(f"drops needing attention (landing {settings.landing}):")
+        print("\n".join(_table(problems, PROBLEM_COLUMNS)))
+    else:
+        print("no missing or failed drops")
+    return 0

@@ -1,0 +1,112 @@
+"""transforms.run_summary: what `kesu status` and the backfill say about the ledger's runs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from transforms.run_summary import (
+    backfill_summary,
+    drop_entry,
+    drop_outcome,
+    drop_problems,
+    problem_spans,
+    run_rows,
+)
+
+FEEDS = ("hotline", "complaints")
+
+
+def feed(status: str, failed_files: int = 0, **kw) -> dict:
+    files = [{"name": f"bad{i}.csv", "status": "failed"} for i in range(failed_files)]
+    return {"status": status, "files": files, "rows_in": 3, "loaded": 2, "quarantined": 1} | kw
+
+
+def ingest(run_id: str, day: str, status: str = "completed", **feeds) -> dict:
+    return {"run_id": run_id, "kind": "ingest", "drop_date": day, "status": status, "feeds": feeds}
+
+
+def test_outcome_of_a_drop():
+    assert drop_outcome(ingest("r", "2025-07-01", hotline=feed("loaded"))) == "ingested"
+    # every present feed unchanged: skipped (a resumed backfill); a feed without folder is fine
+    skipped = ingest("r", "2025-07-01", hotline=feed("unchanged"), complaints=feed("no_folder"))
+    assert drop_outcome(skipped) == "skipped"
+    assert drop_outcome(ingest("r", "2025-07-01", hotline=feed("no_folder"))) == "no_data"
+    assert drop_outcome(ingest("r", "2025-07-01", "failed")) == "failed"
+
+
+def test_backfill_summary_counts_outcomes_and_rows():
+    drops = [
+        drop_entry(date(2025, 7, 1), ingest("a", "2025-07-01", hotline=feed("loaded")), None),
+        drop_entry(date(2025, 7, 2), ingest("b", "2025-07-02", hotline=feed("unchanged")), None),
+        drop_entry(date(2025, 7, 3), None, "DropBusy: still locked"),
+    ]
+    assert drops[2] == {
+        "drop_date": "2025-07-03",
+        "outcome": "failed",
+        "error": "DropBusy: still locked",
+    }
+    assert backfill_summary(drops) == {
+        "ingested": 1, "skipped": 1, "no_data": 0, "failed": 1,
+        "rows_in": 6, "loaded": 4, "quarantined": 2,
+    }  # fmt: skip
+
+
+def test_run_rows_show_rows_seconds_and_interrupted_runs():
+    done = ingest(
+        "r2", "2025-07-01", hotline=feed("loaded", seconds={"stage": 1.5, "publish": 0.25})
+    )
+    running = ingest("r1", "2025-07-02", "running")
+    rows = run_rows([done, running], interrupted={"r1"})
+    assert rows[0]["rows_in"] == 3 and rows[0]["note"] == "ingested"
+    # an older record without run-level timings: summed from its feeds
+    assert (rows[0]["seconds_stage"], rows[0]["seconds_publish"]) == (1.5, 0.25)
+    assert rows[1]["status"] == "interrupted"  # recorded running, its process is gone
+    backfill = {"run_id": "r3", "kind": "backfill", "start": "2025-07-01", "end": "2025-07-09",
+                "status": "completed", "drops": [{"outcome": "skipped", "rows_in": 5}]}  # fmt: skip
+    (row,) = run_rows([backfill])
+    assert (row["covers"], row["rows_in"], row["note"]) == (
+        "2025-07-01..2025-07-09",
+        5,
+        "1 skipped",
+    )
+
+
+def test_problems_over_the_range_of_landing_and_ledger():
+    runs = [  # newest first, as the ledger lists them
+        ingest("r5", "2025-07-05", "failed") | {"error": "DropBusy: waited 3600 s"},
+        ingest("r4", "2025-07-05", hotline=feed("loaded"), complaints=feed("loaded")),
+        ingest("r3", "2025-07-03", hotline=feed("loaded", 1), complaints=feed("unreadable")),
+        ingest("r1", "2025-07-01", hotline=feed("loaded"), complaints=feed("loaded")),
+    ]  # fmt: skip
+    landing = {
+        "hotline": {date(2025, 7, d) for d in (1, 2, 3, 5, 6)},  # no 4 July: a missing drop
+        "complaints": {date(2025, 7, d) for d in (1, 2, 3, 4, 5, 6)},
+    }
+    found = {(p["drop_date"], p["feed"]): p["problem"] for p in drop_problems(runs, landing, FEEDS)}
+    assert found == {
+        ("2025-07-02", "hotline"): "not ingested",  # files, never run
+        ("2025-07-02", "complaints"): "not ingested",
+        ("2025-07-03", "hotline"): "failed files",  # completed, one file failed
+        ("2025-07-03", "complaints"): "unreadable",
+        ("2025-07-04", "hotline"): "no drop",  # between the feed's first and last drop
+        ("2025-07-04", "complaints"): "not ingested",
+        ("2025-07-05", "hotline"): "failed",  # the last run failed, an earlier one completed
+        ("2025-07-05", "complaints"): "failed",
+        ("2025-07-06", "hotline"): "not ingested",
+        ("2025-07-06", "complaints"): "not ingested",
+    }  # 1 July: completed, nothing failed -> no row
+
+
+def test_problem_spans_join_consecutive_days_and_feeds():
+    rows = [
+        {"drop_date": d, "feed": f, "problem": "not ingested", "detail": "x"}
+        for d in ("2025-07-01", "2025-07-02", "2025-07-04")
+        for f in FEEDS
+    ] + [{"drop_date": "2025-07-02", "feed": "hotline", "problem": "no drop", "detail": "y"}]
+    assert [
+        (s["first"], s["last"], s["feeds"], s["problem"]) for s in problem_spans(rows, FEEDS)
+    ] == [
+        ("2025-07-01", "2025-07-02", "all", "not ingested"),
+        ("2025-07-02", "2025-07-02", "hotline", "no drop"),
+        ("2025-07-04", "2025-07-04", "all", "not ingested"),
+    ]

@@ -1,0 +1,88 @@
+"""kesu serve: the deployments' names, schedules and parameters (built, not served), and the
+day or quarter a scheduled run derives from its scheduled time."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from flows.schedule import previous_drop_date, quarter_just_ended
+
+CHINA = timezone(timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "drop"),
+    [
+        (datetime(2025, 7, 2, 2, 0, tzinfo=CHINA), date(2025, 7, 1)),  # the 02:00 run: yesterday
+        (datetime(2025, 7, 1, 18, 0, tzinfo=UTC), date(2025, 7, 1)),  # same instant, told in UTC
+        (datetime(2025, 3, 1, 2, 0, tzinfo=CHINA), date(2025, 2, 28)),  # across a month end
+        (datetime(2025, 1, 1, 2, 0, tzinfo=CHINA), date(2024, 12, 31)),  # and a year end
+    ],
+)
+def test_nightly_ingests_the_day_before_its_scheduled_start_china_time(scheduled, drop):
+    assert previous_drop_date(scheduled) == drop  # a late start changes nothing: no clock read
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "quarter"),
+    [
+        (datetime(2026, 1, 5, 6, 0, tzinfo=CHINA), "2025Q4"),
+        (datetime(2025, 4, 5, 6, 0, tzinfo=CHINA), "2025Q1"),
+        (datetime(2025, 7, 5, 6, 0, tzinfo=CHINA), "2025Q2"),
+        (datetime(2025, 10, 5, 6, 0, tzinfo=CHINA), "2025Q3"),
+        (datetime(2025, 3, 31, 22, 0, tzinfo=UTC), "2025Q1"),  # 1 April 06:00 in China
+        (datetime(2025, 3, 31, 15, 0, tzinfo=UTC), "2024Q4"),  # still 31 March in China
+    ],
+)
+def test_quarterly_report_covers_the_quarter_that_just_ended(scheduled, quarter):
+    assert quarter_just_ended(scheduled) == quarter
+
+
+def test_a_naive_scheduled_time_is_refused():
+    with pytest.raises(ValueError, match="time zone"):
+        previous_drop_date(datetime(2025, 7, 2, 2, 0))
+
+
+def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path, monkeypatch):
+    from flows.serve import deployments, locations
+
+    monkeypatch.delenv("KESU_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # no kesu.toml here
+    where = locations(landing="land", warehouse=str(tmp_path / "wh"), reports="rep")
+    assert where == {  # relative flags resolved now, not in whatever process runs the flow
+        "landing_dir": str(tmp_path / "land"),
+        "warehouse_dir": str(tmp_path / "wh"),
+        "out": str(tmp_path / "rep"),
+    }
+    built = {f"{d.flow_name}/{d.name}": d for d in deployments(where)}
+    assert sorted(built) == [
+        "backfill/kesu",
+        "nightly/kesu",
+        "quarterly-report/kesu",
+        "report/kesu",
+    ]
+
+    def schedules(name: str) -> list[tuple[str, str]]:
+        return [(s.schedule.cron, s.schedule.timezone) for s in built[name].schedules]
+
+    assert schedules("nightly/kesu") == [("0 2 * * *", "Asia/Shanghai")]
+    assert schedules("quarterly-report/kesu") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
+    assert schedules("backfill/kesu") == schedules("report/kesu") == []  # on demand
+
+    ingest = {"landing_dir": where["landing_dir"], "warehouse_dir": where["warehouse_dir"]}
+    reporting = {"out": where["out"], "warehouse_dir": where["warehouse_dir"]}
+    assert built["nightly/kesu"].parameters == ingest  # no drop_date: derived when it runs
+    assert built["backfill/kesu"].parameters == ingest | {"workers": 2}
+    assert built["report/kesu"].parameters == reporting
+    assert built["quarterly-report/kesu"].parameters == reporting
+
+    def required(name: str) -> list[str]:  # what `prefect deployment run -p` must supply
+        return sorted(built[name]._parameter_openapi_schema.required or [])
+
+    assert required("nightly/kesu") == required("quarterly-report/kesu") == []
+    assert required("backfill/kesu") == ["end", "start"]
+    assert required("report/kesu") == ["kind", "period"]
+    assert built["nightly/kesu"].entrypoint == "flows.ingest.nightly"  # by module: any cwd

@@ -1,0 +1,124 @@
+"""Which run may write what: flock(2) locks under ``<warehouse>/_kesu/``.
+
+- ``_kesu/locks/drop_date=D.lock`` — exclusive, held by the run ingesting drop D for all of it
+  (raw copies, staging, publishing, ledger record). Two runs of one drop take turns; runs of
+  different drops proceed in parallel. A run that finds its drop taken waits (`drop_lock`).
+- ``_kesu/lock`` — every run holds it *shared* while it is live (`live_run`). Crash recovery
+  deletes publish work dirs, temp files and scratch folders, which look the same whether their
+  owner crashed or is still busy, so it takes this lock *exclusively and without waiting*
+  (`idle`): it runs only when no other run is live, and is otherwise left to a later run.
+  `publish.warehouse_lock` is the same exclusive lock, raising when a run is live.
+
+A flock belongs to an open file description, not to a process: two threads that each open the
+file contend like two processes, and the kernel drops the lock when its holder dies. A lock
+file a crash leaves behind is therefore stale but harmless; lock files are never deleted (an
+unlink races with a process about to lock the old inode) and never written (empty: a re-run must
+not change any file but its ledger record). Local filesystems only, like `warehouse.storage`;
+an object-store backend would need a lease instead (e.g. a Prefect global concurrency limit).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from warehouse import paths
+from warehouse.storage import storage_for
+
+LOCKS = "_kesu/locks"
+POLL_SECONDS = 0.2
+
+
+class DropBusy(TimeoutError):
+    """Another run kept the drop's lock longer than this run would wait."""
+
+
+def _drop_key(drop_date: date) -> str:
+    return f"{LOCKS}/{paths.partition_key(drop_date)}.lock"
+
+
+def _open(root: Path | str, key: str) -> int:
+    """Open (creating) the lock file `key`; `_kesu` and below are owner-only, as in storage."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    store = storage_for(root)
+    parts = key.split("/")
+    for depth in range(1, len(parts)):
+        store.path("/".join(parts[:depth])).mkdir(mode=0o700, exist_ok=True)
+    return os.open(store.path(key), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def _try(fd: int, mode: int) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextmanager
+def drop_lock(
+    root: Path | str,
+    drop_date: date,
+    *,
+    timeout: float,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[float]:
+    """Hold drop D's lock; yields the seconds waited. Raises `DropBusy` after `timeout` seconds.
+
+    Polls rather than blocks, so the wait has a limit and `on_wait` is called once (for a log
+    line) when the lock is first found taken.
+    """
+    fd = _open(root, _drop_key(drop_date))
+    try:
+        started = time.monotonic()
+        if not _try(fd, fcntl.LOCK_EX):
+            if on_wait is not None:
+                on_wait()
+            while not _try(fd, fcntl.LOCK_EX):
+                if time.monotonic() - started >= timeout:
+                    raise DropBusy(
+                        f"drop {drop_date} is still being ingested by another run after "
+                        f"{timeout:.0f} s ({_drop_key(drop_date)})"
+                    )
+                time.sleep(POLL_SECONDS)
+        yield round(time.monotonic() - started, 3)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def live_run(root: Path | str) -> Iterator[None]:
+    """Mark a run live for as long as it may create work dirs, temp files or scratch."""
+    fd = _open(root, paths.LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a recovery (short) holds it exclusively
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def idle(root: Path | str) -> Iterator[bool]:
+    """Yields True, holding every live run off, if no run is live now; else False at once."""
+    fd = _open(root, paths.LOCK)
+    try:
+        yield _try(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
+def drop_is_locked(root: Path | str, drop_date: date) -> bool:
+    """Whether a live run holds drop D now (probing takes the lock for an instant)."""
+    path = storage_for(root).path(_drop_key(drop_date))
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return not _try(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)

@@ -81,11 +81,17 @@ def latest(versions: pl.LazyFrame, key: str, as_of: date, order: tuple[str, ...]
     """One row per `key`: its latest version in the drops up to as_of (by `order`, then later
     drop_date, then later source_line and source_file)."""
     by = [key, *order, "drop_date", "source_line", "source_file"]
-    return (
-        versions.filter(pl.col("drop_date") <= as_of)
+    known = versions.filter(pl.col("drop_date") <= as_of)
+    # Only keys seen more than once need ordering: sorting all of a year's calls (~100M rows at
+    # a large bank, nearly all exported once) would dominate the report.
+    repeated = pl.col(key).is_duplicated()
+    single = known.filter(~repeated)
+    newest = (
+        known.filter(repeated)
         .sort(by, nulls_last=False, maintain_order=True)
         .unique(key, keep="last", maintain_order=True)
     )
+    return pl.concat([single, newest]).sort(key, maintain_order=True)
 
 
 def china_midnight(day: pl.Expr) -> pl.Expr:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from flows.cli_args import positive_int as _workers
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -27,16 +29,6 @@ WORKERS_HELP = (
     "Python. On 2 cores, 4 large-bank drops took 18 s with 1 worker, 12.5 s with 2 and no less "
     "with 3 (medians): past the number of cores, more workers add memory, not speed."
 )
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

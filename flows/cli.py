@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,9 @@ from flows import (  # argparse only: keeps --help fast
     serve_cli,
     status_cli,
 )
-
-FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
-
-
-def _feeds(text: str) -> list[str]:
-    feeds = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in feeds if f not in FEED_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown feed(s) {unknown}; choose from {FEED_NAMES}")
-    return feeds
+from flows.cli_args import FEED_NAMES
+from flows.cli_args import drop_date as _date
+from flows.cli_args import feeds as _feeds
 
 
 def _locations(p: argparse.ArgumentParser) -> None:

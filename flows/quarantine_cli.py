@@ -10,30 +10,17 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
+from flows.cli_args import FEED_NAMES
+from flows.cli_args import drop_date as _date
+from flows.cli_args import feeds as _feeds
+
 EXAMPLES = 5  # rule/field groups shown with an example, per feed
 REASON_CHARS = 160
 # Source text goes to a terminal: control characters (ANSI escapes included) are shown, not run.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
-
-
-def _feeds(text: str) -> list[str]:
-    feeds = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in feeds if f not in FEED_NAMES]
-    if unknown or not feeds:
-        raise argparse.ArgumentTypeError(f"unknown feed(s) {unknown}; choose from {FEED_NAMES}")
-    return feeds
 
 
 def _xlsx(text: str) -> Path:

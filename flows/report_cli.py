@@ -7,17 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import date
 from typing import Any
 
+from flows.cli_args import drop_date as _date
+
 KINDS = ("quarterly", "annual")
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -14,14 +14,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from flows.cli_args import positive_int as _count
+
 FEEDS = ("hotline", "complaints", "regulator_transfers")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(text)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from flows.cli_args import positive_int as _workers
+from flows.cli_args import prefect_defaults
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `backfill` flow with a progress display; print the summary; exit status."""
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prefect_defaults()
     if args.end < args.start:
         raise SystemExit("kesu backfill: --end is before --start")
     from flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener

@@ -16,7 +16,7 @@ from flows import (  # argparse only: keeps --help fast
     serve_cli,
     status_cli,
 )
-from flows.cli_args import FEED_NAMES
+from flows.cli_args import FEED_NAMES, prefect_defaults
 from flows.cli_args import drop_date as _date
 from flows.cli_args import feeds as _feeds
 
@@ -64,13 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cli.add_parser(sub)
     status_cli.add_parser(sub)
     return parser
-
-
-def _prefect_defaults() -> None:
-    # The ephemeral API server starts in a subprocess; a loaded CI machine needs more than 20 s.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    # The bank's network reaches no telemetry endpoint; trying only logs an error.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -121,7 +114,7 @@ def _exit_status(runs: list[dict[str, Any]]) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    _prefect_defaults()
+    prefect_defaults()
     from flows.ingest import nightly
 
     run = nightly(

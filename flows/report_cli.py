@@ -6,10 +6,10 @@ Only argparse at import time: Prefect and Polars load inside `run`, so `kesu --h
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from flows.cli_args import drop_date as _date
+from flows.cli_args import prefect_defaults
 
 KINDS = ("quarterly", "annual")
 
@@ -39,9 +39,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `report` flow; print the output folder and its files."""
-    # same Prefect defaults as the other commands (flows.cli._prefect_defaults)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prefect_defaults()
     from transforms.periods import Period
 
     Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts

@@ -6,8 +6,9 @@ Only argparse at import time; `flows.serve` (Prefect) loads inside `run`.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
+
+from flows.cli_args import prefect_defaults
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -30,8 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prefect_defaults()
     from flows.serve import locations, serve_all
 
     where = locations(args.landing, args.warehouse, args.out, args.config)

@@ -95,21 +95,15 @@ def kesu_build(implicit: bool) -> tuple[dict, int]:
     """The report flow's build step (flows.report.build_task without writing): the tables and
     the rows of the partitions read."""
     from flows.config import load_settings
-    from flows.report import INPUT_TABLES, _reference
+    from flows.report import report_inputs
     from transforms.periods import Period
-    from transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-    from warehouse.reader import latest_drop, scan_table
+    from transforms.reporting import ReportConfig, build_tables
+    from warehouse.reader import latest_drop
 
     settings = load_settings(warehouse=str(WAREHOUSE))
     as_of = latest_drop(settings.warehouse)
     p = Period.parse(KIND, PERIOD)
-    frames, partitions = {}, []
-    for field, table in INPUT_TABLES.items():
-        lo, hi = drop_window(table, p, as_of)
-        frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
-        partitions += read
-    branches, codes, _ = _reference(settings)
-    inputs = ReportInputs(branches=branches, codes=codes, **frames)
+    inputs, partitions, _ = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig(implicit_merge=implicit))
     return tables, sum(r["rows"] for r in partitions)
 
@@ -321,7 +315,8 @@ def duckdb_counts(raw: dict) -> dict:
     }  # fmt: skip
     # kesu's hotline_kpis.value is Decimal(20, 2): counts show as 115.00
     out["hotline_kpis"] = {
-        k: [v if v is None or isinstance(v, str) else f"{v}.00"] for k, v in kpis.items()
+        k: [v if v is None or isinstance(v, str) else f"{v}.00"]
+        for k, v in kpis.items()
         if v not in (0, None)
     }
     out["hotline_by_category"] = {r[0]: [int(x) for x in r[1:]]

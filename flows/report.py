@@ -23,6 +23,7 @@ from flows.config import Settings, load_settings
 from reports import charts, files, manifest, output
 from transforms.columns import BRANCH_HEADERS
 from transforms.periods import Period
+from transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
 from warehouse.reader import latest_drop, scan_table
 
 PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
@@ -49,19 +50,25 @@ def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str
     return branches.rename(BRANCH_HEADERS, strict=False), codes, used
 
 
-@task(name="read-and-build", cache_policy=NO_CACHE)
-def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> dict:
-    """Reads only the partitions the period needs; writes `tables/`; returns names and inputs."""
-    from transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-
-    p = Period.parse(kind, period)
+def report_inputs(
+    settings: Settings, p: Period, as_of: date
+) -> tuple[ReportInputs, list[dict], dict[str, Any]]:
+    """The builder's inputs, scanning only the partitions the period needs; also the partitions
+    read and the reference files used (for the manifest). The benchmark times this same path."""
     frames, partitions = {}, []
     for field, table in INPUT_TABLES.items():
         lo, hi = drop_window(table, p, as_of)
         frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
         partitions += read
     branches, codes, reference = _reference(settings)
-    inputs = ReportInputs(branches=branches, codes=codes, **frames)
+    return ReportInputs(branches=branches, codes=codes, **frames), partitions, reference
+
+
+@task(name="read-and-build", cache_policy=NO_CACHE)
+def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> dict:
+    """Reads only the partitions the period needs; writes `tables/`; returns names and inputs."""
+    p = Period.parse(kind, period)
+    inputs, partitions, reference = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
     files.write_tables(tables, work / reports.TABLES_DIR)
     return {"tables": sorted(tables), "partitions": partitions, "reference": reference}

@@ -133,7 +133,7 @@ def _record_shapes(body: bytes, frame: pl.DataFrame, has_quotes: bool) -> pl.Dat
         a = starts[first_line - 1]
         b = np.minimum(starts[last_line] - 1, len(body))
         commas = pl.Series(np.searchsorted(comma_at, b) - np.searchsorted(comma_at, a))
-        inside = _per_record(frame, ",").gather(suspect)
+        inside = _per_record(frame[suspect], ",")
         fields = fields.scatter(suspect, commas - inside + 1)
         crs = np.searchsorted(cr_at, b) - np.searchsorted(cr_at, a)
         is_blank = crs == (b - a)  # nothing but a CR
@@ -141,11 +141,35 @@ def _record_shapes(body: bytes, frame: pl.DataFrame, has_quotes: bool) -> pl.Dat
     return pl.DataFrame({LINE: lines, "_fields": fields, "_blank": blank})
 
 
+class _NotUtf8(Exception):
+    """Polars (or the header) met bytes that are not UTF-8: take the slow, precise path."""
+
+
 def read_csv_text(data: bytes, name: str) -> SourceTable:
-    body, encoding = decode(data, name)
-    if not body.strip():
+    """Nearly every export is UTF-8, so Polars' reader, which rejects invalid UTF-8 itself,
+    reads the bytes as they are; only when it refuses are they decoded in Python (`decode`),
+    which names the offending offset or transcodes GB18030. Saves a full decode pass."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        body, encoding = data[3:], "utf-8-sig"
+    else:
+        body, encoding = data, "utf-8"
+    try:
+        return _read_utf8(body, encoding, name, validated=False)
+    except _NotUtf8:
+        body, encoding = decode(data, name)  # raises SourceReadError if not GB18030 either
+        return _read_utf8(body, encoding, name, validated=True)
+
+
+def _read_utf8(body: bytes, encoding: str, name: str, validated: bool) -> SourceTable:
+    """`validated`: `body` is known to be UTF-8 (so `_NotUtf8` is never raised)."""
+    if not body or body.isspace():
         raise SourceReadError(f"{name}: the file is empty (not even a header row)")
-    header_line = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    try:
+        header_line = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        if validated:
+            raise
+        raise _NotUtf8 from None
     if header_line.count('"') % 2:
         # Everything after it would read as one never-ending header: nothing could be trusted.
         raise SourceReadError(
@@ -181,8 +205,15 @@ def read_csv_text(data: bytes, name: str) -> SourceTable:
             frame = frame.filter(~pl.col("_blank"))
         frame = frame.drop("_c_extra", "_fields", "_blank")
     except pl.exceptions.PolarsError as exc:
+        if not validated and "utf-8" in str(exc).lower():
+            raise _NotUtf8 from None
         # Broken quoting (often a truncated export): the tolerant reader keeps what it can.
-        frame, blank_lines = _read_csv_tolerant(body, width)
+        try:
+            frame, blank_lines = _read_csv_tolerant(body, width)
+        except UnicodeDecodeError:
+            if validated:
+                raise
+            raise _NotUtf8 from None
         notes.append(f"malformed CSV ({str(exc).splitlines()[0][:80]}); read record by record")
     if blank_lines:
         notes.append(f"ignored {blank_lines} blank line(s)")

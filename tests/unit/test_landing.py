@@ -25,6 +25,23 @@ def test_each_encoding_reads_the_same_rows(data, encoding):
     assert table.frame["内容"][0] == "含逗号,和\n换行"
 
 
+def test_non_utf8_bytes_after_an_ascii_header_are_still_found():
+    # UTF-8 is assumed and Polars validates it; GB18030 text that only starts in a data row (the
+    # header is ASCII, valid in both) must still be transcoded, not read as mojibake or failed.
+    data = "id,text\nA1,投诉内容\n".encode("gb18030")
+    table = read_csv_text(data, "f.csv")
+    assert table.encoding == "gb18030"
+    assert table.frame["text"].to_list() == ["投诉内容"]
+
+
+def test_broken_quoting_in_a_non_utf8_file_is_decoded_first():
+    data = 'id,text\nA1,投诉\nA2,"未闭合\n'.encode("gb18030")
+    table = read_csv_text(data, "f.csv")
+    assert table.encoding == "gb18030"
+    assert table.frame["text"].to_list() == ["投诉", "未闭合\n"]
+    assert "malformed" in table.notes[0]
+
+
 def test_line_numbers_count_newlines_inside_quotes():
     # A1 starts on line 2 and spans two lines, so A2 is on line 4.
     assert read_csv_text(ROWS.encode(), "f.csv").frame["_line"].to_list() == [2, 4]

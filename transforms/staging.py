@@ -144,8 +144,10 @@ def duplicate_keys(staged: pl.DataFrame, feed: str) -> pl.DataFrame:
     is an export fault, not new information.
     """
     key = list(RECORD_KEY[feed])
+    # Repeats are rare: the windows below run only over the rows whose key occurs twice.
+    repeated = pl.struct(key).is_duplicated() if len(key) > 1 else pl.col(key[0]).is_duplicated()
     indexed = staged.with_row_index("row").filter(
-        pl.all_horizontal(pl.col(k).is_not_null() for k in key)
+        pl.all_horizontal(pl.col(k).is_not_null() for k in key) & repeated
     )
     first = pl.col("row").first().over(key)
     dups = indexed.with_columns(

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -56,8 +56,44 @@ def measure(what: str, n: int, workers: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+class TreeMemory:
+    """Peak RSS of this process plus all its descendants (worker processes count too), sampled
+    every 100 ms; `ru_maxrss` would see only one process."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> int:
+        total = 0
+        for p in [self._me, *self._me.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except Exception:  # a worker that just ended
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(0.1)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+        return self.peak / 2**20
+
+
 def child(what: str, n: int, workers: int) -> None:
     sys.path.insert(0, str(ROOT))
+    memory = TreeMemory()
+    stages: dict[str, float] = {}
     days = days_from(n)
     landing = OUT / "landing-bank"
     target = OUT / f"{what}-{n}"
@@ -93,8 +129,12 @@ def child(what: str, n: int, workers: int) -> None:
             **kwargs,
         )
         rows = sum(r["rows_in"] for run in runs for r in run["feeds"].values())
+        for run in runs:  # worker seconds per stage, summed over drops and feeds
+            for feed in run["feeds"].values():
+                for stage, sec in (feed.get("seconds") or {}).items():
+                    stages[stage] = stages.get(stage, 0.0) + sec
     seconds = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = memory.stop()
     print(
         json.dumps(
             {
@@ -104,6 +144,7 @@ def child(what: str, n: int, workers: int) -> None:
                 "seconds": seconds,
                 "fixed": fixed,
                 "rss_mb": rss,
+                "stages": {k: round(v, 2) for k, v in stages.items()},
             }
         )
     )
@@ -111,7 +152,7 @@ def child(what: str, n: int, workers: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--days", type=int, nargs="+", default=[7, 30])
+    ap.add_argument("--days", type=int, nargs="+", default=[7, 30, 90])
     ap.add_argument("--baseline", action="store_true", help="also time pandas + GX (slow)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--child")
@@ -121,10 +162,11 @@ def main() -> None:
         child(args.child, args.n, args.workers)
         return
     sys.path.insert(0, str(ROOT))
-    print(f"{'days':>4} {'what':<10} {'rows':>11} {'seconds':>8} {'us/row':>7} {'RSS MB':>7}")
+    print(f"{'days':>4} {'what':<10} {'rows':>11} {'seconds':>8} {'us/row':>7} {'peak MB':>7}")
+    runs: dict[int, dict[str, dict]] = {}
     for n in args.days:
         ensure_sample(n)
-        results = {w: measure(w, n, args.workers) for w in ("floor", "kesu")}
+        results = runs[n] = {w: measure(w, n, args.workers) for w in ("floor", "kesu")}
         if args.baseline:
             results["pandas_gx"] = measure("pandas_gx", n, args.workers)
         for w, r in results.items():
@@ -134,12 +176,47 @@ def main() -> None:
                 f"{r['rss_mb']:>7.0f}",
                 flush=True,
             )
-        print(f"     Prefect API start (fixed, not counted): {results['kesu']['fixed']:.1f} s")
-        ratio = results["kesu"]["seconds"] / results["floor"]["seconds"]
-        print(f"     kesu / floor = {ratio:.2f}x (goal <= 2.5x)")
+        kesu = results["kesu"]
+        print(f"     Prefect API start (fixed, not counted): {kesu['fixed']:.1f} s")
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in kesu["stages"].items())
+        print(f"     kesu worker-seconds by stage (summed over drops and feeds): {stages}")
+        print(f"     kesu / floor = {kesu['seconds'] / results['floor']['seconds']:.2f}x")
         if args.baseline:
-            speedup = results["pandas_gx"]["seconds"] / results["kesu"]["seconds"]
-            print(f"     pandas_gx / kesu = {speedup:.2f}x (goal >= 5x)")
+            speedup = results["pandas_gx"]["seconds"] / kesu["seconds"]
+            print(f"     pandas_gx / kesu = {speedup:.2f}x")
+    _summary(runs)
+    (OUT / "backfill_scale.json").write_text(json.dumps(runs, indent=1))
+
+
+def _summary(runs: dict[int, dict[str, dict]]) -> None:
+    """Cost per row across range lengths, and the marginal cost of the extra days."""
+    if len(runs) < 2:
+        return
+    small, large = min(runs), max(runs)
+    print("\nper-row cost across ranges (spread = max/min - 1; goal: within 20%)")
+    for what in runs[small]:
+        per_row = [runs[n][what]["seconds"] / runs[n][what]["rows"] * 1e6 for n in sorted(runs)]
+        peaks = [runs[n][what]["rss_mb"] for n in sorted(runs)]
+        spread = max(per_row) / min(per_row) - 1
+        print(
+            f"  {what:<10} us/row {' / '.join(f'{v:.2f}' for v in per_row)}  spread {spread:.0%}"
+            f"   peak MB {' / '.join(f'{v:.0f}' for v in peaks)}"
+        )
+
+    def marginal(what: str) -> float:
+        a, b = runs[small][what], runs[large][what]
+        return (b["seconds"] - a["seconds"]) / (b["rows"] - a["rows"]) * 1e6
+
+    floor, kesu = marginal("floor"), marginal("kesu")
+    print(
+        f"marginal cost of days {small + 1}..{large}: floor {floor:.2f} us/row, "
+        f"kesu {kesu:.2f} us/row = {kesu / floor:.2f}x the floor (goal <= 2.5x)"
+    )
+    if "pandas_gx" in runs[small]:
+        print(
+            f"  pandas_gx {marginal('pandas_gx'):.2f} us/row = "
+            f"{marginal('pandas_gx') / kesu:.2f}x kesu (goal >= 5x)"
+        )
 
 
 if __name__ == "__main__":

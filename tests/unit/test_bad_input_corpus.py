@@ -513,3 +513,34 @@ def test_xlsx_with_a_title_row_above_the_header_fails_saying_so(tmp_path):
     assert "required column(s) 转办单号" in failed.message
     assert "none of the regulator_transfers headers is in the first row" in failed.message
     assert "国家金融监督管理总局转办投诉清单" in failed.message
+
+
+# --- hand-off from staging to publishing -------------------------------------------------------
+
+
+def test_in_memory_and_scratch_hand_offs_publish_the_same_bytes(tmp_path):
+    # A drop staged and published in one process keeps its frames in memory; one whose publish
+    # runs elsewhere goes through Arrow IPC scratch files. The warehouse must not tell them apart.
+    rows = [complaint(1), complaint(2, received_at="not a date"), complaint(1)]
+    folder = tmp_path / "landing" / "complaints" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "export.csv").write_bytes(csv_bytes(rows))
+    published = {}
+    for scratch in (None, tmp_path / "scratch"):
+        warehouse = tmp_path / f"warehouse-{'memory' if scratch is None else 'scratch'}"
+        settings = load_settings(
+            landing=str(tmp_path / "landing"), warehouse=str(warehouse), environ={}
+        )
+        files = [str(p) for p in list_drop(settings.landing, "complaints", DAY).files]
+        staged = stage_feed(settings, KEY, "complaints", DAY, files, scratch)
+        assert (staged.loaded_path is None) == (scratch is None)
+        assert "frames" not in staged.to_jsonable()
+        publish_feed(settings, staged)
+        published[scratch is None] = {
+            p.relative_to(warehouse).as_posix(): p.read_bytes()
+            for p in sorted(warehouse.glob("*/**/*.parquet"))
+            if not p.relative_to(warehouse).as_posix().startswith("_")
+        }
+    assert published[True] == published[False]
+    assert any(k.startswith("quarantine/complaints/") for k in published[True])
+    assert any(k.startswith("stg_complaints/") for k in published[True])

@@ -1,7 +1,8 @@
 """Evaluate a staged table's suite: one row per (frame row, failed expectation), with a reason.
 
-Engine "polars" evaluates the translations in `expectations.translate`; engine "gx" runs the
-same suite through Great Expectations on a pandas copy of the frame. Both give the same rows:
+Engine "polars" evaluates the translations in `expectations.translate` of the compiled suite
+(`expectations.compiled`: GX's own serialisation, so no GX import); engine "gx" runs the same
+suite through Great Expectations on a pandas copy of the frame. Both give the same rows:
 the tests prove it, so the pipeline runs Polars and keeps GX as the reference.
 """
 
@@ -16,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 import polars.selectors as cs
 
+from expectations import compiled
 from expectations.suites import headers, import_gx, suite_for
 from expectations.translate import failing_rows_expr
 
 if TYPE_CHECKING:
     import great_expectations as gx
-    from great_expectations.expectations.expectation import Expectation
 
 Engine = Literal["polars", "gx"]
 
@@ -44,13 +45,19 @@ def row_failures(frame: pl.DataFrame, table: str, engine: Engine = "polars") -> 
 
     `row` is the 0-based position in `frame`; `field` joins the source headers with "、".
     """
-    suite = suite_for(table)
-    unexpected = unexpected_rows(frame, suite, engine)
+    declared: Sequence[Any]
+    if engine == "polars":  # the compiled suite: same fields, no GX import (see compiled.py)
+        declared = compiled.expectations(table)
+        unexpected = _polars_unexpected(frame, declared)
+    else:
+        suite = suite_for(table)
+        declared = suite.expectations
+        unexpected = unexpected_rows(frame, suite, engine)
     indexed = frame.with_row_index("row")
     header = headers(table)
     parts = [
         _describe(indexed, expectation, rows, header)
-        for expectation, rows in zip(suite.expectations, unexpected, strict=True)
+        for expectation, rows in zip(declared, unexpected, strict=True)
         if rows.len()
     ]
     if not parts:
@@ -85,7 +92,7 @@ def summary(failures: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _polars_unexpected(frame: pl.DataFrame, expectations: Sequence[Expectation]) -> list[pl.Series]:
+def _polars_unexpected(frame: pl.DataFrame, expectations: Sequence[Any]) -> list[pl.Series]:
     masks = frame.select(failing_rows_expr(e).alias(str(i)) for i, e in enumerate(expectations))
     return [mask.arg_true().cast(pl.UInt32) for mask in masks.iter_columns()]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from expectations import runner, suites, translate
+from expectations import compiled, runner, suites, translate
 from expectations.runner import row_failures
 from flows.config import Settings
 from flows.pii_key import PiiKey
@@ -108,6 +108,8 @@ def fingerprint(settings: Settings, key: PiiKey) -> str:
     for module in STAGING_CODE:
         source = Path(module.__file__ or "")
         h.update(source.name.encode() + b"\0" + source.read_bytes())
+    for table in STAGED_TABLE.values():  # what the Polars engine checks (expectations/compiled)
+        h.update(compiled.path_of(table).read_bytes())
     for name in ("codes", "label_map", "branches"):
         h.update(sha256_file(settings.reference_path(name)).encode())
     h.update(json.dumps([VERSION, key.key_id, settings.get("validation", "engine")]).encode())

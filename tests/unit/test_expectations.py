@@ -6,6 +6,7 @@ import datetime as dt
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from expectations import compiled
 from expectations.runner import FAILURES_SCHEMA, row_failures, summary, unexpected_rows
 from expectations.suites import TABLES, headers, suite_for
 from expectations.translate import failing_rows_expr
@@ -131,6 +133,30 @@ def failures_of(table: str, change: dict[str, Any]) -> set[tuple[str, str]]:
 
 def test_importing_suites_does_not_import_great_expectations() -> None:
     code = "import expectations.suites, sys; assert 'great_expectations' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_compiled_suites_are_what_gx_declares_now(table: str) -> None:
+    # The Polars engine reads expectations/compiled/<table>.json; a suite changed in suites.py
+    # (or a GX upgrade that changes a default) without regenerating the file fails here.
+    assert compiled.path_of(table).read_text(encoding="utf-8") == compiled.render(table), (
+        "stale compiled suite: run `python -m expectations.compiled`"
+    )
+
+
+def test_checking_rows_with_the_polars_engine_does_not_import_great_expectations(
+    tmp_path: Path,
+) -> None:
+    frame = staged("stg_hotline", rows_of("stg_hotline", {}, {}))
+    frame = pl.concat([frame, frame])  # the same call twice: unique_key fails on both rows
+    frame.write_parquet(tmp_path / "f.parquet")
+    code = (
+        "import sys, polars as pl; from expectations.runner import row_failures; "
+        f"f = row_failures(pl.read_parquet({str(tmp_path / 'f.parquet')!r}), 'stg_hotline'); "
+        "assert f['rule'].to_list() == ['unique_key'] * 4, f; "
+        "assert 'great_expectations' not in sys.modules, 'GX was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -38,13 +38,13 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def record_run(root: Path | str, run: dict[str, Any]) -> Path:
+def record_run(root: Path | str, run: dict[str, Any]) -> Path | str:
     """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically."""
     store = storage_for(root)
     key = paths.run_key(run["run_id"])
     text = json.dumps(to_jsonable(run), ensure_ascii=False, sort_keys=True, indent=1)
     store.write_bytes(key, text.encode("utf-8"))
-    return store.path(key)
+    return store.location(key)
 
 
 def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ def scan_table(
         record = _partition_record(root, store, table, day)
         if not record["files"]:
             continue  # an empty directory (e.g. left by hand): nothing to read
-        files += [str(store.path(f["path"])) for f in record["files"]]
+        files += [str(store.location(f["path"])) for f in record["files"]]
         records.append(record)
     if not files:
         return pl.LazyFrame(schema=_empty_schema(root, store, table)), records

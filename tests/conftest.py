@@ -7,6 +7,7 @@ chain could look further (profile files, instance metadata) is switched off.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ class S3:
         under `skip` (by default the run ledger, which records each run by design)."""
         prefix = url.removeprefix(f"s3://{self.bucket}/") + "/"
         found = {}
-        pages = self.client().get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
+        pages = (
+            self.client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=prefix)
         )
         for page in pages:
             for obj in page.get("Contents", []):
@@ -50,6 +53,7 @@ class S3:
 def s3(tmp_path_factory) -> Iterator[S3]:
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

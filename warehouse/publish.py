@@ -40,7 +40,7 @@ from typing import Any, Literal
 import polars as pl
 
 from warehouse import locks, paths
-from warehouse.storage import Storage, is_remote, storage_for
+from warehouse.storage import LocalStorage, Storage, is_remote, storage_for
 
 Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
 
@@ -253,9 +253,15 @@ def _write_manifest(store: Storage, result: PublishedPartition) -> None:
 
 def _read_manifest(store: Storage, table: str, partition: str) -> PublishedPartition | None:
     key = paths.manifest_key(table, partition)
-    if not store.exists(key):
+    if isinstance(store, LocalStorage):
+        if not store.exists(key):
+            return None
+        return PublishedPartition.from_jsonable(json.loads(store.read_bytes(key)))
+    try:  # one GET: on an object store every exists() is a request or two
+        data = store.read_bytes(key)
+    except FileNotFoundError:
         return None
-    return PublishedPartition.from_jsonable(json.loads(store.read_bytes(key)))
+    return PublishedPartition.from_jsonable(json.loads(data))
 
 
 def _cleanup(store: Storage, work: str) -> None:

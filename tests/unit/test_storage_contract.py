@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.storage import LocalStorage, Storage, local_state, storage_for
+from warehouse.storage import Storage, local_state, storage_for
 
 
 @pytest.fixture(params=["local", "s3"])

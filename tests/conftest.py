@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ class S3:
         """A fresh warehouse URL under the session's bucket (one prefix per test)."""
         return f"s3://{self.bucket}/{uuid.uuid4().hex[:8]}/{name}"
 
-    def client(self):  # noqa: ANN201 - a boto3 client, untyped
+    def client(self) -> Any:  # a boto3 S3 client (boto3 ships no types)
         import boto3
 
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")

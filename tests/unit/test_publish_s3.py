@@ -177,3 +177,11 @@ def test_an_unreachable_endpoint_is_named(s3, monkeypatch) -> None:
     url = s3.url()
     with pytest.raises(ObjectStoreError, match=f"cannot reach http://127.0.0.1:9 for {url}"):
         partition_dates(url, TABLE)
+
+
+def test_missing_credentials_are_named(s3, monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    url = s3.url()  # a new URL: a new session, which finds no credentials in the chain
+    with pytest.raises(ObjectStoreError, match=f"no AWS credentials for {url}: set AWS_ACCESS"):
+        partition_dates(url, TABLE)

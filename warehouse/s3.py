@@ -39,8 +39,9 @@ ADDRESSING = ("auto", "path", "virtual")
 SPOOL_BYTES = 64 << 20  # a raw file larger than this is spooled to disk before its upload
 
 
-class ObjectStoreError(RuntimeError):
-    """The object store refused or could not be reached; the message names the URL."""
+class ObjectStoreError(ValueError):
+    """The object store refused or could not be reached: something the user must fix (bucket,
+    credentials, endpoint), so a ValueError, which the CLI prints as one line naming the URL."""
 
 
 @dataclass(frozen=True)

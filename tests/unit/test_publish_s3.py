@@ -135,6 +135,24 @@ def test_a_kill_between_upload_and_pointer_switch(s3) -> None:
     assert ids(url) == ["z"]
 
 
+def test_a_first_publish_killed_before_its_pointer_is_invisible(s3, monkeypatch) -> None:
+    url = s3.url()
+
+    def killed(*_args: object) -> None:
+        raise KeyboardInterrupt  # stands in for the kill: no pointer is written
+
+    monkeypatch.setattr(versioned, "_write_manifest", killed)
+    monkeypatch.setattr(versioned, "_recover_one", lambda *_a: [])  # a kill undoes nothing
+    with pytest.raises(KeyboardInterrupt):
+        publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
+    monkeypatch.undo()
+    assert len(versions(url)) == 1  # uploaded, but nothing points at it
+    assert partition_dates(url, TABLE) == [] and ids(url) == []
+    assert not partition_intact(url, TABLE, D1)  # so the next run of the drop publishes again
+    (done,) = recover(url)
+    assert done.startswith("removed orphaned version") and versions(url) == []
+
+
 def test_a_kill_after_the_switch_leaves_only_the_clean_up_to_recover(s3, monkeypatch) -> None:
     url = s3.url()
     first = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})

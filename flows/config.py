@@ -2,17 +2,25 @@
 
 Read once at the edge (CLI or flow entry) and passed down as plain values: transforms never read
 the environment or the clock.
+
+The warehouse root is a local absolute `Path` or an object-store URL kept as the string it was
+given (``Path("s3://b/p")`` would turn it into ``s3:/b/p``). For an ``s3://`` root the
+endpoint, region and addressing style come from ``[s3]`` and the ``KESU_S3_*`` variables, and
+the local state directory (locks, scratch) from ``[warehouse] state_dir`` / ``KESU_STATE_DIR``;
+credentials only from the standard AWS chain, never from this file.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import reference
+from warehouse.storage import is_remote
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "report": {"rounding": "half_up", "decimals": 2},
@@ -32,6 +40,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+S3_KEYS = ("endpoint_url", "region", "addressing_style")
+S3_ADDRESSING = ("auto", "path", "virtual")
+CREDENTIAL_WORDS = ("key", "secret", "token", "password", "credential")
+
+
 class ConfigError(ValueError):
     """A configuration problem the user must fix; the message says what and where."""
 
@@ -39,7 +52,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     landing: Path
-    warehouse: Path
+    warehouse: Path | str  # a local absolute path, or an s3:// URL exactly as given
     reports: Path
     config_file: Path | None
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -71,6 +84,49 @@ def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
     for key in ("decision_days", "extended_days", "max_days"):
         if not isinstance(values["sla"][key], int) or values["sla"][key] <= 0:
             raise ConfigError(f"{source}: [sla] {key} must be a positive whole number of days")
+    _validate_s3(values.get("s3", {}), source)
+
+
+def _validate_s3(s3: dict[str, Any], source: str) -> None:
+    for key in s3:
+        if any(word in key.lower() for word in CREDENTIAL_WORDS):
+            raise ConfigError(
+                f"{source}: [s3] {key}: credentials never go in kesu.toml; use the AWS chain "
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+            )
+        if key not in S3_KEYS:
+            raise ConfigError(f"{source}: [s3] {key} is unknown; known: {', '.join(S3_KEYS)}")
+    if s3.get("addressing_style", "auto") not in S3_ADDRESSING:
+        choices = ", ".join(S3_ADDRESSING)
+        raise ConfigError(f"{source}: [s3] addressing_style must be one of {choices}")
+
+
+def _warehouse_root(
+    value: str, values: dict[str, dict[str, Any]], env: Mapping[str, str]
+) -> Path | str:
+    """A local root made absolute, or a URL unchanged with its connection options registered."""
+    if not is_remote(value):
+        return Path(value).absolute()
+    if not value.startswith("s3://"):
+        raise ConfigError(f"warehouse {value}: only s3:// object stores are supported")
+    from warehouse import s3  # boto3 (~0.3 s) only for an s3:// warehouse
+
+    try:
+        s3.split_url(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    table = values.get("s3", {})
+    base = s3.S3Options(
+        endpoint_url=table.get("endpoint_url"),
+        region=table.get("region"),
+        addressing_style=table.get("addressing_style", "auto"),
+        state_dir=values.get("warehouse", {}).get("state_dir"),
+    )
+    options = s3.S3Options.from_env(env, base)
+    if options.addressing_style not in S3_ADDRESSING:
+        raise ConfigError(f"KESU_S3_ADDRESSING must be one of {', '.join(S3_ADDRESSING)}")
+    s3.configure(value, options)
+    return value
 
 
 def load_settings(
@@ -99,7 +155,9 @@ def load_settings(
     _validate(values, source)
     return Settings(
         landing=Path(landing or env.get("KESU_LANDING") or "data/landing").absolute(),
-        warehouse=Path(warehouse or env.get("KESU_WAREHOUSE") or "data/warehouse").absolute(),
+        warehouse=_warehouse_root(
+            warehouse or env.get("KESU_WAREHOUSE") or "data/warehouse", values, env
+        ),
         reports=Path(reports or env.get("KESU_REPORTS") or "data/reports").absolute(),
         config_file=config_path.absolute() if config_path else None,
         values=values,

@@ -34,6 +34,7 @@ from flows.schedule import previous_drop_date
 from transforms.columns import FEEDS
 from warehouse import landing, ledger, locks, scratch
 from warehouse.publish import recover
+from warehouse.storage import prepare_root
 
 LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
 STAGES = ("raw_copy", "stage", "publish")  # seconds recorded per feed (wall clock of each task)
@@ -195,7 +196,7 @@ def _summarise(run: dict[str, Any]) -> None:
     run["seconds"]["total"] = round((finished - started).total_seconds(), 3)
 
 
-def _recover(root: Path, run_id: str) -> None:
+def _recover(root: Path | str, run_id: str) -> None:
     """Undo what crashed runs left, unless other runs are live (see `warehouse.locks`)."""
     logger = get_run_logger()
     for done in recover(root):
@@ -208,7 +209,7 @@ def _recover(root: Path, run_id: str) -> None:
             logger.warning("recovered: %s", done)
 
 
-def _log_wait(root: Path, drop_date: date, timeout: float) -> None:
+def _log_wait(root: Path | str, drop_date: date, timeout: float) -> None:
     """Name who holds the drop, from the ledger record a run writes once it has the lock."""
     holder = "another run"
     for run in ledger.list_runs(root):
@@ -264,7 +265,7 @@ def nightly(
         "seconds": {},
     }
     root = settings.warehouse
-    root.mkdir(parents=True, exist_ok=True)
+    prepare_root(root)
     _recover(root, run_id)
 
     waiting = partial(_log_wait, root, drop_date, lock_timeout)

@@ -32,7 +32,7 @@ from transforms.staging import (
     stage,
 )
 from warehouse import landing, paths, scratch
-from warehouse.publish import PublishedPartition, publish_partition, read_partition_manifest
+from warehouse.publish import PublishedPartition, partition_intact, publish_partition
 from warehouse.raw import keep_raw, sha256_file
 
 VERSION = "0.1.0"
@@ -314,18 +314,8 @@ def keep_raw_files(settings: Settings, feed: str, drop_date: date, files: list[s
 def partitions_intact(settings: Settings, feed: str, drop_date: date) -> bool:
     """The live partitions still hold exactly the files their manifests list (cheap: sizes)."""
     partition = paths.partition_key(drop_date)
-    for table in (STAGED_TABLE[feed], f"quarantine/{feed}"):
-        manifest = read_partition_manifest(settings.warehouse, table, partition)
-        folder = paths.table_dir(settings.warehouse, table) / partition
-        if manifest is None or manifest.action in ("removed", "absent"):
-            if folder.exists():
-                return False
-            continue
-        for f in manifest.files:
-            target = folder / f.name
-            if not target.is_file() or target.stat().st_size != f.bytes:
-                return False
-    return True
+    tables = (STAGED_TABLE[feed], f"quarantine/{feed}")
+    return all(partition_intact(settings.warehouse, t, partition) for t in tables)
 
 
 def _since(started: float) -> float:

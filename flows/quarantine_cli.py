@@ -89,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
     """Print the drop's quarantine per feed; with --export, write the workbook too."""
     from flows.config import load_settings
     from warehouse.quarantine import last_ingests, read_quarantine
+    from warehouse.storage import root_exists
 
     settings = load_settings(warehouse=args.warehouse, config=args.config)
-    if not settings.warehouse.is_dir():
+    if not root_exists(settings.warehouse):
         raise ValueError(f"there is no warehouse at {settings.warehouse}")
     feeds = list(args.feeds or FEED_NAMES)
     by_feed = {f: read_quarantine(settings.warehouse, f, args.drop_date) for f in feeds}

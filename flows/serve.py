@@ -68,7 +68,7 @@ def locations(
     settings = load_settings(landing=landing, warehouse=warehouse, reports=reports, config=config)
     found = {
         "landing_dir": str(settings.landing.absolute()),
-        "warehouse_dir": str(settings.warehouse.absolute()),
+        "warehouse_dir": str(settings.warehouse),  # already absolute, or a URL
         "out": str(settings.reports.absolute()),
     }
     if settings.config_file is not None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
 from warehouse import paths
-from warehouse.storage import storage_for
+from warehouse.storage import is_remote, storage_for
 
 RUNS = f"{paths.LEDGER}/runs"
 
@@ -38,13 +39,13 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def record_run(root: Path | str, run: dict[str, Any]) -> Path:
+def record_run(root: Path | str, run: dict[str, Any]) -> Path | str:
     """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically."""
     store = storage_for(root)
     key = paths.run_key(run["run_id"])
     text = json.dumps(to_jsonable(run), ensure_ascii=False, sort_keys=True, indent=1)
     store.write_bytes(key, text.encode("utf-8"))
-    return store.path(key)
+    return store.location(key)
 
 
 def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -52,7 +53,11 @@ def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]
     store = storage_for(root)
     names = [n for n in store.list_dir(RUNS) if n.endswith(".json")]
     ids = sorted((n.removesuffix(".json") for n in names if _is_run_id(n)), reverse=True)
-    return [json.loads(store.read_bytes(paths.run_key(i))) for i in ids[:limit]]
+    keys = [paths.run_key(i) for i in ids[:limit]]
+    if is_remote(root):  # a request per record: fetch them side by side
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return [json.loads(data) for data in pool.map(store.read_bytes, keys)]
+    return [json.loads(store.read_bytes(key)) for key in keys]
 
 
 def last_successful_inputs(root: Path | str, feed: str, drop_date: date) -> dict[str, str] | None:

@@ -13,8 +13,12 @@ A flock belongs to an open file description, not to a process: two threads that 
 file contend like two processes, and the kernel drops the lock when its holder dies. A lock
 file a crash leaves behind is therefore stale but harmless; lock files are never deleted (an
 unlink races with a process about to lock the old inode) and never written (empty: a re-run must
-not change any file but its ledger record). Local filesystems only, like `warehouse.storage`;
-an object-store backend would need a lease instead (e.g. a Prefect global concurrency limit).
+not change any file but its ledger record).
+
+flock needs a local filesystem: with an ``s3://`` root the lock files live in the warehouse's
+local state directory (`warehouse.storage.local_state`), so they serialise the runs of one
+machine only. Runs on several machines against one bucket would need a lease instead (e.g. a
+Prefect global concurrency limit); kesu does not provide one.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from datetime import date
 from pathlib import Path
 
 from warehouse import paths
-from warehouse.storage import storage_for
+from warehouse.storage import local_state
 
 LOCKS = "_kesu/locks"
 POLL_SECONDS = 0.2
@@ -44,8 +48,8 @@ def _drop_key(drop_date: date) -> str:
 
 def _open(root: Path | str, key: str) -> int:
     """Open (creating) the lock file `key`; `_kesu` and below are owner-only, as in storage."""
-    Path(root).mkdir(parents=True, exist_ok=True)
-    store = storage_for(root)
+    store = local_state(root)
+    store.root.mkdir(parents=True, exist_ok=True)
     parts = key.split("/")
     for depth in range(1, len(parts)):
         store.path("/".join(parts[:depth])).mkdir(mode=0o700, exist_ok=True)
@@ -114,7 +118,7 @@ def idle(root: Path | str) -> Iterator[bool]:
 
 def drop_is_locked(root: Path | str, drop_date: date) -> bool:
     """Whether a live run holds drop D now (probing takes the lock for an instant)."""
-    path = storage_for(root).path(_drop_key(drop_date))
+    path = local_state(root).path(_drop_key(drop_date))
     if not path.exists():
         return False
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -25,12 +25,14 @@ LEDGER = "_ledger"
 STAGING = "_kesu/staging"
 TMP = "_kesu/tmp"
 LOCK = "_kesu/lock"
+PUBLISHING = "_kesu/publishing"  # object stores: one marker per publish under way
 
 _TABLE = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
 _FEED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _PARTITION = re.compile(r"[a-z][a-z0-9_]*=[A-Za-z0-9][A-Za-z0-9_-]*")
 _PART_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\.parquet")
 _RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+_VERSION = re.compile(r"v\d{8}T\d{12}Z-[0-9a-f]{6}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -75,6 +77,23 @@ def feed_key(feed: str) -> str:
 
 def partition_dir_key(table: str, partition: str) -> str:
     return f"{table_key(table)}/{check_partition(partition)}"
+
+
+def check_version(version: str) -> str:
+    return _checked(version, _VERSION, "partition version")
+
+
+def version_dir_key(table: str, partition: str, version: str) -> str:
+    """Object stores: ``<table>/<partition>/<version>``, one immutable folder per publish."""
+    return f"{partition_dir_key(table, partition)}/{check_version(version)}"
+
+
+def publishing_key(version: str) -> str:
+    return f"{PUBLISHING}/{check_version(version)}.json"
+
+
+def manifest_dir_key(table: str) -> str:
+    return f"{LEDGER}/partitions/{table_key(table)}"
 
 
 def manifest_key(table: str, partition: str) -> str:

@@ -14,6 +14,10 @@ A publish goes through a work dir ``_kesu/staging/<id>/`` on the same filesystem
 A removal writes the intent, renames the live partition to ``<work>/swap`` (atomic), deletes the
 manifest, then the work dir; recover deletes a manifest whose partition is gone.
 
+On an object store (no rename) a partition is a set of immutable versions and the manifest is
+the pointer to the live one: see `warehouse.versioned`, which `publish_partition` and `recover`
+hand ``s3://`` roots to.
+
 Step 4 is one ``renameat2(RENAME_EXCHANGE)`` (or a plain rename when the partition is new), so
 readers see the partition fully old or fully new. Where the exchange is unsupported it becomes
 rename live → ``<work>/aside`` then rename ``<work>/swap`` → live: between those two renames the
@@ -36,7 +40,7 @@ from typing import Any, Literal
 import polars as pl
 
 from warehouse import locks, paths
-from warehouse.storage import Storage, storage_for
+from warehouse.storage import LocalStorage, Storage, is_remote, storage_for
 
 Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
 
@@ -62,7 +66,21 @@ class PublishedPartition:
     @classmethod
     def from_jsonable(cls, data: Mapping[str, Any]) -> PublishedPartition:
         files = [PublishedFile(**f) for f in data["files"]]
+        if "version" in data:
+            version, previous = data["version"], data.get("previous")
+            return VersionedPartition(
+                data["table"], data["partition"], files, data["action"], version, previous
+            )
         return cls(data["table"], data["partition"], files, data["action"])
+
+
+@dataclass
+class VersionedPartition(PublishedPartition):
+    """A partition on an object store (warehouse.versioned): its manifest is the pointer to the
+    live version's folder, and names the version before it (kept for readers still on it)."""
+
+    version: str = ""
+    previous: str | None = None
 
 
 def warehouse_lock(root: Path | str) -> AbstractContextManager[None]:
@@ -81,6 +99,10 @@ def publish_partition(
         paths.check_part_file(name)
         if column in frame.columns:
             raise ValueError(f"{name}: {column!r} comes from the partition directory, drop it")
+    if is_remote(root):
+        from warehouse import versioned  # it builds on this module's types
+
+        return versioned.publish(store, table, partition, files)
     if not files:
         return _remove(store, table, partition)
     work = f"{paths.STAGING}/{uuid.uuid4().hex}"
@@ -118,7 +140,31 @@ def recover(root: Path | str) -> list[str]:
     its manifest disagree with the files and publishes again).
     """
     with locks.idle(root) as idle:
-        return _recover_all(storage_for(root)) if idle else []
+        if not idle:
+            return []
+        if is_remote(root):
+            from warehouse import versioned
+
+            return versioned.recover(storage_for(root))
+        return _recover_all(storage_for(root))
+
+
+def partition_intact(root: Path | str, table: str, partition: str) -> bool:
+    """The live partition holds exactly the files its manifest lists (cheap: sizes only)."""
+    store = storage_for(root)
+    if is_remote(root):
+        from warehouse import versioned
+
+        return versioned.intact(store, table, partition)
+    manifest = _read_manifest(store, table, partition)
+    folder = paths.table_dir(Path(root), table) / partition
+    if manifest is None or manifest.action in ("removed", "absent"):
+        return not folder.exists()
+    for f in manifest.files:
+        target = folder / f.name
+        if not target.is_file() or target.stat().st_size != f.bytes:
+            return False
+    return True
 
 
 def _recover_all(store: Storage) -> list[str]:
@@ -207,9 +253,15 @@ def _write_manifest(store: Storage, result: PublishedPartition) -> None:
 
 def _read_manifest(store: Storage, table: str, partition: str) -> PublishedPartition | None:
     key = paths.manifest_key(table, partition)
-    if not store.exists(key):
+    if isinstance(store, LocalStorage):
+        if not store.exists(key):
+            return None
+        return PublishedPartition.from_jsonable(json.loads(store.read_bytes(key)))
+    try:  # one GET: on an object store every exists() is a request or two
+        data = store.read_bytes(key)
+    except FileNotFoundError:
         return None
-    return PublishedPartition.from_jsonable(json.loads(store.read_bytes(key)))
+    return PublishedPartition.from_jsonable(json.loads(data))
 
 
 def _cleanup(store: Storage, work: str) -> None:

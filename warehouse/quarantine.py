@@ -7,6 +7,7 @@ takes its fixed rows out of quarantine.
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from warehouse import ledger, paths
-from warehouse.storage import storage_for
+from warehouse.storage import is_remote, storage_for
 
 QUARANTINE = "quarantine"
 LEAD_SCHEMA = {
@@ -38,14 +39,28 @@ def read_quarantine(root: Path | str, feed: str, drop_date: date) -> pl.DataFram
     never ingested) gives an empty frame with the first five columns.
     """
     store = storage_for(root)
-    live = paths.partition_dir_key(quarantine_table(feed), paths.partition_key(drop_date))
-    files = [store.path(f"{live}/{n}") for n in store.list_dir(live) if n.endswith(".parquet")]
-    if not files:
+    table, partition = quarantine_table(feed), paths.partition_key(drop_date)
+    if is_remote(root):  # the files the partition's pointer names (warehouse.versioned)
+        frames = [
+            pl.read_parquet(io.BytesIO(store.read_bytes(k)))
+            for k in _live_keys(root, table, partition)
+        ]
+    else:
+        live = paths.partition_dir_key(table, partition)
+        names = [n for n in store.list_dir(live) if n.endswith(".parquet")]
+        frames = [pl.read_parquet(store.path(f"{live}/{n}")) for n in names]
+    if not frames:
         return pl.DataFrame(schema=LEAD_SCHEMA)
-    frames = [pl.read_parquet(f) for f in files]
     return pl.concat(frames, how="diagonal_relaxed").sort(
         "source_file", "source_line", maintain_order=True
     )
+
+
+def _live_keys(root: Path | str, table: str, partition: str) -> list[str]:
+    from warehouse import versioned
+
+    pointer = versioned.pointer(storage_for(root), table, partition)
+    return versioned.file_keys(pointer) if pointer else []
 
 
 def last_ingests(root: Path | str, drop_date: date) -> dict[str, dict[str, Any]]:

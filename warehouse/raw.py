@@ -1,4 +1,8 @@
-"""The restricted raw zone: byte-for-byte originals, content-addressed, owner-only."""
+"""The restricted raw zone: byte-for-byte originals, content-addressed, owner-only.
+
+On an object store "owner-only" is the bucket policy's job (objects have no mode bits): grant
+read on ``_raw/`` to kesu's identity alone.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from warehouse.storage import CHUNK, storage_for
 
 @dataclass(frozen=True)
 class RawCopy:
-    path: Path
+    path: Path | str  # the local path, or the object's URL
     sha256: str
     bytes: int
     already_present: bool
@@ -53,7 +57,7 @@ def keep_raw(root: Path | str, feed: str, drop_date: date, source: Path) -> RawC
         if not present:
             os.lseek(fd, 0, os.SEEK_SET)
             store.write_stream(key, _verified(fd, sha256), private=True)
-        return RawCopy(store.path(key), sha256, size, present)
+        return RawCopy(store.location(key), sha256, size, present)
     finally:
         os.close(fd)
 

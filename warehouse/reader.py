@@ -4,6 +4,11 @@
 partition outside the window is never opened. It also returns what the report manifest records
 for every partition read: its path, rows and a content checksum (from the partition manifest the
 publisher wrote; recomputed from the files when that manifest is missing or disagrees with them).
+
+On an object store the partition manifests are the pointers (`warehouse.versioned`): partitions
+are found by listing the manifests, files are those a pointer names, and nothing else under a
+table (a version being uploaded, the previous one) is ever opened. Polars reads the objects
+itself, with the endpoint and credentials of the warehouse's `S3Storage`.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ import hashlib
 import io
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from warehouse import paths
-from warehouse.publish import read_partition_manifest
-from warehouse.storage import Storage, storage_for
+from warehouse.publish import VersionedPartition, read_partition_manifest
+from warehouse.storage import Storage, is_remote, remote_storage, storage_for
+
+if TYPE_CHECKING:
+    from warehouse.s3 import S3Storage
 
 STAGED_TABLES = ("stg_hotline", "stg_complaints", "stg_regulator_transfers")
 PARTITION_COLUMN = "drop_date"
@@ -27,8 +35,12 @@ PARTITION_COLUMN = "drop_date"
 def partition_dates(root: Path | str, table: str) -> list[date]:
     """Drop dates of the table's live partitions, ascending."""
     store = storage_for(root)
+    if is_remote(root):  # a partition is live when its pointer is
+        names = [n.removesuffix(".json") for n in store.list_dir(paths.manifest_dir_key(table))]
+    else:
+        names = store.list_dir(paths.table_key(table))
     dates = []
-    for name in store.list_dir(paths.table_key(table)):
+    for name in names:
         column, _, value = name.partition("=")
         if column != PARTITION_COLUMN:
             continue  # not a partition directory
@@ -62,15 +74,35 @@ def scan_table(
         record = _partition_record(root, store, table, day)
         if not record["files"]:
             continue  # an empty directory (e.g. left by hand): nothing to read
-        files += [str(store.path(f["path"])) for f in record["files"]]
+        files += [str(store.location(f["path"])) for f in record["files"]]
         records.append(record)
     if not files:
         return pl.LazyFrame(schema=_empty_schema(root, store, table)), records
+    if is_remote(root):
+        return _scan_remote(remote_storage(root), records), records
     frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={PARTITION_COLUMN: pl.Date})
     return frame, records
 
 
+def _scan_remote(store: S3Storage, records: list[dict[str, Any]]) -> pl.LazyFrame:
+    """The partitions' files, with `drop_date` added last as the hive scan does locally (the
+    version folder in each key is not a hive segment, so the column is set per partition)."""
+    options = store.polars_options()
+    frames = [
+        pl.scan_parquet(
+            [store.location(f["path"]) for f in record["files"]],
+            hive_partitioning=False,
+            storage_options=options,
+            credential_provider=None,  # exactly the credentials above, from the AWS chain
+        ).with_columns(pl.lit(date.fromisoformat(record["drop_date"])).alias(PARTITION_COLUMN))
+        for record in records
+    ]
+    return pl.concat(frames, how="vertical")
+
+
 def _partition_record(root: Path | str, store: Storage, table: str, day: date) -> dict[str, Any]:
+    if is_remote(root):
+        return _pointer_record(root, table, day)
     partition = paths.partition_key(day)
     live = paths.partition_dir_key(table, partition)
     names = [n for n in store.list_dir(live) if n.endswith(".parquet")]
@@ -100,8 +132,33 @@ def _partition_record(root: Path | str, store: Storage, table: str, day: date) -
     }
 
 
+def _pointer_record(root: Path | str, table: str, day: date) -> dict[str, Any]:
+    """What `_partition_record` says, from the pointer alone (it is the truth on a store)."""
+    partition = paths.partition_key(day)
+    manifest = read_partition_manifest(root, table, partition)
+    pointer = manifest if isinstance(manifest, VersionedPartition) else None
+    entries = pointer.files if pointer else []
+    folder = paths.version_dir_key(table, partition, pointer.version) if pointer else ""
+    files = [{"path": f"{folder}/{f.name}", "rows": f.rows, "sha256": f.sha256} for f in entries]
+    combined = hashlib.sha256("".join(f"{f.name}\t{f.sha256}\n" for f in entries).encode())
+    return {
+        "table": table,
+        "drop_date": day.isoformat(),
+        "path": paths.partition_dir_key(table, partition),
+        "rows": sum(f["rows"] for f in files),
+        "sha256": combined.hexdigest(),
+        "files": files,
+    }
+
+
 def _empty_schema(root: Path | str, store: Storage, table: str) -> dict[str, pl.DataType]:
     """Schema for an empty selection: that of any partition of the table, else the staging one."""
+    if is_remote(root):
+        for day in partition_dates(root, table):
+            record = _pointer_record(root, table, day)
+            if record["files"]:
+                return dict(_scan_remote(remote_storage(root), [record]).collect_schema())
+        return staged_schema(table) | {PARTITION_COLUMN: pl.Date()}
     for day in partition_dates(root, table):
         live = paths.partition_dir_key(table, paths.partition_key(day))
         for name in store.list_dir(live):

@@ -1,6 +1,7 @@
 """Per-run scratch space: staged frames handed from one task to the next by path, not by value.
 
-Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table), is written as
+Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table; for an ``s3://``
+warehouse under its local state directory, `warehouse.storage.local_state`), is written as
 uncompressed Arrow IPC (a memory copy, several times faster than Parquet both ways), and is
 deleted when the run ends; `clear_stale` removes what a killed run left.
 """
@@ -12,11 +13,17 @@ from pathlib import Path
 
 import polars as pl
 
+from warehouse.storage import is_remote, local_state
+
 SCRATCH = Path("_kesu") / "scratch"
 
 
-def scratch_dir(root: Path, run_id: str) -> Path:
-    path = root / SCRATCH / run_id
+def _base(root: Path | str) -> Path:
+    return local_state(root).root / SCRATCH if is_remote(root) else Path(root) / SCRATCH
+
+
+def scratch_dir(root: Path | str, run_id: str) -> Path:
+    path = _base(root) / run_id
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -30,13 +37,13 @@ def read_frame(path: str) -> pl.DataFrame:
     return pl.read_ipc(path)
 
 
-def clear(root: Path, run_id: str) -> None:
-    shutil.rmtree(root / SCRATCH / run_id, ignore_errors=True)
+def clear(root: Path | str, run_id: str) -> None:
+    shutil.rmtree(_base(root) / run_id, ignore_errors=True)
 
 
-def clear_stale(root: Path, keep: str) -> list[str]:
+def clear_stale(root: Path | str, keep: str) -> list[str]:
     """Remove scratch folders of other (finished or killed) runs; call under the warehouse lock."""
-    base = root / SCRATCH
+    base = _base(root)
     removed = []
     if base.is_dir():
         for entry in base.iterdir():

@@ -1,9 +1,14 @@
-"""Storage backends. Callers speak in keys (relative POSIX paths from `warehouse.paths`), so an
-object-store backend can be added behind `storage_for` without touching them.
+"""Storage backends. Callers speak in keys (relative POSIX paths from `warehouse.paths`), and
+`storage_for` picks the backend from the root: a local directory (`LocalStorage`) or an
+``s3://bucket/prefix`` URL (`warehouse.s3.S3Storage`).
 
-Only `LocalStorage` exists. Its promises, which publish/recover rely on: `write_bytes` and
-`write_stream` are all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename`
-and `exchange` are atomic, and everything is fsynced before the call returns.
+`LocalStorage`'s promises, which publish/recover rely on: `write_bytes` and `write_stream` are
+all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename` and `exchange` are
+atomic, and everything is fsynced before the call returns. An object store keeps the first
+promise only, so publishing there works without rename (`warehouse.versioned`).
+
+Locks and scratch files need a local filesystem whatever the root: `local_state` is the root
+itself when it is local, else a local state directory for that URL.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from warehouse import paths
+
+if TYPE_CHECKING:
+    from warehouse.s3 import S3Storage
 
 CHUNK = 1 << 20
 
@@ -33,6 +41,7 @@ class Storage(Protocol):
     """What the warehouse needs from a backend; `path` exists for local backends only."""
 
     def path(self, key: str) -> Path: ...
+    def location(self, key: str) -> Path | str: ...
     def exists(self, key: str) -> bool: ...
     def is_dir(self, key: str) -> bool: ...
     def list_dir(self, key: str) -> list[str]: ...
@@ -48,10 +57,47 @@ class Storage(Protocol):
     def lock(self) -> AbstractContextManager[None]: ...
 
 
+OBJECT_STORE_SCHEMES = ("s3://", "gs://", "az://")
+
+
+def is_remote(root: Path | str) -> bool:
+    """Whether `root` is an object-store URL (kept as a string: Path("s3://b") would mangle it)."""
+    return isinstance(root, str) and root.startswith(OBJECT_STORE_SCHEMES)
+
+
 def storage_for(root: Path | str) -> Storage:
-    if str(root).startswith(("s3://", "gs://", "az://")):
-        raise NotImplementedError(f"no object-store backend yet for {root}")
+    if is_remote(root):
+        return remote_storage(root)
     return LocalStorage(Path(root))
+
+
+def remote_storage(root: Path | str) -> S3Storage:
+    if not str(root).startswith("s3://"):
+        raise NotImplementedError(f"no object-store backend yet for {root}")
+    from warehouse.s3 import s3_storage  # boto3 costs ~0.3 s: local runs do not pay it
+
+    return s3_storage(str(root))
+
+
+def local_state(root: Path | str) -> LocalStorage:
+    """Where locks and scratch live: the warehouse itself if local, else its state directory."""
+    return remote_storage(root).state if is_remote(root) else LocalStorage(Path(root))
+
+
+def prepare_root(root: Path | str) -> None:
+    """Before a run writes: create a local root; check that a remote one answers (clear errors)."""
+    if is_remote(root):
+        remote_storage(root).check()
+    else:
+        Path(root).mkdir(parents=True, exist_ok=True)
+
+
+def root_exists(root: Path | str) -> bool:
+    """A local root is a directory; a remote one is a reachable bucket (else a clear error)."""
+    if is_remote(root):
+        remote_storage(root).check()
+        return True
+    return Path(root).is_dir()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -88,6 +134,9 @@ class LocalStorage:
 
     def path(self, key: str) -> Path:
         return paths.under_root(self.root, key)
+
+    def location(self, key: str) -> Path:
+        return self.path(key)
 
     def exists(self, key: str) -> bool:
         return os.path.lexists(self.path(key))

@@ -1,0 +1,80 @@
+"""A real S3 API for the object-store tests: moto's server on loopback, one per test session.
+
+Nothing is mocked inside kesu: boto3 and Polars talk HTTP to the server like to any S3
+endpoint. The AWS variables hold dummy credentials (moto accepts any), and every place the AWS
+chain could look further (profile files, instance metadata) is switched off.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+BUCKET = "kesu-test"
+
+
+@dataclass(frozen=True)
+class S3:
+    endpoint: str
+    bucket: str
+
+    def url(self, name: str = "wh") -> str:
+        """A fresh warehouse URL under the session's bucket (one prefix per test)."""
+        return f"s3://{self.bucket}/{uuid.uuid4().hex[:8]}/{name}"
+
+    def client(self) -> Any:  # a boto3 S3 client (boto3 ships no types)
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def snapshot(self, url: str, skip: tuple[str, ...] = ("_ledger/runs/",)) -> dict[str, str]:
+        """{key: "ETag LastModified"} of every object under the warehouse `url` but those
+        under `skip` (by default the run ledger, which records each run by design)."""
+        prefix = url.removeprefix(f"s3://{self.bucket}/") + "/"
+        found = {}
+        pages = (
+            self.client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=prefix)
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                key = obj["Key"][len(prefix) :]
+                if not key.startswith(skip):
+                    found[key] = f"{obj['ETag']} {obj['LastModified'].isoformat()}"
+        return found
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory) -> Iterator[S3]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    mp = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "KESU_S3_ENDPOINT": endpoint,
+        "KESU_STATE_DIR": str(tmp_path_factory.mktemp("kesu-state")),
+    }.items():
+        mp.setenv(name, value)
+    mp.delenv("AWS_PROFILE", raising=False)
+    mp.delenv("AWS_SESSION_TOKEN", raising=False)
+    found = S3(endpoint, BUCKET)
+    found.client().create_bucket(Bucket=BUCKET)
+    yield found
+    mp.undo()
+    server.stop()

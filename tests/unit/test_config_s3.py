@@ -1,0 +1,56 @@
+"""Configuration of an s3:// warehouse: the URL is kept as given, connection options come from
+[s3] and KESU_S3_*, and credentials are refused in kesu.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.config import ConfigError, load_settings
+from warehouse import s3
+
+
+def settings(tmp_path: Path, toml: str, **env: str):
+    config = tmp_path / "kesu.toml"
+    config.write_text(toml, encoding="utf-8")
+    return load_settings(config=str(config), environ={"KESU_WAREHOUSE": "s3://bank-dw/kesu", **env})
+
+
+def test_the_url_is_kept_unchanged_and_a_path_made_absolute(tmp_path: Path) -> None:
+    remote = settings(tmp_path, "")
+    assert remote.warehouse == "s3://bank-dw/kesu"  # Path() would give "s3:/bank-dw/kesu"
+    local = load_settings(warehouse="data/wh", environ={})
+    assert local.warehouse == Path("data/wh").absolute()
+
+
+def test_endpoint_and_region_from_the_file_and_the_environment_over_it(tmp_path: Path) -> None:
+    toml = '[s3]\nendpoint_url = "http://minio:9000"\nregion = "cn-north-1"\n'
+    settings(tmp_path, toml)
+    assert s3.options_for("s3://bank-dw/kesu") == s3.S3Options("http://minio:9000", "cn-north-1")
+    settings(tmp_path, toml + '[warehouse]\nstate_dir = "/var/lib/kesu"\n',
+             KESU_S3_ENDPOINT="http://other:9000", KESU_S3_ADDRESSING="path")  # fmt: skip
+    assert s3.options_for("s3://bank-dw/kesu") == s3.S3Options(
+        "http://other:9000", "cn-north-1", "path", "/var/lib/kesu"
+    )
+
+
+@pytest.mark.parametrize(
+    "toml,message",
+    [
+        ('[s3]\naws_secret_access_key = "x"\n', "credentials never go in kesu.toml"),
+        ('[s3]\nsession_token = "x"\n', "credentials never go in kesu.toml"),
+        ('[s3]\nendpoint = "http://x"\n', r"\[s3\] endpoint is unknown; known: endpoint_url"),
+        ('[s3]\naddressing_style = "dns"\n', "addressing_style must be one of auto, path"),
+    ],
+)
+def test_bad_s3_tables_are_refused_by_name(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings(tmp_path, toml)
+
+
+def test_a_url_without_a_bucket_or_of_another_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected s3://bucket"):
+        load_settings(warehouse="s3://", environ={})
+    with pytest.raises(ConfigError, match="only s3:// object stores"):
+        load_settings(warehouse="gs://bucket/wh", environ={})

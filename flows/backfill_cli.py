@@ -27,18 +27,18 @@ if TYPE_CHECKING:
 
 DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would load Prefect)
 WORKERS_HELP = (
-    "drops ingested at once (default 2). Polars already uses every core within a drop; a "
-    "second drop fills the time the first spends on disk, Prefect's API and single-threaded "
-    "Python. On 2 cores, 4 large-bank drops took 18 s with 1 worker, 12.5 s with 2 and no less "
-    "with 3 (medians): past the number of cores, more workers add memory, not speed. "
-    "Not used with --dask-address."
+    "drops ingested at once, on threads of this process (default 2). A drop already uses every "
+    "core (Polars, and its feeds side by side); a second one fills the time the first waits on "
+    "disk or Prefect's API. On 2 cores (bench/backfill_overhead.py), large-bank drops took 2.3 s "
+    "each with 1 worker and 1.8-2.5 s with 2: past the number of cores, more workers add "
+    "memory, not speed. Ignored with --dask-address."
 )
 DASK_HELP = (
     "run the drops on the Dask cluster whose scheduler is at this address (env "
     "KESU_DASK_ADDRESS; this flag wins), as many at once as the cluster has worker threads "
     "(--workers is then ignored). The workers need kesu, the landing zone and warehouse at the "
-    "same paths, the PII key in their environment, and PREFECT_API_URL set here (README, "
-    "Backfills on a Dask cluster). Default: threads of this process."
+    "same paths, the PII key in their environment, and PREFECT_API_URL set here (README: "
+    "Backfills, On a Dask cluster). Default: threads of this process."
 )
 # scheme://host:port, or host:port (Dask assumes tcp); IPv6 hosts in brackets
 _ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$")

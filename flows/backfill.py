@@ -127,7 +127,7 @@ def backfill(
     for fixed in recover(root):  # now, while no drop of this backfill is live yet
         logger.warning("recovered: %s", fixed)
     with (
-        task_runner(workers, dask_address) as runner,  # a bad address fails here, quickly
+        task_runner(workers, dask_address, settings) as runner,  # a bad address fails here, quickly
         locks.live_run(root),  # this flow writes the ledger too: no drop's recovery may clean up
     ):
         record = _record(start, end, feeds, force, workers, dask_address)

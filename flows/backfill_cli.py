@@ -37,7 +37,8 @@ DASK_HELP = (
     "run the drops on the Dask cluster whose scheduler is at this address (env "
     "KESU_DASK_ADDRESS; this flag wins), as many at once as the cluster has worker threads "
     "(--workers is then ignored). The workers need kesu, the landing zone and warehouse at the "
-    "same paths, the PII key in their environment, and PREFECT_API_URL set here (README: "
+    "same paths, the PII key and PREFECT_API_URL in their environment, and PREFECT_API_URL "
+    "set here too (README: "
     "Backfills, On a Dask cluster). Default: threads of this process."
 )
 # scheme://host:port, or host:port (Dask assumes tcp); IPv6 hosts in brackets

@@ -17,13 +17,19 @@ What a Dask worker needs to run a drop:
   key_file` / `KESU_PII_KEY_FILE` readable at the same path): the same key on every worker, or
   its drops get other tokens. The key is never a task parameter: it would land in Prefect's
   database;
-- a Prefect API it can reach: the flow's settings travel with each task, so the workers report
-  to the server in `PREFECT_API_URL`. The ephemeral API of a process without `PREFECT_API_URL`
-  is private to that process (each worker would start its own), so Dask needs a real server.
+- a Prefect server it can reach, in its own environment too (`PREFECT_API_URL`): the flow's
+  settings travel with each task, but Prefect's background threads in a worker (logs, events)
+  read the environment, and without it each worker starts a temporary API of its own and its
+  logs go nowhere. The ephemeral API of a process without `PREFECT_API_URL` is private to that
+  process, so Dask needs a real server.
+
+`task_runner` checks the key and the API on every worker before the first drop (`worker_facts`),
+so a worker set up wrong stops the backfill with one line instead of failing each of its drops.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,7 +37,8 @@ from typing import Any
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.config import ConfigError
+from flows.config import ConfigError, Settings
+from flows.pii_key import resolve_pii_key
 
 CONNECT_TIMEOUT_SECONDS = 5  # a scheduler on the same network answers in milliseconds
 
@@ -40,9 +47,45 @@ class DaskUnreachable(ConfigError):
     """No Dask scheduler answered at the address given."""
 
 
+class WorkersNotReady(ConfigError):
+    """Some Dask worker lacks what a drop needs (the PII key, the Prefect API's address)."""
+
+
+def worker_facts(settings: Settings) -> dict[str, str]:
+    """Runs on each Dask worker: its Prefect API address and its key's id (never the key)."""
+    try:
+        key_id = resolve_pii_key(settings).key_id
+    except ConfigError as exc:
+        key_id = f"error: {exc}"
+    return {"api": os.environ.get("PREFECT_API_URL", ""), "key_id": key_id}
+
+
+def worker_problems(facts: dict[str, dict[str, str]]) -> list[str]:
+    """What is wrong with the workers, from `worker_facts` of each (by worker address)."""
+    problems = [
+        f"{worker}: no PREFECT_API_URL in its environment"
+        for worker, fact in sorted(facts.items())
+        if not fact["api"]
+    ]
+    problems += [
+        f"{worker}: {fact['key_id'].removeprefix('error: ')}"
+        for worker, fact in sorted(facts.items())
+        if fact["key_id"].startswith("error: ")
+    ]
+    key_ids = {f["key_id"] for f in facts.values() if not f["key_id"].startswith("error: ")}
+    if len(key_ids) > 1:
+        problems.append(f"the workers hold {len(key_ids)} different PII keys; they need one")
+    if not facts:
+        problems.append("the cluster has no workers")
+    return problems
+
+
 @contextmanager
-def task_runner(workers: int, dask_address: str | None) -> Iterator[TaskRunner[Any]]:
-    """A started task runner: `workers` threads, or the Dask cluster at `dask_address`."""
+def task_runner(
+    workers: int, dask_address: str | None, settings: Settings
+) -> Iterator[TaskRunner[Any]]:
+    """A started task runner: `workers` threads, or the Dask cluster at `dask_address` (its
+    workers checked: each must resolve the same PII key and know the Prefect API)."""
     if not dask_address:
         threads: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=workers)
         with threads:
@@ -59,10 +102,13 @@ def task_runner(workers: int, dask_address: str | None) -> Iterator[TaskRunner[A
     dask = DaskTaskRunner(address=dask_address, client_kwargs={"timeout": CONNECT_TIMEOUT_SECONDS})
     with dask:
         try:
-            dask.client  # noqa: B018  (connects now, so a bad address fails before any drop)
+            client = dask.client  # connects now, so a bad address fails before any drop
         except Exception as exc:
             raise DaskUnreachable(
                 f"no Dask scheduler answered at {dask_address} within "
                 f"{CONNECT_TIMEOUT_SECONDS} s ({type(exc).__name__}: {exc})"
             ) from exc
+        problems = worker_problems(client.run(worker_facts, settings))
+        if problems:
+            raise WorkersNotReady(f"Dask workers at {dask_address}: " + "; ".join(problems))
         yield dask

@@ -15,6 +15,7 @@ import pytest
 
 from flows import backfill_cli, cli
 from flows.backfill import backfill
+from flows.cluster import worker_problems
 from samplegen.generate import generate
 from warehouse import ledger
 
@@ -35,12 +36,16 @@ def landing(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """(scheduler address, worker pids). The workers get the PII key from their environment,
-    as on a real cluster: it is never sent with a task."""
+    """(scheduler address, worker pids). The workers get the PII key and the Prefect API from
+    their environment, as on a real cluster: the key is never sent with a task, and Prefect's
+    background log and event threads in a worker read the API's address from the environment
+    (without it each worker would start a temporary API of its own)."""
     from distributed import Client, LocalCluster
+    from prefect.settings import PREFECT_API_URL
 
     mp = pytest.MonkeyPatch()
     mp.setenv("KESU_PII_KEY", KEY)
+    mp.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # the session's test API
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
@@ -142,3 +147,34 @@ def test_the_flag_wins_over_the_environment_and_threads_are_the_default():
         "tcp://b:2"
     )
     assert backfill_cli.chosen_dask_address(argparse.Namespace(dask_address=None), {}) is None
+
+
+API = "http://prefect.bank.internal:4200/api"
+
+
+@pytest.mark.parametrize(
+    ("facts", "problems"),
+    [
+        # every worker with the API and the same key: ready
+        ({"w1": {"api": API, "key_id": "k1"}, "w2": {"api": API, "key_id": "k1"}}, []),
+        # one worker without PREFECT_API_URL would start an API of its own
+        (
+            {"w1": {"api": API, "key_id": "k1"}, "w2": {"api": "", "key_id": "k1"}},
+            ["w2: no PREFECT_API_URL in its environment"],
+        ),
+        # a worker without a key: the reason it gave
+        (
+            {"w1": {"api": API, "key_id": "error: set KESU_PII_KEY"}},
+            ["w1: set KESU_PII_KEY"],
+        ),
+        # two keys would give one person two tokens
+        (
+            {"w1": {"api": API, "key_id": "k1"}, "w2": {"api": API, "key_id": "k2"}},
+            ["the workers hold 2 different PII keys; they need one"],
+        ),
+        # nobody to run the drops: they would wait forever
+        ({}, ["the cluster has no workers"]),
+    ],
+)
+def test_workers_are_checked_before_the_first_drop(facts, problems):
+    assert worker_problems(facts) == problems

@@ -30,7 +30,7 @@ WORKERS_HELP = (
     "drops ingested at once, on threads of this process (default 2). A drop already uses every "
     "core (Polars, and its feeds side by side); a second one fills the time the first waits on "
     "disk or Prefect's API. On 2 cores (bench/backfill_overhead.py), large-bank drops took 2.3 s "
-    "each with 1 worker and 1.8-2.5 s with 2: past the number of cores, more workers add "
+    "each with 1 worker and 1.7 s with 2: past the number of cores, more workers add "
     "memory, not speed. Ignored with --dask-address."
 )
 DASK_HELP = (

@@ -1,11 +1,16 @@
-"""The `backfill` flow: the nightly ingest of every drop date of a range, `workers` drops at once.
+"""The `backfill` flow: the ingest of every drop date of a range, several drops at once.
 
-Each drop is a `nightly` subflow called from a task (Prefect runs nested flows side by side only
-when tasks wrap them) on a pool of `workers` threads, so every drop keeps its own ledger record
-and artifact, and a drop whose inputs are unchanged since its last completed run is skipped in
-about a second: a backfill that stopped half-way is resumed by running it again (`force` redoes
-every drop). `nightly` holds the drop's lock, so a nightly run or another backfill on an
+Each drop is one `ingest-drop` task that calls `flows.drop.ingest_drop` — the same function the
+`nightly` flow wraps, but without a subflow per drop, whose Prefect bookkeeping used to cost
+more than a small bank's drop itself. Every drop keeps its own ledger record and `ingest-<date>`
+artifact, and a drop whose inputs are unchanged since its last completed run is skipped in about
+a second: a backfill that stopped half-way is resumed by running it again (`force` redoes every
+drop). `ingest_drop` holds the drop's lock, so a nightly run or another backfill on an
 overlapping day waits for it instead of writing the same partitions at the same time.
+
+Where the drops run is chosen per run (so a deployment parameter can choose it too): on
+`workers` threads of this process by default, or on a Dask cluster (`dask_address`, through
+prefect-dask), one drop per Dask worker thread. See `flows.cluster` for what the workers need.
 
 A failed drop does not stop the others; the flow fails at the end, naming the failed drops. The
 backfill's own ledger record (kind "backfill") lists every drop's outcome — ingested, skipped,
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,14 +39,20 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.config import load_settings
-from flows.ingest import nightly
+from flows.cluster import task_runner
+from flows.config import Settings, load_settings
+from flows.drop import ingest_drop
+from flows.ingest import ingest_artifact
 from transforms.run_summary import backfill_summary, drop_entry
-from warehouse import ledger
+from warehouse import ledger, locks
+from warehouse.publish import recover
 
 DEFAULT_WORKERS = 2  # why: flows/backfill_cli.py (--workers help)
+# An update of the progress artifact takes ~70 ms of the flow's thread on the ephemeral API,
+# which is more than a skipped drop: every drop would wait for it. The ledger record, the log
+# and the CLI's bar still follow every drop.
+PROGRESS_EVERY_SECONDS = 2.0
 
 
 class BackfillFailed(RuntimeError):
@@ -77,8 +89,13 @@ def drop_dates(start: date, end: date) -> list[date]:
 
 
 @task(name="ingest-drop", task_run_name="ingest-{drop_date}", cache_policy=NO_CACHE)
-def ingest_drop(drop_date: date, options: dict[str, Any]) -> dict[str, Any]:
-    return nightly(drop_date=drop_date, **options)
+def ingest_drop_task(
+    settings: Settings, drop_date: date, feeds: list[str] | None, force: bool
+) -> dict[str, Any]:
+    """One drop, wherever the task runner puts it; the PII key is read there, never passed."""
+    run = ingest_drop(settings, drop_date, feeds, force, log=get_run_logger())
+    ingest_artifact(drop_date, run["feeds"])
+    return run
 
 
 @flow(name="backfill")
@@ -91,34 +108,38 @@ def backfill(
     config_file: str | None = None,
     force: bool = False,
     workers: int = DEFAULT_WORKERS,
+    dask_address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Ingest every drop date from `start` to `end` (inclusive); returns the drops' ledger
-    records, oldest first. Raises `BackfillFailed` after the others finish if any drop failed."""
+    records, oldest first. Raises `BackfillFailed` after the others finish if any drop failed.
+
+    With `dask_address` (a Dask scheduler, `tcp://host:port`) the drops run on that cluster and
+    `workers` is not used: the cluster's worker threads decide how many run at once."""
     if end < start:
         raise ValueError(f"backfill: end {end} is before start {start}")
     if workers < 1:
         raise ValueError(f"backfill: workers must be at least 1, not {workers}")
     logger = get_run_logger()
-    root = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file).warehouse
+    settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
+    root = settings.warehouse
     days = drop_dates(start, end)
-    record = _record(start, end, feeds, force, workers)
-    ledger.record_run(root, record)
-    progress = create_progress_artifact(
-        0.0, key="backfill-progress", description=f"kesu backfill {start}..{end}: drops done"
-    )
-    options = {
-        "feeds": feeds,
-        "landing_dir": landing_dir,
-        "warehouse_dir": warehouse_dir,
-        "config_file": config_file,
-        "force": force,
-    }
     runs: dict[date, dict[str, Any]] = {}
-    try:
-        runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=workers)
-        with runner:
+    for fixed in recover(root):  # now, while no drop of this backfill is live yet
+        logger.warning("recovered: %s", fixed)
+    with (
+        task_runner(workers, dask_address, settings) as runner,  # a bad address fails here, quickly
+        locks.live_run(root),  # this flow writes the ledger too: no drop's recovery may clean up
+    ):
+        record = _record(start, end, feeds, force, workers, dask_address)
+        ledger.record_run(root, record)
+        progress = create_progress_artifact(
+            0.0, key="backfill-progress", description=f"kesu backfill {start}..{end}: drops done"
+        )
+        shown = time.monotonic()
+        try:
             futures: dict[PrefectFuture[Any], date] = {
-                runner.submit(ingest_drop, {"drop_date": d, "options": options}): d for d in days
+                runner.submit(ingest_drop_task, _parameters(settings, d, feeds, force)): d
+                for d in days
             }
             for done, future in enumerate(as_completed(list(futures)), 1):
                 day, error, run = futures[future], None, None
@@ -130,27 +151,42 @@ def backfill(
                 record["drops"].append(entry)
                 record["summary"] = backfill_summary(record["drops"])
                 ledger.record_run(root, record)
-                percent = 100.0 * done / len(days)
-                update_progress_artifact(cast(UUID, progress), percent)  # typed sync-or-async
+                if done == len(days) or time.monotonic() - shown >= PROGRESS_EVERY_SECONDS:
+                    percent = 100.0 * done / len(days)
+                    update_progress_artifact(cast(UUID, progress), percent)  # sync-or-async
+                    shown = time.monotonic()
                 logger.info("backfill %d/%d: %s %s", done, len(days), day, entry["outcome"])
                 event = DropDone(day, entry["outcome"], run, error, done, len(days))
                 for listener in list(_listeners):
                     listener(event)
-        failed = [d for d in record["drops"] if d["outcome"] == "failed"]
-        record["status"] = "failed" if failed else "completed"
-    except BaseException as exc:
-        record["status"], record["error"] = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        _finish(root, record)
+            failed = [d for d in record["drops"] if d["outcome"] == "failed"]
+            record["status"] = "failed" if failed else "completed"
+        except BaseException as exc:
+            record["status"], record["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            _finish(root, record)
     if failed:
         names = "; ".join(f"{d['drop_date']} ({d['error']})" for d in failed)
         raise BackfillFailed(f"{len(failed)} of {len(days)} drop(s) failed: {names}")
     return [runs[d] for d in sorted(runs)]
 
 
+def _parameters(
+    settings: Settings, drop_date: date, feeds: list[str] | None, force: bool
+) -> dict[str, Any]:
+    """The drop task's parameters: locations and configuration as values (resolved here, so a
+    worker elsewhere does not resolve them against its own working directory), never the key."""
+    return {"settings": settings, "drop_date": drop_date, "feeds": feeds, "force": force}
+
+
 def _record(
-    start: date, end: date, feeds: list[str] | None, force: bool, workers: int
+    start: date,
+    end: date,
+    feeds: list[str] | None,
+    force: bool,
+    workers: int,
+    dask_address: str | None,
 ) -> dict[str, Any]:
     started = datetime.now(UTC)
     return {
@@ -160,7 +196,8 @@ def _record(
         "end": end.isoformat(),
         "only_feeds": feeds,  # not "feeds": in an ingest record that holds per-feed records
         "force": force,
-        "workers": workers,
+        "workers": None if dask_address else workers,
+        "dask_address": dask_address,
         "started_at": started.isoformat(),
         "status": "running",
         "pid": os.getpid(),
@@ -170,7 +207,7 @@ def _record(
     }
 
 
-def _finish(root: Path, record: dict[str, Any]) -> None:
+def _finish(root: Path | str, record: dict[str, Any]) -> None:
     finished = datetime.now(UTC)
     record["finished_at"] = finished.isoformat()
     started = datetime.fromisoformat(record["started_at"])

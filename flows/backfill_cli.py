@@ -1,5 +1,6 @@
-"""`kesu backfill`'s terminal side: `--workers`, a live progress bar as drops finish (one plain
-line per drop when stdout is not a terminal), then the per-feed summary lines of the contract.
+"""`kesu backfill`'s terminal side: `--workers` or `--dask-address`, a live progress bar as
+drops finish (one plain line per drop when stdout is not a terminal), then the per-feed summary
+lines of the contract.
 
 Only argparse at import time, like `flows.report_cli`: Prefect and rich load inside `run`.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,16 +27,48 @@ if TYPE_CHECKING:
 
 DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would load Prefect)
 WORKERS_HELP = (
-    "drops ingested at once (default 2). Polars already uses every core within a drop; a "
-    "second drop fills the time the first spends on disk, Prefect's API and single-threaded "
-    "Python. On 2 cores, 4 large-bank drops took 18 s with 1 worker, 12.5 s with 2 and no less "
-    "with 3 (medians): past the number of cores, more workers add memory, not speed."
+    "drops ingested at once, on threads of this process (default 2). A drop already uses every "
+    "core (Polars, and its feeds side by side); a second one fills the time the first waits on "
+    "disk or Prefect's API. On 2 cores (bench/backfill_overhead.py), large-bank drops took 2.3 s "
+    "each with 1 worker and 1.7 s with 2: past the number of cores, more workers add "
+    "memory, not speed. Ignored with --dask-address."
 )
+DASK_HELP = (
+    "run the drops on the Dask cluster whose scheduler is at this address (env "
+    "KESU_DASK_ADDRESS; this flag wins), as many at once as the cluster has worker threads "
+    "(--workers is then ignored). The workers need kesu, the landing zone and warehouse at the "
+    "same paths, the PII key and PREFECT_API_URL in their environment, and PREFECT_API_URL "
+    "set here too (README: "
+    "Backfills, On a Dask cluster). Default: threads of this process."
+)
+# scheme://host:port, or host:port (Dask assumes tcp); IPv6 hosts in brackets
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$")
+
+
+def dask_address(text: str) -> str:
+    if not _ADDRESS.match(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Dask scheduler address such as tcp://host:8786"
+        )
+    return text.strip()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--workers` to the `backfill` sub-command."""
+    """Add `--workers` and `--dask-address` to the `backfill` sub-command."""
     parser.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, help=WORKERS_HELP)
+    parser.add_argument("--dask-address", type=dask_address, metavar="ADDRESS", help=DASK_HELP)
+
+
+def chosen_dask_address(args: argparse.Namespace, environ: dict[str, str]) -> str | None:
+    """--dask-address, else KESU_DASK_ADDRESS, else None (threads)."""
+    if getattr(args, "dask_address", None):
+        return str(args.dask_address)
+    if environ.get("KESU_DASK_ADDRESS", "").strip():
+        try:
+            return dask_address(environ["KESU_DASK_ADDRESS"])
+        except argparse.ArgumentTypeError as exc:
+            raise SystemExit(f"kesu backfill: KESU_DASK_ADDRESS: {exc}") from None
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     prefect_defaults()
     if args.end < args.start:
         raise SystemExit("kesu backfill: --end is before --start")
+    address = chosen_dask_address(args, dict(os.environ))
     from flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener
     from flows.cli import _exit_status, _summary_lines
 
@@ -65,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                     config_file=args.config,
                     force=args.force,
                     workers=getattr(args, "workers", DEFAULT_WORKERS),
+                    dask_address=address,
                 )
         except BackfillFailed as exc:
             failure = exc

@@ -56,9 +56,20 @@ class Settings:
     reports: Path
     config_file: Path | None
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # warehouse.s3.S3Options of an s3:// warehouse as resolved here (toml + environment)
+    object_store: Any = None
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
+
+    def register_object_store(self) -> None:
+        """Use the warehouse's object-store options in this process. `load_settings` does it
+        where the settings are made; a process that receives them by value (a Dask worker)
+        must call this, since the registry does not travel with them."""
+        if self.object_store is not None:
+            from warehouse import s3
+
+            s3.configure(str(self.warehouse), self.object_store)
 
     def reference_path(self, name: str) -> Path:
         path = Path(self.values["reference"][name])
@@ -103,10 +114,11 @@ def _validate_s3(s3: dict[str, Any], source: str) -> None:
 
 def _warehouse_root(
     value: str, values: dict[str, dict[str, Any]], env: Mapping[str, str]
-) -> Path | str:
-    """A local root made absolute, or a URL unchanged with its connection options registered."""
+) -> tuple[Path | str, Any]:
+    """A local root made absolute, or a URL unchanged with its connection options (registered
+    for this process, and returned so that they travel with the settings)."""
     if not is_remote(value):
-        return Path(value).absolute()
+        return Path(value).absolute(), None
     if not value.startswith("s3://"):
         raise ConfigError(f"warehouse {value}: only s3:// object stores are supported")
     from warehouse import s3  # boto3 (~0.3 s) only for an s3:// warehouse
@@ -126,7 +138,7 @@ def _warehouse_root(
     if options.addressing_style not in S3_ADDRESSING:
         raise ConfigError(f"KESU_S3_ADDRESSING must be one of {', '.join(S3_ADDRESSING)}")
     s3.configure(value, options)
-    return value
+    return value, options
 
 
 def load_settings(
@@ -153,12 +165,14 @@ def load_settings(
     source = str(config_path) if config_path else "built-in defaults"
     values = _merge(DEFAULTS, overrides, source)
     _validate(values, source)
+    root, object_store = _warehouse_root(
+        warehouse or env.get("KESU_WAREHOUSE") or "data/warehouse", values, env
+    )
     return Settings(
         landing=Path(landing or env.get("KESU_LANDING") or "data/landing").absolute(),
-        warehouse=_warehouse_root(
-            warehouse or env.get("KESU_WAREHOUSE") or "data/warehouse", values, env
-        ),
+        warehouse=root,
         reports=Path(reports or env.get("KESU_REPORTS") or "data/reports").absolute(),
         config_file=config_path.absolute() if config_path else None,
         values=values,
+        object_store=object_store,
     )

@@ -4,7 +4,8 @@
 |-------------------------|----------------------------------------|-------------------------------|
 | `nightly/kesu`          | 02:00 Asia/Shanghai every day          | none: the previous day's drop |
 | `quarterly-report/kesu` | 06:00 Asia/Shanghai, 5 Jan/Apr/Jul/Oct | none: the quarter just ended  |
-| `backfill/kesu`         | on demand                              | start, end, [workers, force]  |
+| `backfill/kesu`         | on demand                              | start, end, [workers, force,  |
+|                         |                                        | dask_address]                 |
 | `report/kesu`           | on demand                              | kind, period, [as_of]         |
 
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
@@ -91,8 +92,8 @@ def deployments(where: dict[str, str]) -> list[RunnerDeployment]:
 DESCRIPTIONS = {
     "nightly": "Every feed of the previous day's drop (China date of the scheduled start); "
     "`-p drop_date=YYYY-MM-DD` for another day.",
-    "backfill": "Every drop from `start` to `end`, `workers` at once; resumable "
-    "(`-p force=true` redoes unchanged drops).",
+    "backfill": "Every drop from `start` to `end`, `workers` at once, or on the Dask cluster "
+    "at `-p dask_address=tcp://host:8786`; resumable (`-p force=true` redoes unchanged drops).",
     "report": "`-p kind=quarterly -p period=2025Q3` or `-p kind=annual -p period=2025`; "
     "`-p as_of=YYYY-MM-DD` optional (default: the latest drop).",
     "quarterly-report": "The quarter that ended before the scheduled start, as of the latest drop.",

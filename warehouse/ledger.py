@@ -79,3 +79,96 @@ def _is_run_id(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Per-drop pointers: `_ledger/drops/<date>.json` names, per feed, the last completed run whose
+# record of that feed can be reused (with its fingerprint and inputs), so deciding whether a drop
+# is unchanged reads two small files instead of every run file: constant cost per drop however
+# long the ledger grows. Written by a completing run under its drop lock, and only when the
+# entry's meaning changes (a rerun of unchanged inputs leaves the file as it was). Runs from
+# before the pointers existed are found by a scan, limited to the runs that `since.json` (written
+# the first time a pointer is needed) says may lack one.
+DROPS = f"{paths.LEDGER}/drops"
+POINTERS_SINCE = f"{DROPS}/since.json"
+
+
+def _drop_pointer_key(drop_date: date) -> str:
+    return f"{DROPS}/{drop_date.isoformat()}.json"
+
+
+def _read_json(root: Path | str, key: str) -> dict[str, Any] | None:
+    store = storage_for(root)
+    try:
+        return dict(json.loads(store.read_bytes(key)))
+    except FileNotFoundError:
+        return None
+
+
+def _write_json(root: Path | str, key: str, value: dict[str, Any]) -> None:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1)
+    storage_for(root).write_bytes(key, text.encode("utf-8"))
+
+
+def _run_ids(root: Path | str) -> list[str]:
+    """Every run id, newest first (names only: no file is read)."""
+    names = [n for n in storage_for(root).list_dir(RUNS) if n.endswith(".json")]
+    return sorted((n.removesuffix(".json") for n in names if _is_run_id(n)), reverse=True)
+
+
+def _pointers_since(root: Path | str) -> str:
+    """The newest run that may predate the pointers ("" when none); fixed once, when first asked."""
+    marker = _read_json(root, POINTERS_SINCE)
+    if marker is None:
+        ids = _run_ids(root)
+        marker = {"runs_up_to": ids[0] if ids else ""}
+        _write_json(root, POINTERS_SINCE, marker)  # two first runs may race: either value is safe
+    return str(marker["runs_up_to"])
+
+
+def last_feed_record(
+    root: Path | str, feed: str, drop_date: date, statuses: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The feed's record in the newest completed run of the drop where its status is one of
+    `statuses`, or None: from the drop's pointer, else by scanning the runs older than it."""
+    entry = ((_read_json(root, _drop_pointer_key(drop_date)) or {}).get("feeds") or {}).get(feed)
+    if entry is not None:
+        run = _read_json(root, paths.run_key(entry["run_id"]))
+        record: dict[str, Any] | None = ((run or {}).get("feeds") or {}).get(feed)
+        if record is not None:
+            return record
+    since = _pointers_since(root)
+    for run_id in _run_ids(root):
+        if run_id > since:
+            continue
+        run = json.loads(storage_for(root).read_bytes(paths.run_key(run_id)))
+        found = (run.get("feeds") or {}).get(feed)
+        completed = run.get("status") == "completed"
+        same_drop = run.get("drop_date") == drop_date.isoformat()
+        if found is not None and found.get("status") in statuses and completed and same_drop:
+            return dict(found)
+    return None
+
+
+def point_drop_at(root: Path | str, run: dict[str, Any], statuses: tuple[str, ...]) -> bool:
+    """Update the drop's pointer after `run` completed (call under the drop's lock): each feed
+    whose status is one of `statuses` and whose fingerprint or inputs differ from the pointed
+    run's now points at `run`. Returns whether the file was written."""
+    drop_date = date.fromisoformat(run["drop_date"])
+    _pointers_since(root)  # fixed before the first pointer, so older runs stay findable
+    key = _drop_pointer_key(drop_date)
+    pointer = _read_json(root, key) or {"drop_date": drop_date.isoformat(), "feeds": {}}
+    changed = False
+    for feed, record in run["feeds"].items():
+        if record.get("status") not in statuses:
+            continue
+        entry = {
+            "run_id": run["run_id"],
+            "fingerprint": record.get("fingerprint"),
+            "inputs": {i["name"]: i["sha256"] for i in record.get("inputs", [])},
+        }
+        old = pointer["feeds"].get(feed) or {}
+        if (old.get("fingerprint"), old.get("inputs")) != (entry["fingerprint"], entry["inputs"]):
+            pointer["feeds"][feed], changed = entry, True
+    if changed:
+        _write_json(root, key, pointer)
+    return changed

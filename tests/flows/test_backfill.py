@@ -49,11 +49,14 @@ def reference(landing, tmp_path_factory) -> Path:
 
 
 def published(root: Path) -> dict[str, str]:
-    """sha256 of every partition file and partition manifest (not the run ledger, not _kesu)."""
+    """sha256 of every partition file and partition manifest (not the run ledger and the drops'
+    pointers into it, which name runs; not _kesu)."""
     files = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith(("_raw/", "_kesu/", "_ledger/runs/")):
+        if p.is_file() and not rel.startswith(
+            ("_raw/", "_kesu/", "_ledger/runs/", "_ledger/drops/")
+        ):
             files[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return files
 
@@ -120,14 +123,14 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
 
 
 def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
-    def nightly_failing_on_start(drop_date: date, **_) -> dict:
+    def ingest_failing_on_start(settings, drop_date: date, *_, **__) -> dict:
         if drop_date == START:
             raise RuntimeError("disk full")
         feeds = {"hotline": {"status": "unchanged", "rows_in": 2, "loaded": 2, "quarantined": 0}}
         return {"run_id": f"{drop_date:%Y%m%d}T020000Z-abcdef", "drop_date": str(drop_date),
                 "status": "completed", "feeds": feeds}  # fmt: skip
 
-    monkeypatch.setattr("flows.backfill.nightly", nightly_failing_on_start)
+    monkeypatch.setattr("flows.backfill.ingest_drop", ingest_failing_on_start)
     args = argparse.Namespace(
         start=START, end=END, feeds=None, force=False, workers=2,
         landing=str(tmp_path), warehouse=str(tmp_path / "wh"), config=None,

@@ -98,7 +98,7 @@ class KillPoint:
     when: str  # kill "before" or "after" the real call
     live: str  # stg_hotline's partition right after the kill: old, new or missing
     manifest: str  # and its manifest: old or new
-    trace: str  # a glob in the warehouse that only a kill at this point leaves
+    trace: str  # a glob matching what a kill at this point leaves, new since the old drop
     no_exchange: bool = False  # a filesystem without renameat2(RENAME_EXCHANGE)
 
 
@@ -110,7 +110,7 @@ KILL_POINTS = {
         when="before",
         live="old",
         manifest="old",
-        trace="_kesu/scratch/*/hotline",
+        trace="_raw/hotline/*/*/*",  # the corrected file's raw copy (staging is in memory)
     ),
     # a staged file's temp copy is written and fsynced, not yet renamed into the staging dir
     "mid-write": KillPoint(
@@ -318,7 +318,9 @@ def test_a_kill_mid_publish_leaves_old_or_new_and_the_next_run_converges(
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
 
     # Right after the kill: each partition is the old one or the new one, whole.
-    assert list(warehouse.glob(point.trace)), leftovers(warehouse)  # killed where intended
+    left = {p.relative_to(warehouse) for p in warehouse.glob(point.trace)}
+    before = {p.relative_to(states.old) for p in states.old.glob(point.trace)}
+    assert left - before, leftovers(warehouse)  # killed where intended
     expected = {"old": partition(states.old, "stg_hotline"), "missing": None}
     expected["new"] = partition(states.new, "stg_hotline")
     assert partition(warehouse, "stg_hotline") == expected[point.live]

@@ -54,3 +54,21 @@ def test_a_url_without_a_bucket_or_of_another_store_is_refused(tmp_path: Path) -
         load_settings(warehouse="s3://", environ={})
     with pytest.raises(ConfigError, match="only s3:// object stores"):
         load_settings(warehouse="gs://bucket/wh", environ={})
+
+
+def test_the_options_travel_with_the_settings_to_another_process(tmp_path: Path) -> None:
+    # A Dask worker receives the settings pickled; the registry load_settings filled stays in
+    # the process that made them, and the worker's environment may lack KESU_S3_ENDPOINT.
+    import subprocess
+    import sys
+
+    made = settings(tmp_path, '[s3]\nendpoint_url = "http://minio:9000"\n')
+    (tmp_path / "settings.pickle").write_bytes(__import__("pickle").dumps(made))
+    code = (
+        "import os, pickle, sys; from warehouse import s3; os.environ.pop('KESU_S3_ENDPOINT', 0); "
+        f"got = pickle.loads(open({str(tmp_path / 'settings.pickle')!r}, 'rb').read()); "
+        "assert s3.options_for(got.warehouse).endpoint_url is None; "
+        "got.register_object_store(); "
+        "assert s3.options_for(got.warehouse).endpoint_url == 'http://minio:9000'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

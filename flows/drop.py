@@ -1,0 +1,268 @@
+"""Ingest one drop date: every (or the named) feed into the warehouse, with its ledger record.
+
+A plain function, free of Prefect, so that it costs what its steps cost wherever it runs: the
+`nightly` flow wraps it, and the backfill runs it as one task per drop — in a thread, or in a
+Dask worker process on another machine (`flows.backfill`). It resolves the PII key itself, from
+the environment of the process it runs in: the secret is never a parameter, so it never reaches
+Prefect's database.
+
+A run holds its drop's lock (`warehouse.locks`) from its first raw copy to its ledger record.
+A run that finds the drop taken — a backfill on the same day, say — waits for it (up to
+`lock_timeout`, then fails) instead of failing at once: the other run is doing the same job, and
+once it is done this one finds the inputs unchanged and skips in about a second. Whether the
+inputs are unchanged is read from the drop's ledger pointer (`ledger.last_feed_record`), not from
+a scan of every run, so a drop costs the same in a backfill of 7 days or of 900.
+
+Feeds run side by side on threads: staging is mostly Polars, which releases the GIL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flows import ingest_steps as steps
+from flows.config import Settings
+from flows.pii_key import PiiKey, resolve_pii_key
+from transforms.columns import FEEDS
+from warehouse import landing, ledger, locks, scratch
+from warehouse.publish import recover
+from warehouse.storage import prepare_root
+
+LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
+STAGES = ("raw_copy", "stage", "publish")  # seconds recorded per feed (wall clock of each step)
+REUSABLE = ("loaded", "unchanged")  # feed statuses whose record a later run may reproduce
+
+Log = logging.Logger | logging.LoggerAdapter[Any]
+T = TypeVar("T")
+
+
+def ingest_drop(
+    settings: Settings,
+    drop_date: date,
+    feeds: list[str] | None = None,
+    force: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """Ingest `drop_date` for all (or the named) feeds; returns the run's ledger record."""
+    log = log or logging.getLogger("kesu.drop")
+    key = resolve_pii_key(settings)
+    if key.is_demo:
+        log.warning("using the demo PII key from %s (created by `kesu sample`)", key.source)
+    chosen = list(feeds or FEEDS)
+    unknown = sorted(set(chosen) - set(FEEDS))
+    if unknown:
+        raise ValueError(f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}")
+    started = datetime.now(UTC)
+    run_id = ledger.new_run_id(started)
+    run: dict[str, Any] = {
+        "run_id": run_id,
+        "kind": "ingest",
+        "drop_date": drop_date.isoformat(),
+        "started_at": started.isoformat(),
+        "status": "running",
+        "kesu_version": steps.VERSION,
+        "key_id": key.key_id,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "feeds": {},
+        "seconds": {},
+    }
+    settings.register_object_store()  # on a Dask worker the settings arrived by value
+    root = settings.warehouse
+    prepare_root(root)
+    _recover(root, run_id, log)
+
+    waiting = partial(_log_wait, root, drop_date, lock_timeout, log)
+    try:
+        with (
+            locks.live_run(root),
+            locks.drop_lock(root, drop_date, timeout=lock_timeout, on_wait=waiting) as waited,
+        ):
+            run["seconds"]["lock_wait"] = waited
+            ledger.record_run(root, run)  # "running": `kesu status` shows it, waiters name it
+            try:
+                fp = steps.fingerprint(settings, key)
+                ingest = partial(_ingest_feed, settings, key, drop_date, run_id, fp, force, log)
+                with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="feed") as pool:
+                    records = list(pool.map(ingest, chosen))  # raises the first feed's error
+                run["feeds"] = dict(zip(chosen, records, strict=True))
+                run["status"] = "completed"
+            except BaseException as exc:
+                run["status"], run["error"] = "failed", f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                _summarise(run)
+                ledger.record_run(root, run)  # under the lock: the next run of the drop reads it
+                if run["status"] == "completed":
+                    ledger.point_drop_at(root, run, REUSABLE)
+    except BaseException as exc:
+        if run["status"] == "running":  # never got the drop: DropBusy, or stopped while waiting
+            run["status"], run["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            _summarise(run)
+            ledger.record_run(root, run)
+        raise
+    finally:
+        scratch.clear(root, run_id)
+    return run
+
+
+def _unchanged(
+    settings: Settings, feed: str, drop_date: date, inputs: list[dict], fp: str
+) -> dict | None:
+    """The last completed record of this feed and drop, if this run would reproduce it exactly."""
+    previous = ledger.last_feed_record(settings.warehouse, feed, drop_date, REUSABLE)
+    if previous is None or previous.get("fingerprint") != fp:
+        return None
+    before = {i["name"]: i["sha256"] for i in previous.get("inputs", [])}
+    if before != {i["name"]: i["sha256"] for i in inputs}:
+        return None
+    return previous if steps.partitions_intact(settings, feed, drop_date) else None
+
+
+def _linked_folder(landing_root: Path, feed: str, drop_date: date) -> Path | None:
+    """The feed's or the drop's folder if it is a symbolic link (never followed: it could lead
+    out of the landing zone). `landing.list_drop` treats a linked drop folder as missing but
+    follows a linked feed folder, and records neither; this makes both visible in the ledger.
+    """
+    root = landing_root.resolve()
+    for folder in (root / feed, root / feed / drop_date.isoformat()):
+        if folder.is_symlink():
+            return folder
+    return None
+
+
+def _ingest_feed(
+    settings: Settings,
+    key: PiiKey,
+    drop_date: date,
+    run_id: str,
+    fp: str,
+    force: bool,
+    log: Log,
+    feed: str,
+) -> dict[str, Any]:
+    linked = _linked_folder(settings.landing, feed, drop_date)
+    if linked is not None:
+        log.warning("%s: %s is a symbolic link; not followed, nothing read", feed, linked)
+        return {
+            "folder": str(linked),
+            "fingerprint": fp,
+            "skipped": [{"name": linked.name, "why": "symbolic link (not followed)"}],
+            "status": "no_folder",
+            "rows_in": 0,
+            "loaded": 0,
+            "quarantined": 0,
+        }
+    listing = landing.list_drop(settings.landing, feed, drop_date)
+    record: dict[str, Any] = {"folder": str(listing.folder), "fingerprint": fp}
+    record["skipped"] = [{"name": n, "why": w} for n, w in listing.skipped]
+    if not listing.exists:
+        log.warning("%s: no folder for %s (%s)", feed, drop_date, listing.folder)
+        return record | {"status": "no_folder", "rows_in": 0, "loaded": 0, "quarantined": 0}
+    files = [str(p) for p in listing.files]
+    clock = time.perf_counter()
+    inputs = _retried(lambda: steps.keep_raw_files(settings, feed, drop_date, files))
+    seconds = {"raw_copy": _since(clock)}
+    record["inputs"] = inputs
+    previous = None if force else _unchanged(settings, feed, drop_date, inputs, fp)
+    if previous is not None:
+        log.info("%s: inputs unchanged since the last run; nothing to do", feed)
+        keep = ("files", "rows_in", "loaded", "quarantined", "outputs")
+        reused = {k: previous[k] for k in keep}
+        return record | reused | {"status": "unchanged", "seconds": seconds}
+    if not files:
+        log.warning("%s: the folder for %s is empty", feed, drop_date)
+    clock = time.perf_counter()
+    # staged and published in this thread: the frames stay in memory (no scratch files)
+    staged = steps.stage_feed(settings, key, feed, drop_date, files, None)
+    _log_files(staged, log)
+    seconds["stage"] = _since(clock)  # read + stage + validate
+    clock = time.perf_counter()
+    outputs = _retried(lambda: [p.to_jsonable() for p in steps.publish_feed(settings, staged)])
+    seconds["publish"] = _since(clock)
+    file_records = [asdict(f) for f in staged.files]
+    totals = {k: sum(f[k] for f in file_records) for k in ("rows_in", "loaded", "quarantined")}
+    status = "loaded" if files else "empty"
+    if files and all(f["status"] == "failed" for f in file_records):
+        status = "unreadable"
+    return record | {
+        "status": status,
+        "files": file_records,
+        "outputs": outputs,
+        "seconds": seconds,
+        **totals,
+    }
+
+
+def _retried(step: Callable[[], T], attempts: int = 3, delay: float = 2.0) -> T:
+    """Only I/O steps retry (raw copies, publishing): staging is deterministic, so retrying it
+    would fail the same way again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except OSError:
+            if attempt == attempts:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _log_files(staged: steps.FeedStaged, log: Log) -> None:
+    for f in staged.files:
+        if f.status == "failed":
+            log.error("%s: %s", staged.feed, f.message)
+        for note in f.notes:
+            log.warning("%s/%s: %s", staged.feed, f.name, note)
+
+
+def _since(clock: float) -> float:
+    return round(time.perf_counter() - clock, 3)
+
+
+def _summarise(run: dict[str, Any]) -> None:
+    """Run totals for the ledger: rows over feeds; stage seconds summed over feeds (which run
+    side by side, so the sum can exceed the run's wall clock, `seconds.total`)."""
+    feeds = run["feeds"].values()
+    counts = ("rows_in", "loaded", "quarantined")
+    run["totals"] = {k: sum(r.get(k, 0) for r in feeds) for k in counts}
+    for stage in STAGES:
+        run["seconds"][stage] = round(sum(r.get("seconds", {}).get(stage, 0.0) for r in feeds), 3)
+    finished = datetime.now(UTC)
+    run["finished_at"] = finished.isoformat()
+    started = datetime.fromisoformat(run["started_at"])
+    run["seconds"]["total"] = round((finished - started).total_seconds(), 3)
+
+
+def _recover(root: Path | str, run_id: str, log: Log) -> None:
+    """Undo what crashed runs left, unless other runs are live (see `warehouse.locks`)."""
+    for done in recover(root):
+        log.warning("recovered: %s", done)
+    with locks.idle(root) as idle:
+        if not idle:
+            log.debug("other runs are live: crash recovery is left to a run that starts alone")
+            return
+        for done in scratch.clear_stale(root, run_id):
+            log.warning("recovered: %s", done)
+
+
+def _log_wait(root: Path | str, drop_date: date, timeout: float, log: Log) -> None:
+    """Name who holds the drop, from the ledger record a run writes once it has the lock."""
+    holder = "another run"
+    for run in ledger.list_runs(root):
+        if run.get("drop_date") == drop_date.isoformat() and run.get("status") == "running":
+            holder = f"run {run['run_id']} (pid {run.get('pid')} on {run.get('host')})"
+            break
+    log.info(
+        "drop %s is being ingested by %s; waiting up to %.0f s for it", drop_date, holder, timeout
+    )

@@ -36,6 +36,7 @@ from flows.pii_key import PiiKey, resolve_pii_key
 from transforms.columns import FEEDS
 from warehouse import landing, ledger, locks, scratch
 from warehouse.publish import recover
+from warehouse.raw import read_regular
 from warehouse.storage import prepare_root
 
 LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
@@ -172,7 +173,9 @@ def _ingest_feed(
         return record | {"status": "no_folder", "rows_in": 0, "loaded": 0, "quarantined": 0}
     files = [str(p) for p in listing.files]
     clock = time.perf_counter()
-    inputs = _retried(lambda: steps.keep_raw_files(settings, feed, drop_date, files))
+    # Read once: the raw copy, its checksum and staging all use these bytes.
+    contents = {f: read_regular(Path(f)) for f in files}
+    inputs = _retried(lambda: steps.keep_raw_files(settings, feed, drop_date, files, contents))
     seconds = {"raw_copy": _since(clock)}
     record["inputs"] = inputs
     previous = None if force else _unchanged(settings, feed, drop_date, inputs, fp)
@@ -185,7 +188,8 @@ def _ingest_feed(
         log.warning("%s: the folder for %s is empty", feed, drop_date)
     clock = time.perf_counter()
     # staged and published in this thread: the frames stay in memory (no scratch files)
-    staged = steps.stage_feed(settings, key, feed, drop_date, files, None)
+    staged = steps.stage_feed(settings, key, feed, drop_date, files, None, contents)
+    contents.clear()  # the frames are built: let the file bytes go before publishing
     _log_files(staged, log)
     seconds["stage"] = _since(clock)  # read + stage + validate
     clock = time.perf_counter()

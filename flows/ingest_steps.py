@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -33,7 +34,7 @@ from transforms.staging import (
 )
 from warehouse import landing, paths, scratch
 from warehouse.publish import PublishedPartition, partition_intact, publish_partition
-from warehouse.raw import keep_raw, sha256_file
+from warehouse.raw import keep_raw, read_regular, sha256_file
 
 VERSION = "0.1.0"
 # The code whose change can change staged bytes (report code cannot).
@@ -116,8 +117,11 @@ def fingerprint(settings: Settings, key: PiiKey) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_file(feed: str, path: Path) -> tuple[pl.DataFrame | None, FileOutcome]:
-    data = path.read_bytes()
+def _read_file(
+    feed: str, path: Path, data: bytes | None = None
+) -> tuple[pl.DataFrame | None, FileOutcome]:
+    if data is None:
+        data = read_regular(path)
     outcome = FileOutcome(path.name, hashlib.sha256(data).hexdigest(), len(data))
     try:
         source = landing.read_source(path, data)
@@ -163,11 +167,13 @@ def stage_feed(
     drop_date: date,
     files: list[str],
     scratch_root: Path | None,
+    contents: Mapping[str, bytes] | None = None,
 ) -> FeedStaged:
     """Read, stage and validate each file of a feed's drop; every row ends loaded or quarantined.
 
     The frames go to `scratch_root` for a publish in another task or process; with None they
-    stay in memory on the result (saves an Arrow IPC write and read of every row).
+    stay in memory on the result (saves an Arrow IPC write and read of every row). `contents`:
+    the files' bytes as already read for the raw copy, by name in `files`.
     """
     started = time.perf_counter()
     ctx = StagingContext(pii_key=key.secret, lookups=load_lookups(settings))
@@ -176,7 +182,7 @@ def stage_feed(
     offset = 0
     rejected_parts: list[pl.DataFrame] = []
     for name in files:
-        source, outcome = _read_file(feed, Path(name))
+        source, outcome = _read_file(feed, Path(name), (contents or {}).get(name))
         outcomes.append(outcome)
         if source is None:
             continue
@@ -298,8 +304,18 @@ def publish_feed(settings: Settings, staged: FeedStaged) -> list[PublishedPartit
     ]
 
 
-def keep_raw_files(settings: Settings, feed: str, drop_date: date, files: list[str]) -> list[dict]:
-    copies = [keep_raw(settings.warehouse, feed, drop_date, Path(f)) for f in files]
+def keep_raw_files(
+    settings: Settings,
+    feed: str,
+    drop_date: date,
+    files: list[str],
+    contents: Mapping[str, bytes] | None = None,
+) -> list[dict]:
+    """Raw copies of `files` (read here, or given as `contents` by name); their checksums."""
+    contents = contents or {}
+    copies = [
+        keep_raw(settings.warehouse, feed, drop_date, Path(f), contents.get(f)) for f in files
+    ]
     return [
         {
             "name": Path(f).name,

@@ -42,22 +42,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def keep_raw(root: Path | str, feed: str, drop_date: date, source: Path) -> RawCopy:
-    """Copy `source` to ``_raw/<feed>/<date>/<sha256>/<name>`` unless those bytes are there."""
+def keep_raw(
+    root: Path | str, feed: str, drop_date: date, source: Path, data: bytes | None = None
+) -> RawCopy:
+    """Copy `source` to ``_raw/<feed>/<date>/<sha256>/<name>`` unless those bytes are there.
+
+    `data`: the file's bytes as already read (`read_regular`), so the copy, its checksum and
+    what staging reads are the same bytes, read once.
+    """
     store = storage_for(root)
     paths.feed_key(feed)
+    if data is None:
+        data = read_regular(source)
+    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    key = paths.raw_key(feed, drop_date, sha256, source.name)
+    present = store.exists(key) and store.size(key) == size
+    if not present:
+        store.write_bytes(key, data, private=True)
+    return RawCopy(store.location(key), sha256, size, present)
+
+
+def read_regular(source: Path) -> bytes:
+    """The bytes of a regular file, opened without following a symlink at its last component."""
     fd = _open_regular(source)
     try:
-        digest = hashlib.sha256()
-        for chunk in _chunks(fd):
-            digest.update(chunk)
-        sha256, size = digest.hexdigest(), os.fstat(fd).st_size
-        key = paths.raw_key(feed, drop_date, sha256, source.name)
-        present = store.exists(key) and store.size(key) == size
-        if not present:
-            os.lseek(fd, 0, os.SEEK_SET)
-            store.write_stream(key, _verified(fd, sha256), private=True)
-        return RawCopy(store.location(key), sha256, size, present)
+        return b"".join(_chunks(fd))
     finally:
         os.close(fd)
 
@@ -79,13 +88,3 @@ def _open_regular(source: Path) -> int:
 def _chunks(fd: int) -> Iterator[bytes]:
     while chunk := os.read(fd, CHUNK):
         yield chunk
-
-
-def _verified(fd: int, sha256: str) -> Iterator[bytes]:
-    """The chunks again; raising at the end (so the copy is discarded) if the file changed."""
-    digest = hashlib.sha256()
-    for chunk in _chunks(fd):
-        digest.update(chunk)
-        yield chunk
-    if digest.hexdigest() != sha256:
-        raise RuntimeError("source changed while it was being copied to the raw zone")

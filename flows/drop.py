@@ -189,7 +189,6 @@ def _ingest_feed(
     clock = time.perf_counter()
     # staged and published in this thread: the frames stay in memory (no scratch files)
     staged = steps.stage_feed(settings, key, feed, drop_date, files, None, contents)
-    contents.clear()  # the frames are built: let the file bytes go before publishing
     _log_files(staged, log)
     seconds["stage"] = _since(clock)  # read + stage + validate
     clock = time.perf_counter()

@@ -167,13 +167,14 @@ def stage_feed(
     drop_date: date,
     files: list[str],
     scratch_root: Path | None,
-    contents: Mapping[str, bytes] | None = None,
+    contents: dict[str, bytes] | None = None,
 ) -> FeedStaged:
     """Read, stage and validate each file of a feed's drop; every row ends loaded or quarantined.
 
     The frames go to `scratch_root` for a publish in another task or process; with None they
     stay in memory on the result (saves an Arrow IPC write and read of every row). `contents`:
-    the files' bytes as already read for the raw copy, by name in `files`.
+    the files' bytes as already read for the raw copy, by name in `files` (each is removed from
+    the dict once read, to free it early).
     """
     started = time.perf_counter()
     ctx = StagingContext(pii_key=key.secret, lookups=load_lookups(settings))
@@ -182,11 +183,15 @@ def stage_feed(
     offset = 0
     rejected_parts: list[pl.DataFrame] = []
     for name in files:
-        source, outcome = _read_file(feed, Path(name), (contents or {}).get(name))
+        # popped: a file's bytes are let go as soon as its text columns are read
+        data = contents.pop(name, None) if contents is not None else None
+        source, outcome = _read_file(feed, Path(name), data)
+        del data
         outcomes.append(outcome)
         if source is None:
             continue
         staged = stage(feed, source, outcome.name, ctx)
+        del source  # the file's text columns: not needed once staged (a bank day: ~100 MB)
         if outcome.rejected:
             rejected_parts.append(_hold_all(staged, outcome))
             outcome.quarantined = staged.staged.height
@@ -284,6 +289,9 @@ def _by_source_file(frame: pl.DataFrame | None, names: list[str]) -> dict[str, p
     """One Parquet file per source file, so a corrected file replaces just its own rows."""
     if frame is None or frame.height == 0:
         return {}
+    present = frame["source_file"].unique().to_list()
+    if len(present) == 1 and present[0] in names:  # the usual drop: no copy of every row
+        return {paths.safe_part_name(present[0]): frame}
     parts = frame.partition_by("source_file", as_dict=True, maintain_order=True)
     return {paths.safe_part_name(n): parts[(n,)] for n in names if (n,) in parts}
 

@@ -29,9 +29,9 @@ DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would 
 WORKERS_HELP = (
     "drops ingested at once, on threads of this process (default 2). A drop already uses every "
     "core (Polars, and its feeds side by side); a second one fills the time the first waits on "
-    "disk or Prefect's API. On 2 cores (bench/backfill_overhead.py), large-bank drops took 2.3 s "
-    "each with 1 worker and 1.7 s with 2: past the number of cores, more workers add "
-    "memory, not speed. Ignored with --dask-address."
+    "disk or Prefect's API. On 2 cores a large bank's drop takes ~1.3 s with 2 workers "
+    "(bench/README.md); past the number of cores, more workers add memory (~0.5 GB a drop in "
+    "flight), not speed. Ignored with --dask-address."
 )
 DASK_HELP = (
     "run the drops on the Dask cluster whose scheduler is at this address (env "

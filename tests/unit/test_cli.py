@@ -69,3 +69,24 @@ def test_last_lines_state_the_accounting_per_feed():
     assert lines == [
         "2025-01-02 hotline              loaded     rows in       10 = loaded        9 + quarantined      1"
     ]
+
+
+def test_a_dask_backfill_without_a_prefect_server_stops_before_any_flow_runs(
+    tmp_path, monkeypatch, capsys
+):
+    # Each Dask worker would otherwise start a temporary Prefect API of its own.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows import cli
+
+    argv = ["backfill", "--start", "2025-07-01", "--end", "2025-07-02"]
+    argv += ["--dask-address", "tcp://127.0.0.1:9", "--warehouse", str(tmp_path / "wh")]
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    # also when the flow tests' session harness (which sets one) runs in the same session
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert not PREFECT_API_URL.value()
+        assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kesu backfill: --dask-address needs a Prefect server")
+    assert err.count("\n") == 1  # one line, no traceback
+    assert not (tmp_path / "wh").exists()  # no flow ran: nothing was recovered or recorded

@@ -79,16 +79,10 @@ def run(args: argparse.Namespace) -> int:
     address = chosen_dask_address(args, dict(os.environ))
     from flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener
 
-    if address:
-        from prefect.settings import PREFECT_API_URL
+    if address:  # before the flow starts a temporary API and logs a failed run
+        from flows.cluster import require_prefect_server
 
-        from flows.config import ConfigError
-
-        if not PREFECT_API_URL.value():  # the flow checks too (served runs); say it up front
-            raise ConfigError(
-                "--dask-address needs a Prefect server the workers can reach: set "
-                "PREFECT_API_URL (e.g. after `prefect server start`)"
-            )
+        require_prefect_server()
     from flows.cli import _exit_status, _summary_lines
 
     total = len(drop_dates(args.start, args.end))

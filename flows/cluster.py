@@ -80,6 +80,17 @@ def worker_problems(facts: dict[str, dict[str, str]]) -> list[str]:
     return problems
 
 
+def require_prefect_server() -> None:
+    """Raise `ConfigError` unless a Prefect server is named (`PREFECT_API_URL`): the CLI asks
+    before starting the flow, the flow again for runs started elsewhere (a deployment)."""
+    if not PREFECT_API_URL.value():
+        raise ConfigError(
+            "running drops on a Dask cluster needs a Prefect server its workers can reach: "
+            "set PREFECT_API_URL (e.g. after `prefect server start`); the temporary API that "
+            "Prefect starts without it is private to this process"
+        )
+
+
 @contextmanager
 def task_runner(
     workers: int, dask_address: str | None, settings: Settings
@@ -91,12 +102,7 @@ def task_runner(
         with threads:
             yield threads
         return
-    if not PREFECT_API_URL.value():
-        raise ConfigError(
-            "running drops on a Dask cluster needs a Prefect server its workers can reach: "
-            "set PREFECT_API_URL (e.g. after `prefect server start`); the temporary API that "
-            "Prefect starts without it is private to this process"
-        )
+    require_prefect_server()
     from prefect_dask import DaskTaskRunner
 
     dask = DaskTaskRunner(address=dask_address, client_kwargs={"timeout": CONNECT_TIMEOUT_SECONDS})

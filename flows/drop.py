@@ -94,7 +94,7 @@ def ingest_drop(
             ledger.record_run(root, run)  # "running": `kesu status` shows it, waiters name it
             try:
                 fp = steps.fingerprint(settings, key)
-                ingest = partial(_ingest_feed, settings, key, drop_date, run_id, fp, force, log)
+                ingest = partial(_ingest_feed, settings, key, drop_date, fp, force, log)
                 with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="feed") as pool:
                     records = list(pool.map(ingest, chosen))  # raises the first feed's error
                 run["feeds"] = dict(zip(chosen, records, strict=True))
@@ -147,7 +147,6 @@ def _ingest_feed(
     settings: Settings,
     key: PiiKey,
     drop_date: date,
-    run_id: str,
     fp: str,
     force: bool,
     log: Log,

@@ -41,19 +41,15 @@ def to_jsonable(value: Any) -> Any:
 
 def record_run(root: Path | str, run: dict[str, Any]) -> Path | str:
     """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically."""
-    store = storage_for(root)
     key = paths.run_key(run["run_id"])
-    text = json.dumps(to_jsonable(run), ensure_ascii=False, sort_keys=True, indent=1)
-    store.write_bytes(key, text.encode("utf-8"))
-    return store.location(key)
+    _write_json(root, key, to_jsonable(run))
+    return storage_for(root).location(key)
 
 
 def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]]:
     """Runs, newest first."""
     store = storage_for(root)
-    names = [n for n in store.list_dir(RUNS) if n.endswith(".json")]
-    ids = sorted((n.removesuffix(".json") for n in names if _is_run_id(n)), reverse=True)
-    keys = [paths.run_key(i) for i in ids[:limit]]
+    keys = [paths.run_key(i) for i in _run_ids(root)[:limit]]
     if is_remote(root):  # a request per record: fetch them side by side
         with ThreadPoolExecutor(max_workers=16) as pool:
             return [json.loads(data) for data in pool.map(store.read_bytes, keys)]

@@ -87,6 +87,6 @@ def test_a_dask_backfill_without_a_prefect_server_stops_before_any_flow_runs(
         assert not PREFECT_API_URL.value()
         assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("kesu backfill: --dask-address needs a Prefect server")
+    assert err.startswith("kesu backfill: running drops on a Dask cluster needs a Prefect server")
     assert err.count("\n") == 1  # one line, no traceback
     assert not (tmp_path / "wh").exists()  # no flow ran: nothing was recovered or recorded

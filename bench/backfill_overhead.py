@@ -4,7 +4,7 @@ On N days already in a landing zone (e.g. `bench/out/landing-bank`, made by
 `bench/backfill_scale.py`), each into a fresh warehouse, and prints seconds per drop of:
   steps     the plain step functions, one drop after the other (list, raw copy, stage +
             validate, publish per feed: the floor)
-  drop      `flows.drop.ingest_drop`, one drop after the other (adds locks, ledger record and
+  drop      `kesu.flows.drop.ingest_drop`, one drop after the other (adds locks, ledger record and
             pointer, fingerprint, unchanged check, feeds on threads)
   backfill  the `backfill` flow on W thread workers (adds one Prefect task per drop, artifacts,
             the backfill's record), fresh and again with nothing to do (every drop skipped)
@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def plain_steps(landing: Path, warehouse: Path, *, days: list[date]) -> None:
-    from flows import ingest_steps as steps
-    from flows.config import load_settings
-    from flows.pii_key import resolve_pii_key
-    from transforms.columns import FEEDS
-    from warehouse import landing as landing_zone
+    from kesu.flows import ingest_steps as steps
+    from kesu.flows.config import load_settings
+    from kesu.flows.pii_key import resolve_pii_key
+    from kesu.transforms.columns import FEEDS
+    from kesu.warehouse import landing as landing_zone
 
     settings = load_settings(landing=str(landing), warehouse=str(warehouse))
     key = resolve_pii_key(settings)
@@ -47,8 +47,8 @@ def plain_steps(landing: Path, warehouse: Path, *, days: list[date]) -> None:
 
 
 def drop_function(landing: Path, warehouse: Path, *, days: list[date]) -> None:
-    from flows.config import load_settings
-    from flows.drop import ingest_drop
+    from kesu.flows.config import load_settings
+    from kesu.flows.drop import ingest_drop
 
     settings = load_settings(landing=str(landing), warehouse=str(warehouse))
     for day in days:
@@ -56,7 +56,7 @@ def drop_function(landing: Path, warehouse: Path, *, days: list[date]) -> None:
 
 
 def backfill_flow(landing: Path, warehouse: Path, *, days: list[date], workers: int) -> None:
-    from flows.backfill import backfill
+    from kesu.flows.backfill import backfill
 
     backfill(
         start=days[0],
@@ -110,10 +110,9 @@ def main() -> None:
     os.environ.setdefault("KESU_PII_KEY", "benchmark-key-0123456789abcdef")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # one line per variant, not per feed
+    import kesu.expectations.runner  # noqa: F401  (fixed costs, paid before any clock starts)
+    from kesu.expectations.suites import suite_for
     from prefect import flow
-
-    import expectations.runner  # noqa: F401  (fixed costs, paid before any clock starts)
-    from expectations.suites import suite_for
 
     for table in ("stg_hotline", "stg_complaints", "stg_regulator_transfers"):
         suite_for(table)

@@ -36,7 +36,7 @@ def days_from(n: int) -> list[date]:
 
 def ensure_sample(n: int) -> Path:
     landing = OUT / "landing-bank"
-    from samplegen.generate import generate
+    from kesu.samplegen.generate import generate
 
     missing = [d for d in days_from(n) if not (landing / "hotline" / d.isoformat()).is_dir()]
     if missing:
@@ -109,9 +109,8 @@ def child(what: str, n: int, workers: int) -> None:
 
         rows = pandas_gx(landing, days, target, KEY.encode())
     else:
+        from kesu.flows.backfill import backfill
         from prefect import flow
-
-        from flows.backfill import backfill
 
         @flow
         def warm_up() -> None:

@@ -49,9 +49,8 @@ def _is_utf8(path: Path) -> bool:
 
 def pandas_gx(landing: Path, days: list[date], out: Path, key: bytes) -> int:
     import pandas as pd
-
-    from expectations.suites import import_gx, suite_for
-    from transforms.columns import COLUMNS, STAGED_TABLE
+    from kesu.expectations.suites import import_gx, suite_for
+    from kesu.transforms.columns import COLUMNS, STAGED_TABLE
 
     gx = import_gx()
     context = gx.get_context(mode="ephemeral")

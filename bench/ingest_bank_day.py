@@ -35,24 +35,24 @@ def main() -> None:
     os.environ.setdefault("KESU_PII_KEY", "benchmark-key-0123456789abcdef")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     landing, warehouse = OUT / "landing", OUT / "warehouse"
-    from samplegen.generate import generate
+    from kesu.samplegen.generate import generate
 
     t = time.perf_counter()
     if not (landing / "hotline" / args.day.isoformat()).is_dir():
         generate(args.day, args.day, landing, profile="bank", seed=1)
     print(f"sample generation (bank day)          {time.perf_counter() - t:8.2f} s")
 
-    from flows import ingest_steps as steps
-    from flows.config import load_settings
-    from flows.pii_key import resolve_pii_key
-    from warehouse import landing as landing_zone
+    from kesu.flows import ingest_steps as steps
+    from kesu.flows.config import load_settings
+    from kesu.flows.pii_key import resolve_pii_key
+    from kesu.warehouse import landing as landing_zone
 
     shutil.rmtree(warehouse, ignore_errors=True)
     settings = load_settings(landing=str(landing), warehouse=str(warehouse))
     settings.values["validation"]["engine"] = args.engine
     key = resolve_pii_key(settings)
     t = time.perf_counter()
-    from expectations import compiled
+    from kesu.expectations import compiled
 
     for table in ("stg_hotline", "stg_complaints", "stg_regulator_transfers"):
         compiled.expectations(table)  # the compiled suites: GX itself is not imported
@@ -78,9 +78,8 @@ def main() -> None:
     )
     print(f"peak RSS so far                        {peak_rss_mb():8.0f} MB")
 
+    from kesu.flows.ingest import nightly
     from prefect import flow
-
-    from flows.ingest import nightly
 
     @flow
     def warm_up() -> None:

@@ -5,7 +5,8 @@
    with backfill_scale.py) and ingests the missing drops with the plain step functions (no Prefect).
 2. kesu: the report flow's build step for `annual 2025` as of the newest drop: scan_table per
    input table over its drop_window, the reference files, build_tables (all 11 tables). Rendering
-   (xlsx, charts, html) is not timed; `reports.files.write_tables` (Parquet + CSV) is timed apart.
+   (xlsx, charts, html) is not timed; `kesu.reports.files.write_tables` (Parquet + CSV) is timed
+   apart.
 3. DuckDB: the same tables computed directly in SQL over
    read_parquet('<wh>/stg_*/*/*.parquet', hive_partitioning=true) with the same drop window:
    latest version per id as of the drop, explicit merge groups (原投诉编号 links and transfer links,
@@ -56,7 +57,7 @@ def peak_rss_mb() -> float:
 
 
 def ensure_warehouse(n: int) -> None:
-    from samplegen.generate import generate
+    from kesu.samplegen.generate import generate
 
     days = [START + timedelta(days=i) for i in range(n)]
     missing = [d for d in days if not (LANDING / "hotline" / d.isoformat()).is_dir()]
@@ -64,16 +65,16 @@ def ensure_warehouse(n: int) -> None:
         t = time.perf_counter()
         generate(missing[0], missing[-1], LANDING, profile="bank", seed=1)
         print(f"generated {len(missing)} bank days in {time.perf_counter() - t:.1f} s", flush=True)
-    from warehouse.reader import partition_dates
+    from kesu.warehouse.reader import partition_dates
 
     have = {f: set(partition_dates(WAREHOUSE, TABLE_OF[f])) for f in FEEDS}
     todo = [(d, f) for d in days for f in FEEDS if d not in have[f]]
     if not todo:
         return
-    from flows import ingest_steps as steps
-    from flows.config import load_settings
-    from flows.pii_key import resolve_pii_key
-    from warehouse import landing as landing_zone
+    from kesu.flows import ingest_steps as steps
+    from kesu.flows.config import load_settings
+    from kesu.flows.pii_key import resolve_pii_key
+    from kesu.warehouse import landing as landing_zone
 
     settings = load_settings(landing=str(LANDING), warehouse=str(WAREHOUSE))
     settings.values["validation"]["engine"] = "polars"
@@ -94,11 +95,11 @@ def ensure_warehouse(n: int) -> None:
 def kesu_build(implicit: bool) -> tuple[dict, int]:
     """The report flow's build step (flows.report.build_task without writing): the tables and
     the rows of the partitions read."""
-    from flows.config import load_settings
-    from flows.report import report_inputs
-    from transforms.periods import Period
-    from transforms.reporting import ReportConfig, build_tables
-    from warehouse.reader import latest_drop
+    from kesu.flows.config import load_settings
+    from kesu.flows.report import report_inputs
+    from kesu.transforms.periods import Period
+    from kesu.transforms.reporting import ReportConfig, build_tables
+    from kesu.warehouse.reader import latest_drop
 
     settings = load_settings(warehouse=str(WAREHOUSE))
     as_of = latest_drop(settings.warehouse)
@@ -278,8 +279,7 @@ def cents(hundredths: int) -> str:
 
 def duckdb_build(as_of: date) -> tuple[dict, int]:
     import duckdb
-
-    from transforms.periods import Period
+    from kesu.transforms.periods import Period
 
     p = Period.parse(KIND, PERIOD)
     params = {
@@ -326,8 +326,7 @@ def duckdb_counts(raw: dict) -> dict:
 
 def duckdb_rows_scanned(as_of: date) -> int:
     import duckdb
-
-    from transforms.periods import Period
+    from kesu.transforms.periods import Period
 
     p = Period.parse(KIND, PERIOD)
     con = duckdb.connect()
@@ -346,10 +345,10 @@ def duckdb_rows_scanned(as_of: date) -> int:
 
 def child(what: str, runs: int) -> None:
     sys.path.insert(0, str(ROOT))
-    from warehouse.reader import latest_drop
+    from kesu.warehouse.reader import latest_drop
 
     if what.startswith("kesu"):
-        import flows.report  # noqa: F401  (Prefect import: a fixed cost, not timed)
+        import kesu.flows.report  # noqa: F401  (Prefect import: a fixed cost, not timed)
     as_of = latest_drop(WAREHOUSE)
     times, extra = [], {}
     for i in range(runs + 1):  # the first run is a warm-up
@@ -364,7 +363,7 @@ def child(what: str, runs: int) -> None:
         counts, rows = duckdb_counts(raw), duckdb_rows_scanned(as_of)
     else:
         counts = kesu_counts(tables)
-        from reports import files
+        from kesu.reports import files
 
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

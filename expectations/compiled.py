@@ -1,9 +1,9 @@
 """The suites as data, so checking rows at Polars speed never imports Great Expectations.
 
-GX stays the source of truth: `expectations.suites` declares every suite with GX's own classes,
+GX stays the source of truth: `kesu.expectations.suites` declares every suite with GX's own classes,
 and this module stores what GX says each expectation is — every field with its default, as
 `Expectation.json()` writes it — in ``expectations/compiled/<table>.json``. The Polars engine
-(`expectations.translate`, `expectations.runner`) reads those fields from the file.
+(`kesu.expectations.translate`, `kesu.expectations.runner`) reads those fields from the file.
 
 Why a file: importing GX costs ~3 s and ~240 MB in every process that validates (each worker of
 a backfill), for a few dozen field values. Why it cannot drift: a test compiles the suites with
@@ -24,7 +24,7 @@ COMPILED = Path(__file__).resolve().parent / "compiled"
 
 def compile_suite(table: str) -> list[dict[str, Any]]:
     """The table's suite as GX serialises it, plus each expectation's type (imports GX)."""
-    from expectations.suites import suite_for
+    from kesu.expectations.suites import suite_for
 
     return [
         {"expectation_type": e.expectation_type, **json.loads(e.json())}
@@ -44,7 +44,7 @@ def path_of(table: str) -> Path:
 @functools.cache
 def expectations(table: str) -> tuple[Any, ...]:
     """The table's expectations, with the attributes the translator and reasons read."""
-    from expectations.suites import TABLES  # no GX import: suites imports GX lazily
+    from kesu.expectations.suites import TABLES  # no GX import: suites imports GX lazily
 
     if table not in TABLES:
         raise ValueError(f"unknown staged table {table!r}; expected one of {TABLES}")
@@ -71,7 +71,7 @@ def _condition(value: Any) -> Any:
 
 
 def main() -> None:
-    from expectations.suites import TABLES
+    from kesu.expectations.suites import TABLES
 
     COMPILED.mkdir(exist_ok=True)
     for table in TABLES:

@@ -1,7 +1,7 @@
 """Evaluate a staged table's suite: one row per (frame row, failed expectation), with a reason.
 
-Engine "polars" evaluates the translations in `expectations.translate` of the compiled suite
-(`expectations.compiled`: GX's own serialisation, so no GX import); engine "gx" runs the same
+Engine "polars" evaluates the translations in `kesu.expectations.translate` of the compiled suite
+(`kesu.expectations.compiled`: GX's own serialisation, so no GX import); engine "gx" runs the same
 suite through Great Expectations on a pandas copy of the frame. Both give the same rows:
 the tests prove it, so the pipeline runs Polars and keeps GX as the reference.
 """
@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 import polars.selectors as cs
-
-from expectations import compiled
-from expectations.suites import headers, import_gx, suite_for
-from expectations.translate import failing_rows_expr
+from kesu.expectations import compiled
+from kesu.expectations.suites import headers, import_gx, suite_for
+from kesu.expectations.translate import failing_rows_expr
 
 if TYPE_CHECKING:
     import great_expectations as gx

@@ -1,6 +1,6 @@
 """One Great Expectations suite per staged table, built from the staging mapping.
 
-Enum values, required flags and required-when conditions come from `transforms.columns`; only
+Enum values, required flags and required-when conditions come from `kesu.transforms.columns`; only
 the cross-column orders and ranges, which the mapping does not describe, are declared here.
 Every expectation carries `meta = {"rule", "fields", "columns"}`: a stable rule id, the source
 headers a data steward knows, and the staged columns it checks.
@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from transforms.columns import COLUMNS, RECORD_KEY, STAGED_TABLE, Column, pii_column
+from kesu.transforms.columns import COLUMNS, RECORD_KEY, STAGED_TABLE, Column, pii_column
 
 if TYPE_CHECKING:
     import great_expectations as gx

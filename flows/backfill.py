@@ -1,6 +1,6 @@
 """The `backfill` flow: the ingest of every drop date of a range, several drops at once.
 
-Each drop is one `ingest-drop` task that calls `flows.drop.ingest_drop` — the same function the
+Each drop is one `ingest-drop` task that calls `kesu.flows.drop.ingest_drop` — the same function the
 `nightly` flow wraps, but without a subflow per drop, whose Prefect bookkeeping used to cost
 more than a small bank's drop itself. Every drop keeps its own ledger record and `ingest-<date>`
 artifact, and a drop whose inputs are unchanged since its last completed run is skipped in about
@@ -10,7 +10,7 @@ overlapping day waits for it instead of writing the same partitions at the same 
 
 Where the drops run is chosen per run (so a deployment parameter can choose it too): on
 `workers` threads of this process by default, or on a Dask cluster (`dask_address`, through
-prefect-dask), one drop per Dask worker thread. See `flows.cluster` for what the workers need.
+prefect-dask), one drop per Dask worker thread. See `kesu.flows.cluster` for what the workers need.
 
 A failed drop does not stop the others; the flow fails at the end, naming the failed drops. The
 backfill's own ledger record (kind "backfill") lists every drop's outcome — ingested, skipped,
@@ -31,6 +31,13 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
+from kesu.flows.cluster import task_runner
+from kesu.flows.config import Settings, load_settings
+from kesu.flows.drop import ingest_drop
+from kesu.flows.ingest import ingest_artifact
+from kesu.transforms.run_summary import backfill_summary, drop_entry
+from kesu.warehouse import ledger, locks
+from kesu.warehouse.publish import recover
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
     create_progress_artifact,
@@ -39,14 +46,6 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
-
-from flows.cluster import task_runner
-from flows.config import Settings, load_settings
-from flows.drop import ingest_drop
-from flows.ingest import ingest_artifact
-from transforms.run_summary import backfill_summary, drop_entry
-from warehouse import ledger, locks
-from warehouse.publish import recover
 
 DEFAULT_WORKERS = 2  # why: flows/backfill_cli.py (--workers help)
 # An update of the progress artifact takes ~70 ms of the flow's thread on the ephemeral API,

@@ -2,7 +2,7 @@
 drops finish (one plain line per drop when stdout is not a terminal), then the per-feed summary
 lines of the contract.
 
-Only argparse at import time, like `flows.report_cli`: Prefect and rich load inside `run`.
+Only argparse at import time, like `kesu.flows.report_cli`: Prefect and rich load inside `run`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from flows.cli_args import positive_int as _workers
-from flows.cli_args import prefect_defaults
+from kesu.flows.cli_args import positive_int as _workers
+from kesu.flows.cli_args import prefect_defaults
 
 if TYPE_CHECKING:
+    from kesu.flows.backfill import DropDone
     from rich.console import Console
-
-    from flows.backfill import DropDone
 
 DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would load Prefect)
 WORKERS_HELP = (
@@ -77,13 +76,13 @@ def run(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise SystemExit("kesu backfill: --end is before --start")
     address = chosen_dask_address(args, dict(os.environ))
-    from flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener
+    from kesu.flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener
 
     if address:  # before the flow starts a temporary API and logs a failed run
-        from flows.cluster import require_prefect_server
+        from kesu.flows.cluster import require_prefect_server
 
         require_prefect_server()
-    from flows.cli import _exit_status, _summary_lines
+    from kesu.flows.cli import _exit_status, _summary_lines
 
     total = len(drop_dates(args.start, args.end))
     finished: list[DropDone] = []

@@ -9,16 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flows import (  # argparse only: keeps --help fast
+from kesu.flows import (  # argparse only: keeps --help fast
     backfill_cli,
     quarantine_cli,
     report_cli,
     serve_cli,
     status_cli,
 )
-from flows.cli_args import FEED_NAMES, prefect_defaults
-from flows.cli_args import drop_date as _date
-from flows.cli_args import feeds as _feeds
+from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
+from kesu.flows.cli_args import drop_date as _date
+from kesu.flows.cli_args import feeds as _feeds
 
 
 def _locations(p: argparse.ArgumentParser) -> None:
@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from flows.pii_key import ensure_demo_key
-    from samplegen.generate import generate
+    from kesu.flows.pii_key import ensure_demo_key
+    from kesu.samplegen.generate import generate
 
     if args.end < args.start:
         raise SystemExit("kesu sample: --end is before --start")
@@ -115,7 +115,7 @@ def _exit_status(runs: list[dict[str, Any]]) -> int:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     prefect_defaults()
-    from flows.ingest import nightly
+    from kesu.flows.ingest import nightly
 
     run = nightly(
         drop_date=args.drop_date,
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the user gets one clear line, the traceback only with KESU_DEBUG
-        from flows.config import ConfigError
-        from warehouse.locks import DropBusy
+        from kesu.flows.config import ConfigError
+        from kesu.warehouse.locks import DropBusy
 
         clear = ConfigError | ValueError | DropBusy
         if os.environ.get("KESU_DEBUG") or not isinstance(exc, clear):

@@ -9,7 +9,7 @@ deployment).
 
 What a Dask worker needs to run a drop:
 - kesu installed, at the same version (the staging code is part of each drop's fingerprint) —
-  the task is sent by reference to `flows.backfill`;
+  the task is sent by reference to `kesu.flows.backfill`;
 - the landing zone and the warehouse at the same absolute paths as on the machine that starts
   the backfill (a shared filesystem; flock locks need a POSIX one, e.g. NFSv4), and the
   reference files named by the configuration; the settings travel as values, already resolved;
@@ -34,11 +34,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from kesu.flows.config import ConfigError, Settings
+from kesu.flows.pii_key import resolve_pii_key
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-
-from flows.config import ConfigError, Settings
-from flows.pii_key import resolve_pii_key
 
 CONNECT_TIMEOUT_SECONDS = 5  # a scheduler on the same network answers in milliseconds
 

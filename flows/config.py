@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import reference
-from warehouse.storage import is_remote
+from kesu.warehouse.storage import is_remote
+
+from kesu import reference
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "report": {"rounding": "half_up", "decimals": 2},
@@ -67,7 +68,7 @@ class Settings:
         where the settings are made; a process that receives them by value (a Dask worker)
         must call this, since the registry does not travel with them."""
         if self.object_store is not None:
-            from warehouse import s3
+            from kesu.warehouse import s3
 
             s3.configure(str(self.warehouse), self.object_store)
 
@@ -121,7 +122,7 @@ def _warehouse_root(
         return Path(value).absolute(), None
     if not value.startswith("s3://"):
         raise ConfigError(f"warehouse {value}: only s3:// object stores are supported")
-    from warehouse import s3  # boto3 (~0.3 s) only for an s3:// warehouse
+    from kesu.warehouse import s3  # boto3 (~0.3 s) only for an s3:// warehouse
 
     try:
         s3.split_url(value)

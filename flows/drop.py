@@ -2,11 +2,11 @@
 
 A plain function, free of Prefect, so that it costs what its steps cost wherever it runs: the
 `nightly` flow wraps it, and the backfill runs it as one task per drop — in a thread, or in a
-Dask worker process on another machine (`flows.backfill`). It resolves the PII key itself, from
+Dask worker process on another machine (`kesu.flows.backfill`). It resolves the PII key itself, from
 the environment of the process it runs in: the secret is never a parameter, so it never reaches
 Prefect's database.
 
-A run holds its drop's lock (`warehouse.locks`) from its first raw copy to its ledger record.
+A run holds its drop's lock (`kesu.warehouse.locks`) from its first raw copy to its ledger record.
 A run that finds the drop taken — a backfill on the same day, say — waits for it (up to
 `lock_timeout`, then fails) instead of failing at once: the other run is doing the same job, and
 once it is done this one finds the inputs unchanged and skips in about a second. Whether the
@@ -30,14 +30,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flows import ingest_steps as steps
-from flows.config import Settings
-from flows.pii_key import PiiKey, resolve_pii_key
-from transforms.columns import FEEDS
-from warehouse import landing, ledger, locks, scratch
-from warehouse.publish import recover
-from warehouse.raw import read_regular
-from warehouse.storage import prepare_root
+from kesu.flows import ingest_steps as steps
+from kesu.flows.config import Settings
+from kesu.flows.pii_key import PiiKey, resolve_pii_key
+from kesu.transforms.columns import FEEDS
+from kesu.warehouse import landing, ledger, locks, scratch
+from kesu.warehouse.publish import recover
+from kesu.warehouse.raw import read_regular
+from kesu.warehouse.storage import prepare_root
 
 LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
 STAGES = ("raw_copy", "stage", "publish")  # seconds recorded per feed (wall clock of each step)
@@ -247,7 +247,7 @@ def _summarise(run: dict[str, Any]) -> None:
 
 
 def _recover(root: Path | str, run_id: str, log: Log) -> None:
-    """Undo what crashed runs left, unless other runs are live (see `warehouse.locks`)."""
+    """Undo what crashed runs left, unless other runs are live (see `kesu.warehouse.locks`)."""
     for done in recover(root):
         log.warning("recovered: %s", done)
     with locks.idle(root) as idle:

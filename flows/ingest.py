@@ -1,6 +1,6 @@
 """The `nightly` flow: every feed of one drop date into the warehouse, with a ledger entry.
 
-A thin shell over `flows.drop.ingest_drop`, which does the work (locks, raw copies, staging,
+A thin shell over `kesu.flows.drop.ingest_drop`, which does the work (locks, raw copies, staging,
 publishing, the ledger record) without Prefect; the flow adds what Prefect is for: the schedule
 (the drop date is derived from the run's *scheduled* start), logs in the run, and the
 `ingest-<date>` table artifact. The backfill calls `ingest_drop` directly, one task per drop.
@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from kesu.flows.config import load_settings
+from kesu.flows.drop import LOCK_TIMEOUT_SECONDS, STAGES, ingest_drop
+from kesu.flows.schedule import previous_drop_date
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
-
-from flows.config import load_settings
-from flows.drop import LOCK_TIMEOUT_SECONDS, STAGES, ingest_drop
-from flows.schedule import previous_drop_date
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "STAGES", "ingest_artifact", "nightly"]
 

@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from expectations import compiled, runner, suites, translate
-from expectations.runner import row_failures
-from flows.config import Settings
-from flows.pii_key import PiiKey
-from transforms import columns, lookups, parsing, pii, quarantine, staging
-from transforms.columns import BRANCH_HEADERS, STAGED_TABLE
-from transforms.lookups import Lookups, branch_lookup, label_lookup
-from transforms.staging import (
+from kesu.expectations import compiled, runner, suites, translate
+from kesu.expectations.runner import row_failures
+from kesu.flows.config import Settings
+from kesu.flows.pii_key import PiiKey
+from kesu.transforms import columns, lookups, parsing, pii, quarantine, staging
+from kesu.transforms.columns import BRANCH_HEADERS, STAGED_TABLE
+from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
+from kesu.transforms.staging import (
     ISSUE_SCHEMA,
     StagedFile,
     StagingContext,
@@ -32,9 +31,9 @@ from transforms.staging import (
     duplicate_keys,
     stage,
 )
-from warehouse import landing, paths, scratch
-from warehouse.publish import PublishedPartition, partition_intact, publish_partition
-from warehouse.raw import keep_raw, read_regular, sha256_file
+from kesu.warehouse import landing, paths, scratch
+from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
+from kesu.warehouse.raw import keep_raw, read_regular, sha256_file
 
 VERSION = "0.1.0"
 # The code whose change can change staged bytes (report code cannot).

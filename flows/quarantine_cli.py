@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flows.cli_args import FEED_NAMES
-from flows.cli_args import drop_date as _date
-from flows.cli_args import feeds as _feeds
+from kesu.flows.cli_args import FEED_NAMES
+from kesu.flows.cli_args import drop_date as _date
+from kesu.flows.cli_args import feeds as _feeds
 
 EXAMPLES = 5  # rule/field groups shown with an example, per feed
 REASON_CHARS = 160
@@ -62,7 +62,7 @@ def _run_note(record: dict[str, Any]) -> str:
 
 def feed_lines(feed: str, frame: Any, record: dict[str, Any] | None) -> list[str]:
     """What `kesu quarantine` prints for one feed: its quarantine rows and its ledger record."""
-    from transforms import quarantine_review
+    from kesu.transforms import quarantine_review
 
     if record is None and frame.height == 0:
         return [f"{feed}: no completed ingest of this drop in the ledger"]
@@ -87,9 +87,9 @@ def feed_lines(feed: str, frame: Any, record: dict[str, Any] | None) -> list[str
 
 def run(args: argparse.Namespace) -> int:
     """Print the drop's quarantine per feed; with --export, write the workbook too."""
-    from flows.config import load_settings
-    from warehouse.quarantine import last_ingests, read_quarantine
-    from warehouse.storage import root_exists
+    from kesu.flows.config import load_settings
+    from kesu.warehouse.quarantine import last_ingests, read_quarantine
+    from kesu.warehouse.storage import root_exists
 
     settings = load_settings(warehouse=args.warehouse, config=args.config)
     if not root_exists(settings.warehouse):
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for feed, frame in by_feed.items():
         print("\n".join(feed_lines(feed, frame, records.get(feed))))
     if args.export is not None:
-        from reports.quarantine_xlsx import write_quarantine_workbook
+        from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 
         args.export.parent.mkdir(parents=True, exist_ok=True)
         written = write_quarantine_workbook(by_feed, args.export, args.drop_date)

@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from kesu.flows.config import Settings, load_settings
+from kesu.reports import charts, files, manifest, output
+from kesu.transforms.columns import BRANCH_HEADERS
+from kesu.transforms.periods import Period
+from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
+from kesu.warehouse.reader import latest_drop, scan_table
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-import reports
-from flows.config import Settings, load_settings
-from reports import charts, files, manifest, output
-from transforms.columns import BRANCH_HEADERS
-from transforms.periods import Period
-from transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-from warehouse.reader import latest_drop, scan_table
+from kesu import reports
 
 PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
 # ReportInputs field -> staged table

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flows.cli_args import drop_date as _date
-from flows.cli_args import prefect_defaults
+from kesu.flows.cli_args import drop_date as _date
+from kesu.flows.cli_args import prefect_defaults
 
 KINDS = ("quarterly", "annual")
 
@@ -40,10 +40,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the `report` flow; print the output folder and its files."""
     prefect_defaults()
-    from transforms.periods import Period
+    from kesu.transforms.periods import Period
 
     Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts
-    from flows.report import report
+    from kesu.flows.report import report
 
     result = report(
         kind=args.kind,

@@ -9,7 +9,7 @@
 | `report/kesu`           | on demand                              | kind, period, [as_of]         |
 
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
-(`flows.schedule`), so a run that starts late still does the intended day. Every deployment
+(`kesu.flows.schedule`), so a run that starts late still does the intended day. Every deployment
 gets the locations `kesu serve` resolved (absolute paths) as default parameters, visible and
 overridable per run.
 """
@@ -19,16 +19,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, cast
 
+from kesu.flows.backfill import DEFAULT_WORKERS, backfill
+from kesu.flows.config import load_settings
+from kesu.flows.ingest import nightly
+from kesu.flows.report import report
+from kesu.flows.schedule import TIMEZONE, quarter_just_ended
 from prefect import flow, serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.runtime import flow_run
 from prefect.schedules import Cron, Schedule
-
-from flows.backfill import DEFAULT_WORKERS, backfill
-from flows.config import load_settings
-from flows.ingest import nightly
-from flows.report import report
-from flows.schedule import TIMEZONE, quarter_just_ended
 
 DEPLOYMENT = "kesu"
 NIGHTLY_CRON = "0 2 * * *"

@@ -1,6 +1,6 @@
 """`kesu serve`: register kesu's deployments and run them from this process until Ctrl-C.
 
-Only argparse at import time; `flows.serve` (Prefect) loads inside `run`.
+Only argparse at import time; `kesu.flows.serve` (Prefect) loads inside `run`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flows.cli_args import prefect_defaults
+from kesu.flows.cli_args import prefect_defaults
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     prefect_defaults()
-    from flows.serve import locations, serve_all
+    from kesu.flows.serve import locations, serve_all
 
     where = locations(args.landing, args.warehouse, args.out, args.config)
     for name, value in where.items():

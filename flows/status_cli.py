@@ -1,7 +1,7 @@
 """`kesu status [--last N]`: recent runs from the ledger, then the drops needing attention.
 
-No Prefect: reads the warehouse ledger (`warehouse.ledger`) and lists the landing zone's drop
-folders; the summarising is `transforms.run_summary`. Only argparse at import time.
+No Prefect: reads the warehouse ledger (`kesu.warehouse.ledger`) and lists the landing zone's drop
+folders; the summarising is `kesu.transforms.run_summary`. Only argparse at import time.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows.cli_args import positive_int as _count
+from kesu.flows.cli_args import positive_int as _count
 
 FEEDS = ("hotline", "complaints", "regulator_transfers")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -99,9 +99,9 @@ def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the recent runs and the drops needing attention; exit status 0 either way."""
-    from flows.config import load_settings
-    from transforms.run_summary import drop_problems, problem_spans, run_rows
-    from warehouse import ledger
+    from kesu.flows.config import load_settings
+    from kesu.transforms.run_summary import drop_problems, problem_spans, run_rows
+    from kesu.warehouse import ledger
 
     settings = load_settings(landing=args.landing, warehouse=args.warehouse)
     runs = ledger.list_runs(settings.warehouse)

@@ -1,8 +1,8 @@
 """Report outputs: the table files, workbook, charts, HTML page and disclosure of one report.
 
-Everything here renders finished tables (from transforms.reporting) into files; nothing reads the
-warehouse or the clock. `write_presentation` renders the human-facing files from the tables as
-written in `tables/`, so those files and the machine-readable ones cannot drift apart.
+Everything here renders finished tables (from kesu.transforms.reporting) into files; nothing
+reads the warehouse or the clock. `write_presentation` renders the human-facing files from the
+tables as written in `tables/`, so those files and the machine-readable ones cannot drift apart.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ MANIFEST = "manifest.json"
 
 
 def read_tables(folder: Path) -> dict[str, pl.DataFrame]:
-    """The tables written by `reports.files.write_tables` under `folder/tables`."""
+    """The tables written by `kesu.reports.files.write_tables` under `folder/tables`."""
     return {p.stem: pl.read_parquet(p) for p in sorted((folder / TABLES_DIR).glob("*.parquet"))}
 
 
@@ -34,7 +34,7 @@ def write_presentation(
     rounding: str,
 ) -> list[Path]:
     """Workbook, charts, HTML and (annual) disclosure from `folder/tables`; the files written."""
-    from reports import charts, disclosure, html, xlsx
+    from kesu.reports import charts, disclosure, html, xlsx
 
     tables = read_tables(folder)
     written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period)]

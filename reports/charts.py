@@ -19,12 +19,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import polars as pl  # noqa: E402
+from kesu.reports import labels  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from reports import labels  # noqa: E402
 
 log = logging.getLogger(__name__)
 

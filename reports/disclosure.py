@@ -12,9 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
-
-from reports import labels
-from transforms.shares import is_other, top_share
+from kesu.reports import labels
+from kesu.transforms.shares import is_other, top_share
 
 
 def _pct(value: Any) -> str:

@@ -11,9 +11,8 @@ from html import escape
 from pathlib import Path
 
 import polars as pl
-
-from reports import labels
-from reports.layout import TableView, display, table_view
+from kesu.reports import labels
+from kesu.reports.layout import TableView, display, table_view
 
 CSS = """
 body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC",

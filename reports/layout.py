@@ -13,8 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import polars as pl
-
-from reports import labels
+from kesu.reports import labels
 
 CellKind = Literal["text", "count", "number", "percent"]
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from warehouse.storage import Storage, storage_for
+from kesu.warehouse.storage import Storage, storage_for
 
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
+from kesu.transforms import quarantine_review
+from kesu.transforms.columns import COLUMNS
 from xlsxwriter.worksheet import Worksheet
-
-from reports.xlsx import display_width, safe_workbook, sheet_name, write_text
-from transforms import quarantine_review
-from transforms.columns import COLUMNS
 
 FEED_TITLES = {"hotline": "客服热线", "complaints": "投诉工单", "regulator_transfers": "监管转办"}
 LEAD_HEADERS = {

@@ -19,10 +19,9 @@ from typing import Any
 
 import polars as pl
 import xlsxwriter
+from kesu.reports import labels
+from kesu.reports.layout import CellKind, Column, TableView, table_view
 from xlsxwriter.worksheet import Worksheet
-
-from reports import labels
-from reports.layout import CellKind, Column, TableView, table_view
 
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 HEADER_ROW = 1  # row 0 holds the title

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
-
-from reference import BRANCHES
+from kesu.reference import BRANCHES
 
 BANK = "金泉银行"
 HEADERS = ("机构代码", "机构名称", "上级机构代码", "机构类型", "省份", "城市", "城乡")

@@ -6,8 +6,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
-
-from transforms.columns import YES_NO, column
+from kesu.transforms.columns import YES_NO, column
 
 from . import people
 from .profiles import HOTLINE_INTAKE, checked, value, volume, weighted

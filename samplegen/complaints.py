@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
-from transforms.columns import COLUMNS
+from kesu.transforms.columns import COLUMNS
 
 from . import lifecycle, tickets
 from .lifecycle import COMPLAINT

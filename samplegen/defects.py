@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
-from transforms.columns import COLUMNS
+from kesu.transforms.columns import COLUMNS
 
 ROW_RATES = {
     "bad_datetime": 0.002,

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-
-from reference import BRANCHES
-from transforms.columns import COLUMNS, FEEDS
+from kesu.reference import BRANCHES
+from kesu.transforms.columns import COLUMNS, FEEDS
 
 from . import complaints, defects, hotline, transfers, writer
 from .defects import KINDS as DEFECT_KINDS

@@ -6,8 +6,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
-
-from transforms.columns import HOTLINE
+from kesu.transforms.columns import HOTLINE
 
 from . import calls, complaints
 from .calls import CALM, COMPLAINT_CALL, HUMAN, INQUIRIES, TO_TICKET, UPSET, YES

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from transforms.columns import YES_NO, column
+from kesu.transforms.columns import YES_NO, column
 
 from .profiles import checked, weighted
 from .world import DAY, clock, datetimes, ordinal_of

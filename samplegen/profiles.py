@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-
-from transforms.columns import column
+from kesu.transforms.columns import column
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from reference import JRT0169_CODES, LABEL_MAP
-from transforms.columns import COMPLAINT_TYPES
+from kesu.reference import JRT0169_CODES, LABEL_MAP
+from kesu.transforms.columns import COMPLAINT_TYPES
 
 from .profiles import weighted
 

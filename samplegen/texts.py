@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from transforms.columns import COMPLAINT_TYPES
+from kesu.transforms.columns import COMPLAINT_TYPES
 
 _, OPINION, PRAISE = COMPLAINT_TYPES
 

@@ -8,8 +8,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
-
-from transforms.columns import COLUMNS, column
+from kesu.transforms.columns import COLUMNS, column
 
 from . import people, texts
 from .profiles import checked, stream, volume, weighted

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import xlsxwriter
-
-from transforms.columns import COLUMNS
+from kesu.transforms.columns import COLUMNS
 
 DATETIME, DATE = "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"
 # The other formats some exports use (feeds.md): minutes only, and Chinese dates.

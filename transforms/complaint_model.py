@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
-
-from transforms.columns import COMPLAINT_CLOSED_STATUSES, COMPLAINT_TYPES
-from transforms.periods import TZ, china_midnight, latest
+from kesu.transforms.columns import COMPLAINT_CLOSED_STATUSES, COMPLAINT_TYPES
+from kesu.transforms.periods import TZ, china_midnight, latest
 
 COMPLAINT = COMPLAINT_TYPES[0]
 ROOT_ORDER = ["received_at", "kind", "member_id"]  # earliest first; a ticket before a transfer

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 
 if TYPE_CHECKING:
-    from transforms.reporting import ReportConfig as Limits
+    from kesu.transforms.reporting import ReportConfig as Limits
 
 TZ = "Asia/Shanghai"
 PeriodKind = Literal["quarterly", "annual"]

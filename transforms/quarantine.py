@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import polars as pl
-
-from transforms.columns import COLUMNS
-from transforms.staging import ISSUE_SCHEMA, SOURCE_FILE, SOURCE_LINE
+from kesu.transforms.columns import COLUMNS
+from kesu.transforms.staging import ISSUE_SCHEMA, SOURCE_FILE, SOURCE_LINE
 
 QUARANTINE_LEAD = [SOURCE_FILE, SOURCE_LINE, "field", "rule", "reason"]
 SHAPE_RULE = "record_shape"

@@ -11,13 +11,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import polars as pl
-
-from transforms import shares
-from transforms.complaint_model import ComplaintModel
-from transforms.periods import Period, buckets, period_groups, period_tickets
+from kesu.transforms import shares
+from kesu.transforms.complaint_model import ComplaintModel
+from kesu.transforms.periods import Period, buckets, period_groups, period_tickets
 
 if TYPE_CHECKING:
-    from transforms.reporting import ReportConfig as Limits
+    from kesu.transforms.reporting import ReportConfig as Limits
 
 LIABLE, NOT_LIABLE = "有责", "无责"
 CALLBACK_SATISFIED, CALLBACK_DONE = ("满意", "基本满意"), ("满意", "基本满意", "不满意")

@@ -7,9 +7,8 @@ from datetime import date
 from decimal import Decimal
 
 import polars as pl
-
-from transforms import shares
-from transforms.periods import TZ, Period, latest
+from kesu.transforms import shares
+from kesu.transforms.periods import TZ, Period, latest
 
 UPSET, DEFUSED, TO_COMPLAINT, SATISFIED, NOT_RATED = "不满", "已化解", "转投诉", "满意", "未评价"
 COUNTS = ["calls", "dissatisfied", "complaint_intent", "defused", "converted"]

@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
-
-from transforms import shares
-from transforms.columns import BRANCH_HEADERS
-from transforms.periods import Period
+from kesu.transforms import shares
+from kesu.transforms.columns import BRANCH_HEADERS
+from kesu.transforms.periods import Period
 
 LIABLE, OPINION, PRAISE = "有责", "意见", "表扬"
 UNKNOWN_REGION, NATIONAL_UNITS = "未知", ("总行", "信用卡中心", "客服中心")

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
-
-from transforms import complaint_model, periods, shares
-from transforms import report_complaints as rc
-from transforms import report_hotline as rh
-from transforms import report_transfers as rt
-from transforms.periods import Period, drop_window
+from kesu.transforms import complaint_model, periods, shares
+from kesu.transforms import report_complaints as rc
+from kesu.transforms import report_hotline as rh
+from kesu.transforms import report_transfers as rt
+from kesu.transforms.periods import Period, drop_window
 
 __all__ = ["ReportConfig", "ReportInputs", "build_tables", "drop_window"]
 # Report vocabulary (not source headers): metric id -> Chinese label; {…} from the configuration.

@@ -1,5 +1,5 @@
 """What the run ledger says, summarised for `kesu status` and the backfill: pure functions over
-ledger records (the dicts of `warehouse.ledger`), with the landing zone's dates passed in."""
+ledger records (the dicts of `kesu.warehouse.ledger`), with the landing zone's dates passed in."""
 
 from __future__ import annotations
 

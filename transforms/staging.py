@@ -1,8 +1,8 @@
 """Staging: one source file's text columns -> the typed, tokenized rows of its staged table.
 
 Rename, cast, map to codes, tokenize — nothing else (dbt's `stg_` layer). The work is driven by
-`transforms.columns`, one spec for all three feeds, so the feeds cannot drift apart; what differs
-per feed is data in that spec, not code. Every problem found on the way is an *issue* (row,
+`kesu.transforms.columns`, one spec for all three feeds, so the feeds cannot drift apart; what
+differs per feed is data in that spec, not code. Every problem found on the way is an *issue* (row,
 field, rule, reason); the rows stay, and the expectations decide what loads.
 """
 
@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import polars as pl
-
-from transforms import parsing, pii
-from transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
-from transforms.lookups import AXIS_OF_KIND, Lookups
+from kesu.transforms import parsing, pii
+from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
+from kesu.transforms.lookups import AXIS_OF_KIND, Lookups
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from warehouse import paths
-from warehouse.storage import is_remote, storage_for
+from kesu.warehouse import paths
+from kesu.warehouse.storage import is_remote, storage_for
 
 RUNS = f"{paths.LEDGER}/runs"
 

@@ -16,7 +16,7 @@ unlink races with a process about to lock the old inode) and never written (empt
 not change any file but its ledger record).
 
 flock needs a local filesystem: with an ``s3://`` root the lock files live in the warehouse's
-local state directory (`warehouse.storage.local_state`), so they serialise the runs of one
+local state directory (`kesu.warehouse.storage.local_state`), so they serialise the runs of one
 machine only. Runs on several machines against one bucket would need a lease instead (e.g. a
 Prefect global concurrency limit); kesu does not provide one.
 """
@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from warehouse import paths
-from warehouse.storage import local_state
+from kesu.warehouse import paths
+from kesu.warehouse.storage import local_state
 
 LOCKS = "_kesu/locks"
 POLL_SECONDS = 0.2

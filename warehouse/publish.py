@@ -15,7 +15,7 @@ A removal writes the intent, renames the live partition to ``<work>/swap`` (atom
 manifest, then the work dir; recover deletes a manifest whose partition is gone.
 
 On an object store (no rename) a partition is a set of immutable versions and the manifest is
-the pointer to the live one: see `warehouse.versioned`, which `publish_partition` and `recover`
+the pointer to the live one: see `kesu.warehouse.versioned`, which `publish_partition` and `recover`
 hand ``s3://`` roots to.
 
 Step 4 is one ``renameat2(RENAME_EXCHANGE)`` (or a plain rename when the partition is new), so
@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-
-from warehouse import locks, paths
-from warehouse.storage import LocalStorage, Storage, is_remote, storage_for
+from kesu.warehouse import locks, paths
+from kesu.warehouse.storage import LocalStorage, Storage, is_remote, storage_for
 
 Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
 
@@ -85,7 +84,7 @@ class VersionedPartition(PublishedPartition):
 
 def warehouse_lock(root: Path | str) -> AbstractContextManager[None]:
     """Exclusive use of the warehouse: raises `WarehouseBusy` while any run is live (runs hold
-    the same lock shared, see `warehouse.locks`); waiting runs start when it is released."""
+    the same lock shared, see `kesu.warehouse.locks`); waiting runs start when it is released."""
     return storage_for(root).lock()
 
 
@@ -100,7 +99,7 @@ def publish_partition(
         if column in frame.columns:
             raise ValueError(f"{name}: {column!r} comes from the partition directory, drop it")
     if is_remote(root):
-        from warehouse import versioned  # it builds on this module's types
+        from kesu.warehouse import versioned  # it builds on this module's types
 
         return versioned.publish(store, table, partition, files)
     if not files:
@@ -143,7 +142,7 @@ def recover(root: Path | str) -> list[str]:
         if not idle:
             return []
         if is_remote(root):
-            from warehouse import versioned
+            from kesu.warehouse import versioned
 
             return versioned.recover(storage_for(root))
         return _recover_all(storage_for(root))
@@ -153,7 +152,7 @@ def partition_intact(root: Path | str, table: str, partition: str) -> bool:
     """The live partition holds exactly the files its manifest lists (cheap: sizes only)."""
     store = storage_for(root)
     if is_remote(root):
-        from warehouse import versioned
+        from kesu.warehouse import versioned
 
         return versioned.intact(store, table, partition)
     manifest = _read_manifest(store, table, partition)

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from warehouse import ledger, paths
-from warehouse.storage import is_remote, storage_for
+from kesu.warehouse import ledger, paths
+from kesu.warehouse.storage import is_remote, storage_for
 
 QUARANTINE = "quarantine"
 LEAD_SCHEMA = {
@@ -57,7 +56,7 @@ def read_quarantine(root: Path | str, feed: str, drop_date: date) -> pl.DataFram
 
 
 def _live_keys(root: Path | str, table: str, partition: str) -> list[str]:
-    from warehouse import versioned
+    from kesu.warehouse import versioned
 
     pointer = versioned.pointer(storage_for(root), table, partition)
     return versioned.file_keys(pointer) if pointer else []

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from warehouse import paths
-from warehouse.storage import CHUNK, storage_for
+from kesu.warehouse import paths
+from kesu.warehouse.storage import CHUNK, storage_for
 
 
 @dataclass(frozen=True)

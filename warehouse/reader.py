@@ -5,7 +5,7 @@ partition outside the window is never opened. It also returns what the report ma
 for every partition read: its path, rows and a content checksum (from the partition manifest the
 publisher wrote; recomputed from the files when that manifest is missing or disagrees with them).
 
-On an object store the partition manifests are the pointers (`warehouse.versioned`): partitions
+On an object store the partition manifests are the pointers (`kesu.warehouse.versioned`): partitions
 are found by listing the manifests, files are those a pointer names, and nothing else under a
 table (a version being uploaded, the previous one) is ever opened. Polars reads the objects
 itself, with the endpoint and credentials of the warehouse's `S3Storage`.
@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-
-from warehouse import paths
-from warehouse.publish import VersionedPartition, read_partition_manifest
-from warehouse.storage import Storage, is_remote, remote_storage, storage_for
+from kesu.warehouse import paths
+from kesu.warehouse.publish import VersionedPartition, read_partition_manifest
+from kesu.warehouse.storage import Storage, is_remote, remote_storage, storage_for
 
 if TYPE_CHECKING:
-    from warehouse.s3 import S3Storage
+    from kesu.warehouse.s3 import S3Storage
 
 STAGED_TABLES = ("stg_hotline", "stg_complaints", "stg_regulator_transfers")
 PARTITION_COLUMN = "drop_date"
@@ -174,8 +173,8 @@ def staged_schema(table: str) -> dict[str, pl.DataType]:
     Typed columns get the dtype their parser returns on an empty column; every other staged
     column (ids, labels, codes, tokens, masked text) is text, and `source_line` an integer.
     """
-    from transforms import staging
-    from transforms.columns import COLUMNS, STAGED_TABLE
+    from kesu.transforms import staging
+    from kesu.transforms.columns import COLUMNS, STAGED_TABLE
 
     feed = {v: k for k, v in STAGED_TABLE.items()}[table]
     empty = pl.Series([], dtype=pl.String)

@@ -3,12 +3,12 @@
 S3 has no rename and no directories, so `S3Storage` keeps the `Storage` contract where it can
 (a single PUT is all-or-nothing, which is what `write_bytes` promises) and refuses where it
 cannot (`rename`; `exchange` answers False). Publishing therefore takes another road on S3
-(`warehouse.versioned`). Locks and scratch are inherently local: they live in a local state
+(`kesu.warehouse.versioned`). Locks and scratch are inherently local: they live in a local state
 directory (`state_dir`), so on S3 they serialise runs on one machine only.
 
 Endpoint, region and addressing style come from configuration (`[s3]` in kesu.toml, then
 `KESU_S3_*` variables); credentials only from the standard AWS chain (environment, profile,
-instance role) — never from kesu.toml. `flows.config.load_settings` registers the options of
+instance role) — never from kesu.toml. `kesu.flows.config.load_settings` registers the options of
 its warehouse here (`configure`); a root nobody configured uses the environment alone.
 """
 
@@ -32,8 +32,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
 )
-
-from warehouse.storage import LocalStorage
+from kesu.warehouse.storage import LocalStorage
 
 ADDRESSING = ("auto", "path", "virtual")
 SPOOL_BYTES = 64 << 20  # a raw file larger than this is spooled to disk before its upload

@@ -1,7 +1,7 @@
 """Per-run scratch space: staged frames handed from one task to the next by path, not by value.
 
 Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table; for an ``s3://``
-warehouse under its local state directory, `warehouse.storage.local_state`), is written as
+warehouse under its local state directory, `kesu.warehouse.storage.local_state`), is written as
 uncompressed Arrow IPC (a memory copy, several times faster than Parquet both ways), and is
 deleted when the run ends; `clear_stale` removes what a killed run left.
 """
@@ -12,8 +12,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
-
-from warehouse.storage import is_remote, local_state
+from kesu.warehouse.storage import is_remote, local_state
 
 SCRATCH = Path("_kesu") / "scratch"
 

@@ -1,11 +1,11 @@
-"""Storage backends. Callers speak in keys (relative POSIX paths from `warehouse.paths`), and
+"""Storage backends. Callers speak in keys (relative POSIX paths from `kesu.warehouse.paths`), and
 `storage_for` picks the backend from the root: a local directory (`LocalStorage`) or an
-``s3://bucket/prefix`` URL (`warehouse.s3.S3Storage`).
+``s3://bucket/prefix`` URL (`kesu.warehouse.s3.S3Storage`).
 
 `LocalStorage`'s promises, which publish/recover rely on: `write_bytes` and `write_stream` are
 all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename` and `exchange` are
 atomic, and everything is fsynced before the call returns. An object store keeps the first
-promise only, so publishing there works without rename (`warehouse.versioned`).
+promise only, so publishing there works without rename (`kesu.warehouse.versioned`).
 
 Locks and scratch files need a local filesystem whatever the root: `local_state` is the root
 itself when it is local, else a local state directory for that URL.
@@ -25,10 +25,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from warehouse import paths
+from kesu.warehouse import paths
 
 if TYPE_CHECKING:
-    from warehouse.s3 import S3Storage
+    from kesu.warehouse.s3 import S3Storage
 
 CHUNK = 1 << 20
 
@@ -74,7 +74,7 @@ def storage_for(root: Path | str) -> Storage:
 def remote_storage(root: Path | str) -> S3Storage:
     if not str(root).startswith("s3://"):
         raise NotImplementedError(f"no object-store backend yet for {root}")
-    from warehouse.s3 import s3_storage  # boto3 costs ~0.3 s: local runs do not pay it
+    from kesu.warehouse.s3 import s3_storage  # boto3 costs ~0.3 s: local runs do not pay it
 
     return s3_storage(str(root))
 

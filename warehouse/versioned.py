@@ -12,14 +12,13 @@ one (a single PUT, so readers see the old pointer or the new one, never half of 
 4. PUT the pointer (version = new, previous = old)  the switch; kill after → recover finishes 5
 5. delete every version but these two, then the marker
 
-Readers (`warehouse.reader`, `warehouse.quarantine`) open only the files the pointer lists, so
-a half-uploaded version is never seen. The previous version is kept until the next publish of
-the partition: a reader that read the old pointer a moment ago can still read all of it (for
-the length of one run of that drop, at least). A removal (empty drop) deletes the pointer, then
-every version: a reader caught mid-read by a removal fails on a missing object rather than
-reading a mixture. Publishes of one partition must not overlap: the drop lock (local, see
-`warehouse.locks`) ensures that for runs on one machine.
-"""
+Readers (`kesu.warehouse.reader`, `kesu.warehouse.quarantine`) open only the files the pointer
+lists, so a half-uploaded version is never seen. The previous version is kept until the next publish
+of the partition: a reader that read the old pointer a moment ago can still read all of it (for the
+length of one run of that drop, at least). A removal (empty drop) deletes the pointer, then every
+version: a reader caught mid-read by a removal fails on a missing object rather than reading a
+mixture. Publishes of one partition must not overlap: the drop lock (local, see
+`kesu.warehouse.locks`) ensures that for runs on one machine. """
 
 from __future__ import annotations
 
@@ -31,9 +30,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import polars as pl
-
-from warehouse import paths
-from warehouse.publish import (
+from kesu.warehouse import paths
+from kesu.warehouse.publish import (
     Action,
     PublishedFile,
     PublishedPartition,
@@ -43,8 +41,8 @@ from warehouse.publish import (
     _state_of,
     _write_manifest,
 )
-from warehouse.s3 import S3Storage
-from warehouse.storage import Storage
+from kesu.warehouse.s3 import S3Storage
+from kesu.warehouse.storage import Storage
 
 
 def new_version(now: datetime | None = None) -> str:

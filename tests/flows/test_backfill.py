@@ -16,13 +16,12 @@ from uuid import UUID
 
 import polars as pl
 import pytest
-
-from flows import backfill_cli, status_cli
-from flows.backfill import backfill, progress_listener
-from flows.ingest import nightly
-from flows.schedule import previous_drop_date
-from samplegen.generate import generate
-from warehouse import ledger, locks
+from kesu.flows import backfill_cli, status_cli
+from kesu.flows.backfill import backfill, progress_listener
+from kesu.flows.ingest import nightly
+from kesu.flows.schedule import previous_drop_date
+from kesu.samplegen.generate import generate
+from kesu.warehouse import ledger, locks
 
 START, END = date(2025, 5, 1), date(2025, 5, 3)
 DAYS = [START + timedelta(days=i) for i in range((END - START).days + 1)]
@@ -130,7 +129,7 @@ def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
         return {"run_id": f"{drop_date:%Y%m%d}T020000Z-abcdef", "drop_date": str(drop_date),
                 "status": "completed", "feeds": feeds}  # fmt: skip
 
-    monkeypatch.setattr("flows.backfill.ingest_drop", ingest_failing_on_start)
+    monkeypatch.setattr("kesu.flows.backfill.ingest_drop", ingest_failing_on_start)
     args = argparse.Namespace(
         start=START, end=END, feeds=None, force=False, workers=2,
         landing=str(tmp_path), warehouse=str(tmp_path / "wh"), config=None,
@@ -184,7 +183,7 @@ def test_a_backfill_and_a_nightly_run_on_overlapping_days_in_two_processes(
     with locks.drop_lock(root, contested, timeout=0):  # both will find the drop taken
         procs = {
             name: subprocess.Popen(
-                [sys.executable, "-m", "flows.cli", *argv],
+                [sys.executable, "-m", "kesu.flows.cli", *argv],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=logs[name].open("w"),

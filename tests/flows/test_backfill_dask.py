@@ -12,12 +12,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-
-from flows import backfill_cli, cli
-from flows.backfill import backfill
-from flows.cluster import worker_problems
-from samplegen.generate import generate
-from warehouse import ledger
+from kesu.flows import backfill_cli, cli
+from kesu.flows.backfill import backfill
+from kesu.flows.cluster import worker_problems
+from kesu.samplegen.generate import generate
+from kesu.warehouse import ledger
 
 pytestmark = pytest.mark.flow
 

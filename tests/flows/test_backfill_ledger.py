@@ -9,11 +9,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
-from flows.config import load_settings
-from flows.drop import ingest_drop
-from samplegen.generate import generate
-from warehouse import ledger
+from kesu.flows.config import load_settings
+from kesu.flows.drop import ingest_drop
+from kesu.samplegen.generate import generate
+from kesu.warehouse import ledger
 
 DAY = date(2025, 4, 2)
 

@@ -3,7 +3,7 @@
 The warehouse holds a drop ("old"); then the landing zone gets corrections, so a new run
 replaces partitions. A child process runs the real CLI on a copy of the old warehouse and kills
 itself (SIGKILL: no `finally`, no atexit) at one step of the publish; the step is chosen from
-outside, by wrapping a warehouse function in the child before `flows.cli.main` runs, so
+outside, by wrapping a warehouse function in the child before `kesu.flows.cli.main` runs, so
 production code carries no test hook. Then:
 
 - right after the kill, every table's partition is byte for byte the old one or the new one
@@ -35,13 +35,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from flows.ingest import nightly
-from samplegen.generate import generate
-from transforms.columns import COLUMNS
-from warehouse import paths, scratch
-from warehouse.landing import read_source
-from warehouse.publish import read_partition_manifest, recover
+from kesu.flows.ingest import nightly
+from kesu.samplegen.generate import generate
+from kesu.transforms.columns import COLUMNS
+from kesu.warehouse import paths, scratch
+from kesu.warehouse.landing import read_source
+from kesu.warehouse.publish import read_partition_manifest, recover
 
 pytestmark = pytest.mark.flow
 
@@ -82,11 +81,11 @@ def arm():
     setattr(owner, name, wrapper)
 
 if os.environ.get("KESU_NO_EXCHANGE"):  # a filesystem without renameat2(RENAME_EXCHANGE)
-    from warehouse.storage import LocalStorage
+    from kesu.warehouse.storage import LocalStorage
     LocalStorage.exchange = lambda self, a, b: False
 if os.environ.get("KESU_KILL_AT"):
     arm()
-from flows.cli import main
+from kesu.flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -105,7 +104,7 @@ class KillPoint:
 KILL_POINTS = {
     # the hotline publish has not started (other feeds may be anywhere in theirs)
     "before-staging": KillPoint(
-        at="warehouse.publish:publish_partition",
+        at="kesu.warehouse.publish:publish_partition",
         needle="stg_hotline",
         when="before",
         live="old",
@@ -123,7 +122,7 @@ KILL_POINTS = {
     ),
     # one of the partition's two files is staged, no intent written
     "mid-staging": KillPoint(
-        at="warehouse.publish:_stage",
+        at="kesu.warehouse.publish:_stage",
         needle="part-hotline_part1",
         when="after",
         live="old",
@@ -132,7 +131,7 @@ KILL_POINTS = {
     ),
     # the partition is exchanged; its manifest still describes the old files
     "after-exchange": KillPoint(
-        at="warehouse.storage:LocalStorage.exchange",
+        at="kesu.warehouse.storage:LocalStorage.exchange",
         needle="stg_hotline/",
         when="after",
         live="new",
@@ -141,7 +140,7 @@ KILL_POINTS = {
     ),
     # the manifest is written; the work dir still holds the old files and the intent
     "after-manifest": KillPoint(
-        at="warehouse.publish:_write_manifest",
+        at="kesu.warehouse.publish:_write_manifest",
         needle="stg_hotline",
         when="after",
         live="new",
@@ -151,7 +150,7 @@ KILL_POINTS = {
     # without renameat2: the live partition is renamed aside (the first rename that names it),
     # the new one not yet renamed in; it is missing until recover puts it back (documented)
     "between-renames": KillPoint(
-        at="warehouse.storage:LocalStorage.rename",
+        at="kesu.warehouse.storage:LocalStorage.rename",
         needle="'stg_hotline/",
         when="after",
         live="missing",
@@ -360,7 +359,7 @@ REPORT = ["report", "quarterly", "2025Q1", "--as-of", DAY.isoformat()]
 REPORT_KILL_POINTS = {
     # every file of the new report is written into the temp folder, the swap not begun
     "report-before-swap": KillPoint(
-        at="reports.output:_fsync_tree",
+        at="kesu.reports.output:_fsync_tree",
         needle=".2025Q1.tmp-",
         when="before",
         live="old",
@@ -369,7 +368,7 @@ REPORT_KILL_POINTS = {
     ),
     # the folders are exchanged: the temp folder now holds the old report
     "report-after-swap": KillPoint(
-        at="warehouse.storage:LocalStorage.exchange",
+        at="kesu.warehouse.storage:LocalStorage.exchange",
         needle="quarterly/2025Q1",
         when="after",
         live="new",

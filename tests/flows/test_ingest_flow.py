@@ -10,11 +10,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-
-from flows.ingest import nightly
-from samplegen.generate import generate
-from transforms.columns import COLUMNS, FEEDS, STAGED_TABLE
-from warehouse.landing import list_drop, read_source
+from kesu.flows.ingest import nightly
+from kesu.samplegen.generate import generate
+from kesu.transforms.columns import COLUMNS, FEEDS, STAGED_TABLE
+from kesu.warehouse.landing import list_drop, read_source
 
 START, END = date(2025, 3, 1), date(2025, 3, 5)
 PII_KINDS = ("phone", "person_name", "id_number")

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from flows.ingest import nightly
-from samplegen.generate import generate
-from warehouse import ledger, paths
-from warehouse.landing import read_source
+from kesu.flows.ingest import nightly
+from kesu.samplegen.generate import generate
+from kesu.warehouse import ledger, paths
+from kesu.warehouse.landing import read_source
 
 DAY, LINKED_DAY = date(2025, 3, 5), date(2025, 3, 6)
 ODD_NAMES = [

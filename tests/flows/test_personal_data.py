@@ -22,15 +22,14 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-
-from flows import quarantine_cli
-from flows.ingest import nightly
-from flows.report import report
-from reports.files import FORMULA_TRIGGERS
-from samplegen.generate import generate
-from transforms.columns import COLUMNS, FEEDS
-from transforms.pii import normalize_id_number, normalize_phone
-from warehouse.landing import read_source
+from kesu.flows import quarantine_cli
+from kesu.flows.ingest import nightly
+from kesu.flows.report import report
+from kesu.reports.files import FORMULA_TRIGGERS
+from kesu.samplegen.generate import generate
+from kesu.transforms.columns import COLUMNS, FEEDS
+from kesu.transforms.pii import normalize_id_number, normalize_phone
+from kesu.warehouse.landing import read_source
 
 DAY = date(2025, 3, 3)
 KEY = "pii-scan-test-key-0123456789abcdef"

@@ -11,13 +11,12 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-
-from flows import quarantine_cli
-from flows.ingest import nightly
-from samplegen.generate import generate
-from warehouse import paths
-from warehouse.landing import read_source
-from warehouse.quarantine import read_quarantine
+from kesu.flows import quarantine_cli
+from kesu.flows.ingest import nightly
+from kesu.samplegen.generate import generate
+from kesu.warehouse import paths
+from kesu.warehouse.landing import read_source
+from kesu.warehouse.quarantine import read_quarantine
 
 DAY = date(2025, 3, 4)
 DAY_PARTITION = paths.partition_key(DAY)

@@ -14,11 +14,10 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-
-from flows import report_cli
-from flows.ingest import nightly
-from flows.report import report
-from samplegen.generate import generate
+from kesu.flows import report_cli
+from kesu.flows.ingest import nightly
+from kesu.flows.report import report
+from kesu.samplegen.generate import generate
 
 # Drops from the end of Q1 into Q2 of 2025: the quarter 2025Q1 and the year 2025 both have data,
 # and the year spans two quarters.

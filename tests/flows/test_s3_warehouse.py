@@ -8,12 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from flows.cli import main
-from flows.ingest import nightly
-from flows.report import report
-from samplegen.generate import generate
-from warehouse import ledger
+from kesu.flows.cli import main
+from kesu.flows.ingest import nightly
+from kesu.flows.report import report
+from kesu.samplegen.generate import generate
+from kesu.warehouse import ledger
 
 START, END = date(2025, 3, 30), date(2025, 3, 31)
 QUARTER = "2025Q1"

@@ -22,12 +22,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 import xlsxwriter
-
-from flows.config import load_settings
-from flows.ingest_steps import FileOutcome, publish_feed, stage_feed
-from flows.pii_key import PiiKey
-from transforms.columns import COLUMNS, FEEDS, RECORD_KEY, STAGED_TABLE
-from warehouse.landing import list_drop
+from kesu.flows.config import load_settings
+from kesu.flows.ingest_steps import FileOutcome, publish_feed, stage_feed
+from kesu.flows.pii_key import PiiKey
+from kesu.transforms.columns import COLUMNS, FEEDS, RECORD_KEY, STAGED_TABLE
+from kesu.warehouse.landing import list_drop
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 DAY = date(2025, 3, 1)

@@ -5,14 +5,13 @@ import sys
 import time
 
 import pytest
-
-from flows.cli import _exit_status, _summary_lines, build_parser
+from kesu.flows.cli import _exit_status, _summary_lines, build_parser
 
 
 def test_help_imports_nothing_heavy_and_is_fast():
     code = (
         "import sys, time; t = time.perf_counter()\n"
-        "from flows.cli import main\n"
+        "from kesu.flows.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('prefect', 'great_expectations', 'polars', 'pandas') if m in sys.modules]\n"
         "print(heavy, time.perf_counter() - t)"
@@ -75,9 +74,8 @@ def test_a_dask_backfill_without_a_prefect_server_stops_before_any_flow_runs(
     tmp_path, monkeypatch, capsys
 ):
     # Each Dask worker would otherwise start a temporary Prefect API of its own.
+    from kesu.flows import cli
     from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from flows import cli
 
     argv = ["backfill", "--start", "2025-07-01", "--end", "2025-07-02"]
     argv += ["--dask-address", "tcp://127.0.0.1:9", "--warehouse", str(tmp_path / "wh")]

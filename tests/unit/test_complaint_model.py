@@ -11,8 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
-
-from transforms.complaint_model import build
+from kesu.transforms.complaint_model import build
 
 SH = ZoneInfo("Asia/Shanghai")
 DT = pl.Datetime("us", "Asia/Shanghai")

@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from flows.config import ConfigError, load_settings
-from warehouse import s3
+from kesu.flows.config import ConfigError, load_settings
+from kesu.warehouse import s3
 
 
 def settings(tmp_path: Path, toml: str, **env: str):
@@ -65,7 +64,7 @@ def test_the_options_travel_with_the_settings_to_another_process(tmp_path: Path)
     made = settings(tmp_path, '[s3]\nendpoint_url = "http://minio:9000"\n')
     (tmp_path / "settings.pickle").write_bytes(__import__("pickle").dumps(made))
     code = (
-        "import os, pickle, sys; from warehouse import s3; os.environ.pop('KESU_S3_ENDPOINT', 0); "
+        "import os, pickle, sys; from kesu.warehouse import s3; os.environ.pop('KESU_S3_ENDPOINT', 0); "
         f"got = pickle.loads(open({str(tmp_path / 'settings.pickle')!r}, 'rb').read()); "
         "assert s3.options_for(got.warehouse).endpoint_url is None; "
         "got.register_object_store(); "

@@ -13,12 +13,11 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from expectations import compiled
-from expectations.runner import FAILURES_SCHEMA, row_failures, summary, unexpected_rows
-from expectations.suites import TABLES, headers, suite_for
-from expectations.translate import failing_rows_expr
-from transforms.columns import COLUMNS
+from kesu.expectations import compiled
+from kesu.expectations.runner import FAILURES_SCHEMA, row_failures, summary, unexpected_rows
+from kesu.expectations.suites import TABLES, headers, suite_for
+from kesu.expectations.translate import failing_rows_expr
+from kesu.transforms.columns import COLUMNS
 
 SH = "Asia/Shanghai"
 DT = pl.Datetime("us", SH)
@@ -132,7 +131,7 @@ def failures_of(table: str, change: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def test_importing_suites_does_not_import_great_expectations() -> None:
-    code = "import expectations.suites, sys; assert 'great_expectations' not in sys.modules"
+    code = "import kesu.expectations.suites, sys; assert 'great_expectations' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -152,7 +151,7 @@ def test_checking_rows_with_the_polars_engine_does_not_import_great_expectations
     frame = pl.concat([frame, frame])  # the same call twice: unique_key fails on both rows
     frame.write_parquet(tmp_path / "f.parquet")
     code = (
-        "import sys, polars as pl; from expectations.runner import row_failures; "
+        "import sys, polars as pl; from kesu.expectations.runner import row_failures; "
         f"f = row_failures(pl.read_parquet({str(tmp_path / 'f.parquet')!r}), 'stg_hotline'); "
         "assert f['rule'].to_list() == ['unique_key'] * 4, f; "
         "assert 'great_expectations' not in sys.modules, 'GX was imported'"
@@ -174,7 +173,7 @@ def test_every_expectation_names_its_rule_fields_and_staged_columns(table: str) 
 
 @pytest.mark.parametrize("table", TABLES)
 def test_suites_check_columns_staging_writes(table: str) -> None:
-    from transforms.staging import STAGED_COLUMNS
+    from kesu.transforms.staging import STAGED_COLUMNS
 
     written = STAGED_COLUMNS[table.removeprefix("stg_")]
     assert list(SCHEMAS[table]) == written  # the frames below follow the staged schema

@@ -4,8 +4,7 @@ import os
 from datetime import date
 
 import pytest
-
-from warehouse.landing import RAGGED, SourceReadError, list_drop, read_csv_text
+from kesu.warehouse.landing import RAGGED, SourceReadError, list_drop, read_csv_text
 
 ROWS = '编号,内容\nA1,"含逗号,和\n换行"\nA2,普通\n'
 

@@ -1,4 +1,4 @@
-"""warehouse.locks: per-drop locks between real processes and threads, and recovery that leaves a
+"""kesu.warehouse.locks: per-drop locks between real processes and threads, and recovery that leaves a
 live run's work alone."""
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
-from warehouse import locks, paths
-from warehouse.publish import recover
+from kesu.warehouse import locks, paths
+from kesu.warehouse.publish import recover
 
 D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
 
@@ -23,7 +22,7 @@ D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
 HOLDER = """
 import sys
 from datetime import date
-from warehouse import locks
+from kesu.warehouse import locks
 root, what = sys.argv[1], sys.argv[2]
 held = (locks.live_run(root) if what == "live"
         else locks.drop_lock(root, date.fromisoformat(what), timeout=0))

@@ -5,8 +5,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-
-from transforms import parsing
+from kesu.transforms import parsing
 
 
 def _one(parse, text):

@@ -1,8 +1,7 @@
 """Tokens match the same person across spellings and feeds; masks hide what PIPL protects."""
 
 import polars as pl
-
-from transforms import pii
+from kesu.transforms import pii
 
 KEY = b"unit-test-key-0123456789"
 

@@ -1,4 +1,4 @@
-"""warehouse.paths and warehouse.publish: layout safety, atomic swap, idempotence, recovery."""
+"""kesu.warehouse.paths and warehouse.publish: layout safety, atomic swap, idempotence, recovery."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-
-from warehouse import paths, publish, storage
-from warehouse.paths import partition_key, safe_part_name, table_dir
-from warehouse.publish import publish_partition, read_partition_manifest, recover
+from kesu.warehouse import paths, publish, storage
+from kesu.warehouse.paths import partition_key, safe_part_name, table_dir
+from kesu.warehouse.publish import publish_partition, read_partition_manifest, recover
 
 TABLE = "stg_complaints"
 D1 = partition_key(date(2025, 1, 31))
@@ -370,7 +369,7 @@ def test_real_sigkill_during_swap(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, signal, polars as pl
-        from warehouse import publish
+        from kesu.warehouse import publish
         real = publish._swap_in
         def swap_then_die(*a):
             real(*a)

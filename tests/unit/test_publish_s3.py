@@ -10,19 +10,18 @@ from datetime import date
 
 import polars as pl
 import pytest
-
-from warehouse import paths, versioned
-from warehouse.publish import (
+from kesu.warehouse import paths, versioned
+from kesu.warehouse.publish import (
     VersionedPartition,
     partition_intact,
     publish_partition,
     read_partition_manifest,
     recover,
 )
-from warehouse.quarantine import read_quarantine
-from warehouse.reader import partition_dates, scan_table
-from warehouse.s3 import ObjectStoreError
-from warehouse.storage import storage_for
+from kesu.warehouse.quarantine import read_quarantine
+from kesu.warehouse.reader import partition_dates, scan_table
+from kesu.warehouse.s3 import ObjectStoreError
+from kesu.warehouse.storage import storage_for
 
 TABLE = "stg_complaints"
 DAY = date(2025, 1, 31)
@@ -112,7 +111,7 @@ def test_a_kill_between_upload_and_pointer_switch(s3) -> None:
     script = textwrap.dedent(
         f"""
         import os, signal, polars as pl
-        from warehouse import publish, versioned
+        from kesu.warehouse import publish, versioned
         def die(*a):
             os.kill(os.getpid(), signal.SIGKILL)
         versioned._write_manifest = die

@@ -12,13 +12,12 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-
-from flows import quarantine_cli
-from reports.quarantine_xlsx import write_quarantine_workbook
-from transforms.quarantine_review import rows_per_file, rule_counts, summary
-from warehouse import ledger
-from warehouse.publish import publish_partition
-from warehouse.quarantine import last_ingests, read_quarantine
+from kesu.flows import quarantine_cli
+from kesu.reports.quarantine_xlsx import write_quarantine_workbook
+from kesu.transforms.quarantine_review import rows_per_file, rule_counts, summary
+from kesu.warehouse import ledger
+from kesu.warehouse.publish import publish_partition
+from kesu.warehouse.quarantine import last_ingests, read_quarantine
 
 DAY = date(2025, 3, 3)
 # Every character OWASP lists as a formula trigger, at the start of a text cell.

@@ -1,4 +1,4 @@
-"""warehouse.raw (content-addressed originals) and warehouse.ledger (one JSON file per run)."""
+"""kesu.warehouse.raw (content-addressed originals) and warehouse.ledger (one JSON file per run)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
-from warehouse import ledger
-from warehouse.ledger import last_successful_inputs, list_runs, new_run_id, record_run
-from warehouse.publish import PublishedFile, PublishedPartition
-from warehouse.raw import keep_raw, sha256_file
+from kesu.warehouse import ledger
+from kesu.warehouse.ledger import last_successful_inputs, list_runs, new_run_id, record_run
+from kesu.warehouse.publish import PublishedFile, PublishedPartition
+from kesu.warehouse.raw import keep_raw, sha256_file
 
 DROP = date(2025, 1, 31)
 NAME = "投诉工单_20250131.csv"

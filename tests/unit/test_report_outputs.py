@@ -14,11 +14,11 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from kesu.reports import charts, disclosure, files, html, labels, output, xlsx
+from kesu.warehouse.publish import publish_partition
+from kesu.warehouse.reader import latest_drop, scan_table, staged_schema
 
-import reports
-from reports import charts, disclosure, files, html, labels, output, xlsx
-from warehouse.publish import publish_partition
-from warehouse.reader import latest_drop, scan_table, staged_schema
+from kesu import reports
 
 P = pl.Decimal(10, 2)
 INJECTIONS = [
@@ -486,7 +486,7 @@ def test_latest_drop_is_the_newest_partition_of_any_staged_table(warehouse, tmp_
 def test_report_cli_parses_and_imports_nothing_heavy():
     code = (
         "import argparse, sys\n"
-        "from flows import report_cli\n"
+        "from kesu.flows import report_cli\n"
         "p = argparse.ArgumentParser(); sub = p.add_subparsers(dest='command')\n"
         "report_cli.add_parser(sub)\n"
         "a = p.parse_args(['report', 'annual', '2025', '--as-of', '2025-03-02', '--out', 'o'])\n"

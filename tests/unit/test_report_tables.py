@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from kesu.transforms.periods import Period
+from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
 from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, at, call, frame, ticket, transfer
 
-import reference
-from transforms.periods import Period
-from transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
+from kesu import reference
 
 D = Decimal
 CODES = pl.read_csv(reference.JRT0169_CODES, infer_schema=False)

@@ -17,13 +17,12 @@ from tempfile import TemporaryDirectory
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from flows.config import load_settings
-from flows.ingest_steps import FeedStaged, stage_feed
-from flows.pii_key import PiiKey
-from transforms.columns import COMPLAINTS
-from warehouse import scratch
-from warehouse.landing import list_drop
+from kesu.flows.config import load_settings
+from kesu.flows.ingest_steps import FeedStaged, stage_feed
+from kesu.flows.pii_key import PiiKey
+from kesu.transforms.columns import COMPLAINTS
+from kesu.warehouse import scratch
+from kesu.warehouse.landing import list_drop
 
 DAY = date(2025, 3, 1)
 KEY = PiiKey(b"property-test-key-0123456789abcdef", "test", is_demo=False)

@@ -1,10 +1,10 @@
-"""transforms.run_summary: what `kesu status` and the backfill say about the ledger's runs."""
+"""kesu.transforms.run_summary: what `kesu status` and the backfill say about the ledger's runs."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from transforms.run_summary import (
+from kesu.transforms.run_summary import (
     backfill_summary,
     drop_entry,
     drop_outcome,

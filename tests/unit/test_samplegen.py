@@ -17,18 +17,17 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from reference import BRANCHES, JRT0169_CODES, LABEL_MAP
-from samplegen import lifecycle, transfers
-from samplegen.branches import branch_frame
-from samplegen.generate import SampleSummary, generate
-from samplegen.orgs import load_branches
-from samplegen.people import AREA_CODES, CITY_AREA_CODES, id_check_digit
-from samplegen.profiles import PROFILES
-from samplegen.taxonomy import load_taxonomy
-from samplegen.texts import complaint_texts
-from samplegen.world import LOOKBACK, World
-from transforms.columns import COLUMNS, FEEDS, column, header_to_name
+from kesu.reference import BRANCHES, JRT0169_CODES, LABEL_MAP
+from kesu.samplegen import lifecycle, transfers
+from kesu.samplegen.branches import branch_frame
+from kesu.samplegen.generate import SampleSummary, generate
+from kesu.samplegen.orgs import load_branches
+from kesu.samplegen.people import AREA_CODES, CITY_AREA_CODES, id_check_digit
+from kesu.samplegen.profiles import PROFILES
+from kesu.samplegen.taxonomy import load_taxonomy
+from kesu.samplegen.texts import complaint_texts
+from kesu.samplegen.world import LOOKBACK, World
+from kesu.transforms.columns import COLUMNS, FEEDS, column, header_to_name
 
 START = dt.date(2025, 3, 3)
 DAYS = 14

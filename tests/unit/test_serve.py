@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
-from flows.schedule import previous_drop_date, quarter_just_ended
+from kesu.flows.schedule import previous_drop_date, quarter_just_ended
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -47,7 +46,7 @@ def test_a_naive_scheduled_time_is_refused():
 
 
 def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path, monkeypatch):
-    from flows.serve import deployments, locations
+    from kesu.flows.serve import deployments, locations
 
     monkeypatch.delenv("KESU_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)  # no kesu.toml here
@@ -85,4 +84,4 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     assert required("nightly/kesu") == required("quarterly-report/kesu") == []
     assert required("backfill/kesu") == ["end", "start"]
     assert required("report/kesu") == ["kind", "period"]
-    assert built["nightly/kesu"].entrypoint == "flows.ingest.nightly"  # by module: any cwd
+    assert built["nightly/kesu"].entrypoint == "kesu.flows.ingest.nightly"  # by module: any cwd

@@ -9,8 +9,7 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from transforms import shares
+from kesu.transforms import shares
 
 D = Decimal
 

@@ -2,10 +2,15 @@
 
 import polars as pl
 import pytest
-
-from transforms.lookups import Lookups, branch_lookup, label_lookup
-from transforms.quarantine import row_problems, split
-from transforms.staging import STAGED_COLUMNS, StagingContext, check_headers, duplicate_keys, stage
+from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
+from kesu.transforms.quarantine import row_problems, split
+from kesu.transforms.staging import (
+    STAGED_COLUMNS,
+    StagingContext,
+    check_headers,
+    duplicate_keys,
+    stage,
+)
 
 CODES = pl.DataFrame(
     {

@@ -8,8 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
-from warehouse.storage import Storage, local_state, storage_for
+from kesu.warehouse.storage import Storage, local_state, storage_for
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -79,7 +78,7 @@ def test_missing_object_raises_file_not_found(store: Storage) -> None:
 
 
 def test_locks_and_scratch_of_an_s3_warehouse_live_in_its_local_state_dir(s3) -> None:
-    from warehouse import locks, scratch
+    from kesu.warehouse import locks, scratch
 
     url = s3.url()
     state = local_state(url)

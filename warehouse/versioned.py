@@ -18,7 +18,7 @@ of the partition: a reader that read the old pointer a moment ago can still read
 length of one run of that drop, at least). A removal (empty drop) deletes the pointer, then every
 version: a reader caught mid-read by a removal fails on a missing object rather than reading a
 mixture. Publishes of one partition must not overlap: the drop lock (local, see
-`kesu.warehouse.locks`) ensures that for runs on one machine. """
+`kesu.warehouse.locks`) ensures that for runs on one machine."""
 
 from __future__ import annotations
 

@@ -17,9 +17,11 @@ import polars as pl
 from kesu.flows.config import Settings, load_settings
 from kesu.reports import charts, files, manifest, output
 from kesu.transforms.columns import BRANCH_HEADERS
+from kesu.transforms.lookups import label_lookup
 from kesu.transforms.periods import Period
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-from kesu.warehouse.reader import latest_drop, scan_table
+from kesu.warehouse.quarantine import quarantine_table, read_quarantine
+from kesu.warehouse.reader import latest_drop, partition_dates, scan_table
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -61,7 +63,22 @@ def report_inputs(
         frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
         partitions += read
     branches, codes, reference = _reference(settings)
-    return ReportInputs(branches=branches, codes=codes, **frames), partitions, reference
+    label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
+    held = _held_complaints(settings, as_of)
+    labels = label_lookup(codes.cast(pl.String), label_map)
+    inputs = ReportInputs(branches=branches, codes=codes, held=held, labels=labels, **frames)
+    return inputs, partitions, reference
+
+
+def _held_complaints(settings: Settings, as_of: date) -> pl.DataFrame:
+    """The complaint rows in quarantine, every drop up to as_of, with their drop_date."""
+    table = quarantine_table("complaints")
+    parts = [
+        read_quarantine(settings.warehouse, "complaints", day).with_columns(drop_date=pl.lit(day))
+        for day in partition_dates(settings.warehouse, table)
+        if day <= as_of
+    ]
+    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
 
 
 @task(name="read-and-build", cache_policy=NO_CACHE)

@@ -19,6 +19,8 @@ TABLE_TITLES = {
     "hotline_by_category": "客服热线来电业务分类",
     "hotline_kpis": "客服热线服务指标",
     "monthly_trend": "月度趋势",
+    "held_updates": "被隔离的投诉更新",
+    "unmapped_labels": "未映射标签（归入其他）",
 }
 
 OVERVIEW = {
@@ -104,6 +106,14 @@ MONTHLY_TREND = {
     "regulator_transferred": "监管转办投诉",
     "calls": "热线来电",
 }
+HELD_UPDATES = {
+    "complaint_id": "投诉编号",
+    "drop_date": "数据日期",
+    "rule": "隔离规则",
+    "reason": "隔离原因",
+}
+UNMAPPED_LABELS = {"axis": "分类维度", "label": "源系统标签", "mapped_to": "归入代码",
+                   "tickets": "工单数"}  # fmt: skip
 
 COLUMN_LABELS: dict[str, dict[str, str]] = {
     "overview": OVERVIEW,
@@ -117,6 +127,8 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
     "hotline_by_category": HOTLINE_BY_CATEGORY,
     "hotline_kpis": HOTLINE_KPIS,
     "monthly_trend": MONTHLY_TREND,
+    "held_updates": HELD_UPDATES,
+    "unmapped_labels": UNMAPPED_LABELS,
 }
 
 # What the overview's `previous` and `change_pct` compare with, by report kind.
@@ -147,7 +159,7 @@ HIDDEN_COLUMNS = {
     "html": frozenset({"share_pct", "metric"}),
 }
 # Tables whose rows are metrics or overlapping levels: no plain 合计 row.
-NO_TOTAL = frozenset({"overview", "hotline_kpis"})
+NO_TOTAL = frozenset({"overview", "hotline_kpis", "held_updates", "unmapped_labels"})
 TOTAL_LABEL = "合计"
 
 _QUARTERS = {"1": "第一季度", "2": "第二季度", "3": "第三季度", "4": "第四季度"}

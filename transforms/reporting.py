@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import polars as pl
-from kesu.transforms import complaint_model, periods, shares
+from kesu.transforms import complaint_model, periods, report_quality, shares
 from kesu.transforms import report_complaints as rc
 from kesu.transforms import report_hotline as rh
 from kesu.transforms import report_transfers as rt
@@ -36,6 +37,7 @@ LABELS = {
     "not_responsible": "无责投诉量",
     "repeat_rate": "重复投诉率（%）",
     "callback_satisfaction_rate": "回访满意率（%）",
+    "held_updates": "更新被隔离暂按旧版本统计的投诉",
     "calls": "来电总量",
     "ivr_only": "自助语音服务量",
     "human_requested": "转人工请求量",
@@ -100,12 +102,23 @@ class ReportInputs:
     hotline: pl.LazyFrame  # stg_hotline with drop_date
     branches: pl.DataFrame  # reference/branches.csv, read as text (Chinese or canonical headers)
     codes: pl.DataFrame  # reference/jrt0169_codes.csv
+    # quarantined complaint rows (source text) with drop_date <= as_of: for held_updates
+    held: pl.DataFrame | None = None
+    labels: dict[str, dict[str, str]] | None = None  # the label lookup, for unmapped_labels
 
 
 def labelled(table: pl.DataFrame, config: ReportConfig) -> pl.DataFrame:
     """The same rows (one per metric) with the Chinese `label` after `metric`."""
     labels = [LABELS[m].format(**vars(config)) for m in table["metric"]]
     return table.insert_column(1, pl.Series("label", labels, dtype=pl.String))
+
+
+def with_metrics(overview: pl.DataFrame, values: dict[str, int | Decimal | None]) -> pl.DataFrame:
+    """`overview` with more metric rows that have no previous value (known only as of now)."""
+    extra = shares.metric_values(values).with_columns(
+        previous=pl.lit(None, shares.VALUE), change_pct=pl.lit(None, shares.VALUE)
+    )
+    return pl.concat([overview, extra.select(overview.columns)])
 
 
 def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: ReportConfig,
@@ -122,8 +135,17 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
     known = inputs.complaints.filter(pl.col("drop_date") <= min(period.previous().end, as_of))
     previous_known = known.select(pl.len()).collect().item() > 0
     r, d = config.rounding, config.decimals
+    held = report_quality.held_updates(
+        model.tickets,
+        inputs.held if inputs.held is not None else pl.DataFrame(),
+        period.cutoff(as_of),
+    )
+    overview = rc.overview(model, period, as_of, config, previous_known)
+    overview = with_metrics(overview, {"held_updates": held.height})
     return {
-        "overview": labelled(rc.overview(model, period, as_of, config, previous_known), config),
+        "overview": labelled(overview, config),
+        "held_updates": held,
+        "unmapped_labels": report_quality.unmapped_labels(model.tickets, inputs.labels or {}),
         "by_business_category": rc.by_code(pg, codes, "B", "business_category_code", r, d, False),
         "by_cause": rc.by_code(pg, codes, "C", "cause_code", r, d, True),
         "by_channel": rc.by_channel(pg, codes, r, d),

@@ -37,6 +37,8 @@ CONTRACT = {
     "hotline_kpis": ["metric", "label", "value"],
     "monthly_trend": ["month", "complaints", "opinions", "praises", "regulator_transferred",
                       "calls"],
+    "held_updates": ["complaint_id", "drop_date", "rule", "reason"],
+    "unmapped_labels": ["axis", "label", "mapped_to", "tickets"],
 }  # fmt: skip
 
 
@@ -96,6 +98,7 @@ def test_overview_metrics_worked_out():
         "responsible": D(1), "not_responsible": D(1),
         "repeat_rate": D("14.29"),  # B merged: 1 / 7 = 14.285..
         "callback_satisfaction_rate": D("50.00"),  # A 满意 of A, C called back (D 未回访)
+        "held_updates": D(0),  # nothing in quarantine
     }  # fmt: skip
     previous = column(t["overview"], "metric", "previous")
     change = column(t["overview"], "metric", "change_pct")

@@ -1,0 +1,146 @@
+"""The second release's report rules (issue 11) over literal rows: held updates, unknown labels,
+backlog, the transfer clock, phone-matched customers, coverage, regions, denominators."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
+from kesu.transforms.periods import Period
+from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
+from kesu.transforms.staging import StagingContext, stage
+from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
+
+from kesu import reference
+
+D = Decimal
+CODES = pl.read_csv(reference.JRT0169_CODES, infer_schema=False)
+BRANCHES = pl.read_csv(reference.BRANCHES, infer_schema=False)
+LABEL_MAP = pl.read_csv(reference.LABEL_MAP, infer_schema=False)
+LABELS = label_lookup(CODES, LABEL_MAP)
+Q3 = Period.parse("quarterly", "2025Q3")
+
+
+def build(tickets=(), transfers=(), period=Q3, as_of="2025-10-15", held=None, **config):
+    inputs = ReportInputs(
+        frame(list(tickets), COMPLAINTS), frame(list(transfers), TRANSFERS),
+        frame([], HOTLINE), BRANCHES, CODES, held=held, labels=LABELS,
+    )  # fmt: skip
+    return build_tables(inputs, period, dt.date.fromisoformat(as_of), ReportConfig(**config))
+
+
+def metric(table: pl.DataFrame, name: str, column: str = "value"):
+    return table.filter(pl.col("metric") == name)[column].item()
+
+
+def held_rows(*rows: tuple[str, str, str, str]) -> pl.DataFrame:
+    """Quarantined complaint rows as `quarantine/complaints` holds them: source text."""
+    return pl.DataFrame(
+        [
+            {"source_file": "c.csv", "source_line": 2, "field": "投诉原因", "rule": rule,
+             "reason": f'投诉原因 (cause): "其它" {rule}', "complaint_id": cid,
+             "updated_at": updated, "drop_date": dt.date.fromisoformat(drop)}
+            for cid, updated, drop, rule in rows
+        ]
+    )  # fmt: skip
+
+
+# --- 1. held updates -------------------------------------------------------------------------
+
+
+def test_a_closing_version_held_in_quarantine_is_listed_not_silently_reported_open():
+    tickets = [
+        ticket("X", "2025-07-01 10:00"),  # open version loaded on 07-01; its closure is held
+        ticket("Y", "2025-07-02 10:00"),  # open, nothing held: a real overdue complaint
+        ticket("W", "2025-07-03 10:00", closed="2025-07-10 10:00"),  # held row is older
+    ]
+    held = held_rows(
+        ("X", "2025-07-12 09:00:00", "2025-07-12", "unknown_label"),  # later drop: held
+        ("W", "2025-07-03 10:00:00", "2025-07-03", "duplicate_key"),  # not newer than loaded
+        ("V", "2025-06-01 09:00:00", "2025-06-01", "unparseable"),  # never loaded: held
+    )
+    t = build(tickets, held=held)
+    assert t["held_updates"].rows() == [
+        ("V", dt.date(2025, 6, 1), "unparseable", '投诉原因 (cause): "其它" unparseable'),
+        ("X", dt.date(2025, 7, 12), "unknown_label", '投诉原因 (cause): "其它" unknown_label'),
+    ]
+    assert metric(t["overview"], "held_updates") == D(2)
+    assert metric(t["overview"], "open_overdue_at_end") == D(2)  # X (as last loaded) and Y
+
+
+def test_a_held_version_of_the_same_drop_counts_only_when_it_is_newer():
+    tickets = [ticket("X", "2025-07-01 10:00")]  # loaded version: updated 07-01 10:00
+    same_time = held_rows(("X", "2025-07-01 10:00:00", "2025-07-01", "duplicate_key"))
+    later = held_rows(("X", "2025-07-01 18:00:00", "2025-07-01", "in_set"))
+    assert build(tickets, held=same_time)["held_updates"].height == 0
+    assert build(tickets, held=later)["held_updates"]["complaint_id"].to_list() == ["X"]
+
+
+def test_held_updates_mask_an_id_that_looks_like_a_phone_number():
+    held = held_rows(("13812345678", "2025-07-01 10:00:00", "2025-07-01", "required"))
+    assert build(held=held)["held_updates"]["complaint_id"].to_list() == ["138****5678"]
+
+
+def test_no_quarantine_gives_an_empty_table_with_its_columns():
+    t = build([ticket("A")])["held_updates"]
+    assert t.height == 0 and t.columns == ["complaint_id", "drop_date", "rule", "reason"]
+
+
+STAGE_ROW = {
+    "complaint_id": "T1", "ticket_type": "投诉", "intake_channel": "客服热线",
+    "received_at": "2025-07-01 10:00:00", "channel": "手机银行", "business_category": "信用卡",
+    "cause": "服务态度", "branch_code": "0101", "status": "已受理",
+    "updated_at": "2025-07-01 10:00:00",
+}  # fmt: skip
+
+
+def _stage(mode: str, **changes: str):
+    row = STAGE_ROW | changes
+    source = pl.DataFrame([row], schema={k: pl.String for k in row}).with_columns(
+        _line=pl.lit(2, pl.Int64)
+    )
+    lookups = Lookups(LABELS, branch_lookup(BRANCHES.rename({"机构代码": "branch_code",
+                                                              "机构名称": "branch_name"})), mode)  # fmt: skip
+    return stage("complaints", source, "c.csv", StagingContext(b"k" * 32, lookups))
+
+
+@pytest.mark.parametrize(
+    ("changes", "column", "code"),
+    [
+        ({"cause": "其它"}, "cause_code", "C99"),  # a variant in the shipped mapping, no finding
+        ({"business_category": "其它"}, "business_category_code", "B99"),
+        ({"business_category": "银行卡"}, "business_category_code", "B99"),  # unknown: 其他
+        ({"cause": "态度不好"}, "cause_code", "C99"),
+        ({"channel": "线上渠道"}, "channel_code", "A0199"),  # axis A: the front office's 其他
+    ],
+)
+def test_an_unknown_label_loads_under_the_axis_other_by_default(changes, column, code):
+    staged = _stage("other", **changes)
+    assert staged.issues.height == 0 and staged.staged[column].to_list() == [code]
+
+
+def test_an_unknown_label_is_held_when_configured_so():
+    staged = _stage("quarantine", business_category="银行卡")
+    assert staged.issues["rule"].to_list() == ["unknown_label"]
+    assert staged.staged["business_category_code"].to_list() == [None]
+
+
+def test_unknown_labels_loaded_under_other_are_a_finding_of_the_report():
+    rows = [
+        ticket("A", business_category_label="银行卡", business_category_code="B99"),
+        ticket("B", business_category_label="银行卡", business_category_code="B99"),
+        ticket("C", business_category_label="其它", business_category_code="B99"),  # mapped
+        ticket("D", cause_label="态度不好", cause_code="C99"),
+    ]
+    assert build(rows)["unmapped_labels"].rows() == [
+        ("B", "银行卡", "B99", 2),
+        ("C", "态度不好", "C99", 1),
+    ]
+
+
+def test_the_unknown_label_setting_is_checked():
+    with pytest.raises(ValueError, match="unknown_label"):
+        Lookups(unknown_label="drop")

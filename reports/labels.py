@@ -68,6 +68,8 @@ BRANCH_SCORECARD = {
     "valid_complaints": "有效投诉",
     "praises": "表扬",
     "on_time_rate": "按时办结率",
+    "backlog_open_at_end": "往期投诉期末未办结",
+    "backlog_overdue_at_end": "往期投诉期末超时限未办结",
 }
 HANDLING_TIME = {
     "bucket": "办理时长",

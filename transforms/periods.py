@@ -126,15 +126,30 @@ def period_groups(groups: pl.DataFrame, period: Period, as_of: date, limits: Lim
                   ) -> pl.DataFrame:  # fmt: skip
     """One row per merge group received in the period: closure, handling days, limit, on time,
     overdue and handling-time bucket as at the cutoff."""
-    cutoff = pl.lit(period.cutoff(as_of))
+    received = groups.filter(pl.col("received_on").is_between(period.start, period.end))
+    return at_cutoff(received, period.cutoff(as_of), limits)
+
+
+def backlog_groups(groups: pl.DataFrame, period: Period, as_of: date, limits: Limits,
+                   ) -> pl.DataFrame:  # fmt: skip
+    """One row per merge group received before the period and still open at its cutoff, with
+    the columns of `period_groups` (`overdue`: past its time limit at the cutoff)."""
+    before = groups.filter(pl.col("received_on") < period.start)
+    return at_cutoff(before, period.cutoff(as_of), limits).filter(~pl.col("closed"))
+
+
+def at_cutoff(groups: pl.DataFrame, day: date, limits: Limits) -> pl.DataFrame:
+    """The groups with closure, handling days, limit, on time, overdue and bucket at `day`.
+    The clock runs from `clock_on` (a transfer's 转办日期 can be before the ticket's receipt)."""
+    cutoff = pl.lit(day)
+    start = pl.col("clock_on") if "clock_on" in groups.columns else pl.col("received_on")
     limit = pl.when("extended").then(limits.extended_days).otherwise(limits.decision_days)
     closed = pl.col("closed_on").is_not_null() & (pl.col("closed_on") <= cutoff)
-    days = (pl.col("closed_on") - pl.col("received_on")).dt.total_days() - pl.col("excluded_days")
-    elapsed = (cutoff - pl.col("received_on")).dt.total_days() - pl.col("excluded_days")
+    days = (pl.col("closed_on") - start).dt.total_days() - pl.col("excluded_days")
+    elapsed = (cutoff - start).dt.total_days() - pl.col("excluded_days")
     label = buckets(limits)
     return (
-        groups.filter(pl.col("received_on").is_between(period.start, period.end))
-        .with_columns(closed=closed, limit_days=limit.cast(pl.Int64))
+        groups.with_columns(closed=closed, limit_days=limit.cast(pl.Int64))
         .with_columns(handling_days=pl.when("closed").then(days.clip(0)).cast(pl.Int64))
         .with_columns(
             on_time=pl.col("closed") & (pl.col("handling_days") <= pl.col("limit_days")),

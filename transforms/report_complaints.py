@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 import polars as pl
 from kesu.transforms import shares
 from kesu.transforms.complaint_model import ComplaintModel
-from kesu.transforms.periods import Period, buckets, period_groups, period_tickets
+from kesu.transforms.periods import (
+    Period,
+    backlog_groups,
+    buckets,
+    period_groups,
+    period_tickets,
+)
 
 if TYPE_CHECKING:
     from kesu.transforms.reporting import ReportConfig as Limits
@@ -23,8 +29,10 @@ CALLBACK_SATISFIED, CALLBACK_DONE = ("满意", "基本满意"), ("满意", "基�
 OPINION, PRAISE = "意见", "表扬"
 
 
-def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits) -> dict[str, int | Decimal | None]:
-    """The complaint metrics of `overview` for one period (counts, then rates)."""
+def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits, backlog: pl.DataFrame | None = None,
+            ) -> dict[str, int | Decimal | None]:  # fmt: skip
+    """The complaint metrics of `overview` for one period (counts, then rates); `backlog`: the
+    groups received before the period still open at its cutoff (backlog_groups)."""
 
     def n(expr: pl.Expr, frame: pl.DataFrame = pg) -> int:
         return int(frame.select(expr.fill_null(False).sum()).item())
@@ -55,6 +63,9 @@ def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits) -> dict[str, int
             n(closed & callback.is_in(CALLBACK_SATISFIED)), done
         ),
     }
+    if backlog is not None:
+        values["backlog_open_at_end"] = backlog.height
+        values["backlog_overdue_at_end"] = n(pl.col("overdue"), backlog)
     return values
 
 
@@ -65,7 +76,8 @@ def overview(model: ComplaintModel, period: Period, as_of: date, limits: Limits,
 
     def values(p: Period) -> dict[str, int | Decimal | None]:
         pg = period_groups(model.groups, p, as_of, limits)
-        return metrics(pg, period_tickets(model.tickets, p), limits)
+        backlog = backlog_groups(model.groups, p, as_of, limits)
+        return metrics(pg, period_tickets(model.tickets, p), limits, backlog)
 
     now = values(period)
     table = shares.metric_values(now)

@@ -49,10 +49,18 @@ def regulator_transfers(transfers: pl.DataFrame, period: Period, as_of: date) ->
     )
 
 
-def branch_scorecard(pg: pl.DataFrame, pt: pl.DataFrame, branches: pl.DataFrame) -> pl.DataFrame:
+def branch_scorecard(pg: pl.DataFrame, pt: pl.DataFrame, branches: pl.DataFrame,
+                     backlog: pl.DataFrame | None = None) -> pl.DataFrame:  # fmt: skip
     """One row per branch (owning branch code as recorded) with a complaint, opinion or praise
-    received in the period, by branch code. on_time_rate = closed within the limit / (closed +
-    open past the limit): complaints still within their limit are not judged yet."""
+    received in the period, or a backlog complaint open at its end, by branch code.
+    on_time_rate = closed within the limit / (closed + open past the limit): complaints still
+    within their limit are not judged yet. Extra columns backlog_open_at_end and
+    backlog_overdue_at_end: groups received before the period, open at its cutoff."""
+    if backlog is None:
+        backlog = pg.clear()
+    carried = backlog.group_by("branch_code").agg(
+        backlog_open_at_end=pl.len(), backlog_overdue_at_end=pl.col("overdue").sum()
+    )
     complaints = pg.group_by("branch_code").agg(
         regulator_transferred=pl.col("has_transfer").sum(),
         direct_complaints=(~pl.col("has_transfer")).sum(),
@@ -66,16 +74,19 @@ def branch_scorecard(pg: pl.DataFrame, pt: pl.DataFrame, branches: pl.DataFrame)
     )
     counts = ["regulator_transferred", "direct_complaints", "opinions", "valid_complaints",
               "praises"]  # fmt: skip
+    extra = ["backlog_open_at_end", "backlog_overdue_at_end"]
     table = (
         complaints.join(others, on="branch_code", how="full", coalesce=True)
+        .join(carried, on="branch_code", how="full", coalesce=True)
         .with_columns(pl.exclude("branch_code").fill_null(0).cast(pl.Int64))
-        .filter(pl.sum_horizontal(counts) > 0)
+        .filter(pl.sum_horizontal(counts + extra) > 0)
         .join(branches.select("branch_code", "branch_name"), on="branch_code", how="left")
         .sort("branch_code", maintain_order=True)
     )
     return table.select(
         "branch_code", "branch_name", *counts,
         shares.rates("on_time_rate", table["_on_time"].to_list(), table["_judged"].to_list()),
+        *extra,
     )  # fmt: skip
 
 

@@ -37,6 +37,8 @@ LABELS = {
     "not_responsible": "无责投诉量",
     "repeat_rate": "重复投诉率（%）",
     "callback_satisfaction_rate": "回访满意率（%）",
+    "backlog_open_at_end": "期末未办结的往期投诉量",
+    "backlog_overdue_at_end": "期末超时限未办结的往期投诉量",
     "held_updates": "更新被隔离暂按旧版本统计的投诉",
     "calls": "来电总量",
     "ivr_only": "自助语音服务量",
@@ -128,6 +130,7 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
     model = complaint_model.build(inputs.complaints, inputs.transfers, as_of, config.implicit_merge)
     pg = periods.period_groups(model.groups, period, as_of, config)
     pt = periods.period_tickets(model.tickets, period)
+    backlog = periods.backlog_groups(model.groups, period, as_of, config)
     # Every hotline figure is a sum, so the year's calls (~100M rows at a large bank) are
     # reduced to one row per category and day inside the scan instead of being materialised.
     flags = rh.call_flags(inputs.hotline, period, as_of, config.service_level_seconds)
@@ -150,7 +153,7 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
         "by_cause": rc.by_code(pg, codes, "C", "cause_code", r, d, True),
         "by_channel": rc.by_channel(pg, codes, r, d),
         "by_region": rt.by_region(pg, branches, r, d),
-        "branch_scorecard": rt.branch_scorecard(pg, pt, branches),
+        "branch_scorecard": rt.branch_scorecard(pg, pt, branches, backlog),
         "handling_time": rc.handling_time(pg, config, r, d),
         "regulator_transfers": rt.regulator_transfers(model.transfers, period, as_of),
         "hotline_by_category": rh.hotline_by_category(calls.lazy(), r, d),

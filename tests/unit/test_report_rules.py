@@ -12,7 +12,7 @@ from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.periods import Period
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
 from kesu.transforms.staging import StagingContext, stage
-from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
+from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket
 
 from kesu import reference
 
@@ -144,3 +144,47 @@ def test_unknown_labels_loaded_under_other_are_a_finding_of_the_report():
 def test_the_unknown_label_setting_is_checked():
     with pytest.raises(ValueError, match="unknown_label"):
         Lookups(unknown_label="drop")
+
+
+# --- 2. backlog ------------------------------------------------------------------------------
+Q1, Q2 = Period.parse("quarterly", "2025Q1"), Period.parse("quarterly", "2025Q2")
+CARRIED = [
+    ticket("M", "2025-03-10 10:00", branch_code="0102"),  # never closed
+    ticket("N", "2025-03-30 10:00", closed="2025-04-05 10:00"),  # closed in Q2: not carried
+    ticket("P", "2025-03-25 10:00", extended=True),  # open; 30-day limit
+    ticket("R", "2025-06-25 10:00"),  # Q2's own, open and within its limit at 06-30
+]
+
+
+@pytest.mark.parametrize(
+    ("period", "expect"),
+    [
+        # Q1 (cutoff 03-31): M, N, P received in the period, all open; M 21 days > 15
+        (Q1, {"open_at_end": 3, "open_overdue_at_end": 1, "backlog_open_at_end": 0,
+              "backlog_overdue_at_end": 0}),
+        # Q2 (cutoff 06-30): M and P carried over, both past their limit (112 > 15, 97 > 30);
+        # N was closed, R is Q2's own complaint
+        (Q2, {"open_at_end": 1, "open_overdue_at_end": 0, "backlog_open_at_end": 2,
+              "backlog_overdue_at_end": 2}),
+    ],
+)  # fmt: skip
+def test_an_open_complaint_stays_visible_in_every_later_period(period, expect):
+    overview = build(CARRIED, period=period, as_of="2025-07-10")["overview"]
+    assert {m: metric(overview, m) for m in expect} == {m: D(v) for m, v in expect.items()}
+
+
+def test_backlog_per_branch_in_the_scorecard():
+    card = build(CARRIED, period=Q2, as_of="2025-07-10")["branch_scorecard"]
+    rows = card.select("branch_code", "direct_complaints", "backlog_open_at_end",
+                       "backlog_overdue_at_end").rows()  # fmt: skip
+    # 0102 has no complaint of Q2 but carries M; 0101 holds R (Q2) and P (carried)
+    assert rows == [("0101", 1, 1, 1), ("0102", 0, 1, 1)]
+
+
+def test_backlog_is_measured_at_the_as_of_date_when_earlier():
+    # Q2 as of 04-03 (cutoff 04-03): N, open then, closes 04-05 and is also carried over;
+    # P is 9 days into its 30-day limit, M 24 days > 15, N 4 days
+    rows = [*CARRIED, ticket("N", "2025-03-30 10:00", drop_date=dt.date(2025, 3, 30))]
+    overview = build(rows, period=Q2, as_of="2025-04-03")["overview"]
+    assert metric(overview, "backlog_open_at_end") == D(3)
+    assert metric(overview, "backlog_overdue_at_end") == D(1)

@@ -28,7 +28,7 @@ CONTRACT = {
     "by_region": ["region", "complaints", "share_pct", "share_display"],
     "branch_scorecard": ["branch_code", "branch_name", "regulator_transferred",
                          "direct_complaints", "opinions", "valid_complaints", "praises",
-                         "on_time_rate"],
+                         "on_time_rate", "backlog_open_at_end", "backlog_overdue_at_end"],
     "handling_time": ["bucket", "complaints", "share_pct"],
     "regulator_transfers": ["regulator", "received", "replied", "replied_on_time", "replied_late",
                             "open", "open_overdue", "on_time_rate"],
@@ -98,6 +98,8 @@ def test_overview_metrics_worked_out():
         "responsible": D(1), "not_responsible": D(1),
         "repeat_rate": D("14.29"),  # B merged: 1 / 7 = 14.285..
         "callback_satisfaction_rate": D("50.00"),  # A 满意 of A, C called back (D 未回访)
+        "backlog_open_at_end": D(1),  # H (2025Q2), open at 09-30
+        "backlog_overdue_at_end": D(1),  # H: 92 days
         "held_updates": D(0),  # nothing in quarantine
     }  # fmt: skip
     previous = column(t["overview"], "metric", "previous")

@@ -12,7 +12,7 @@ from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.periods import Period
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
 from kesu.transforms.staging import StagingContext, stage
-from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket
+from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
 
 from kesu import reference
 
@@ -188,3 +188,59 @@ def test_backlog_is_measured_at_the_as_of_date_when_earlier():
     overview = build(rows, period=Q2, as_of="2025-04-03")["overview"]
     assert metric(overview, "backlog_open_at_end") == D(3)
     assert metric(overview, "backlog_overdue_at_end") == D(1)
+
+
+# --- 3. transfer clock and same customer -------------------------------------------------------
+
+
+def test_a_transfer_starts_the_clock_of_the_ticket_it_was_registered_as():
+    # forwarded 01-29, registered as ticket T on 01-31, closed 02-14: 16 days from 01-29, late
+    rows = [ticket("T", "2025-01-31 10:00", closed="2025-02-14 10:00")]
+    forwarded = [transfer("R", "2025-01-29", complaint_id="T")]
+    t = build(rows, forwarded, period=Q1, as_of="2025-04-10")
+    assert metric(t["overview"], "avg_handling_days") == D("16.00")
+    assert metric(t["overview"], "closed_within_15d") == D(0)
+    assert metric(t["overview"], "closed_late") == D(1)
+    assert t["handling_time"]["complaints"].to_list() == [0, 1, 0, 0, 0]  # 16–30天
+    # without the transfer the same ticket takes 14 days: on time
+    alone = build(rows, period=Q1, as_of="2025-04-10")["overview"]
+    assert metric(alone, "closed_late") == D(0)
+
+
+def test_a_transfer_received_before_a_period_still_dates_the_group_by_its_ticket():
+    # the group belongs to Q1 (its ticket's 受理时间), its clock starts on 12-30
+    rows = [ticket("T", "2025-01-02 10:00")]
+    forwarded = [transfer("R", "2024-12-30", complaint_id="T")]
+    t = build(rows, forwarded, period=Q1, as_of="2025-01-16")["overview"]
+    assert metric(t, "complaints") == D(1)
+    assert metric(t, "open_overdue_at_end") == D(1)  # 17 days at 01-16, 14 from the ticket
+
+
+@pytest.mark.parametrize(
+    ("ticket_tokens", "transfer_phone", "complaints"),
+    [
+        ({"id_number_token": "id1", "contact_phone_token": "tel1"}, "tel1", 1),  # same phone
+        ({"id_number_token": "id1", "contact_phone_token": "tel1"}, "tel2", 2),  # other phone
+        ({"id_number_token": "id1", "contact_phone_token": None}, "tel1", 2),  # no phone known
+    ],
+)
+def test_a_transfer_and_a_ticket_of_one_person_meet_through_the_phone(
+    ticket_tokens, transfer_phone, complaints
+):
+    # ticket T open when the regulator forwards the same person's complaint (same category)
+    rows = [ticket("T", "2025-07-01 10:00", **ticket_tokens)]
+    forwarded = [transfer("R", "2025-07-05", contact_phone_token=transfer_phone)]
+    t = build(rows, forwarded)["overview"]
+    assert metric(t, "complaints") == D(complaints)
+    assert metric(t, "regulator_transferred") == D(1)
+
+
+def test_two_tickets_meet_through_the_id_number_or_the_phone():
+    rows = [
+        ticket("A", "2025-07-01 10:00", id_number_token="id1", contact_phone_token="tel1"),
+        ticket("B", "2025-07-02 10:00", id_number_token="id1", contact_phone_token="tel2"),  # id
+        ticket("C", "2025-07-03 10:00", id_number_token="id9", contact_phone_token="tel2"),  # tel
+        ticket("E", "2025-07-04 10:00", id_number_token="id7", contact_phone_token="tel7"),
+    ]
+    assert metric(build(rows)["overview"], "complaints") == D(2)  # A+B+C, E
+    assert metric(build(rows, implicit_merge=False)["overview"], "complaints") == D(4)

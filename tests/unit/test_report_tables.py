@@ -88,13 +88,14 @@ def test_overview_metrics_worked_out():
         "opinions": D(1), "praises": D(1),
         "closed": D(4),  # A, C, D, Z2 (G closed after the period)
         "closed_within_15d": D(2),  # A 15, Z2 5
-        "closed_within_30d": D(4),  # + C 26, D 17
+        "closed_within_30d": D(4),  # + C 27, D 17
         "closed_within_60d": D(4),
         "closed_late": D(1),  # D: 17 > 15, not extended
         "open_at_end": D(3),  # E, F, G
         "open_overdue_at_end": D(2),  # E 20 > 15, G 29 > 15
         "close_rate": D("57.14"),  # 4 / 7 = 57.142..
-        "avg_handling_days": D("15.75"),  # (15 + 26 + 17 + 5) / 4
+        # C's clock starts on Z1's 转办日期 07-09, a day before its ticket: 27 days
+        "avg_handling_days": D("16.00"),  # (15 + 27 + 17 + 5) / 4
         "responsible": D(1), "not_responsible": D(1),
         "repeat_rate": D("14.29"),  # B merged: 1 / 7 = 14.285..
         "callback_satisfaction_rate": D("50.00"),  # A 满意 of A, C called back (D 未回访)

@@ -134,9 +134,15 @@ def _charts(heading: str) -> dict[str, tuple[str, Callable[[pl.DataFrame], Figur
 
 
 def write_charts(
-    tables: dict[str, pl.DataFrame], folder: Path, kind: str, period: str
+    tables: dict[str, pl.DataFrame],
+    folder: Path,
+    kind: str,
+    period: str,
+    through: str | None = None,
 ) -> list[Path]:
-    """Draw every chart whose table is present; returns the PNG files written."""
+    """Draw every chart whose table is present; returns the PNG files written. The trend of a
+    period the data does not cover stops at the month of its last drop (`through`): later
+    months are unknown, not zero."""
     folder.mkdir(parents=True, exist_ok=True)
     font = cjk_font()
     if font is None:
@@ -145,7 +151,14 @@ def write_charts(
             "install fonts-noto-cjk (scripts/system-deps.sh)",
             ", ".join(CJK_FONTS),
         )
-    heading = labels.period_title(kind, period)
+    heading = labels.period_title(kind, period, through)
+    if through and "monthly_trend" in tables:
+        trend = tables["monthly_trend"]
+        tables = tables | {
+            "monthly_trend": trend.filter(
+                pl.col("month").cast(pl.String).str.slice(0, 7) <= through[:7]
+            )
+        }
     written = []
     with plt.rc_context(_style(font)):
         for stem, (table, draw) in _charts(heading).items():

@@ -74,11 +74,19 @@ def _top_sentence(frame: pl.DataFrame, label_col: str, what: str, decimals: int)
     return f"前三类{what}（{'、'.join(quoted[:-1])}和{quoted[-1]}）投诉合计占比 {share}%。"
 
 
-def _headline(overview: pl.DataFrame | None, year: str) -> list[str]:
+def _span(year: str, through: str | None) -> str:
+    """'2025年' for a complete year, '2025年1月1日至6月30日' for one the data covers in part."""
+    if not through:
+        return f"{year}年"
+    month, day = int(through[5:7]), int(through[8:10])
+    return f"{year}年1月1日至{month}月{day}日"
+
+
+def _headline(overview: pl.DataFrame | None, year: str, through: str | None = None) -> list[str]:
     value = _metric(overview, "complaints")
     previous = _metric(overview, "complaints", "previous")
     change = _metric(overview, "complaints", "change_pct")
-    text = f"{year}年，本行共受理消费投诉 {_count(value)} 件（合并重复后）"
+    text = f"{_span(year, through)}，本行共受理消费投诉 {_count(value)} 件（合并重复后）"
     if value is None or previous is None:
         text += "，上年无可比数据"
     else:
@@ -118,11 +126,12 @@ def _channel_paragraph(by_channel: pl.DataFrame) -> list[str]:
     return ["按业务办理渠道划分：" + "；".join(parts) + "。"]
 
 
-def _hotline(kpis: pl.DataFrame | None) -> list[str]:
+def _hotline(kpis: pl.DataFrame | None, through: str | None = None) -> list[str]:
     calls = _metric(kpis, "calls")
     if calls is None:
         return ["本年度无客服热线数据。"]
-    text = f"本行客服热线全年受理来电 {_count(calls)} 通"
+    span = "全年" if not through else f"截至{int(through[5:7])}月{int(through[8:10])}日"
+    text = f"本行客服热线{span}受理来电 {_count(calls)} 通"
     answer = _metric(kpis, "answer_rate")
     if answer is not None:
         text += f"，人工接通率 {_pct(answer)}"
@@ -161,15 +170,22 @@ EMPTY = pl.DataFrame(
 
 
 def render(
-    tables: dict[str, pl.DataFrame], year: str, decimals: int, rounding: str = "half_up"
+    tables: dict[str, pl.DataFrame],
+    year: str,
+    decimals: int,
+    rounding: str = "half_up",
+    *,
+    through: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> str:
-    """The disclosure as Markdown."""
+    """The disclosure as Markdown; `through` = the last drop of a year the data does not cover
+    completely (the text then never says 全年); `settings`: the [disclosure] configuration."""
     empty = EMPTY
     category = tables.get("by_business_category", empty)
     cause = tables.get("by_cause", empty)
     region = tables.get("by_region", empty.rename({"name": "region"}))
-    out = [f"# {labels.period_title('annual', year)}消费投诉情况", ""]
-    out += ["## 一、消费投诉总体情况", "", *_headline(tables.get("overview"), year), ""]
+    out = [f"# {labels.period_title('annual', year, through)}消费投诉情况", ""]
+    out += ["## 一、消费投诉总体情况", "", *_headline(tables.get("overview"), year, through), ""]
     out += ["## 二、投诉业务类别分布", ""]
     out += [_top_sentence(category, "name", "业务", decimals), ""]
     out += [*_distribution(category, "name", "业务类别"), ""]
@@ -179,7 +195,7 @@ def render(
     out += [*_distribution(cause, "name", "投诉原因"), ""]
     if "by_channel" in tables:
         out += ["## 五、投诉业务办理渠道分布", "", *_channel_paragraph(tables["by_channel"]), ""]
-    out += ["## 六、客服热线服务情况", "", *_hotline(tables.get("hotline_kpis")), ""]
+    out += ["## 六、客服热线服务情况", "", *_hotline(tables.get("hotline_kpis"), through), ""]
     out += [_note(decimals, rounding), ""]
     text = "\n".join(out)
     while "\n\n\n" in text:

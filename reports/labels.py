@@ -179,8 +179,21 @@ def column_labels(name: str, kind: str) -> dict[str, str]:
     return labels
 
 
-def period_title(kind: str, period: str) -> str:
-    """'2025年第三季度' for quarterly 2025Q3, '2025年度' for annual 2025."""
+def through_text(through: str | None) -> str:
+    """'（数据截至2025年6月30日）' for an incomplete period's titles ('' when complete)."""
+    if not through:
+        return ""
+    year, month, day = (int(x) for x in through[:10].split("-"))
+    return f"（数据截至{year}年{month}月{day}日）"
+
+
+def period_title(kind: str, period: str, through: str | None = None) -> str:
+    """'2025年第三季度' for quarterly 2025Q3, '2025年度' for annual 2025; an incomplete period
+    (`through` = its last drop) says how far it reaches: '2025年度（数据截至2025年6月30日）'."""
+    return _period_title(kind, period) + through_text(through)
+
+
+def _period_title(kind: str, period: str) -> str:
     if kind == "quarterly" and "Q" in period.upper():
         year, quarter = period.upper().split("Q", 1)
         return f"{year}年{_QUARTERS.get(quarter, quarter + '季度')}"

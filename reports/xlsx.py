@@ -147,9 +147,10 @@ def _write_sheet(
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
 
 
-def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str) -> Path:
+def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str,
+                   through: str | None = None) -> Path:  # fmt: skip
     """One sheet per table, in report order."""
-    heading = labels.period_title(kind, period)
+    heading = labels.period_title(kind, period, through)
     book = safe_workbook(path, heading)
     fmt = _Formats(book)
     used: set[str] = set()

@@ -72,6 +72,34 @@ class Period:
         return min(self.end, as_of)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How far a report's data reaches: its first and last drop within the period (as of the
+    report), and whether a drop exists for every day of the period."""
+
+    first_drop: date | None
+    last_drop: date | None
+    complete: bool
+
+    @property
+    def through(self) -> date | None:
+        """The day an incomplete period's data reaches (its titles say 数据截至 …)."""
+        return None if self.complete else self.last_drop
+
+    def as_dict(self) -> dict[str, str | bool | None]:
+        first, last = self.first_drop, self.last_drop
+        return {"first_drop": first and first.isoformat(), "last_drop": last and last.isoformat(),
+                "complete": self.complete}  # fmt: skip
+
+
+def coverage(drops: list[date], period: Period, as_of: date) -> Coverage:
+    """The drops (any staged table) dated in the period and not after as_of."""
+    inside = sorted({d for d in drops if period.start <= d <= min(period.end, as_of)})
+    days = (period.end - period.start).days + 1
+    complete = len(inside) == days  # a missing day, or days after as_of, leave it incomplete
+    return Coverage(inside[0] if inside else None, inside[-1] if inside else None, complete)
+
+
 def _month_end(year: int, month: int) -> date:
     following = date(year + month // 12, month % 12 + 1, 1)
     return following - timedelta(days=1)

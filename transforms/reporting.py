@@ -60,7 +60,10 @@ _SECTIONS = {  # field -> ([section], key) in kesu.toml
     "decision_days": ("sla", "decision_days"), "extended_days": ("sla", "extended_days"),
     "max_days": ("sla", "max_days"), "service_level_seconds": ("hotline", "service_level_seconds"),
     "implicit_merge": ("merge", "implicit"),
+    "region": ("report", "region"), "national_units": ("report", "national_units"),
 }  # fmt: skip
+_CHOICES = {"rounding": shares.ROUNDINGS, "region": rt.REGION_MODES,
+            "national_units": rt.NATIONAL_UNIT_MODES}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,18 @@ class ReportConfig:
     max_days: int = 60
     service_level_seconds: int = 20
     implicit_merge: bool = True
+    region: str = "province"  # or "branch", "city", "urban_rural"
+    national_units: str = "province"  # or "separate"
 
     def __post_init__(self) -> None:
-        if self.rounding not in shares.ROUNDINGS:
-            raise ValueError(f"[report] rounding must be one of {shares.ROUNDINGS}, not "
-                             f"{self.rounding!r}")  # fmt: skip
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                section, key = _SECTIONS[name]
+                raise ValueError(f"[{section}] {key} must be one of {choices}, not "
+                                 f"{getattr(self, name)!r}")  # fmt: skip
         for name, (section, key) in _SECTIONS.items():
             value, kind = getattr(self, name), bool if name == "implicit_merge" else int
-            if name != "rounding" and (type(value) is not kind or (kind is int and value < 0)):
+            if name not in _CHOICES and (type(value) is not kind or (kind is int and value < 0)):
                 raise ValueError(f"[{section}] {key} must be a {kind.__name__} >= 0, not {value!r}")
         if not 0 <= self.decimals <= 4:
             raise ValueError(f"[report] decimals must be 0 to 4, not {self.decimals}")
@@ -152,7 +159,7 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
         "by_business_category": rc.by_code(pg, codes, "B", "business_category_code", r, d, False),
         "by_cause": rc.by_code(pg, codes, "C", "cause_code", r, d, True),
         "by_channel": rc.by_channel(pg, codes, r, d),
-        "by_region": rt.by_region(pg, branches, r, d),
+        "by_region": rt.by_region(pg, branches, r, d, config.region, config.national_units),
         "branch_scorecard": rt.branch_scorecard(pg, pt, branches, backlog),
         "handling_time": rc.handling_time(pg, config, r, d),
         "regulator_transfers": rt.regulator_transfers(model.transfers, period, as_of),

@@ -159,6 +159,17 @@ def literal_tables() -> dict[str, pl.DataFrame]:
                 "calls": [300, 320, 380],
             }
         ),
+        "held_updates": pl.DataFrame(
+            {
+                "complaint_id": ["C2025030100007"],
+                "drop_date": [date(2025, 3, 2)],
+                "rule": ["unknown_label"],
+                "reason": ['投诉原因 (cause): "其它" is not a JR/T 0169 code'],
+            }
+        ),
+        "unmapped_labels": pl.DataFrame(
+            {"axis": ["B"], "label": ["银行卡"], "mapped_to": ["B99"], "tickets": [3]}
+        ),
     }
 
 

@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+from kesu.reports import disclosure
+from kesu.reports.labels import period_title
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
-from kesu.transforms.periods import Period
+from kesu.transforms.periods import Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
 from kesu.transforms.staging import StagingContext, stage
 from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
@@ -244,3 +246,94 @@ def test_two_tickets_meet_through_the_id_number_or_the_phone():
     ]
     assert metric(build(rows)["overview"], "complaints") == D(2)  # A+B+C, E
     assert metric(build(rows, implicit_merge=False)["overview"], "complaints") == D(4)
+
+
+# --- 4. coverage -------------------------------------------------------------------------------
+
+
+def _days(first: str, last: str) -> list[dt.date]:
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [start + dt.timedelta(n) for n in range((end - start).days + 1)]
+
+
+@pytest.mark.parametrize(
+    ("drops", "period", "as_of", "expect"),
+    [
+        # every day of Q3 has a drop: complete; drops outside the period do not count
+        (_days("2025-06-20", "2025-10-02"), Q3, "2025-10-02", ("2025-07-01", "2025-09-30", True)),
+        # a half year reported as annual
+        (_days("2025-01-01", "2025-06-30"), Period.year(2025), "2025-06-30",
+         ("2025-01-01", "2025-06-30", False)),
+        # one day missing inside the quarter
+        ([d for d in _days("2025-07-01", "2025-09-30") if d != dt.date(2025, 8, 8)], Q3,
+         "2025-10-02", ("2025-07-01", "2025-09-30", False)),
+        # as of a day inside the period: the days after it are not known yet
+        (_days("2025-07-01", "2025-09-30"), Q3, "2025-09-15", ("2025-07-01", "2025-09-15", False)),
+        # no drop in the period at all
+        (_days("2025-01-01", "2025-06-30"), Q3, "2025-06-30", (None, None, False)),
+    ],
+)  # fmt: skip
+def test_coverage_of_a_period(drops, period, as_of, expect):
+    found = coverage(drops, period, dt.date.fromisoformat(as_of))
+    first, last, complete = expect
+    assert found.as_dict() == {"first_drop": first, "last_drop": last, "complete": complete}
+    assert found.through == (None if complete else found.last_drop)
+
+
+def test_titles_of_an_incomplete_period_say_how_far_the_data_reaches():
+    assert period_title("annual", "2025", "2025-06-30") == "2025年度（数据截至2025年6月30日）"
+    assert period_title("quarterly", "2025Q3", None) == "2025年第三季度"
+
+
+def test_a_partial_year_disclosure_never_says_whole_year():
+    overview = pl.DataFrame(
+        {"metric": ["complaints"], "value": [D(199)], "previous": [None], "change_pct": [None]},
+        schema_overrides={"previous": pl.Decimal(20, 2), "change_pct": pl.Decimal(20, 2)},
+    )
+    kpis = pl.DataFrame({"metric": ["calls"], "value": [D(1200)]})
+    text = disclosure.render({"overview": overview, "hotline_kpis": kpis}, "2025", 2,
+                             through="2025-06-30")  # fmt: skip
+    assert "全年" not in text
+    assert "2025年1月1日至6月30日，本行共受理消费投诉" in text
+    full = disclosure.render({"overview": overview, "hotline_kpis": kpis}, "2025", 2)
+    assert "2025年，本行共受理消费投诉" in full and "全年" in full
+
+
+# --- 5. regions --------------------------------------------------------------------------------
+REGION_ROWS = [
+    ticket("A", branch_code="9900"),  # 客服中心, sits in 合肥 (安徽省), 城区
+    ticket("B", branch_code="1201"),  # 合肥蜀山支行, under 安徽省分行
+    ticket("C", branch_code="3201"),  # 大连中山支行, under 大连分行 (计划单列市), 辽宁省
+    ticket("D", branch_code="3206"),  # 庄河支行, under 大连分行, 乡镇
+    ticket("E", branch_code="0601"),  # 沈阳和平支行, under 辽宁省分行
+    ticket("F", branch_code="1205"),  # 肥西支行, 合肥, 乡镇
+    ticket("G", branch_code="9800"),  # 信用卡中心, sits in 上海市
+    ticket("H", branch_code="7777"),  # not in the reference
+]
+
+
+@pytest.mark.parametrize(
+    ("region", "national_units", "expect"),
+    [
+        ("province", "province", [("安徽省", 3), ("辽宁省", 3), ("上海市", 1), ("未知", 1)]),
+        ("province", "separate", [("辽宁省", 3), ("安徽省", 2), ("金泉银行信用卡中心", 1),
+                                  ("金泉银行客服中心", 1), ("未知", 1)]),
+        ("branch", "province", [("金泉银行大连分行", 2), ("金泉银行安徽省分行", 2),
+                                ("金泉银行信用卡中心", 1), ("金泉银行客服中心", 1),
+                                ("金泉银行辽宁省分行", 1), ("未知", 1)]),
+        ("city", "province", [("合肥市", 3), ("大连市", 2), ("上海市", 1), ("沈阳市", 1),
+                              ("未知", 1)]),
+        ("urban_rural", "province", [("城区", 5), ("乡镇", 2), ("未知", 1)]),
+    ],
+)  # fmt: skip
+def test_each_region_mode(region, national_units, expect):
+    t = build(REGION_ROWS, region=region, national_units=national_units)["by_region"]
+    assert t.select("region", "complaints").rows() == expect
+    assert t["complaints"].sum() == 8  # every complaint in exactly one region
+
+
+def test_an_unknown_region_mode_is_refused():
+    with pytest.raises(ValueError, match=r"\[report\] region"):
+        ReportConfig(region="county")
+    with pytest.raises(ValueError, match=r"\[report\] national_units"):
+        ReportConfig.from_settings({"report": {"national_units": "apart"}})

@@ -128,8 +128,9 @@ def test_distributions_add_up_to_the_headline():
     assert column(cause, "code", "complaints")["C99"] == 2  # D, and Z2 that has no cause
     assert cause["complaints"].sum() == 7
     region = column(t["by_region"], "region", "complaints")
-    assert region == {"北京市": 6, "信用卡中心": 1}  # C is owned by the card centre (9800)
-    assert t["by_region"]["region"].to_list() == ["北京市", "信用卡中心"]
+    # C is owned by the card centre (9800), counted in the province it sits in (上海市)
+    assert region == {"北京市": 6, "上海市": 1}
+    assert t["by_region"]["region"].to_list() == ["北京市", "上海市"]
 
 
 def test_regions_provinces_first_then_national_units_then_unknown():
@@ -141,8 +142,10 @@ def test_regions_provinces_first_then_national_units_then_unknown():
         ticket("E", branch_code="9800"),  # 信用卡中心
         ticket("F", branch_code="7777"),  # not in the reference
     ]
-    t = tables(rows)["by_region"]
-    assert t["region"].to_list() == ["辽宁省", "安徽省", "信用卡中心", "客服中心", "未知"]
+    # [report] national_units = "separate": the centres under their own names, after provinces
+    t = tables(rows, national_units="separate")["by_region"]
+    assert t["region"].to_list() == ["辽宁省", "安徽省", "金泉银行信用卡中心", "金泉银行客服中心",
+                                     "未知"]  # fmt: skip
     assert t["complaints"].to_list() == [2, 1, 1, 1, 1]
     assert t["share_display"].to_list() == ["33.33%"] + ["16.67%"] * 4
 

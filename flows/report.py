@@ -37,12 +37,16 @@ INPUT_TABLES = {
 }
 
 
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Branches (canonical column names) and JR/T 0169 codes, with what the manifest records."""
     used = {}
     for name in ("branches", "codes"):
         path = settings.reference_path(name)
-        used[name] = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        used[name] = {"path": str(path), "sha256": sha256_of(path)}
     # as text: branch codes such as 0101 keep their leading zero
     branches = pl.read_csv(settings.reference_path("branches"), infer_schema=False)
     codes = pl.read_csv(
@@ -66,7 +70,13 @@ def report_inputs(
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
     held = _held_complaints(settings, as_of)
     labels = label_lookup(codes.cast(pl.String), label_map)
-    inputs = ReportInputs(branches=branches, codes=codes, held=held, labels=labels, **frames)
+    denominators = None
+    path = settings.reference_path("denominators")
+    if path.is_file():  # a bank without the file gets no per-outlet / per-customer rates
+        denominators = pl.read_csv(path, infer_schema=False)
+        reference["denominators"] = {"path": str(path), "sha256": sha256_of(path)}
+    inputs = ReportInputs(branches=branches, codes=codes, held=held, labels=labels,
+                          denominators=denominators, **frames)  # fmt: skip
     return inputs, partitions, reference
 
 

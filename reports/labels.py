@@ -29,6 +29,7 @@ OVERVIEW = {
     "value": "本期",
     "previous": "上期",
     "change_pct": "变动",
+    "change_pp": "变动（百分点）",
 }
 BY_BUSINESS_CATEGORY = {
     "code": "业务类别代码",

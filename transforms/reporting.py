@@ -40,6 +40,8 @@ LABELS = {
     "backlog_open_at_end": "期末未办结的往期投诉量",
     "backlog_overdue_at_end": "期末超时限未办结的往期投诉量",
     "held_updates": "更新被隔离暂按旧版本统计的投诉",
+    "complaints_per_outlet_month": "每网点每月投诉量（件）",
+    "complaints_per_10m_customers": "每千万个人客户投诉量（件）",
     "calls": "来电总量",
     "ivr_only": "自助语音服务量",
     "human_requested": "转人工请求量",
@@ -114,6 +116,7 @@ class ReportInputs:
     # quarantined complaint rows (source text) with drop_date <= as_of: for held_updates
     held: pl.DataFrame | None = None
     labels: dict[str, dict[str, str]] | None = None  # the label lookup, for unmapped_labels
+    denominators: pl.DataFrame | None = None  # reference/denominators.csv, read as text
 
 
 def labelled(table: pl.DataFrame, config: ReportConfig) -> pl.DataFrame:
@@ -125,7 +128,9 @@ def labelled(table: pl.DataFrame, config: ReportConfig) -> pl.DataFrame:
 def with_metrics(overview: pl.DataFrame, values: dict[str, int | Decimal | None]) -> pl.DataFrame:
     """`overview` with more metric rows that have no previous value (known only as of now)."""
     extra = shares.metric_values(values).with_columns(
-        previous=pl.lit(None, shares.VALUE), change_pct=pl.lit(None, shares.VALUE)
+        previous=pl.lit(None, shares.VALUE),
+        change_pct=pl.lit(None, shares.VALUE),
+        change_pp=pl.lit(None, shares.VALUE),
     )
     return pl.concat([overview, extra.select(overview.columns)])
 
@@ -150,7 +155,7 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
         inputs.held if inputs.held is not None else pl.DataFrame(),
         period.cutoff(as_of),
     )
-    overview = rc.overview(model, period, as_of, config, previous_known)
+    overview = rc.overview(model, period, as_of, config, previous_known, inputs.denominators)
     overview = with_metrics(overview, {"held_updates": held.height})
     return {
         "overview": labelled(overview, config),

@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 # reports.md: table -> its columns, in order
 CONTRACT = {
-    "overview": ["metric", "label", "value", "previous", "change_pct"],
+    "overview": ["metric", "label", "value", "previous", "change_pct", "change_pp"],
     "by_business_category": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_cause": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_channel": [
@@ -133,7 +133,12 @@ def test_manifest_records_every_partition_read_with_rows_and_checksum(reports_ro
         END.isoformat(),  # default: the latest drop
     )
     assert manifest["generated_at"] and manifest["kesu_version"]
-    assert manifest["configuration"]["report"] == {"rounding": "half_up", "decimals": 2}
+    assert manifest["configuration"]["report"] == {
+        "rounding": "half_up",
+        "decimals": 2,
+        "region": "province",
+        "national_units": "province",
+    }
     tables = {p["table"] for p in manifest["partitions"]}
     assert tables == {"stg_complaints", "stg_hotline", "stg_regulator_transfers"}
     for part in manifest["partitions"]:

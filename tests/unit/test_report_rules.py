@@ -337,3 +337,58 @@ def test_an_unknown_region_mode_is_refused():
         ReportConfig(region="county")
     with pytest.raises(ValueError, match=r"\[report\] national_units"):
         ReportConfig.from_settings({"report": {"national_units": "apart"}})
+
+
+# --- 6. rates with denominators, change in points ---------------------------------------------
+RATED = [
+    ticket("Q2a", "2025-05-01 10:00", closed="2025-05-05 10:00"),
+    ticket("Q2b", "2025-05-02 10:00", closed="2025-07-20 10:00"),  # open at Q2's end
+    ticket("Q3a", "2025-07-01 10:00", closed="2025-07-03 10:00"),
+    ticket("Q3b", "2025-07-02 10:00"),
+    ticket("Q3c", "2025-08-02 10:00"),
+]
+DENOMINATORS = pl.DataFrame(
+    {"period": ["2025Q3", "2025"], "outlets": ["2", "4"],
+     "personal_customers": ["15,000,000", "40000000"]}
+)  # fmt: skip
+
+
+def rated(denominators, as_of="2025-10-15"):
+    inputs = ReportInputs(
+        frame(RATED, COMPLAINTS), frame([], TRANSFERS), frame([], HOTLINE), BRANCHES, CODES,
+        denominators=denominators,
+    )  # fmt: skip
+    table = build_tables(inputs, Q3, dt.date.fromisoformat(as_of), ReportConfig())["overview"]
+    return {m: (v, p) for m, v, p in table.select("metric", "value", "previous").rows()}
+
+
+def test_rates_per_outlet_month_and_per_10m_customers_when_the_denominators_cover_the_period():
+    rows = rated(DENOMINATORS)
+    # Q3 (its own row): 3 / (2 outlets x 3 months); 3 x 10^7 / 15,000,000
+    # Q2 (no row of its own: the year's row): 2 / (4 x 3) = 0.1666..; 2 x 10^7 / 40,000,000
+    assert rows["complaints_per_outlet_month"] == (D("0.50"), D("0.17"))
+    assert rows["complaints_per_10m_customers"] == (D("2.00"), D("0.50"))
+
+
+def test_an_incomplete_period_divides_by_the_months_it_reaches():
+    rows = rated(DENOMINATORS, as_of="2025-08-10")  # July and August: 3 / (2 x 2)
+    assert rows["complaints_per_outlet_month"][0] == D("0.75")
+
+
+def test_no_denominator_rates_when_the_reference_does_not_cover_the_period():
+    rows = rated(pl.DataFrame({"period": ["2024"], "outlets": ["4"],
+                               "personal_customers": ["1"]}))  # fmt: skip
+    assert "complaints_per_outlet_month" not in rows
+    assert "complaints_per_10m_customers" not in rows
+    assert "complaints_per_outlet_month" not in rated(None)
+
+
+def test_change_of_a_rate_in_percentage_points_and_of_a_count_in_percent():
+    inputs = ReportInputs(frame(RATED, COMPLAINTS), frame([], TRANSFERS), frame([], HOTLINE),
+                          BRANCHES, CODES)  # fmt: skip
+    table = build_tables(inputs, Q3, dt.date(2025, 10, 15), ReportConfig())["overview"]
+    rows = {r[0]: r[1:] for r in table.select("metric", "value", "previous", "change_pct",
+                                              "change_pp").rows()}  # fmt: skip
+    # close rate 1/3 = 33.33% against 1/2 = 50.00% (Q2b closed only after Q2 ended)
+    assert rows["close_rate"] == (D("33.33"), D("50.00"), D("-33.34"), D("-16.67"))
+    assert rows["complaints"] == (D(3), D(2), D("50.00"), None)  # counts: no change in points

@@ -20,7 +20,7 @@ CODES = pl.read_csv(reference.JRT0169_CODES, infer_schema=False)
 BRANCHES = pl.read_csv(reference.BRANCHES, infer_schema=False)  # Chinese headers, as shipped
 Q3 = Period.parse("quarterly", "2025Q3")
 CONTRACT = {
-    "overview": ["metric", "label", "value", "previous", "change_pct"],
+    "overview": ["metric", "label", "value", "previous", "change_pct", "change_pp"],
     "by_business_category": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_cause": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_channel": ["code", "name", "level", "parent_code", "complaints", "share_pct",

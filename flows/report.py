@@ -145,7 +145,8 @@ def render_task(settings: Settings, kind: str, period: str, as_of: date, work: P
         decimals=int(settings.get("report", "decimals")),
         rounding=str(settings.get("report", "rounding")),
         through=through.isoformat() if through else None,
-        disclosure_settings=settings.values.get("disclosure", {}),
+        disclosure_settings=settings.values.get("disclosure", {})
+        | {k: settings.get("report", k) for k in ("region", "national_units")},
     )
     return [p.relative_to(work).as_posix() for p in written]
 

@@ -4,6 +4,7 @@ backlog, the transfer clock, phone-matched customers, coverage, regions, denomin
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import polars as pl
@@ -392,3 +393,86 @@ def test_change_of_a_rate_in_percentage_points_and_of_a_count_in_percent():
     # close rate 1/3 = 33.33% against 1/2 = 50.00% (Q2b closed only after Q2 ended)
     assert rows["close_rate"] == (D("33.33"), D("50.00"), D("-33.34"), D("-16.67"))
     assert rows["complaints"] == (D(3), D(2), D("50.00"), None)  # counts: no change in points
+
+
+# --- 7. the disclosure as banks publish it -----------------------------------------------------
+P2 = pl.Decimal(10, 2)
+PUBLISHED = {
+    "overview": pl.DataFrame(
+        {"metric": ["complaints", "regulator_transferred", "closed", "closed_within_15d",
+                    "close_rate"],
+         "label": ["投诉总量（合并重复后）", "监管转办投诉量", "已办结投诉量", "15日内办结量",
+                   "办结率（%）"],
+         "value": [D(199), D(12), D(190), D(171), D("95.48")],
+         "previous": [D(187), D(10), D(180), D(160), D("96.26")],
+         "change_pct": [D("6.42"), D("20.00"), D("5.56"), D("6.88"), D("-0.81")]},
+        schema_overrides={"value": P2, "previous": P2, "change_pct": P2},
+    ),
+    "by_business_category": pl.DataFrame(
+        {"code": ["B03", "B02", "B04", "B08", "B10", "B09", "B99"],
+         "name": ["信用卡", "借记卡", "贷款", "外汇", "个人金融信息", "贵金属", "其他"],
+         "complaints": [100, 50, 30, 7, 5, 3, 4],
+         "share_pct": [D("50.25"), D("25.13"), D("15.08"), D("3.52"), D("2.51"), D("1.51"),
+                       D("2.01")]},
+        schema_overrides={"share_pct": P2},
+    ),
+    "by_region": pl.DataFrame(
+        {"region": ["辽宁省", "上海市"], "complaints": [150, 49],
+         "share_pct": [D("75.38"), D("24.62")], "share_display": ["75.38%", "24.62%"]},
+        schema_overrides={"share_pct": P2},
+    ),
+}  # fmt: skip
+BUCKET = "外汇、贵金属、个人金融信息等其他业务"
+SETTINGS = {"channels": "客服热线95xxx、营业网点、手机银行", "date": "2026年3月31日",
+            "category_buckets": {BUCKET: ["B08", "B09", "B10", "B11", "B12", "B13", "B14"]},
+            "region": "province", "national_units": "province"}  # fmt: skip
+
+
+def test_the_disclosure_opens_and_closes_as_published():
+    text = disclosure.render(PUBLISHED, "2025", 2, settings=SETTINGS)
+    lines = [line for line in text.splitlines() if line]
+    assert lines[0] == "# 2025年度消费投诉情况"
+    assert (
+        lines[1]
+        == "根据《银行业保险业消费投诉处理管理办法》有关规定，现将本行2025年消费投诉情况披露如下。"
+    )
+    assert ("2025年，本行共受理消费投诉199件（合并重复后），较上年增加12件，同比上升6.42%。"
+            "其中，监管转办投诉12件。") in text  # fmt: skip
+    # 171 of 190 closed within 15 days = 90.00%
+    assert "已办结投诉190件，办结率95.48%；其中15日内办结171件，占已办结投诉的90.00%。" in text
+    assert lines[-4:] == ["本行消费者投诉渠道：客服热线95xxx、营业网点、手机银行。", "特此公告。",
+                          "本行", "2026年3月31日"]  # fmt: skip
+
+
+def test_the_category_tail_is_one_bucket_and_the_total_row_adds_up_what_is_printed():
+    text = disclosure.render(PUBLISHED, "2025", 2, settings=SETTINGS)
+    table = text.split("## 三")[1].split("## 四")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == [
+        "| 信用卡 | 100 | 50.25% |",
+        "| 借记卡 | 50 | 25.13% |",
+        "| 贷款 | 30 | 15.08% |",
+        f"| {BUCKET} | 15 | 7.54% |",  # 7 + 5 + 3 = 15 of 199, from the counts
+        "| 其他 | 4 | 2.01% |",
+        "| 合计 | 199 | 100.01% |",  # the printed shares add to 100.01 under half_up
+    ]
+    assert "占比按四舍五入保留2位小数，各行分别舍入，合计可能不等于100%" in text
+
+
+def test_under_largest_remainder_the_bucketed_column_adds_to_100():
+    text = disclosure.render(PUBLISHED, "2025", 2, "largest_remainder", settings=SETTINGS)
+    assert "| 合计 | 199 | 100.00% |" in text
+
+
+def test_the_region_paragraph_follows_the_region_mode():
+    text = disclosure.render(PUBLISHED, "2025", 2, settings=SETTINGS)
+    assert ("按省份划分，投诉分布为辽宁省150件（占75.38%）、上海市49件（占24.62%）。"
+            "信用卡中心、客服中心等全国性服务机构的投诉计入其所在省份。") in text  # fmt: skip
+    cities = SETTINGS | {"region": "city", "national_units": "separate"}
+    text = disclosure.render(PUBLISHED, "2025", 2, settings=cities)
+    assert "按城市划分，投诉分布为" in text and "全国性服务机构的投诉单独列示" in text
+
+
+def test_no_space_between_a_numeral_and_its_unit():
+    text = disclosure.render(PUBLISHED, "2025", 2, settings=SETTINGS)
+    assert re.search(r"\d [件通%]", text) is None

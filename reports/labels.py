@@ -154,7 +154,20 @@ PERCENT_METRICS = frozenset(
     }
 )
 # Metric rows whose value is a measure, not a count (shown with decimals).
-MEASURE_METRICS = frozenset({"avg_handling_days", "asa_seconds"})
+MEASURE_METRICS = frozenset(
+    {"avg_handling_days", "asa_seconds", "complaints_per_outlet_month",
+     "complaints_per_10m_customers"}
+)  # fmt: skip
+PERCENT_UNITS = ("（%）", "(%)")
+
+
+def without_percent_unit(label: str) -> str:
+    """'办结率（%）' -> '办结率' where the cell itself is formatted as a percentage."""
+    for unit in PERCENT_UNITS:
+        label = label.removesuffix(unit)
+    return label
+
+
 # Columns shown to readers in the xlsx and HTML only through another one (same content).
 HIDDEN_COLUMNS = {
     # share_pct is shown as a formatted number in the workbook, share_display in the HTML

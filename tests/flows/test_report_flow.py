@@ -153,7 +153,8 @@ def test_quarters_add_up_to_the_year(reports_root, warehouse, tmp_path):
     annual = metric(reports_root / "annual" / "2025", "complaints")
     quarters = [metric(reports_root / "quarterly" / "2025Q1", "complaints")]
     for q in (2, 3, 4):
-        result = run_report(warehouse, tmp_path, "quarterly", f"2025Q{q}")
+        # no drop covers Q3 or Q4: refused unless allowed (issue 11), then all zeros
+        result = run_report(warehouse, tmp_path, "quarterly", f"2025Q{q}", allow_empty=q > 2)
         quarters.append(metric(Path(result["folder"]), "complaints"))
         if q == 2:  # the hotline is read from the day before the quarter on, nothing earlier
             manifest = json.loads((Path(result["folder"]) / "manifest.json").read_text())

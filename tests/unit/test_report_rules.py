@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
-from kesu.reports import disclosure
+from kesu.reports import disclosure, xlsx
 from kesu.reports.labels import period_title
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.periods import Period, coverage
@@ -476,3 +476,48 @@ def test_the_region_paragraph_follows_the_region_mode():
 def test_no_space_between_a_numeral_and_its_unit():
     text = disclosure.render(PUBLISHED, "2025", 2, settings=SETTINGS)
     assert re.search(r"\d [件通%]", text) is None
+
+
+# --- 8. print-ready workbook -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def printed_book(tmp_path_factory):
+    import openpyxl
+
+    channel = pl.DataFrame(
+        {"code": ["A01", "A0101", "A0103", "A010303", "A02"],
+         "name": ["前台业务渠道", "营业现场", "电子渠道", "移动客户端", "中、后台业务渠道"],
+         "level": [1, 2, 2, 3, 1], "parent_code": [None, "A01", "A01", "A0103", None],
+         "complaints": [150, 100, 50, 40, 49],
+         "share_pct": [D("75.38"), D("50.25"), D("25.13"), D("20.10"), D("24.62")],
+         "share_of_parent_pct": [D("75.38"), D("66.67"), D("33.33"), D("80.00"), D("24.62")]},
+        schema_overrides={"share_pct": P2, "share_of_parent_pct": P2},
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("xlsx") / "report.xlsx"
+    xlsx.write_workbook(PUBLISHED | {"by_channel": channel}, path, "annual", "2025")
+    return openpyxl.load_workbook(path)
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_repeated_header_rows(printed_book):
+    for sheet in printed_book.worksheets:
+        assert sheet.page_setup.orientation == "landscape", sheet.title
+        assert sheet.page_setup.paperSize == 9  # A4
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        # one page wide (1 is the OOXML default, left out of the file), any number high
+        assert sheet.page_setup.fitToWidth in (None, 1) and sheet.page_setup.fitToHeight == 0
+        assert sheet.print_title_rows == "$1:$2"  # the title and the header on every page
+
+
+def test_channel_levels_are_indented(printed_book):
+    sheet = printed_book["投诉业务办理渠道分布"]
+    names = {row[1].value: row[1].alignment.indent for row in sheet.iter_rows(min_row=3)}
+    assert names == {"前台业务渠道": 0, "营业现场": 1, "电子渠道": 1, "移动客户端": 2,
+                     "中、后台业务渠道": 0, None: 0}  # fmt: skip
+
+
+def test_rate_labels_carry_no_duplicated_percent_unit(printed_book):
+    sheet = printed_book["投诉概况"]
+    rows = {row[0].value: row[1] for row in sheet.iter_rows(min_row=3)}
+    assert "办结率" in rows and "办结率（%）" not in rows
+    assert rows["办结率"].number_format == "0.00%"

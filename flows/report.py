@@ -122,6 +122,13 @@ def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Pa
     inputs, partitions, reference = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
     files.write_tables(tables, work / reports.TABLES_DIR)
+    logger = get_run_logger()
+    if tables["held_updates"].height:  # a stale state is never presented silently
+        logger.warning("%d complaints have a newer version held in quarantine: see table "
+                       "held_updates", tables["held_updates"].height)  # fmt: skip
+    if tables["unmapped_labels"].height:
+        logger.warning("labels not in the label map were counted under 其他: see table "
+                       "unmapped_labels (%d labels)", tables["unmapped_labels"].height)  # fmt: skip
     return {"tables": sorted(tables), "partitions": partitions, "reference": reference}
 
 

@@ -133,6 +133,13 @@ def _charts(heading: str) -> dict[str, tuple[str, Callable[[pl.DataFrame], Figur
     }
 
 
+def known_months(trend: pl.DataFrame, through: str) -> pl.DataFrame:
+    """The trend's months up to the month of `through` (an incomplete period's last drop):
+    later months are unknown, not zero, and are not drawn."""
+    month = pl.col("month").cast(pl.String).str.slice(0, 7)
+    return trend.filter(month <= through[:7])
+
+
 def write_charts(
     tables: dict[str, pl.DataFrame],
     folder: Path,
@@ -153,12 +160,7 @@ def write_charts(
         )
     heading = labels.period_title(kind, period, through)
     if through and "monthly_trend" in tables:
-        trend = tables["monthly_trend"]
-        tables = tables | {
-            "monthly_trend": trend.filter(
-                pl.col("month").cast(pl.String).str.slice(0, 7) <= through[:7]
-            )
-        }
+        tables = tables | {"monthly_trend": known_months(tables["monthly_trend"], through)}
     written = []
     with plt.rc_context(_style(font)):
         for stem, (table, draw) in _charts(heading).items():

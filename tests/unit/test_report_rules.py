@@ -286,6 +286,15 @@ def test_titles_of_an_incomplete_period_say_how_far_the_data_reaches():
     assert period_title("quarterly", "2025Q3", None) == "2025年第三季度"
 
 
+def test_the_trend_chart_stops_at_the_month_of_the_last_drop():
+    from kesu.reports.charts import known_months
+
+    trend = pl.DataFrame({"month": [f"2025-{m:02d}" for m in range(1, 13)],
+                          "complaints": [5] * 6 + [0] * 6})  # fmt: skip
+    assert known_months(trend, "2025-06-30")["month"].to_list()[-1] == "2025-06"
+    assert known_months(trend, "2025-07-01").height == 7  # July has begun: drawn so far
+
+
 def test_a_partial_year_disclosure_never_says_whole_year():
     overview = pl.DataFrame(
         {"metric": ["complaints"], "value": [D(199)], "previous": [None], "change_pct": [None]},

@@ -40,6 +40,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "pii": {"key_file": ""},
 }
 
+# Issue 11 (report rules, docs/reports.md): unknown labels, regions, disclosure presentation.
+DEFAULTS["validation"]["unknown_label"] = "other"  # or "quarantine": hold the row instead
+DEFAULTS["report"] |= {"region": "province", "national_units": "province"}  # or "separate"
+DEFAULTS["disclosure"] = {
+    "channels": "客服热线、营业网点、官方网站、手机银行、信函",  # where the bank takes complaints
+    "date": "",  # the publication date printed at the end, e.g. 2026年3月31日 ("" = none)
+    # business categories shown as one row in the disclosure (the tail, as banks publish it)
+    "category_buckets": {"外汇、贵金属、个人金融信息等其他业务": [
+        "B08", "B09", "B10", "B11", "B12", "B13", "B14"]},
+}  # fmt: skip
+
 
 S3_KEYS = ("endpoint_url", "region", "addressing_style")
 S3_ADDRESSING = ("auto", "path", "virtual")

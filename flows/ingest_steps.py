@@ -95,7 +95,11 @@ def load_lookups(settings: Settings) -> Lookups:
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
     branches = pl.read_csv(settings.reference_path("branches"), infer_schema=False)
     branches = branches.rename({k: v for k, v in BRANCH_HEADERS.items() if k in branches.columns})
-    return Lookups(labels=label_lookup(codes, label_map), branches=branch_lookup(branches))
+    return Lookups(
+        labels=label_lookup(codes, label_map),
+        branches=branch_lookup(branches),
+        unknown_label=str(settings.get("validation", "unknown_label")),
+    )
 
 
 def fingerprint(settings: Settings, key: PiiKey) -> str:
@@ -113,6 +117,7 @@ def fingerprint(settings: Settings, key: PiiKey) -> str:
     for name in ("codes", "label_map", "branches"):
         h.update(sha256_file(settings.reference_path(name)).encode())
     h.update(json.dumps([VERSION, key.key_id, settings.get("validation", "engine")]).encode())
+    h.update(str(settings.get("validation", "unknown_label")).encode())
     return h.hexdigest()[:16]
 
 

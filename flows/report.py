@@ -17,9 +17,11 @@ import polars as pl
 from kesu.flows.config import Settings, load_settings
 from kesu.reports import charts, files, manifest, output
 from kesu.transforms.columns import BRANCH_HEADERS
-from kesu.transforms.periods import Period
+from kesu.transforms.lookups import label_lookup
+from kesu.transforms.periods import Coverage, Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-from kesu.warehouse.reader import latest_drop, scan_table
+from kesu.warehouse.quarantine import quarantine_table, read_quarantine
+from kesu.warehouse.reader import STAGED_TABLES, latest_drop, partition_dates, scan_table
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -35,12 +37,16 @@ INPUT_TABLES = {
 }
 
 
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Branches (canonical column names) and JR/T 0169 codes, with what the manifest records."""
     used = {}
     for name in ("branches", "codes"):
         path = settings.reference_path(name)
-        used[name] = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        used[name] = {"path": str(path), "sha256": sha256_of(path)}
     # as text: branch codes such as 0101 keep their leading zero
     branches = pl.read_csv(settings.reference_path("branches"), infer_schema=False)
     codes = pl.read_csv(
@@ -61,7 +67,52 @@ def report_inputs(
         frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
         partitions += read
     branches, codes, reference = _reference(settings)
-    return ReportInputs(branches=branches, codes=codes, **frames), partitions, reference
+    label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
+    held = _held_complaints(settings, as_of)
+    labels = label_lookup(codes.cast(pl.String), label_map)
+    denominators = None
+    path = settings.reference_path("denominators")
+    if path.is_file():  # a bank without the file gets no per-outlet / per-customer rates
+        denominators = pl.read_csv(path, infer_schema=False)
+        reference["denominators"] = {"path": str(path), "sha256": sha256_of(path)}
+    inputs = ReportInputs(branches=branches, codes=codes, held=held, labels=labels,
+                          denominators=denominators, **frames)  # fmt: skip
+    return inputs, partitions, reference
+
+
+def _held_complaints(settings: Settings, as_of: date) -> pl.DataFrame:
+    """The complaint rows in quarantine, every drop up to as_of, with their drop_date."""
+    table = quarantine_table("complaints")
+    parts = [
+        read_quarantine(settings.warehouse, "complaints", day).with_columns(drop_date=pl.lit(day))
+        for day in partition_dates(settings.warehouse, table)
+        if day <= as_of
+    ]
+    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+
+class EmptyPeriod(ValueError):
+    """No drop covers the report's period (and --allow-empty was not given)."""
+
+
+def drops_known(settings: Settings, as_of: date) -> list[date]:
+    """Every drop date of any staged table, up to as_of."""
+    days = {d for t in STAGED_TABLES for d in partition_dates(settings.warehouse, t)}
+    return sorted(d for d in days if d <= as_of)
+
+
+def check_coverage(settings: Settings, p: Period, as_of: date, allow_empty: bool) -> Coverage:
+    """The period's coverage; refused (EmptyPeriod, one line saying which drops exist) when no
+    drop falls in the period, unless allow_empty."""
+    drops = drops_known(settings, as_of)
+    found = coverage(drops, p, as_of)
+    if found.last_drop is None and not allow_empty:
+        known = f"drops exist from {drops[0]} to {drops[-1]}" if drops else "no drop exists"
+        raise EmptyPeriod(
+            f"no drop covers {p.kind} {p.label} (as of {as_of}): {known}; "
+            "use --allow-empty to write it anyway"
+        )
+    return found
 
 
 @task(name="read-and-build", cache_policy=NO_CACHE)
@@ -71,11 +122,19 @@ def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Pa
     inputs, partitions, reference = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
     files.write_tables(tables, work / reports.TABLES_DIR)
+    logger = get_run_logger()
+    if tables["held_updates"].height:  # a stale state is never presented silently
+        logger.warning("%d complaints have a newer version held in quarantine: see table "
+                       "held_updates", tables["held_updates"].height)  # fmt: skip
+    if tables["unmapped_labels"].height:
+        logger.warning("labels not in the label map were counted under 其他: see table "
+                       "unmapped_labels (%d labels)", tables["unmapped_labels"].height)  # fmt: skip
     return {"tables": sorted(tables), "partitions": partitions, "reference": reference}
 
 
 @task(name="render", cache_policy=NO_CACHE)
-def render_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> list[str]:
+def render_task(settings: Settings, kind: str, period: str, as_of: date, work: Path,
+                through: date | None = None) -> list[str]:  # fmt: skip
     logger = get_run_logger()
     font = charts.cjk_font()
     if font is None:
@@ -92,6 +151,9 @@ def render_task(settings: Settings, kind: str, period: str, as_of: date, work: P
         as_of=as_of.isoformat(),
         decimals=int(settings.get("report", "decimals")),
         rounding=str(settings.get("report", "rounding")),
+        through=through.isoformat() if through else None,
+        disclosure_settings=settings.values.get("disclosure", {})
+        | {k: settings.get("report", k) for k in ("region", "national_units")},
     )
     return [p.relative_to(work).as_posix() for p in written]
 
@@ -133,8 +195,10 @@ def report(
     out: str | None = None,
     warehouse_dir: str | None = None,
     config_file: str | None = None,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """Build `<reports or out>/<kind>/<period>/`; returns its folder, as-of date and files."""
+    """Build `<reports or out>/<kind>/<period>/`; returns its folder, as-of date and files.
+    A period no drop covers is refused unless allow_empty."""
     logger = get_run_logger()
     settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
     label = Period.parse(kind, period).label
@@ -143,11 +207,14 @@ def report(
         if as_of is None:
             raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
         logger.info("as of the latest drop in the warehouse: %s", as_of)
+    covered = check_coverage(settings, Period.parse(kind, period), as_of, allow_empty)
+    if not covered.complete:
+        logger.warning("%s %s is not complete: %s", kind, label, covered.as_dict())
     root = settings.reports
     with output.replace_folder(root, kind, label) as work:
         built = build_task(settings, kind, label, as_of, work)
         file_list = [f"{reports.TABLES_DIR}/{p.name}" for p in sorted((work / "tables").iterdir())]
-        file_list += render_task(settings, kind, label, as_of, work)
+        file_list += render_task(settings, kind, label, as_of, work, covered.through)
         record = manifest.build_manifest(
             kind=kind,
             period=label,
@@ -157,6 +224,7 @@ def report(
             config_file=settings.config_file,
             inputs=built["partitions"],
             files=file_list,
+            coverage=covered.as_dict(),
         )
         manifest.write_manifest(record, work / reports.MANIFEST)
         file_list.append(reports.MANIFEST)

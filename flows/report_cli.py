@@ -6,6 +6,7 @@ Only argparse at import time: Prefect and Polars load inside `run`, so `kesu --h
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from kesu.flows.cli_args import drop_date as _date
@@ -34,6 +35,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
     )
     p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        dest="allow_empty",
+        help="write the report even when no drop covers the period (refused by default)",
+    )
     return p
 
 
@@ -42,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     prefect_defaults()
     from kesu.transforms.periods import Period
 
-    Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts
+    p = Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts
+    refused = _refused(args, p)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 1
     from kesu.flows.report import report
 
     result = report(
@@ -52,8 +63,26 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         warehouse_dir=args.warehouse,
         config_file=args.config,
+        allow_empty=getattr(args, "allow_empty", False),
     )
     print(f"{args.kind} report {args.period} as of {result['as_of']}: {result['folder']}")
     for name in result["files"]:
         print(f"  {name}")
     return 0
+
+
+def _refused(args: argparse.Namespace, p: Any) -> str | None:
+    """The one line refusing a period that no drop covers (before Prefect starts), else None."""
+    from kesu.flows.config import load_settings
+    from kesu.flows.report import EmptyPeriod, check_coverage
+    from kesu.warehouse.reader import latest_drop
+
+    settings = load_settings(warehouse=args.warehouse, reports=args.out, config=args.config)
+    as_of = args.as_of or latest_drop(settings.warehouse)
+    if as_of is None:
+        return None  # the flow says the warehouse is empty
+    try:
+        check_coverage(settings, p, as_of, getattr(args, "allow_empty", False))
+    except EmptyPeriod as refused:
+        return f"kesu report: {refused}"
+    return None

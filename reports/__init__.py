@@ -32,17 +32,24 @@ def write_presentation(
     as_of: str,
     decimals: int,
     rounding: str,
+    through: str | None = None,
+    disclosure_settings: dict | None = None,
 ) -> list[Path]:
-    """Workbook, charts, HTML and (annual) disclosure from `folder/tables`; the files written."""
+    """Workbook, charts, HTML and (annual) disclosure from `folder/tables`; the files written.
+    `through`: the last drop of a period the data does not cover completely (else None)."""
     from kesu.reports import charts, disclosure, html, xlsx
 
     tables = read_tables(folder)
-    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period)]
-    chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period)
+    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period, through)]
+    chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period, through)
     written += chart_files
-    written.append(html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files))
+    written.append(
+        html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files, through)
+    )
     if kind == "annual":
-        text = disclosure.render(tables, period, decimals, rounding)
+        text = disclosure.render(
+            tables, period, decimals, rounding, through=through, settings=disclosure_settings
+        )
         (folder / DISCLOSURE).write_text(text, encoding="utf-8")
         written.append(folder / DISCLOSURE)
     return written

@@ -133,10 +133,23 @@ def _charts(heading: str) -> dict[str, tuple[str, Callable[[pl.DataFrame], Figur
     }
 
 
+def known_months(trend: pl.DataFrame, through: str) -> pl.DataFrame:
+    """The trend's months up to the month of `through` (an incomplete period's last drop):
+    later months are unknown, not zero, and are not drawn."""
+    month = pl.col("month").cast(pl.String).str.slice(0, 7)
+    return trend.filter(month <= through[:7])
+
+
 def write_charts(
-    tables: dict[str, pl.DataFrame], folder: Path, kind: str, period: str
+    tables: dict[str, pl.DataFrame],
+    folder: Path,
+    kind: str,
+    period: str,
+    through: str | None = None,
 ) -> list[Path]:
-    """Draw every chart whose table is present; returns the PNG files written."""
+    """Draw every chart whose table is present; returns the PNG files written. The trend of a
+    period the data does not cover stops at the month of its last drop (`through`): later
+    months are unknown, not zero."""
     folder.mkdir(parents=True, exist_ok=True)
     font = cjk_font()
     if font is None:
@@ -145,7 +158,9 @@ def write_charts(
             "install fonts-noto-cjk (scripts/system-deps.sh)",
             ", ".join(CJK_FONTS),
         )
-    heading = labels.period_title(kind, period)
+    heading = labels.period_title(kind, period, through)
+    if through and "monthly_trend" in tables:
+        tables = tables | {"monthly_trend": known_months(tables["monthly_trend"], through)}
     written = []
     with plt.rc_context(_style(font)):
         for stem, (table, draw) in _charts(heading).items():

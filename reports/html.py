@@ -89,9 +89,10 @@ def render(
     period: str,
     as_of: str,
     charts: dict[str, bytes],
+    through: str | None = None,
 ) -> str:
     """The page as text; `charts` maps a chart's file stem to its PNG bytes."""
-    heading = labels.period_title(kind, period)
+    heading = labels.period_title(kind, period, through)
     names = labels.ordered(list(tables))
     toc = "".join(
         f'<li><a href="#{escape(n)}">{escape(labels.table_title(n))}</a></li>' for n in names
@@ -141,7 +142,8 @@ def write_html(
     period: str,
     as_of: str,
     chart_files: list[Path],
+    through: str | None = None,
 ) -> Path:
     charts = {p.stem: p.read_bytes() for p in chart_files}
-    path.write_text(render(tables, kind, period, as_of, charts), encoding="utf-8")
+    path.write_text(render(tables, kind, period, as_of, charts, through), encoding="utf-8")
     return path

@@ -19,6 +19,8 @@ TABLE_TITLES = {
     "hotline_by_category": "客服热线来电业务分类",
     "hotline_kpis": "客服热线服务指标",
     "monthly_trend": "月度趋势",
+    "held_updates": "被隔离的投诉更新",
+    "unmapped_labels": "未映射标签（归入其他）",
 }
 
 OVERVIEW = {
@@ -27,6 +29,7 @@ OVERVIEW = {
     "value": "本期",
     "previous": "上期",
     "change_pct": "变动",
+    "change_pp": "变动（百分点）",
 }
 BY_BUSINESS_CATEGORY = {
     "code": "业务类别代码",
@@ -66,6 +69,8 @@ BRANCH_SCORECARD = {
     "valid_complaints": "有效投诉",
     "praises": "表扬",
     "on_time_rate": "按时办结率",
+    "backlog_open_at_end": "往期投诉期末未办结",
+    "backlog_overdue_at_end": "往期投诉期末超时限未办结",
 }
 HANDLING_TIME = {
     "bucket": "办理时长",
@@ -104,6 +109,14 @@ MONTHLY_TREND = {
     "regulator_transferred": "监管转办投诉",
     "calls": "热线来电",
 }
+HELD_UPDATES = {
+    "complaint_id": "投诉编号",
+    "drop_date": "数据日期",
+    "rule": "隔离规则",
+    "reason": "隔离原因",
+}
+UNMAPPED_LABELS = {"axis": "分类维度", "label": "源系统标签", "mapped_to": "归入代码",
+                   "tickets": "工单数"}  # fmt: skip
 
 COLUMN_LABELS: dict[str, dict[str, str]] = {
     "overview": OVERVIEW,
@@ -117,6 +130,8 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
     "hotline_by_category": HOTLINE_BY_CATEGORY,
     "hotline_kpis": HOTLINE_KPIS,
     "monthly_trend": MONTHLY_TREND,
+    "held_updates": HELD_UPDATES,
+    "unmapped_labels": UNMAPPED_LABELS,
 }
 
 # What the overview's `previous` and `change_pct` compare with, by report kind.
@@ -139,7 +154,20 @@ PERCENT_METRICS = frozenset(
     }
 )
 # Metric rows whose value is a measure, not a count (shown with decimals).
-MEASURE_METRICS = frozenset({"avg_handling_days", "asa_seconds"})
+MEASURE_METRICS = frozenset(
+    {"avg_handling_days", "asa_seconds", "complaints_per_outlet_month",
+     "complaints_per_10m_customers"}
+)  # fmt: skip
+PERCENT_UNITS = ("（%）", "(%)")
+
+
+def without_percent_unit(label: str) -> str:
+    """'办结率（%）' -> '办结率' where the cell itself is formatted as a percentage."""
+    for unit in PERCENT_UNITS:
+        label = label.removesuffix(unit)
+    return label
+
+
 # Columns shown to readers in the xlsx and HTML only through another one (same content).
 HIDDEN_COLUMNS = {
     # share_pct is shown as a formatted number in the workbook, share_display in the HTML
@@ -147,7 +175,7 @@ HIDDEN_COLUMNS = {
     "html": frozenset({"share_pct", "metric"}),
 }
 # Tables whose rows are metrics or overlapping levels: no plain 合计 row.
-NO_TOTAL = frozenset({"overview", "hotline_kpis"})
+NO_TOTAL = frozenset({"overview", "hotline_kpis", "held_updates", "unmapped_labels"})
 TOTAL_LABEL = "合计"
 
 _QUARTERS = {"1": "第一季度", "2": "第二季度", "3": "第三季度", "4": "第四季度"}
@@ -165,8 +193,21 @@ def column_labels(name: str, kind: str) -> dict[str, str]:
     return labels
 
 
-def period_title(kind: str, period: str) -> str:
-    """'2025年第三季度' for quarterly 2025Q3, '2025年度' for annual 2025."""
+def through_text(through: str | None) -> str:
+    """'（数据截至2025年6月30日）' for an incomplete period's titles ('' when complete)."""
+    if not through:
+        return ""
+    year, month, day = (int(x) for x in through[:10].split("-"))
+    return f"（数据截至{year}年{month}月{day}日）"
+
+
+def period_title(kind: str, period: str, through: str | None = None) -> str:
+    """'2025年第三季度' for quarterly 2025Q3, '2025年度' for annual 2025; an incomplete period
+    (`through` = its last drop) says how far it reaches: '2025年度（数据截至2025年6月30日）'."""
+    return _period_title(kind, period) + through_text(through)
+
+
+def _period_title(kind: str, period: str) -> str:
     if kind == "quarterly" and "Q" in period.upper():
         year, quarter = period.upper().split("Q", 1)
         return f"{year}年{_QUARTERS.get(quarter, quarter + '季度')}"

@@ -35,6 +35,7 @@ class TableView:
     cell_kinds: list[list[CellKind]]
     total: list[Any] | None = None
     total_kinds: list[CellKind] = field(default_factory=list)
+    indents: list[int] = field(default_factory=list)  # per row: the channel level below the top
 
 
 def _decimals(dtype: pl.DataType) -> int:
@@ -103,9 +104,12 @@ def table_view(name: str, frame: pl.DataFrame, kind: str, target: str) -> TableV
     ]
     rows, kinds = [], []
     for row in frame.iter_rows(named=True):
+        if row.get("metric") in labels.PERCENT_METRICS and isinstance(row.get("label"), str):
+            row["label"] = labels.without_percent_unit(row["label"])  # the cell shows the %
         rows.append([_plain(row[c.name]) for c in columns])
         kinds.append([_row_kind(name, c, row) for c in columns])
     total = _total_row(name, frame, columns)
+    levels = frame["level"].to_list() if "level" in frame.columns else [1] * frame.height
     return TableView(
         name=name,
         title=labels.table_title(name),
@@ -114,6 +118,7 @@ def table_view(name: str, frame: pl.DataFrame, kind: str, target: str) -> TableV
         cell_kinds=kinds,
         total=total,
         total_kinds=[c.kind for c in columns] if total else [],
+        indents=[max(int(v or 1) - 1, 0) for v in levels],
     )
 
 

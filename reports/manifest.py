@@ -44,10 +44,13 @@ def build_manifest(
     config_file: Path | None,
     inputs: list[dict[str, Any]],
     files: list[str],
+    coverage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`inputs`: the partition records of warehouse.reader.scan_table, all tables together."""
+    """`inputs`: the partition records of warehouse.reader.scan_table, all tables together;
+    `coverage`: first_drop, last_drop, complete (transforms.periods.Coverage)."""
     return _jsonable(
         {
+            "coverage": coverage,
             "kind": kind,
             "period": period,
             "as_of": as_of,

@@ -26,6 +26,7 @@ from xlsxwriter.worksheet import Worksheet
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 HEADER_ROW = 1  # row 0 holds the title
 FIRST_DATA_ROW = 2
+PAPER_A4 = 9
 # xlsxwriter stamps "now" as the creation date; a fixed one keeps reruns identical
 CREATED = datetime(2000, 1, 1)
 
@@ -80,20 +81,22 @@ class _Formats:
 
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.book = book
-        self.cache: dict[tuple[str, int, bool], Any] = {}
+        self.cache: dict[tuple[str, int, bool, int], Any] = {}
         self.title = book.add_format({"bold": True, "font_size": 14})
         self.header = book.add_format(
             {"bold": True, "bg_color": "#DDEBF7", "border": 1, "valign": "vcenter"}
         )
 
-    def cell(self, kind: CellKind, decimals: int, total: bool) -> Any:
-        key = (kind, decimals, total)
+    def cell(self, kind: CellKind, decimals: int, total: bool, indent: int = 0) -> Any:
+        key = (kind, decimals, total, indent)
         if key not in self.cache:
             props: dict[str, Any] = {"border": 1}
             if kind != "text":
                 props["num_format"] = _number_format(kind, decimals)
             if total:
                 props |= {"bold": True, "top": 2}
+            if indent:
+                props["indent"] = indent
             self.cache[key] = self.book.add_format(props)
         return self.cache[key]
 
@@ -106,6 +109,7 @@ def _write_cell(
     column: Column,
     fmt: _Formats,
     total: bool = False,
+    indent: int = 0,
 ) -> str:
     """Write one cell; returns its printed text (for column widths)."""
     row, col = at
@@ -114,7 +118,7 @@ def _write_cell(
         sheet.write_blank(row, col, None, fmt.cell(kind, decimals, total))
         return ""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return write_text(sheet, row, col, value, fmt.cell("text", 0, total))
+        return write_text(sheet, row, col, value, fmt.cell("text", 0, total, indent))
     if kind == "percent":
         # divide in decimal: 99.99 -> 0.9999 exactly, then the nearest double
         fraction = Decimal(str(value)) / 100
@@ -133,10 +137,12 @@ def _write_sheet(
     for j, column in enumerate(view.columns):
         write_text(sheet, HEADER_ROW, j, column.header, fmt.header)
     r = FIRST_DATA_ROW
-    for values, kinds in zip(view.rows, view.cell_kinds, strict=True):
+    indents = view.indents or [0] * len(view.rows)
+    for values, kinds, indent in zip(view.rows, view.cell_kinds, indents, strict=True):
         for j, (value, kind) in enumerate(zip(values, kinds, strict=True)):
-            text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt)
-            widths[j] = max(widths[j], display_width(text))
+            step = indent if view.columns[j].name == "name" else 0  # channel levels
+            text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt, indent=step)
+            widths[j] = max(widths[j], display_width(text) + 2 * step)
         r += 1
     if view.total is not None:
         for j, (value, kind) in enumerate(zip(view.total, view.total_kinds, strict=True)):
@@ -145,11 +151,25 @@ def _write_sheet(
     for j, w in enumerate(widths):
         sheet.set_column(j, j, min(max(w + 2, 8), 60))
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
+    print_setup(sheet)
 
 
-def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str) -> Path:
+def print_setup(sheet: Worksheet) -> None:
+    """Print-ready: A4 landscape, one page wide (as many pages high as needed), the title and
+    header rows repeated on every page, centred, page numbers in the footer."""
+    sheet.set_paper(PAPER_A4)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0, HEADER_ROW)
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.center_horizontally()
+    sheet.set_footer("&C第 &P 页，共 &N 页")
+
+
+def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str,
+                   through: str | None = None) -> Path:  # fmt: skip
     """One sheet per table, in report order."""
-    heading = labels.period_title(kind, period)
+    heading = labels.period_title(kind, period, through)
     book = safe_workbook(path, heading)
     fmt = _Formats(book)
     used: set[str] = set()

@@ -3,7 +3,9 @@ the merge groups a disclosure counts ("合并重复后"). Nothing here depends o
 
 Members of a group are 投诉 tickets and transfers not linked to a ticket (they stand for a ticket
 of their own, received on 转办日期). A transfer linked to a 投诉 ticket joins that ticket's group
-without being a member: it adds no count and no dates, only the fact of the regulator transfer.
+without being a member: it adds no count and no receipt date, only the fact of the regulator
+transfer and its 转办日期, from which the group's time limit runs if it is earlier (`clock_on`).
+The same customer is the same ID-number token or the same phone token.
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ class ComplaintModel:
     groups: pl.DataFrame  # one row per complaint merge group
 
 
-def _customer(*tokens: tuple[str, str]) -> pl.Expr:
-    # A person is their ID number, else their phone; prefixes keep the two token spaces apart.
-    parts = [pl.when(pl.col(c).str.len_chars() > 0).then(pl.lit(p) + pl.col(c)) for p, c in tokens]
-    return pl.coalesce(parts)
+def _token(prefix: str, column: str) -> pl.Expr:
+    # prefixes keep the two token spaces apart
+    return pl.when(pl.col(column).str.len_chars() > 0).then(pl.lit(prefix) + pl.col(column))
 
 
 def members(tickets: pl.DataFrame, transfers: pl.DataFrame) -> pl.DataFrame:
@@ -41,7 +42,8 @@ def members(tickets: pl.DataFrame, transfers: pl.DataFrame) -> pl.DataFrame:
     own = tickets.filter(pl.col("ticket_type") == COMPLAINT).select(
         *ATTRIBUTES, member_id="T:" + pl.col("complaint_id"), kind=pl.lit(0, pl.Int8),
         received_at=pl.col("received_at").dt.convert_time_zone(TZ),
-        customer=_customer(("id:", "id_number_token"), ("tel:", "contact_phone_token")),
+        customer_id=_token("id:", "id_number_token"),
+        customer_tel=_token("tel:", "contact_phone_token"),
         closes_at=closes_at, closed_on=closes_at.dt.date(),
         extended=pl.col("extended").fill_null(False),
         excluded_days=pl.col("excluded_days").fill_null(0).cast(pl.Int32),
@@ -50,7 +52,7 @@ def members(tickets: pl.DataFrame, transfers: pl.DataFrame) -> pl.DataFrame:
         "business_category_code", "branch_code",
         member_id="R:" + pl.col("transfer_id"), kind=pl.lit(1, pl.Int8),
         received_at=china_midnight(pl.col("transferred_on")),
-        customer=_customer(("tel:", "contact_phone_token")),
+        customer_tel=_token("tel:", "contact_phone_token"),  # a transfer carries only a phone
         # replied on day d: still open during d
         closes_at=china_midnight(pl.col("replied_on") + pl.duration(days=1)),
         closed_on="replied_on", extended=pl.lit(False), excluded_days=pl.lit(0, pl.Int32),
@@ -86,20 +88,26 @@ def _roots(labelled: pl.DataFrame) -> pl.DataFrame:
 
 
 def _repeats(roots: pl.DataFrame) -> pl.DataFrame:
-    """One row per edge between two groups of one customer and business category where the
-    later one was received while the earlier one was still open (not closed as of D)."""
-    keys = ["customer", "business_category_code"]
-    side = roots.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
-    side = side.select(*keys, "label", "received_at", "member_id", "closes_at")
-    pairs = side.join(side, on=keys, suffix="_b").filter(
-        (
-            (pl.col("received_at") < pl.col("received_at_b"))
-            | ((pl.col("received_at") == pl.col("received_at_b"))
-               & (pl.col("member_id") < pl.col("member_id_b")))
-        )
-        & (pl.col("closes_at").is_null() | (pl.col("received_at_b") < pl.col("closes_at")))
-    )  # fmt: skip
-    return pairs.select(a="label", b="label_b")
+    """One row per edge between two groups of one customer (same ID-number token, or same phone
+    token: a transfer and a ticket of one person meet through the phone) and business category
+    where the later one was received while the earlier one was still open (not closed as of D)."""
+    pairs = []
+    for customer in ("customer_id", "customer_tel"):
+        if customer not in roots.columns:
+            continue
+        keys = [customer, "business_category_code"]
+        side = roots.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+        side = side.select(*keys, "label", "received_at", "member_id", "closes_at")
+        found = side.join(side, on=keys, suffix="_b").filter(
+            (
+                (pl.col("received_at") < pl.col("received_at_b"))
+                | ((pl.col("received_at") == pl.col("received_at_b"))
+                   & (pl.col("member_id") < pl.col("member_id_b")))
+            )
+            & (pl.col("closes_at").is_null() | (pl.col("received_at_b") < pl.col("closes_at")))
+        )  # fmt: skip
+        pairs.append(found.select(a="label", b="label_b"))
+    return pl.concat(pairs).unique(maintain_order=True)
 
 
 def build(complaints: pl.LazyFrame, transfers: pl.LazyFrame, as_of: date, implicit: bool,
@@ -133,11 +141,30 @@ def build(complaints: pl.LazyFrame, transfers: pl.LazyFrame, as_of: date, implic
     groups = people.filter(pl.col("member_id") == pl.col("group_id")).drop("member_id")
     groups = groups.join(flags, on="group_id").sort("received_at", "group_id")
     groups = groups.with_columns(received_on=pl.col("received_at").dt.date())
+    groups = _with_clock(groups, regulator, nodes)
     return ComplaintModel(
         tickets=_with_group(tickets, nodes, "complaint_id", "T:"),
         transfers=_with_group(regulator, nodes, "transfer_id", "R:"),
         groups=groups,
     )
+
+
+def _with_clock(groups: pl.DataFrame, regulator: pl.DataFrame, nodes: pl.DataFrame,
+                ) -> pl.DataFrame:  # fmt: skip
+    """The groups with `clock_on`, the day their time limit counts from: the earliest of the
+    root's receipt and the 转办日期 of the transfers linked to the group (the bank received the
+    complaint when the regulator forwarded it, even if it registered the ticket later)."""
+    linked = regulator.filter("linked").select(
+        member_id="R:" + pl.col("transfer_id"), transferred_on="transferred_on"
+    )
+    first = (
+        linked.join(nodes, on="member_id")
+        .group_by("group_id")
+        .agg(first_transfer=pl.col("transferred_on").min())
+    )
+    clock = pl.min_horizontal("received_on", "first_transfer").alias("clock_on")
+    joined = groups.join(first, on="group_id", how="left", maintain_order="left")
+    return joined.with_columns(clock).drop("first_transfer")
 
 
 def _with_group(frame: pl.DataFrame, nodes: pl.DataFrame, key: str, prefix: str) -> pl.DataFrame:

@@ -10,12 +10,22 @@ from dataclasses import dataclass, field
 import polars as pl
 
 AXIS_OF_KIND = {"channel_label": "A", "category_label": "B", "cause_label": "C"}
+# Where a label missing from the mapping goes ([validation] unknown_label = "other"): the axis's
+# 其他. Axis A has no top-level 其他; A0199 is the front office's.
+OTHER_CODE = {"A": "A0199", "B": "B99", "C": "C99"}
+UNKNOWN_LABEL_MODES = ("other", "quarantine")
 
 
 @dataclass(frozen=True)
 class Lookups:
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # axis -> label -> code
     branches: dict[str, str] = field(default_factory=dict)  # code or full name -> code
+    unknown_label: str = "other"  # [validation] unknown_label: "other" or "quarantine"
+
+    def __post_init__(self) -> None:
+        if self.unknown_label not in UNKNOWN_LABEL_MODES:
+            raise ValueError(f"[validation] unknown_label must be one of {UNKNOWN_LABEL_MODES}, "
+                             f"not {self.unknown_label!r}")  # fmt: skip
 
 
 def label_lookup(codes: pl.DataFrame, label_map: pl.DataFrame) -> dict[str, dict[str, str]]:

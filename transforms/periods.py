@@ -72,6 +72,34 @@ class Period:
         return min(self.end, as_of)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How far a report's data reaches: its first and last drop within the period (as of the
+    report), and whether a drop exists for every day of the period."""
+
+    first_drop: date | None
+    last_drop: date | None
+    complete: bool
+
+    @property
+    def through(self) -> date | None:
+        """The day an incomplete period's data reaches (its titles say 数据截至 …)."""
+        return None if self.complete else self.last_drop
+
+    def as_dict(self) -> dict[str, str | bool | None]:
+        first, last = self.first_drop, self.last_drop
+        return {"first_drop": first and first.isoformat(), "last_drop": last and last.isoformat(),
+                "complete": self.complete}  # fmt: skip
+
+
+def coverage(drops: list[date], period: Period, as_of: date) -> Coverage:
+    """The drops (any staged table) dated in the period and not after as_of."""
+    inside = sorted({d for d in drops if period.start <= d <= min(period.end, as_of)})
+    days = (period.end - period.start).days + 1
+    complete = len(inside) == days  # a missing day, or days after as_of, leave it incomplete
+    return Coverage(inside[0] if inside else None, inside[-1] if inside else None, complete)
+
+
 def _month_end(year: int, month: int) -> date:
     following = date(year + month // 12, month % 12 + 1, 1)
     return following - timedelta(days=1)
@@ -126,15 +154,30 @@ def period_groups(groups: pl.DataFrame, period: Period, as_of: date, limits: Lim
                   ) -> pl.DataFrame:  # fmt: skip
     """One row per merge group received in the period: closure, handling days, limit, on time,
     overdue and handling-time bucket as at the cutoff."""
-    cutoff = pl.lit(period.cutoff(as_of))
+    received = groups.filter(pl.col("received_on").is_between(period.start, period.end))
+    return at_cutoff(received, period.cutoff(as_of), limits)
+
+
+def backlog_groups(groups: pl.DataFrame, period: Period, as_of: date, limits: Limits,
+                   ) -> pl.DataFrame:  # fmt: skip
+    """One row per merge group received before the period and still open at its cutoff, with
+    the columns of `period_groups` (`overdue`: past its time limit at the cutoff)."""
+    before = groups.filter(pl.col("received_on") < period.start)
+    return at_cutoff(before, period.cutoff(as_of), limits).filter(~pl.col("closed"))
+
+
+def at_cutoff(groups: pl.DataFrame, day: date, limits: Limits) -> pl.DataFrame:
+    """The groups with closure, handling days, limit, on time, overdue and bucket at `day`.
+    The clock runs from `clock_on` (a transfer's 转办日期 can be before the ticket's receipt)."""
+    cutoff = pl.lit(day)
+    start = pl.col("clock_on") if "clock_on" in groups.columns else pl.col("received_on")
     limit = pl.when("extended").then(limits.extended_days).otherwise(limits.decision_days)
     closed = pl.col("closed_on").is_not_null() & (pl.col("closed_on") <= cutoff)
-    days = (pl.col("closed_on") - pl.col("received_on")).dt.total_days() - pl.col("excluded_days")
-    elapsed = (cutoff - pl.col("received_on")).dt.total_days() - pl.col("excluded_days")
+    days = (pl.col("closed_on") - start).dt.total_days() - pl.col("excluded_days")
+    elapsed = (cutoff - start).dt.total_days() - pl.col("excluded_days")
     label = buckets(limits)
     return (
-        groups.filter(pl.col("received_on").is_between(period.start, period.end))
-        .with_columns(closed=closed, limit_days=limit.cast(pl.Int64))
+        groups.with_columns(closed=closed, limit_days=limit.cast(pl.Int64))
         .with_columns(handling_days=pl.when("closed").then(days.clip(0)).cast(pl.Int64))
         .with_columns(
             on_time=pl.col("closed") & (pl.col("handling_days") <= pl.col("limit_days")),

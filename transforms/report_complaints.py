@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 import polars as pl
 from kesu.transforms import shares
 from kesu.transforms.complaint_model import ComplaintModel
-from kesu.transforms.periods import Period, buckets, period_groups, period_tickets
+from kesu.transforms.periods import (
+    Period,
+    backlog_groups,
+    buckets,
+    period_groups,
+    period_tickets,
+)
 
 if TYPE_CHECKING:
     from kesu.transforms.reporting import ReportConfig as Limits
@@ -21,10 +27,14 @@ if TYPE_CHECKING:
 LIABLE, NOT_LIABLE = "有责", "无责"
 CALLBACK_SATISFIED, CALLBACK_DONE = ("满意", "基本满意"), ("满意", "基本满意", "不满意")
 OPINION, PRAISE = "意见", "表扬"
+# overview metrics that are percentages (0-100): their change is also given in points
+PERCENT_METRICS = frozenset({"close_rate", "repeat_rate", "callback_satisfaction_rate"})
 
 
-def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits) -> dict[str, int | Decimal | None]:
-    """The complaint metrics of `overview` for one period (counts, then rates)."""
+def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits, backlog: pl.DataFrame | None = None,
+            ) -> dict[str, int | Decimal | None]:  # fmt: skip
+    """The complaint metrics of `overview` for one period (counts, then rates); `backlog`: the
+    groups received before the period still open at its cutoff (backlog_groups)."""
 
     def n(expr: pl.Expr, frame: pl.DataFrame = pg) -> int:
         return int(frame.select(expr.fill_null(False).sum()).item())
@@ -55,27 +65,73 @@ def metrics(pg: pl.DataFrame, pt: pl.DataFrame, limits: Limits) -> dict[str, int
             n(closed & callback.is_in(CALLBACK_SATISFIED)), done
         ),
     }
+    if backlog is not None:
+        values["backlog_open_at_end"] = backlog.height
+        values["backlog_overdue_at_end"] = n(pl.col("overdue"), backlog)
     return values
 
 
+def denominator_rates(complaints: int, period: Period, as_of: date,
+                      denominators: pl.DataFrame | None) -> dict[str, Decimal | None]:  # fmt: skip
+    """complaints_per_outlet_month and complaints_per_10m_customers when the denominators
+    (reference: period, outlets, personal_customers) hold a row for the period itself (2025Q3,
+    2025-06, 2025) or else for its year; {} when they do not cover it. Months are those from
+    the period's start to its cutoff (a month begun counts whole)."""
+    if denominators is None or denominators.is_empty():
+        return {}
+    labels = [period.label, str(period.start.year)]
+    for label in labels:
+        found = denominators.filter(pl.col("period").cast(pl.String).str.strip_chars() == label)
+        if found.height:
+            break
+    else:
+        return {}
+    row = found.row(0, named=True)
+    cutoff = period.cutoff(as_of)
+    months = (cutoff.year - period.start.year) * 12 + cutoff.month - period.start.month + 1
+    outlets, customers = (_count(row.get(k)) for k in ("outlets", "personal_customers"))
+    rates: dict[str, Decimal | None] = {}
+    if outlets:
+        rates["complaints_per_outlet_month"] = shares.ratio(complaints, outlets * max(months, 1))
+    if customers:
+        rates["complaints_per_10m_customers"] = shares.ratio(complaints * 10**7, customers)
+    return rates
+
+
+def _count(value: object) -> int | None:
+    text = str(value).replace(",", "").strip() if value is not None else ""
+    return int(text) if text.isdigit() else None
+
+
 def overview(model: ComplaintModel, period: Period, as_of: date, limits: Limits,
-             previous_known: bool) -> pl.DataFrame:  # fmt: skip
+             previous_known: bool, denominators: pl.DataFrame | None = None,
+             ) -> pl.DataFrame:  # fmt: skip
     """One row per complaint metric: value, previous period's value (same as_of; null when the
-    warehouse knows nothing of that period) and change_pct (null when previous is 0 or null)."""
+    warehouse knows nothing of that period), change_pct (null when previous is 0 or null) and,
+    for percentages, change_pp = value - previous in percentage points."""
 
     def values(p: Period) -> dict[str, int | Decimal | None]:
         pg = period_groups(model.groups, p, as_of, limits)
-        return metrics(pg, period_tickets(model.tickets, p), limits)
+        backlog = backlog_groups(model.groups, p, as_of, limits)
+        found = metrics(pg, period_tickets(model.tickets, p), limits, backlog)
+        return found | denominator_rates(pg.height, p, as_of, denominators)
 
     now = values(period)
     table = shares.metric_values(now)
-    before = values(period.previous()) if previous_known else dict.fromkeys(now)
-    previous = shares.metric_values(before)["value"]
-    change = [
-        None if v is None or p is None else shares.percent(v - p, p)
-        for v, p in zip(table["value"].to_list(), previous.to_list(), strict=True)
+    before = values(period.previous()) if previous_known else {}
+    previous = shares.metric_values({m: before.get(m) for m in now})["value"]
+    pairs = list(zip(table["metric"].to_list(), table["value"].to_list(), previous.to_list(),
+                     strict=True))  # fmt: skip
+    change = [None if v is None or p is None else shares.percent(v - p, p) for _, v, p in pairs]
+    points = [
+        v - p if m in PERCENT_METRICS and v is not None and p is not None else None
+        for m, v, p in pairs
     ]
-    return table.with_columns(previous=previous, change_pct=pl.Series(change, dtype=shares.VALUE))
+    return table.with_columns(
+        previous=previous,
+        change_pct=pl.Series(change, dtype=shares.VALUE),
+        change_pp=pl.Series(points, dtype=shares.VALUE),
+    )
 
 
 def handling_time(pg: pl.DataFrame, limits: Limits, rounding: str, decimals: int,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import polars as pl
-from kesu.transforms import complaint_model, periods, shares
+from kesu.transforms import complaint_model, periods, report_quality, shares
 from kesu.transforms import report_complaints as rc
 from kesu.transforms import report_hotline as rh
 from kesu.transforms import report_transfers as rt
@@ -36,6 +37,11 @@ LABELS = {
     "not_responsible": "无责投诉量",
     "repeat_rate": "重复投诉率（%）",
     "callback_satisfaction_rate": "回访满意率（%）",
+    "backlog_open_at_end": "期末未办结的往期投诉量",
+    "backlog_overdue_at_end": "期末超时限未办结的往期投诉量",
+    "held_updates": "更新被隔离暂按旧版本统计的投诉",
+    "complaints_per_outlet_month": "每网点每月投诉量（件）",
+    "complaints_per_10m_customers": "每千万个人客户投诉量（件）",
     "calls": "来电总量",
     "ivr_only": "自助语音服务量",
     "human_requested": "转人工请求量",
@@ -56,7 +62,10 @@ _SECTIONS = {  # field -> ([section], key) in kesu.toml
     "decision_days": ("sla", "decision_days"), "extended_days": ("sla", "extended_days"),
     "max_days": ("sla", "max_days"), "service_level_seconds": ("hotline", "service_level_seconds"),
     "implicit_merge": ("merge", "implicit"),
+    "region": ("report", "region"), "national_units": ("report", "national_units"),
 }  # fmt: skip
+_CHOICES = {"rounding": shares.ROUNDINGS, "region": rt.REGION_MODES,
+            "national_units": rt.NATIONAL_UNIT_MODES}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,14 +77,18 @@ class ReportConfig:
     max_days: int = 60
     service_level_seconds: int = 20
     implicit_merge: bool = True
+    region: str = "province"  # or "branch", "city", "urban_rural"
+    national_units: str = "province"  # or "separate"
 
     def __post_init__(self) -> None:
-        if self.rounding not in shares.ROUNDINGS:
-            raise ValueError(f"[report] rounding must be one of {shares.ROUNDINGS}, not "
-                             f"{self.rounding!r}")  # fmt: skip
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                section, key = _SECTIONS[name]
+                raise ValueError(f"[{section}] {key} must be one of {choices}, not "
+                                 f"{getattr(self, name)!r}")  # fmt: skip
         for name, (section, key) in _SECTIONS.items():
             value, kind = getattr(self, name), bool if name == "implicit_merge" else int
-            if name != "rounding" and (type(value) is not kind or (kind is int and value < 0)):
+            if name not in _CHOICES and (type(value) is not kind or (kind is int and value < 0)):
                 raise ValueError(f"[{section}] {key} must be a {kind.__name__} >= 0, not {value!r}")
         if not 0 <= self.decimals <= 4:
             raise ValueError(f"[report] decimals must be 0 to 4, not {self.decimals}")
@@ -100,12 +113,26 @@ class ReportInputs:
     hotline: pl.LazyFrame  # stg_hotline with drop_date
     branches: pl.DataFrame  # reference/branches.csv, read as text (Chinese or canonical headers)
     codes: pl.DataFrame  # reference/jrt0169_codes.csv
+    # quarantined complaint rows (source text) with drop_date <= as_of: for held_updates
+    held: pl.DataFrame | None = None
+    labels: dict[str, dict[str, str]] | None = None  # the label lookup, for unmapped_labels
+    denominators: pl.DataFrame | None = None  # reference/denominators.csv, read as text
 
 
 def labelled(table: pl.DataFrame, config: ReportConfig) -> pl.DataFrame:
     """The same rows (one per metric) with the Chinese `label` after `metric`."""
     labels = [LABELS[m].format(**vars(config)) for m in table["metric"]]
     return table.insert_column(1, pl.Series("label", labels, dtype=pl.String))
+
+
+def with_metrics(overview: pl.DataFrame, values: dict[str, int | Decimal | None]) -> pl.DataFrame:
+    """`overview` with more metric rows that have no previous value (known only as of now)."""
+    extra = shares.metric_values(values).with_columns(
+        previous=pl.lit(None, shares.VALUE),
+        change_pct=pl.lit(None, shares.VALUE),
+        change_pp=pl.lit(None, shares.VALUE),
+    )
+    return pl.concat([overview, extra.select(overview.columns)])
 
 
 def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: ReportConfig,
@@ -115,6 +142,7 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
     model = complaint_model.build(inputs.complaints, inputs.transfers, as_of, config.implicit_merge)
     pg = periods.period_groups(model.groups, period, as_of, config)
     pt = periods.period_tickets(model.tickets, period)
+    backlog = periods.backlog_groups(model.groups, period, as_of, config)
     # Every hotline figure is a sum, so the year's calls (~100M rows at a large bank) are
     # reduced to one row per category and day inside the scan instead of being materialised.
     flags = rh.call_flags(inputs.hotline, period, as_of, config.service_level_seconds)
@@ -122,13 +150,22 @@ def build_tables(inputs: ReportInputs, period: Period, as_of: date, config: Repo
     known = inputs.complaints.filter(pl.col("drop_date") <= min(period.previous().end, as_of))
     previous_known = known.select(pl.len()).collect().item() > 0
     r, d = config.rounding, config.decimals
+    held = report_quality.held_updates(
+        model.tickets,
+        inputs.held if inputs.held is not None else pl.DataFrame(),
+        period.cutoff(as_of),
+    )
+    overview = rc.overview(model, period, as_of, config, previous_known, inputs.denominators)
+    overview = with_metrics(overview, {"held_updates": held.height})
     return {
-        "overview": labelled(rc.overview(model, period, as_of, config, previous_known), config),
+        "overview": labelled(overview, config),
+        "held_updates": held,
+        "unmapped_labels": report_quality.unmapped_labels(model.tickets, inputs.labels or {}),
         "by_business_category": rc.by_code(pg, codes, "B", "business_category_code", r, d, False),
         "by_cause": rc.by_code(pg, codes, "C", "cause_code", r, d, True),
         "by_channel": rc.by_channel(pg, codes, r, d),
-        "by_region": rt.by_region(pg, branches, r, d),
-        "branch_scorecard": rt.branch_scorecard(pg, pt, branches),
+        "by_region": rt.by_region(pg, branches, r, d, config.region, config.national_units),
+        "branch_scorecard": rt.branch_scorecard(pg, pt, branches, backlog),
         "handling_time": rc.handling_time(pg, config, r, d),
         "regulator_transfers": rt.regulator_transfers(model.transfers, period, as_of),
         "hotline_by_category": rh.hotline_by_category(calls.lazy(), r, d),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from kesu.transforms import parsing, pii
 from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
-from kesu.transforms.lookups import AXIS_OF_KIND, Lookups
+from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE, Lookups
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
@@ -125,8 +125,11 @@ def _stage_column(
         masked = pii.mask_free_text(clean, own_name).alias(f"{col.name}_masked")
         return [masked], masked, None
     if kind in AXIS_OF_KIND:
-        lookup = ctx.lookups.labels[AXIS_OF_KIND[kind]]
-        code = clean.replace_strict(lookup, default=None, return_dtype=pl.String)
+        axis = AXIS_OF_KIND[kind]
+        code = clean.replace_strict(ctx.lookups.labels[axis], default=None, return_dtype=pl.String)
+        if ctx.lookups.unknown_label == "other":  # loaded under 其他; the report lists the label
+            code = pl.select(pl.when(pl.lit(clean).is_not_null()).then(
+                pl.lit(code).fill_null(OTHER_CODE[axis]))).to_series()  # fmt: skip
         issues = _issue(_unknown(clean, code, UNKNOWN_LABEL), col, "unknown_label")
         return [clean.alias(f"{col.name}_label"), code.alias(f"{col.name}_code")], clean, issues
     if kind == "branch":

@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 # reports.md: table -> its columns, in order
 CONTRACT = {
-    "overview": ["metric", "label", "value", "previous", "change_pct"],
+    "overview": ["metric", "label", "value", "previous", "change_pct", "change_pp"],
     "by_business_category": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_cause": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_channel": [
@@ -38,7 +38,8 @@ CONTRACT = {
     "by_region": ["region", "complaints", "share_pct", "share_display"],
     "branch_scorecard": [
         "branch_code", "branch_name", "regulator_transferred", "direct_complaints", "opinions",
-        "valid_complaints", "praises", "on_time_rate",
+        "valid_complaints", "praises", "on_time_rate", "backlog_open_at_end",
+        "backlog_overdue_at_end",
     ],
     "handling_time": ["bucket", "complaints", "share_pct"],
     "regulator_transfers": [
@@ -53,6 +54,8 @@ CONTRACT = {
     "monthly_trend": [
         "month", "complaints", "opinions", "praises", "regulator_transferred", "calls",
     ],
+    "held_updates": ["complaint_id", "drop_date", "rule", "reason"],
+    "unmapped_labels": ["axis", "label", "mapped_to", "tickets"],
 }  # fmt: skip
 
 
@@ -130,7 +133,12 @@ def test_manifest_records_every_partition_read_with_rows_and_checksum(reports_ro
         END.isoformat(),  # default: the latest drop
     )
     assert manifest["generated_at"] and manifest["kesu_version"]
-    assert manifest["configuration"]["report"] == {"rounding": "half_up", "decimals": 2}
+    assert manifest["configuration"]["report"] == {
+        "rounding": "half_up",
+        "decimals": 2,
+        "region": "province",
+        "national_units": "province",
+    }
     tables = {p["table"] for p in manifest["partitions"]}
     assert tables == {"stg_complaints", "stg_hotline", "stg_regulator_transfers"}
     for part in manifest["partitions"]:
@@ -145,7 +153,8 @@ def test_quarters_add_up_to_the_year(reports_root, warehouse, tmp_path):
     annual = metric(reports_root / "annual" / "2025", "complaints")
     quarters = [metric(reports_root / "quarterly" / "2025Q1", "complaints")]
     for q in (2, 3, 4):
-        result = run_report(warehouse, tmp_path, "quarterly", f"2025Q{q}")
+        # no drop covers Q3 or Q4: refused unless allowed (issue 11), then all zeros
+        result = run_report(warehouse, tmp_path, "quarterly", f"2025Q{q}", allow_empty=q > 2)
         quarters.append(metric(Path(result["folder"]), "complaints"))
         if q == 2:  # the hotline is read from the day before the quarter on, nothing earlier
             manifest = json.loads((Path(result["folder"]) / "manifest.json").read_text())
@@ -191,6 +200,43 @@ def test_cli_runs_the_flow_and_lists_the_files(warehouse, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert str(tmp_path / "annual" / "2025") in printed
     assert "disclosure.md" in printed and "tables/overview.csv" in printed
+
+
+# --- coverage (issue 11 item 4) ----------------------------------------------------------------
+
+
+def test_a_partial_year_says_how_far_it_reaches(reports_root):
+    folder = reports_root / "annual" / "2025"
+    record = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert record["coverage"] == {
+        "first_drop": "2025-03-25",
+        "last_drop": "2025-04-03",
+        "complete": False,
+    }
+    text = (folder / "disclosure.md").read_text(encoding="utf-8")
+    assert "2025年度（数据截至2025年4月3日）" in text.splitlines()[0]
+    assert "全年" not in text
+    assert "2025年1月1日至4月3日，本行共受理消费投诉" in text
+    book = openpyxl.load_workbook(folder / "report.xlsx")
+    assert "数据截至2025年4月3日" in book.worksheets[0].cell(1, 1).value
+
+
+def test_a_period_without_any_drop_is_refused_unless_allowed(warehouse, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="kesu")
+    report_cli.add_parser(parser.add_subparsers(dest="command"))
+    argv = ["report", "quarterly", "2025Q3", "--out", str(tmp_path), "--warehouse", str(warehouse)]
+    assert report_cli.run(parser.parse_args(argv)) == 1
+    printed = capsys.readouterr()
+    assert printed.err.strip().splitlines() == [
+        "kesu report: no drop covers quarterly 2025Q3 (as of 2025-04-03): drops exist from "
+        "2025-03-25 to 2025-04-03; use --allow-empty to write it anyway"
+    ]
+    assert not (tmp_path / "quarterly" / "2025Q3").exists()
+    assert report_cli.run(parser.parse_args([*argv, "--allow-empty"])) == 0
+    folder = tmp_path / "quarterly" / "2025Q3"
+    record = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert record["coverage"] == {"first_drop": None, "last_drop": None, "complete": False}
+    assert metric(folder, "complaints") == 0
 
 
 # --- the page in a real browser --------------------------------------------------------------

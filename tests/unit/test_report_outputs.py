@@ -159,6 +159,17 @@ def literal_tables() -> dict[str, pl.DataFrame]:
                 "calls": [300, 320, 380],
             }
         ),
+        "held_updates": pl.DataFrame(
+            {
+                "complaint_id": ["C2025030100007"],
+                "drop_date": [date(2025, 3, 2)],
+                "rule": ["unknown_label"],
+                "reason": ['投诉原因 (cause): "其它" is not a JR/T 0169 code'],
+            }
+        ),
+        "unmapped_labels": pl.DataFrame(
+            {"axis": ["B"], "label": ["银行卡"], "mapped_to": ["B99"], "tickets": [3]}
+        ),
     }
 
 
@@ -354,17 +365,17 @@ def test_html_marks_an_empty_table():
 def test_disclosure_numbers_come_from_the_tables(written):
     text = (written / reports.DISCLOSURE).read_text(encoding="utf-8")
     assert text.startswith("# 2025年度消费投诉情况")
-    assert "共受理消费投诉 125 件（合并重复后），较上年增加 25 件，同比上升 25.00%" in text
-    assert "监管转办投诉 6 件" in text
+    assert "共受理消费投诉125件（合并重复后），较上年增加25件，同比上升25.00%" in text
+    assert "监管转办投诉6件" in text
     # (42 + 30 + 25) / 125 from the counts; 其他 never ranks among the top three
-    top = '前三类业务（“信用卡”、“=HYPERLINK("http://x")”和“贷款”）投诉合计占比 77.60%'
+    top = '前三类业务（“信用卡”、“=HYPERLINK("http://x")”和“贷款”）投诉合计占比77.60%'
     assert top in text
     # three causes of 1 each out of 6: 50.00% from counts, not 16.67 x 3 = 50.01
-    assert "投诉合计占比 50.00%" in text and "50.01" not in text.split("## 四")[1].split("|")[0]
+    assert "投诉合计占比50.00%" in text and "50.01" not in text.split("## 四")[1].split("|")[0]
     assert "| 信用卡 | 42 | 33.60% |" in text and "| 合计 | 125 | 100.00% |" in text
     assert "| 北京市 | 3 | 50.00% |" in text
-    assert "前台业务渠道 100 件，占 80.00%，其中营业现场 60 件（占前台业务渠道 60.00%）" in text
-    assert "来电 1,000 通，人工接通率 92.30%，客户满意度 98.10%" in text
+    assert "前台业务渠道100件，占80.00%，其中营业现场60件（占前台业务渠道60.00%）" in text
+    assert "来电1,000通，人工接通率92.30%，客户满意度98.10%" in text
 
 
 def test_disclosure_says_when_there_is_no_previous_year_and_handles_a_decrease():
@@ -382,7 +393,7 @@ def test_disclosure_says_when_there_is_no_previous_year_and_handles_a_decrease()
         .alias("change_pct"),
     )
     text = disclosure.render(tables | {"overview": down}, "2025", 2)
-    assert "较上年减少 25 件，同比下降 16.67%" in text
+    assert "较上年减少25件，同比下降16.67%" in text
     unknown = tables["overview"].with_columns(pl.lit(None, dtype=P).alias("previous"))
     assert "上年无可比数据" in disclosure.render(tables | {"overview": unknown}, "2025", 2)
 
@@ -512,4 +523,4 @@ def test_workbook_percent_format_follows_the_configured_decimals(tmp_path):
 def test_disclosure_note_follows_the_rounding_policy():
     tables = literal_tables()
     assert "合计可能不等于100%" in disclosure.render(tables, "2025", 2, "half_up")
-    assert "经尾差调整合计为100%" in disclosure.render(tables, "2025", 2, "largest_remainder")
+    assert "尾差调整，合计为100%" in disclosure.render(tables, "2025", 2, "largest_remainder")

@@ -20,7 +20,7 @@ CODES = pl.read_csv(reference.JRT0169_CODES, infer_schema=False)
 BRANCHES = pl.read_csv(reference.BRANCHES, infer_schema=False)  # Chinese headers, as shipped
 Q3 = Period.parse("quarterly", "2025Q3")
 CONTRACT = {
-    "overview": ["metric", "label", "value", "previous", "change_pct"],
+    "overview": ["metric", "label", "value", "previous", "change_pct", "change_pp"],
     "by_business_category": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_cause": ["code", "name", "complaints", "share_pct", "share_display"],
     "by_channel": ["code", "name", "level", "parent_code", "complaints", "share_pct",
@@ -28,7 +28,7 @@ CONTRACT = {
     "by_region": ["region", "complaints", "share_pct", "share_display"],
     "branch_scorecard": ["branch_code", "branch_name", "regulator_transferred",
                          "direct_complaints", "opinions", "valid_complaints", "praises",
-                         "on_time_rate"],
+                         "on_time_rate", "backlog_open_at_end", "backlog_overdue_at_end"],
     "handling_time": ["bucket", "complaints", "share_pct"],
     "regulator_transfers": ["regulator", "received", "replied", "replied_on_time", "replied_late",
                             "open", "open_overdue", "on_time_rate"],
@@ -37,6 +37,8 @@ CONTRACT = {
     "hotline_kpis": ["metric", "label", "value"],
     "monthly_trend": ["month", "complaints", "opinions", "praises", "regulator_transferred",
                       "calls"],
+    "held_updates": ["complaint_id", "drop_date", "rule", "reason"],
+    "unmapped_labels": ["axis", "label", "mapped_to", "tickets"],
 }  # fmt: skip
 
 
@@ -86,16 +88,20 @@ def test_overview_metrics_worked_out():
         "opinions": D(1), "praises": D(1),
         "closed": D(4),  # A, C, D, Z2 (G closed after the period)
         "closed_within_15d": D(2),  # A 15, Z2 5
-        "closed_within_30d": D(4),  # + C 26, D 17
+        "closed_within_30d": D(4),  # + C 27, D 17
         "closed_within_60d": D(4),
         "closed_late": D(1),  # D: 17 > 15, not extended
         "open_at_end": D(3),  # E, F, G
         "open_overdue_at_end": D(2),  # E 20 > 15, G 29 > 15
         "close_rate": D("57.14"),  # 4 / 7 = 57.142..
-        "avg_handling_days": D("15.75"),  # (15 + 26 + 17 + 5) / 4
+        # C's clock starts on Z1's 转办日期 07-09, a day before its ticket: 27 days
+        "avg_handling_days": D("16.00"),  # (15 + 27 + 17 + 5) / 4
         "responsible": D(1), "not_responsible": D(1),
         "repeat_rate": D("14.29"),  # B merged: 1 / 7 = 14.285..
         "callback_satisfaction_rate": D("50.00"),  # A 满意 of A, C called back (D 未回访)
+        "backlog_open_at_end": D(1),  # H (2025Q2), open at 09-30
+        "backlog_overdue_at_end": D(1),  # H: 92 days
+        "held_updates": D(0),  # nothing in quarantine
     }  # fmt: skip
     previous = column(t["overview"], "metric", "previous")
     change = column(t["overview"], "metric", "change_pct")
@@ -122,8 +128,9 @@ def test_distributions_add_up_to_the_headline():
     assert column(cause, "code", "complaints")["C99"] == 2  # D, and Z2 that has no cause
     assert cause["complaints"].sum() == 7
     region = column(t["by_region"], "region", "complaints")
-    assert region == {"北京市": 6, "信用卡中心": 1}  # C is owned by the card centre (9800)
-    assert t["by_region"]["region"].to_list() == ["北京市", "信用卡中心"]
+    # C is owned by the card centre (9800), counted in the province it sits in (上海市)
+    assert region == {"北京市": 6, "上海市": 1}
+    assert t["by_region"]["region"].to_list() == ["北京市", "上海市"]
 
 
 def test_regions_provinces_first_then_national_units_then_unknown():
@@ -135,8 +142,10 @@ def test_regions_provinces_first_then_national_units_then_unknown():
         ticket("E", branch_code="9800"),  # 信用卡中心
         ticket("F", branch_code="7777"),  # not in the reference
     ]
-    t = tables(rows)["by_region"]
-    assert t["region"].to_list() == ["辽宁省", "安徽省", "信用卡中心", "客服中心", "未知"]
+    # [report] national_units = "separate": the centres under their own names, after provinces
+    t = tables(rows, national_units="separate")["by_region"]
+    assert t["region"].to_list() == ["辽宁省", "安徽省", "金泉银行信用卡中心", "金泉银行客服中心",
+                                     "未知"]  # fmt: skip
     assert t["complaints"].to_list() == [2, 1, 1, 1, 1]
     assert t["share_display"].to_list() == ["33.33%"] + ["16.67%"] * 4
 

@@ -30,8 +30,10 @@ def year_earlier_values(inputs: ReportInputs, period: Period, as_of: date, confi
     return rc.metrics(pg, period_tickets(model.tickets, earlier), config)
 
 
-def with_year_on_year(overview: pl.DataFrame,
-                      year_earlier: dict[str, int | Decimal | None] | None) -> pl.DataFrame:  # fmt: skip
+Values = dict[str, int | Decimal | None]
+
+
+def with_year_on_year(overview: pl.DataFrame, year_earlier: Values | None) -> pl.DataFrame:
     """One row per metric, as given, plus `previous_year` and `change_yoy_pct` ((value −
     previous_year) / previous_year × 100, half-up to 2 decimals; null when it is 0 or unknown;
     null too for a metric the year-earlier rules do not compute)."""

@@ -15,6 +15,7 @@ from kesu.flows import (  # argparse only: keeps --help fast
     report_cli,
     serve_cli,
     status_cli,
+    watch_cli,
 )
 from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
 from kesu.flows.cli_args import drop_date as _date
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine_cli.add_parser(sub)
     serve_cli.add_parser(sub)
     status_cli.add_parser(sub)
+    watch_cli.add_parser(sub)
     return parser
 
 
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": status_cli.run,
         "report": report_cli.run,
         "quarantine": quarantine_cli.run,
+        "watch": watch_cli.run,
     }
     try:
         return handlers[args.command](args)

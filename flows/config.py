@@ -38,6 +38,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # tests); "gx" runs Great Expectations itself on pandas, ~20x slower on a large bank's day.
     "validation": {"engine": "polars"},
     "pii": {"key_file": ""},
+    # kesu watch: due within N days; volume alert rule (docs/reports.md); what the nightly
+    # artifact and event call at risk (overdue or due within at_risk_days)
+    "watch": {"within_days": 5, "alert_score": 3.0, "alert_min_count": 3, "at_risk_days": 2},
 }
 
 # Issue 11 (report rules, docs/reports.md): unknown labels, regions, disclosure presentation.

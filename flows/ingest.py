@@ -53,11 +53,15 @@ def nightly(
     config_file: str | None = None,
     force: bool = False,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    watch: bool = False,
+    reports_dir: str | None = None,
 ) -> dict[str, Any]:
     """Ingest one drop date for all (or the named) feeds; returns the ledger record of the run.
 
     Without `drop_date`, the day before the run's scheduled start (China date): a scheduled run
-    that starts late still ingests the day it was scheduled for.
+    that starts late still ingests the day it was scheduled for. With `watch` (the served
+    deployment), a completed run that could read every present feed then builds the watch list
+    of that drop under `reports_dir` (kesu.flows.watch).
     """
     logger = get_run_logger()
     if drop_date is None:
@@ -66,4 +70,10 @@ def nightly(
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
     run = ingest_drop(settings, drop_date, feeds, force, lock_timeout, logger)
     ingest_artifact(drop_date, run["feeds"])
+    readable = all(r["status"] != "unreadable" for r in run["feeds"].values())
+    if watch and run["status"] == "completed" and readable:
+        from kesu.flows.watch import watch_list
+
+        watch_list(drop_date=drop_date, out=reports_dir, warehouse_dir=warehouse_dir,
+                   config_file=config_file)  # fmt: skip
     return run

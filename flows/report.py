@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 from kesu.flows.config import Settings, load_settings
 from kesu.reports import charts, files, manifest, output
+from kesu.transforms import monthly
 from kesu.transforms.columns import BRANCH_HEADERS
 from kesu.transforms.lookups import label_lookup
 from kesu.transforms.periods import Coverage, Period, coverage
@@ -121,6 +122,10 @@ def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Pa
     p = Period.parse(kind, period)
     inputs, partitions, reference = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
+    if p.kind == "monthly":  # the 客户之声 bulletin also compares with the month a year earlier
+        config = ReportConfig.from_settings(settings.values)
+        year_earlier = monthly.year_earlier_values(inputs, p, as_of, config)
+        tables["overview"] = monthly.with_year_on_year(tables["overview"], year_earlier)
     files.write_tables(tables, work / reports.TABLES_DIR)
     logger = get_run_logger()
     if tables["held_updates"].height:  # a stale state is never presented silently

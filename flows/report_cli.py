@@ -12,7 +12,7 @@ from typing import Any
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import prefect_defaults
 
-KINDS = ("quarterly", "annual")
+KINDS = ("quarterly", "annual", "monthly")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Build <reports>/<kind>/<period>/ from the warehouse as at a drop date.",
     )
     p.add_argument("kind", choices=KINDS)
-    p.add_argument("period", help="2025Q3 for quarterly, 2025 for annual")
+    p.add_argument("period", help="2025Q3 for quarterly, 2025 for annual, 2025-06 for monthly")
     p.add_argument(
         "--as-of",
         type=_date,

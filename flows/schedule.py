@@ -30,3 +30,9 @@ def quarter_just_ended(scheduled: datetime) -> str:
     quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     last_day = quarter_start - timedelta(days=1)
     return f"{last_day.year}Q{(last_day.month - 1) // 3 + 1}"
+
+
+def month_just_ended(scheduled: datetime) -> str:
+    """The last calendar month that ended before `scheduled` (China date), e.g. "2025-06"."""
+    last_day = china_date(scheduled).replace(day=1) - timedelta(days=1)
+    return f"{last_day.year}-{last_day.month:02d}"

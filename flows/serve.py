@@ -4,6 +4,7 @@
 |-------------------------|----------------------------------------|-------------------------------|
 | `nightly/kesu`          | 02:00 Asia/Shanghai every day          | none: the previous day's drop |
 | `quarterly-report/kesu` | 06:00 Asia/Shanghai, 5 Jan/Apr/Jul/Oct | none: the quarter just ended  |
+| `monthly-report/kesu`   | 06:00 Asia/Shanghai on the 3rd         | none: the month just ended    |
 | `backfill/kesu`         | on demand                              | start, end, [workers, force,  |
 |                         |                                        | dask_address]                 |
 | `report/kesu`           | on demand                              | kind, period, [as_of]         |
@@ -11,7 +12,8 @@
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
 (`kesu.flows.schedule`), so a run that starts late still does the intended day. Every deployment
 gets the locations `kesu serve` resolved (absolute paths) as default parameters, visible and
-overridable per run.
+overridable per run. The nightly deployment also builds the watch list after each successful
+ingest (`watch=True`, under the resolved report root).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from kesu.flows.backfill import DEFAULT_WORKERS, backfill
 from kesu.flows.config import load_settings
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
-from kesu.flows.schedule import TIMEZONE, quarter_just_ended
+from kesu.flows.schedule import TIMEZONE, month_just_ended, quarter_just_ended
 from prefect import flow, serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.runtime import flow_run
@@ -32,6 +34,7 @@ from prefect.schedules import Cron, Schedule
 DEPLOYMENT = "kesu"
 NIGHTLY_CRON = "0 2 * * *"
 QUARTERLY_CRON = "0 6 5 1,4,7,10 *"  # the 5th: the last drop of the quarter is in by then
+MONTHLY_CRON = "0 6 3 * *"  # the 3rd: the 客户之声 bulletin of the month just ended
 INGEST_LOCATIONS = ("landing_dir", "warehouse_dir", "config_file")
 REPORT_LOCATIONS = ("out", "warehouse_dir", "config_file")
 
@@ -49,6 +52,27 @@ def quarterly_report(
     period = period or quarter_just_ended(flow_run.scheduled_start_time)
     return report(
         kind="quarterly",
+        period=period,
+        as_of=as_of,
+        out=out,
+        warehouse_dir=warehouse_dir,
+        config_file=config_file,
+    )
+
+
+@flow(name="monthly-report")
+def monthly_report(
+    period: str | None = None,
+    as_of: date | None = None,
+    out: str | None = None,
+    warehouse_dir: str | None = None,
+    config_file: str | None = None,
+) -> dict[str, Any]:
+    """The monthly 客户之声 report of `period` (default: the month that ended before the run's
+    scheduled start, China date), as of the latest drop unless `as_of` is given."""
+    period = period or month_just_ended(flow_run.scheduled_start_time)
+    return report(
+        kind="monthly",
         period=period,
         as_of=as_of,
         out=out,
@@ -77,14 +101,16 @@ def locations(
 
 
 def deployments(where: dict[str, str]) -> list[RunnerDeployment]:
-    """The four deployments, with `where` (from `locations`) as their location parameters."""
+    """The deployments, with `where` (from `locations`) as their location parameters."""
     ingest: dict[str, Any] = {k: v for k, v in where.items() if k in INGEST_LOCATIONS}
     reporting: dict[str, Any] = {k: v for k, v in where.items() if k in REPORT_LOCATIONS}
+    nightly_watch = {"watch": True, "reports_dir": where["out"]}  # the watch list after ingest
     return [
-        _deployment(nightly, ingest, Cron(NIGHTLY_CRON, timezone=TIMEZONE)),
+        _deployment(nightly, ingest | nightly_watch, Cron(NIGHTLY_CRON, timezone=TIMEZONE)),
         _deployment(backfill, ingest | {"workers": DEFAULT_WORKERS}),
         _deployment(report, reporting),
         _deployment(quarterly_report, reporting, Cron(QUARTERLY_CRON, timezone=TIMEZONE)),
+        _deployment(monthly_report, reporting, Cron(MONTHLY_CRON, timezone=TIMEZONE)),
     ]
 
 
@@ -93,9 +119,12 @@ DESCRIPTIONS = {
     "`-p drop_date=YYYY-MM-DD` for another day.",
     "backfill": "Every drop from `start` to `end`, `workers` at once, or on the Dask cluster "
     "at `-p dask_address=tcp://host:8786`; resumable (`-p force=true` redoes unchanged drops).",
-    "report": "`-p kind=quarterly -p period=2025Q3` or `-p kind=annual -p period=2025`; "
+    "report": "`-p kind=quarterly -p period=2025Q3`, `-p kind=annual -p period=2025` or "
+    "`-p kind=monthly -p period=2025-06`; "
     "`-p as_of=YYYY-MM-DD` optional (default: the latest drop).",
     "quarterly-report": "The quarter that ended before the scheduled start, as of the latest drop.",
+    "monthly-report": "The 客户之声 report of the month that ended before the scheduled start, "
+    "as of the latest drop.",
 }
 
 

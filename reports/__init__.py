@@ -16,6 +16,7 @@ CHARTS_DIR = "charts"
 WORKBOOK = "report.xlsx"
 PAGE = "report.html"
 DISCLOSURE = "disclosure.md"
+SUMMARY = "summary.md"  # monthly only: the 客户之声 总体情况
 MANIFEST = "manifest.json"
 
 
@@ -52,4 +53,9 @@ def write_presentation(
         )
         (folder / DISCLOSURE).write_text(text, encoding="utf-8")
         written.append(folder / DISCLOSURE)
+    if kind == "monthly":
+        from kesu.reports import summary
+
+        (folder / SUMMARY).write_text(summary.render(tables, period), encoding="utf-8")
+        written.append(folder / SUMMARY)
     return written

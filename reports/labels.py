@@ -138,10 +138,17 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
 COMPARISON = {
     "quarterly": {"previous": "上季度", "change_pct": "环比变动"},
     "annual": {"previous": "上年", "change_pct": "同比变动"},
+    "monthly": {
+        "previous": "上月",
+        "change_pct": "环比变动",
+        "previous_year": "上年同月",
+        "change_yoy_pct": "同比变动",
+    },  # fmt: skip
 }
 
 # Columns holding percentages (0-100), in every table where they occur.
 PERCENT_COLUMNS = frozenset({"share_pct", "share_of_parent_pct", "on_time_rate", "change_pct"})
+PERCENT_COLUMNS |= {"change_yoy_pct"}  # monthly overview
 # Metric rows of `overview` / `hotline_kpis` whose value is a percentage (0-100).
 PERCENT_METRICS = frozenset(
     {
@@ -213,6 +220,9 @@ def _period_title(kind: str, period: str) -> str:
         return f"{year}年{_QUARTERS.get(quarter, quarter + '季度')}"
     if kind == "annual":
         return f"{period}年度"
+    if kind == "monthly" and "-" in period:
+        year, month = period.split("-", 1)
+        return f"{year}年{int(month)}月"
     return period
 
 

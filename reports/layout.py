@@ -56,7 +56,7 @@ def _column_kind(name: str, dtype: pl.DataType) -> CellKind:
 
 def _row_kind(table: str, column: Column, row: dict[str, Any]) -> CellKind:
     """A metric table's value cells: percentages for rates, decimals for measures, else counts."""
-    if column.name not in ("value", "previous") or table not in labels.NO_TOTAL:
+    if column.name not in ("value", "previous", "previous_year") or table not in labels.NO_TOTAL:
         return column.kind
     metric = row.get("metric")
     if metric in labels.PERCENT_METRICS:

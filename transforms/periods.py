@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from kesu.transforms.reporting import ReportConfig as Limits
 
 TZ = "Asia/Shanghai"
-PeriodKind = Literal["quarterly", "annual"]
+PeriodKind = Literal["quarterly", "annual", "monthly"]
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _YEAR = re.compile(r"\d{4}")
 
 
@@ -43,7 +44,12 @@ class Period:
             if _YEAR.fullmatch(value) is None:
                 raise ValueError(f"an annual period is written like 2025, not {text!r}")
             return cls.year(int(value))
-        raise ValueError(f"period kind must be 'quarterly' or 'annual', not {kind!r}")
+        if kind == "monthly":
+            found = _MONTH.fullmatch(value)
+            if found is None:
+                raise ValueError(f"a monthly period is written like 2025-06, not {text!r}")
+            return cls.month(int(found[1]), int(found[2]))
+        raise ValueError(f"period kind must be 'quarterly', 'annual' or 'monthly', not {kind!r}")
 
     @classmethod
     def quarter(cls, year: int, quarter: int) -> Period:
@@ -54,8 +60,23 @@ class Period:
     def year(cls, year: int) -> Period:
         return cls("annual", str(year), date(year, 1, 1), date(year, 12, 31))
 
+    @classmethod
+    def month(cls, year: int, month: int) -> Period:
+        return cls("monthly", f"{year}-{month:02d}", date(year, month, 1), _month_end(year, month))
+
+    def year_earlier(self) -> Period:
+        """The same month (quarter, year) one year earlier: the year-on-year comparison."""
+        if self.kind == "monthly":
+            return Period.month(self.start.year - 1, self.start.month)
+        if self.kind == "quarterly":
+            return Period.quarter(self.start.year - 1, (self.start.month + 2) // 3)
+        return Period.year(self.start.year - 1)
+
     def previous(self) -> Period:
-        """The previous quarter (quarterly) or the previous year (annual)."""
+        """The previous month, quarter or year."""
+        if self.kind == "monthly":
+            before = self.start - timedelta(days=1)
+            return Period.month(before.year, before.month)
         if self.kind == "annual":
             return Period.year(self.start.year - 1)
         before = self.start - timedelta(days=1)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from kesu.flows.schedule import previous_drop_date, quarter_just_ended
+from kesu.flows.schedule import month_just_ended, previous_drop_date, quarter_just_ended
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -40,6 +40,19 @@ def test_quarterly_report_covers_the_quarter_that_just_ended(scheduled, quarter)
     assert quarter_just_ended(scheduled) == quarter
 
 
+@pytest.mark.parametrize(
+    ("scheduled", "month"),
+    [
+        (datetime(2025, 7, 3, 6, 0, tzinfo=CHINA), "2025-06"),  # the 06:00 run on the 3rd
+        (datetime(2026, 1, 3, 6, 0, tzinfo=CHINA), "2025-12"),  # across a year end
+        (datetime(2025, 2, 28, 22, 0, tzinfo=UTC), "2025-02"),  # 1 March 06:00 in China
+        (datetime(2025, 2, 28, 15, 0, tzinfo=UTC), "2025-01"),  # still 28 February in China
+    ],
+)
+def test_monthly_report_covers_the_month_that_just_ended(scheduled, month):
+    assert month_just_ended(scheduled) == month
+
+
 def test_a_naive_scheduled_time_is_refused():
     with pytest.raises(ValueError, match="time zone"):
         previous_drop_date(datetime(2025, 7, 2, 2, 0))
@@ -59,6 +72,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     built = {f"{d.flow_name}/{d.name}": d for d in deployments(where)}
     assert sorted(built) == [
         "backfill/kesu",
+        "monthly-report/kesu",
         "nightly/kesu",
         "quarterly-report/kesu",
         "report/kesu",
@@ -69,14 +83,18 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
 
     assert schedules("nightly/kesu") == [("0 2 * * *", "Asia/Shanghai")]
     assert schedules("quarterly-report/kesu") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
+    assert schedules("monthly-report/kesu") == [("0 6 3 * *", "Asia/Shanghai")]
     assert schedules("backfill/kesu") == schedules("report/kesu") == []  # on demand
 
     ingest = {"landing_dir": where["landing_dir"], "warehouse_dir": where["warehouse_dir"]}
     reporting = {"out": where["out"], "warehouse_dir": where["warehouse_dir"]}
-    assert built["nightly/kesu"].parameters == ingest  # no drop_date: derived when it runs
+    # no drop_date (derived when it runs); the watch list after each ingest, under the reports
+    watch = {"watch": True, "reports_dir": where["out"]}
+    assert built["nightly/kesu"].parameters == ingest | watch
     assert built["backfill/kesu"].parameters == ingest | {"workers": 2}
     assert built["report/kesu"].parameters == reporting
     assert built["quarterly-report/kesu"].parameters == reporting
+    assert built["monthly-report/kesu"].parameters == reporting
 
     def required(name: str) -> list[str]:  # what `prefect deployment run -p` must supply
         return sorted(built[name]._parameter_openapi_schema.required or [])

@@ -1,0 +1,123 @@
+"""The watch list's files: `tables/*.parquet|csv`, `watch.xlsx` and `watch.html`.
+
+Renders the tables it is given (kesu.transforms.watch); computes nothing. In the workbook and
+the page, overdue rows (days_left < 0) are highlighted; the tables arrive sorted by days_left.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from kesu.reports import files
+from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
+
+TABLES_DIR = "tables"
+WORKBOOK = "watch.xlsx"
+PAGE = "watch.html"
+TITLES = {"due_soon": "临期及超期未办结", "volume_alerts": "投诉量异动预警"}
+HEADERS = {
+    "kind": "类型",
+    "id": "编号",
+    "branch_code": "机构代码",
+    "branch_name": "机构名称",
+    "business_category": "业务类别",
+    "received_on": "受理日期",
+    "due_on": "办理期限",
+    "days_left": "剩余天数",
+    "status": "状态",
+    "customer_masked": "客户",
+    "last_7_days": "近7日投诉",
+    "baseline_mean": "前8周周均",
+    "baseline_sd": "前8周标准差",
+    "score": "异动分值",
+}
+KINDS = {"complaint": "投诉", "transfer": "监管转办"}
+OVERDUE_FILL = "#F8CBAD"
+
+
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if column == "kind":
+        return KINDS.get(value, value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _overdue(row: dict[str, Any]) -> bool:
+    return row.get("days_left") is not None and row["days_left"] < 0
+
+
+def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Path:
+    """One sheet per table: title, Chinese headers, rows; overdue rows filled."""
+    heading = f"{drop} 投诉预警清单"
+    book = safe_workbook(path, heading)
+    title = book.add_format({"bold": True, "font_size": 14})
+    header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    plain = book.add_format({"border": 1})
+    late = book.add_format({"border": 1, "bg_color": OVERDUE_FILL})
+    used: set[str] = set()
+    for name in ("due_soon", "volume_alerts"):
+        frame = tables[name]
+        sheet = book.add_worksheet(sheet_name(TITLES[name], used))
+        write_text(sheet, 0, 0, f"{heading} {TITLES[name]}", title)
+        widths = [display_width(HEADERS.get(c, c)) for c in frame.columns]
+        for j, column in enumerate(frame.columns):
+            write_text(sheet, 1, j, HEADERS.get(column, column), header)
+        for i, row in enumerate(frame.iter_rows(named=True), start=2):
+            fmt = late if _overdue(row) else plain
+            for j, column in enumerate(frame.columns):
+                value = _cell(column, row[column])
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    sheet.write_number(i, j, value, fmt)
+                else:
+                    write_text(sheet, i, j, value, fmt)
+                widths[j] = max(widths[j], display_width(str(value)))
+        for j, w in enumerate(widths):
+            sheet.set_column(j, j, min(max(w + 2, 8), 60))
+        sheet.freeze_panes(2, 0)
+    book.close()
+    return path
+
+
+def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
+    """A self-contained page: both tables, overdue rows highlighted, every text escaped."""
+    sections = []
+    for name in ("due_soon", "volume_alerts"):
+        frame = tables[name]
+        head = "".join(f"<th>{escape(HEADERS.get(c, c))}</th>" for c in frame.columns)
+        body = []
+        for row in frame.iter_rows(named=True):
+            cells = "".join(f"<td>{escape(str(_cell(c, row[c])))}</td>" for c in frame.columns)
+            attrs = ' class="overdue"' if _overdue(row) else ""
+            body.append(f"<tr{attrs}>{cells}</tr>")
+        if not body:
+            body.append(f'<tr><td colspan="{len(frame.columns)}">无</td></tr>')
+        sections.append(f"<h2>{escape(TITLES[name])}</h2>\n<table><thead><tr>{head}</tr></thead>"
+                        f"<tbody>{''.join(body)}</tbody></table>")  # fmt: skip
+    title = f"{drop} 投诉预警清单"
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="zh-CN">', '<head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "th,td{border:1px solid #C8D3E0;padding:.3em .6em}th{background:#DDEBF7}"
+        f"tr.overdue td{{background:{OVERDUE_FILL}}}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p>截至{escape(drop)}日终：已超期或{within}日内到期的未办结投诉与监管转办件；"
+        "近7日投诉量明显高于前8周的机构与业务类别。超期行以底色标出。</p>",
+        *sections, "</body></html>", "",
+    ])  # fmt: skip
+
+
+def write_watch(tables: dict[str, pl.DataFrame], folder: Path, drop: str, within: int,
+                ) -> list[str]:  # fmt: skip
+    """Every file of the watch list under `folder`; their paths relative to it."""
+    written = files.write_tables(tables, folder / TABLES_DIR)
+    written.append(write_workbook(tables, folder / WORKBOOK, drop))
+    (folder / PAGE).write_text(render_html(tables, drop, within), encoding="utf-8")
+    written.append(folder / PAGE)
+    return [p.relative_to(folder).as_posix() for p in written]

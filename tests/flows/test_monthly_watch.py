@@ -1,0 +1,127 @@
+"""End to end over a quarter of sample drops: the three monthly 客户之声 reports and the
+quarterly one (their complaint counts add up), and the watch list built by the nightly run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from kesu.flows.config import load_settings
+from kesu.flows.drop import ingest_drop
+from kesu.flows.ingest import nightly
+from kesu.flows.report import report
+from kesu.flows.watch import watch_list
+from kesu.samplegen.generate import generate
+from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+pytestmark = pytest.mark.flow
+START, LAST = dt.date(2025, 4, 1), dt.date(2025, 6, 30)
+MONTHS = ("2025-04", "2025-05", "2025-06")
+# counted by the month of receipt, so months add up (closures, measured at each period's end,
+# do not)
+SUMMED = ("complaints", "complaints_raw", "regulator_transferred", "opinions", "praises",
+          "responsible")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> dict[str, Path]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KESU_PII_KEY", "flow-test-key-0123456789abcdef")
+    landing = tmp_path_factory.mktemp("landing")
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    generate(START, LAST, landing, profile="small", seed=15)
+    settings = load_settings(landing=str(landing), warehouse=str(warehouse))
+    day = START
+    while day < LAST:  # every drop but the last without Prefect, for speed
+        ingest_drop(settings, day)
+        day += dt.timedelta(days=1)
+    out = tmp_path_factory.mktemp("reports")
+    # the last one as the served nightly runs it: the watch list after the ingest
+    nightly(drop_date=LAST, landing_dir=str(landing), warehouse_dir=str(warehouse), watch=True,
+            reports_dir=str(out))  # fmt: skip
+    yield {"landing": landing, "warehouse": warehouse, "out": out}
+    mp.undo()
+
+
+def overview(folder: Path) -> dict[str, dict]:
+    table = pl.read_parquet(folder / "tables" / "overview.parquet")
+    return {r["metric"]: r for r in table.iter_rows(named=True)}
+
+
+def test_monthly_reports_write_every_file_and_add_up_to_the_quarter(sample):
+    where = {"out": str(sample["out"]), "warehouse_dir": str(sample["warehouse"])}
+    months = [report(kind="monthly", period=m, as_of=LAST, **where) for m in MONTHS]
+    quarter = report(kind="quarterly", period="2025Q2", as_of=LAST, **where)
+    for month, result in zip(MONTHS, months, strict=True):
+        folder = Path(result["folder"])
+        assert folder == sample["out"] / "monthly" / month
+        for name in ("report.xlsx", "report.html", "manifest.json", "summary.md",
+                     "charts/business_category_share.png", "charts/cause_share.png",
+                     "charts/monthly_trend.png", "tables/branch_scorecard.parquet",
+                     "tables/overview.csv"):  # fmt: skip
+            assert (folder / name).stat().st_size > 0, name
+        quarter_tables = {p.name for p in (Path(quarter["folder"]) / "tables").iterdir()}
+        assert {p.name for p in (folder / "tables").iterdir()} == quarter_tables
+        table = pl.read_parquet(folder / "tables" / "overview.parquet")
+        assert table.columns[:5] == ["metric", "label", "value", "previous", "change_pct"]
+        assert table.columns[-2:] == ["previous_year", "change_yoy_pct"]
+        assert json.loads((folder / "manifest.json").read_text())["kind"] == "monthly"
+        text = (folder / "summary.md").read_text(encoding="utf-8")
+        complaints = int(overview(folder)["complaints_raw"]["value"])
+        assert f"{int(month[5:])}月份各渠道共受理消费投诉类工单" in text
+        assert f"投诉{complaints}件" in text and "办结率" in text
+        sheets = openpyxl.load_workbook(folder / "report.xlsx")
+        scorecard = sheets["分支机构投诉情况"]
+        last = [c.value for c in scorecard[scorecard.max_row]]
+        assert "合计" in last
+        branches = pl.read_parquet(folder / "tables" / "branch_scorecard.parquet")
+        assert branches["direct_complaints"].sum() in last  # the 合计 of 客户之声投诉
+    # the months of a quarter add up to it
+    monthly = [overview(Path(r["folder"])) for r in months]
+    whole = overview(Path(quarter["folder"]))
+    for metric in SUMMED:
+        assert sum(m[metric]["value"] for m in monthly) == whole[metric]["value"], metric
+    # May's previous is April's value
+    assert monthly[1]["complaints"]["previous"] == monthly[0]["complaints"]["value"]
+
+
+def test_the_nightly_run_built_the_watch_list_and_published_what_is_at_risk(sample):
+    folder = sample["out"] / "watch" / LAST.isoformat()
+    for name in ("tables/due_soon.parquet", "tables/volume_alerts.parquet", "watch.xlsx",
+                 "watch.html", "manifest.json"):  # fmt: skip
+        assert (folder / name).stat().st_size > 0, name
+    due = pl.read_parquet(folder / "tables" / "due_soon.parquet")
+    assert due.columns == DUE_SOON
+    assert pl.read_parquet(folder / "tables" / "volume_alerts.parquet").columns == VOLUME_ALERTS
+    assert due["days_left"].to_list() == sorted(due["days_left"].to_list())
+    assert (due["days_left"] <= 5).all() and due.height > 0
+    assert (due["due_on"] - due["received_on"]).dt.total_days().min() >= 0
+    book = openpyxl.load_workbook(folder / "watch.xlsx")
+    assert book.sheetnames == ["临期及超期未办结", "投诉量异动预警"]
+    sheet = book["临期及超期未办结"]
+    assert sheet.max_row == due.height + 2  # title, header, one row per entry
+    for i, days_left in enumerate(due["days_left"].to_list(), start=3):
+        filled = sheet.cell(i, 1).fill.fgColor.rgb
+        assert (filled == "FFF8CBAD") == (days_left < 0)
+    with get_client(sync_client=True) as client:
+        key = f"watch-{LAST.isoformat()}-at-risk"
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))  # fmt: skip
+    assert len(found) == 1
+    assert len(json.loads(found[0].data)) == due.filter(pl.col("days_left") <= 2).height
+
+
+def test_kesu_watch_with_another_window_and_date(sample):
+    result = watch_list(drop_date=dt.date(2025, 6, 15), within=0, out=str(sample["out"]),
+                        warehouse_dir=str(sample["warehouse"]))  # fmt: skip
+    due = pl.read_parquet(Path(result["folder"]) / "tables" / "due_soon.parquet")
+    assert (due["days_left"] <= 0).all()
+    assert result["counts"]["overdue"] == due.filter(pl.col("days_left") < 0).height
+    manifest = json.loads((Path(result["folder"]) / "manifest.json").read_text())
+    assert manifest["kind"] == "watch" and manifest["as_of"] == "2025-06-15"
+    assert max(p["drop_date"] for p in manifest["partitions"]) == "2025-06-15"

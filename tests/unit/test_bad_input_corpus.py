@@ -192,8 +192,6 @@ def test_each_accepted_encoding_loads_the_same_rows(tmp_path, encoding):
     [
         # a GB18030 export that declares UTF-8 with a BOM
         ("gb18030_with_utf8_bom.csv", "starts with a UTF-8 BOM but is not UTF-8"),
-        # two bytes that neither UTF-8 nor GB18030 can decode
-        ("invalid_in_utf8_and_gb18030.csv", "not UTF-8 and not GB18030/GBK (undecodable byte"),
     ],
 )
 def test_a_wrongly_encoded_file_fails_alone_naming_the_file(tmp_path, corpus_file, expected):
@@ -204,6 +202,19 @@ def test_a_wrongly_encoded_file_fails_alone_naming_the_file(tmp_path, corpus_fil
     assert failed.message.startswith(f"{corpus_file}: {expected}")
     assert "re-export" in failed.message
     assert drop.files["good.csv"].loaded == 1
+
+
+def test_a_line_that_decodes_in_no_encoding_is_held_alone_naming_its_line(tmp_path):
+    # issue 10: decoded per line (was: the whole file failed). Line 3 holds FF FE, invalid in
+    # UTF-8 and in GB18030; the UTF-8 lines around it load.
+    name = "invalid_in_utf8_and_gb18030.csv"
+    drop = ingest(tmp_path, {name: (CORPUS / "complaints" / name).read_bytes()})
+    outcome = _single(drop)
+    assert (outcome.status, outcome.rows_in, outcome.loaded, outcome.quarantined) == ("ok", 2, 1, 1)
+    assert outcome.notes[0] == "1 line(s) not valid UTF-8, held: line 3"
+    (held,) = drop.quarantined.iter_rows(named=True)
+    assert held["source_line"] == 3 and held["rule"].startswith("record_shape")
+    assert held["reason"].startswith("line 3: not valid text in the file's encoding (UTF-8)")
 
 
 def test_a_header_with_a_quote_that_never_closes_fails_alone(tmp_path):

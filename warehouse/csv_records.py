@@ -13,6 +13,7 @@ Slower than Polars (a Python loop over lines), so only files that need it come h
 from __future__ import annotations
 
 import csv
+import io
 
 import polars as pl
 
@@ -32,13 +33,16 @@ def _fields(line: str) -> list[str]:
 
 def _open_field(line: str) -> int | None:
     """Index of the field whose quote is still open at the end of `line`, else None."""
-    if line.count('"') % 2 == 0:
+    if '"' not in line:
         return None
     try:
-        next(csv.reader([line], strict=True))
-        return None  # an odd quote inside an unquoted field is a literal quote
-    except csv.Error:
-        return len(next(csv.reader([line + '"'], strict=False))) - 1
+        for _ in csv.reader(io.StringIO(line), strict=True):
+            pass
+        return None
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return None  # e.g. text after a closing quote: odd, but the line is closed
+    return len(next(csv.reader([line + '"'], strict=False))) - 1
 
 
 def _is_record_of_its_own(line: str, width: int) -> bool:
@@ -111,7 +115,7 @@ def resplit(
             end = _closing_line(raw, i, width, bad_lines)
             if end is not None:
                 fields = _fields("\n".join(raw[i : end + 1]).removesuffix("\r"))
-                if len(fields) == width:
+                if len(fields) == width and not _break_outside(fields, multiline):
                     emit(fields, number, None)
                     i = end + 1
                     continue
@@ -134,20 +138,25 @@ def resplit(
     return pl.DataFrame(data, schema=schema), blank, held_for_quotes
 
 
+def _break_outside(fields: list[str], multiline: frozenset[int] | None) -> bool:
+    """A joined record with a line break in a column that cannot hold one is not one record."""
+    if multiline is None:
+        return False
+    return any("\n" in v for i, v in enumerate(fields) if i not in multiline)
+
+
 def _closing_line(raw: list[str], start: int, width: int, bad_lines: frozenset[int]) -> int | None:
     """Index of the line where the quote left open at the end of `raw[start]` closes, or None
     if the file ends first, an undecodable line comes first or a line in between reads as a
     record of its own (the quote was a stray one)."""
-    quotes = 0
     for j in range(start + 1, len(raw)):
         line = raw[j].removesuffix("\r")
         if j + 1 in bad_lines:
             return None
-        quotes += line.count('"')
-        if quotes % 2 == 1:
-            # closed (RFC quoting doubles every quote inside); check the joined text agrees
-            if _open_field("\n".join(x.removesuffix("\r") for x in raw[start : j + 1])) is None:
+        if '"' in line:
+            joined = "\n".join(x.removesuffix("\r") for x in raw[start : j + 1])
+            if _open_field(joined) is None:
                 return j
-        elif _is_record_of_its_own(line, width):
+        if _is_record_of_its_own(line, width):
             return None
     return None

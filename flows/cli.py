@@ -105,6 +105,7 @@ def _summary_lines(run: dict[str, Any]) -> list[str]:
             f"{run['drop_date']} {feed:<20} {r['status']:<10} rows in {r['rows_in']:>8} = "
             f"loaded {r['loaded']:>8} + quarantined {r['quarantined']:>6}{extra}"
         )
+        lines += [f"    not read: {s['name']!r} ({s['why']})" for s in r.get("skipped", [])]
     return lines
 
 

@@ -16,6 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     # engine "polars" evaluates the GX suites as Polars expressions (proven equal to GX in the
     # tests); "gx" runs Great Expectations itself on pandas, ~20x slower on a large bank's day.
-    "validation": {"engine": "polars"},
+    "validation": {
+        "engine": "polars",
+        # plausible times (feeds.md "Additions"): a date or time before `earliest`, or after the
+        # end of the day `future_days` after the drop date, is a defect of its row
+        "earliest": "2000-01-01",
+        "future_days": 1,
+    },
     "pii": {"key_file": ""},
     # kesu watch: due within N days; volume alert rule (docs/reports.md); what the nightly
     # artifact and event call at risk (overdue or due within at_risk_days)
@@ -107,6 +114,13 @@ def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
         raise ConfigError(f"{source}: [report] rounding must be 'half_up' or 'largest_remainder'")
     if values["validation"]["engine"] not in ("polars", "gx"):
         raise ConfigError(f"{source}: [validation] engine must be 'polars' or 'gx'")
+    try:
+        date.fromisoformat(str(values["validation"]["earliest"]))
+    except ValueError:
+        raise ConfigError(f"{source}: [validation] earliest must be a date YYYY-MM-DD") from None
+    future_days = values["validation"]["future_days"]
+    if not isinstance(future_days, int) or isinstance(future_days, bool) or future_days < 0:
+        raise ConfigError(f"{source}: [validation] future_days must be a whole number >= 0")
     for key in ("decision_days", "extended_days", "max_days"):
         if not isinstance(values["sla"][key], int) or values["sla"][key] <= 0:
             raise ConfigError(f"{source}: [sla] {key} must be a positive whole number of days")

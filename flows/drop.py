@@ -167,6 +167,8 @@ def _ingest_feed(
     listing = landing.list_drop(settings.landing, feed, drop_date)
     record: dict[str, Any] = {"folder": str(listing.folder), "fingerprint": fp}
     record["skipped"] = [{"name": n, "why": w} for n, w in listing.skipped]
+    for name, why in listing.skipped:
+        log.warning("%s: not read: %r (%s)", feed, name, why)
     if not listing.exists:
         log.warning("%s: no folder for %s (%s)", feed, drop_date, listing.folder)
         return record | {"status": "no_folder", "rows_in": 0, "loaded": 0, "quarantined": 0}
@@ -183,13 +185,21 @@ def _ingest_feed(
         keep = ("files", "rows_in", "loaded", "quarantined", "outputs")
         reused = {k: previous[k] for k in keep}
         return record | reused | {"status": "unchanged", "seconds": seconds}
+    if not files and listing.skipped:
+        return record | _unreadable(feed, "none of its files is of a type kesu reads", log)
     if not files:
         log.warning("%s: the folder for %s is empty", feed, drop_date)
     clock = time.perf_counter()
     # staged and published in this thread: the frames stay in memory (no scratch files)
-    staged = steps.stage_feed(settings, key, feed, drop_date, files, None, contents)
+    try:
+        staged = steps.stage_feed(settings, key, feed, drop_date, files, None, contents)
+    except Exception as exc:  # the feed fails alone; its message may quote records: not shown
+        return record | _unreadable(feed, f"staging failed ({type(exc).__name__})", log)
     _log_files(staged, log)
     seconds["stage"] = _since(clock)  # read + stage + validate
+    if files and all(f.status == "failed" and f.rows_in == 0 for f in staged.files):
+        why = "no file could be read"
+        return record | _unreadable(feed, why, log) | {"files": [asdict(f) for f in staged.files]}
     clock = time.perf_counter()
     outputs = _retried(lambda: [p.to_jsonable() for p in steps.publish_feed(settings, staged)])
     seconds["publish"] = _since(clock)
@@ -205,6 +215,14 @@ def _ingest_feed(
         "seconds": seconds,
         **totals,
     }
+
+
+def _unreadable(feed: str, why: str, log: Log) -> dict[str, Any]:
+    """A feed whose folder holds files but nothing kesu could read: it has failed (the command
+    exits non-zero) and its live partitions are left as they were — nothing is published."""
+    log.error("%s: %s; its partitions are left as they were", feed, why)
+    counts = {"rows_in": 0, "loaded": 0, "quarantined": 0}
+    return {"status": "unreadable", "error": why, "files": [], "outputs": []} | counts
 
 
 def _retried(step: Callable[[], T], attempts: int = 3, delay: float = 2.0) -> T:

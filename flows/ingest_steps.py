@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,11 @@ from kesu.warehouse.publish import PublishedPartition, partition_intact, publish
 from kesu.warehouse.raw import keep_raw, read_regular, sha256_file
 
 VERSION = "0.1.0"
+# The only headers whose values may hold a line break (feeds.md, "Additions"): a quote that
+# leaves any other column open is a defect of the records it touches.
+MULTILINE_HEADERS = frozenset(
+    c.header for feed in columns.FEEDS for c in columns.COLUMNS[feed] if c.kind == "free_text"
+)
 # The code whose change can change staged bytes (report code cannot).
 STAGING_CODE = (
     columns,
@@ -102,6 +107,12 @@ def load_lookups(settings: Settings) -> Lookups:
     )
 
 
+def plausible_window(settings: Settings, drop_date: date) -> tuple[date, date]:
+    """The first and the last day a date or time of this drop can plausibly fall on."""
+    earliest = date.fromisoformat(str(settings.get("validation", "earliest")))
+    return earliest, drop_date + timedelta(days=int(settings.get("validation", "future_days")))
+
+
 def fingerprint(settings: Settings, key: PiiKey) -> str:
     """What, besides the input files, decides the staged bytes: code, reference data, key, engine.
 
@@ -116,8 +127,11 @@ def fingerprint(settings: Settings, key: PiiKey) -> str:
         h.update(compiled.path_of(table).read_bytes())
     for name in ("codes", "label_map", "branches"):
         h.update(sha256_file(settings.reference_path(name)).encode())
-    h.update(json.dumps([VERSION, key.key_id, settings.get("validation", "engine")]).encode())
-    h.update(str(settings.get("validation", "unknown_label")).encode())
+    validation = [
+        str(settings.get("validation", k))
+        for k in ("engine", "earliest", "future_days", "unknown_label")
+    ]
+    h.update(json.dumps([VERSION, key.key_id, *validation]).encode())
     return h.hexdigest()[:16]
 
 
@@ -128,9 +142,12 @@ def _read_file(
         data = read_regular(path)
     outcome = FileOutcome(path.name, hashlib.sha256(data).hexdigest(), len(data))
     try:
-        source = landing.read_source(path, data)
+        source = landing.read_source(path, data, MULTILINE_HEADERS)
     except landing.SourceReadError as exc:
         outcome.status, outcome.message = "failed", str(exc)
+        return None, outcome
+    except Exception as exc:  # a bad file fails alone; its message may quote records: not shown
+        _failed(outcome, f"could not be read ({type(exc).__name__})")
         return None, outcome
     outcome.encoding = source.encoding
     outcome.notes.extend(source.notes)
@@ -164,6 +181,17 @@ def _read_file(
     return source.frame.select(keep).rename(check.rename), outcome
 
 
+def _failed(outcome: FileOutcome, what: str) -> None:
+    """A file that broke kesu's reader or staging: it fails alone, in one line naming it, and
+    none of its records is counted (they cannot be, so the message says so)."""
+    outcome.status = "failed"
+    outcome.rows_in = outcome.loaded = outcome.quarantined = 0
+    outcome.message = (
+        f"{outcome.name}: {what}; none of its records was loaded or counted — kesu could not "
+        "read it, please report it with the file"
+    )
+
+
 def stage_feed(
     settings: Settings,
     key: PiiKey,
@@ -181,7 +209,8 @@ def stage_feed(
     the dict once read, to free it early).
     """
     started = time.perf_counter()
-    ctx = StagingContext(pii_key=key.secret, lookups=load_lookups(settings))
+    earliest, latest = plausible_window(settings, drop_date)
+    ctx = StagingContext(key.secret, load_lookups(settings), earliest, latest)
     outcomes: list[FileOutcome] = []
     staged_parts, masked_parts, issue_parts = [], [], []
     offset = 0
@@ -194,8 +223,13 @@ def stage_feed(
         outcomes.append(outcome)
         if source is None:
             continue
-        staged = stage(feed, source, outcome.name, ctx)
-        del source  # the file's text columns: not needed once staged (a bank day: ~100 MB)
+        try:
+            staged = stage(feed, source, outcome.name, ctx)
+        except Exception as exc:  # a bad file fails alone; the drop goes on
+            _failed(outcome, f"could not be staged ({type(exc).__name__})")
+            continue
+        finally:
+            del source  # the file's text columns: not needed once staged (a bank day: ~100 MB)
         if outcome.rejected:
             rejected_parts.append(_hold_all(staged, outcome))
             outcome.quarantined = staged.staged.height

@@ -7,6 +7,8 @@ ambiguous dates.
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 TIME_ZONE = "Asia/Shanghai"
@@ -67,8 +69,32 @@ def _first_format(text: pl.Series, formats: tuple[str, ...], dtype: pl.DataType)
 def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     text = clean_text(raw)
     naive = _first_format(text, DATETIME_FORMATS, pl.Datetime("us"))
-    values = naive.dt.replace_time_zone(TIME_ZONE)
-    return values, _problem(text, values, f"not a date-time in {ACCEPTED}")
+    # China kept summer time 1986-1991: a wall-clock time in a spring gap never happened and
+    # one in the autumn hour happened twice. Either is a defect of its row, not a crash.
+    values = naive.dt.replace_time_zone(TIME_ZONE, ambiguous="null", non_existent="null")
+    problem = _problem(text, naive, f"not a date-time in {ACCEPTED}")
+    not_local = _problem(
+        text.set(naive.is_null(), None) if text.len() else text,
+        values,
+        f"not one time in {TIME_ZONE} (skipped or repeated by a daylight-saving change)",
+    )
+    return values, problem.fill_null(not_local)
+
+
+def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Series:
+    """Why each date or time is not plausible (before `earliest`, or after the end of the day
+    `latest`), else null. A version "from the future" cannot be in tonight's export."""
+    day = values.dt.date() if values.dtype != pl.Date else values
+    shown = values.dt.to_string("%Y-%m-%d %H:%M:%S" if values.dtype != pl.Date else "%Y-%m-%d")
+    early = pl.lit(day) < earliest
+    late = (pl.lit(day) > latest) if latest is not None else pl.lit(False)
+    return pl.select(
+        pl.when(early)
+        .then(pl.lit(shown) + f" is before {earliest.isoformat()}, too early to be real")
+        .when(late)
+        .then(pl.lit(shown) + f" is after {latest}, later than the export can know")
+        .alias("p")
+    ).to_series()
 
 
 def parse_date(raw: pl.Series) -> tuple[pl.Series, pl.Series]:

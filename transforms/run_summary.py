@@ -139,10 +139,17 @@ def _feed_problem(
         return None
     record = done["feeds"][feed]
     if record["status"] == "unreadable":
-        return {"problem": "unreadable", "detail": f"no file could be read in run {done['run_id']}"}
+        why = record.get("error", "no file could be read")
+        return {"problem": "unreadable", "detail": f"{why} in run {done['run_id']}"}
     failed = [f["name"] for f in record.get("files", []) if f.get("status") == "failed"]
     if failed:
         return {"problem": "failed files", "detail": f"{', '.join(failed)} in run {done['run_id']}"}
+    not_read = [repr(s["name"]) for s in record.get("skipped", [])]
+    if not_read:
+        return {
+            "problem": "files not read",
+            "detail": f"{', '.join(not_read)} in run {done['run_id']}",
+        }
     return None
 
 

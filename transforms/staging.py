@@ -9,6 +9,7 @@ field, rule, reason); the rows stay, and the expectations decide what loads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import polars as pl
 from kesu.transforms import parsing, pii
@@ -27,6 +28,13 @@ ISSUE_SCHEMA = {"row": pl.UInt32, "field": pl.String, "rule": pl.String, "reason
 class StagingContext:
     pii_key: bytes
     lookups: Lookups
+    # plausible dates and times: from `earliest` to the end of the day `latest` (None: no end)
+    earliest: date = date(2000, 1, 1)
+    latest: date | None = None
+
+
+# Dates that lie ahead by nature (a reply's due date): only too early is a defect for them.
+FUTURE_BY_NATURE = frozenset({"due_on"})
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,12 @@ def _stage_column(
     kind = col.kind
     if kind in PARSERS:
         values, problem = PARSERS[kind](clean)
-        return [values.alias(col.name)], clean, _issue(problem, col, "unparseable")
+        issues = _issue(problem, col, "unparseable")
+        if kind in ("datetime", "date"):
+            latest = None if col.name in FUTURE_BY_NATURE else ctx.latest
+            odd = parsing.implausible(values, ctx.earliest, latest)
+            issues = pl.concat([issues, _issue(odd, col, "implausible_time")])
+        return [values.alias(col.name)], clean, issues
     if kind in PII:
         normalize, mask = PII[kind]
         normal = normalize(clean)

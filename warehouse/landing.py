@@ -10,16 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from kesu.warehouse.csv_records import LINE, RAGGED, resplit  # noqa: F401 (re-exported)
 
-ACCEPTED_SUFFIXES = (".csv", ".xlsx")
-LINE = "_line"
-RAGGED = "_ragged"  # why a record's field count does not match the header, else null
+ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
+EXCEL_SUFFIXES = (".xlsx", ".xls")
+UTF8_BOM = b"\xef\xbb\xbf"
+GB18030_BOM = b"\x84\x31\x95\x33"
 
 
 class SourceReadError(Exception):
@@ -62,36 +66,74 @@ def list_drop(landing: Path, feed: str, drop_date: date) -> DropListing:
         elif not entry.is_file():
             skipped.append((entry.name, "not a regular file"))
         elif not entry.name.lower().endswith(ACCEPTED_SUFFIXES):
-            skipped.append((entry.name, "not a .csv or .xlsx file"))
+            skipped.append((entry.name, "not a .csv, .xlsx or .xls file"))
         else:
             files.append(Path(entry.path))
     return DropListing(feed, drop_date, folder, exists=True, files=files, skipped=skipped)
 
 
-def decode(data: bytes, name: str) -> tuple[bytes, str]:
-    """UTF-8 bytes of the file and the encoding it was found in (UTF-8, UTF-8+BOM or GB18030)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        body = data[3:]
+def _transcoded(data: bytes, codec: str) -> tuple[bytes, frozenset[int]]:
+    """UTF-8 bytes of `data` decoded line by line; lines that do not decode become empty, and
+    their numbers (1 = the header) are returned so that each is held, named, on its own."""
+    out: list[bytes] = []
+    bad: set[int] = set()
+    for number, line in enumerate(data.split(b"\n"), start=1):
         try:
-            body.decode("utf-8")
+            out.append(line.decode(codec).encode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(b"")
+            bad.add(number)
+    return b"\n".join(out), frozenset(bad)
+
+
+def decode(data: bytes, name: str, encoding: str = "utf-8") -> tuple[bytes, str, frozenset[int]]:
+    """UTF-8 bytes of a file Polars refused as UTF-8, the encoding it was found in, and the
+    lines that decode in neither (held one by one; they are never guessed at).
+
+    The header decides (it holds Chinese column names in every feed): a UTF-8 header makes a
+    UTF-8 file whose stray lines (one GBK line pasted in) are held; otherwise GB18030. A header
+    of plain ASCII lets the majority of the other lines decide.
+    """
+    header = data.split(b"\n", 1)[0]
+    try:
+        header.decode("utf-8")
+        utf8_header = not header.isascii() or _mostly_utf8(data)
+    except UnicodeDecodeError:
+        utf8_header = False
+    if encoding == "utf-8-sig" and not utf8_header:
+        try:
+            data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SourceReadError(
                 f"{name}: starts with a UTF-8 BOM but is not UTF-8 (undecodable byte at offset "
                 f"{exc.start + 3}); re-export the file as UTF-8"
             ) from exc
-        return body, "utf-8-sig"
-    try:
-        data.decode("utf-8")
-        return data, "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030").encode("utf-8"), "gb18030"
-    except UnicodeDecodeError as exc:
+    if not utf8_header and encoding != "utf-8-sig":
+        encoding = "gb18030"
+    body, bad = _transcoded(data, "utf-8" if encoding != "gb18030" else "gb18030")
+    if 1 in bad:
         raise SourceReadError(
-            f"{name}: not UTF-8 and not GB18030/GBK (undecodable byte at offset {exc.start}); "
-            "re-export the file as UTF-8"
-        ) from exc
+            f"{name}: the header row is neither UTF-8 nor GB18030/GBK; re-export the file as UTF-8"
+        )
+    if bad and len(bad) * 2 > body.count(b"\n") + 1:
+        raise SourceReadError(
+            f"{name}: not UTF-8 and not GB18030/GBK ({len(bad)} undecodable lines, the first "
+            f"line {min(bad)}); re-export the file as UTF-8"
+        )
+    return body, encoding, bad
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Of the lines with non-ASCII bytes, do more decode as UTF-8 than not?"""
+    ok = bad = 0
+    for line in data.split(b"\n"):
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+                ok += 1
+            except UnicodeDecodeError:
+                bad += 1
+    return ok > bad
 
 
 def _per_record(frame: pl.DataFrame, text: str) -> pl.Series:
@@ -145,22 +187,45 @@ class _NotUtf8(Exception):
     """Polars (or the header) met bytes that are not UTF-8: take the slow, precise path."""
 
 
-def read_csv_text(data: bytes, name: str) -> SourceTable:
+def read_csv_text(data: bytes, name: str, multiline: frozenset[str] | None = None) -> SourceTable:
     """Nearly every export is UTF-8, so Polars' reader, which rejects invalid UTF-8 itself,
     reads the bytes as they are; only when it refuses are they decoded in Python (`decode`),
-    which names the offending offset or transcodes GB18030. Saves a full decode pass."""
-    if data.startswith(b"\xef\xbb\xbf"):
+    line by line, which transcodes GB18030 and holds the lines that decode in neither.
+
+    `multiline`: the headers whose values may hold a line break (None: any column). A quote
+    that leaves any other column open is a defect of the records it touches, which are then
+    re-split at line boundaries (`kesu.warehouse.csv_records`).
+    """
+    notes: list[str] = []
+    body, encoding = data, "utf-8"
+    if data.startswith(UTF8_BOM):
         body, encoding = data[3:], "utf-8-sig"
-    else:
-        body, encoding = data, "utf-8"
-    try:
-        return _read_utf8(body, encoding, name, validated=False)
-    except _NotUtf8:
-        body, encoding = decode(data, name)  # raises SourceReadError if not GB18030 either
-        return _read_utf8(body, encoding, name, validated=True)
+    elif data.startswith(GB18030_BOM):
+        body, encoding = data[4:], "gb18030"
+    if b"\r" in body and b"\n" not in body:
+        body = body.replace(b"\r", b"\n")
+        notes.append("line ends are CR only (an old Mac export); read as line breaks")
+    if encoding != "gb18030":
+        try:
+            return _read_utf8(body, encoding, name, multiline, notes, validated=False)
+        except _NotUtf8:
+            pass
+    body, encoding, bad = decode(body, name, encoding)
+    if bad:
+        shown = ", ".join(str(n) for n in sorted(bad)[:10]) + (", …" if len(bad) > 10 else "")
+        notes.append(f"{len(bad)} line(s) not valid {encoding.upper()}, held: line {shown}")
+    return _read_utf8(body, encoding, name, multiline, notes, validated=True, bad_lines=bad)
 
 
-def _read_utf8(body: bytes, encoding: str, name: str, validated: bool) -> SourceTable:
+def _read_utf8(
+    body: bytes,
+    encoding: str,
+    name: str,
+    multiline: frozenset[str] | None,
+    notes: list[str],
+    validated: bool,
+    bad_lines: frozenset[int] = frozenset(),
+) -> SourceTable:
     """`validated`: `body` is known to be UTF-8 (so `_NotUtf8` is never raised)."""
     if not body or body.isspace():
         raise SourceReadError(f"{name}: the file is empty (not even a header row)")
@@ -178,47 +243,80 @@ def _read_utf8(body: bytes, encoding: str, name: str, validated: bool) -> Source
         )
     headers = [h.strip() for h in next(csv.reader([header_line]))]
     width = len(headers)
-    notes: list[str] = []
-    # One sentinel column beyond the header catches records with too many fields.
-    names = [f"_c{i}" for i in range(width)] + ["_c_extra"]
-    try:
-        frame = pl.read_csv(
-            io.BytesIO(body),
-            has_header=False,
-            skip_rows=1,
-            new_columns=names,
-            schema={n: pl.String for n in names},
-            truncate_ragged_lines=True,
-            missing_columns="insert",
-        )
-        shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body)
-        fields = pl.col("_fields")
-        frame = pl.concat([frame, shapes], how="horizontal").with_columns(
-            pl.when(pl.col("_c_extra").is_not_null() | (fields > width))
-            .then(pl.lit(_shape_problem(width + 1, width)))
-            .when(fields < width)
-            .then(pl.format(_shape_problem(None, width), fields))
-            .alias(RAGGED)
-        )
-        blank_lines = int(frame["_blank"].sum())
-        if blank_lines:
-            frame = frame.filter(~pl.col("_blank"))
-        frame = frame.drop("_c_extra", "_fields", "_blank")
-    except pl.exceptions.PolarsError as exc:
-        if not validated and "utf-8" in str(exc).lower():
-            raise _NotUtf8 from None
-        # Broken quoting (often a truncated export): the tolerant reader keeps what it can.
+    free = (
+        None if multiline is None else frozenset(i for i, h in enumerate(headers) if h in multiline)
+    )
+    notes = list(notes)
+    frame = None
+    if not bad_lines:
         try:
-            frame, blank_lines = _read_csv_tolerant(body, width)
+            frame, blank_lines = _read_fast(body, width)
+        except pl.exceptions.PolarsError as exc:
+            if not validated and "utf-8" in str(exc).lower():
+                raise _NotUtf8 from None
+            # Polars' message quotes the record: it is not repeated (personal data).
+        if frame is not None and b'"' in body and _quote_trouble(frame, width, free):
+            frame = None
+    if frame is None:
+        try:
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             if validated:
                 raise
             raise _NotUtf8 from None
-        notes.append(f"malformed CSV ({str(exc).splitlines()[0][:80]}); read record by record")
+        frame, blank_lines, held = resplit(text, headers, free, bad_lines)
+        if not bad_lines or held:
+            notes.append(
+                "malformed CSV (a quote out of place); read line by line, "
+                f"{held} record(s) held for a quote"
+            )
     if blank_lines:
         notes.append(f"ignored {blank_lines} blank line(s)")
     frame = frame.rename({f"_c{i}": _unique_header(headers, i) for i in range(width)})
     return SourceTable(frame, encoding, notes)
+
+
+def _read_fast(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
+    """Polars' reader: text columns `_c0`…, `_line`, `_ragged`, and the blank lines skipped."""
+    # One sentinel column beyond the header catches records with too many fields.
+    names = [f"_c{i}" for i in range(width)] + ["_c_extra"]
+    frame = pl.read_csv(
+        io.BytesIO(body),
+        has_header=False,
+        skip_rows=1,
+        new_columns=names,
+        schema={n: pl.String for n in names},
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+    )
+    shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body)
+    fields = pl.col("_fields")
+    frame = pl.concat([frame, shapes], how="horizontal").with_columns(
+        pl.when(pl.col("_c_extra").is_not_null() | (fields > width))
+        .then(pl.lit(_shape_problem(width + 1, width)))
+        .when(fields < width)
+        .then(pl.format(_shape_problem(None, width), fields))
+        .alias(RAGGED)
+    )
+    blank_lines = int(frame["_blank"].sum())
+    if blank_lines:
+        frame = frame.filter(~pl.col("_blank"))
+    return frame.drop("_c_extra", "_fields", "_blank"), blank_lines
+
+
+def _quote_trouble(frame: pl.DataFrame, width: int, free: frozenset[int] | None) -> bool:
+    """Cheap signs that a quote merged records: a record of the wrong shape, a line break in a
+    column that cannot hold one, or a line of free text that is a whole record by itself."""
+    if frame.height == 0:
+        return False
+    checks = [pl.col(RAGGED).is_not_null()]
+    fixed = [] if free is None else [i for i in range(width) if i not in free]
+    checks += [pl.col(f"_c{i}").str.contains("\n", literal=True) for i in fixed]
+    if width >= 5:
+        record = rf"(?m)^(?:[^,\n]*,){{{width - 1}}}[^,\n]*\r?$"
+        multi = range(width) if free is None else sorted(free)
+        checks += [pl.col(f"_c{i}").str.contains(record) for i in multi]
+    return bool(frame.select(pl.any_horizontal(checks).fill_null(False).any()).item())
 
 
 def _shape_problem(fields: int | None, width: int) -> str:
@@ -232,48 +330,84 @@ def _shape_problem(fields: int | None, width: int) -> str:
     )
 
 
-def _read_csv_tolerant(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
-    """Python's csv reader, record by record, marking every record whose field count is off;
-    also how many blank lines it skipped."""
-    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), strict=False)
-    next(reader, None)
-    columns: list[list[str | None]] = [[] for _ in range(width)]
-    lines: list[int] = []
-    ragged: list[str | None] = []
-    start = reader.line_num + 1
-    blank_lines = 0
-    for record in reader:
-        blank_lines += not record
-        if record:
-            lines.append(start)
-            n = len(record)
-            ragged.append(None if n == width else _shape_problem(n, width))
-            for i in range(width):
-                columns[i].append((record[i] or None) if i < n else None)
-        start = reader.line_num + 1
-    data: dict[str, list] = {f"_c{i}": col for i, col in enumerate(columns)}
-    schema: dict[str, pl.DataType] = {f"_c{i}": pl.String() for i in range(width)}
-    data[LINE], schema[LINE] = lines, pl.Int64()
-    data[RAGGED], schema[RAGGED] = ragged, pl.String()
-    return pl.DataFrame(data, schema=schema), blank_lines
-
-
 def _unique_header(headers: list[str], i: int) -> str:
     """A repeated header gets a suffix so both columns survive; staging reports the repeat."""
     h = headers[i] or f"(column {i + 1} has no header)"
+    if h.startswith("_"):  # `_line` etc. are kesu's own: a source column keeps its place apart
+        h = f"(column {i + 1}) {h}"
     seen = headers[:i].count(headers[i])
     return h if seen == 0 else f"{h}#{seen + 1}"
 
 
-def read_xlsx(path: Path) -> SourceTable:
-    import fastexcel  # only XLSX files pay for it
+# A sheet's size is checked before the Excel reader allocates it: calamine allocates the whole
+# declared rectangle, so a 5 KB file claiming cell XFD1048576 would ask for 512 GiB and abort the
+# process. A bank's day of transfers is a few thousand cells.
+MAX_CELLS = 20_000_000
+MAX_SHEET_BYTES = 1 << 30  # uncompressed XML of one sheet
+_CELL_REF = re.compile(
+    rb'<(?:c|dimension)\b[^>]*?\br(?:ef)?="(?:[A-Z]+[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})"'
+)
 
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def check_sheet_sizes(data: bytes, name: str) -> None:
+    """Raise `SourceReadError` if a sheet of the .xlsx in `data` claims more than `MAX_CELLS`
+    cells (its <dimension>, or its furthest cell) or unpacks to more than `MAX_SHEET_BYTES`."""
     try:
-        reader = fastexcel.read_excel(str(path))
+        book = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise SourceReadError(f"{name}: cannot be read as XLSX (not a zip archive)") from exc
+    with book:
+        for info in book.infolist():
+            if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
+                continue
+            rows = cols = read = 0
+            tail = b""
+            with book.open(info) as sheet:
+                while chunk := sheet.read(1 << 20):
+                    read += len(chunk)
+                    if read > MAX_SHEET_BYTES:
+                        raise SourceReadError(
+                            f"{name}: a sheet unpacks to more than {MAX_SHEET_BYTES >> 20} MiB; "
+                            "not read (split the export)"
+                        )
+                    text = tail + chunk
+                    for letters, digits in _CELL_REF.findall(text):
+                        rows = max(rows, int(digits))
+                        cols = max(cols, _column_number(letters))
+                    tail = text[-64:]
+            if rows * cols > MAX_CELLS:
+                raise SourceReadError(
+                    f"{name}: sheet {info.filename.rsplit('/', 1)[-1]} claims {rows} rows × "
+                    f"{cols} columns, more than the {MAX_CELLS} cells kesu reads; not read "
+                    "(re-export only the used range)"
+                )
+
+
+def read_xlsx(path: Path, data: bytes | None = None) -> SourceTable:
+    """The first sheet of an .xlsx or .xls file, header in the first row, as text columns."""
+    import fastexcel  # only Excel files pay for it
+
+    if data is None:
+        data = path.read_bytes()
+    if path.suffix.lower() == ".xlsx":
+        check_sheet_sizes(data, path.name)
+    kind = path.suffix.lower().lstrip(".").upper()
+    try:
+        reader = fastexcel.read_excel(data)
         sheet = reader.load_sheet(0, header_row=0, dtypes="string")
         frame = sheet.to_polars()
     except Exception as exc:  # fastexcel raises its own hierarchy; all mean "unreadable"
-        raise SourceReadError(f"{path.name}: cannot be read as XLSX ({exc})") from exc
+        # its message may quote cells: only its kind is repeated
+        raise SourceReadError(
+            f"{path.name}: cannot be read as {kind} ({type(exc).__name__})"
+        ) from exc
     notes = []
     if len(reader.sheet_names) > 1:
         notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
@@ -281,7 +415,9 @@ def read_xlsx(path: Path) -> SourceTable:
     # so that staging reports it instead of dropping it as one of kesu's own `_` columns.
     frame = frame.rename(
         {
-            c: f"(column {i + 1} has no header)" if c.startswith("__UNNAMED__") else c.strip()
+            c: f"(column {i + 1} has no header)"
+            if c.startswith("__UNNAMED__")
+            else _unique_header([h.strip() for h in frame.columns], i)
             for i, c in enumerate(frame.columns)
         }
     )
@@ -303,10 +439,14 @@ def read_xlsx(path: Path) -> SourceTable:
     return SourceTable(frame, "xlsx", notes)
 
 
-def read_source(path: Path, data: bytes | None = None) -> SourceTable:
-    """Read one landing file (CSV in any accepted encoding, or XLSX) into text columns."""
-    if path.suffix.lower() == ".xlsx":
-        return read_xlsx(path)
+def read_source(
+    path: Path, data: bytes | None = None, multiline: frozenset[str] | None = None
+) -> SourceTable:
+    """Read one landing file (CSV in any accepted encoding, XLSX or XLS) into text columns.
+
+    `multiline`: the headers whose values may hold a line break (see `read_csv_text`)."""
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        return read_xlsx(path, data)
     if data is None:
         data = path.read_bytes()
-    return read_csv_text(data, path.name)
+    return read_csv_text(data, path.name, multiline)

@@ -37,7 +37,9 @@ def test_broken_quoting_in_a_non_utf8_file_is_decoded_first():
     data = 'id,text\nA1,投诉\nA2,"未闭合\n'.encode("gb18030")
     table = read_csv_text(data, "f.csv")
     assert table.encoding == "gb18030"
-    assert table.frame["text"].to_list() == ["投诉", "未闭合\n"]
+    # the quote never closes: the line is held as a record of its own (issue 10)
+    assert table.frame["text"].to_list() == ["投诉", "未闭合"]
+    assert table.frame[RAGGED][1].startswith("line 3: a quote opened in text does not close")
     assert "malformed" in table.notes[0]
 
 
@@ -91,6 +93,6 @@ def test_listing_skips_what_it_cannot_read_and_never_follows_links(tmp_path):
     assert dict(listing.skipped) == {
         ".partial.csv": "hidden or temporary file",
         "link.csv": "symbolic link (not followed)",
-        "notes.txt": "not a .csv or .xlsx file",
+        "notes.txt": "not a .csv, .xlsx or .xls file",
     }
     assert not list_drop(tmp_path, "hotline", date(2025, 1, 3)).exists

@@ -78,6 +78,8 @@ _DATE = (r"(^|[^0-9])((?:19|20)\d\d)((?:0[1-9]|1[0-2])[0-3]\d)([^0-9]|$)", "${1}
 _LONG_RUN = (r"(^|[^0-9A-Za-z])(\d{3})\d{4,}(\d{4})([^0-9]|$)", "${1}${2}****${3}${4}")
 _SHORT_RUN = (r"(^|[^0-9A-Za-z*])\d{3,6}(\d{4})([^0-9]|$)", "${1}****${2}${3}")
 
+# a value that could hold any of the above: 7 digits or more, separators allowed between them
+_CANDIDATE = r"\d(?:[ \t　]*[-.·—–－．]?[ \t　]*\d){6}"
 _CARD_CANDIDATE = r"\d[\d -]{11,}\d"
 _CARD = r"^(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)$"
 
@@ -129,9 +131,18 @@ def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
     """`text` with every phone, resident ID and card number masked (null stays null).
 
     Values without personal data come back as written, except that full-width digits read as
-    ASCII. `free_text`: also mask other long digit runs (module docstring).
+    ASCII. `free_text`: also mask other long digit runs (module docstring). Only values holding
+    7+ digits (separators allowed) go through the replacements: most text has none.
     """
-    out = _replace_twice(ascii_digits(text.cast(pl.String)), *ID_NUMBER)
+    out = ascii_digits(text.cast(pl.String))
+    rows = out.str.contains(_CANDIDATE).fill_null(False).arg_true()
+    if rows.is_empty():
+        return out
+    return out.scatter(rows, _masked(out.gather(rows), free_text))
+
+
+def _masked(out: pl.Series, free_text: bool) -> pl.Series:
+    out = _replace_twice(out, *ID_NUMBER)
     out = _mask_cards(out)
     for pattern, replacement in SHAPES:
         out = _replace_twice(out, pattern, replacement)

@@ -2,7 +2,9 @@
 
 Tokens are keyed BLAKE2b (a MAC: without the key nobody can recompute or reverse them), with
 the kind of datum as personalisation so a phone number and an ID number never share a token.
-Values are normalised first, so the same phone number written two ways gets one token.
+Values are normalised first (full-width digits read as ASCII, separators dropped), so the same
+phone number written two ways gets one token. Free text is masked by the one detector,
+`kesu.transforms.personal_data`.
 """
 
 from __future__ import annotations
@@ -10,24 +12,21 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+from kesu.transforms.personal_data import ascii_digits, mask_personal_data
 
 TOKEN_BYTES = 16
-# In free text, a run of 11+ digits (mobiles, ID numbers, card numbers) keeps its first 3 and
-# last 4 characters; a shorter run of 7-10 (a landline's local number) keeps only its last 4:
-# first 3 + last 4 of 7 digits would hide nothing. Mobiles written with separators go first.
-_SEPARATED_MOBILE = r"(1[3-9]\d)[\s-]\d{4}[\s-](\d{4})"
-_LONG_DIGIT_RUN = r"(\d{3})\d{4,}(\d{3}[\dXx])"
-# after the long runs are masked no run is longer than 10, so this matches whole runs only
-_SHORT_DIGIT_RUN = r"\d{3,6}(\d{3}[\dXx])"
+# what separates the digits of one number as people type it (full-width forms included)
+_SEPARATORS = r"[\s\-()（）.·—–－．　]"
 
 
 def normalize_phone(raw: pl.Series) -> pl.Series:
-    digits = raw.str.replace_all(r"[\s\-()（）]", "").str.replace(r"^(\+?86)(1\d{10})$", "${2}")
+    digits = ascii_digits(raw).str.replace_all(_SEPARATORS, "")
+    digits = digits.str.replace(r"^(\+?86)(1\d{10})$", "${2}")
     return digits.set(digits == "", None) if digits.len() else digits
 
 
 def normalize_id_number(raw: pl.Series) -> pl.Series:
-    cleaned = raw.str.strip_chars().str.to_uppercase()
+    cleaned = ascii_digits(raw).str.replace_all(_SEPARATORS, "").str.to_uppercase()
     return cleaned.set(cleaned == "", None) if cleaned.len() else cleaned
 
 
@@ -80,12 +79,9 @@ def mask_id_number(id_number: pl.Series) -> pl.Series:
 
 
 def mask_free_text(text: pl.Series, names: pl.Series | None = None) -> pl.Series:
-    """Free text with digit runs masked and the row's own person name replaced by its mask."""
-    masked = (
-        text.str.replace_all(_SEPARATED_MOBILE, "${1}****${2}")
-        .str.replace_all(_LONG_DIGIT_RUN, "${1}****${2}")
-        .str.replace_all(_SHORT_DIGIT_RUN, "****${1}")
-    )
+    """Free text with personal data and long digit runs masked and the row's own person name
+    replaced by its mask."""
+    masked = mask_personal_data(text, free_text=True)
     if names is None:
         return masked
     has_name = pl.select(

@@ -161,3 +161,16 @@ def has_personal_data(text: pl.Series) -> pl.Series:
 def mask_message(message: str) -> str:
     """One message or note (a file name, an exception's text) with personal data masked."""
     return mask_personal_data(pl.Series([message]), free_text=True)[0]
+
+
+def masked_file_name(name: str, sha256: str) -> str:
+    """A landed file's name as stored past the raw zone: as written if it holds no personal
+    data, else masked and told apart from other files by the first 8 hex of its content hash
+    (`calls_138****5678~1a2b3c4d.csv`)."""
+    masked = mask_message(name)
+    if masked == name:
+        return name
+    stem, dot, suffix = masked.rpartition(".")
+    if not dot or not stem:
+        return f"{masked}~{sha256[:8]}"
+    return f"{stem}~{sha256[:8]}.{suffix}"

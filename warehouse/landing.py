@@ -214,7 +214,8 @@ def _read_utf8(body: bytes, encoding: str, name: str, validated: bool) -> Source
             if validated:
                 raise
             raise _NotUtf8 from None
-        notes.append(f"malformed CSV ({str(exc).splitlines()[0][:80]}); read record by record")
+        # Not the parser's message: it quotes the raw record, personal data and all.
+        notes.append("malformed CSV (unbalanced quotes); read record by record")
     if blank_lines:
         notes.append(f"ignored {blank_lines} blank line(s)")
     frame = frame.rename({f"_c{i}": _unique_header(headers, i) for i in range(width)})

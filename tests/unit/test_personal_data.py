@@ -1,5 +1,7 @@
 """One detector for personal data in any text: every way a phone, ID or card is written."""
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 from kesu.transforms.personal_data import (
@@ -7,7 +9,9 @@ from kesu.transforms.personal_data import (
     luhn_valid,
     mask_message,
     mask_personal_data,
+    masked_file_name,
 )
+from kesu.warehouse.landing import read_source
 
 
 @pytest.mark.parametrize(
@@ -103,3 +107,16 @@ def test_messages_and_file_names_are_masked():
     assert (
         mask_message("bad record: 张三,110105194912310021") == "bad record: 张三,1101**********0021"
     )
+
+
+def test_a_file_name_with_personal_data_is_stored_masked_with_its_hash():
+    sha = "1a2b3c4d" + "0" * 56
+    assert masked_file_name("hotline_2025-03-03.csv", sha) == "hotline_2025-03-03.csv"
+    assert masked_file_name("张三13812345678投诉.csv", sha) == "张三138****5678投诉~1a2b3c4d.csv"
+    assert masked_file_name("110105 19491231 002X", sha) == "1101**********002X~1a2b3c4d"
+
+
+def test_a_malformed_csv_note_never_quotes_the_record():
+    data = '通话编号,主叫号码,业务小类\nC1,13812345678,a\nC2,"张三 13912345678,b\nC3,1,c\n'
+    notes = read_source(Path("calls.csv"), data.encode()).notes
+    assert notes == ["malformed CSV (unbalanced quotes); read record by record"]

@@ -80,7 +80,8 @@ _SHORT_RUN = (r"(^|[^0-9A-Za-z*])\d{3,6}(\d{4})([^0-9]|$)", "${1}****${2}${3}")
 
 # a value that could hold any of the above: 7 digits or more, separators allowed between them
 _CANDIDATE = r"\d(?:[ \t　]*[-.·—–－．]?[ \t　]*\d){6}"
-_CARD_CANDIDATE = r"\d[\d -]{11,}\d"
+# not glued to a Latin letter: C2025030300001234 is a call id, even when its digits pass Luhn
+_CARD_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d[\d -]{11,}\d(?:[^0-9A-Za-z]|$)"
 _CARD = r"^(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)$"
 
 
@@ -103,7 +104,8 @@ def luhn_valid(digits: pl.Series) -> pl.Series:
 
 def _card_numbers(text: pl.Series) -> pl.Series:
     """The distinct card numbers (as written) found anywhere in `text`."""
-    found = text.str.extract_all(_CARD_CANDIDATE).explode().drop_nulls().unique()
+    found = text.str.extract_all(_CARD_CANDIDATE).explode().drop_nulls()
+    found = found.str.replace_all(r"^[^0-9]+|[^0-9]+$", "").unique()
     found = found.filter(found.str.contains(_CARD))
     if found.is_empty():
         return found

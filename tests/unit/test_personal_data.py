@@ -61,6 +61,8 @@ def test_personal_data_is_masked_however_it_is_written(given, expect):
         "TS202503030000012",
         "ZB202503030001",
         "KF10023",
+        "C202503030000128",  # call ids whose digits pass the Luhn check
+        "C2025030300001231",
         "4111111111111112",  # 16 digits that fail the Luhn check: not a card (in an id column)
         "20250303000012345678",  # a 20-digit numeric id: no shape of personal data
         "1101",

@@ -1,7 +1,7 @@
 """Personal data: keyed irreversible tokens for matching, masked forms for people to read.
 
-Tokens are keyed BLAKE2b (a MAC: without the key nobody can recompute or reverse them), with
-the kind of datum as personalisation so a phone number and an ID number never share a token.
+Tokens are keyed HMAC-SHA256 (a MAC: without the key nobody can recompute or reverse them), with
+a key per kind of datum so a phone number and an ID number never share a token.
 Values are normalised first (full-width digits read as ASCII, separators dropped), so the same
 phone number written two ways gets one token. Free text is masked by the one detector,
 `kesu.transforms.personal_data`.
@@ -10,8 +10,10 @@ phone number written two ways gets one token. Free text is masked by the one det
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import polars as pl
+import polars_hash  # noqa: F401 (registers the `chash` namespace)
 from kesu.transforms.personal_data import ascii_digits, mask_personal_data
 
 TOKEN_BYTES = 16
@@ -35,23 +37,21 @@ def normalize_name(raw: pl.Series) -> pl.Series:
     return cleaned.set(cleaned == "", None) if cleaned.len() else cleaned
 
 
+def kind_key(key: bytes, kind: str) -> str:
+    """The key of one kind of datum: HMAC-SHA256(key, "kesu token:" + kind) in hex, so a phone
+    number and an ID number never share a token."""
+    return hmac.new(key, b"kesu token:" + kind.encode(), hashlib.sha256).hexdigest()
+
+
 def tokens(values: pl.Series, key: bytes, kind: str) -> pl.Series:
-    """The token of every value (null stays null).
+    """The token of every value (null stays null): the first TOKEN_BYTES of
+    HMAC-SHA256(kind_key, UTF-8 value), in hex.
 
-    BLAKE2b takes keys of up to 64 bytes; a longer key is first hashed to 64 so none of it is
-    ignored. Copying a keyed hasher skips re-keying per value: ~1/3 faster than a new hasher,
-    and faster than hashing distinct values once (callers are nearly all distinct).
+    Computed by the polars-hash plugin in native code, over the whole column and without the
+    GIL (a Python loop over 300k phones held it for ~0.25 s of every bank drop).
     """
-    mac_key = key if len(key) <= 64 else hashlib.blake2b(key).digest()
-    keyed = hashlib.blake2b(digest_size=TOKEN_BYTES, key=mac_key, person=kind.encode()[:16])
-
-    def token(value: str) -> str:
-        h = keyed.copy()
-        h.update(value.encode("utf-8"))
-        return h.hexdigest()
-
-    out = [None if v is None else token(v) for v in values.to_list()]
-    return pl.Series(values.name, out, dtype=pl.String)
+    mac = pl.lit(values).chash.hmac_sha256(key=kind_key(key, kind))
+    return pl.select(mac.str.slice(0, 2 * TOKEN_BYTES).alias(values.name)).to_series()
 
 
 def mask_phone(phone: pl.Series) -> pl.Series:

@@ -35,6 +35,7 @@ from kesu.flows.cluster import task_runner
 from kesu.flows.config import Settings, load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.ingest import ingest_artifact
+from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_summary import backfill_summary, drop_entry
 from kesu.warehouse import ledger, locks
 from kesu.warehouse.publish import recover
@@ -145,7 +146,7 @@ def backfill(
                 try:
                     run = runs[day] = future.result()
                 except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+                    error = mask_message(f"{type(exc).__name__}: {exc}")
                 entry = drop_entry(day, run, error)
                 record["drops"].append(entry)
                 record["summary"] = backfill_summary(record["drops"])
@@ -161,7 +162,8 @@ def backfill(
             failed = [d for d in record["drops"] if d["outcome"] == "failed"]
             record["status"] = "failed" if failed else "completed"
         except BaseException as exc:
-            record["status"], record["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            error = mask_message(f"{type(exc).__name__}: {exc}")
+            record["status"], record["error"] = "failed", error
             raise
         finally:
             _finish(root, record)

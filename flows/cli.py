@@ -150,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the user gets one clear line, the traceback only with KESU_DEBUG
         from kesu.flows.config import ConfigError
+        from kesu.transforms.personal_data import mask_message
         from kesu.warehouse.locks import DropBusy
 
         clear = ConfigError | ValueError | DropBusy
         if os.environ.get("KESU_DEBUG") or not isinstance(exc, clear):
             raise
-        print(f"kesu {args.command}: {exc}", file=sys.stderr)
+        print(f"kesu {args.command}: {mask_message(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -34,6 +34,7 @@ from kesu.flows import ingest_steps as steps
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.transforms.columns import FEEDS
+from kesu.transforms.personal_data import mask_message
 from kesu.warehouse import landing, ledger, locks, scratch
 from kesu.warehouse.publish import recover
 from kesu.warehouse.raw import read_regular
@@ -100,7 +101,7 @@ def ingest_drop(
                 run["feeds"] = dict(zip(chosen, records, strict=True))
                 run["status"] = "completed"
             except BaseException as exc:
-                run["status"], run["error"] = "failed", f"{type(exc).__name__}: {exc}"
+                run["status"], run["error"] = "failed", mask_message(f"{type(exc).__name__}: {exc}")
                 raise
             finally:
                 _summarise(run)
@@ -109,7 +110,7 @@ def ingest_drop(
                     ledger.point_drop_at(root, run, REUSABLE)
     except BaseException as exc:
         if run["status"] == "running":  # never got the drop: DropBusy, or stopped while waiting
-            run["status"], run["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            run["status"], run["error"] = "failed", mask_message(f"{type(exc).__name__}: {exc}")
             _summarise(run)
             ledger.record_run(root, run)
         raise
@@ -158,7 +159,7 @@ def _ingest_feed(
         return {
             "folder": str(linked),
             "fingerprint": fp,
-            "skipped": [{"name": linked.name, "why": "symbolic link (not followed)"}],
+            "skipped": [{"name": mask_message(linked.name), "why": "symbolic link (not followed)"}],
             "status": "no_folder",
             "rows_in": 0,
             "loaded": 0,
@@ -166,9 +167,9 @@ def _ingest_feed(
         }
     listing = landing.list_drop(settings.landing, feed, drop_date)
     record: dict[str, Any] = {"folder": str(listing.folder), "fingerprint": fp}
-    record["skipped"] = [{"name": n, "why": w} for n, w in listing.skipped]
-    for name, why in listing.skipped:
-        log.warning("%s: not read: %r (%s)", feed, name, why)
+    record["skipped"] = [{"name": mask_message(n), "why": w} for n, w in listing.skipped]
+    for entry in record["skipped"]:
+        log.warning("%s: not read: %r (%s)", feed, entry["name"], entry["why"])
     if not listing.exists:
         log.warning("%s: no folder for %s (%s)", feed, drop_date, listing.folder)
         return record | {"status": "no_folder", "rows_in": 0, "loaded": 0, "quarantined": 0}

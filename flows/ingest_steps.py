@@ -20,9 +20,10 @@ from kesu.expectations import compiled, runner, suites, translate
 from kesu.expectations.runner import row_failures
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey
-from kesu.transforms import columns, lookups, parsing, pii, quarantine, staging
+from kesu.transforms import columns, lookups, parsing, personal_data, pii, quarantine, staging
 from kesu.transforms.columns import BRANCH_HEADERS, STAGED_TABLE
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
+from kesu.transforms.personal_data import mask_message, masked_file_name
 from kesu.transforms.staging import (
     ISSUE_SCHEMA,
     StagedFile,
@@ -46,6 +47,7 @@ STAGING_CODE = (
     columns,
     lookups,
     parsing,
+    personal_data,
     pii,
     quarantine,
     staging,
@@ -140,17 +142,19 @@ def _read_file(
 ) -> tuple[pl.DataFrame | None, FileOutcome]:
     if data is None:
         data = read_regular(path)
-    outcome = FileOutcome(path.name, hashlib.sha256(data).hexdigest(), len(data))
+    sha256 = hashlib.sha256(data).hexdigest()
+    # Past the raw zone a file is known by a name with personal data masked (and its hash)
+    outcome = FileOutcome(masked_file_name(path.name, sha256), sha256, len(data))
     try:
         source = landing.read_source(path, data, MULTILINE_HEADERS)
     except landing.SourceReadError as exc:
-        outcome.status, outcome.message = "failed", str(exc)
+        outcome.status, outcome.message = "failed", _masked(str(exc), path.name, outcome.name)
         return None, outcome
     except Exception as exc:  # a bad file fails alone; its message may quote records: not shown
         _failed(outcome, f"could not be read ({type(exc).__name__})")
         return None, outcome
     outcome.encoding = source.encoding
-    outcome.notes.extend(source.notes)
+    outcome.notes.extend(mask_message(n) for n in source.notes)
     headers = [c for c in source.frame.columns if not c.startswith("_")]
     check = check_headers(feed, headers)
     outcome.rows_in = source.frame.height
@@ -158,21 +162,19 @@ def _read_file(
         missing = "、".join(check.missing_required)
         outcome.status = "failed"
         outcome.message = (
-            f"{path.name}: required column(s) {missing} missing; none of its {outcome.rows_in} "
+            f"{outcome.name}: required column(s) {missing} missing; none of its {outcome.rows_in} "
             "rows was loaded, all are held in quarantine — re-export it with every column of "
             "feeds.md"
         )
         if not check.rename:  # e.g. a title row above the header
-            first_row = "、".join(headers[:3]) + ("、…" if len(headers) > 3 else "")
+            # its values are not quoted: without a header, the first row can be a record
             outcome.message += (
-                f"; none of the {feed} headers is in the first row ({first_row}), "
-                "which must be the header row"
+                f"; none of the {feed} headers is in the first row, which must be the header row"
             )
         outcome.rejected = check.missing_required
-    if check.unknown:
-        outcome.notes.append(
-            f"unknown column(s) kept only in the raw zone: {'、'.join(check.unknown)}"
-        )
+    if check.unknown and check.rename:  # with no header row, "headers" are a record's values
+        unknown = mask_message("、".join(check.unknown))
+        outcome.notes.append(f"unknown column(s) kept only in the raw zone: {unknown}")
     if check.repeated:
         outcome.notes.append(f"repeated column(s), the first is used: {'、'.join(check.repeated)}")
     if check.missing_optional:
@@ -190,6 +192,11 @@ def _failed(outcome: FileOutcome, what: str) -> None:
         f"{outcome.name}: {what}; none of its records was loaded or counted — kesu could not "
         "read it, please report it with the file"
     )
+
+
+def _masked(message: str, name: str, masked_name: str) -> str:
+    """A message about a file, with its name as stored and any personal data masked."""
+    return mask_message(message.replace(name, masked_name))
 
 
 def stage_feed(
@@ -364,7 +371,7 @@ def keep_raw_files(
     ]
     return [
         {
-            "name": Path(f).name,
+            "name": masked_file_name(Path(f).name, c.sha256),
             "sha256": c.sha256,
             "bytes": c.bytes,
             "already_present": c.already_present,

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 from kesu.transforms.columns import COLUMNS
+from kesu.transforms.personal_data import mask_personal_data
 from kesu.transforms.staging import ISSUE_SCHEMA, SOURCE_FILE, SOURCE_LINE
 
 QUARANTINE_LEAD = [SOURCE_FILE, SOURCE_LINE, "field", "rule", "reason"]
 SHAPE_RULE = "record_shape"
 ID_COLUMNS = {c.name for cols in COLUMNS.values() for c in cols if c.kind == "id"}
-# A safety net for reasons: a value quoted from the wrong column can be a phone or ID number.
-_MOBILE = r"(^|\D)(1[3-9]\d)\d{4}(\d{4})(\D|$)"
-_ID_NUMBER = r"(^|\D)(\d{4})\d{10}(\d{3}[\dXx])(\D|$)"
-
-
-def mask_identifiers(text: pl.Expr) -> pl.Expr:
-    """Mobile and ID numbers standing on their own inside text, masked (ids such as
-    C2025070100001 are not numbers of that shape and stay readable)."""
-    return text.str.replace_all(_ID_NUMBER, "${1}${2}**********${3}${4}").str.replace_all(
-        _MOBILE, "${1}${2}****${3}${4}"
-    )
 
 
 def row_problems(staging_issues: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
@@ -41,16 +31,18 @@ def row_problems(staging_issues: pl.DataFrame, failures: pl.DataFrame) -> pl.Dat
             problems.filter(pl.col("rule") == SHAPE_RULE),
         ]
     ).sort("row", maintain_order=True)
-    return (
+    rows = (
         problems.unique(maintain_order=True)
         .sort("row", maintain_order=True)
         .group_by("row", maintain_order=True)
         .agg(
             pl.col("field").unique(maintain_order=True).str.join(";"),
             pl.col("rule").unique(maintain_order=True).str.join(";"),
-            mask_identifiers(pl.col("reason")).str.join("; "),
+            pl.col("reason").str.join("; "),
         )
     )
+    # A safety net for reasons: a value quoted from the wrong column can be personal data.
+    return rows.with_columns(mask_personal_data(rows["reason"], free_text=True))
 
 
 def split(
@@ -68,13 +60,10 @@ def split(
         .select(QUARANTINE_LEAD + masked_source.columns)
     )
     # The values of a misshapen record are withheld but for its ids (never personal data, and
-    # still masked should a number have shifted there): file and line lead to it in the raw zone.
+    # masked by staging should a number have shifted there): file and line lead to the raw zone.
     shifted = pl.col("rule") == SHAPE_RULE
     withheld = [
-        pl.when(shifted)
-        .then(mask_identifiers(pl.col(c)) if c in ID_COLUMNS else None)
-        .otherwise(pl.col(c))
-        .alias(c)
+        pl.when(shifted).then(pl.col(c) if c in ID_COLUMNS else None).otherwise(pl.col(c)).alias(c)
         for c in masked_source.columns
     ]
     return loaded, quarantined.with_columns(withheld)

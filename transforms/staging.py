@@ -15,6 +15,7 @@ import polars as pl
 from kesu.transforms import parsing, pii
 from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
 from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE, Lookups
+from kesu.transforms.personal_data import has_personal_data, mask_personal_data
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
@@ -110,6 +111,10 @@ UNKNOWN_LABEL = (
     "is not a JR/T 0169 code or a label in the label map (reference/label_map.csv); "
     "map it there or correct the source"
 )
+PERSONAL_DATA = (
+    "holds what looks like a phone, ID or card number (masked here; the clear value is only in "
+    "the raw zone); correct the source"
+)
 UNKNOWN_BRANCH = (
     "is not a branch code or name in the branch reference; add it or correct the source"
 )
@@ -127,7 +132,7 @@ def _stage_column(
             latest = None if col.name in FUTURE_BY_NATURE else ctx.latest
             odd = parsing.implausible(values, ctx.earliest, latest)
             issues = pl.concat([issues, _issue(odd, col, "implausible_time")])
-        return [values.alias(col.name)], clean, issues
+        return [values.alias(col.name)], mask_personal_data(clean), issues
     if kind in PII:
         normalize, mask = PII[kind]
         normal = normalize(clean)
@@ -137,6 +142,14 @@ def _stage_column(
     if kind == "free_text":
         masked = pii.mask_free_text(clean, own_name).alias(f"{col.name}_masked")
         return [masked], masked, None
+    # Not meant to hold personal data, but a phone typed here must not load in clear: the value
+    # is masked and its row held (a masked id or label would be a wrong value, not a safe one).
+    found = has_personal_data(clean)
+    personal = None
+    if found.any():
+        clean = clean.zip_with(~found, mask_personal_data(clean))
+        reason = pl.Series([PERSONAL_DATA] * clean.len()).set(~found, None)
+        personal = _issue(reason, col, "personal_data")
     if kind in AXIS_OF_KIND:
         axis = AXIS_OF_KIND[kind]
         code = clean.replace_strict(ctx.lookups.labels[axis], default=None, return_dtype=pl.String)
@@ -144,12 +157,16 @@ def _stage_column(
             code = pl.select(pl.when(pl.lit(clean).is_not_null()).then(
                 pl.lit(code).fill_null(OTHER_CODE[axis]))).to_series()  # fmt: skip
         issues = _issue(_unknown(clean, code, UNKNOWN_LABEL), col, "unknown_label")
-        return [clean.alias(f"{col.name}_label"), code.alias(f"{col.name}_code")], clean, issues
-    if kind == "branch":
+        columns = [clean.alias(f"{col.name}_label"), code.alias(f"{col.name}_code")]
+    elif kind == "branch":
         code = clean.replace_strict(ctx.lookups.branches, default=None, return_dtype=pl.String)
         issues = _issue(_unknown(clean, code, UNKNOWN_BRANCH), col, "unknown_branch")
-        return [clean.alias("branch_label"), code.alias("branch_code")], clean, issues
-    return [clean.alias(col.name)], clean, None
+        columns = [clean.alias("branch_label"), code.alias("branch_code")]
+    else:
+        issues, columns = None, [clean.alias(col.name)]
+    if personal is not None:
+        issues = personal if issues is None else pl.concat([personal, issues])
+    return columns, clean, issues
 
 
 def duplicate_keys(staged: pl.DataFrame, feed: str) -> pl.DataFrame:

@@ -264,6 +264,7 @@ def _read_utf8(
             if validated:
                 raise
             raise _NotUtf8 from None
+        # Not the parser's message: it quotes the raw record, personal data and all.
         frame, blank_lines, held = resplit(text, headers, free, bad_lines)
         if not bad_lines or held:
             notes.append(

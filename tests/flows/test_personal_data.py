@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from kesu.flows.ingest import nightly
 from kesu.flows.report import report
 from kesu.reports.files import FORMULA_TRIGGERS
 from kesu.samplegen.generate import generate
-from kesu.transforms.columns import COLUMNS, FEEDS
+from kesu.transforms.columns import COLUMNS, FEEDS, RECORD_KEY
 from kesu.transforms.pii import normalize_id_number, normalize_phone
 from kesu.warehouse.landing import read_source
 
@@ -66,6 +67,7 @@ class Site:
     log_lines: list[str]
     artifacts: list[str]
     runs: list[dict]
+    planted: set[str]  # clear forms of the personal data planted in every column
 
 
 def plant_formulas(landing: Path) -> None:
@@ -96,6 +98,50 @@ def plant_landline(landing: Path) -> str:
     source.unlink()
     frame.with_columns(pl.Series("投诉内容", content)).write_csv(source.with_suffix(".csv"))
     return landline
+
+
+# Personal data as people type it, planted in every column of every feed (one appended record
+# per column), inside free text, and in a landed file's name.
+PLANTED = [
+    "138.3333.4444",
+    "138 - 6666 - 7777",
+    "1385555-6666",
+    "１３９２７６４８５１３",
+    "+86 137-2222-3333",
+    "110105 19491231 002X",
+    "6222 0212 3456 7890 128",  # a card number that passes the Luhn check
+]
+IN_FILE_NAME = "139-4444-5555"
+
+
+def plant_everywhere(landing: Path) -> set[str]:
+    """Plant PLANTED in every column of every feed and IN_FILE_NAME in the hotline file's name;
+    returns every clear form that must not leave the raw zone."""
+    for feed in FEEDS:
+        (source,) = sorted((landing / feed / DAY.isoformat()).iterdir())
+        frame = read_source(source).frame.drop("_line", "_ragged")
+        kinds = {c.header: c.kind for c in COLUMNS[feed]}
+        key = next(c.header for c in COLUMNS[feed] if c.name == RECORD_KEY[feed][0])
+        planted = []
+        for i, header in enumerate(frame.columns):
+            form = PLANTED[i % len(PLANTED)]
+            if kinds.get(header) == "free_text":
+                form = f"客户来电{form}，证件号{PLANTED[5]}，卡号{PLANTED[6]}"
+            # a copy of the first record under a new key, with personal data in one column (and
+            # no free text of its own: a name there is masked only as the row's own name)
+            free = [pl.lit("咨询").alias(h) for h in frame.columns if kinds.get(h) == "free_text"]
+            copy = frame.head(1).with_columns(pl.col(key) + f"9{i:02d}", *free)
+            planted.append(copy.with_columns(pl.lit(form).alias(header)))
+        source.unlink()
+        name = (
+            f"{feed}_{IN_FILE_NAME}.csv" if feed == "hotline" else source.with_suffix(".csv").name
+        )
+        pl.concat([frame, *planted]).write_csv(source.parent / name)
+    clear = set()
+    for form in [*PLANTED, IN_FILE_NAME]:
+        digits = normalize_id_number(pl.Series([form]))[0]
+        clear |= {form, digits, digits[-8:], digits.removeprefix("86")}
+    return clear
 
 
 def personal_data(landing: Path) -> Personal:
@@ -148,6 +194,25 @@ def prefect_logs_and_artifacts(since: datetime) -> tuple[list[str], list[str]]:
     return [log.message for log in logs], artifacts
 
 
+def prefect_database_text() -> list[str]:
+    """Every value of every table of the harness's Prefect database (runs, states, logs,
+    artifacts, parameters), as text."""
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    database = PREFECT_API_DATABASE_CONNECTION_URL.value().split(":///", 1)[1]
+    texts = []
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        tables = [t for (t,) in db.execute("select name from sqlite_master where type='table'")]
+        for table in tables:
+            for row in db.execute(f'select * from "{table}"'):  # noqa: S608 (names from sqlite)
+                texts += [
+                    v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                    for v in row
+                    if v is not None
+                ]
+    return texts
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Site:
     mp = pytest.MonkeyPatch()
@@ -159,6 +224,7 @@ def site(tmp_path_factory) -> Site:
     generate(DAY, DAY, landing, profile="small", seed=11, defects=True, scale=10)
     plant_formulas(landing)
     plant_landline(landing)
+    planted = plant_everywhere(landing)
     collect = Collect()
     loggers = [logging.getLogger(), logging.getLogger("prefect")]
     for logger in loggers:
@@ -183,6 +249,7 @@ def site(tmp_path_factory) -> Site:
         for logger in loggers:
             logger.removeHandler(collect)
     messages, artifacts = prefect_logs_and_artifacts(since)
+    artifacts += prefect_database_text()
     yield Site(
         landing,
         warehouse,
@@ -191,6 +258,7 @@ def site(tmp_path_factory) -> Site:
         [*collect.lines, *messages, *out.getvalue().splitlines()],
         artifacts,
         [run],
+        planted,
     )
     mp.undo()
 
@@ -198,6 +266,7 @@ def site(tmp_path_factory) -> Site:
 @pytest.fixture(scope="module")
 def personal(site) -> Personal:
     found = personal_data(site.landing)
+    found.long_values |= site.planted
     assert found.names and found.long_values
     assert found.in_free_text >= 3  # the sample really hides phones and IDs in free text
     return found
@@ -288,6 +357,31 @@ def test_no_clear_personal_data_in_any_output_log_or_artifact(site, personal):
     # and the key itself is nowhere (the ledger holds only its keyed fingerprint)
     assert KEY not in everything
     assert site.runs[0]["key_id"] and site.runs[0]["key_id"] in everything
+
+
+# kinds of columns where a planted phone is held as personal data (a date is held as unparseable)
+STRUCTURED = {"id", "text", "enum", "branch", "channel_label", "category_label", "cause_label"}
+
+
+def test_planted_personal_data_was_read_masked_and_held(site):
+    # the planted records went in: each is accounted for, held (a phone in an id, a date or a
+    # label) or loaded with its free text masked; the file name is stored masked with its hash
+    feeds = site.runs[0]["feeds"]
+    assert all(f["rows_in"] == f["loaded"] + f["quarantined"] for f in feeds.values())
+    (hotline,) = feeds["hotline"]["files"]
+    assert hotline["name"] == f"hotline_139****5555~{hotline['sha256'][:8]}.csv"
+    raw = [p.name for p in (site.warehouse / "_raw").rglob("*.csv")]
+    assert f"hotline_{IN_FILE_NAME}.csv" in raw  # the raw zone keeps the name as landed
+    held = pl.concat(
+        pl.read_parquet(p).select("rule", "reason")
+        for p in (site.warehouse / "quarantine").rglob("*.parquet")
+    )
+    structured = [c for cs in COLUMNS.values() for c in cs if c.kind in STRUCTURED]
+    assert held.filter(pl.col("rule").str.contains("personal_data")).height == len(structured)
+    # a record with personal data only in its free text loads, masked
+    staged = pl.read_parquet(site.warehouse / "stg_complaints" / "**" / "*.parquet")
+    content = staged.filter(pl.col("content_masked").str.starts_with("客户来电1"))["content_masked"]
+    assert content.to_list() == ["客户来电137****3333，证件号1101**********002X，卡号6222****0128"]
 
 
 def test_formula_like_text_from_a_landing_file_is_inert_in_every_output(site):

@@ -1,5 +1,8 @@
 """Tokens match the same person across spellings and feeds; masks hide what PIPL protects."""
 
+import hashlib
+import hmac
+
 import polars as pl
 from kesu.transforms import pii
 
@@ -9,6 +12,17 @@ KEY = b"unit-test-key-0123456789"
 def test_same_phone_written_differently_gets_one_token():
     phones = pii.normalize_phone(pl.Series(["138 1234 5678", "+8613812345678", "138-1234-5678"]))
     assert pii.tokens(phones, KEY, "phone").n_unique() == 1
+
+
+def test_full_width_digits_and_any_separators_give_the_same_token():
+    written = ["13833334444", "１３８３３３３４４４４", "138.3333.4444", "138 - 3333 - 4444",
+               "1383333-4444", "+86 138 3333 4444", "（138）3333　4444"]  # fmt: skip
+    phones = pii.normalize_phone(pl.Series(written))
+    assert phones.to_list() == ["13833334444"] * len(written)
+    assert pii.tokens(phones, KEY, "phone").n_unique() == 1
+    ids = pii.normalize_id_number(pl.Series(["11010519491231002X", "110105 19491231 002x",
+                                             "１１０１０５１９４９１２３１００２Ｘ"]))  # fmt: skip
+    assert ids.to_list() == ["11010519491231002X"] * 3
 
 
 def test_tokens_differ_across_keys_and_kinds_and_are_not_the_value():
@@ -49,3 +63,22 @@ def test_free_text_masks_landlines_so_that_digits_are_really_hidden():
     assert masked == ["电话0592-****3456", "座机010-****5678", "(0592)****3456", "金额128.47元"]
     for clear, out in zip(("5123456", "62345678", "5123456"), masked, strict=False):
         assert clear not in out.replace("*", "")
+
+
+def test_tokens_equal_the_hmac_sha256_reference():
+    # the native plugin computes exactly HMAC-SHA256 as Python's hmac does, per kind key
+    values = pl.Series(["13812345678", "11010519491231002X", "欧阳娜娜", "", None], dtype=pl.String)
+    for kind in ("phone", "id_number", "person_name"):
+        kind_key = hmac.new(KEY, b"kesu token:" + kind.encode(), hashlib.sha256).hexdigest()
+        expect = [
+            None
+            if v is None
+            else hmac.new(kind_key.encode(), v.encode(), hashlib.sha256).hexdigest()[:32]
+            for v in values
+        ]
+        assert pii.tokens(values, KEY, kind).to_list() == expect
+
+
+def test_tokens_of_no_values():
+    assert pii.tokens(pl.Series("p", [], dtype=pl.String), KEY, "phone").to_list() == []
+    assert pii.tokens(pl.Series("p", [None], dtype=pl.String), KEY, "phone").to_list() == [None]

@@ -182,3 +182,36 @@ def test_reasons_never_quote_a_phone_or_id_number_in_clear():
         "通话编号 C2025070100001 repeats line 2",
         "受理时间: 1101**********002X",
     ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "masked"),
+    [
+        # a phone typed where no personal data belongs: the row is held, the value masked
+        ({"original_complaint_id": "138.3333.4444"}, "原投诉编号", "138****4444"),
+        ({"complaint_id": "138 - 6666 - 7777"}, "投诉编号", "138****7777"),
+        ({"channel": "１３８５５５５６６６６"}, "业务办理渠道", "138****6666"),
+        ({"branch_code": "110105 19491231 002X"}, "机构代码", "1101**********002X"),
+        ({"status": "6222 0212 3456 7890 128"}, "处理状态", "6222****0128"),
+        ({"received_at": "1385555-6666"}, "受理时间", "138****6666"),
+    ],
+)
+def test_personal_data_in_any_column_is_held_and_masked(overrides, field, masked):
+    staged = stage("complaints", frame([complaint(**overrides)]), "c.csv", CTX)
+    problems = row_problems(staged.issues, _issues([]))
+    loaded, bad = split(staged.staged, staged.masked_source, problems)
+    assert loaded.height == 0 and bad.height == 1
+    assert field in bad["field"][0]
+    clear = next(iter(overrides.values()))
+    for frame_ in (bad, staged.staged, staged.masked_source):
+        assert not [c for c in frame_.columns if clear in str(frame_[c].to_list())]
+    name = next(iter(overrides))
+    assert bad[name][0] == masked
+
+
+def test_a_value_with_full_width_digits_but_no_personal_data_loads():
+    staged = stage(
+        "complaints", frame([complaint(original_complaint_id="TS２０２５")]), "c.csv", CTX
+    )
+    assert staged.issues.is_empty()
+    assert staged.staged["original_complaint_id"][0] == "TS２０２５"

@@ -1,0 +1,124 @@
+"""One detector for personal data in any text: every way a phone, ID or card is written."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from kesu.transforms.personal_data import (
+    has_personal_data,
+    luhn_valid,
+    mask_message,
+    mask_personal_data,
+    masked_file_name,
+)
+from kesu.warehouse.landing import read_source
+
+
+@pytest.mark.parametrize(
+    ("given", "expect"),
+    [
+        # mobiles with any separators, a country code, full-width digits
+        ("138.3333.4444", "138****4444"),
+        ("138 - 6666 - 7777", "138****7777"),
+        ("1385555-6666", "138****6666"),
+        ("138 1234 5678", "138****5678"),
+        ("１３８１２３４５６７８", "138****5678"),
+        ("１３８－１２３４－５６７８", "138****5678"),
+        ("（０５９２）５１２３４５６", "（0592）****3456"),
+        ("+86 138-1234-5678", "138****5678"),
+        ("电话：138 1234 5678。", "电话：138****5678。"),
+        ("13812345678,13987654321", "138****5678,139****4321"),
+        ("坐席KF13812345678", "坐席KF138****5678"),  # glued to letters: still a phone
+        # resident IDs, separators or spaces anywhere, X either case
+        ("11010519491231002X", "1101**********002X"),
+        ("110105 19491231 002X", "1101**********002X"),
+        ("身份证1101 0519 4912 3100 2x号", "身份证1101**********002x号"),
+        ("１１０１０５１９４９１２３１００２Ｘ", "1101**********002X"),
+        # bank cards: contiguous or in fours, Luhn-valid
+        ("4111111111111111", "4111****1111"),
+        ("卡号6222 0212 3456 7890 128", "卡号6222****0128"),
+        ("6222-0212-3456-7890-128", "6222****0128"),
+        # landlines: the area code stays, the local number keeps its last 4
+        ("0592-5123456", "0592-****3456"),
+        ("(0592)5123456", "(0592)****3456"),
+        ("010 62345678", "010 ****5678"),
+    ],
+)
+def test_personal_data_is_masked_however_it_is_written(given, expect):
+    assert mask_personal_data(pl.Series([given]))[0] == expect
+    assert mask_personal_data(pl.Series([given]), free_text=True)[0] == expect
+    assert has_personal_data(pl.Series([given]))[0]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "金额1,234.56元",  # amounts
+        "12345.67",
+        "2025-03-03 12:34:56",  # dates and times
+        "2025.03.03",
+        "C2025030300001",  # call, ticket, transfer and agent ids
+        "TS202503030000012",
+        "ZB202503030001",
+        "KF10023",
+        "C202503030000128",  # call ids whose digits pass the Luhn check
+        "C2025030300001231",
+        "4111111111111112",  # 16 digits that fail the Luhn check: not a card (in an id column)
+        "20250303000012345678",  # a 20-digit numeric id: no shape of personal data
+        "1101",
+        None,
+    ],
+)
+def test_structured_values_without_personal_data_stay_as_written(given):
+    values = pl.Series([given], dtype=pl.String)
+    assert mask_personal_data(values).to_list() == [given]
+    assert not has_personal_data(values)[0]
+
+
+@pytest.mark.parametrize(
+    ("given", "expect"),
+    [
+        # free text: other long digit runs are masked too; 11+ keep 3 + 4, 7-10 keep 4
+        ("账号20250303000012345678", "账号202****5678"),
+        ("QQ号 12345678", "QQ号 ****5678"),
+        ("订单4111111111111112", "订单411****1112"),
+        # ...but not an 8-digit date, an amount, or an id glued to letters
+        ("20250303来电", "20250303来电"),
+        ("涉及金额1,234.56元", "涉及金额1,234.56元"),
+        ("此前投诉（TS202503030000012）", "此前投诉（TS202503030000012）"),
+        ("通话C2025030300001", "通话C2025030300001"),
+    ],
+)
+def test_free_text_masks_other_long_digit_runs(given, expect):
+    assert mask_personal_data(pl.Series([given]), free_text=True)[0] == expect
+
+
+def test_full_width_digits_read_as_ascii_in_text_without_personal_data():
+    assert mask_personal_data(pl.Series(["１２月３日"]))[0] == "12月3日"
+    assert not has_personal_data(pl.Series(["１２月３日"]))[0]
+
+
+def test_luhn():
+    # 79927398713 is the textbook example; one digit changed breaks it
+    cards = pl.Series(["4111111111111111", "79927398713", "79927398712", "4111111111111112"])
+    assert luhn_valid(cards).to_list() == [True, True, False, False]
+
+
+def test_messages_and_file_names_are_masked():
+    assert mask_message("hotline_13812345678.csv") == "hotline_138****5678.csv"
+    assert (
+        mask_message("bad record: 张三,110105194912310021") == "bad record: 张三,1101**********0021"
+    )
+
+
+def test_a_file_name_with_personal_data_is_stored_masked_with_its_hash():
+    sha = "1a2b3c4d" + "0" * 56
+    assert masked_file_name("hotline_2025-03-03.csv", sha) == "hotline_2025-03-03.csv"
+    assert masked_file_name("张三13812345678投诉.csv", sha) == "张三138****5678投诉~1a2b3c4d.csv"
+    assert masked_file_name("110105 19491231 002X", sha) == "1101**********002X~1a2b3c4d"
+
+
+def test_a_malformed_csv_note_never_quotes_the_record():
+    data = '通话编号,主叫号码,业务小类\nC1,13812345678,a\nC2,"张三 13912345678,b\nC3,1,c\n'
+    notes = read_source(Path("calls.csv"), data.encode()).notes
+    assert notes == ["malformed CSV (unbalanced quotes); read record by record"]

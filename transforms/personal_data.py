@@ -1,0 +1,178 @@
+"""The one detector of personal data in text: phones, resident IDs and bank cards, however written.
+
+Every text value that leaves staging goes through `mask_personal_data` (staged and quarantine
+columns, reasons, messages, file names), so a number is recognised the same way everywhere.
+Vectorised: regex replacements over whole columns; only card candidates are checked (Luhn) one
+expression per digit position, never a Python loop per row.
+
+What is detected (digits may be full-width, `１３８…`: they are read as ASCII):
+- mobiles: `1[3-9]` + 9 digits, optionally after `+86`/`86`, with any separators between any
+  digits (spaces, `-`, `.`, `·`, full-width ones): `138.3333.4444`, `138 - 6666 - 7777`,
+  `1385555-6666` -> `138****4444`;
+- resident IDs: 17 digits + a digit or X with a plausible birth date (year 19xx/20xx, month 0-1x,
+  day 0-3x), separators anywhere: `110105 19491231 002X` -> `1101**********002X`;
+- bank cards: 13-19 digits, contiguous or in groups of four, that pass the Luhn check
+  -> `6222****0123`;
+- landlines: an area code `0xx`/`0xxx` (optionally in brackets) then a 7-8 digit local number
+  -> `0592-****3456`.
+The rule for other long digit runs: in free text, any run of 7 or more contiguous digits not
+glued to a Latin letter is masked too (11+ keep their first 3 and last 4, 7-10 only their last
+4: a local number, a QQ or account number), except an 8-digit date `yyyymmdd`. In structured
+columns (ids, codes, labels) such runs are left alone: call and ticket ids are not personal data,
+and only the shapes above are. Amounts (`1,234.56`), dates (`2025-03-03`), times and ids glued
+to letters (`C2025030300001`, `TS20250303…`) stay as written.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["Ｘ", "ｘ"]
+ASCII = [str(i) for i in range(10)] + ["X", "x"]
+
+# a separator between two digits of one number: spaces, or a dash/dot with spaces around it
+_SEP = r"(?:[ \t　]*[-.·—–－．][ \t　]*|[ \t　]+)?"
+_LEFT = r"(^|[^0-9])"
+_RIGHT = r"([^0-9]|$)"
+
+
+def _spaced(classes: list[str], keep_first: int, keep_last: int) -> str:
+    """A number of `classes` digits with optional separators between any two of them; the first
+    `keep_first` and last `keep_last` digits are captured (groups 2.., after `_LEFT`)."""
+    parts = []
+    for i, cls in enumerate(classes):
+        kept = i < keep_first or i >= len(classes) - keep_last
+        parts.append(f"({cls})" if kept else cls)
+    return _LEFT + _SEP.join(parts) + _RIGHT
+
+
+def _replacement(keep_first: int, keep_last: int, stars: str) -> str:
+    groups = [f"${{{g}}}" for g in range(2, 2 + keep_first + keep_last)]
+    last = 2 + keep_first + keep_last
+    return (
+        "${1}"
+        + "".join(groups[:keep_first])
+        + stars
+        + "".join(groups[keep_first:])
+        + f"${{{last}}}"
+    )
+
+
+_ID_CLASSES = [r"\d"] * 6 + ["[12]", "[09]", r"\d", r"\d", "[01]", r"\d", "[0-3]", r"\d"]
+_ID_CLASSES += [r"\d"] * 3 + [r"[\dXx]"]
+ID_NUMBER = (_spaced(_ID_CLASSES, 4, 4), _replacement(4, 4, "**********"))
+_MOBILE_CLASSES = ["1", "[3-9]"] + [r"\d"] * 9
+_MOBILE = _spaced(_MOBILE_CLASSES, 3, 4)
+MOBILE = (
+    _MOBILE.replace(_LEFT, _LEFT + r"(?:\+?86" + _SEP + ")?", 1),
+    _replacement(3, 4, "****"),
+)
+LANDLINE = (
+    _LEFT + r"([(（]?0\d{2,3}[)）]?" + _SEP + r")[2-9]\d{2,3}" + _SEP + r"(\d{4})" + _RIGHT,
+    "${1}${2}****${3}${4}",
+)
+SHAPES = (MOBILE, LANDLINE)
+
+# free text only: the rule for other long digit runs (see the module docstring)
+_DATE = (r"(^|[^0-9])((?:19|20)\d\d)((?:0[1-9]|1[0-2])[0-3]\d)([^0-9]|$)", "${1}${2}\ue000${3}${4}")
+_LONG_RUN = (r"(^|[^0-9A-Za-z])(\d{3})\d{4,}(\d{4})([^0-9]|$)", "${1}${2}****${3}${4}")
+_SHORT_RUN = (r"(^|[^0-9A-Za-z*])\d{3,6}(\d{4})([^0-9]|$)", "${1}****${2}${3}")
+
+# a value that could hold any of the above: 7 digits or more, separators allowed between them
+_CANDIDATE = r"\d(?:[ \t　]*[-.·—–－．]?[ \t　]*\d){6}"
+# not glued to a Latin letter: C2025030300001234 is a call id, even when its digits pass Luhn
+_CARD_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d[\d -]{11,}\d(?:[^0-9A-Za-z]|$)"
+_CARD = r"^(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)$"
+
+
+def ascii_digits(text: pl.Series) -> pl.Series:
+    """Full-width digits (and X) as ASCII (１３８ -> 138); full-width separators stay as written."""
+    return text.str.replace_many(FULL_WIDTH, ASCII)
+
+
+def luhn_valid(digits: pl.Series) -> pl.Series:
+    """The Luhn check of strings of 13-19 ASCII digits, one expression per digit position."""
+    reverse = pl.lit(digits).str.reverse()
+    terms = []
+    for i in range(19):
+        digit = reverse.str.slice(i, 1).cast(pl.Int32, strict=False)
+        if i % 2:
+            digit = pl.when(digit > 4).then(digit * 2 - 9).otherwise(digit * 2)
+        terms.append(digit)
+    return pl.select(pl.sum_horizontal(terms) % 10 == 0).to_series()
+
+
+def _card_numbers(text: pl.Series) -> pl.Series:
+    """The distinct card numbers (as written) found anywhere in `text`."""
+    found = text.str.extract_all(_CARD_CANDIDATE).explode().drop_nulls()
+    found = found.str.replace_all(r"^[^0-9]+|[^0-9]+$", "").unique()
+    found = found.filter(found.str.contains(_CARD))
+    if found.is_empty():
+        return found
+    return found.filter(luhn_valid(found.str.replace_all(r"[ -]", "")))
+
+
+def _mask_cards(text: pl.Series) -> pl.Series:
+    cards = _card_numbers(text)
+    if cards.is_empty():
+        return text
+    digits = cards.str.replace_all(r"[ -]", "")
+    masked = digits.str.slice(0, 4) + "****" + digits.str.slice(-4)
+    # longest first: a card written inside another candidate is replaced as the longer one
+    order = cards.str.len_chars().arg_sort(descending=True)
+    return text.str.replace_many(cards.gather(order).to_list(), masked.gather(order).to_list())
+
+
+def _replace_twice(text: pl.Series, pattern: str, replacement: str) -> pl.Series:
+    # the right boundary character is consumed: two numbers one character apart need a 2nd pass
+    once = text.str.replace_all(pattern, replacement)
+    return once.str.replace_all(pattern, replacement)
+
+
+def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
+    """`text` with every phone, resident ID and card number masked (null stays null).
+
+    Values without personal data come back as written, except that full-width digits read as
+    ASCII. `free_text`: also mask other long digit runs (module docstring). Only values holding
+    7+ digits (separators allowed) go through the replacements: most text has none.
+    """
+    out = ascii_digits(text.cast(pl.String))
+    rows = out.str.contains(_CANDIDATE).fill_null(False).arg_true()
+    if rows.is_empty():
+        return out
+    return out.scatter(rows, _masked(out.gather(rows), free_text))
+
+
+def _masked(out: pl.Series, free_text: bool) -> pl.Series:
+    out = _replace_twice(out, *ID_NUMBER)
+    out = _mask_cards(out)
+    for pattern, replacement in SHAPES:
+        out = _replace_twice(out, pattern, replacement)
+    if free_text:
+        out = _replace_twice(out, *_DATE)
+        out = _replace_twice(out, *_LONG_RUN)
+        out = _replace_twice(out, *_SHORT_RUN).str.replace_all("\ue000", "", literal=True)
+    return out
+
+
+def has_personal_data(text: pl.Series) -> pl.Series:
+    """Whether the detector would change a value (beyond reading full-width digits as ASCII)."""
+    return (mask_personal_data(text) != ascii_digits(text.cast(pl.String))).fill_null(False)
+
+
+def mask_message(message: str) -> str:
+    """One message or note (a file name, an exception's text) with personal data masked."""
+    return mask_personal_data(pl.Series([message]), free_text=True)[0]
+
+
+def masked_file_name(name: str, sha256: str) -> str:
+    """A landed file's name as stored past the raw zone: as written if it holds no personal
+    data, else masked and told apart from other files by the first 8 hex of its content hash
+    (`calls_138****5678~1a2b3c4d.csv`)."""
+    masked = mask_message(name)
+    if masked == name:
+        return name
+    stem, dot, suffix = masked.rpartition(".")
+    if not dot or not stem:
+        return f"{masked}~{sha256[:8]}"
+    return f"{stem}~{sha256[:8]}.{suffix}"

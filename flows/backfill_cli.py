@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kesu.flows.cli_args import positive_int as _workers
 from kesu.flows.cli_args import prefect_defaults
+from kesu.flows.config import ConfigError
 
 if TYPE_CHECKING:
     from kesu.flows.backfill import DropDone
@@ -66,16 +67,21 @@ def chosen_dask_address(args: argparse.Namespace, environ: dict[str, str]) -> st
         try:
             return dask_address(environ["KESU_DASK_ADDRESS"])
         except argparse.ArgumentTypeError as exc:
-            raise SystemExit(f"kesu backfill: KESU_DASK_ADDRESS: {exc}") from None
+            raise ConfigError(f"KESU_DASK_ADDRESS: {exc}") from None
     return None
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the `backfill` flow with a progress display; print the summary; exit status."""
-    prefect_defaults()
     if args.end < args.start:
-        raise SystemExit("kesu backfill: --end is before --start")
+        raise ConfigError("--end is before --start")
     address = chosen_dask_address(args, dict(os.environ))
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+
+    settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    preflight.for_ingest(settings)  # before Prefect starts
+    prefect_defaults()
     from kesu.flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener
 
     if address:  # before the flow starts a temporary API and logs a failed run

@@ -19,6 +19,7 @@ from kesu.flows import (  # argparse only: keeps --help fast
 from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
+from kesu.flows.config import ConfigError
 
 
 def _locations(p: argparse.ArgumentParser) -> None:
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kesu",
         description="Consumer-complaint pipeline: landing files -> validated Parquet warehouse.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (env KESU_DEBUG)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -71,7 +75,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from kesu.samplegen.generate import generate
 
     if args.end < args.start:
-        raise SystemExit("kesu sample: --end is before --start")
+        raise ConfigError("--end is before --start")
     landing = Path(args.landing or os.environ.get("KESU_LANDING") or "data/landing")
     print(f"writing {args.profile} sample data for {args.start}..{args.end} to {landing}")
     summary = generate(
@@ -88,7 +92,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if summary.defects:
         injected = ", ".join(f"{k} {v}" for k, v in sorted(summary.defects.items()))
         print(f"  injected defects: {injected}")
-    key_path, created = ensure_demo_key()
+    key_path, created = ensure_demo_key(landing)
     if created and not os.environ.get("KESU_PII_KEY"):
         print(f"created a demo PII key at {key_path} (0600); set KESU_PII_KEY for real data")
     return 0
@@ -114,6 +118,11 @@ def _exit_status(runs: list[dict[str, Any]]) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+
+    settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    preflight.for_ingest(settings)  # before Prefect starts
     prefect_defaults()
     from kesu.flows.ingest import nightly
 
@@ -144,15 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the user gets one clear line, the traceback only with KESU_DEBUG
-        from kesu.flows.config import ConfigError
-        from kesu.warehouse.locks import DropBusy
-
-        clear = ConfigError | ValueError | DropBusy
-        if os.environ.get("KESU_DEBUG") or not isinstance(exc, clear):
+    except Exception as exc:  # one line naming what to fix; the traceback only with --debug
+        if args.debug or os.environ.get("KESU_DEBUG"):
             raise
-        print(f"kesu {args.command}: {exc}", file=sys.stderr)
-        return 2
+        from kesu.flows.errors import one_line
+
+        line, status = one_line(exc)
+        print(f"kesu {args.command}: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

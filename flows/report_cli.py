@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from kesu.transforms.periods import Period
 
     Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+
+    preflight.for_report(load_settings(warehouse=args.warehouse, config=args.config))
     from kesu.flows.report import report
 
     result = report(

@@ -14,6 +14,7 @@ from kesu.flows import (  # argparse only: keeps --help fast
     quarantine_cli,
     report_cli,
     serve_cli,
+    server_cli,
     status_cli,
 )
 from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine_cli.add_parser(sub)
     serve_cli.add_parser(sub)
     status_cli.add_parser(sub)
+    server_cli.add_parser(sub)
     return parser
 
 
@@ -120,21 +122,28 @@ def _exit_status(runs: list[dict[str, Any]]) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from kesu.flows import preflight
     from kesu.flows.config import load_settings
+    from kesu.flows.terminal import Terminal, prefect_quiet
 
     settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
     preflight.for_ingest(settings)  # before Prefect starts
-    prefect_defaults()
-    from kesu.flows.ingest import nightly
+    terminal = Terminal()
+    with terminal.status(f"ingest {args.drop_date}: starting Prefect…") as status:
+        prefect_defaults(say=terminal.line)
+        from kesu.flows.ingest import nightly
 
-    run = nightly(
-        drop_date=args.drop_date,
-        feeds=args.feeds,
-        landing_dir=args.landing,
-        warehouse_dir=args.warehouse,
-        config_file=args.config,
-        force=args.force,
-    )
+        status(f"ingest {args.drop_date}: running")
+        with prefect_quiet(terminal):
+            run = nightly(
+                drop_date=args.drop_date,
+                feeds=args.feeds,
+                landing_dir=args.landing,
+                warehouse_dir=args.warehouse,
+                config_file=args.config,
+                force=args.force,
+            )
     print("\n".join(_summary_lines(run)))
+    if terminal.repeats():
+        print(terminal.repeats(), file=sys.stderr)
     return _exit_status([run])
 
 
@@ -148,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": status_cli.run,
         "report": report_cli.run,
         "quarantine": quarantine_cli.run,
+        "server": server_cli.run,
     }
     try:
         return handlers[args.command](args)

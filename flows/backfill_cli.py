@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from kesu.flows.config import load_settings
     from kesu.flows.terminal import Terminal, prefect_quiet
 
+    if address:  # a cluster's workers need a Prefect server they can reach: the user's
+        from kesu.flows.cluster import require_prefect_server
+
+        require_prefect_server()
     settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
     preflight.for_ingest(settings)  # before Prefect starts
     terminal = Terminal()
@@ -88,14 +92,10 @@ def run(args: argparse.Namespace) -> int:
     total = (args.end - args.start).days + 1
     display = _bar(total, terminal) if terminal.tty else _lines(terminal)
     with display as (show, status):
-        # a Dask cluster's workers need a server they can reach: the user's, never kesu's local one
+        # never kesu's local server for a Dask cluster: its workers could not reach it
         prefect_defaults(local_server=not address, say=terminal.line)
         from kesu.flows.backfill import BackfillFailed, backfill, progress_listener
 
-        if address:  # before the flow starts a temporary API and logs a failed run
-            from kesu.flows.cluster import require_prefect_server
-
-            require_prefect_server()
         status("backfill")
 
         def on_drop(event: DropDone) -> None:

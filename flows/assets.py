@@ -81,7 +81,7 @@ def declare_report(
 ) -> None:
     """Materialize the report of `kind` and `period`, downstream of the tables it read."""
     read = sorted({p["table"] for p in partitions})
-    upstream = [table_asset(settings.warehouse, table) for table in read]
+    upstream: list[Asset | str] = [table_asset(settings.warehouse, table) for table in read]
     asset = report_asset(settings.reports, kind, period)
     task = materialize(asset, by=MATERIALIZED_BY, asset_deps=upstream)(_report_written)
     task.with_options(name="report-asset", task_run_name=f"report-{kind}-{period}")(

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
+from kesu.flows.assets import declare_ingest
 from kesu.flows.cluster import task_runner
 from kesu.flows.config import Settings, load_settings
 from kesu.flows.drop import ingest_drop
@@ -95,6 +96,7 @@ def ingest_drop_task(
     """One drop, wherever the task runner puts it; the PII key is read there, never passed."""
     run = ingest_drop(settings, drop_date, feeds, force, log=get_run_logger())
     ingest_artifact(drop_date, run["feeds"])
+    declare_ingest(settings, run)
     return run
 
 

@@ -8,7 +8,6 @@ Only argparse at import time, like `kesu.flows.report_cli`: Prefect and rich loa
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sys
@@ -19,11 +18,13 @@ from typing import TYPE_CHECKING
 
 from kesu.flows.cli_args import positive_int as _workers
 from kesu.flows.cli_args import prefect_defaults
+from kesu.flows.config import ConfigError
 
 if TYPE_CHECKING:
     from kesu.flows.backfill import DropDone
-    from rich.console import Console
+    from kesu.flows.terminal import Terminal
 
+ODD = ("no_folder", "empty", "unreadable")  # feed statuses a drop's line names
 DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would load Prefect)
 WORKERS_HELP = (
     "drops ingested at once, on threads of this process (default 2). A drop already uses every "
@@ -66,36 +67,43 @@ def chosen_dask_address(args: argparse.Namespace, environ: dict[str, str]) -> st
         try:
             return dask_address(environ["KESU_DASK_ADDRESS"])
         except argparse.ArgumentTypeError as exc:
-            raise SystemExit(f"kesu backfill: KESU_DASK_ADDRESS: {exc}") from None
+            raise ConfigError(f"KESU_DASK_ADDRESS: {exc}") from None
     return None
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the `backfill` flow with a progress display; print the summary; exit status."""
-    prefect_defaults()
     if args.end < args.start:
-        raise SystemExit("kesu backfill: --end is before --start")
+        raise ConfigError("--end is before --start")
     address = chosen_dask_address(args, dict(os.environ))
-    from kesu.flows.backfill import BackfillFailed, backfill, drop_dates, progress_listener
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+    from kesu.flows.terminal import Terminal, prefect_quiet
 
-    if address:  # before the flow starts a temporary API and logs a failed run
+    if address:  # a cluster's workers need a Prefect server they can reach: the user's
         from kesu.flows.cluster import require_prefect_server
 
         require_prefect_server()
-    from kesu.flows.cli import _exit_status, _summary_lines
-
-    total = len(drop_dates(args.start, args.end))
+    settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    preflight.for_ingest(settings)  # before Prefect starts
+    terminal = Terminal()
     finished: list[DropDone] = []
-    display = _bar(total) if sys.stdout.isatty() else _lines()
     failure = None
-    with display as show:
+    total = (args.end - args.start).days + 1
+    display = _bar(total, terminal) if terminal.tty else _lines(terminal)
+    with display as (show, status):
+        # never kesu's local server for a Dask cluster: its workers could not reach it
+        prefect_defaults(local_server=not address, say=terminal.line)
+        from kesu.flows.backfill import BackfillFailed, backfill, progress_listener
+
+        status("backfill")
 
         def on_drop(event: DropDone) -> None:
             finished.append(event)
             show(event)
 
         try:
-            with progress_listener(on_drop):
+            with progress_listener(on_drop), prefect_quiet(terminal):
                 backfill(
                     start=args.start,
                     end=args.end,
@@ -109,12 +117,10 @@ def run(args: argparse.Namespace) -> int:
                 )
         except BackfillFailed as exc:
             failure = exc
+    from kesu.flows.cli import _exit_status
+
     runs = sorted((e.run for e in finished if e.run), key=lambda r: r["drop_date"])
-    for run in runs:
-        print("\n".join(_summary_lines(run)))
     print("drops: " + _tally(finished))
-    if failure is not None:
-        print(f"kesu backfill: {failure}", file=sys.stderr)
     totals: dict[str, list[int]] = {}
     for run in runs:
         for feed, r in run["feeds"].items():
@@ -122,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
             t[0], t[1], t[2] = t[0] + r["rows_in"], t[1] + r["loaded"], t[2] + r["quarantined"]
     for feed, (rows_in, loaded, bad) in totals.items():
         print(f"total {feed:<20} rows in {rows_in} = loaded {loaded} + quarantined {bad}")
+    if terminal.repeats():
+        print(terminal.repeats(), file=sys.stderr)
+    if failure is not None:
+        print(f"kesu backfill: {failure}", file=sys.stderr)
     return 1 if failure is not None else _exit_status(runs)
 
 
@@ -131,33 +141,45 @@ def _tally(events: list[DropDone]) -> str:
     return ", ".join(f"{counts[o]} {o.replace('_', ' ')}" for o in order if counts[o]) or "none"
 
 
+def drop_line(e: DropDone) -> str:
+    """One drop's result: outcome, rows loaded and quarantined, feeds with a problem."""
+    rows = ""
+    if e.run is not None:
+        loaded = sum(r["loaded"] for r in e.run["feeds"].values())
+        bad = sum(r["quarantined"] for r in e.run["feeds"].values())
+        rows = f": loaded {loaded}, quarantined {bad}"
+        odd = [f"{f} {r['status']}" for f, r in e.run["feeds"].items() if r["status"] in ODD]
+        rows += f" ({', '.join(odd)})" if odd else ""
+    error = f": {e.error}" if e.error else ""
+    return f"[{e.done}/{e.total}] {e.drop_date} {e.outcome}{rows}{error}"
+
+
+Show = Callable[["DropDone"], None]
+Status = Callable[[str], None]
+
+
 @contextmanager
-def _lines() -> Iterator[Callable[[DropDone], None]]:
-    def show(e: DropDone) -> None:
-        rows = ""
-        if e.run is not None:
-            loaded = sum(r["loaded"] for r in e.run["feeds"].values())
-            bad = sum(r["quarantined"] for r in e.run["feeds"].values())
-            rows = f": loaded {loaded}, quarantined {bad}"
-        error = f": {e.error}" if e.error else ""
-        print(f"[{e.done}/{e.total}] {e.drop_date} {e.outcome}{rows}{error}", flush=True)
-
-    yield show
+def _lines(terminal: Terminal) -> Iterator[tuple[Show, Status]]:
+    yield (lambda e: terminal.line(drop_line(e))), (lambda _: None)
 
 
 @contextmanager
-def _bar(total: int) -> Iterator[Callable[[DropDone], None]]:
+def _bar(total: int, terminal: Terminal) -> Iterator[tuple[Show, Status]]:
+    """One live display: the bar with a status text (\"starting Prefect…\" until the flow
+    runs), each drop's line printed above it."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
     progress = Progress(
-        TextColumn("backfill"),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -166,35 +188,16 @@ def _bar(total: int) -> Iterator[Callable[[DropDone], None]]:
         TextColumn("{task.fields[tally]}"),
     )
     events: list[DropDone] = []
-    with progress, _prefect_logs_to(progress.console):
-        bar = progress.add_task("drops", total=total, tally="")
+    with progress:
+        terminal.console = progress.console
+        bar = progress.add_task("starting Prefect…", total=total, tally="")
 
         def show(e: DropDone) -> None:
             events.append(e)
-            progress.update(bar, completed=e.done, tally=f"last {e.drop_date}; " + _tally(events))
+            terminal.line(drop_line(e))
+            progress.update(bar, completed=e.done, tally=_tally(events))
 
-        yield show
-
-
-@contextmanager
-def _prefect_logs_to(console: Console) -> Iterator[None]:
-    """Print Prefect's terminal log lines through the bar's console, so they scroll above the
-    bar instead of tearing it (Prefect's handler writes to the real stderr, past rich's proxy)."""
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    handlers = {
-        h
-        for logger in loggers
-        if isinstance(logger, logging.Logger)
-        for h in logger.handlers
-        if isinstance(h, PrefectConsoleHandler) and h.stream.isatty()
-    }
-    originals = {h: h.console for h in handlers}
-    for h in handlers:
-        h.console = console
-    try:
-        yield
-    finally:
-        for h, original in originals.items():
-            h.console = original
+        try:
+            yield show, lambda text: progress.update(bar, description=text)
+        finally:
+            terminal.console = None

@@ -14,12 +14,14 @@ from kesu.flows import (  # argparse only: keeps --help fast
     quarantine_cli,
     report_cli,
     serve_cli,
+    server_cli,
     status_cli,
     watch_cli,
 )
 from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
+from kesu.flows.config import ConfigError
 
 
 def _locations(p: argparse.ArgumentParser) -> None:
@@ -34,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kesu",
         description="Consumer-complaint pipeline: landing files -> validated Parquet warehouse.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (env KESU_DEBUG)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -65,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cli.add_parser(sub)
     status_cli.add_parser(sub)
     watch_cli.add_parser(sub)
+    server_cli.add_parser(sub)
     return parser
 
 
@@ -73,7 +79,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from kesu.samplegen.generate import generate
 
     if args.end < args.start:
-        raise SystemExit("kesu sample: --end is before --start")
+        raise ConfigError("--end is before --start")
     landing = Path(args.landing or os.environ.get("KESU_LANDING") or "data/landing")
     print(f"writing {args.profile} sample data for {args.start}..{args.end} to {landing}")
     summary = generate(
@@ -90,7 +96,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if summary.defects:
         injected = ", ".join(f"{k} {v}" for k, v in sorted(summary.defects.items()))
         print(f"  injected defects: {injected}")
-    key_path, created = ensure_demo_key()
+    key_path, created = ensure_demo_key(landing)
     if created and not os.environ.get("KESU_PII_KEY"):
         print(f"created a demo PII key at {key_path} (0600); set KESU_PII_KEY for real data")
     return 0
@@ -117,18 +123,30 @@ def _exit_status(runs: list[dict[str, Any]]) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    prefect_defaults()
-    from kesu.flows.ingest import nightly
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+    from kesu.flows.terminal import Terminal, prefect_quiet
 
-    run = nightly(
-        drop_date=args.drop_date,
-        feeds=args.feeds,
-        landing_dir=args.landing,
-        warehouse_dir=args.warehouse,
-        config_file=args.config,
-        force=args.force,
-    )
+    settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    preflight.for_ingest(settings)  # before Prefect starts
+    terminal = Terminal()
+    with terminal.status(f"ingest {args.drop_date}: starting Prefect…") as status:
+        prefect_defaults(say=terminal.line)
+        from kesu.flows.ingest import nightly
+
+        status(f"ingest {args.drop_date}: running")
+        with prefect_quiet(terminal):
+            run = nightly(
+                drop_date=args.drop_date,
+                feeds=args.feeds,
+                landing_dir=args.landing,
+                warehouse_dir=args.warehouse,
+                config_file=args.config,
+                force=args.force,
+            )
     print("\n".join(_summary_lines(run)))
+    if terminal.repeats():
+        print(terminal.repeats(), file=sys.stderr)
     return _exit_status([run])
 
 
@@ -143,21 +161,21 @@ def main(argv: list[str] | None = None) -> int:
         "report": report_cli.run,
         "quarantine": quarantine_cli.run,
         "watch": watch_cli.run,
+        "server": server_cli.run,
     }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the user gets one clear line, the traceback only with KESU_DEBUG
-        from kesu.flows.config import ConfigError
-        from kesu.transforms.personal_data import mask_message
-        from kesu.warehouse.locks import DropBusy
-
-        clear = ConfigError | ValueError | DropBusy
-        if os.environ.get("KESU_DEBUG") or not isinstance(exc, clear):
+    except Exception as exc:  # one line naming what to fix; the traceback only with --debug
+        if args.debug or os.environ.get("KESU_DEBUG"):
             raise
-        print(f"kesu {args.command}: {mask_message(str(exc))}", file=sys.stderr)
-        return 2
+        from kesu.flows.errors import one_line
+        from kesu.transforms.personal_data import mask_message
+
+        line, status = one_line(exc)
+        print(f"kesu {args.command}: {mask_message(line)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from datetime import date
 
 FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
@@ -31,9 +32,17 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
-def prefect_defaults() -> None:
-    """Environment defaults for a command about to run a flow (explicit settings still win)."""
+def prefect_defaults(
+    local_server: bool = True, say: Callable[[str], None] = lambda _: None
+) -> None:
+    """Environment defaults for a command about to run a flow (explicit settings still win);
+    with `local_server`, kesu's background Prefect server unless an API was chosen
+    (`kesu.flows.local_server`): `say` tells that it is starting, once."""
     # The ephemeral API server starts in a subprocess; a loaded CI machine needs more than 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # The bank's network reaches no telemetry endpoint; trying only logs an error.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if local_server:
+        from kesu.flows import local_server as server
+
+        server.ensure(say)

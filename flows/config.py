@@ -12,6 +12,7 @@ credentials only from the standard AWS chain, never from this file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -63,6 +64,9 @@ DEFAULTS["disclosure"] = {
 
 
 S3_KEYS = ("endpoint_url", "region", "addressing_style")
+# Tables kesu.toml may hold besides those of DEFAULTS (which has no entry for them: their keys
+# are optional), with their known keys.
+OPTIONAL_SECTIONS: dict[str, tuple[str, ...]] = {"s3": S3_KEYS, "warehouse": ("state_dir",)}
 S3_ADDRESSING = ("auto", "path", "virtual")
 CREDENTIAL_WORDS = ("key", "secret", "token", "password", "credential")
 
@@ -107,6 +111,39 @@ def _merge(defaults: dict[str, dict[str, Any]], overrides: dict[str, Any], sourc
             raise ConfigError(f"{source}: [{section}] must be a table")
         merged.setdefault(section, {}).update(values)
     return merged
+
+
+def known_keys() -> dict[str, tuple[str, ...]]:
+    """Every table and key kesu.toml may hold: DEFAULTS (so a key added there is known at once)
+    plus the optional tables."""
+    known = {section: tuple(values) for section, values in DEFAULTS.items()}
+    for section, keys in OPTIONAL_SECTIONS.items():
+        known[section] = tuple(dict.fromkeys(known.get(section, ()) + keys))
+    return known
+
+
+def _nearest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(choices)}"
+
+
+def check_known_keys(overrides: dict[str, Any], source: str) -> None:
+    """An unknown table or key is an error naming the nearest known one: a misspelt key must
+    not silently leave its default in force."""
+    known = known_keys()
+    for section, values in overrides.items():
+        if section not in known:
+            hint = _nearest(section, list(known))
+            raise ConfigError(f"{source}: unknown table [{section}]{hint}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        if section == "s3":  # credential words get their own message (_validate_s3)
+            continue
+        for key in values:
+            if key not in known[section]:
+                raise ConfigError(
+                    f"{source}: [{section}] unknown key {key!r}{_nearest(key, known[section])}"
+                )
 
 
 def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
@@ -192,6 +229,7 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
     source = str(config_path) if config_path else "built-in defaults"
+    check_known_keys(overrides, source)
     values = _merge(DEFAULTS, overrides, source)
     _validate(values, source)
     root, object_store = _warehouse_root(

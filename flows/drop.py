@@ -99,6 +99,11 @@ def ingest_drop(
                 with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="feed") as pool:
                     records = list(pool.map(ingest, chosen))  # raises the first feed's error
                 run["feeds"] = dict(zip(chosen, records, strict=True))
+                for feed, r in run["feeds"].items():  # in the drop's task log in Prefect
+                    log.info(
+                        "%s: %s, rows in %d = loaded %d + quarantined %d",
+                        *(feed, r["status"], r["rows_in"], r["loaded"], r["quarantined"]),
+                    )
                 run["status"] = "completed"
             except BaseException as exc:
                 run["status"], run["error"] = "failed", mask_message(f"{type(exc).__name__}: {exc}")

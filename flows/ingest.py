@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from kesu.flows.assets import declare_ingest
 from kesu.flows.config import load_settings
 from kesu.flows.drop import LOCK_TIMEOUT_SECONDS, STAGES, ingest_drop
 from kesu.flows.schedule import previous_drop_date
@@ -70,6 +71,7 @@ def nightly(
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
     run = ingest_drop(settings, drop_date, feeds, force, lock_timeout, logger)
     ingest_artifact(drop_date, run["feeds"])
+    declare_ingest(settings, run)
     readable = all(r["status"] != "unreadable" for r in run["feeds"].values())
     if watch and run["status"] == "completed" and readable:
         from kesu.flows.watch import watch_list

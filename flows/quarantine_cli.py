@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"quarantine of drop {args.drop_date} in {settings.warehouse}: {total} row(s)")
     for feed, frame in by_feed.items():
         print("\n".join(feed_lines(feed, frame, records.get(feed))))
-    if args.export is not None:
+    if args.export is not None and total == 0:
+        print(f"nothing held for drop {args.drop_date}: no workbook written to {args.export}")
+    elif args.export is not None:
         from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 
         args.export.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from kesu.flows.assets import declare_report
 from kesu.flows.config import Settings, load_settings
 from kesu.reports import charts, files, manifest, output
 from kesu.transforms import monthly
@@ -240,4 +241,5 @@ def report(
         kind, label, as_of, len(built["partitions"]), rows, len(file_list), folder,
     )  # fmt: skip
     _artifacts(folder, kind, label, as_of, file_list)
+    declare_report(settings, kind, label, built["partitions"])
     return {"folder": str(folder), "as_of": as_of.isoformat(), "files": sorted(file_list)}

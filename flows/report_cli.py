@@ -46,25 +46,33 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `report` flow; print the output folder and its files."""
-    prefect_defaults()
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+    from kesu.flows.terminal import Terminal, prefect_quiet
     from kesu.transforms.periods import Period
 
     p = Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts
+    preflight.for_report(load_settings(warehouse=args.warehouse, config=args.config))
     refused = _refused(args, p)
     if refused:
         print(refused, file=sys.stderr)
         return 1
-    from kesu.flows.report import report
+    terminal = Terminal()
+    with terminal.status(f"{args.kind} report {args.period}: starting Prefect…") as status:
+        prefect_defaults(say=terminal.line)
+        from kesu.flows.report import report
 
-    result = report(
-        kind=args.kind,
-        period=args.period,
-        as_of=args.as_of,
-        out=args.out,
-        warehouse_dir=args.warehouse,
-        config_file=args.config,
-        allow_empty=getattr(args, "allow_empty", False),
-    )
+        status(f"{args.kind} report {args.period}: building")
+        with prefect_quiet(terminal):
+            result = report(
+                kind=args.kind,
+                period=args.period,
+                as_of=args.as_of,
+                out=args.out,
+                warehouse_dir=args.warehouse,
+                config_file=args.config,
+                allow_empty=getattr(args, "allow_empty", False),
+            )
     print(f"{args.kind} report {args.period} as of {result['as_of']}: {result['folder']}")
     for name in result["files"]:
         print(f"  {name}")

@@ -1,13 +1,15 @@
 """`kesu serve`: kesu's Prefect deployments, served from one long-running process.
 
-| deployment              | when                                   | parameters                    |
-|-------------------------|----------------------------------------|-------------------------------|
-| `nightly/kesu`          | 02:00 Asia/Shanghai every day          | none: the previous day's drop |
-| `quarterly-report/kesu` | 06:00 Asia/Shanghai, 5 Jan/Apr/Jul/Oct | none: the quarter just ended  |
-| `monthly-report/kesu`   | 06:00 Asia/Shanghai on the 3rd         | none: the month just ended    |
-| `backfill/kesu`         | on demand                              | start, end, [workers, force,  |
-|                         |                                        | dask_address]                 |
-| `report/kesu`           | on demand                              | kind, period, [as_of]         |
+| deployment (flow/name)                   | when                                   |
+|------------------------------------------|----------------------------------------|
+| `nightly/kesu-nightly`                   | 02:00 Asia/Shanghai every day          |
+| `quarterly-report/kesu-quarterly-report` | 06:00 Asia/Shanghai, 5 Jan/Apr/Jul/Oct |
+| `monthly-report/kesu-monthly-report`     | 06:00 Asia/Shanghai on the 3rd         |
+| `backfill/kesu-backfill`                 | on demand: start, end, [workers, ...]  |
+| `report/kesu-report`                     | on demand: kind, period, [as_of]       |
+
+The scheduled three need no parameter: the previous day's drop, the quarter or month just ended.
+Each deployment is named `kesu-<flow>` so that the UI's deployment list tells them apart.
 
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
 (`kesu.flows.schedule`), so a run that starts late still does the intended day. Every deployment
@@ -18,6 +20,8 @@ ingest (`watch=True`, under the resolved report root).
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from datetime import date
 from typing import Any, cast
 
@@ -26,12 +30,13 @@ from kesu.flows.config import load_settings
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
 from kesu.flows.schedule import TIMEZONE, month_just_ended, quarter_just_ended
-from prefect import flow, serve
+from prefect import flow
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.runner import Runner
 from prefect.runtime import flow_run
 from prefect.schedules import Cron, Schedule
 
-DEPLOYMENT = "kesu"
+DEPLOYMENT_PREFIX = "kesu-"  # deployment names: kesu-nightly, kesu-backfill, ...
 NIGHTLY_CRON = "0 2 * * *"
 QUARTERLY_CRON = "0 6 5 1,4,7,10 *"  # the 5th: the last drop of the quarter is in by then
 MONTHLY_CRON = "0 6 3 * *"  # the 3rd: the 客户之声 bulletin of the month just ended
@@ -132,7 +137,7 @@ def _deployment(
     flow: Any, parameters: dict[str, Any], schedule: Schedule | None = None
 ) -> RunnerDeployment:
     made = flow.to_deployment(
-        name=DEPLOYMENT,
+        name=DEPLOYMENT_PREFIX + flow.name,
         schedules=[schedule] if schedule else [],
         parameters=parameters,
         description=DESCRIPTIONS[flow.name],
@@ -143,10 +148,42 @@ def _deployment(
 
 
 def serve_all(where: dict[str, str]) -> None:
-    """Register the deployments and run their flow runs until interrupted.
+    """Register the deployments and run their flow runs until interrupted (Ctrl-C or SIGTERM).
 
     Schedules stay active when this process stops (Prefect pauses them by default): runs that
     fall due while it is down — a reboot, a deploy — start late when it is back, and each still
     processes the day (or quarter) it was scheduled for.
     """
-    serve(*deployments(where), pause_on_shutdown=False)
+    runner = Runner(pause_on_shutdown=False)
+    for deployment in deployments(where):
+        runner.add_deployment(deployment)
+        print(f"serving {deployment.flow_name}/{deployment.name}")
+    asyncio.run(_run_until_stopped(runner))
+    print("stopped serving; the schedules stay active")
+
+
+async def _run_until_stopped(runner: Runner) -> None:
+    """`runner.start()`, stopped by awaiting `runner.astop()` on Ctrl-C or SIGTERM.
+
+    Prefect's own SIGTERM handler calls the sync `stop()` from inside the running event loop,
+    where it dispatches to the coroutine `astop()` and drops it ("coroutine 'Runner.astop' was
+    never awaited"); `prefect.serve` ends a Ctrl-C with the same warning's cousin, a traceback
+    of cancelled tasks. Here the loop's own signal handlers schedule `astop()` properly.
+    """
+    loop = asyncio.get_running_loop()
+    started = asyncio.ensure_future(runner.start())
+    await asyncio.sleep(0)  # start() installs Prefect's SIGTERM handler first thing; replace it
+    stopping: list[asyncio.Future[None]] = []
+
+    def stop() -> None:
+        if not stopping and runner.started:
+            stopping.append(asyncio.ensure_future(runner.astop()))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await started
+        await asyncio.gather(*stopping)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

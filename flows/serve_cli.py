@@ -37,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
     where = locations(args.landing, args.warehouse, args.out, args.config)
     for name, value in where.items():
         print(f"{name:<14} {value}")
-    print("trigger a run: prefect deployment run 'backfill/kesu' -p start=2025-07-01 -p end=…")
+    print("trigger a run: prefect deployment run 'backfill/kesu-backfill' -p start=… -p end=…")
     serve_all(where)
     return 0

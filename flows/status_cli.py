@@ -44,14 +44,25 @@ def landing_days(landing: Path) -> dict[str, set[date]]:
         folder = landing / feed
         days = folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []
         found[feed] = {
-            date.fromisoformat(d.name)
+            day
             for d in days
-            if _DAY.fullmatch(d.name)
+            if (day := _drop_date(d.name)) is not None
             and d.is_dir()
             and not d.is_symlink()
             and any(not f.name.startswith(".") for f in d.iterdir())
         }
     return found
+
+
+def _drop_date(name: str) -> date | None:
+    """The date a drop folder is named after; None for another folder (2025-13-01 included):
+    such a folder is no drop, and must not stop the status of all the others."""
+    if not _DAY.fullmatch(name):
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
 
 
 def interrupted(runs: list[dict[str, Any]]) -> set[str]:

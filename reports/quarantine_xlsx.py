@@ -1,7 +1,8 @@
 """The quarantine workbook (`kesu quarantine --export`) for the data stewards of the source systems.
 
 A summary sheet (汇总: rows per feed, rule and field, with an example), then one sheet per feed
-with every rejected row: file, line, field, rule, reason, then the source columns under their
+with every rejected row: file, line, field, rule, reason (rule names and reasons in Chinese,
+the reason column wrapped), then the source columns under their
 Chinese source headers, personal data masked as the warehouse holds it. Header row frozen, with
 an autofilter. Every text cell is written as text (reports.xlsx.write_text) in a workbook that
 turns no string into a formula, so a source value such as `=HYPERLINK(...)` stays inert.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from kesu.reports.quarantine_reasons import reason_zh
 from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
 from kesu.transforms import quarantine_review
 from kesu.transforms.columns import COLUMNS
@@ -56,6 +58,8 @@ SUMMARY_HEADERS = {
 MASKED_KINDS = ("phone", "person_name", "id_number", "free_text")
 MAX_ROWS = 1_048_575  # Excel's limit below the header row
 WIDTH_SAMPLE = 500  # rows looked at to size a column
+REASON_WIDTH = 50  # characters; a longer reason wraps onto more lines of its cell
+WRAPPED = ("原因", "示例原因")
 
 
 def source_headers(feed: str) -> dict[str, str]:
@@ -70,7 +74,9 @@ def rule_title(rules: str) -> str:
     return "；".join(RULE_TITLES.get(r, r) for r in rules.split(";"))
 
 
-def _write_table(sheet: Worksheet, headers: list[str], rows: list[tuple], fmt: Any) -> None:
+def _write_table(
+    sheet: Worksheet, headers: list[str], rows: list[tuple], fmt: Any, wrap: Any
+) -> None:
     widths = [display_width(h) for h in headers]
     for j, header in enumerate(headers):
         write_text(sheet, 0, j, header, fmt)
@@ -86,7 +92,10 @@ def _write_table(sheet: Worksheet, headers: list[str], rows: list[tuple], fmt: A
             if i <= WIDTH_SAMPLE:
                 widths[j] = max(widths[j], display_width(text))
     for j, w in enumerate(widths):
-        sheet.set_column(j, j, min(max(w + 2, 6), 60))
+        if headers[j] in WRAPPED:  # the reason is read whole: wrapped, never cut off
+            sheet.set_column(j, j, min(max(w + 2, 6), REASON_WIDTH), wrap)
+        else:
+            sheet.set_column(j, j, min(max(w + 2, 6), 60))
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(len(rows), 1), len(headers) - 1)
 
@@ -97,7 +106,13 @@ def _feed_rows(feed: str, frame: pl.DataFrame) -> tuple[list[str], list[tuple]]:
     extra = [c for c in frame.columns if c not in LEAD_HEADERS and c not in names]
     columns = [*LEAD_HEADERS, *source, *extra]
     headers = [LEAD_HEADERS.get(c) or names.get(c) or c for c in columns]
-    return headers, frame.select(columns).rows() if frame.height else []
+    if not frame.height:
+        return headers, []
+    chinese = frame.with_columns(
+        pl.col("rule").map_elements(rule_title, return_dtype=pl.String),
+        pl.col("reason").map_elements(reason_zh, return_dtype=pl.String),
+    )
+    return headers, chinese.select(columns).rows()
 
 
 def write_quarantine_workbook(
@@ -115,21 +130,24 @@ def write_quarantine_workbook(
     try:
         book = safe_workbook(tmp, f"{drop_date.isoformat()} 隔离数据（quarantine）")
         header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+        wrap = book.add_format({"text_wrap": True, "valign": "top"})
         used: set[str] = set()
         summary = quarantine_review.summary(by_feed).with_columns(
             pl.col("feed").replace_strict(FEED_TITLES, default=pl.col("feed")),
             pl.col("rule").map_elements(rule_title, return_dtype=pl.String).alias("rule_title"),
+            pl.col("example_reason").map_elements(reason_zh, return_dtype=pl.String),
         )
         _write_table(
             book.add_worksheet(sheet_name("汇总", used)),
             list(SUMMARY_HEADERS.values()),
             summary.select(list(SUMMARY_HEADERS)).rows(),
             header,
+            wrap,
         )
         for feed, frame in by_feed.items():
             headers, rows = _feed_rows(feed, frame)
             sheet = book.add_worksheet(sheet_name(FEED_TITLES.get(feed, feed), used))
-            _write_table(sheet, headers, rows, header)
+            _write_table(sheet, headers, rows, header, wrap)
         book.close()
         os.replace(tmp, path)
     finally:

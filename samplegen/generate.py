@@ -22,6 +22,9 @@ from .world import LOOKBACK, World
 
 TRANSFER_CSV_SHARE = 0.12  # the regulator's platform mostly exports xlsx
 EXPORTED_AT = dt.time(23, 30)
+# Left at the landing root: this landing zone holds sample data, so the demo key beside it may
+# tokenize it (kesu.flows.pii_key). Never present in a real landing zone.
+SAMPLE_MARKER = ".kesu-sample"
 
 
 @dataclass
@@ -78,6 +81,11 @@ def generate(
             progress(day)
         day += dt.timedelta(days=1)
     summary.defects = dict(sorted(tally.items())) if defects else {}
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / SAMPLE_MARKER).write_text(
+        "written by `kesu sample`: synthetic data; the demo PII key in ../secrets serves it\n",
+        encoding="utf-8",
+    )
     return summary
 
 

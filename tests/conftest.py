@@ -8,6 +8,7 @@ chain could look further (profile files, instance metadata) is switched off.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from typing import Any
 import pytest
 
 BUCKET = "kesu-test"
+# A command that finds no Prefect API starts kesu's local server in the background (and leaves
+# it running); a test run must leave nothing behind: commands here use the temporary API (the
+# flow tests' harness, or Prefect's ephemeral one), and the local-server test chooses its own.
+os.environ.setdefault("KESU_PREFECT_SERVER", "ephemeral")
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
     assert "no missing or failed drops" in out
 
 
-def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys, demo_key):
+    # demo_key: the CLI checks the key before Prefect starts (issue 14)
     def ingest_failing_on_start(settings, drop_date: date, *_, **__) -> dict:
         if drop_date == START:
             raise RuntimeError("disk full")
@@ -134,9 +135,11 @@ def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
         start=START, end=END, feeds=None, force=False, workers=2,
         landing=str(tmp_path), warehouse=str(tmp_path / "wh"), config=None,
     )  # fmt: skip
-    assert backfill_cli.run(args) == 1  # the CLI: the others' summary lines, then exit 1
+    assert backfill_cli.run(args) == 1  # the CLI: a line per drop, the summary, then exit 1
     captured = capsys.readouterr()
-    assert f"{END} hotline" in captured.out and "drops: 2 skipped, 1 failed" in captured.out
+    assert f"{END} skipped: loaded 2, quarantined 0" in captured.out  # one line a drop
+    assert "drops: 2 skipped, 1 failed" in captured.out
+    assert f"total {'hotline':<20} rows in 4 = loaded 4 + quarantined 0" in captured.out
     assert f"1 of {len(DAYS)} drop(s) failed: {START} (RuntimeError: disk full)" in captured.err
     (record,) = ledger.list_runs(tmp_path / "wh")
     summary = record["summary"]

@@ -220,3 +220,65 @@ def test_cli_refuses_a_warehouse_that_does_not_exist(tmp_path):
     )
     with pytest.raises(ValueError, match="no warehouse"):
         quarantine_cli.run(args)
+
+
+# --- issue 14: Chinese rule names and reasons, wrapped reasons, no empty workbook -----------
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("来电时间 (call_start): not a whole number: 1x", "来电时间：不是整数：1x"),
+        ('客户情绪 (sentiment): "生气" is not one of 平静/不满', '客户情绪："生气" 不在允许值 平静/不满 之内'),
+        ("通话时长 (duration_seconds) -5 is below 0; 主叫号码 (caller_number) is missing",
+         "通话时长 -5 小于 0；主叫号码 为空"),
+        ("办结时间 (closed_at) is missing, required when 状态 (status) is one of 已办结 and 受理时间 (accepted_at) is present",
+         "办结时间 为空（状态 属于 已办结 且 受理时间 不为空时必填）"),
+        ("挂机时间 (call_end) missing is before 来电时间 (call_start) 2025-01-01 11:00:00",
+         "挂机时间 （缺失） 早于 来电时间 2025-01-01 11:00:00"),
+        ('工单编号 "W1": repeats the record at a.csv line 3; only the first occurrence can load',
+         '工单编号 "W1"：与 a.csv 第 3 行的记录重复，只有第一条可以入库'),
+        ("the record has more fields than the 9 in the header", "该行字段多于表头的 9 个"),
+        ("something new", "something new"),  # an unknown phrase is kept, never lost
+    ],
+)  # fmt: skip
+def test_reasons_are_shown_in_chinese(stored, shown):
+    from kesu.reports.quarantine_reasons import reason_zh
+
+    assert reason_zh(stored) == shown
+
+
+def test_workbook_rules_and_reasons_are_chinese_and_the_reason_wraps(tmp_path):
+    rows = quarantine_rows(
+        reason=["来电时间 (call_start): not a whole number: N/A"] * 4,
+        rule=["unparseable", "unparseable", "in_set", "unparseable;required"],
+    )
+    path = write_quarantine_workbook({"hotline": rows}, tmp_path / "q.xlsx", DAY)
+    book = openpyxl.load_workbook(path)
+    sheet = book["客服热线"]
+    table = values(sheet)
+    assert [r[3] for r in table[1:]] == [
+        "无法解析",
+        "无法解析",
+        "取值不在允许范围",
+        "无法解析；必填项为空",
+    ]
+    assert {r[4] for r in table[1:]} == {"来电时间：不是整数：N/A"}
+    assert sheet["E2"].alignment.wrap_text and sheet.column_dimensions["E"].width <= 51
+    assert values(book["汇总"])[1][8] == "来电时间：不是整数：N/A"
+
+
+def test_export_of_a_day_with_nothing_held_writes_no_workbook(tmp_path, capsys):
+    (tmp_path / "wh").mkdir()
+    parser = argparse.ArgumentParser(prog="kesu")
+    quarantine_cli.add_parser(parser.add_subparsers(dest="command"))
+    target = tmp_path / "out" / "q.xlsx"
+    args = parser.parse_args(
+        ["quarantine", "--date", "2025-03-03", "--warehouse", str(tmp_path / "wh")]
+        + ["--export", str(target)]
+    )
+    assert quarantine_cli.run(args) == 0
+    assert not target.exists() and not target.parent.exists()
+    assert f"nothing held for drop 2025-03-03: no workbook written to {target}" in (
+        capsys.readouterr().out
+    )

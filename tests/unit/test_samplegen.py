@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from kesu.reference import BRANCHES, JRT0169_CODES, LABEL_MAP
 from kesu.samplegen import lifecycle, transfers
 from kesu.samplegen.branches import branch_frame
-from kesu.samplegen.generate import SampleSummary, generate
+from kesu.samplegen.generate import SAMPLE_MARKER, SampleSummary, generate
 from kesu.samplegen.orgs import load_branches
 from kesu.samplegen.people import AREA_CODES, CITY_AREA_CODES, id_check_digit
 from kesu.samplegen.profiles import PROFILES
@@ -74,7 +74,7 @@ def digests(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != SAMPLE_MARKER  # the landing zone's marker: not a drop
     }
 
 
@@ -151,14 +151,16 @@ def test_generated_ids_names_and_phones_look_real(clean):
 def test_layout_headers_and_nothing_outside_landing(clean):
     root, summary, _ = clean
     assert sorted(p.name for p in root.parent.iterdir()) == ["landing"]
-    assert {p.name for p in root.iterdir()} == set(FEEDS)
+    # the feeds, and the marker that lets the demo key serve this landing zone (issue 14)
+    assert {p.name for p in root.iterdir()} == {*FEEDS, SAMPLE_MARKER}
     for path in root.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.name != SAMPLE_MARKER:
             feed, day, name = path.relative_to(root).parts
             assert START <= dt.date.fromisoformat(day) <= END and not name.startswith(".")
             headers = read_file(path).columns
             assert headers == [c.header for c in COLUMNS[feed]], path  # clean: in spec order
-    assert sorted(summary.files) == sorted(p for p in root.rglob("*") if p.is_file())
+    written = [p for p in root.rglob("*") if p.is_file() and p.name != SAMPLE_MARKER]
+    assert sorted(summary.files) == sorted(written)
     assert summary.rows == {f: read_feed(root, f).height for f in FEEDS}
 
 
@@ -389,7 +391,11 @@ def test_defects_are_injected_and_counted(dirty):
     calls = read_feed(root, "hotline")
     assert calls.drop("file").is_duplicated().any()  # exact copies of a row
     spec = {feed: [c.header for c in COLUMNS[feed]] for feed in FEEDS}
-    shuffled = [p for p in root.rglob("*.*") if read_file(p).columns != spec[p.parts[-3]]]
+    shuffled = [
+        p
+        for p in root.rglob("*.*")
+        if p.name != SAMPLE_MARKER and read_file(p).columns != spec[p.parts[-3]]
+    ]
     assert len(shuffled) == summary.defects.get("shuffled_columns", 0)
     garbage = pl.lit(False)
     for name in ("call_start_at", "hung_up_at"):

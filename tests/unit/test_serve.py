@@ -71,35 +71,35 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     }
     built = {f"{d.flow_name}/{d.name}": d for d in deployments(where)}
     assert sorted(built) == [
-        "backfill/kesu",
-        "monthly-report/kesu",
-        "nightly/kesu",
-        "quarterly-report/kesu",
-        "report/kesu",
+        "backfill/kesu-backfill",
+        "monthly-report/kesu-monthly-report",
+        "nightly/kesu-nightly",
+        "quarterly-report/kesu-quarterly-report",
+        "report/kesu-report",
     ]
 
     def schedules(name: str) -> list[tuple[str, str]]:
         return [(s.schedule.cron, s.schedule.timezone) for s in built[name].schedules]
 
-    assert schedules("nightly/kesu") == [("0 2 * * *", "Asia/Shanghai")]
-    assert schedules("quarterly-report/kesu") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
-    assert schedules("monthly-report/kesu") == [("0 6 3 * *", "Asia/Shanghai")]
-    assert schedules("backfill/kesu") == schedules("report/kesu") == []  # on demand
+    assert schedules("nightly/kesu-nightly") == [("0 2 * * *", "Asia/Shanghai")]
+    assert schedules("quarterly-report/kesu-quarterly-report") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
+    assert schedules("monthly-report/kesu-monthly-report") == [("0 6 3 * *", "Asia/Shanghai")]
+    assert schedules("backfill/kesu-backfill") == schedules("report/kesu-report") == []  # on demand
 
     ingest = {"landing_dir": where["landing_dir"], "warehouse_dir": where["warehouse_dir"]}
     reporting = {"out": where["out"], "warehouse_dir": where["warehouse_dir"]}
     # no drop_date (derived when it runs); the watch list after each ingest, under the reports
     watch = {"watch": True, "reports_dir": where["out"]}
-    assert built["nightly/kesu"].parameters == ingest | watch
-    assert built["backfill/kesu"].parameters == ingest | {"workers": 2}
-    assert built["report/kesu"].parameters == reporting
-    assert built["quarterly-report/kesu"].parameters == reporting
-    assert built["monthly-report/kesu"].parameters == reporting
+    assert built["nightly/kesu-nightly"].parameters == ingest | watch
+    assert built["backfill/kesu-backfill"].parameters == ingest | {"workers": 2}
+    assert built["report/kesu-report"].parameters == reporting
+    assert built["quarterly-report/kesu-quarterly-report"].parameters == reporting
+    assert built["monthly-report/kesu-monthly-report"].parameters == reporting
 
     def required(name: str) -> list[str]:  # what `prefect deployment run -p` must supply
         return sorted(built[name]._parameter_openapi_schema.required or [])
 
-    assert required("nightly/kesu") == required("quarterly-report/kesu") == []
-    assert required("backfill/kesu") == ["end", "start"]
-    assert required("report/kesu") == ["kind", "period"]
-    assert built["nightly/kesu"].entrypoint == "kesu.flows.ingest.nightly"  # by module: any cwd
+    assert required("nightly/kesu-nightly") == required("quarterly-report/kesu-quarterly-report") == []
+    assert required("backfill/kesu-backfill") == ["end", "start"]
+    assert required("report/kesu-report") == ["kind", "period"]
+    assert built["nightly/kesu-nightly"].entrypoint == "kesu.flows.ingest.nightly"  # by module: any cwd

@@ -1,0 +1,100 @@
+"""The warehouse's tables and the reports as Prefect assets, so the UI shows which run produced
+which table partition and which report, and the lineage from the staged tables to each report.
+
+One asset per table (`stg_hotline`, `quarantine/hotline`, ...), not per partition: a year of
+drops would otherwise be a thousand assets. Each materialization names the partitions it wrote in
+its metadata. A report is one asset per kind and period, materialized with the staged tables it
+read as upstream assets. A drop whose inputs were unchanged materializes nothing.
+
+Keys are URIs of where the data lives (`file:///srv/kesu/warehouse/stg_hotline`,
+`s3://bucket/kesu/stg_hotline`); Prefect forbids a few characters in keys (space, `%`, `#`, ...),
+which are replaced by `_`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from kesu.flows.config import Settings
+from prefect.assets import Asset, AssetProperties, add_asset_metadata, materialize
+
+_FORBIDDEN = re.compile(r"""[\s#?&%"'<>\[\]{}|\\^`]""")
+MATERIALIZED_BY = "kesu"
+
+
+def _key(root: Path | str, name: str) -> str:
+    base = str(root) if isinstance(root, str) else Path(root).absolute().as_uri()
+    return _FORBIDDEN.sub("_", f"{base.rstrip('/')}/{name}")[:512]
+
+
+def table_asset(root: Path | str, table: str) -> Asset:
+    return Asset(
+        key=_key(root, table),
+        properties=AssetProperties(name=table, description=f"kesu warehouse table {table}"),
+    )
+
+
+def report_asset(reports: Path, kind: str, period: str) -> Asset:
+    return Asset(
+        key=_key(reports, f"{kind}/{period}"),
+        properties=AssetProperties(
+            name=f"{kind} report {period}", description=f"kesu {kind} report {period}"
+        ),
+    )
+
+
+def declare_ingest(settings: Settings, run: dict[str, Any]) -> None:
+    """Materialize the tables this ingest run wrote, each with the partitions and rows."""
+    written: dict[str, list[dict[str, Any]]] = {}
+    for feed in run.get("feeds", {}).values():
+        if feed.get("status") == "unchanged":
+            continue
+        for output in feed.get("outputs", []):
+            if output.get("action") in ("created", "replaced", "removed"):
+                written.setdefault(output["table"], []).append(output)
+    if not written:
+        return
+    assets = {table: table_asset(settings.warehouse, table) for table in sorted(written)}
+    task = materialize(*assets.values(), by=MATERIALIZED_BY)(_tables_written)
+    task.with_options(name="warehouse-tables", task_run_name=f"tables-{run['drop_date']}")(
+        {assets[t].key: parts for t, parts in written.items()}, run["run_id"]
+    )
+
+
+def _tables_written(written: dict[str, list[dict[str, Any]]], run_id: str) -> None:
+    for key, parts in written.items():
+        add_asset_metadata(
+            key,
+            {
+                "kesu_run_id": run_id,
+                "partitions": ", ".join(p["partition"] for p in parts),
+                "rows": sum(f["rows"] for p in parts for f in p.get("files", [])),
+                "action": ", ".join(sorted({p["action"] for p in parts})),
+            },
+        )
+
+
+def declare_report(
+    settings: Settings, kind: str, period: str, partitions: list[dict[str, Any]]
+) -> None:
+    """Materialize the report of `kind` and `period`, downstream of the tables it read."""
+    read = sorted({p["table"] for p in partitions})
+    upstream: list[Asset | str] = [table_asset(settings.warehouse, table) for table in read]
+    asset = report_asset(settings.reports, kind, period)
+    task = materialize(asset, by=MATERIALIZED_BY, asset_deps=upstream)(_report_written)
+    task.with_options(name="report-asset", task_run_name=f"report-{kind}-{period}")(
+        asset.key, partitions
+    )
+
+
+def _report_written(key: str, partitions: list[dict[str, Any]]) -> None:
+    add_asset_metadata(
+        key,
+        {
+            "partitions_read": len(partitions),
+            "rows_read": sum(int(p.get("rows", 0)) for p in partitions),
+            "tables": ", ".join(sorted({p["table"] for p in partitions})),
+        },
+    )

@@ -1,0 +1,49 @@
+"""How the command line tells an error: one line naming the thing to fix, and an exit status —
+2 for usage and configuration (fix the command or kesu.toml), 1 for a run that failed.
+The traceback stays behind `--debug` (or KESU_DEBUG)."""
+
+from __future__ import annotations
+
+import errno
+
+USAGE, FAILED = 2, 1
+MAX_CHARS = 300  # an unexpected error's message could be long; the first line is enough
+_DISK = {
+    errno.ENOSPC: "no space left on the device holding {path}: free some space and run again",
+    errno.EDQUOT: "disk quota exceeded writing {path}: free some space and run again",
+    errno.EROFS: "{path} is on a read-only file system: give a writable --warehouse",
+    errno.EACCES: "permission denied on {path}: check who owns it",
+    errno.EPERM: "operation not permitted on {path}: check who owns it",
+}
+
+
+def _os_error(exc: OSError) -> str:
+    path = exc.filename or "the warehouse"
+    if exc.errno in _DISK:
+        return _DISK[exc.errno].format(path=path)
+    return f"{exc.strerror or exc}: {path}"
+
+
+def one_line(exc: BaseException) -> tuple[str, int]:
+    """The line to print (without the command's prefix) and the exit status."""
+    from kesu.flows.config import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return str(exc), USAGE
+    for cause in (exc, exc.__cause__, exc.__context__):
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return _os_error(cause), FAILED
+    name = type(exc).__name__
+    if name == "DropBusy":  # another run holds the drop: try again later
+        return str(exc), USAGE
+    if name == "BackfillFailed":
+        return str(exc), FAILED
+    if isinstance(exc, ValueError):  # bad values given by the user (a period, a feed)
+        return _first_line(str(exc)), USAGE
+    text = _first_line(str(exc))
+    return f"failed: {name}: {text} (run with --debug for the traceback)", FAILED
+
+
+def _first_line(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= MAX_CHARS else first[: MAX_CHARS - 1] + "…"

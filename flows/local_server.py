@@ -1,0 +1,191 @@
+"""kesu's own local Prefect server: started in the background the first time a command needs
+Prefect, reused by every later command, stopped by `kesu server stop`.
+
+Without it every command started Prefect's temporary API (a subprocess with its own database
+migrations and services) and paid ~20 s before doing 0.1 s of work. A server that stays up costs
+that once. Where it lives is Prefect's home (PREFECT_HOME): its database is the one the temporary
+API used, its state file (pid, URL) and log sit beside it, so two users (or two PREFECT_HOMEs)
+get two servers.
+
+Not used when the user chose a Prefect API (PREFECT_API_URL in the environment or the Prefect
+profile: a real server, or the test harness), nor with KESU_PREFECT_SERVER=ephemeral (Prefect's
+temporary API per command, as before: the tests and CI, which must leave no server behind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 4200  # Prefect's usual port: the UI address people expect
+STARTUP_TIMEOUT_SECONDS = 180.0  # first start runs the database migrations; a busy CI is slow
+MODE_VARIABLE = "KESU_PREFECT_SERVER"  # "local" (default) or "ephemeral"
+_HELD = ExitStack()
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int
+    url: str  # the API, http://127.0.0.1:PORT/api
+
+    @property
+    def ui(self) -> str:
+        return self.url.removesuffix("/api")
+
+
+def prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
+def _state_file() -> Path:
+    return prefect_home() / "kesu-server.json"
+
+
+def log_file() -> Path:
+    return prefect_home() / "kesu-server.log"
+
+
+def chosen_api_url() -> str | None:
+    """The Prefect API the user (or a test harness) chose, if any: read without importing
+    Prefect when it is not loaded yet, since its services read the settings once, at import."""
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        url = get_current_settings().api.url
+        return str(url) if url else None
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    try:
+        profiles = tomllib.loads((prefect_home() / "profiles.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+def running() -> Server | None:
+    """The server this PREFECT_HOME started, if it is still there and answers."""
+    try:
+        state = json.loads(_state_file().read_text(encoding="utf-8"))
+        server = Server(int(state["pid"]), str(state["url"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    if not _alive(server.pid) or not _healthy(server.url):
+        return None
+    return server
+
+
+def ensure(say: Callable[[str], None] = lambda _: None) -> str | None:
+    """The API URL commands of this process use (and set it in the environment), starting the
+    local server if needed; None when Prefect's own choice stands (a chosen URL, or ephemeral)."""
+    if os.environ.get(MODE_VARIABLE, "local") == "ephemeral" or chosen_api_url():
+        return None
+    server = running()
+    if server is None:
+        say("starting kesu's local Prefect server (once; later commands reuse it)")
+        server = start()
+        say(f"Prefect server started in the background: UI at {server.ui} (`kesu server stop`)")
+    os.environ["PREFECT_API_URL"] = server.url  # read when Prefect is imported, next
+    if "prefect.settings" in sys.modules:  # already loaded (a caller in Python): best effort
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        # held for the rest of the process: a context left to the garbage collector would
+        # restore the old settings
+        _HELD.enter_context(temporary_settings(updates={PREFECT_API_URL: server.url}))
+    return server.url
+
+
+def start(timeout: float = STARTUP_TIMEOUT_SECONDS) -> Server:
+    """Start `prefect server start` detached (its own session: it outlives this command)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    with log_file().open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start"]
+            + ["--host", "127.0.0.1", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    server = Server(process.pid, url)
+    _state_file().write_text(json.dumps({"pid": server.pid, "url": url}), encoding="utf-8")
+    deadline = time.monotonic() + timeout
+    while not _healthy(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop()
+            raise RuntimeError(
+                f"the local Prefect server did not start within {timeout:.0f} s; see {log_file()}"
+            )
+        time.sleep(0.3)
+    return server
+
+
+def stop() -> Server | None:
+    """Stop the server this PREFECT_HOME started; returns it, or None if none was running."""
+    try:
+        state = json.loads(_state_file().read_text(encoding="utf-8"))
+        server = Server(int(state["pid"]), str(state["url"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    if _alive(server.pid):
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn workers
+        deadline = time.monotonic() + 30
+        while _alive(server.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(server.pid):
+            os.killpg(server.pid, signal.SIGKILL)
+    _state_file().unlink(missing_ok=True)
+    return server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)  # our own child: reap it if it exited
+        if finished:
+            return False
+    except ChildProcessError:
+        pass  # started by an earlier command
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    for port in (DEFAULT_PORT, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1 for the local Prefect server")

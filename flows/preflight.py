@@ -1,0 +1,73 @@
+"""What a command checks before Prefect starts, so that a wrong path, key or reference file
+costs a second and one line naming it, not a temporary API's start-up and a traceback.
+
+Each check raises `ConfigError` (exit status 2) with the thing to fix in its message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kesu.flows.config import ConfigError, Settings
+from kesu.flows.pii_key import PiiKey, resolve_pii_key
+
+# Columns a branch reference must have: the staging lookup and the reports join on them.
+BRANCH_COLUMNS = ("机构代码", "机构名称")
+REFERENCE_FILES = ("branches", "codes", "label_map")
+
+
+def landing_exists(settings: Settings) -> None:
+    """A landing root that is not there is a wrong path, not a day without data."""
+    if not settings.landing.is_dir():
+        raise ConfigError(
+            f"landing zone {settings.landing} does not exist; give --landing or KESU_LANDING"
+        )
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline()
+    except OSError as exc:
+        raise ConfigError(f"reference file {path} cannot be read: {exc.strerror}") from None
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"reference file {path} is not UTF-8 (GBK?); save it as UTF-8, e.g. "
+            f"`iconv -f GBK -t UTF-8 {path.name}`"
+        ) from None
+    return [c.strip().strip('"') for c in text.rstrip("\r\n").split(",")]
+
+
+def reference_files(settings: Settings, names: tuple[str, ...] = REFERENCE_FILES) -> None:
+    """Each reference file exists and is UTF-8; the branch file has the columns kesu joins on."""
+    for name in names:
+        path = settings.reference_path(name)
+        if not path.is_file():
+            raise ConfigError(f"reference file {path} ([reference] {name}) does not exist")
+        header = _header(path)
+        if name == "branches":
+            missing = [c for c in BRANCH_COLUMNS if c not in header]
+            if missing:
+                raise ConfigError(
+                    f"reference file {path}: column {', '.join(missing)} is missing "
+                    f"(header: {', '.join(header)})"
+                )
+        try:
+            path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"reference file {path} is not UTF-8 at byte {exc.start} (GBK?); save it as UTF-8"
+            ) from None
+
+
+def for_ingest(settings: Settings) -> PiiKey:
+    """Landing zone, reference files and the PII key; returns the key (for the demo notice)."""
+    landing_exists(settings)
+    reference_files(settings)
+    return resolve_pii_key(settings)
+
+
+def for_report(settings: Settings) -> None:
+    reference_files(settings, ("branches", "codes"))

@@ -1,0 +1,89 @@
+"""The quarantine reasons in Chinese, for the data stewards' workbook.
+
+The warehouse keeps the reasons as staging and the expectation runner write them (English, with
+the Chinese source header and the canonical column name); the workbook is read by the stewards of
+the source systems, so it shows them in Chinese. The phrases below are the whole vocabulary those
+writers use (transforms.parsing, transforms.staging, expectations.runner, warehouse.landing); a
+phrase not listed here stays as it is, so a new reason is never lost, only left in English.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Applied in order: whole-sentence shapes first, then the words inside them.
+PHRASES: list[tuple[str, Any]] = [
+    (r"(\S+) \([a-z][a-z0-9_]*\)", r"\1"),  # 来电时间 (call_start) -> 来电时间
+    (
+        r": repeats the record at (.+?) line (\d+); only the first occurrence can load",
+        r"：与 \1 第 \2 行的记录重复，只有第一条可以入库",
+    ),
+    (r"^(.*?) appears more than once with the same (.*)$", r"\1 在 \2 相同的记录中重复出现"),
+    (r" appears more than once$", " 重复出现"),
+    # the condition's own words are translated by _condition (only there: not in quoted values)
+    (
+        r"^(.*?) is missing, required when (.*)$",
+        lambda m: f"{m[1]} 为空（{_condition(m[2])}时必填）",
+    ),
+    (r": (.*) is not one of (\S+)$", r"：\1 不在允许值 \2 之内"),
+    (r" is not between (\S+) and (\S+) \(exclusive\)$", r" 不在 \1 与 \2 之间（不含端点）"),
+    (r" is not between (\S+) and (\S+)$", r" 不在 \1 与 \2 之间"),
+    (r" is not above (\S+)$", r" 不大于 \1"),
+    (r" is not below (\S+)$", r" 不小于 \1"),
+    (r" is below (\S+)$", r" 小于 \1"),
+    (r" is above (\S+)$", r" 大于 \1"),
+    (" is before ", " 早于 "),
+    (" is less than ", " 小于 "),
+    (" is not after ", " 不晚于 "),
+    (" is not greater than ", " 不大于 "),
+    (r" is missing$", " 为空"),
+    (r"not a date-time in (.+?): ", r"不是日期时间（应为 \1）："),
+    (r"not a date in (.+?): ", r"不是日期（应为 \1）："),
+    ("not a whole number: ", "不是整数："),
+    ("not an amount in yuan with at most 2 decimals: ", "不是金额（元，最多两位小数）："),
+    ("not 是 or 否: ", "不是“是”或“否”："),
+    (
+        r"the record has more fields than the (\d+) in the header",
+        r"该行字段多于表头的 \1 个",
+    ),
+    (
+        r"the record has only (\d+) of the (\d+) fields in the header "
+        r"\(cut short, or split by a line break outside quotes\)",
+        r"该行只有 \1 个字段，表头有 \2 个（记录被截断，或被引号外的换行拆开）",
+    ),
+    (r"\(personal data\)", "（个人信息）"),
+    (r"(?<= )missing(?= |$)", "（缺失）"),  # a value that is not there (quoted values keep quotes)
+    (r"^(\S+): ", r"\1："),
+]
+CONDITION_WORDS: list[tuple[str, str]] = [
+    (" is not one of ", " 不属于 "),
+    (" is one of ", " 属于 "),
+    (" is missing", " 为空"),
+    (" is present", " 不为空"),
+    (" is ", " 为 "),
+    (" and ", " 且 "),
+    (" or ", " 或 "),
+]
+_COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in PHRASES]
+# "; " joins the reasons of one row; the duplicate-key reason has one of its own
+_REASONS = re.compile(r"; (?!only the first occurrence)")
+
+
+def _condition(text: str) -> str:
+    for word, chinese in CONDITION_WORDS:
+        text = text.replace(word, chinese)
+    return text
+
+
+def reason_zh(reason: str | None) -> str | None:
+    """One stored reason (several are joined by "; ") in Chinese."""
+    if reason is None:
+        return None
+    return "；".join(_one(part) for part in _REASONS.split(reason))
+
+
+def _one(reason: str) -> str:
+    for pattern, replacement in _COMPILED:
+        reason = pattern.sub(replacement, reason)
+    return reason

@@ -1,0 +1,205 @@
+"""Every user error is one line naming what to fix, exit 2 for usage/configuration, 1 for a failed
+run, and the checks that can run before Prefect starts do (no Prefect here: nothing gets that far).
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from kesu.flows import cli
+from kesu.flows.config import ConfigError, load_settings
+from kesu.flows.errors import one_line
+from kesu.flows.pii_key import SAMPLE_MARKER, ensure_demo_key, resolve_pii_key
+from kesu.reference import BRANCHES
+
+KEY = "operator-test-key-0123456789abcdef"
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty landing zone, a key, no kesu.toml, working directory = tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("KESU_CONFIG", "KESU_LANDING", "KESU_WAREHOUSE", "KESU_PII_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KESU_PII_KEY", KEY)
+    (tmp_path / "landing" / "hotline").mkdir(parents=True)
+    return tmp_path
+
+
+def ingest(site: Path, *extra: str) -> list[str]:
+    return ["ingest", "--date", "2025-07-01", "--warehouse", str(site / "wh"), *extra]
+
+
+def said(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    return err.strip()
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[report]\nroundin = 'half_up'\n", "[report] unknown key 'roundin'; did you mean 'rounding'?"),
+        ("[sla]\ndecison_days = 10\n", "[sla] unknown key 'decison_days'; did you mean 'decision_days'?"),
+        ("[nonsense]\nx = 1\n", "unknown table [nonsense]; known: report, sla"),
+        ("[validaton]\nengine = 'gx'\n", "unknown table [validaton]; did you mean 'validation'?"),
+        ("[warehouse]\nstate_dirr = '/x'\n", "did you mean 'state_dir'?"),
+    ],
+)  # fmt: skip
+def test_unknown_configuration_keys_are_errors_naming_the_nearest_key(
+    site: Path, capsys: pytest.CaptureFixture[str], toml: str, expected: str
+) -> None:
+    (site / "kesu.toml").write_text(toml, encoding="utf-8")
+    assert cli.main(ingest(site, "--landing", str(site / "landing"))) == 2
+    line = said(capsys)
+    assert line.startswith("kesu ingest: kesu.toml: ") and expected in line
+    assert not (site / "wh").exists()
+
+
+def test_known_keys_follow_defaults_and_optional_tables(site: Path) -> None:
+    config = site / "kesu.toml"
+    config.write_text(
+        "[report]\nrounding = 'largest_remainder'\n[sla]\ndecision_days = 10\n"
+        "[warehouse]\nstate_dir = '/tmp/x'\n[pii]\nkey_file = ''\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config=str(config), environ={})
+    assert settings.get("report", "rounding") == "largest_remainder"
+    assert settings.get("sla", "decision_days") == 10
+
+
+def test_a_missing_landing_root_fails_before_anything_runs(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(ingest(site, "--landing", str(site / "landnig"))) == 2
+    assert said(capsys) == (
+        f"kesu ingest: landing zone {site / 'landnig'} does not exist; give --landing or "
+        "KESU_LANDING"
+    )
+    assert not (site / "wh").exists()
+
+
+def test_backfill_checks_the_landing_root_too(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["backfill", "--start", "2025-07-01", "--end", "2025-07-02"]
+    assert cli.main(argv + ["--landing", str(site / "nowhere")]) == 2
+    assert "landing zone" in said(capsys)
+
+
+def test_no_key_is_one_line_before_prefect_starts(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KESU_PII_KEY")
+    assert cli.main(ingest(site, "--landing", str(site / "landing"))) == 2
+    line = said(capsys)
+    assert line.startswith("kesu ingest: no key for tokenizing personal data: set KESU_PII_KEY")
+    assert not (site / "wh").exists()
+
+
+def branches_file(site: Path, header: str, encoding: str = "utf-8") -> Path:
+    body = BRANCHES.read_text(encoding="utf-8").splitlines()[1:3]
+    path = site / "branches.csv"
+    path.write_bytes("\n".join([header, *body]).encode(encoding) + b"\n")
+    (site / "kesu.toml").write_text(f"[reference]\nbranches = '{path}'\n", encoding="utf-8")
+    return path
+
+
+def test_a_branch_reference_without_its_code_column_names_the_file_and_column(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = branches_file(site, "代码,机构名称,上级机构代码,机构类型,省份,城市,城乡")
+    assert cli.main(ingest(site, "--landing", str(site / "landing"))) == 2
+    assert said(capsys) == (
+        f"kesu ingest: reference file {path}: column 机构代码 is missing "
+        "(header: 代码, 机构名称, 上级机构代码, 机构类型, 省份, 城市, 城乡)"
+    )
+
+
+def test_a_branch_reference_in_gbk_names_the_file(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = branches_file(site, "机构代码,机构名称,上级机构代码,机构类型,省份,城市,城乡", "gbk")
+    assert cli.main(["report", "annual", "2025", "--warehouse", str(site / "wh")]) == 2
+    line = said(capsys)
+    assert line.startswith(f"kesu report: reference file {path} is not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "status"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/wh/stg_hotline/x.parquet"),
+            "no space left on the device holding /wh/stg_hotline/x.parquet: free some space "
+            "and run again",
+            1,
+        ),
+        (
+            OSError(errno.EROFS, "Read-only file system", "/mnt/ro/wh"),
+            "/mnt/ro/wh is on a read-only file system: give a writable --warehouse",
+            1,
+        ),
+        (ConfigError("kesu.toml: [sla] max_days must be a positive whole number of days"),
+         "kesu.toml: [sla] max_days must be a positive whole number of days", 2),
+        (RuntimeError("boom\nsecond line"),
+         "failed: RuntimeError: boom (run with --debug for the traceback)", 1),
+    ],
+)  # fmt: skip
+def test_errors_become_one_line_and_an_exit_status(
+    error: BaseException, expected: str, status: int
+) -> None:
+    assert one_line(error) == (expected, status)
+
+
+def test_an_os_error_raised_from_another_is_still_told_by_its_path() -> None:
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/wh/_ledger/x.json")
+        except OSError as inner:
+            raise RuntimeError("publish failed") from inner
+    except RuntimeError as outer:
+        line, status = one_line(outer)
+    assert (line, status) == (
+        "no space left on the device holding /wh/_ledger/x.json: free some space and run again",
+        1,
+    )
+
+
+def test_debug_shows_the_traceback(site: Path) -> None:
+    with pytest.raises(ConfigError):
+        cli.main(["--debug", *ingest(site, "--landing", str(site / "nowhere"))])
+
+
+def test_a_folder_that_is_not_a_date_does_not_stop_status(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site / "landing" / "hotline" / "2025-13-01").mkdir()
+    (site / "landing" / "hotline" / "2025-13-01" / "x.csv").write_text("a\n")
+    (site / "landing" / "hotline" / "2025-07-01").mkdir()
+    (site / "landing" / "hotline" / "2025-07-01" / "x.csv").write_text("a\n")
+    argv = ["status", "--landing", str(site / "landing"), "--warehouse", str(site / "wh")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2025-07-01" in out and "2025-13-01" not in out
+
+
+def test_the_demo_key_serves_only_a_landing_zone_kesu_sample_marked(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KESU_PII_KEY")
+    sample = site / "data" / "landing"
+    sample.mkdir(parents=True)
+    (sample / SAMPLE_MARKER).write_text("sample\n")
+    key_path, created = ensure_demo_key(sample)
+    assert created and key_path == site / "data" / "secrets" / "pii.key"
+    # the marked landing zone, from any working directory: the demo key beside it
+    monkeypatch.chdir(site / "landing")
+    key = resolve_pii_key(load_settings(landing=str(sample), environ={}), environ={})
+    assert key.is_demo and key.source == str(key_path)
+    # another landing zone, from the directory that holds data/secrets/pii.key: no key
+    monkeypatch.chdir(site)
+    other = load_settings(landing=str(site / "landing"), environ={})
+    with pytest.raises(ConfigError, match="serves only the landing zone it wrote"):
+        resolve_pii_key(other, environ={})

@@ -13,7 +13,7 @@ from datetime import date
 import polars as pl
 from kesu.transforms import parsing
 from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE
-from kesu.transforms.quarantine import mask_identifiers
+from kesu.transforms.personal_data import mask_personal_data
 
 HELD_COLUMNS = {"complaint_id": pl.String, "drop_date": pl.Date, "rule": pl.String,
                 "reason": pl.String}  # fmt: skip
@@ -55,7 +55,7 @@ def held_updates(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.
     return (
         both.filter(later & in_view)
         .select(
-            complaint_id=mask_identifiers(pl.col("complaint_id")),
+            complaint_id=_masked("complaint_id"),
             drop_date="held_drop",
             rule="rule",
             reason="reason",
@@ -80,7 +80,7 @@ def unmapped_labels(tickets: pl.DataFrame, labels: dict[str, dict[str, str]]) ->
             .group_by(pl.col(column).alias("label"))
             .agg(tickets=pl.len().cast(pl.Int64))
         )
-        label = mask_identifiers(pl.col("label"))
+        label = _masked("label")
         other = pl.lit(OTHER_CODE[axis])
         parts.append(
             found.select(axis=pl.lit(axis), label=label, mapped_to=other, tickets="tickets")
@@ -89,3 +89,9 @@ def unmapped_labels(tickets: pl.DataFrame, labels: dict[str, dict[str, str]]) ->
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).cast(schema).sort("axis", "label")  # type: ignore[arg-type]
+
+
+def _masked(column: str) -> pl.Expr:
+    """The column with any personal data masked by the one detector (an id or a label typed
+    with a phone in it must not reach a report)."""
+    return pl.col(column).map_batches(mask_personal_data, return_dtype=pl.String)

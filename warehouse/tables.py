@@ -56,8 +56,22 @@ def table_uri(root: Path | str, table: str) -> str:
 
 
 def storage_options(root: Path | str) -> dict[str, str] | None:
-    """deltalake's and Polars' options for the root: endpoint and credentials on S3, else none."""
-    return remote_storage(root).polars_options() if is_remote(root) else None
+    """deltalake's and Polars' options for the root: endpoint and credentials on S3, else none.
+
+    The first call for a bucket checks that it answers, so that a wrong bucket, endpoint or
+    credentials fail with kesu's one-line `ObjectStoreError` rather than delta-rs' own words.
+    """
+    if not is_remote(root):
+        return None
+    store = remote_storage(root)
+    options = store.polars_options()
+    if store.url not in _CHECKED:
+        store.check()
+        _CHECKED.add(store.url)
+    return options
+
+
+_CHECKED: set[str] = set()
 
 
 def open_table(root: Path | str, table: str, version: int | None = None) -> DeltaTable | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from kesu.flows import (  # argparse only: keeps --help fast
     backfill_cli,
+    migrate_cli,
     quarantine_cli,
     report_cli,
     serve_cli,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine_cli.add_parser(sub)
     serve_cli.add_parser(sub)
     status_cli.add_parser(sub)
+    migrate_cli.add_parsers(sub)
     return parser
 
 
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         "status": status_cli.run,
         "report": report_cli.run,
         "quarantine": quarantine_cli.run,
+        "maintain": migrate_cli.run_maintain,
+        "migrate": migrate_cli.run_migrate,
     }
     try:
         return handlers[args.command](args)

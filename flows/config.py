@@ -38,6 +38,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # tests); "gx" runs Great Expectations itself on pandas, ~20x slower on a large bank's day.
     "validation": {"engine": "polars"},
     "pii": {"key_file": ""},
+    # kesu maintain: data files only versions older than this read are vacuumed (time travel
+    # and `kesu report --reproduce` reach back this far)
+    "warehouse": {"vacuum_days": 7},
 }
 
 
@@ -96,6 +99,9 @@ def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
     for key in ("decision_days", "extended_days", "max_days"):
         if not isinstance(values["sla"][key], int) or values["sla"][key] <= 0:
             raise ConfigError(f"{source}: [sla] {key} must be a positive whole number of days")
+    vacuum_days = values["warehouse"]["vacuum_days"]
+    if not isinstance(vacuum_days, int) or isinstance(vacuum_days, bool) or vacuum_days < 0:
+        raise ConfigError(f"{source}: [warehouse] vacuum_days must be a whole number, 0 or more")
     _validate_s3(values.get("s3", {}), source)
 
 

@@ -7,6 +7,7 @@
 | `backfill/kesu`         | on demand                              | start, end, [workers, force,  |
 |                         |                                        | dask_address]                 |
 | `report/kesu`           | on demand                              | kind, period, [as_of]         |
+| `maintain/kesu`         | 04:00 Asia/Shanghai every Sunday       | none: [vacuum_days] of config |
 
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
 (`kesu.flows.schedule`), so a run that starts late still does the intended day. Every deployment
@@ -22,6 +23,7 @@ from typing import Any, cast
 from kesu.flows.backfill import DEFAULT_WORKERS, backfill
 from kesu.flows.config import load_settings
 from kesu.flows.ingest import nightly
+from kesu.flows.maintain import maintain
 from kesu.flows.report import report
 from kesu.flows.schedule import TIMEZONE, quarter_just_ended
 from prefect import flow, serve
@@ -32,6 +34,8 @@ from prefect.schedules import Cron, Schedule
 DEPLOYMENT = "kesu"
 NIGHTLY_CRON = "0 2 * * *"
 QUARTERLY_CRON = "0 6 5 1,4,7,10 *"  # the 5th: the last drop of the quarter is in by then
+MAINTAIN_CRON = "0 4 * * 0"  # Sunday, between the nightly runs
+MAINTAIN_LOCATIONS = ("warehouse_dir", "config_file")
 INGEST_LOCATIONS = ("landing_dir", "warehouse_dir", "config_file")
 REPORT_LOCATIONS = ("out", "warehouse_dir", "config_file")
 
@@ -77,7 +81,7 @@ def locations(
 
 
 def deployments(where: dict[str, str]) -> list[RunnerDeployment]:
-    """The four deployments, with `where` (from `locations`) as their location parameters."""
+    """The deployments, with `where` (from `locations`) as their location parameters."""
     ingest: dict[str, Any] = {k: v for k, v in where.items() if k in INGEST_LOCATIONS}
     reporting: dict[str, Any] = {k: v for k, v in where.items() if k in REPORT_LOCATIONS}
     return [
@@ -85,6 +89,11 @@ def deployments(where: dict[str, str]) -> list[RunnerDeployment]:
         _deployment(backfill, ingest | {"workers": DEFAULT_WORKERS}),
         _deployment(report, reporting),
         _deployment(quarterly_report, reporting, Cron(QUARTERLY_CRON, timezone=TIMEZONE)),
+        _deployment(
+            maintain,
+            {k: v for k, v in where.items() if k in MAINTAIN_LOCATIONS},
+            Cron(MAINTAIN_CRON, timezone=TIMEZONE),
+        ),
     ]
 
 
@@ -96,6 +105,8 @@ DESCRIPTIONS = {
     "report": "`-p kind=quarterly -p period=2025Q3` or `-p kind=annual -p period=2025`; "
     "`-p as_of=YYYY-MM-DD` optional (default: the latest drop).",
     "quarterly-report": "The quarter that ended before the scheduled start, as of the latest drop.",
+    "maintain": "Compaction, checkpoints and vacuum of the Delta tables; `-p vacuum_days=N` "
+    "overrides [warehouse] vacuum_days.",
 }
 
 

@@ -59,6 +59,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     built = {f"{d.flow_name}/{d.name}": d for d in deployments(where)}
     assert sorted(built) == [
         "backfill/kesu",
+        "maintain/kesu",
         "nightly/kesu",
         "quarterly-report/kesu",
         "report/kesu",
@@ -69,6 +70,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
 
     assert schedules("nightly/kesu") == [("0 2 * * *", "Asia/Shanghai")]
     assert schedules("quarterly-report/kesu") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
+    assert schedules("maintain/kesu") == [("0 4 * * 0", "Asia/Shanghai")]  # weekly, Sunday
     assert schedules("backfill/kesu") == schedules("report/kesu") == []  # on demand
 
     ingest = {"landing_dir": where["landing_dir"], "warehouse_dir": where["warehouse_dir"]}
@@ -77,6 +79,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     assert built["backfill/kesu"].parameters == ingest | {"workers": 2}
     assert built["report/kesu"].parameters == reporting
     assert built["quarterly-report/kesu"].parameters == reporting
+    assert built["maintain/kesu"].parameters == {"warehouse_dir": where["warehouse_dir"]}
 
     def required(name: str) -> list[str]:  # what `prefect deployment run -p` must supply
         return sorted(built[name]._parameter_openapi_schema.required or [])

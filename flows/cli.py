@@ -11,6 +11,7 @@ from typing import Any
 
 from kesu.flows import (  # argparse only: keeps --help fast
     backfill_cli,
+    migrate_cli,
     quarantine_cli,
     report_cli,
     serve_cli,
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     status_cli.add_parser(sub)
     watch_cli.add_parser(sub)
     server_cli.add_parser(sub)
+    migrate_cli.add_parsers(sub)
     return parser
 
 
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "quarantine": quarantine_cli.run,
         "watch": watch_cli.run,
         "server": server_cli.run,
+        "maintain": migrate_cli.run_maintain,
+        "migrate": migrate_cli.run_migrate,
     }
     try:
         return handlers[args.command](args)

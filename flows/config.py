@@ -49,6 +49,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # kesu watch: due within N days; volume alert rule (docs/reports.md); what the nightly
     # artifact and event call at risk (overdue or due within at_risk_days)
     "watch": {"within_days": 5, "alert_score": 3.0, "alert_min_count": 3, "at_risk_days": 2},
+    # kesu maintain: data files only versions older than this read are vacuumed (time travel
+    # and `kesu report --reproduce` reach back this far)
+    "warehouse": {"vacuum_days": 7},
 }
 
 # Issue 11 (report rules, docs/reports.md): unknown labels, regions, disclosure presentation.
@@ -161,6 +164,9 @@ def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
     for key in ("decision_days", "extended_days", "max_days"):
         if not isinstance(values["sla"][key], int) or values["sla"][key] <= 0:
             raise ConfigError(f"{source}: [sla] {key} must be a positive whole number of days")
+    vacuum_days = values["warehouse"]["vacuum_days"]
+    if not isinstance(vacuum_days, int) or isinstance(vacuum_days, bool) or vacuum_days < 0:
+        raise ConfigError(f"{source}: [warehouse] vacuum_days must be a whole number, 0 or more")
     _validate_s3(values.get("s3", {}), source)
 
 

@@ -95,7 +95,7 @@ def ingest_drop(
             ledger.record_run(root, run)  # "running": `kesu status` shows it, waiters name it
             try:
                 fp = steps.fingerprint(settings, key)
-                ingest = partial(_ingest_feed, settings, key, drop_date, fp, force, log)
+                ingest = partial(_ingest_feed, settings, key, drop_date, fp, force, log, run_id)
                 with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="feed") as pool:
                     records = list(pool.map(ingest, chosen))  # raises the first feed's error
                 run["feeds"] = dict(zip(chosen, records, strict=True))
@@ -156,6 +156,7 @@ def _ingest_feed(
     fp: str,
     force: bool,
     log: Log,
+    run_id: str,
     feed: str,
 ) -> dict[str, Any]:
     linked = _linked_folder(settings.landing, feed, drop_date)
@@ -207,7 +208,8 @@ def _ingest_feed(
         why = "no file could be read"
         return record | _unreadable(feed, why, log) | {"files": [asdict(f) for f in staged.files]}
     clock = time.perf_counter()
-    outputs = _retried(lambda: [p.to_jsonable() for p in steps.publish_feed(settings, staged)])
+    published = _retried(lambda: steps.publish_feed(settings, staged, run_id))
+    outputs = [p.to_jsonable() for p in published]
     seconds["publish"] = _since(clock)
     file_records = [asdict(f) for f in staged.files]
     totals = {k: sum(f[k] for f in file_records) for k in ("rows_in", "loaded", "quarantined")}

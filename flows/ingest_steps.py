@@ -341,19 +341,22 @@ def _by_source_file(frame: pl.DataFrame | None, names: list[str]) -> dict[str, p
     return {paths.safe_part_name(n): parts[(n,)] for n in names if (n,) in parts}
 
 
-def publish_feed(settings: Settings, staged: FeedStaged) -> list[PublishedPartition]:
-    """Replace the drop's partition of the staged table and of the feed's quarantine."""
+def publish_feed(
+    settings: Settings, staged: FeedStaged, run_id: str | None = None
+) -> list[PublishedPartition]:
+    """Replace the drop's partition of the staged table and of the feed's quarantine: one
+    commit each, naming the run and the source files' checksums."""
     root = settings.warehouse
     partition = paths.partition_key(date.fromisoformat(staged.drop_date))
     names = [f.name for f in staged.files]
+    inputs = {f.name: f.sha256 for f in staged.files}
     loaded, bad = staged.frame("loaded"), staged.frame("quarantine")
+    targets = ((STAGED_TABLE[staged.feed], loaded), (f"quarantine/{staged.feed}", bad))
     return [
         publish_partition(
-            root, STAGED_TABLE[staged.feed], partition, _by_source_file(loaded, names)
-        ),
-        publish_partition(
-            root, f"quarantine/{staged.feed}", partition, _by_source_file(bad, names)
-        ),
+            root, table, partition, _by_source_file(frame, names), run_id=run_id, inputs=inputs
+        )
+        for table, frame in targets
     ]
 
 

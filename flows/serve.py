@@ -5,10 +5,12 @@
 | `nightly/kesu-nightly`                   | 02:00 Asia/Shanghai every day          |
 | `quarterly-report/kesu-quarterly-report` | 06:00 Asia/Shanghai, 5 Jan/Apr/Jul/Oct |
 | `monthly-report/kesu-monthly-report`     | 06:00 Asia/Shanghai on the 3rd         |
+| `maintain/kesu-maintain`                 | 04:00 Asia/Shanghai every Sunday       |
 | `backfill/kesu-backfill`                 | on demand: start, end, [workers, ...]  |
 | `report/kesu-report`                     | on demand: kind, period, [as_of]       |
 
-The scheduled three need no parameter: the previous day's drop, the quarter or month just ended.
+The scheduled four need no parameter: the previous day's drop, the quarter or month just ended,
+`[warehouse] vacuum_days` of the configuration.
 Each deployment is named `kesu-<flow>` so that the UI's deployment list tells them apart.
 
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
@@ -28,6 +30,7 @@ from typing import Any, cast
 from kesu.flows.backfill import DEFAULT_WORKERS, backfill
 from kesu.flows.config import load_settings
 from kesu.flows.ingest import nightly
+from kesu.flows.maintain import maintain
 from kesu.flows.report import report
 from kesu.flows.schedule import TIMEZONE, month_just_ended, quarter_just_ended
 from prefect import flow
@@ -40,6 +43,8 @@ DEPLOYMENT_PREFIX = "kesu-"  # deployment names: kesu-nightly, kesu-backfill, ..
 NIGHTLY_CRON = "0 2 * * *"
 QUARTERLY_CRON = "0 6 5 1,4,7,10 *"  # the 5th: the last drop of the quarter is in by then
 MONTHLY_CRON = "0 6 3 * *"  # the 3rd: the 客户之声 bulletin of the month just ended
+MAINTAIN_CRON = "0 4 * * 0"  # Sunday, between the nightly runs
+MAINTAIN_LOCATIONS = ("warehouse_dir", "config_file")
 INGEST_LOCATIONS = ("landing_dir", "warehouse_dir", "config_file")
 REPORT_LOCATIONS = ("out", "warehouse_dir", "config_file")
 
@@ -116,6 +121,11 @@ def deployments(where: dict[str, str]) -> list[RunnerDeployment]:
         _deployment(report, reporting),
         _deployment(quarterly_report, reporting, Cron(QUARTERLY_CRON, timezone=TIMEZONE)),
         _deployment(monthly_report, reporting, Cron(MONTHLY_CRON, timezone=TIMEZONE)),
+        _deployment(
+            maintain,
+            {k: v for k, v in where.items() if k in MAINTAIN_LOCATIONS},
+            Cron(MAINTAIN_CRON, timezone=TIMEZONE),
+        ),
     ]
 
 
@@ -130,6 +140,8 @@ DESCRIPTIONS = {
     "quarterly-report": "The quarter that ended before the scheduled start, as of the latest drop.",
     "monthly-report": "The 客户之声 report of the month that ended before the scheduled start, "
     "as of the latest drop.",
+    "maintain": "Compaction, checkpoints and vacuum of the Delta tables; `-p vacuum_days=N` "
+    "overrides [warehouse] vacuum_days.",
 }
 
 

@@ -7,14 +7,12 @@ takes its fixed rows out of quarantine.
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from kesu.warehouse import ledger, paths
-from kesu.warehouse.storage import is_remote, storage_for
+from kesu.warehouse import ledger, paths, tables
 
 QUARANTINE = "quarantine"
 LEAD_SCHEMA = {
@@ -37,29 +35,15 @@ def read_quarantine(root: Path | str, feed: str, drop_date: date) -> pl.DataFram
     (canonical names, personal data masked). No partition (nothing rejected, or the drop was
     never ingested) gives an empty frame with the first five columns.
     """
-    store = storage_for(root)
-    table, partition = quarantine_table(feed), paths.partition_key(drop_date)
-    if is_remote(root):  # the files the partition's pointer names (warehouse.versioned)
-        frames = [
-            pl.read_parquet(io.BytesIO(store.read_bytes(k)))
-            for k in _live_keys(root, table, partition)
-        ]
-    else:
-        live = paths.partition_dir_key(table, partition)
-        names = [n for n in store.list_dir(live) if n.endswith(".parquet")]
-        frames = [pl.read_parquet(store.path(f"{live}/{n}")) for n in names]
-    if not frames:
+    current = tables.open_table(root, quarantine_table(feed))
+    if current is None:
         return pl.DataFrame(schema=LEAD_SCHEMA)
-    return pl.concat(frames, how="diagonal_relaxed").sort(
-        "source_file", "source_line", maintain_order=True
-    )
-
-
-def _live_keys(root: Path | str, table: str, partition: str) -> list[str]:
-    from kesu.warehouse import versioned
-
-    pointer = versioned.pointer(storage_for(root), table, partition)
-    return versioned.file_keys(pointer) if pointer else []
+    found = tables.read_partition(current, drop_date, tables.storage_options(root))
+    if found.height == 0:
+        return pl.DataFrame(schema=LEAD_SCHEMA)
+    # the table's columns are those of every drop: keep the source columns this drop had
+    present = [c for c in found.columns if c in LEAD_SCHEMA or found[c].null_count() < found.height]
+    return found.select(present).sort("source_file", "source_line", maintain_order=True)
 
 
 def last_ingests(root: Path | str, drop_date: date) -> dict[str, dict[str, Any]]:

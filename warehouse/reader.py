@@ -1,53 +1,34 @@
 """Reading staged tables for reports: only the `drop_date` partitions a report needs.
 
-`scan_table` lists the partition directories and hands Polars an explicit file list, so a
-partition outside the window is never opened. It also returns what the report manifest records
-for every partition read: its path, rows and a content checksum (from the partition manifest the
-publisher wrote; recomputed from the files when that manifest is missing or disagrees with them).
-
-On an object store the partition manifests are the pointers (`kesu.warehouse.versioned`): partitions
-are found by listing the manifests, files are those a pointer names, and nothing else under a
-table (a version being uploaded, the previous one) is ever opened. Polars reads the objects
-itself, with the endpoint and credentials of the warehouse's `S3Storage`.
+The tables are Delta tables (`kesu.warehouse.tables`): `scan_table` reads one version of the
+table (the latest, or the one a report manifest recorded) and prunes the partitions outside the
+window from the log's partition values, so their files are never opened. It also returns what
+the report manifest records for every partition read: its path, rows, the table version, and a
+checksum over the data files' names and sizes (Delta never rewrites a file in place, and its
+file names are unique, so those name the content).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
-from kesu.warehouse import paths
-from kesu.warehouse.publish import VersionedPartition, read_partition_manifest
-from kesu.warehouse.storage import Storage, is_remote, remote_storage, storage_for
-
-if TYPE_CHECKING:
-    from kesu.warehouse.s3 import S3Storage
+from kesu.warehouse import paths, tables
 
 STAGED_TABLES = ("stg_hotline", "stg_complaints", "stg_regulator_transfers")
-PARTITION_COLUMN = "drop_date"
+PARTITION_COLUMN = tables.PARTITION_COLUMN
 
 
-def partition_dates(root: Path | str, table: str) -> list[date]:
-    """Drop dates of the table's live partitions, ascending."""
-    store = storage_for(root)
-    if is_remote(root):  # a partition is live when its pointer is
-        names = [n.removesuffix(".json") for n in store.list_dir(paths.manifest_dir_key(table))]
-    else:
-        names = store.list_dir(paths.table_key(table))
-    dates = []
-    for name in names:
-        column, _, value = name.partition("=")
-        if column != PARTITION_COLUMN:
-            continue  # not a partition directory
-        try:
-            dates.append(date.fromisoformat(value))
-        except ValueError:
-            continue
-    return sorted(dates)
+def partition_dates(root: Path | str, table: str, version: int | None = None) -> list[date]:
+    """Drop dates of the table's live partitions (those holding a file), ascending."""
+    current = tables.open_table(root, table, version)
+    if current is None:
+        return []
+    listed = tables.partition_files(current)[PARTITION_COLUMN].unique().sort()
+    return listed.to_list()
 
 
 def latest_drop(root: Path | str) -> date | None:
@@ -56,115 +37,58 @@ def latest_drop(root: Path | str) -> date | None:
     return max(newest, default=None)
 
 
-def scan_table(
-    root: Path | str, table: str, lo: date | None, hi: date
-) -> tuple[pl.LazyFrame, list[dict[str, Any]]]:
-    """Lazy scan of the partitions with lo <= drop_date <= hi (lo None: from the first one).
+def table_version(root: Path | str, table: str) -> int | None:
+    """The table's latest version, None while it was never written."""
+    current = tables.open_table(root, table)
+    return None if current is None else current.version()
 
-    Returns the frame (with a `drop_date` Date column) and one record per partition read:
-    ``{"table", "drop_date", "path", "rows", "sha256", "files": [{"path", "rows", "sha256"}]}``
-    where the partition's sha256 is over its files' names and checksums.
+
+def scan_table(
+    root: Path | str, table: str, lo: date | None, hi: date, version: int | None = None
+) -> tuple[pl.LazyFrame, list[dict[str, Any]]]:
+    """Lazy scan of the partitions with lo <= drop_date <= hi (lo None: from the first one), of
+    the table at `version` (default: the latest).
+
+    Returns the frame (with a `drop_date` Date column, last) and one record per partition read:
+    ``{"table", "version", "drop_date", "path", "rows", "sha256", "files": [{"path", "rows",
+    "bytes"}]}`` where the partition's sha256 is over its files' names and sizes.
     """
-    store = storage_for(root)
-    chosen = [d for d in partition_dates(root, table) if (lo is None or lo <= d) and d <= hi]
-    files: list[str] = []
-    records = []
-    for day in chosen:
-        record = _partition_record(root, store, table, day)
-        if not record["files"]:
-            continue  # an empty directory (e.g. left by hand): nothing to read
-        files += [str(store.location(f["path"])) for f in record["files"]]
-        records.append(record)
-    if not files:
-        return pl.LazyFrame(schema=_empty_schema(root, store, table)), records
-    if is_remote(root):
-        return _scan_remote(remote_storage(root), records), records
-    frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={PARTITION_COLUMN: pl.Date})
+    schema = staged_schema(table) if table in STAGED_TABLES else None
+    current = tables.open_table(root, table, version)
+    if current is None:
+        empty = (schema or {}) | {PARTITION_COLUMN: pl.Date()}
+        return pl.LazyFrame(schema=empty), []
+    listed = tables.partition_files(current)
+    window = pl.col(PARTITION_COLUMN) <= hi
+    if lo is not None:
+        window &= pl.col(PARTITION_COLUMN) >= lo
+    chosen = listed.filter(window)
+    records = [
+        _partition_record(table, current.version(), day, group)
+        for (day,), group in chosen.group_by(PARTITION_COLUMN, maintain_order=True)
+    ]
+    frame = tables.scan(current, tables.storage_options(root)).filter(window)
+    if schema is not None:
+        frame = tables.conform(frame, schema)
     return frame, records
 
 
-def _scan_remote(store: S3Storage, records: list[dict[str, Any]]) -> pl.LazyFrame:
-    """The partitions' files, with `drop_date` added last as the hive scan does locally (the
-    version folder in each key is not a hive segment, so the column is set per partition)."""
-    options = store.polars_options()
-    frames = [
-        pl.scan_parquet(
-            [store.location(f["path"]) for f in record["files"]],
-            hive_partitioning=False,
-            storage_options=options,
-            credential_provider=None,  # exactly the credentials above, from the AWS chain
-        ).with_columns(pl.lit(date.fromisoformat(record["drop_date"])).alias(PARTITION_COLUMN))
-        for record in records
+def _partition_record(table: str, version: int, day: date, files: pl.DataFrame) -> dict[str, Any]:
+    partition = paths.partition_dir_key(table, paths.partition_key(day))
+    entries = [
+        {"path": f"{paths.table_key(table)}/{p}", "rows": r, "bytes": b}
+        for p, r, b in files.select("path", "rows", "bytes").iter_rows()
     ]
-    return pl.concat(frames, how="vertical")
-
-
-def _partition_record(root: Path | str, store: Storage, table: str, day: date) -> dict[str, Any]:
-    if is_remote(root):
-        return _pointer_record(root, table, day)
-    partition = paths.partition_key(day)
-    live = paths.partition_dir_key(table, partition)
-    names = [n for n in store.list_dir(live) if n.endswith(".parquet")]
-    manifest = read_partition_manifest(root, table, partition)
-    known = {f.name: f for f in manifest.files} if manifest else {}
-    files: list[dict[str, Any]] = []
-    for name in names:
-        key = f"{live}/{name}"
-        entry = known.get(name)
-        if entry is not None and entry.bytes == store.size(key):
-            rows, sha256 = entry.rows, entry.sha256
-        else:  # no manifest, or it describes other files: recompute from the file itself
-            data = store.read_bytes(key)
-            sha256 = hashlib.sha256(data).hexdigest()
-            rows = pl.scan_parquet(io.BytesIO(data)).select(pl.len()).collect().item()
-        files.append({"path": key, "rows": rows, "sha256": sha256})
-    combined = hashlib.sha256(
-        "".join(f"{name}\t{f['sha256']}\n" for name, f in zip(names, files, strict=True)).encode()
-    ).hexdigest()
+    combined = "".join(f"{e['path']}\t{e['bytes']}\n" for e in entries)
     return {
         "table": table,
+        "version": version,
         "drop_date": day.isoformat(),
-        "path": live,
-        "rows": sum(f["rows"] for f in files),
-        "sha256": combined,
-        "files": files,
+        "path": partition,
+        "rows": sum(e["rows"] for e in entries),
+        "sha256": hashlib.sha256(combined.encode()).hexdigest(),
+        "files": entries,
     }
-
-
-def _pointer_record(root: Path | str, table: str, day: date) -> dict[str, Any]:
-    """What `_partition_record` says, from the pointer alone (it is the truth on a store)."""
-    partition = paths.partition_key(day)
-    manifest = read_partition_manifest(root, table, partition)
-    pointer = manifest if isinstance(manifest, VersionedPartition) else None
-    entries = pointer.files if pointer else []
-    folder = paths.version_dir_key(table, partition, pointer.version) if pointer else ""
-    files = [{"path": f"{folder}/{f.name}", "rows": f.rows, "sha256": f.sha256} for f in entries]
-    combined = hashlib.sha256("".join(f"{f.name}\t{f.sha256}\n" for f in entries).encode())
-    return {
-        "table": table,
-        "drop_date": day.isoformat(),
-        "path": paths.partition_dir_key(table, partition),
-        "rows": sum(f["rows"] for f in files),
-        "sha256": combined.hexdigest(),
-        "files": files,
-    }
-
-
-def _empty_schema(root: Path | str, store: Storage, table: str) -> dict[str, pl.DataType]:
-    """Schema for an empty selection: that of any partition of the table, else the staging one."""
-    if is_remote(root):
-        for day in partition_dates(root, table):
-            record = _pointer_record(root, table, day)
-            if record["files"]:
-                return dict(_scan_remote(remote_storage(root), [record]).collect_schema())
-        return staged_schema(table) | {PARTITION_COLUMN: pl.Date()}
-    for day in partition_dates(root, table):
-        live = paths.partition_dir_key(table, paths.partition_key(day))
-        for name in store.list_dir(live):
-            if name.endswith(".parquet"):
-                schema = dict(pl.read_parquet_schema(store.path(f"{live}/{name}")))
-                return schema | {PARTITION_COLUMN: pl.Date()}
-    return staged_schema(table) | {PARTITION_COLUMN: pl.Date()}
 
 
 def staged_schema(table: str) -> dict[str, pl.DataType]:

@@ -2,9 +2,10 @@
 
 S3 has no rename and no directories, so `S3Storage` keeps the `Storage` contract where it can
 (a single PUT is all-or-nothing, which is what `write_bytes` promises) and refuses where it
-cannot (`rename`; `exchange` answers False). Publishing therefore takes another road on S3
-(`kesu.warehouse.versioned`). Locks and scratch are inherently local: they live in a local state
-directory (`state_dir`), so on S3 they serialise runs on one machine only.
+cannot (`rename`; `exchange` answers False). The tables do not need either: they are Delta
+tables (`kesu.warehouse.tables`), committed by delta-rs with S3's conditional writes. Locks
+and scratch are inherently local: they live in a local state directory (`state_dir`), so on S3
+they serialise runs on one machine only.
 
 Endpoint, region and addressing style come from configuration (`[s3]` in kesu.toml, then
 `KESU_S3_*` variables); credentials only from the standard AWS chain (environment, profile,

@@ -5,7 +5,7 @@
 `LocalStorage`'s promises, which publish/recover rely on: `write_bytes` and `write_stream` are
 all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename` and `exchange` are
 atomic, and everything is fsynced before the call returns. An object store keeps the first
-promise only, so publishing there works without rename (`kesu.warehouse.versioned`).
+promise only; the tables need neither (they are Delta tables, `kesu.warehouse.tables`).
 
 Locks and scratch files need a local filesystem whatever the root: `local_state` is the root
 itself when it is local, else a local state directory for that URL.

@@ -1,17 +1,15 @@
-"""Crash safety: a real `kesu ingest`, SIGKILLed at each step of an atomic publish, loses nothing.
+"""Crash safety: a real `kesu ingest`, SIGKILLed at many moments of a publish, loses nothing.
 
 The warehouse holds a drop ("old"); then the landing zone gets corrections, so a new run
 replaces partitions. A child process runs the real CLI on a copy of the old warehouse and kills
-itself (SIGKILL: no `finally`, no atexit) at one step of the publish; the step is chosen from
-outside, by wrapping a warehouse function in the child before `kesu.flows.cli.main` runs, so
-production code carries no test hook. Then:
+itself (SIGKILL: no `finally`, no atexit) at one moment; the moment is chosen from outside, by
+wrapping a function in the child before `kesu.flows.cli.main` runs (or, inside delta-rs, by
+watching for its first new data file), so production code carries no test hook. Then:
 
-- right after the kill, every table's partition is byte for byte the old one or the new one
-  (what an uninterrupted run produces, in a separate copy), never a mix, never missing when it
-  existed — except in the documented window of the no-renameat2 fallback, which recover closes;
-- `recover` alone leaves each partition old or new with a manifest describing its files;
-- the next run removes every leftover (`_kesu/staging`, `_kesu/scratch`, `_kesu/tmp`) and ends
-  byte-identical to the uninterrupted run: tables, partition manifests and raw zone.
+- right after the kill, every Delta table holds the drop's old rows or its new rows (what an
+  uninterrupted run produces, in a separate copy), never a mix, never missing when it existed;
+- the next run removes every leftover (`_kesu/scratch`, `_kesu/tmp`) and ends with the rows of
+  the uninterrupted run in every table, and the same raw zone byte for byte.
 
 `kesu report` gets the same treatment: killed before and after its folder swap, the live report
 is the old or the new one, whole, and the next run leaves no temp folder and the new report.
@@ -40,7 +38,6 @@ from kesu.samplegen.generate import generate
 from kesu.transforms.columns import COLUMNS
 from kesu.warehouse import paths, scratch
 from kesu.warehouse.landing import read_source
-from kesu.warehouse.publish import read_partition_manifest, recover
 
 pytestmark = pytest.mark.flow
 
@@ -48,7 +45,7 @@ DAY = date(2025, 3, 3)
 PARTITION = paths.partition_key(DAY)
 PII_KEY = "crash-test-key-0123456789abcdef"
 REPO = Path(__file__).resolve().parents[2]
-LEFTOVER_DIRS = (paths.STAGING, str(scratch.SCRATCH), paths.TMP)
+LEFTOVER_DIRS = (str(scratch.SCRATCH), paths.TMP)
 
 # Runs in the child: wrap KESU_KILL_AT ("module:attribute.path") so that its first call whose
 # arguments mention KESU_KILL_IF SIGKILLs the process, before or after the real call.
@@ -80,11 +77,22 @@ def arm():
 
     setattr(owner, name, wrapper)
 
-if os.environ.get("KESU_NO_EXCHANGE"):  # a filesystem without renameat2(RENAME_EXCHANGE)
-    from kesu.warehouse.storage import LocalStorage
-    LocalStorage.exchange = lambda self, a, b: False
+def watch(pattern):
+    # SIGKILL as soon as a file matching the pattern appears that was not there at the start
+    import glob, time
+    before = set(glob.glob(pattern))
+
+    def poll():
+        while not set(glob.glob(pattern)) - before:
+            time.sleep(0.0005)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=poll, daemon=True).start()
+
 if os.environ.get("KESU_KILL_AT"):
     arm()
+if os.environ.get("KESU_KILL_ON_FILE"):
+    watch(os.environ["KESU_KILL_ON_FILE"])
 from kesu.flows.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -92,71 +100,47 @@ sys.exit(main(sys.argv[1:]))
 
 @dataclass(frozen=True)
 class KillPoint:
-    at: str  # module:attribute to wrap in the child
+    at: str  # module:attribute to wrap in the child ("" with `on_file`)
     needle: str  # only calls whose arguments mention this count
     when: str  # kill "before" or "after" the real call
-    live: str  # stg_hotline's partition right after the kill: old, new or missing
-    manifest: str  # and its manifest: old or new
+    live: str  # stg_hotline's drop right after the kill: "old", "new" or "old|new"
     trace: str  # a glob matching what a kill at this point leaves, new since the old drop
-    no_exchange: bool = False  # a filesystem without renameat2(RENAME_EXCHANGE)
+    on_file: str = ""  # instead: kill when a new file matching this glob appears
 
 
 KILL_POINTS = {
+    # the raw copy of a corrected file is written and fsynced, not yet renamed into place
+    "mid-raw-copy": KillPoint(
+        at="os:rename",
+        needle="_raw/hotline",
+        when="before",
+        live="old",
+        trace="_kesu/tmp/*",
+    ),
     # the hotline publish has not started (other feeds may be anywhere in theirs)
-    "before-staging": KillPoint(
+    "before-publish": KillPoint(
         at="kesu.warehouse.publish:publish_partition",
         needle="stg_hotline",
         when="before",
         live="old",
-        manifest="old",
         trace="_raw/hotline/*/*/*",  # the corrected file's raw copy (staging is in memory)
     ),
-    # a staged file's temp copy is written and fsynced, not yet renamed into the staging dir
+    # delta-rs has written a data file of the new rows; its commit may or may not be done
     "mid-write": KillPoint(
-        at="os:rename",
-        needle="swap/part-hotline",
-        when="before",
-        live="old",
-        manifest="old",
-        trace="_kesu/tmp/*",
+        at="",
+        needle="",
+        when="",
+        live="old|new",
+        trace=f"stg_hotline/{PARTITION}/*.parquet",
+        on_file=f"stg_hotline/{PARTITION}/*.parquet",
     ),
-    # one of the partition's two files is staged, no intent written
-    "mid-staging": KillPoint(
-        at="kesu.warehouse.publish:_stage",
-        needle="part-hotline_part1",
-        when="after",
-        live="old",
-        manifest="old",
-        trace="_kesu/staging/*/swap/part-hotline_part1-*.parquet",
-    ),
-    # the partition is exchanged; its manifest still describes the old files
-    "after-exchange": KillPoint(
-        at="kesu.warehouse.storage:LocalStorage.exchange",
-        needle="stg_hotline/",
-        when="after",
-        live="new",
-        manifest="old",
-        trace="_kesu/staging/*/intent.json",
-    ),
-    # the manifest is written; the work dir still holds the old files and the intent
-    "after-manifest": KillPoint(
-        at="kesu.warehouse.publish:_write_manifest",
+    # stg_hotline is committed, its quarantine table not yet, the run not recorded
+    "after-commit": KillPoint(
+        at="kesu.warehouse.publish:publish_partition",
         needle="stg_hotline",
         when="after",
         live="new",
-        manifest="new",
-        trace="_kesu/staging/*/intent.json",
-    ),
-    # without renameat2: the live partition is renamed aside (the first rename that names it),
-    # the new one not yet renamed in; it is missing until recover puts it back (documented)
-    "between-renames": KillPoint(
-        at="kesu.warehouse.storage:LocalStorage.rename",
-        needle="'stg_hotline/",
-        when="after",
-        live="missing",
-        manifest="old",
-        trace="_kesu/staging/*/aside/part-hotline_part2-*.parquet",
-        no_exchange=True,
+        trace="stg_hotline/_delta_log/*.json",
     ),
 }
 
@@ -219,21 +203,24 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def partition(root: Path, table: str) -> dict[str, str] | None:
-    """{file: sha256} of the table's partition of the drop; None when it does not exist."""
-    folder = root / table / PARTITION
-    return {p.name: _sha(p) for p in sorted(folder.iterdir())} if folder.is_dir() else None
+def partition(root: Path, table: str) -> pl.DataFrame | None:
+    """The drop's live rows in the table, sorted; None when the table has none of them."""
+    if not (root / table / "_delta_log").is_dir():
+        return None
+    rows = pl.read_delta(str(root / table)).filter(pl.col("drop_date") == DAY)
+    return rows.sort(pl.all()) if rows.height else None
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    """Every table file, partition manifest and raw copy (not the run ledger: one file a run)."""
-    kept = [*paths.TABLE_DIRS, f"{paths.LEDGER}/partitions", paths.RAW]
-    return {
-        str(p.relative_to(root)): _sha(p)
-        for top in kept
-        for p in sorted((root / top).rglob("*"))
-        if p.is_file()
-    }
+def same(a: pl.DataFrame | None, b: pl.DataFrame | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.equals(b.select(a.columns)) if set(a.columns) == set(b.columns) else False
+
+
+def raw_zone(root: Path) -> dict[str, str]:
+    """Every raw copy, byte for byte."""
+    found = sorted((root / paths.RAW).rglob("*"))
+    return {str(p.relative_to(root)): _sha(p) for p in found if p.is_file()}
 
 
 def leftovers(root: Path) -> list[str]:
@@ -264,7 +251,7 @@ def states(landings, tmp_path_factory) -> States:
     assert actions["stg_complaints"] == "replaced"
     assert actions["quarantine/complaints"] == "created"
     assert run["feeds"]["regulator_transfers"]["status"] == "unchanged"
-    assert len(partition(old, "stg_hotline") or {}) == 2
+    assert partition(old, "stg_hotline") is not None
     return States(old, new, new_landing)
 
 
@@ -293,8 +280,9 @@ def run_child(args: list[str], api_url: str, cwd: Path, point: KillPoint | None 
             "KESU_KILL_IF": point.needle,
             "KESU_KILL_WHEN": point.when,
         }
-        if point.no_exchange:
-            env["KESU_NO_EXCHANGE"] = "1"
+    if point is not None and point.on_file:
+        env = {k: v for k, v in env.items() if not k.startswith("KESU_KILL_")}
+        env["KESU_KILL_ON_FILE"] = str(cwd / "warehouse" / point.on_file)
     return subprocess.run(
         [sys.executable, "-c", CHILD, *args],
         cwd=cwd,
@@ -316,41 +304,27 @@ def test_a_kill_mid_publish_leaves_old_or_new_and_the_next_run_converges(
     proc = run_child([*args, "--warehouse", str(warehouse)], api_url, tmp_path, point)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
 
-    # Right after the kill: each partition is the old one or the new one, whole.
+    # Right after the kill: each table holds the drop's old rows or its new rows, whole.
     left = {p.relative_to(warehouse) for p in warehouse.glob(point.trace)}
     before = {p.relative_to(states.old) for p in states.old.glob(point.trace)}
     assert left - before, leftovers(warehouse)  # killed where intended
-    expected = {"old": partition(states.old, "stg_hotline"), "missing": None}
-    expected["new"] = partition(states.new, "stg_hotline")
-    assert partition(warehouse, "stg_hotline") == expected[point.live]
-    manifest_file = paths.manifest_key("stg_hotline", PARTITION)
-    manifests = {"old": states.old / manifest_file, "new": states.new / manifest_file}
-    assert (warehouse / manifest_file).read_bytes() == manifests[point.manifest].read_bytes()
-    # Other feeds publish in other threads, anywhere in their own steps; without renameat2 one
-    # could be inside its (microseconds long) window too.
+    live = partition(warehouse, "stg_hotline")
+    allowed = {state: partition(getattr(states, state), "stg_hotline") for state in ("old", "new")}
+    assert any(same(live, allowed[state]) for state in point.live.split("|")), name
+    # Other feeds publish in other threads, anywhere in their own steps.
     for table in paths.TABLE_DIRS:
-        if table != "stg_hotline":
-            now = partition(warehouse, table)
-            allowed = [partition(states.old, table), partition(states.new, table)]
-            assert now in allowed + [None] * point.no_exchange, table
-
-    # What recover alone makes of it (on a copy): old or new, with a manifest that says which.
-    recovered = tmp_path / "recovered"
-    shutil.copytree(warehouse, recovered)
-    recover(recovered)
-    for table in paths.TABLE_DIRS:
-        now = partition(recovered, table)
-        assert now in (partition(states.old, table), partition(states.new, table)), table
-        manifest = read_partition_manifest(recovered, table, PARTITION)
-        described = None if manifest is None else {f.name: f.sha256 for f in manifest.files}
-        assert described == now, table
+        now = partition(warehouse, table)
+        then = [partition(states.old, table), partition(states.new, table)]
+        assert any(same(now, t) for t in then), table
 
     # The next run cleans up and ends exactly where an uninterrupted run would have.
     monkeypatch.setenv("KESU_PII_KEY", PII_KEY)
     run = ingest(states.landing, warehouse)
     assert run["status"] == "completed"
     assert leftovers(warehouse) == []
-    assert snapshot(warehouse) == snapshot(states.new)
+    for table in paths.TABLE_DIRS:
+        assert same(partition(warehouse, table), partition(states.new, table)), table
+    assert raw_zone(warehouse) == raw_zone(states.new)
 
 
 # --- a report folder --------------------------------------------------------------------------
@@ -363,7 +337,6 @@ REPORT_KILL_POINTS = {
         needle=".2025Q1.tmp-",
         when="before",
         live="old",
-        manifest="",
         trace="quarterly/.2025Q1.tmp-*/tables",
     ),
     # the folders are exchanged: the temp folder now holds the old report
@@ -372,7 +345,6 @@ REPORT_KILL_POINTS = {
         needle="quarterly/2025Q1",
         when="after",
         live="new",
-        manifest="",
         trace="quarterly/.2025Q1.tmp-*/tables",
     ),
 }

@@ -4,7 +4,6 @@ files, in the workbook and in a real headless browser (Debian's chromium)."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -144,8 +143,9 @@ def test_manifest_records_every_partition_read_with_rows_and_checksum(reports_ro
     for part in manifest["partitions"]:
         assert (warehouse / part["path"]).is_dir()
         assert part["rows"] == sum(f["rows"] for f in part["files"])
-        for f in part["files"]:
-            assert hashlib.sha256((warehouse / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+        assert isinstance(part["version"], int)  # the Delta version read: --reproduce uses it
+        for f in part["files"]:  # Delta never rewrites a file: its name and size identify it
+            assert (warehouse / f["path"]).stat().st_size == f["bytes"]
     assert set(manifest["files"]) >= {"report.xlsx", "report.html", "tables/overview.parquet"}
 
 

@@ -51,7 +51,7 @@ def test_the_bucket_holds_what_a_local_warehouse_holds(drops, s3) -> None:
     assert sum(run["totals"]["quarantined"] for run in drops["runs"]["s3"]) > 0  # defects
     keys = s3.snapshot(drops["url"], skip=())
     assert any(k.startswith("_raw/complaints/") for k in keys)  # raw zone, in the bucket
-    assert any(k.startswith("_ledger/partitions/stg_hotline/drop_date=") for k in keys)
+    assert any(k.startswith("stg_hotline/_delta_log/") for k in keys)  # a Delta table
     assert not any(k.startswith(("_kesu/locks", "_kesu/scratch", "_kesu/lock")) for k in keys)
     assert [r["run_id"] for r in ledger.list_runs(drops["url"])][-1] == (
         drops["runs"]["s3"][0]["run_id"]

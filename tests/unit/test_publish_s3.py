@@ -1,177 +1,102 @@
-"""Publishing on S3 (moto's real server): versions and a pointer instead of a rename."""
+"""The Delta tables on S3 (moto's real server): the same commits as on a local disk, with
+concurrent writers kept apart by S3's conditional writes (no lock, no rename)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
+from multiprocessing import get_context
 
 import polars as pl
 import pytest
-from kesu.warehouse import paths, versioned
-from kesu.warehouse.publish import (
-    VersionedPartition,
-    partition_intact,
-    publish_partition,
-    read_partition_manifest,
-    recover,
-)
+from deltalake import DeltaTable
+from kesu.warehouse import paths, tables
+from kesu.warehouse.publish import partition_intact, publish_partition
 from kesu.warehouse.quarantine import read_quarantine
 from kesu.warehouse.reader import partition_dates, scan_table
 from kesu.warehouse.s3 import ObjectStoreError
-from kesu.warehouse.storage import storage_for
 
 TABLE = "stg_complaints"
 DAY = date(2025, 1, 31)
 D1 = paths.partition_key(DAY)
+D2 = paths.partition_key(date(2025, 2, 1))
 
 
 def frame(*ids: str) -> pl.DataFrame:
     return pl.DataFrame({"complaint_id": list(ids), "amount": [1.5] * len(ids)})
 
 
-def pointer(url: str) -> VersionedPartition:
-    found = read_partition_manifest(url, TABLE, D1)
-    assert isinstance(found, VersionedPartition)
-    return found
-
-
-def versions(url: str) -> list[str]:
-    return storage_for(url).list_dir(paths.partition_dir_key(TABLE, D1))
-
-
-def ids(url: str) -> list[str]:
-    scan, _ = scan_table(url, TABLE, None, DAY)
+def ids(url: str, version: int | None = None) -> list[str]:
+    scan, _ = scan_table(url, TABLE, None, date(2025, 12, 31), version)
     return sorted(scan.collect()["complaint_id"].to_list())
 
 
-def test_created_is_readable_through_its_pointer(s3) -> None:
+def test_created_is_readable_by_kesu_and_by_polars_scan_delta(s3) -> None:
     url = s3.url()
     result = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a", "b")})
-    assert result.action == "created" and isinstance(result, VersionedPartition)
-    assert pointer(url).version == result.version and pointer(url).previous is None
-    assert versions(url) == [result.version]
+    assert result.action == "created" and result.version == 0
     assert partition_dates(url, TABLE) == [DAY]
     scan, records = scan_table(url, TABLE, None, DAY)
     got = scan.collect()
-    assert got.columns == ["complaint_id", "amount", "drop_date"]  # as the local hive scan
+    assert got.columns == ["complaint_id", "amount", "drop_date"]
     assert got["drop_date"].unique().to_list() == [DAY]
-    (record,) = records
-    assert record["rows"] == 2 and record["path"] == f"{TABLE}/{D1}"
-    assert record["files"][0]["path"] == f"{TABLE}/{D1}/{result.version}/part-a.parquet"
+    assert [(r["rows"], r["version"]) for r in records] == [(2, 0)]
+    # a reader outside kesu, with nothing but the table's URL and the endpoint's options
+    outside = pl.read_delta(f"{url}/{TABLE}", storage_options=tables.storage_options(url))
+    assert sorted(outside["complaint_id"].to_list()) == ["a", "b"]
+    assert partition_intact(url, TABLE, D1)
 
 
-def test_replace_keeps_the_previous_version_until_the_next_publish(s3) -> None:
+def test_replace_then_time_travel(s3) -> None:
     url = s3.url()
-    first = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
-    second = publish_partition(url, TABLE, D1, {"part-b.parquet": frame("b")})
-    assert second.action == "replaced" and ids(url) == ["b"]  # no stale part-a in the scan
-    assert pointer(url).previous == first.version
-    assert versions(url) == sorted([first.version, second.version])  # a reader on `first` is ok
-    third = publish_partition(url, TABLE, D1, {"part-c.parquet": frame("c")})
-    assert versions(url) == sorted([second.version, third.version])  # `first` collected
-    assert ids(url) == ["c"]
+    publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
+    publish_partition(url, TABLE, D2, {"part-a.parquet": frame("z")})
+    again = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("b", "c")})
+    assert again.action == "replaced" and again.version == 2
+    assert ids(url) == ["b", "c", "z"]
+    assert ids(url, version=1) == ["a", "z"]  # a glob would see a, b, c and z
 
 
 def test_unchanged_republish_writes_nothing(s3) -> None:
     url = s3.url()
     publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a", "b")})
-    before = s3.snapshot(url, skip=())
-    again = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a", "b")})
-    assert again.action == "unchanged"
-    assert s3.snapshot(url, skip=()) == before
+    before = s3.snapshot(url)
+    again = publish_partition(url, TABLE, D1, {"part-b.parquet": frame("b", "a")})
+    assert again.action == "unchanged" and again.version == 0
+    assert s3.snapshot(url) == before
 
 
-def test_unchanged_but_a_file_deleted_by_hand_is_published_again(s3) -> None:
-    url = s3.url()
-    first = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
-    storage_for(url).delete(f"{TABLE}/{D1}/{first.version}/part-a.parquet")
-    assert not partition_intact(url, TABLE, D1)
-    again = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
-    assert again.action == "replaced" and partition_intact(url, TABLE, D1)
-    assert ids(url) == ["a"]
-
-
-def test_empty_mapping_removes_pointer_and_versions(s3) -> None:
+def test_empty_mapping_removes_the_drop(s3) -> None:
     url = s3.url()
     publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
+    publish_partition(url, TABLE, D2, {"part-a.parquet": frame("z")})
     assert publish_partition(url, TABLE, D1, {}).action == "removed"
-    assert read_partition_manifest(url, TABLE, D1) is None and versions(url) == []
-    assert partition_dates(url, TABLE) == [] and partition_intact(url, TABLE, D1)
+    assert ids(url) == ["z"] and partition_dates(url, TABLE) == [date(2025, 2, 1)]
     assert publish_partition(url, TABLE, D1, {}).action == "absent"
 
 
-def test_a_kill_between_upload_and_pointer_switch(s3) -> None:
-    """A real SIGKILL after the new version is uploaded, before the pointer PUT: readers keep
-    the old version; the next run's recover deletes the orphan; the publish then goes through."""
+def _publish_in_child(url: str, endpoint: str, partition: str, ids: list[str]) -> str:
+    os.environ["KESU_S3_ENDPOINT"] = endpoint
+    return publish_partition(url, TABLE, partition, {"part-a.parquet": frame(*ids)}).action
+
+
+def test_processes_writing_one_bucket_at_once_all_land_once(s3) -> None:
+    """Four processes (no shared lock, as on four machines): two on one drop, two on another.
+    Every drop ends with its rows once; a process that lost a race finds the drop unchanged."""
     url = s3.url()
-    old = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
-    script = textwrap.dedent(
-        f"""
-        import os, signal, polars as pl
-        from kesu.warehouse import publish, versioned
-        def die(*a):
-            os.kill(os.getpid(), signal.SIGKILL)
-        versioned._write_manifest = die
-        publish.publish_partition({url!r}, {TABLE!r}, {D1!r},
-                                  {{"part-z.parquet": pl.DataFrame({{"complaint_id": ["z"],
-                                                                    "amount": [1.5]}})}})
-        """
-    )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, env=os.environ)
-    assert proc.returncode == -9, proc.stderr
-    (orphan,) = set(versions(url)) - {old.version}  # uploaded, whole, but not pointed to
-    assert storage_for(url).list_dir(f"{TABLE}/{D1}/{orphan}") == ["part-z.parquet"]
-    assert pointer(url).version == old.version and ids(url) == ["a"]
-    assert recover(url) == [
-        f"removed orphaned version {TABLE}/{D1}/{orphan}: crashed before its pointer switch"
-    ]
-    assert versions(url) == [old.version] and storage_for(url).list_dir("_kesu/publishing") == []
-    assert recover(url) == []
-    assert publish_partition(url, TABLE, D1, {"part-z.parquet": frame("z")}).action == "replaced"
-    assert ids(url) == ["z"]
+    publish_partition(url, TABLE, D1, {"part-a.parquet": frame("seed")})
+    jobs = [(D1, ["x1", "x2"]), (D1, ["x1", "x2"]), (D2, ["y1"]), (D2, ["y1"])]
+    with ProcessPoolExecutor(max_workers=4, mp_context=get_context("spawn")) as pool:
+        runs = [pool.submit(_publish_in_child, url, s3.endpoint, *job) for job in jobs]
+        actions = [run.result() for run in runs]
+    assert actions.count("unchanged") >= 1
+    assert ids(url) == ["x1", "x2", "y1"]
+    table = DeltaTable(f"{url}/{TABLE}", storage_options=tables.storage_options(url))
+    assert table.version() <= 4  # seed + one commit per drop, + one per lost same-rows race
 
 
-def test_a_first_publish_killed_before_its_pointer_is_invisible(s3, monkeypatch) -> None:
-    url = s3.url()
-
-    def killed(*_args: object) -> None:
-        raise KeyboardInterrupt  # stands in for the kill: no pointer is written
-
-    monkeypatch.setattr(versioned, "_write_manifest", killed)
-    monkeypatch.setattr(versioned, "_recover_one", lambda *_a: [])  # a kill undoes nothing
-    with pytest.raises(KeyboardInterrupt):
-        publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
-    monkeypatch.undo()
-    assert len(versions(url)) == 1  # uploaded, but nothing points at it
-    assert partition_dates(url, TABLE) == [] and ids(url) == []
-    assert not partition_intact(url, TABLE, D1)  # so the next run of the drop publishes again
-    (done,) = recover(url)
-    assert done.startswith("removed orphaned version") and versions(url) == []
-
-
-def test_a_kill_after_the_switch_leaves_only_the_clean_up_to_recover(s3, monkeypatch) -> None:
-    url = s3.url()
-    first = publish_partition(url, TABLE, D1, {"part-a.parquet": frame("a")})
-    second = publish_partition(url, TABLE, D1, {"part-b.parquet": frame("b")})
-
-    def killed(*_args: object) -> list[str]:
-        raise KeyboardInterrupt  # stands in for the kill: nothing after the switch runs
-
-    monkeypatch.setattr(versioned, "_collect", killed)
-    monkeypatch.setattr(versioned, "_recover_one", lambda *_a: [])  # a kill undoes nothing
-    with pytest.raises(KeyboardInterrupt):
-        publish_partition(url, TABLE, D1, {"part-c.parquet": frame("c")})
-    monkeypatch.undo()
-    assert ids(url) == ["c"] and len(versions(url)) == 3
-    (done,) = recover(url)
-    assert done == f"removed old version {TABLE}/{D1}/{first.version}"
-    assert pointer(url).previous == second.version and len(versions(url)) == 2
-
-
-def test_quarantine_review_reads_the_pointed_version(s3) -> None:
+def test_quarantine_review_reads_the_live_rows(s3) -> None:
     url = s3.url()
     table = "quarantine/complaints"
     rows = pl.DataFrame(

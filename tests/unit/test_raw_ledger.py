@@ -128,7 +128,7 @@ def test_record_run_round_trip_keeps_chinese_and_dataclasses(tmp_path: Path) -> 
     part = PublishedPartition(
         "stg_complaints",
         "drop_date=2025-01-31",
-        [PublishedFile("p.parquet", 3, "ab", 10)],
+        [PublishedFile("drop_date=2025-01-31/part-0.parquet", 3, 10)],
         "created",
     )
     r = run(T0, "completed", DROP, {NAME: "ab"}) | {"outputs": [part], "raw": [tmp_path / "x"]}

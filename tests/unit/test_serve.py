@@ -72,6 +72,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     built = {f"{d.flow_name}/{d.name}": d for d in deployments(where)}
     assert sorted(built) == [
         "backfill/kesu-backfill",
+        "maintain/kesu-maintain",
         "monthly-report/kesu-monthly-report",
         "nightly/kesu-nightly",
         "quarterly-report/kesu-quarterly-report",
@@ -84,6 +85,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     assert schedules("nightly/kesu-nightly") == [("0 2 * * *", "Asia/Shanghai")]
     assert schedules("quarterly-report/kesu-quarterly-report") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
     assert schedules("monthly-report/kesu-monthly-report") == [("0 6 3 * *", "Asia/Shanghai")]
+    assert schedules("maintain/kesu-maintain") == [("0 4 * * 0", "Asia/Shanghai")]  # weekly, Sunday
     assert schedules("backfill/kesu-backfill") == schedules("report/kesu-report") == []  # on demand
 
     ingest = {"landing_dir": where["landing_dir"], "warehouse_dir": where["warehouse_dir"]}
@@ -95,6 +97,7 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     assert built["report/kesu-report"].parameters == reporting
     assert built["quarterly-report/kesu-quarterly-report"].parameters == reporting
     assert built["monthly-report/kesu-monthly-report"].parameters == reporting
+    assert built["maintain/kesu-maintain"].parameters == {"warehouse_dir": where["warehouse_dir"]}
 
     def required(name: str) -> list[str]:  # what `prefect deployment run -p` must supply
         return sorted(built[name]._parameter_openapi_schema.required or [])

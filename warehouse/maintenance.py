@@ -1,0 +1,130 @@
+"""Looking after the Delta tables: compaction, checkpoints, vacuum; and the one-off migration of
+a warehouse written before the tables were Delta tables.
+
+`maintain` may run while drops are ingested: compaction commits like any writer (a conflict
+with a publish of the same drop fails the compaction of that table, which the next run redoes),
+and vacuum deletes only files that no version younger than the retention still reads, and files
+no commit names (what a killed publish wrote) once they are older than the retention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from deltalake import DeltaTable, Field, Schema, convert_to_deltalake
+from deltalake.schema import PrimitiveType
+from kesu.warehouse import paths, tables
+from kesu.warehouse.storage import is_remote, storage_for
+
+
+@dataclass(frozen=True)
+class Maintained:
+    """What `maintain` did to one table."""
+
+    table: str
+    version: int  # after compaction
+    files_compacted: int  # data files rewritten into fewer, larger ones
+    files_vacuumed: int  # data files deleted
+    checkpoint: bool
+
+
+def maintain(root: Path | str, vacuum_days: int) -> list[Maintained]:
+    """Compact, checkpoint and vacuum every table of the warehouse that exists."""
+    if vacuum_days < 0:
+        raise ValueError(f"vacuum retention must be 0 or more days, not {vacuum_days}")
+    done = []
+    for table in paths.TABLE_DIRS:
+        current = tables.open_table(root, table)
+        if current is None:
+            continue
+        metrics = current.optimize.compact()
+        current.create_checkpoint()
+        deleted = current.vacuum(
+            retention_hours=vacuum_days * 24,
+            dry_run=False,
+            enforce_retention_duration=False,  # the retention is kesu's setting, not Delta's
+            full=True,  # also the files a killed publish wrote and no commit names
+        )
+        current.cleanup_metadata()  # log files older than the log retention (30 days)
+        removed = int(metrics.get("numFilesRemoved", 0))
+        done.append(Maintained(table, current.version(), removed, len(deleted), True))
+    return done
+
+
+def migrate(root: Path | str) -> list[str]:
+    """Turn every table of the folder layout (``<table>/drop_date=D/*.parquet``, one manifest per
+    partition in ``_ledger/partitions``) into a Delta table in place.
+
+    `convert_to_deltalake` adopts the files as they are where Delta can hold their types; files
+    with zoned timestamps (Delta keeps UTC) are rewritten instead, one drop per commit. Each
+    table's old manifests go last, so a killed migration is finished by running it again (a
+    rewritten drop is then found unchanged). Local warehouses only: the object-store layout kept
+    version folders behind pointers, which a table cannot adopt (re-ingest its drops instead).
+    """
+    if is_remote(root):
+        raise ValueError(
+            f"{root}: kesu migrate converts local warehouses; re-ingest an S3 warehouse's "
+            "drops (kesu backfill --force) to write its Delta tables"
+        )
+    store = storage_for(root)
+    done = []
+    for table in paths.TABLE_DIRS:
+        key = paths.table_key(table)
+        if not store.is_dir(paths.manifest_dir_key(table)):
+            continue  # never published in the old layout, or migrated already
+        partitions = [n for n in store.list_dir(key) if n.startswith(tables.PARTITION_COLUMN)]
+        how = "adopted"
+        if not store.is_dir(f"{key}/_delta_log"):
+            try:
+                convert_to_deltalake(
+                    tables.table_uri(root, table),
+                    partition_by=Schema([Field(tables.PARTITION_COLUMN, PrimitiveType("date"))]),
+                    partition_strategy="hive",
+                )
+            except Exception:  # deltalake raises a bare Exception for a type it cannot hold
+                how = "rewritten"
+        if how == "rewritten" or store.is_dir(f"{key}/_delta_log") and _has_strays(root, table):
+            how = "rewritten"
+            for name in partitions:
+                _rewrite(root, table, name)
+        version = DeltaTable(tables.table_uri(root, table)).version()
+        done.append(f"{table}: {len(partitions)} partition(s) {how} as a Delta table (v{version})")
+        store.delete_tree(paths.manifest_dir_key(table))  # the old layout's pointers
+    return done
+
+
+def _live_paths(root: Path | str, table: str) -> set[str]:
+    current = tables.open_table(root, table)
+    return set() if current is None else set(tables.partition_files(current)["path"])
+
+
+def _has_strays(root: Path | str, table: str) -> bool:
+    """Parquet files in the table's folders that no commit names (the old layout's)."""
+    live, store, key = _live_paths(root, table), storage_for(root), paths.table_key(table)
+    return any(
+        f"{name}/{f}" not in live
+        for name in store.list_dir(key)
+        if name.startswith(tables.PARTITION_COLUMN)
+        for f in store.list_dir(f"{key}/{name}")
+    )
+
+
+def _rewrite(root: Path | str, table: str, partition: str) -> None:
+    """One old partition folder into the Delta table (one commit), then its old files out."""
+    store, key = storage_for(root), paths.table_key(table)
+    live = _live_paths(root, table)
+    old = [
+        f"{partition}/{n}"
+        for n in store.list_dir(f"{key}/{partition}")
+        if n.endswith(".parquet") and f"{partition}/{n}" not in live
+    ]
+    if not old:
+        return
+    frames = [pl.read_parquet(store.path(f"{key}/{name}")) for name in old]
+    day = date.fromisoformat(partition.split("=", 1)[1])
+    tables.publish(root, table, day, pl.concat(frames, how="diagonal_relaxed"))
+    for name in old:
+        store.delete(f"{key}/{name}")

@@ -1,0 +1,221 @@
+"""The staged and quarantine tables as Delta Lake tables, partitioned by ``drop_date``.
+
+A drop's publish is one Delta transaction per table: an overwrite whose predicate is the drop's
+``drop_date`` (replace-where), so readers see the partition fully old or fully new, a SIGKILL at
+any moment leaves at most unreferenced files (removed by `kesu maintain`'s vacuum), and two
+processes on two machines publishing different drops both commit (on S3 through conditional
+writes; no lock service, no rename). Its commit metadata names the run and the input checksums
+(``kesu.run_id``, ``kesu.drop_date``, ``kesu.inputs``).
+
+An unchanged drop commits nothing: the live partition is read back and compared row for row
+(as a multiset: Delta keeps no row order across files). When a concurrent writer commits first,
+delta-rs raises `CommitFailedError`; the publish then reloads the table and starts over, so a
+drop that the other run replaced with the same rows is found unchanged.
+
+The tables keep kesu's column types, with two exceptions of the format that readers restore:
+Delta stores timestamps in UTC (the staged columns are read back in their zone, see
+`conform`), and it has no unsigned integers (none is staged).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from kesu.warehouse import paths
+from kesu.warehouse.storage import is_remote, remote_storage
+
+PARTITION_COLUMN = "drop_date"
+ATTEMPTS = 5  # commits lost to concurrent writers of the same drop before giving up
+RETRY_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one publish did to one table's partition."""
+
+    action: str  # created | replaced | unchanged | removed | absent
+    version: int | None  # the table version holding this partition's rows (None: no table)
+    rows: int
+    files: list[tuple[str, int, int]] = field(default_factory=list)  # (path, rows, bytes) live
+
+
+def table_uri(root: Path | str, table: str) -> str:
+    """Where the Delta table lives: a local directory or an ``s3://`` prefix."""
+    key = paths.table_key(table)
+    if is_remote(root):
+        return f"{str(root).rstrip('/')}/{key}"
+    return str(paths.under_root(Path(root), key))
+
+
+def storage_options(root: Path | str) -> dict[str, str] | None:
+    """deltalake's and Polars' options for the root: endpoint and credentials on S3, else none.
+
+    The first call for a bucket checks that it answers, so that a wrong bucket, endpoint or
+    credentials fail with kesu's one-line `ObjectStoreError` rather than delta-rs' own words.
+    """
+    if not is_remote(root):
+        return None
+    store = remote_storage(root)
+    options = store.polars_options()
+    if store.url not in _CHECKED:
+        store.check()
+        _CHECKED.add(store.url)
+    return options
+
+
+_CHECKED: set[str] = set()
+
+
+def open_table(root: Path | str, table: str, version: int | None = None) -> DeltaTable | None:
+    """The table (at `version`, default the latest), None while it was never written."""
+    try:
+        return DeltaTable(
+            table_uri(root, table), version=version, storage_options=storage_options(root)
+        )
+    except TableNotFoundError:
+        return None
+
+
+def publish(
+    root: Path | str,
+    table: str,
+    drop_date: date,
+    frame: pl.DataFrame | None,
+    metadata: Mapping[str, str] | None = None,
+) -> Committed:
+    """Replace the rows of `drop_date` with `frame` (None: remove them), in one commit."""
+    if frame is not None and PARTITION_COLUMN in frame.columns:
+        raise ValueError(f"{table}: {PARTITION_COLUMN!r} comes from the partition, drop it")
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _publish_once(root, table, drop_date, frame, dict(metadata or {}))
+        except CommitFailedError:  # another run committed this drop first: look again
+            if attempt == ATTEMPTS:
+                raise
+            time.sleep(RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")
+
+
+def _publish_once(
+    root: Path | str,
+    table: str,
+    drop_date: date,
+    frame: pl.DataFrame | None,
+    metadata: dict[str, str],
+) -> Committed:
+    current = open_table(root, table)
+    options = storage_options(root)
+    live = read_partition(current, drop_date, options) if current is not None else None
+    live_rows = 0 if live is None else live.height
+    commit = CommitProperties(custom_metadata=metadata | {"kesu.drop_date": drop_date.isoformat()})
+    if frame is None or frame.height == 0:
+        if current is None or live_rows == 0:
+            return Committed("absent", None if current is None else current.version(), 0)
+        current.delete(_predicate(drop_date), commit_properties=commit)
+        return Committed("removed", current.version(), 0)
+    if live is not None and live_rows and same_rows(frame, live):
+        assert current is not None
+        return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
+    data = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN)).to_arrow()
+    target: DeltaTable | str = current if current is not None else table_uri(root, table)
+    write_deltalake(
+        target,
+        data,
+        mode="overwrite",
+        predicate=_predicate(drop_date),
+        partition_by=[PARTITION_COLUMN],
+        schema_mode="merge",  # quarantine files may lack source columns another drop had
+        storage_options=options,
+        commit_properties=commit,
+    )
+    after = current if current is not None else open_table(root, table)
+    assert after is not None
+    after.update_incremental()
+    action = "replaced" if live_rows else "created"
+    return Committed(action, after.version(), frame.height, _files(after, drop_date))
+
+
+def read_partition(
+    table: DeltaTable, drop_date: date, options: dict[str, str] | None
+) -> pl.DataFrame:
+    """The live rows of one drop, without the partition column."""
+    wanted = scan(table, options).filter(pl.col(PARTITION_COLUMN) == drop_date)
+    return wanted.drop(PARTITION_COLUMN).collect()
+
+
+def same_rows(new: pl.DataFrame, live: pl.DataFrame) -> bool:
+    """The same rows as a multiset, comparing `live` (as Delta returns it) in `new`'s types;
+    `live`'s extra columns (other drops' columns, merged into the table) must be all null."""
+    if new.height != live.height or not set(new.columns) <= set(live.columns):
+        return False
+    extra = [c for c in live.columns if c not in new.columns]
+    if extra and live.select(pl.any_horizontal(pl.col(extra).is_not_null().any())).item():
+        return False
+    try:
+        theirs = conform(live.select(new.columns), new.schema)
+    except pl.exceptions.PolarsError:
+        return False
+    if theirs.schema != new.schema:
+        return False
+    return new.hash_rows().sort().equals(theirs.hash_rows().sort())
+
+
+def conform(frame: pl.DataFrame | pl.LazyFrame, schema: Mapping[str, pl.DataType]):  # type: ignore[no-untyped-def]
+    """Back to kesu's types: zoned timestamps into their zone (Delta keeps UTC), others cast."""
+    exprs = []
+    for name in frame.collect_schema().names():
+        dtype = schema.get(name)
+        if dtype is None:
+            exprs.append(pl.col(name))
+        elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            exprs.append(pl.col(name).dt.convert_time_zone(dtype.time_zone))
+        else:
+            exprs.append(pl.col(name).cast(dtype))
+    return frame.select(exprs)
+
+
+def scan(table: DeltaTable, options: dict[str, str] | None) -> pl.LazyFrame:
+    """Polars' scan of this version of the table (its own reader, with the same credentials)."""
+    if options is None:
+        return pl.scan_delta(table, version=table.version())
+    return pl.scan_delta(
+        table, version=table.version(), storage_options=options, credential_provider=None
+    )
+
+
+def partition_files(table: DeltaTable) -> pl.DataFrame:
+    """One row per live data file: path (relative to the table), drop_date, rows, bytes."""
+    actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    if actions.height == 0:
+        return pl.DataFrame(
+            schema={"path": pl.String, "drop_date": pl.Date, "rows": pl.Int64, "bytes": pl.Int64}
+        )
+    return actions.select(
+        "path",
+        pl.col(f"partition.{PARTITION_COLUMN}").cast(pl.Date).alias(PARTITION_COLUMN),
+        pl.col("num_records").cast(pl.Int64).alias("rows"),
+        pl.col("size_bytes").cast(pl.Int64).alias("bytes"),
+    ).sort(PARTITION_COLUMN, "path")
+
+
+def _files(table: DeltaTable, drop_date: date) -> list[tuple[str, int, int]]:
+    listed = partition_files(table).filter(pl.col(PARTITION_COLUMN) == drop_date)
+    return list(listed.select("path", "rows", "bytes").iter_rows())
+
+
+def commit_metadata(run_id: str | None, inputs: Mapping[str, str]) -> dict[str, str]:
+    """The commit's custom metadata: the run and its input files' sha256 by name."""
+    found = {"kesu.inputs": json.dumps(dict(sorted(inputs.items())), ensure_ascii=False)}
+    return found | ({"kesu.run_id": run_id} if run_id else {})
+
+
+def _predicate(drop_date: date) -> str:
+    return f"{PARTITION_COLUMN} = '{drop_date.isoformat()}'"

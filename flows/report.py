@@ -70,7 +70,8 @@ def report_inputs(
         partitions += read
     branches, codes, reference = _reference(settings)
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
-    held = _held_complaints(settings, as_of)
+    held, read = _held_complaints(settings, as_of)
+    partitions += read
     labels = label_lookup(codes.cast(pl.String), label_map)
     denominators = None
     path = settings.reference_path("denominators")
@@ -82,15 +83,17 @@ def report_inputs(
     return inputs, partitions, reference
 
 
-def _held_complaints(settings: Settings, as_of: date) -> pl.DataFrame:
-    """The complaint rows in quarantine, every drop up to as_of, with their drop_date."""
+def _held_complaints(settings: Settings, as_of: date) -> tuple[pl.DataFrame, list[dict]]:
+    """The complaint rows in quarantine, every drop up to as_of, with their drop_date; and the
+    partitions read, for the manifest (held_updates depends on them)."""
     table = quarantine_table("complaints")
+    _, read = scan_table(settings.warehouse, table, None, as_of)  # records only: never collected
     parts = [
         read_quarantine(settings.warehouse, "complaints", day).with_columns(drop_date=pl.lit(day))
-        for day in partition_dates(settings.warehouse, table)
-        if day <= as_of
+        for day in (date.fromisoformat(str(r["drop_date"])) for r in read)
     ]
-    return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    held = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    return held, read
 
 
 class EmptyPeriod(ValueError):

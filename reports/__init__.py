@@ -38,10 +38,11 @@ def write_presentation(
 ) -> list[Path]:
     """Workbook, charts, HTML and (annual) disclosure from `folder/tables`; the files written.
     `through`: the last drop of a period the data does not cover completely (else None)."""
-    from kesu.reports import charts, disclosure, html, xlsx
+    from kesu.reports import charts, disclosure, html, labels, xlsx
 
     tables = read_tables(folder)
-    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period, through)]
+    note = labels.share_note(rounding, decimals)
+    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period, through, note)]
     chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period, through)
     written += chart_files
     written.append(

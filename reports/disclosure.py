@@ -249,10 +249,7 @@ def _closing(settings: dict[str, Any]) -> list[str]:
 
 
 def _note(decimals: int, rounding: str) -> str:
-    head = "注：投诉数量为合并重复投诉后的件数；各表“合计”为本列所列数值之和。"
-    if rounding == "largest_remainder":
-        return head + f"占比保留{decimals}位小数，按最大余数法进行尾差调整，合计为100%。"
-    return head + f"占比按四舍五入保留{decimals}位小数，各行分别舍入，合计可能不等于100%。"
+    return "注：投诉数量为合并重复投诉后的件数；" + labels.share_note(rounding, decimals)[2:]
 
 
 EMPTY = pl.DataFrame(

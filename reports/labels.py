@@ -230,3 +230,12 @@ def ordered(names: list[str]) -> list[str]:
     """Table names in report order; unknown tables last, alphabetically."""
     known = [n for n in TABLE_TITLES if n in names]
     return known + sorted(n for n in names if n not in TABLE_TITLES)
+
+
+def share_note(rounding: str, decimals: int) -> str:
+    """The footnote under a table of shares: how they were rounded, what 合计 adds up."""
+    if rounding == "largest_remainder":
+        how = f"占比保留{decimals}位小数，按最大余数法进行尾差调整，合计为100%"
+    else:
+        how = f"占比按四舍五入保留{decimals}位小数，各行分别舍入，合计可能不等于100%"
+    return f"注：{how}；“合计”为本列所列数值之和。"

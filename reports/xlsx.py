@@ -129,7 +129,12 @@ def _write_cell(
 
 
 def _write_sheet(
-    book: xlsxwriter.Workbook, fmt: _Formats, view: TableView, heading: str, used: set[str]
+    book: xlsxwriter.Workbook,
+    fmt: _Formats,
+    view: TableView,
+    heading: str,
+    used: set[str],
+    note: str | None = None,
 ) -> None:
     sheet = book.add_worksheet(sheet_name(view.title, used))
     write_text(sheet, 0, 0, f"{heading} {view.title}", fmt.title)
@@ -148,32 +153,38 @@ def _write_sheet(
         for j, (value, kind) in enumerate(zip(view.total, view.total_kinds, strict=True)):
             text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt, total=True)
             widths[j] = max(widths[j], display_width(text))
+
     for j, w in enumerate(widths):
         sheet.set_column(j, j, min(max(w + 2, 8), 60))
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
-    print_setup(sheet)
+    shares = note and any(c.name == "share_pct" for c in view.columns)
+    print_setup(sheet, note if shares else None)
 
 
-def print_setup(sheet: Worksheet) -> None:
+def print_setup(sheet: Worksheet, note: str | None = None) -> None:
     """Print-ready: A4 landscape, one page wide (as many pages high as needed), the title and
-    header rows repeated on every page, centred, page numbers in the footer."""
+    header rows repeated on every page, centred, page numbers in the footer (with `note`, how
+    the shares were rounded, on its left)."""
     sheet.set_paper(PAPER_A4)
     sheet.set_landscape()
     sheet.fit_to_pages(1, 0)
     sheet.repeat_rows(0, HEADER_ROW)
     sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
     sheet.center_horizontally()
-    sheet.set_footer("&C第 &P 页，共 &N 页")
+    pages = "第 &P 页，共 &N 页"
+    sheet.set_footer(f"&L{note}&R{pages}" if note else f"&C{pages}")
 
 
 def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str,
-                   through: str | None = None) -> Path:  # fmt: skip
-    """One sheet per table, in report order."""
+                   through: str | None = None, note: str | None = None) -> Path:  # fmt: skip
+    """One sheet per table, in report order; `note` (how shares were rounded) under every
+    table of shares."""
     heading = labels.period_title(kind, period, through)
     book = safe_workbook(path, heading)
     fmt = _Formats(book)
     used: set[str] = set()
     for name in labels.ordered(list(tables)):
-        _write_sheet(book, fmt, table_view(name, tables[name], kind, "xlsx"), heading, used)
+        view = table_view(name, tables[name], kind, "xlsx")
+        _write_sheet(book, fmt, view, heading, used, note)
     book.close()
     return path

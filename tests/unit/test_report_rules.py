@@ -530,3 +530,14 @@ def test_rate_labels_carry_no_duplicated_percent_unit(printed_book):
     rows = {row[0].value: row[1] for row in sheet.iter_rows(min_row=3)}
     assert "办结率" in rows and "办结率（%）" not in rows
     assert rows["办结率"].number_format == "0.00%"
+
+
+def test_a_sheet_of_shares_says_in_its_footer_how_they_were_rounded(tmp_path):
+    import openpyxl
+
+    note = "注：占比按四舍五入保留2位小数，各行分别舍入，合计可能不等于100%；“合计”为本列所列数值之和。"
+    path = tmp_path / "r.xlsx"
+    xlsx.write_workbook(PUBLISHED, path, "annual", "2025", note=note)
+    book = openpyxl.load_workbook(path)
+    assert book["投诉业务类别分布"].oddFooter.left.text == note
+    assert book["投诉概况"].oddFooter.left.text is None  # no shares, no note

@@ -7,6 +7,7 @@ DEMO_START ?= 2025-07-01
 DEMO_END ?= 2025-07-31
 DEMO_QUARTER ?= 2025Q3
 DEMO_YEAR ?= 2025
+DEMO_MONTH ?= 2025-07
 
 .PHONY: install demo test lint bench clean-data
 
@@ -25,12 +26,15 @@ demo: $(STAMP)
 	$(BIN)/kesu backfill --start $(DEMO_START) --end $(DEMO_END)
 	$(BIN)/kesu report quarterly $(DEMO_QUARTER)
 	$(BIN)/kesu report annual $(DEMO_YEAR)
+	$(BIN)/kesu report monthly $(DEMO_MONTH)
+	$(BIN)/kesu watch
 	@echo
 	@echo "landing zone : $(CURDIR)/data/landing"
 	@echo "warehouse    : $(CURDIR)/data/warehouse  (stg_hotline, stg_complaints, stg_regulator_transfers, quarantine/<feed>)"
 	@echo "raw zone     : $(CURDIR)/data/warehouse/_raw  (owner-only)"
 	@echo "run ledger   : $(CURDIR)/data/warehouse/_ledger/runs"
 	@echo "reports      : $(CURDIR)/data/reports/quarterly/$(DEMO_QUARTER)  $(CURDIR)/data/reports/annual/$(DEMO_YEAR)"
+	@echo "monthly, watch: $(CURDIR)/data/reports/monthly/$(DEMO_MONTH)  $(CURDIR)/data/reports/watch/$(DEMO_END)"
 
 test: $(STAMP)
 	bash scripts/system-deps.sh

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import openpyxl
@@ -14,11 +15,12 @@ from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
-from kesu.flows.watch import watch_list
+from kesu.flows.watch import EVENT, watch_list
 from kesu.samplegen.generate import generate
 from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.events.filters import EventFilter, EventNameFilter
 
 pytestmark = pytest.mark.flow
 START, LAST = dt.date(2025, 4, 1), dt.date(2025, 6, 30)
@@ -35,7 +37,7 @@ def sample(tmp_path_factory) -> dict[str, Path]:
     mp.setenv("KESU_PII_KEY", "flow-test-key-0123456789abcdef")
     landing = tmp_path_factory.mktemp("landing")
     warehouse = tmp_path_factory.mktemp("warehouse")
-    generate(START, LAST, landing, profile="small", seed=15)
+    generate(START, LAST, landing, profile="small", seed=7)  # seed 7: some at risk on LAST
     settings = load_settings(landing=str(landing), warehouse=str(warehouse))
     day = START
     while day < LAST:  # every drop but the last without Prefect, for speed
@@ -114,6 +116,27 @@ def test_the_nightly_run_built_the_watch_list_and_published_what_is_at_risk(samp
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))  # fmt: skip
     assert len(found) == 1
     assert len(json.loads(found[0].data)) == due.filter(pl.col("days_left") <= 2).height
+    # the event an automation listens to, with the counts, as the API server stored it
+    counts = {
+        "drop_date": LAST.isoformat(),
+        "overdue": due.filter(pl.col("days_left") < 0).height,
+        "due_within_2_days": due.filter(pl.col("days_left").is_between(0, 2)).height,
+        "volume_alerts": pl.read_parquet(folder / "tables" / "volume_alerts.parquet").height,
+    }
+    assert counts["overdue"] + counts["due_within_2_days"] > 0  # the sample has some at risk
+    assert at_risk_events() == [counts]
+
+
+def at_risk_events(wait: float = 30.0) -> list[dict]:
+    """Payloads of the kesu.watch.at-risk events of drop LAST (stored asynchronously)."""
+    deadline = time.monotonic() + wait
+    while True:
+        with get_client(sync_client=True) as client:
+            page = client.read_events(EventFilter(event=EventNameFilter(name=[EVENT])), limit=50)
+        found = [e.payload for e in page.events if e.resource.id == f"kesu.watch.{LAST}"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
 
 
 def test_kesu_watch_with_another_window_and_date(sample):

@@ -56,10 +56,10 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
 def _shape(n: int, width: int, first: int) -> str | None:
     if n == width:
         return None
-    return pl.select(_shape_expr(pl.lit(n), width, pl.lit(first))).item()
+    return pl.select(shape_expr(pl.lit(n), width, pl.lit(first))).item()
 
 
-def _shape_expr(n: pl.Expr, width: int, first: pl.Expr) -> pl.Expr:
+def shape_expr(n: pl.Expr, width: int, first: pl.Expr) -> pl.Expr:
     """Why a record of `n` fields starting on line `first` is not one row (null if it is)."""
     return (
         pl.when(n > width)
@@ -119,7 +119,7 @@ def resplit(
         number.alias(LINE),
         pl.when(pl.col("bad"))
         .then(pl.format("line {}: not valid text in the file's encoding (UTF-8)", number))
-        .otherwise(_shape_expr(pl.col("n"), width, number))
+        .otherwise(shape_expr(pl.col("n"), width, number))
         .alias(RAGGED),
     )
     padding = [""] * width

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from kesu.warehouse.csv_records import LINE, RAGGED, resplit  # noqa: F401 (re-exported)
+from kesu.warehouse.csv_records import LINE, RAGGED, resplit, shape_expr  # noqa: F401 (re-exported)
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
 EXCEL_SUFFIXES = (".xlsx", ".xls")
@@ -290,13 +290,9 @@ def _read_fast(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
         missing_columns="insert",
     )
     shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body)
-    fields = pl.col("_fields")
+    fields = pl.when(pl.col("_c_extra").is_not_null()).then(width + 1).otherwise(pl.col("_fields"))
     frame = pl.concat([frame, shapes], how="horizontal").with_columns(
-        pl.when(pl.col("_c_extra").is_not_null() | (fields > width))
-        .then(pl.lit(_shape_problem(width + 1, width)))
-        .when(fields < width)
-        .then(pl.format(_shape_problem(None, width), fields))
-        .alias(RAGGED)
+        shape_expr(fields, width, pl.col(LINE)).alias(RAGGED)
     )
     blank_lines = int(frame["_blank"].sum())
     if blank_lines:
@@ -317,17 +313,6 @@ def _quote_trouble(frame: pl.DataFrame, width: int, free: frozenset[int] | None)
         multi = range(width) if free is None else sorted(free)
         checks += [pl.col(f"_c{i}").str.contains(record) for i in multi]
     return bool(frame.select(pl.any_horizontal(checks).fill_null(False).any()).item())
-
-
-def _shape_problem(fields: int | None, width: int) -> str:
-    """Why a record of `fields` fields (None: a `{}` placeholder for pl.format) is not one row."""
-    if fields is not None and fields > width:
-        return f"the record has more fields than the {width} in the header"
-    n = "{}" if fields is None else str(fields)
-    return (
-        f"the record has only {n} of the {width} fields in the header "
-        "(cut short, or split by a line break outside quotes)"
-    )
 
 
 def _unique_header(headers: list[str], i: int) -> str:

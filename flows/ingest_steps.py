@@ -32,7 +32,7 @@ from kesu.transforms.staging import (
     duplicate_keys,
     stage,
 )
-from kesu.warehouse import landing, paths, scratch
+from kesu.warehouse import csv_records, landing, landing_excel, paths, scratch
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
 from kesu.warehouse.raw import keep_raw, read_regular, sha256_file
 
@@ -52,6 +52,8 @@ STAGING_CODE = (
     quarantine,
     staging,
     landing,
+    csv_records,
+    landing_excel,
     suites,
     translate,
     runner,

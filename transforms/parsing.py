@@ -7,7 +7,8 @@ ambiguous dates.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -84,17 +85,27 @@ def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
 def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Series:
     """Why each date or time is not plausible (before `earliest`, or after the end of the day
     `latest`), else null. A version "from the future" cannot be in tonight's export."""
-    day = values.dt.date() if values.dtype != pl.Date else values
-    shown = values.dt.to_string("%Y-%m-%d %H:%M:%S" if values.dtype != pl.Date else "%Y-%m-%d")
-    early = pl.lit(day) < earliest
-    late = (pl.lit(day) > latest) if latest is not None else pl.lit(False)
-    return pl.select(
-        pl.when(early)
+    is_date = values.dtype == pl.Date
+    if is_date:
+        lo, hi = pl.lit(earliest), pl.lit(latest)
+    else:  # compared as instants: no per-row conversion to a local date (a bank day: 4 x 300k)
+        lo = pl.lit(datetime.combine(earliest, time(), ZoneInfo(TIME_ZONE)))
+        end = latest + timedelta(days=1) if latest is not None else None
+        hi = pl.lit(datetime.combine(end, time(), ZoneInfo(TIME_ZONE)) if end else None)
+    early = pl.lit(values) < lo
+    late = (pl.lit(values) >= hi) if not is_date else (pl.lit(values) > hi)
+    flags = pl.select(early.fill_null(False).alias("early"), late.fill_null(False).alias("late"))
+    problem = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
+    odd = (flags["early"] | flags["late"]).arg_true()
+    if odd.len() == 0:
+        return problem
+    shown = values.gather(odd).dt.to_string("%Y-%m-%d" if is_date else "%Y-%m-%d %H:%M:%S")
+    why = pl.select(
+        pl.when(pl.lit(flags["early"].gather(odd)))
         .then(pl.lit(shown) + f" is before {earliest.isoformat()}, too early to be real")
-        .when(late)
-        .then(pl.lit(shown) + f" is after {latest}, later than the export can know")
-        .alias("p")
+        .otherwise(pl.lit(shown) + f" is after {latest}, later than the export can know")
     ).to_series()
+    return problem.scatter(odd, why)
 
 
 def parse_date(raw: pl.Series) -> tuple[pl.Series, pl.Series]:

@@ -56,11 +56,27 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
 def _shape(n: int, width: int, first: int) -> str | None:
     if n == width:
         return None
-    if n > width:
-        return f"line {first}: the record has more fields than the {width} in the header"
+    return pl.select(shape_expr(pl.lit(n), width, pl.lit(first))).item()
+
+
+def shape_expr(n: pl.Expr, width: int, first: pl.Expr) -> pl.Expr:
+    """Why a record of `n` fields starting on line `first` is not one row (null if it is)."""
     return (
-        f"line {first}: the record has only {n} of the {width} fields in the header "
-        "(cut short, or split by a line break outside quotes)"
+        pl.when(n > width)
+        .then(
+            pl.format(
+                f"line {{}}: the record has more fields than the {width} in the header", first
+            )
+        )
+        .when(n < width)
+        .then(
+            pl.format(
+                f"line {{}}: the record has only {{}} of the {width} fields in the header "
+                "(cut short, or split by a line break outside quotes)",
+                first,
+                n,
+            )
+        )
     )
 
 
@@ -76,39 +92,74 @@ def resplit(
 
     `multiline`: indexes of the columns that may hold a line break (None: every column).
     `bad_lines`: line numbers that could not be decoded; each is a held record of its own.
+
+    A line without a quote is a record split at its commas, vectorised in Polars; only lines
+    with a quote (few, even in a broken file) go through Python's csv, one by one.
     """
     width = len(headers)
     raw = text.split("\n")
     if raw and raw[-1] == "":
         raw.pop()  # the final line break ends the last line, it does not start one
-    columns: list[list[str | None]] = [[] for _ in range(width)]
-    lines: list[int] = []
-    ragged: list[str | None] = []
-    blank = held_for_quotes = 0
+    quoted, consumed, held = _quoted_records(raw, headers, multiline, bad_lines)
+    lines = pl.DataFrame({"text": raw}).with_row_index("index").slice(1)
+    number = pl.col("index").cast(pl.Int64) + 1
+    bad = number.is_in(pl.Series(sorted(bad_lines), dtype=pl.Int64).implode())
+    lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"), bad.alias("bad"))
+    taken = pl.Series(sorted(consumed | set(quoted)), dtype=pl.UInt32).implode()
+    lines = lines.filter(~pl.col("index").is_in(taken))
+    is_blank = (pl.col("text") == "") & ~pl.col("bad")
+    blank = int(lines.select(is_blank.sum()).item())
+    plain = lines.filter(~is_blank).with_columns(pl.col("text").str.split(",").alias("fields"))
+    fields = pl.col("fields")
+    plain = plain.with_columns(fields.list.len().alias("n")).select(
+        *[
+            pl.when(~pl.col("bad")).then(fields.list.get(k, null_on_oob=True)).alias(f"_c{k}")
+            for k in range(width)
+        ],
+        number.alias(LINE),
+        pl.when(pl.col("bad"))
+        .then(pl.format("line {}: not valid text in the file's encoding (UTF-8)", number))
+        .otherwise(shape_expr(pl.col("n"), width, number))
+        .alias(RAGGED),
+    )
+    padding = [""] * width
+    records = [(f + padding)[:width] for f, _ in quoted.values()]
+    columns = list(zip(*records, strict=True)) if records else [()] * width
+    special = pl.DataFrame(
+        {f"_c{k}": pl.Series(col, dtype=pl.String) for k, col in enumerate(columns)}
+        | {
+            LINE: pl.Series([i + 1 for i in quoted], dtype=pl.Int64),
+            RAGGED: pl.Series([why for _, why in quoted.values()], dtype=pl.String),
+        }
+    )
+    frame = pl.concat([plain, special]).sort(LINE)
+    frame = frame.with_columns(
+        pl.when(pl.col(f"_c{k}") != "").then(pl.col(f"_c{k}")).alias(f"_c{k}") for k in range(width)
+    )
+    return frame, blank, held
 
-    def emit(fields: list[str], first: int, why: str | None) -> None:
-        lines.append(first)
-        ragged.append(why)
-        for i in range(width):
-            columns[i].append((fields[i] or None) if i < len(fields) else None)
 
-    i = 1
-    while i < len(raw):
+def _quoted_records(
+    raw: list[str],
+    headers: list[str],
+    multiline: frozenset[int] | None,
+    bad_lines: frozenset[int],
+) -> tuple[dict[int, tuple[list[str], str | None]], set[int], int]:
+    """The records starting on lines with a quote, by line index: (fields, why held or None);
+    the indexes of the lines they take beyond their first; how many were held for a quote."""
+    width = len(headers)
+    records: dict[int, tuple[list[str], str | None]] = {}
+    consumed: set[int] = set()
+    held = 0
+    for i in [k for k in range(1, len(raw)) if '"' in raw[k]]:
         number = i + 1
+        if i in consumed or number in bad_lines:
+            continue
         line = raw[i].removesuffix("\r")
-        if number in bad_lines:
-            emit([], number, f"line {number}: not valid text in the file's encoding (UTF-8)")
-            i += 1
-            continue
-        if not line:
-            blank += 1
-            i += 1
-            continue
         open_at = _open_field(line)
         if open_at is None:
             fields = _fields(line)
-            emit(fields, number, _shape(len(fields), width, number))
-            i += 1
+            records[i] = (fields, _shape(len(fields), width, number))
             continue
         header = headers[open_at] if open_at < width else f"column {open_at + 1}"
         if multiline is None or open_at in multiline:
@@ -116,8 +167,8 @@ def resplit(
             if end is not None:
                 fields = _fields("\n".join(raw[i : end + 1]).removesuffix("\r"))
                 if len(fields) == width and not _break_outside(fields, multiline):
-                    emit(fields, number, None)
-                    i = end + 1
+                    records[i] = (fields, None)
+                    consumed.update(range(i + 1, end + 1))
                     continue
             why = (
                 f"line {number}: a quote opened in {header} does not close in a way that "
@@ -128,14 +179,9 @@ def resplit(
                 f"line {number}: a quote opened in {header} does not close on its line, and "
                 f"{header} cannot hold a line break; the line is held as a record of its own"
             )
-        held_for_quotes += 1
-        emit(_fields(line + '"'), number, why)
-        i += 1
-    data: dict[str, list] = {f"_c{i}": col for i, col in enumerate(columns)}
-    schema: dict[str, pl.DataType] = {f"_c{i}": pl.String() for i in range(width)}
-    data[LINE], schema[LINE] = lines, pl.Int64()
-    data[RAGGED], schema[RAGGED] = ragged, pl.String()
-    return pl.DataFrame(data, schema=schema), blank, held_for_quotes
+        held += 1
+        records[i] = (_fields(line + '"'), why)
+    return records, consumed, held
 
 
 def _break_outside(fields: list[str], multiline: frozenset[int] | None) -> bool:

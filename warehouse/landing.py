@@ -3,6 +3,10 @@
 Every field is read as text; parsing types is staging's job, so a bad value becomes a
 quarantine reason instead of a failed read. Each row keeps `_line`, the physical line (CSV) or
 sheet row (XLSX) where its record starts, so a data steward can find it in the source file.
+
+Over 250 lines: the CSV fast path (Polars), its cheap checks for broken quoting and the decoding
+it falls back to read one file together; the line-by-line re-split is in `csv_records`, the
+Excel reader in `landing_excel`.
 """
 
 from __future__ import annotations
@@ -10,15 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from kesu.warehouse.csv_records import LINE, RAGGED, resplit  # noqa: F401 (re-exported)
+from kesu.warehouse.csv_records import LINE, RAGGED, resplit, shape_expr  # noqa: F401 (re-exported)
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
 EXCEL_SUFFIXES = (".xlsx", ".xls")
@@ -252,7 +254,7 @@ def _read_utf8(
         try:
             frame, blank_lines = _read_fast(body, width)
         except pl.exceptions.PolarsError as exc:
-            if not validated and "utf-8" in str(exc).lower():
+            if not validated and "utf-8" in str(exc)[:300].lower():  # it can quote megabytes
                 raise _NotUtf8 from None
             # Polars' message quotes the record: it is not repeated (personal data).
         if frame is not None and b'"' in body and _quote_trouble(frame, width, free):
@@ -291,13 +293,9 @@ def _read_fast(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
         missing_columns="insert",
     )
     shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body)
-    fields = pl.col("_fields")
+    fields = pl.when(pl.col("_c_extra").is_not_null()).then(width + 1).otherwise(pl.col("_fields"))
     frame = pl.concat([frame, shapes], how="horizontal").with_columns(
-        pl.when(pl.col("_c_extra").is_not_null() | (fields > width))
-        .then(pl.lit(_shape_problem(width + 1, width)))
-        .when(fields < width)
-        .then(pl.format(_shape_problem(None, width), fields))
-        .alias(RAGGED)
+        shape_expr(fields, width, pl.col(LINE)).alias(RAGGED)
     )
     blank_lines = int(frame["_blank"].sum())
     if blank_lines:
@@ -320,17 +318,6 @@ def _quote_trouble(frame: pl.DataFrame, width: int, free: frozenset[int] | None)
     return bool(frame.select(pl.any_horizontal(checks).fill_null(False).any()).item())
 
 
-def _shape_problem(fields: int | None, width: int) -> str:
-    """Why a record of `fields` fields (None: a `{}` placeholder for pl.format) is not one row."""
-    if fields is not None and fields > width:
-        return f"the record has more fields than the {width} in the header"
-    n = "{}" if fields is None else str(fields)
-    return (
-        f"the record has only {n} of the {width} fields in the header "
-        "(cut short, or split by a line break outside quotes)"
-    )
-
-
 def _unique_header(headers: list[str], i: int) -> str:
     """A repeated header gets a suffix so both columns survive; staging reports the repeat."""
     h = headers[i] or f"(column {i + 1} has no header)"
@@ -340,106 +327,6 @@ def _unique_header(headers: list[str], i: int) -> str:
     return h if seen == 0 else f"{h}#{seen + 1}"
 
 
-# A sheet's size is checked before the Excel reader allocates it: calamine allocates the whole
-# declared rectangle, so a 5 KB file claiming cell XFD1048576 would ask for 512 GiB and abort the
-# process. A bank's day of transfers is a few thousand cells.
-MAX_CELLS = 20_000_000
-MAX_SHEET_BYTES = 1 << 30  # uncompressed XML of one sheet
-_CELL_REF = re.compile(
-    rb'<(?:c|dimension)\b[^>]*?\br(?:ef)?="(?:[A-Z]+[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})"'
-)
-
-
-def _column_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
-
-
-def check_sheet_sizes(data: bytes, name: str) -> None:
-    """Raise `SourceReadError` if a sheet of the .xlsx in `data` claims more than `MAX_CELLS`
-    cells (its <dimension>, or its furthest cell) or unpacks to more than `MAX_SHEET_BYTES`."""
-    try:
-        book = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise SourceReadError(f"{name}: cannot be read as XLSX (not a zip archive)") from exc
-    with book:
-        for info in book.infolist():
-            if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
-                continue
-            rows = cols = read = 0
-            tail = b""
-            with book.open(info) as sheet:
-                while chunk := sheet.read(1 << 20):
-                    read += len(chunk)
-                    if read > MAX_SHEET_BYTES:
-                        raise SourceReadError(
-                            f"{name}: a sheet unpacks to more than {MAX_SHEET_BYTES >> 20} MiB; "
-                            "not read (split the export)"
-                        )
-                    text = tail + chunk
-                    for letters, digits in _CELL_REF.findall(text):
-                        rows = max(rows, int(digits))
-                        cols = max(cols, _column_number(letters))
-                    tail = text[-64:]
-            if rows * cols > MAX_CELLS:
-                raise SourceReadError(
-                    f"{name}: sheet {info.filename.rsplit('/', 1)[-1]} claims {rows} rows × "
-                    f"{cols} columns, more than the {MAX_CELLS} cells kesu reads; not read "
-                    "(re-export only the used range)"
-                )
-
-
-def read_xlsx(path: Path, data: bytes | None = None) -> SourceTable:
-    """The first sheet of an .xlsx or .xls file, header in the first row, as text columns."""
-    import fastexcel  # only Excel files pay for it
-
-    if data is None:
-        data = path.read_bytes()
-    if path.suffix.lower() == ".xlsx":
-        check_sheet_sizes(data, path.name)
-    kind = path.suffix.lower().lstrip(".").upper()
-    try:
-        reader = fastexcel.read_excel(data)
-        sheet = reader.load_sheet(0, header_row=0, dtypes="string")
-        frame = sheet.to_polars()
-    except Exception as exc:  # fastexcel raises its own hierarchy; all mean "unreadable"
-        # its message may quote cells: only its kind is repeated
-        raise SourceReadError(
-            f"{path.name}: cannot be read as {kind} ({type(exc).__name__})"
-        ) from exc
-    notes = []
-    if len(reader.sheet_names) > 1:
-        notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
-    # fastexcel names a column without a header `__UNNAMED__<i>`; name it as the CSV reader does
-    # so that staging reports it instead of dropping it as one of kesu's own `_` columns.
-    frame = frame.rename(
-        {
-            c: f"(column {i + 1} has no header)"
-            if c.startswith("__UNNAMED__")
-            else _unique_header([h.strip() for h in frame.columns], i)
-            for i, c in enumerate(frame.columns)
-        }
-    )
-    frame = frame.with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + 2).alias(LINE))
-    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(RAGGED))
-    # Excel keeps formatted-but-empty rows at the end (cells without a value, or blank text);
-    # they are not records.
-    data_cols = [c for c in frame.columns if c not in (LINE, RAGGED)]
-    blank = (pl.col(c).str.strip_chars().replace("", None).is_null() for c in data_cols)
-    empty = frame.select(pl.all_horizontal(blank)).to_series()
-    trailing = 0
-    for is_empty in reversed(empty.to_list()):
-        if not is_empty:
-            break
-        trailing += 1
-    if trailing:
-        frame = frame.head(frame.height - trailing)
-        notes.append(f"ignored {trailing} empty row(s) at the end of the sheet")
-    return SourceTable(frame, "xlsx", notes)
-
-
 def read_source(
     path: Path, data: bytes | None = None, multiline: frozenset[str] | None = None
 ) -> SourceTable:
@@ -447,7 +334,9 @@ def read_source(
 
     `multiline`: the headers whose values may hold a line break (see `read_csv_text`)."""
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        return read_xlsx(path, data)
+        from kesu.warehouse.landing_excel import read_excel  # imports this module
+
+        return read_excel(path, data)
     if data is None:
         data = path.read_bytes()
     return read_csv_text(data, path.name, multiline)

@@ -213,3 +213,51 @@ def test_a_day_without_folders_is_reported_not_fatal(landing, tmp_path, monkeypa
     run = ingest(landing, tmp_path / "warehouse", date(2024, 1, 1))
     assert run["status"] == "completed"
     assert {r["status"] for r in run["feeds"].values()} == {"no_folder"}
+
+
+def _open_quote_in_topic(line: str) -> str:
+    """The record with a quote opened in 业务小类 (the 11th field) that never closes."""
+    fields = line.split(",")
+    fields[10] = '"' + fields[10]
+    return ",".join(fields)
+
+
+@pytest.mark.flow
+def test_a_drop_of_hand_broken_files_accounts_for_every_landed_record(tmp_path, demo_key, capsys):
+    # issue 10: sample files broken as a new user broke them, through `kesu ingest`
+    from kesu.flows.cli import main
+    from kesu.warehouse.ledger import list_runs
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    generate(START, START, landing, profile="small", seed=5, defects=False)
+    calls = next((landing / "hotline" / START.isoformat()).glob("*.csv"))
+    lines = calls.read_text(encoding="utf-8").split("\n")
+    lines[3] = _open_quote_in_topic(lines[3])  # a stray quote …
+    lines[9] = _open_quote_in_topic(lines[9])  # … and another: once they merged lines 4-10
+    calls.write_text("\n".join(lines), encoding="utf-8")
+    landed = sum(1 for line in lines[1:] if line)
+    (calls.parent / "notes.txt").write_text("not an export", encoding="utf-8")
+    argv = ["ingest", "--date", START.isoformat(), "--landing", str(landing)]
+    argv += ["--warehouse", str(warehouse)]
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    (run,) = list_runs(warehouse)
+    hotline = run["feeds"]["hotline"]
+    assert hotline["rows_in"] == landed == hotline["loaded"] + hotline["quarantined"]
+    assert "not read: 'notes.txt' (not a .csv, .xlsx or .xls file)" in out
+    held = pl.read_parquet(warehouse / "quarantine" / "hotline" / f"drop_date={START}")
+    for line in (4, 10):
+        (reason,) = held.filter(pl.col("source_line") == line)["reason"]
+        assert reason.startswith(f"line {line}: a quote opened in 业务小类 does not close")
+
+    # The transfers export is replaced by a file of a type kesu does not read: the feed fails
+    # (exit 1) and its live partition keeps the rows it had.
+    table = warehouse / STAGED_TABLE["regulator_transfers"] / f"drop_date={START}"
+    before = pl.read_parquet(table)
+    workbook = next((landing / "regulator_transfers" / START.isoformat()).glob("*.xlsx"))
+    workbook.rename(workbook.with_suffix(".bak"))
+    assert main([*argv, "--feeds", "regulator_transfers"]) == 1
+    assert "not read: '" in capsys.readouterr().out
+    assert pl.read_parquet(table).equals(before) and before.height > 0
+    assert list_runs(warehouse)[0]["feeds"]["regulator_transfers"]["status"] == "unreadable"

@@ -76,3 +76,54 @@ def test_yes_no():
     values, problems = parsing.parse_yes_no(pl.Series(["是", "否", "Y", None]))
     assert values.to_list() == [True, False, None, None]
     assert problems.to_list()[:2] == [None, None] and "Y" in problems[2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1988-04-17 02:30:00",  # China's summer time began at 02:00: this time never was
+        "1988-09-11 01:30:00",  # and ended at 02:00 back to 01:00: this one was twice
+    ],
+)
+def test_a_local_time_that_never_was_or_was_twice_is_a_row_problem_not_a_crash(text):
+    value, problem = _one(parsing.parse_datetime, text)
+    assert value is None
+    assert problem == (
+        "not one time in Asia/Shanghai (skipped or repeated by a daylight-saving change): " + text
+    )
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(2025, 3, 2)  # the drop of 2025-03-01, a day ahead
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("2000-01-01 00:00:00", None),  # the first plausible instant
+        ("2025-03-02 23:59:59", None),  # the end of the day after the drop
+        ("1999-12-31 23:59:59", "1999-12-31 23:59:59 is before 2000-01-01, too early to be real"),
+        ("0001-01-01 00:00:00", "0001-01-01 00:00:00 is before 2000-01-01, too early to be real"),
+        ("2025-03-03 00:00:00", "2025-03-03 00:00:00 is after 2025-03-02, later than the export"),
+        ("9999-12-31 23:59:59", "9999-12-31 23:59:59 is after 2025-03-02, later than the export"),
+        ("2099-01-01 00:00:00", "2099-01-01 00:00:00 is after 2025-03-02, later than the export"),
+    ],
+)
+def test_an_implausible_time_is_named_with_the_window(text, why):
+    values, _ = parsing.parse_datetime(pl.Series([text, None]))
+    found = parsing.implausible(values, EARLIEST, LATEST).to_list()
+    assert found[1] is None  # no value, no problem
+    assert found[0] == why or (why is not None and found[0].startswith(why))
+
+
+@pytest.mark.parametrize(
+    ("text", "latest", "why"),
+    [
+        ("2025-03-02", LATEST, None),
+        ("2025-03-03", LATEST, "2025-03-03 is after 2025-03-02, later than the export can know"),
+        ("2099-01-01", None, None),  # a due date may lie ahead: no end to its window
+        ("1999-12-31", None, "1999-12-31 is before 2000-01-01, too early to be real"),
+    ],
+)
+def test_an_implausible_date_is_named_with_the_window(text, latest, why):
+    values, _ = parsing.parse_date(pl.Series([text]))
+    assert parsing.implausible(values, EARLIEST, latest).to_list() == [why]

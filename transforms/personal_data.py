@@ -180,7 +180,7 @@ def masked_file_name(name: str, sha256: str) -> str:
     """A landed file's name as stored past the raw zone: as written if it holds no personal
     data, else masked and told apart from other files by the first 8 hex of its content hash
     (`calls_138****5678~1a2b3c4d.csv`)."""
-    masked = mask_message(name)
+    masked = mask_personal_data(pl.Series([name]))[0]  # shapes only: 00000123.csv is no phone
     if masked == name:
         return name
     stem, dot, suffix = masked.rpartition(".")

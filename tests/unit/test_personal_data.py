@@ -115,6 +115,7 @@ def test_messages_and_file_names_are_masked():
 def test_a_file_name_with_personal_data_is_stored_masked_with_its_hash():
     sha = "1a2b3c4d" + "0" * 56
     assert masked_file_name("hotline_2025-03-03.csv", sha) == "hotline_2025-03-03.csv"
+    assert masked_file_name("export_00012345.csv", sha) == "export_00012345.csv"
     assert masked_file_name("张三13812345678投诉.csv", sha) == "张三138****5678投诉~1a2b3c4d.csv"
     assert masked_file_name("110105 19491231 002X", sha) == "1101**********002X~1a2b3c4d"
 

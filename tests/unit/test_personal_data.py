@@ -28,7 +28,7 @@ from kesu.warehouse.landing import read_source
         ("+86 138-1234-5678", "138****5678"),
         ("电话：138 1234 5678。", "电话：138****5678。"),
         ("13812345678,13987654321", "138****5678,139****4321"),
-        ("坐席KF13812345678", "坐席KF138****5678"),  # glued to letters: still a phone
+        ("坐席:13812345678", "坐席:138****5678"),
         # resident IDs, separators or spaces anywhere, X either case
         ("11010519491231002X", "1101**********002X"),
         ("110105 19491231 002X", "1101**********002X"),
@@ -61,6 +61,7 @@ def test_personal_data_is_masked_however_it_is_written(given, expect):
         "TS202503030000012",
         "ZB202503030001",
         "KF10023",
+        "KF13812345678",  # digits glued to a Latin letter are an id (documented rule)
         "C202503030000128",  # call ids whose digits pass the Luhn check
         "C2025030300001231",
         "4111111111111112",  # 16 digits that fail the Luhn check: not a card (in an id column)
@@ -114,6 +115,7 @@ def test_messages_and_file_names_are_masked():
 def test_a_file_name_with_personal_data_is_stored_masked_with_its_hash():
     sha = "1a2b3c4d" + "0" * 56
     assert masked_file_name("hotline_2025-03-03.csv", sha) == "hotline_2025-03-03.csv"
+    assert masked_file_name("export_00012345.csv", sha) == "export_00012345.csv"
     assert masked_file_name("张三13812345678投诉.csv", sha) == "张三138****5678投诉~1a2b3c4d.csv"
     assert masked_file_name("110105 19491231 002X", sha) == "1101**********002X~1a2b3c4d"
 

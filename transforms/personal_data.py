@@ -172,8 +172,11 @@ def has_personal_data(text: pl.Series) -> pl.Series:
 
 
 def mask_message(message: str) -> str:
-    """One message or note (a file name, an exception's text) with personal data masked."""
-    return mask_personal_data(pl.Series([message]), free_text=True)[0]
+    """One message or note (a file name, an exception's text) with personal data masked.
+
+    Shapes only (phones, IDs, cards, landlines), not every long digit run: kesu's own messages
+    carry counts and sizes (a sheet claiming 1048576 rows), and never quote a record."""
+    return mask_personal_data(pl.Series([message]))[0]
 
 
 def masked_file_name(name: str, sha256: str) -> str:

@@ -123,4 +123,6 @@ def test_a_file_name_with_personal_data_is_stored_masked_with_its_hash():
 def test_a_malformed_csv_note_never_quotes_the_record():
     data = '通话编号,主叫号码,业务小类\nC1,13812345678,a\nC2,"张三 13912345678,b\nC3,1,c\n'
     notes = read_source(Path("calls.csv"), data.encode()).notes
-    assert notes == ["malformed CSV (unbalanced quotes); read record by record"]
+    assert notes == [
+        "malformed CSV (a quote out of place); read line by line, 1 record(s) held for a quote"
+    ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,6 +63,7 @@ def main() -> None:
             results[name]["after"] = [timed(argv, env, work) for _ in range(args.repeat)]
     finally:
         timed(["server", "stop"], env, work)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"local server start (once): {started:.1f} s")
     print(f"{'command':<8} {'before s (median, runs)':<32} {'after s (median, runs)'}")
     for name, modes in results.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,18 +51,19 @@ def main() -> None:
         "report": ["report", "quarterly", "2025Q3"],
     }
     timed(["sample", "--start", DAYS[0], "--end", DAYS[1], "--seed", "7"], env, work)
-    timed(["backfill", "--start", DAYS[0], "--end", DAYS[1]], before, work)
     results: dict[str, dict[str, list[float]]] = {}
     try:
+        started = timed(["server", "start"], env, work)
+        timed(["backfill", "--start", DAYS[0], "--end", DAYS[1]], env, work)
         for name, argv in commands.items():
             results.setdefault(name, {})["before"] = [
                 timed(argv, before, work) for _ in range(args.repeat)
             ]
-        started = timed(["server", "start"], env, work)
         for name, argv in commands.items():
             results[name]["after"] = [timed(argv, env, work) for _ in range(args.repeat)]
     finally:
         timed(["server", "stop"], env, work)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"local server start (once): {started:.1f} s")
     print(f"{'command':<8} {'before s (median, runs)':<32} {'after s (median, runs)'}")
     for name, modes in results.items():

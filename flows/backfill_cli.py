@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
         require_prefect_server()
     settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
-    preflight.for_ingest(settings)  # before Prefect starts
+    if not address:  # on a cluster the landing zone and the key are the workers' (cluster.py)
+        preflight.for_ingest(settings)  # before Prefect starts
     terminal = Terminal()
     finished: list[DropDone] = []
     failure = None

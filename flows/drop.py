@@ -291,6 +291,6 @@ def _log_wait(root: Path | str, drop_date: date, timeout: float, log: Log) -> No
         if run.get("drop_date") == drop_date.isoformat() and run.get("status") == "running":
             holder = f"run {run['run_id']} (pid {run.get('pid')} on {run.get('host')})"
             break
-    log.info(
+    log.warning(  # a warning: the terminal shows it (Prefect's INFO lines stay in its logs)
         "drop %s is being ingested by %s; waiting up to %.0f s for it", drop_date, holder, timeout
     )

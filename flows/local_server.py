@@ -82,9 +82,14 @@ def running() -> Server | None:
         server = Server(int(state["pid"]), str(state["url"]))
     except (OSError, ValueError, KeyError):
         return None
-    if not _alive(server.pid) or not _healthy(server.url):
-        return None
-    return server
+    deadline = time.monotonic() + 20  # a busy machine answers slowly: not a dead server
+    while _alive(server.pid):
+        if _healthy(server.url):
+            return server
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    return None
 
 
 def ensure(say: Callable[[str], None] = lambda _: None) -> str | None:
@@ -94,6 +99,7 @@ def ensure(say: Callable[[str], None] = lambda _: None) -> str | None:
         return None
     server = running()
     if server is None:
+        stop()  # one that no longer answers: not left behind beside the new one
         say("starting kesu's local Prefect server (once; later commands reuse it)")
         server = start()
         say(f"Prefect server started in the background: UI at {server.ui} (`kesu server stop`)")
@@ -174,7 +180,7 @@ def _alive(pid: int) -> bool:
 
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
             return bool(response.status == 200)
     except OSError:
         return False

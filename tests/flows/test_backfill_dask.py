@@ -15,6 +15,7 @@ import pytest
 from kesu.flows import backfill_cli, cli
 from kesu.flows.backfill import backfill
 from kesu.flows.cluster import worker_problems
+from kesu.flows.config import ConfigError
 from kesu.samplegen.generate import generate
 from kesu.warehouse import ledger
 
@@ -135,7 +136,8 @@ def test_malformed_addresses_are_refused_by_flag_and_environment(address, capsys
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(argv)
     assert "is not a Dask scheduler address" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="KESU_DASK_ADDRESS: .* is not a Dask scheduler address"):
+    # a configuration error: one line and exit status 2 from `kesu` (issue 14)
+    with pytest.raises(ConfigError, match="KESU_DASK_ADDRESS: .* is not a Dask scheduler address"):
         backfill_cli.chosen_dask_address(argparse.Namespace(), {"KESU_DASK_ADDRESS": address})
 
 

@@ -83,7 +83,9 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
         return [(s.schedule.cron, s.schedule.timezone) for s in built[name].schedules]
 
     assert schedules("nightly/kesu-nightly") == [("0 2 * * *", "Asia/Shanghai")]
-    assert schedules("quarterly-report/kesu-quarterly-report") == [("0 6 5 1,4,7,10 *", "Asia/Shanghai")]
+    assert schedules("quarterly-report/kesu-quarterly-report") == [
+        ("0 6 5 1,4,7,10 *", "Asia/Shanghai")
+    ]
     assert schedules("monthly-report/kesu-monthly-report") == [("0 6 3 * *", "Asia/Shanghai")]
     assert schedules("maintain/kesu-maintain") == [("0 4 * * 0", "Asia/Shanghai")]  # weekly, Sunday
     assert schedules("backfill/kesu-backfill") == schedules("report/kesu-report") == []  # on demand
@@ -102,7 +104,11 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     def required(name: str) -> list[str]:  # what `prefect deployment run -p` must supply
         return sorted(built[name]._parameter_openapi_schema.required or [])
 
-    assert required("nightly/kesu-nightly") == required("quarterly-report/kesu-quarterly-report") == []
+    assert (
+        required("nightly/kesu-nightly") == required("quarterly-report/kesu-quarterly-report") == []
+    )
     assert required("backfill/kesu-backfill") == ["end", "start"]
     assert required("report/kesu-report") == ["kind", "period"]
-    assert built["nightly/kesu-nightly"].entrypoint == "kesu.flows.ingest.nightly"  # by module: any cwd
+    assert (
+        built["nightly/kesu-nightly"].entrypoint == "kesu.flows.ingest.nightly"
+    )  # by module: any cwd

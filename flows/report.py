@@ -8,6 +8,7 @@ live one only when everything is written (reports.output), so a crash never leav
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,7 @@ from kesu.reports import charts, files, manifest, output
 from kesu.transforms.columns import BRANCH_HEADERS
 from kesu.transforms.periods import Period
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-from kesu.warehouse.reader import latest_drop, scan_table
+from kesu.warehouse.reader import latest_drop, scan_table, table_version
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -51,27 +52,67 @@ def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str
 
 
 def report_inputs(
-    settings: Settings, p: Period, as_of: date
+    settings: Settings, p: Period, as_of: date, versions: dict[str, int | None] | None = None
 ) -> tuple[ReportInputs, list[dict], dict[str, Any]]:
     """The builder's inputs, scanning only the partitions the period needs; also the partitions
-    read and the reference files used (for the manifest). The benchmark times this same path."""
+    read and the reference files used (for the manifest). The benchmark times this same path.
+
+    `versions` ({table: Delta version}, from a manifest) reads the tables as they were then;
+    by default each table's latest version, which `table_versions` then records."""
     frames, partitions = {}, []
+    used = versions if versions is not None else _latest_versions(settings)
     for field, table in INPUT_TABLES.items():
         lo, hi = drop_window(table, p, as_of)
-        frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
+        version = used.get(table)
+        if version is None:  # the table did not exist yet: read it as never loaded
+            frames[field], read = scan_table(settings.warehouse, table, None, date.min)
+        else:
+            frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of), version)
         partitions += read
     branches, codes, reference = _reference(settings)
+    reference["table_versions"] = dict(used)
     return ReportInputs(branches=branches, codes=codes, **frames), partitions, reference
 
 
+def _latest_versions(settings: Settings) -> dict[str, int | None]:
+    return {t: table_version(settings.warehouse, t) for t in INPUT_TABLES.values()}
+
+
+def reproduction(path: str | Path) -> dict[str, Any]:
+    """kind, period, as_of and the input tables' versions recorded in a report's manifest."""
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    versions = record.get("table_versions")
+    if not isinstance(versions, dict):
+        raise ValueError(f"{path}: no table_versions (written before kesu recorded them)")
+    return {
+        "kind": record["kind"],
+        "period": record["period"],
+        "as_of": date.fromisoformat(record["as_of"]),
+        "versions": versions,
+    }
+
+
 @task(name="read-and-build", cache_policy=NO_CACHE)
-def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> dict:
+def build_task(
+    settings: Settings,
+    kind: str,
+    period: str,
+    as_of: date,
+    work: Path,
+    versions: dict[str, int | None] | None = None,
+) -> dict:
     """Reads only the partitions the period needs; writes `tables/`; returns names and inputs."""
     p = Period.parse(kind, period)
-    inputs, partitions, reference = report_inputs(settings, p, as_of)
+    inputs, partitions, reference = report_inputs(settings, p, as_of, versions)
+    used = reference.pop("table_versions")
     tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
     files.write_tables(tables, work / reports.TABLES_DIR)
-    return {"tables": sorted(tables), "partitions": partitions, "reference": reference}
+    return {
+        "tables": sorted(tables),
+        "partitions": partitions,
+        "reference": reference,
+        "versions": used,
+    }
 
 
 @task(name="render", cache_policy=NO_CACHE)
@@ -133,11 +174,22 @@ def report(
     out: str | None = None,
     warehouse_dir: str | None = None,
     config_file: str | None = None,
+    reproduce: str | None = None,
 ) -> dict[str, Any]:
-    """Build `<reports or out>/<kind>/<period>/`; returns its folder, as-of date and files."""
+    """Build `<reports or out>/<kind>/<period>/`; returns its folder, as-of date and files.
+
+    `reproduce` (a report's manifest.json) rebuilds that report: its as-of and the table
+    versions it read (Delta time travel), whatever corrections landed since."""
     logger = get_run_logger()
     settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
     label = Period.parse(kind, period).label
+    versions = None
+    if reproduce is not None:
+        then = reproduction(reproduce)
+        if (then["kind"], then["period"]) != (kind, label):
+            raise ValueError(f"{reproduce} is the {then['kind']} report {then['period']}")
+        as_of, versions = then["as_of"], then["versions"]
+        logger.info("reproducing %s as of %s from table versions %s", reproduce, as_of, versions)
     if as_of is None:
         as_of = latest_drop(settings.warehouse)
         if as_of is None:
@@ -145,7 +197,7 @@ def report(
         logger.info("as of the latest drop in the warehouse: %s", as_of)
     root = settings.reports
     with output.replace_folder(root, kind, label) as work:
-        built = build_task(settings, kind, label, as_of, work)
+        built = build_task(settings, kind, label, as_of, work, versions)
         file_list = [f"{reports.TABLES_DIR}/{p.name}" for p in sorted((work / "tables").iterdir())]
         file_list += render_task(settings, kind, label, as_of, work)
         record = manifest.build_manifest(
@@ -158,6 +210,7 @@ def report(
             inputs=built["partitions"],
             files=file_list,
         )
+        record["table_versions"] = built["versions"]  # what --reproduce reads back
         manifest.write_manifest(record, work / reports.MANIFEST)
         file_list.append(reports.MANIFEST)
     folder = root / kind / label

@@ -34,6 +34,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
     )
     p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
+    p.add_argument(
+        "--reproduce",
+        metavar="MANIFEST",
+        help="rebuild the report a manifest.json describes, from the table versions it read",
+    )
     return p
 
 
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         warehouse_dir=args.warehouse,
         config_file=args.config,
+        reproduce=args.reproduce,
     )
     print(f"{args.kind} report {args.period} as of {result['as_of']}: {result['folder']}")
     for name in result["files"]:

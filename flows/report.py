@@ -8,6 +8,7 @@ live one only when everything is written (reports.output), so a crash never leav
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +24,13 @@ from kesu.transforms.lookups import label_lookup
 from kesu.transforms.periods import Coverage, Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
 from kesu.warehouse.quarantine import quarantine_table, read_quarantine
-from kesu.warehouse.reader import STAGED_TABLES, latest_drop, partition_dates, scan_table
+from kesu.warehouse.reader import (
+    STAGED_TABLES,
+    latest_drop,
+    partition_dates,
+    scan_table,
+    table_version,
+)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -59,14 +66,22 @@ def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str
 
 
 def report_inputs(
-    settings: Settings, p: Period, as_of: date
+    settings: Settings, p: Period, as_of: date, versions: dict[str, int | None] | None = None
 ) -> tuple[ReportInputs, list[dict], dict[str, Any]]:
     """The builder's inputs, scanning only the partitions the period needs; also the partitions
-    read and the reference files used (for the manifest). The benchmark times this same path."""
+    read and the reference files used (for the manifest). The benchmark times this same path.
+
+    `versions` ({table: Delta version}, from a manifest) reads the tables as they were then;
+    by default each table's latest version, which `table_versions` then records."""
     frames, partitions = {}, []
+    used = versions if versions is not None else _latest_versions(settings)
     for field, table in INPUT_TABLES.items():
         lo, hi = drop_window(table, p, as_of)
-        frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of))
+        version = used.get(table)
+        if version is None:  # the table did not exist yet: read it as never loaded
+            frames[field], read = scan_table(settings.warehouse, table, None, date.min)
+        else:
+            frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of), version)
         partitions += read
     branches, codes, reference = _reference(settings)
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
@@ -78,6 +93,7 @@ def report_inputs(
     if path.is_file():  # a bank without the file gets no per-outlet / per-customer rates
         denominators = pl.read_csv(path, infer_schema=False)
         reference["denominators"] = {"path": str(path), "sha256": sha256_of(path)}
+    reference["table_versions"] = dict(used)
     inputs = ReportInputs(branches=branches, codes=codes, held=held, labels=labels,
                           denominators=denominators, **frames)  # fmt: skip
     return inputs, partitions, reference
@@ -120,11 +136,37 @@ def check_coverage(settings: Settings, p: Period, as_of: date, allow_empty: bool
     return found
 
 
+def _latest_versions(settings: Settings) -> dict[str, int | None]:
+    return {t: table_version(settings.warehouse, t) for t in INPUT_TABLES.values()}
+
+
+def reproduction(path: str | Path) -> dict[str, Any]:
+    """kind, period, as_of and the input tables' versions recorded in a report's manifest."""
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    versions = record.get("table_versions")
+    if not isinstance(versions, dict):
+        raise ValueError(f"{path}: no table_versions (written before kesu recorded them)")
+    return {
+        "kind": record["kind"],
+        "period": record["period"],
+        "as_of": date.fromisoformat(record["as_of"]),
+        "versions": versions,
+    }
+
+
 @task(name="read-and-build", cache_policy=NO_CACHE)
-def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Path) -> dict:
+def build_task(
+    settings: Settings,
+    kind: str,
+    period: str,
+    as_of: date,
+    work: Path,
+    versions: dict[str, int | None] | None = None,
+) -> dict:
     """Reads only the partitions the period needs; writes `tables/`; returns names and inputs."""
     p = Period.parse(kind, period)
-    inputs, partitions, reference = report_inputs(settings, p, as_of)
+    inputs, partitions, reference = report_inputs(settings, p, as_of, versions)
+    used = reference.pop("table_versions")
     tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
     if p.kind == "monthly":  # the 客户之声 bulletin also compares with the month a year earlier
         config = ReportConfig.from_settings(settings.values)
@@ -138,7 +180,12 @@ def build_task(settings: Settings, kind: str, period: str, as_of: date, work: Pa
     if tables["unmapped_labels"].height:
         logger.warning("labels not in the label map were counted under 其他: see table "
                        "unmapped_labels (%d labels)", tables["unmapped_labels"].height)  # fmt: skip
-    return {"tables": sorted(tables), "partitions": partitions, "reference": reference}
+    return {
+        "tables": sorted(tables),
+        "partitions": partitions,
+        "reference": reference,
+        "versions": used,
+    }
 
 
 @task(name="render", cache_policy=NO_CACHE)
@@ -205,12 +252,23 @@ def report(
     warehouse_dir: str | None = None,
     config_file: str | None = None,
     allow_empty: bool = False,
+    reproduce: str | None = None,
 ) -> dict[str, Any]:
     """Build `<reports or out>/<kind>/<period>/`; returns its folder, as-of date and files.
-    A period no drop covers is refused unless allow_empty."""
+    A period no drop covers is refused unless allow_empty.
+
+    `reproduce` (a report's manifest.json) rebuilds that report: its as-of and the table
+    versions it read (Delta time travel), whatever corrections landed since."""
     logger = get_run_logger()
     settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
     label = Period.parse(kind, period).label
+    versions = None
+    if reproduce is not None:
+        then = reproduction(reproduce)
+        if (then["kind"], then["period"]) != (kind, label):
+            raise ValueError(f"{reproduce} is the {then['kind']} report {then['period']}")
+        as_of, versions = then["as_of"], then["versions"]
+        logger.info("reproducing %s as of %s from table versions %s", reproduce, as_of, versions)
     if as_of is None:
         as_of = latest_drop(settings.warehouse)
         if as_of is None:
@@ -221,7 +279,7 @@ def report(
         logger.warning("%s %s is not complete: %s", kind, label, covered.as_dict())
     root = settings.reports
     with output.replace_folder(root, kind, label) as work:
-        built = build_task(settings, kind, label, as_of, work)
+        built = build_task(settings, kind, label, as_of, work, versions)
         file_list = [f"{reports.TABLES_DIR}/{p.name}" for p in sorted((work / "tables").iterdir())]
         file_list += render_task(settings, kind, label, as_of, work, covered.through)
         record = manifest.build_manifest(
@@ -235,6 +293,7 @@ def report(
             files=file_list,
             coverage=covered.as_dict(),
         )
+        record["table_versions"] = built["versions"]  # what --reproduce reads back
         manifest.write_manifest(record, work / reports.MANIFEST)
         file_list.append(reports.MANIFEST)
     folder = root / kind / label

@@ -41,6 +41,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="allow_empty",
         help="write the report even when no drop covers the period (refused by default)",
     )
+    p.add_argument(
+        "--reproduce",
+        metavar="MANIFEST",
+        help="rebuild the report a manifest.json describes, from the table versions it read",
+    )
     return p
 
 
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 warehouse_dir=args.warehouse,
                 config_file=args.config,
                 allow_empty=getattr(args, "allow_empty", False),
+                reproduce=getattr(args, "reproduce", None),
             )
     print(f"{args.kind} report {args.period} as of {result['as_of']}: {result['folder']}")
     for name in result["files"]:

@@ -73,9 +73,9 @@ def publish_partition(
         if tables.PARTITION_COLUMN in frame.columns:
             raise ValueError(f"{name}: {tables.PARTITION_COLUMN!r} comes from the partition")
     frames = [files[name] for name in sorted(files)]
-    frame = pl.concat(frames, how="diagonal_relaxed") if frames else None
+    rows = pl.concat(frames, how="diagonal_relaxed") if frames else None
     metadata = tables.commit_metadata(run_id, inputs or {})
-    done = tables.publish(root, table, drop_date, frame, metadata)
+    done = tables.publish(root, table, drop_date, rows, metadata)
     files_now = [PublishedFile(*f) for f in done.files]
     return PublishedPartition(table, partition, files_now, done.action, done.version)
 

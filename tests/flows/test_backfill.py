@@ -4,7 +4,6 @@ a nightly run and a backfill on overlapping days (two real processes) take turns
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -47,17 +46,17 @@ def reference(landing, tmp_path_factory) -> Path:
     return root
 
 
-def published(root: Path) -> dict[str, str]:
-    """sha256 of every partition file and partition manifest (not the run ledger and the drops'
-    pointers into it, which name runs; not _kesu)."""
-    files = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and not rel.startswith(
-            ("_raw/", "_kesu/", "_ledger/runs/", "_ledger/drops/")
-        ):
-            files[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return files
+def published(root: Path) -> dict[str, tuple[int, list[tuple]]]:
+    """Per Delta table, its number of commits and its rows, sorted: what runs in another order
+    must agree on (the log files carry commit times and file ids, so not their bytes)."""
+    found = {}
+    for log in sorted(root.glob("**/_delta_log")):
+        rows = pl.read_delta(str(log.parent))
+        found[log.parent.relative_to(root).as_posix()] = (
+            len(list(log.glob("*.json"))),
+            rows.sort(pl.all()).rows(),
+        )
+    return found
 
 
 def artifacts_of(flow_run_id: UUID) -> list:
@@ -83,7 +82,7 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
         "ingested"
     }
     assert [e.done for e in events] == list(range(1, len(DAYS) + 1))
-    assert published(root) == published(reference)  # byte for byte, manifests included
+    assert published(root) == published(reference)  # same rows, same number of commits
 
     artifacts = {a.key: a for a in artifacts_of(state.state_details.flow_run_id)}
     assert artifacts["backfill-progress"].data == 100.0  # updated as drops finished

@@ -25,16 +25,23 @@ RAGGED = "_ragged"
 csv.field_size_limit(2**31 - 1)
 
 
+# Python's csv refuses a bare CR inside a field ("new-line character seen in unquoted field"):
+# a lone CR is text within one line here, so it stands in for itself during the parse.
+_CR, _CR_STAND_IN = "\r", "\ue001"
+
+
 def _fields(line: str) -> list[str]:
     if '"' not in line:
         return line.split(",")
-    return next(csv.reader([line], strict=False), [])
+    fields = next(csv.reader([line.replace(_CR, _CR_STAND_IN)], strict=False), [])
+    return [f.replace(_CR_STAND_IN, _CR) for f in fields]
 
 
 def _open_field(line: str) -> int | None:
     """Index of the field whose quote is still open at the end of `line`, else None."""
     if '"' not in line:
         return None
+    line = line.replace(_CR, _CR_STAND_IN)
     try:
         for _ in csv.reader(io.StringIO(line), strict=True):
             pass

@@ -318,7 +318,10 @@ def scan_file(path: Path, into: Scanned) -> None:
     else:
         text = path.read_bytes().decode("utf-8", errors="replace")
         into.text.append(text)
-        if suffix == ".json":
+        if suffix == ".json" and "_delta_log" in path.parts:  # a Delta commit: one JSON a line
+            into.cells += [s for line in text.splitlines() if line.strip()
+                           for s in json_strings(json.loads(line))]  # fmt: skip
+        elif suffix == ".json":
             into.cells += json_strings(json.loads(text))
         elif suffix == ".csv":
             into.cells += [c for row in csv.reader(io.StringIO(text), strict=False) for c in row]

@@ -96,3 +96,13 @@ def test_listing_skips_what_it_cannot_read_and_never_follows_links(tmp_path):
         "notes.txt": "not a .csv, .xlsx or .xls file",
     }
     assert not list_drop(tmp_path, "hotline", date(2025, 1, 3)).exists
+
+
+def test_a_bare_carriage_return_inside_a_quoted_line_is_text_not_a_crash():
+    # Python's csv refuses a lone CR in a field ("new-line character seen in unquoted field");
+    # found by the broken-export property test: the whole file failed instead of one record.
+    from kesu.warehouse.csv_records import _fields, _open_field
+
+    assert _fields('""\r",B03,x') == ['\r"', "B03", "x"]
+    assert _open_field('a,"b\rc') == 1
+    assert _open_field('a,"b\rc"') is None

@@ -100,7 +100,7 @@ def _field(value: str, quote: bool) -> str:
 
 
 @st.composite
-def csv_files(draw: st.DrawFn) -> tuple[bytes, str, int]:
+def csv_files(draw: st.DrawFn) -> tuple[bytes, str, tuple[int, int]]:
     """(file bytes, encoding, records as landed): random rows, column order, quoting, line
     ends and blank lines."""
     rows = draw(complaint_rows())
@@ -135,15 +135,19 @@ def _stage(data: bytes, feed: str = "complaints", name: str = "export.csv") -> F
         return staged
 
 
-def _landed_records(rows: list[dict[str, str]]) -> int:
-    """Records as landed: a row with a line break in a column that cannot hold one is split
-    into every line it spans (the quote left open there holds each piece on its own)."""
+def _landed_records(rows: list[dict[str, str]]) -> tuple[int, int]:
+    """Records as landed, as a range: each row is one record, unless it has a line break in a
+    column that cannot hold one — then it is split into the lines it spans (the quote left open
+    there holds a piece on its own). A later piece whose own free text spans lines may read as
+    one record with the next, so a broken row counts 1 to (its lines) records; a whole row is
+    exactly one."""
     free = {c.name for c in COMPLAINTS if c.header in MULTILINE_HEADERS}
-    count = 0
+    low = high = 0
     for row in rows:
         broken = any("\n" in v for n, v in row.items() if n not in free)
-        count += 1 + sum(v.count("\n") for v in row.values()) if broken else 1
-    return count
+        low += 1
+        high += 1 + sum(v.count("\n") for v in row.values()) if broken else 1
+    return low, high
 
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,7 +161,8 @@ def test_every_record_is_loaded_or_quarantined_once(file):
     assert outcome.status == "ok", outcome.message
     assert outcome.encoding == encoding or (encoding == "gb18030" and outcome.encoding == "utf-8")
     assert outcome.rows_in == outcome.loaded + outcome.quarantined
-    assert outcome.rows_in == records
+    low, high = records
+    assert low <= outcome.rows_in <= high
 
 
 @PROPERTY

@@ -66,7 +66,9 @@ def paragraph(overview: pl.DataFrame, period: str) -> str:
     total: dict[str, Decimal | None] = {"value": Decimal(0)}
     for column, _lead, _name in COMPARISONS:
         known = [rows[m].get(column) for m, _ in TICKET_TYPES]
-        total[column] = None if None in known else sum(known, Decimal(0))
+        total[column] = (
+            None if None in known else sum((k for k in known if k is not None), Decimal(0))
+        )
     total["value"] = sum((rows[m]["value"] for m, _ in TICKET_TYPES), Decimal(0))
     by_type = "、".join(f"{label}{_count(rows[m]['value'])}件" for m, label in TICKET_TYPES)
     text = [

@@ -38,7 +38,7 @@ def with_year_on_year(overview: pl.DataFrame, year_earlier: Values | None) -> pl
     previous_year) / previous_year × 100, half-up to 2 decimals; null when it is 0 or unknown;
     null too for a metric the year-earlier rules do not compute)."""
     found = year_earlier or {}
-    before = [None if found.get(m) is None else Decimal(found[m]) for m in overview["metric"]]
+    before = [None if (v := found.get(m)) is None else Decimal(v) for m in overview["metric"]]
     change = [
         None if v is None or p is None else shares.percent(v - p, p)
         for v, p in zip(overview["value"].to_list(), before, strict=True)

@@ -109,7 +109,8 @@ class Coverage:
 
     def as_dict(self) -> dict[str, str | bool | None]:
         first, last = self.first_drop, self.last_drop
-        return {"first_drop": first and first.isoformat(), "last_drop": last and last.isoformat(),
+        return {"first_drop": first.isoformat() if first else None,
+                "last_drop": last.isoformat() if last else None,
                 "complete": self.complete}  # fmt: skip
 
 

@@ -50,7 +50,7 @@ def tokens(values: pl.Series, key: bytes, kind: str) -> pl.Series:
     Computed by the polars-hash plugin in native code, over the whole column and without the
     GIL (a Python loop over 300k phones held it for ~0.25 s of every bank drop).
     """
-    mac = pl.lit(values).chash.hmac_sha256(key=kind_key(key, kind))
+    mac = pl.lit(values).chash.hmac_sha256(key=kind_key(key, kind))  # type: ignore[attr-defined]
     return pl.select(mac.str.slice(0, 2 * TOKEN_BYTES).alias(values.name)).to_series()
 
 

@@ -163,7 +163,7 @@ def _stage_column(
         issues = _issue(_unknown(clean, code, UNKNOWN_BRANCH), col, "unknown_branch")
         columns = [clean.alias("branch_label"), code.alias("branch_code")]
     else:
-        issues, columns = None, [clean.alias(col.name)]
+        issues, columns = None, [clean.alias(col.name)]  # type: ignore[assignment]
     if personal is not None:
         issues = personal if issues is None else pl.concat([personal, issues])
     return columns, clean, issues

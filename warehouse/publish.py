@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 from kesu.warehouse import locks, paths, tables
@@ -77,7 +77,8 @@ def publish_partition(
     metadata = tables.commit_metadata(run_id, inputs or {})
     done = tables.publish(root, table, drop_date, rows, metadata)
     files_now = [PublishedFile(*f) for f in done.files]
-    return PublishedPartition(table, partition, files_now, done.action, done.version)
+    action = cast(Action, done.action)  # delta-rs reports one of these five as text
+    return PublishedPartition(table, partition, files_now, action, done.version)
 
 
 def partition_intact(root: Path | str, table: str, partition: str) -> bool:

@@ -164,6 +164,10 @@ def _set(column: str, row: int, value: str) -> pl.Expr:
 
 @pytest.fixture(scope="module")
 def landings(tmp_path_factory) -> tuple[Path, Path]:
+    return make_landings(tmp_path_factory)
+
+
+def make_landings(tmp_path_factory) -> tuple[Path, Path]:
     """(old, new): a drop, and the same drop after its sources re-landed corrected files."""
     old = tmp_path_factory.mktemp("landing_old")
     generate(DAY, DAY, old, profile="small", seed=6, defects=False)

@@ -80,11 +80,13 @@ def _is_run_id(name: str) -> bool:
 # Per-drop pointers: `_ledger/drops/<date>.json` names, per feed, the last completed run whose
 # record of that feed can be reused (with its fingerprint and inputs), so deciding whether a drop
 # is unchanged reads two small files instead of every run file: constant cost per drop however
-# long the ledger grows. Written by a completing run under its drop lock, and only when the
-# entry's meaning changes (a rerun of unchanged inputs leaves the file as it was). Runs from
-# before the pointers existed are found by a scan, limited to the runs that `since.json` (written
-# the first time a pointer is needed) says may lack one.
+# long the ledger grows. Written by a completing run, and only when the entry's meaning changes
+# (a rerun of unchanged inputs leaves the file as it was), with a conditional write: runs on two
+# machines completing the same drop at once each re-read and retry, so neither update is lost.
+# Runs from before the pointers existed are found by a scan, limited to the runs that
+# `since.json` (written the first time a pointer is needed) says may lack one.
 DROPS = f"{paths.LEDGER}/drops"
+POINTER_ATTEMPTS = 20
 POINTERS_SINCE = f"{DROPS}/since.json"
 
 
@@ -101,8 +103,11 @@ def _read_json(root: Path | str, key: str) -> dict[str, Any] | None:
 
 
 def _write_json(root: Path | str, key: str, value: dict[str, Any]) -> None:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1)
-    storage_for(root).write_bytes(key, text.encode("utf-8"))
+    storage_for(root).write_bytes(key, _json_bytes(value))
+
+
+def _json_bytes(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
 
 
 def _run_ids(root: Path | str) -> list[str]:
@@ -117,7 +122,8 @@ def _pointers_since(root: Path | str) -> str:
     if marker is None:
         ids = _run_ids(root)
         marker = {"runs_up_to": ids[0] if ids else ""}
-        _write_json(root, POINTERS_SINCE, marker)  # two first runs may race: either value is safe
+        if not storage_for(root).create(POINTERS_SINCE, _json_bytes(marker)):
+            marker = _read_json(root, POINTERS_SINCE) or marker  # another run's first: use it
     return str(marker["runs_up_to"])
 
 
@@ -152,7 +158,20 @@ def point_drop_at(root: Path | str, run: dict[str, Any], statuses: tuple[str, ..
     drop_date = date.fromisoformat(run["drop_date"])
     _pointers_since(root)  # fixed before the first pointer, so older runs stay findable
     key = _drop_pointer_key(drop_date)
-    pointer = _read_json(root, key) or {"drop_date": drop_date.isoformat(), "feeds": {}}
+    store = storage_for(root)
+    for _ in range(POINTER_ATTEMPTS):  # a run on another machine may update it at once
+        found = store.read_tagged(key)
+        pointer = json.loads(found[0]) if found else {"drop_date": drop_date.isoformat()}
+        if not _point_at(pointer, run, statuses):
+            return False
+        if store.replace(key, _json_bytes(pointer), found[1] if found else None):
+            return True
+    raise RuntimeError(f"{key}: changed by other runs {POINTER_ATTEMPTS} times in a row")
+
+
+def _point_at(pointer: dict[str, Any], run: dict[str, Any], statuses: tuple[str, ...]) -> bool:
+    """Point the pointer's feeds at `run` where it should; whether anything changed."""
+    pointer.setdefault("feeds", {})
     changed = False
     for feed, record in run["feeds"].items():
         if record.get("status") not in statuses:
@@ -165,6 +184,4 @@ def point_drop_at(root: Path | str, run: dict[str, Any], statuses: tuple[str, ..
         old = pointer["feeds"].get(feed) or {}
         if (old.get("fingerprint"), old.get("inputs")) != (entry["fingerprint"], entry["inputs"]):
             pointer["feeds"][feed], changed = entry, True
-    if changed:
-        _write_json(root, key, pointer)
     return changed

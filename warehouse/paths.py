@@ -25,6 +25,7 @@ LEDGER = "_ledger"
 STAGING = "_kesu/staging"
 TMP = "_kesu/tmp"
 LOCK = "_kesu/lock"
+CAS_LOCK = "_kesu/locks/compare-and-swap.lock"  # local `replace`: one small write at a time
 PUBLISHING = "_kesu/publishing"  # object stores: one marker per publish under way
 
 _TABLE = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")

@@ -1,5 +1,12 @@
 """The restricted raw zone: byte-for-byte originals, content-addressed, owner-only.
 
+A copy is created only if absent (`Storage.create`: link(2) locally, a conditional PUT on an
+object store), so runs on several machines keeping the same file at once write it once. Where
+the landing zone and the warehouse share a filesystem that clones (XFS, Btrfs), the copy is a
+reflink of the landing file, verified against the checksum: no second write of the bytes.
+A hard link would not do: it is the same inode, so the copy's owner-only mode would change the
+landing file's, and a landing file rewritten in place would change the raw copy.
+
 On an object store "owner-only" is the bucket policy's job (objects have no mode bits): grant
 read on ``_raw/`` to kesu's identity alone.
 """
@@ -15,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from kesu.warehouse import paths
-from kesu.warehouse.storage import CHUNK, storage_for
+from kesu.warehouse.storage import CHUNK, LocalStorage, Storage, storage_for
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,29 @@ def keep_raw(
         data = read_regular(source)
     sha256, size = hashlib.sha256(data).hexdigest(), len(data)
     key = paths.raw_key(feed, drop_date, sha256, source.name)
-    present = store.exists(key) and store.size(key) == size
-    if not present:
-        store.write_bytes(key, data, private=True)
+    if store.exists(key):
+        present = store.size(key) == size
+        if not present:  # not these bytes after all (their name says they should be)
+            store.write_bytes(key, data, private=True)
+    else:  # another run (on another machine, too) may keep the same bytes at the same time
+        created = _cloned(store, key, source, sha256)
+        if created is None:
+            created = store.create(key, data, private=True)
+        present = not created
     return RawCopy(store.location(key), sha256, size, present)
+
+
+def _cloned(store: Storage, key: str, source: Path, sha256: str) -> bool | None:
+    """A copy-on-write clone of the landing file where the warehouse shares its filesystem
+    (reflink: no second write of the bytes): whether it created `key`; None where it cannot
+    clone, e.g. on ext4 or an object store."""
+    if not isinstance(store, LocalStorage):
+        return None
+    fd = _open_regular(source)
+    try:
+        return store.clone(key, fd, sha256)
+    finally:
+        os.close(fd)
 
 
 def read_regular(source: Path) -> bytes:

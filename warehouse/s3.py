@@ -36,7 +36,15 @@ from botocore.exceptions import (
 from kesu.warehouse.storage import LocalStorage
 
 ADDRESSING = ("auto", "path", "virtual")
-SPOOL_BYTES = 64 << 20  # a raw file larger than this is spooled to disk before its upload
+SPOOL_BYTES = 64 << 20
+# a conditional PUT that lost: the condition failed (412), or a concurrent conditional PUT of
+# the same key is in flight (409)
+CONDITION_FAILED = (
+    "PreconditionFailed",
+    "412",
+    "ConditionalRequestConflict",
+    "409",
+)  # a raw file larger than this is spooled to disk before its upload
 
 
 class ObjectStoreError(ValueError):
@@ -210,6 +218,48 @@ class S3Storage:
             spool.seek(0)
             with self._errors(key):  # multipart above 8 MB: complete only when all parts are
                 self.client.upload_fileobj(spool, self.bucket, self._key(key))
+
+    def create(self, key: str, data: bytes, *, private: bool = False) -> bool:
+        """One PUT with ``If-None-Match: *``: False when the key exists (or another writer's
+        PUT of it is under way), so of two machines exactly one creates it."""
+        with self._errors(key):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+                )
+            except ClientError as e:
+                if _code(e) in CONDITION_FAILED:
+                    return False
+                raise
+        return True
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and its ETag, None if absent."""
+        with self._errors(key):
+            try:
+                found = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as e:
+                if _code(e) in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = found["Body"].read()
+        return data, str(found["ETag"])
+
+    def replace(self, key: str, data: bytes, tag: str | None) -> bool:
+        """One PUT with ``If-Match: <tag>`` (None: ``If-None-Match: *``): False when another
+        writer changed the object since it was read."""
+        if tag is None:
+            return self.create(key, data)
+        with self._errors(key):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=tag
+                )
+            except ClientError as e:
+                if _code(e) in (*CONDITION_FAILED, "NoSuchKey", "404"):
+                    return False
+                raise
+        return True
 
     def delete(self, key: str) -> None:
         with self._errors(key):

@@ -7,6 +7,12 @@ all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename` and `e
 atomic, and everything is fsynced before the call returns. An object store keeps the first
 promise only; the tables need neither (they are Delta tables, `kesu.warehouse.tables`).
 
+Writers on several machines meet through the backend's conditional writes, never through a
+lock: `create` writes a key only if it is absent (an object store's ``If-None-Match: *``, a
+local ``link(2)``) and `replace` only if the key still holds what `read_tagged` returned (``If-
+Match`` on its ETag; locally a compare-and-swap under a lock file, one machine being all a
+local directory serves).
+
 Locks and scratch files need a local filesystem whatever the root: `local_state` is the root
 itself when it is local, else a local state directory for that URL.
 """
@@ -50,6 +56,9 @@ class Storage(Protocol):
     def sha256(self, key: str) -> str: ...
     def write_bytes(self, key: str, data: bytes, *, private: bool = False) -> None: ...
     def write_stream(self, key: str, chunks: Iterable[bytes], *, private: bool = False) -> None: ...
+    def create(self, key: str, data: bytes, *, private: bool = False) -> bool: ...
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None: ...
+    def replace(self, key: str, data: bytes, tag: str | None) -> bool: ...
     def delete(self, key: str) -> None: ...
     def delete_tree(self, key: str) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
@@ -128,6 +137,18 @@ def _renameat2_exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def _sha256_fd(fd: int) -> str:
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
 class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
@@ -199,6 +220,94 @@ class LocalStorage:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(parent)
+
+    def create(self, key: str, data: bytes, *, private: bool = False) -> bool:
+        """Write `key` unless it exists (then False): the temp file is linked into place, and
+        link(2) refuses an existing name, so of two writers exactly one creates it."""
+        target = self.path(key)
+        parent = self._ensure_dir(key.rsplit("/", 1)[0], private) if "/" in key else self.root
+        tmp = self._temp(data, private)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(parent)
+        return True
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The bytes of `key` and a tag naming them (their sha256), None if absent."""
+        try:
+            data = self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace(self, key: str, data: bytes, tag: str | None) -> bool:
+        """Write `key` only if it still holds the bytes `tag` names (None: only if absent)."""
+        if tag is None:
+            return self.create(key, data)
+        with self._cas_lock():
+            now = self.read_tagged(key)
+            if now is None or now[1] != tag:
+                return False
+            self.write_bytes(key, data)
+            return True
+
+    @contextmanager
+    def _cas_lock(self) -> Iterator[None]:
+        self._ensure_dir(paths.CAS_LOCK.rsplit("/", 1)[0], private=True)
+        fd = os.open(self.path(paths.CAS_LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for one small write: wait
+            yield
+        finally:
+            os.close(fd)
+
+    def _temp(self, data: bytes, private: bool) -> Path:
+        """`data` in a new fsynced file under the temp folder (the caller moves or removes it)."""
+        tmp = self._ensure_dir(paths.TMP, private=True) / uuid.uuid4().hex
+        mode = 0o600 if private else 0o666  # filtered by the umask, as write_stream's
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if private:
+                    os.fchmod(f.fileno(), 0o600)
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def clone(self, key: str, source: int, sha256: str) -> bool | None:
+        """Create `key` (owner-only) as a copy-on-write clone of the open file `source`, whose
+        bytes must hash to `sha256`: no data is written where the filesystem shares extents
+        (XFS, Btrfs: FICLONE). True: created; False: `key` existed (left alone); None: cannot
+        (ext4, another filesystem, bytes changed since hashed) — the caller writes them."""
+        target = self.path(key)
+        parent = self._ensure_dir(key.rsplit("/", 1)[0], private=True)
+        tmp = self._ensure_dir(paths.TMP, private=True) / uuid.uuid4().hex
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            try:
+                fcntl.ioctl(fd, _FICLONE, source)
+            except OSError:
+                return None
+            if _sha256_fd(fd) != sha256:  # the landing file changed since it was read
+                return None
+            os.fsync(fd)  # metadata only: the extents are shared
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                return False
+            _fsync_dir(parent)
+            return True
+        finally:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -1,0 +1,160 @@
+"""Writers on several machines meet through conditional writes, on both backends (a local
+directory and moto's real S3 server): create-if-absent, replace-if-unchanged, and what the raw
+zone and the ledger's drop pointers build on them. Each "machine" is a thread with its own
+storage object (on S3 its own client), so nothing in-process keeps them apart."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import pytest
+from kesu.warehouse import ledger, paths
+from kesu.warehouse.raw import keep_raw
+from kesu.warehouse.s3 import S3Options, S3Storage
+from kesu.warehouse.storage import LocalStorage, Storage, storage_for
+
+MACHINES = 8
+DAY = date(2025, 4, 1)
+
+
+@pytest.fixture(params=["local", "s3"])
+def root(request, tmp_path: Path) -> Path | str:
+    if request.param == "local":
+        return tmp_path / "wh"
+    return request.getfixturevalue("s3").url()
+
+
+def machine(root: Path | str) -> Storage:
+    """A storage object of its own, as another machine would build it."""
+    if isinstance(root, Path):
+        return LocalStorage(root)
+    return S3Storage(root, S3Options(endpoint_url=os.environ["KESU_S3_ENDPOINT"]))
+
+
+def test_create_writes_only_an_absent_key(root) -> None:
+    store = storage_for(root)
+    assert store.create("_ledger/x.json", b"first") is True
+    assert store.create("_ledger/x.json", b"second") is False
+    assert store.read_bytes("_ledger/x.json") == b"first"
+
+
+def test_replace_needs_the_tag_it_read(root) -> None:
+    store = storage_for(root)
+    assert store.read_tagged("k") is None
+    assert store.replace("k", b"one", None) is True
+    assert store.replace("k", b"again", None) is False  # None: only while absent
+    data, tag = store.read_tagged("k")
+    assert data == b"one"
+    store.write_bytes("k", b"two")  # someone else, meanwhile
+    assert store.replace("k", b"three", tag) is False
+    data, tag = store.read_tagged("k")
+    assert store.replace("k", b"three", tag) is True
+    assert store.read_bytes("k") == b"three"
+
+
+def test_of_many_machines_creating_one_key_exactly_one_wins(root) -> None:
+    def create(n: int) -> bool:
+        return machine(root).create("race", f"machine {n}".encode())
+
+    with ThreadPoolExecutor(MACHINES) as pool:
+        won = list(pool.map(create, range(MACHINES)))
+    assert won.count(True) == 1
+    assert storage_for(root).read_bytes("race") == f"machine {won.index(True)}".encode()
+
+
+def test_read_modify_replace_loses_no_update(root) -> None:
+    """Each machine appends its name to one JSON list; every name ends up in it once."""
+
+    def append(n: int) -> int:
+        store, tries = machine(root), 0
+        while True:
+            tries += 1
+            found = store.read_tagged("list.json")
+            names = json.loads(found[0]) if found else []
+            if store.replace(
+                "list.json", json.dumps([*names, n]).encode(), found[1] if found else None
+            ):
+                return tries
+
+    with ThreadPoolExecutor(MACHINES) as pool:
+        tries = list(pool.map(append, range(MACHINES)))
+    assert sorted(json.loads(storage_for(root).read_bytes("list.json"))) == list(range(MACHINES))
+    assert len(tries) == MACHINES
+
+
+def _run(run_id: str, feed: str, fingerprint: str) -> dict:
+    record = {"status": "loaded", "fingerprint": fingerprint, "inputs": []}
+    return {"run_id": run_id, "drop_date": DAY.isoformat(), "feeds": {feed: record}}
+
+
+def test_drop_pointers_written_at_once_by_two_machines_keep_both_feeds(root) -> None:
+    feeds = ["hotline", "complaints", "regulator_transfers", "extra_a", "extra_b", "extra_c"]
+    runs = [_run(f"20250401T0000{n:02d}Z-00000{n}", f, f"fp-{f}") for n, f in enumerate(feeds)]
+    with ThreadPoolExecutor(len(runs)) as pool:
+        changed = list(pool.map(lambda r: ledger.point_drop_at(root, r, ("loaded",)), runs))
+    assert changed == [True] * len(runs)
+    pointer = json.loads(storage_for(root).read_bytes(f"{ledger.DROPS}/{DAY.isoformat()}.json"))
+    pointed = {f: e["run_id"] for f, e in pointer["feeds"].items()}
+    assert pointed == {f: r["run_id"] for f, r in zip(feeds, runs, strict=True)}
+    # the same fingerprint again writes nothing
+    assert ledger.point_drop_at(root, _run("20250401T010000Z-0000ff", "hotline", "fp-hotline"),
+                                ("loaded",)) is False  # fmt: skip
+
+
+def test_a_raw_file_kept_by_many_machines_at_once_is_written_once(root, tmp_path: Path) -> None:
+    source = tmp_path / "landing" / "热线.csv"
+    source.parent.mkdir()
+    source.write_bytes("编号,内容\n1,一\n".encode() * 1000)
+
+    with ThreadPoolExecutor(MACHINES) as pool:
+        copies = list(pool.map(lambda _: keep_raw(root, "hotline", DAY, source), range(MACHINES)))
+    assert [c.already_present for c in copies].count(False) == 1
+    assert len({str(c.path) for c in copies}) == 1
+    key = paths.raw_key("hotline", DAY, copies[0].sha256, source.name)
+    assert storage_for(root).read_bytes(key) == source.read_bytes()
+
+
+def _reflinks(folder: Path) -> bool:
+    """Whether this filesystem clones (asked of coreutils, independently of kesu)."""
+    probe = folder / ".probe"
+    probe.write_bytes(b"x")
+    done = subprocess.run(
+        ["cp", "--reflink=always", probe, folder / ".probe2"], capture_output=True
+    )
+    return done.returncode == 0
+
+
+def test_the_raw_copy_is_a_clone_where_the_filesystem_clones_and_independent_always(
+    tmp_path: Path,
+) -> None:
+    """On XFS or Btrfs the copy is a reflink (no second write); on ext4 (this CI) a written copy.
+    Either way it is owner-only and does not change when the landing file is rewritten."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    source = landing / "x.csv"
+    source.write_bytes(b"a,b\n" * 10_000)
+    store = LocalStorage(tmp_path / "wh")
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        cloned = store.clone("_raw/x/clone", fd, hashlib.sha256(source.read_bytes()).hexdigest())
+        assert cloned is (True if _reflinks(tmp_path) else None)
+        assert store.clone("_raw/x/wrong", fd, "0" * 64) is None  # bytes not as hashed
+    finally:
+        os.close(fd)
+    assert not store.exists("_raw/x/wrong")
+    assert store.list_dir(paths.TMP) == []
+
+    copy = keep_raw(tmp_path / "wh", "hotline", DAY, source)
+    kept = Path(copy.path)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    with open(source, "r+b") as f:  # rewritten in place, as some exporters do
+        f.write(b"X,Y")
+    assert kept.read_bytes() == b"a,b\n" * 10_000
+    assert kept.stat().st_ino != source.stat().st_ino

@@ -17,8 +17,12 @@ not change any file but its ledger record).
 
 flock needs a local filesystem: with an ``s3://`` root the lock files live in the warehouse's
 local state directory (`kesu.warehouse.storage.local_state`), so they serialise the runs of one
-machine only. Runs on several machines against one bucket would need a lease instead (e.g. a
-Prefect global concurrency limit); kesu does not provide one.
+machine only, to save it doing a drop twice. Runs on several machines against one bucket need
+no lock to stay correct: a drop's tables are replaced by Delta commits (a concurrent commit of
+the same drop is detected and retried, then found unchanged), its raw copies are created only
+if absent and its ledger pointer is replaced only if unchanged (conditional writes,
+`kesu.warehouse.storage`), and run records have unique names. Two machines on one drop at once
+may both do its work; its rows land once (tests/flows/test_two_machines_s3.py).
 """
 
 from __future__ import annotations

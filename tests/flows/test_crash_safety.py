@@ -109,9 +109,9 @@ class KillPoint:
 
 
 KILL_POINTS = {
-    # the raw copy of a corrected file is written and fsynced, not yet renamed into place
+    # the raw copy of a corrected file is written and fsynced, not yet linked into place
     "mid-raw-copy": KillPoint(
-        at="os:rename",
+        at="os:link",
         needle="_raw/hotline",
         when="before",
         live="old",

@@ -50,9 +50,9 @@ if os.environ.get("KESU_KILL_ON_KEY"):
 """
 
 KILL_POINTS = {
-    # the raw copy of a corrected file is about to be PUT
+    # the raw copy of a corrected file is about to be PUT (if absent)
     "before-raw-put": KillPoint(
-        at="kesu.warehouse.s3:S3Storage.write_bytes",
+        at="kesu.warehouse.s3:S3Storage.create",
         needle="_raw/hotline",
         when="before",
         live="old",

@@ -58,20 +58,18 @@ class LocalLanding:
     def list_drop(self, feed: str, drop_date: date) -> DropListing:
         listing = landing.list_drop(self.root, feed, drop_date)
         large = [p for p in listing.files if Path(p).stat().st_size > self.max_bytes]
+        why = too_large(self.max_bytes)
         if not large:
             return listing
         return replace(
             listing,
             files=[p for p in listing.files if p not in large],
-            skipped=sorted(listing.skipped + [(Path(p).name, self._too_large()) for p in large]),
+            skipped=sorted([*listing.skipped, *((Path(p).name, why) for p in large)]),
         )
 
     def read(self, file: Path | str) -> bytes:
         """The file's bytes, opened without following a symlink (`raw.read_regular`)."""
         return read_regular(Path(file))
-
-    def _too_large(self) -> str:
-        return f"larger than {self.max_bytes >> 20} MiB (split the export)"
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ class S3Landing:
             elif not name.lower().endswith(ACCEPTED_SUFFIXES):
                 skipped.append((name, "not a .csv, .xlsx or .xls file"))
             elif sizes[name] > self.max_bytes:
-                skipped.append((name, f"larger than {self.max_bytes >> 20} MiB (split the export)"))
+                skipped.append((name, too_large(self.max_bytes)))
             else:
                 files.append(f"{folder}/{name}")
         return DropListing(feed, drop_date, folder, True, files, skipped)
@@ -138,11 +136,17 @@ class S3Landing:
         size = store.size(key)
         if size > self.max_bytes:
             name = PurePosixPath(key).name
-            raise ValueError(f"{name}: larger than {self.max_bytes >> 20} MiB; not read")
+            raise ValueError(f"{name}: {too_large(self.max_bytes)}; not read")
         return store.read_bytes(key)
 
 
 Landing = LocalLanding | S3Landing
+
+
+def too_large(limit: int) -> str:
+    """Why a file over `limit` bytes is not read."""
+    size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+    return f"larger than {size} (split the export)"
 
 
 def open_landing(root: Path | str, options: S3Options | None = None) -> Landing:

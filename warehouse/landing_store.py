@@ -126,6 +126,18 @@ class S3Landing:
                 files.append(f"{folder}/{name}")
         return DropListing(feed, drop_date, folder, True, files, skipped)
 
+    def visible_days(self, feed: str) -> set[str]:
+        """Names of the feed's "folders" holding something not hidden (one listing of the
+        feed): what `kesu status` calls a landed drop."""
+        store = self._store()
+        start = len(store._key(feed)) + 1
+        found = set()
+        for key in store._all_under(feed):
+            day, _, name = key[start:].partition("/")
+            if name and not name.startswith("."):
+                found.add(day)
+        return found
+
     def read(self, file: Path | str) -> bytes:
         """The object's bytes; `file` is a URL `list_drop` gave (refused if it grew too large)."""
         store = self._store()

@@ -168,3 +168,35 @@ def test_preflight_names_a_missing_landing_zone(s3, tmp_path: Path) -> None:
     wrong = s3.url("never-written")
     with pytest.raises(ConfigError, match=rf"landing zone {wrong} holds no object"):
         landing_exists(load_settings(landing=wrong, environ={"KESU_S3_ENDPOINT": s3.endpoint}))
+
+
+def test_status_sees_the_same_landed_days_in_a_bucket_as_on_disk(s3, tmp_path: Path) -> None:
+    from kesu.flows.status_cli import landing_days
+
+    files = {
+        "hotline/2025-03-30/a.csv": CSV,
+        "hotline/2025-03-31/.partial.csv": CSV,  # only a hidden file: not landed
+        "hotline/2025-13-01/a.csv": CSV,  # not a date: no drop
+        "complaints/2025-03-30/sub/x.csv": CSV,  # something visible in the day: landed
+    }
+    url = s3.url("landing")
+    prefix = url.removeprefix(f"s3://{s3.bucket}/")
+    for name, data in files.items():
+        s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}/{name}", Body=data)
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    expected = {"hotline": {DAY}, "complaints": {DAY}, "regulator_transfers": set()}
+    assert landing_days(tmp_path) == expected
+    assert landing_days(url, S3Options(endpoint_url=s3.endpoint)) == expected
+
+
+def test_kesu_sample_refuses_to_write_to_a_bucket(tmp_path: Path, capsys, monkeypatch) -> None:
+    from kesu.flows.cli import main
+
+    monkeypatch.chdir(tmp_path)  # nothing may appear here (Path("s3://b") is "s3:/b")
+    args = ["sample", "--start", "2025-03-30", "--end", "2025-03-30"]
+    assert main([*args, "--landing", "s3://bank-landing/exports"]) == 2
+    assert "kesu sample writes a local folder, not s3://bank-landing/exports" in (
+        capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -4,6 +4,7 @@ warehouse in the bucket too. Nothing but the bucket, kesu and the key is needed 
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import FEEDS, STAGED_TABLE
+from kesu.warehouse import ledger
 from kesu.warehouse.reader import scan_table
 
 START, END = date(2025, 3, 30), date(2025, 3, 31)
@@ -98,3 +100,36 @@ def test_landing_and_warehouse_both_in_the_bucket(site) -> None:
 def test_a_rerun_from_the_bucket_finds_the_inputs_unchanged(site) -> None:
     runs = ingest(site["url"], site["bucket"])
     assert {r["status"] for run in runs for r in run["feeds"].values()} == {"unchanged"}
+
+
+def test_dask_workers_read_the_drops_from_the_bucket(site, s3, tmp_path, monkeypatch) -> None:
+    """The workers have no copy of the landing zone and no KESU_S3_ENDPOINT: the landing URL
+    and its options travel with the settings, the credentials are their own AWS chain's."""
+    import argparse
+
+    from distributed import Client, LocalCluster
+    from kesu.flows import backfill_cli
+    from prefect.settings import PREFECT_API_URL
+
+    with monkeypatch.context() as env:
+        env.delenv("KESU_S3_ENDPOINT")
+        env.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+        cluster = LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+    with cluster, Client(cluster, set_as_default=False) as client:
+        (worker_pid,) = client.run(os.getpid).values()
+        warehouse = tmp_path / "dask"
+        args = argparse.Namespace(
+            start=START, end=END, feeds=None, force=False, workers=1,
+            dask_address=cluster.scheduler_address, landing=site["url"],
+            warehouse=str(warehouse), config=None,
+        )  # fmt: skip
+        assert backfill_cli.run(args) == 0
+    runs = [r for r in ledger.list_runs(warehouse) if r["kind"] == "ingest"]
+    assert {r["pid"] for r in runs} == {worker_pid}
+    assert feed_records(sorted(runs, key=lambda r: r["drop_date"])) == feed_records(
+        site["runs"]["disk"]
+    )
+    for table in TABLES:
+        assert rows(warehouse, table).equals(rows(site["disk"], table)), table

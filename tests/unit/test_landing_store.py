@@ -200,3 +200,19 @@ def test_kesu_sample_refuses_to_write_to_a_bucket(tmp_path: Path, capsys, monkey
         capsys.readouterr().err
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_xls_is_read_from_the_objects_bytes(s3) -> None:
+    # the hand-built BIFF8 workbook of the corpus tests (no registry package writes .xls)
+    from test_bad_input_corpus import _transfer_cells, _xls, transfer
+
+    cells = _transfer_cells(transfer(1), transfer(2))
+    url = s3.url("landing")
+    key = f"{url.removeprefix(f's3://{s3.bucket}/')}/regulator_transfers/{DAY}/t.XLS"
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=_xls(cells))
+    landing = s3_landing(s3, url, max_bytes=1 << 20)
+    (file,) = landing.list_drop("regulator_transfers", DAY).files
+    frame = read_source(Path(file), landing.read(file)).frame.drop("_line", "_ragged")
+    header, *records = cells  # an empty cell reads as null
+    assert frame.columns == header
+    assert [list(r) for r in frame.rows()] == [[v or None for v in r] for r in records]

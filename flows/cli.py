@@ -82,7 +82,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         raise ConfigError("--end is before --start")
-    landing = Path(args.landing or os.environ.get("KESU_LANDING") or "data/landing")
+    given = args.landing or os.environ.get("KESU_LANDING") or "data/landing"
+    if "://" in given:  # Path() would make a local folder "s3:" of it
+        raise ConfigError(
+            f"kesu sample writes a local folder, not {given}: give --landing a path, then copy "
+            f"it to the bucket (e.g. `aws s3 sync data/landing {given}`)"
+        )
+    landing = Path(given)
     print(f"writing {args.profile} sample data for {args.start}..{args.end} to {landing}")
     summary = generate(
         args.start,

@@ -11,7 +11,8 @@ What a Dask worker needs to run a drop:
 - kesu installed, at the same version (the staging code is part of each drop's fingerprint) —
   the task is sent by reference to `kesu.flows.backfill`;
 - the landing zone and the warehouse at the same absolute paths as on the machine that starts
-  the backfill (a shared filesystem; flock locks need a POSIX one, e.g. NFSv4), and the
+  the backfill (a shared filesystem; flock locks need a POSIX one, e.g. NFSv4; an s3:// landing
+  zone is read from its bucket), and the
   reference files named by the configuration; the settings travel as values, already resolved;
 - the PII key, from its own environment (`KESU_PII_KEY`, or the key file named by `[pii]
   key_file` / `KESU_PII_KEY_FILE` readable at the same path): the same key on every worker, or

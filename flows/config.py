@@ -80,13 +80,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    landing: Path
+    landing: Path | str  # a local absolute path, or an s3:// URL exactly as given
     warehouse: Path | str  # a local absolute path, or an s3:// URL exactly as given
     reports: Path
     config_file: Path | None
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     # warehouse.s3.S3Options of an s3:// warehouse as resolved here (toml + environment)
     object_store: Any = None
+    # warehouse.s3.S3Options of an s3:// landing zone (same [s3] table and KESU_S3_* variables)
+    landing_options: Any = None
 
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
@@ -213,6 +215,33 @@ def _warehouse_root(
     return value, options
 
 
+def _landing_root(
+    value: str, values: dict[str, dict[str, Any]], env: Mapping[str, str]
+) -> tuple[Path | str, Any]:
+    """A local landing zone made absolute, or an s3:// URL unchanged with its connection
+    options (the warehouse's `[s3]` table and variables; nothing is registered globally)."""
+    if not is_remote(value):
+        return Path(value).absolute(), None
+    if not value.startswith("s3://"):
+        raise ConfigError(f"landing zone {value}: only s3:// object stores are supported")
+    from kesu.warehouse import s3
+
+    try:
+        s3.split_url(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc).replace("warehouse URL", "landing URL")) from None
+    table = values.get("s3", {})
+    base = s3.S3Options(
+        endpoint_url=table.get("endpoint_url"),
+        region=table.get("region"),
+        addressing_style=table.get("addressing_style", "auto"),
+    )
+    options = s3.S3Options.from_env(env, base)
+    if options.addressing_style not in S3_ADDRESSING:
+        raise ConfigError(f"KESU_S3_ADDRESSING must be one of {', '.join(S3_ADDRESSING)}")
+    return value, options
+
+
 def load_settings(
     landing: str | None = None,
     warehouse: str | None = None,
@@ -241,11 +270,15 @@ def load_settings(
     root, object_store = _warehouse_root(
         warehouse or env.get("KESU_WAREHOUSE") or "data/warehouse", values, env
     )
+    landing_root, landing_options = _landing_root(
+        landing or env.get("KESU_LANDING") or "data/landing", values, env
+    )
     return Settings(
-        landing=Path(landing or env.get("KESU_LANDING") or "data/landing").absolute(),
+        landing=landing_root,
         warehouse=root,
         reports=Path(reports or env.get("KESU_REPORTS") or "data/reports").absolute(),
         config_file=config_path.absolute() if config_path else None,
         values=values,
         object_store=object_store,
+        landing_options=landing_options,
     )

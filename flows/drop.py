@@ -35,9 +35,9 @@ from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.transforms.columns import FEEDS
 from kesu.transforms.personal_data import mask_message
-from kesu.warehouse import landing, ledger, locks, scratch
+from kesu.warehouse import ledger, locks, scratch
+from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.publish import recover
-from kesu.warehouse.raw import read_regular
 from kesu.warehouse.storage import prepare_root
 
 LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
@@ -137,18 +137,6 @@ def _unchanged(
     return previous if steps.partitions_intact(settings, feed, drop_date) else None
 
 
-def _linked_folder(landing_root: Path, feed: str, drop_date: date) -> Path | None:
-    """The feed's or the drop's folder if it is a symbolic link (never followed: it could lead
-    out of the landing zone). `landing.list_drop` treats a linked drop folder as missing but
-    follows a linked feed folder, and records neither; this makes both visible in the ledger.
-    """
-    root = landing_root.resolve()
-    for folder in (root / feed, root / feed / drop_date.isoformat()):
-        if folder.is_symlink():
-            return folder
-    return None
-
-
 def _ingest_feed(
     settings: Settings,
     key: PiiKey,
@@ -159,7 +147,8 @@ def _ingest_feed(
     run_id: str,
     feed: str,
 ) -> dict[str, Any]:
-    linked = _linked_folder(settings.landing, feed, drop_date)
+    store = open_landing(settings.landing, settings.landing_options)
+    linked = store.linked_folder(feed, drop_date)
     if linked is not None:
         log.warning("%s: %s is a symbolic link; not followed, nothing read", feed, linked)
         return {
@@ -171,7 +160,7 @@ def _ingest_feed(
             "loaded": 0,
             "quarantined": 0,
         }
-    listing = landing.list_drop(settings.landing, feed, drop_date)
+    listing = store.list_drop(feed, drop_date)
     record: dict[str, Any] = {"folder": str(listing.folder), "fingerprint": fp}
     record["skipped"] = [{"name": mask_message(n), "why": w} for n, w in listing.skipped]
     for entry in record["skipped"]:
@@ -182,7 +171,7 @@ def _ingest_feed(
     files = [str(p) for p in listing.files]
     clock = time.perf_counter()
     # Read once: the raw copy, its checksum and staging all use these bytes.
-    contents = {f: read_regular(Path(f)) for f in files}
+    contents = {f: store.read(f) for f in files}
     inputs = _retried(lambda: steps.keep_raw_files(settings, feed, drop_date, files, contents))
     seconds = {"raw_copy": _since(clock)}
     record["inputs"] = inputs

@@ -64,10 +64,12 @@ def resolve_pii_key(settings: Settings, environ: dict[str, str] | None = None) -
         path = Path(configured)
         secret, is_demo = _read_key_file(path)
         return PiiKey(secret, str(path), is_demo)
-    demo = demo_key_file(settings.landing)
-    if (settings.landing / SAMPLE_MARKER).is_file() and demo.is_file():
-        secret, is_demo = _read_key_file(demo)
-        return PiiKey(secret, str(demo), is_demo)
+    # an s3:// landing zone is never one `kesu sample` wrote: it never gets the demo key
+    if isinstance(settings.landing, Path):
+        demo = demo_key_file(settings.landing)
+        if (settings.landing / SAMPLE_MARKER).is_file() and demo.is_file():
+            secret, is_demo = _read_key_file(demo)
+            return PiiKey(secret, str(demo), is_demo)
     raise ConfigError(
         "no key for tokenizing personal data: set KESU_PII_KEY (a secret of at least "
         f"{MIN_KEY_CHARS} characters) or `[pii] key_file` in kesu.toml (the demo key of "

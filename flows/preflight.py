@@ -17,11 +17,14 @@ REFERENCE_FILES = ("branches", "codes", "label_map")
 
 
 def landing_exists(settings: Settings) -> None:
-    """A landing root that is not there is a wrong path, not a day without data."""
-    if not settings.landing.is_dir():
-        raise ConfigError(
-            f"landing zone {settings.landing} does not exist; give --landing or KESU_LANDING"
-        )
+    """A landing root that is not there is a wrong path, not a day without data. An s3://
+    landing zone's bucket must answer (`ObjectStoreError`, one line naming the URL)."""
+    from kesu.warehouse.landing_store import LandingMissing, open_landing
+
+    try:
+        open_landing(settings.landing, settings.landing_options).check()
+    except LandingMissing as exc:
+        raise ConfigError(f"{exc}; give --landing or KESU_LANDING") from None
 
 
 def _header(path: Path) -> list[str]:

@@ -101,7 +101,7 @@ def locations(
     depend on the working directory of whatever process executes it."""
     settings = load_settings(landing=landing, warehouse=warehouse, reports=reports, config=config)
     found = {
-        "landing_dir": str(settings.landing.absolute()),
+        "landing_dir": str(settings.landing),  # absolute, or an s3:// URL
         "warehouse_dir": str(settings.warehouse),  # already absolute, or a URL
         "out": str(settings.reports.absolute()),
     }

@@ -37,8 +37,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def landing_days(landing: Path) -> dict[str, set[date]]:
-    """Per feed, the drop dates whose landing folder holds at least one visible file."""
+def landing_days(landing: Path | str, options: Any = None) -> dict[str, set[date]]:
+    """Per feed, the drop dates whose landing folder holds at least one visible file.
+    `options`: the S3Options of an s3:// landing zone."""
+    if isinstance(landing, str):
+        from kesu.warehouse.landing_store import S3Landing, open_landing
+
+        reader = open_landing(landing, options)
+        assert isinstance(reader, S3Landing)
+        return {
+            feed: {day for name in reader.visible_days(feed) if (day := _drop_date(name))}
+            for feed in FEEDS
+        }
     found: dict[str, set[date]] = {}
     for feed in FEEDS:
         folder = landing / feed
@@ -122,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(_table(run_rows(recent, interrupted(recent)), RUN_COLUMNS)))
     else:
         print(f"no runs recorded in {settings.warehouse}")
-    problems = problem_spans(drop_problems(runs, landing_days(settings.landing), FEEDS), FEEDS)
+    landed = landing_days(settings.landing, settings.landing_options)
+    problems = problem_spans(drop_problems(runs, landed, FEEDS), FEEDS)
     print()
     if problems:
         print(f"drops needing attention (landing {settings.landing}):")

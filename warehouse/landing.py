@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -36,9 +37,9 @@ class SourceReadError(Exception):
 class DropListing:
     feed: str
     drop_date: date
-    folder: Path
+    folder: Path | str  # a local folder, or the URL of an object-store "folder"
     exists: bool
-    files: list[Path] = field(default_factory=list)
+    files: Sequence[Path | str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
 
 

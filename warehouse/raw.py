@@ -81,7 +81,10 @@ def _cloned(store: Storage, key: str, source: Path, sha256: str) -> bool | None:
     clone, e.g. on ext4 or an object store."""
     if not isinstance(store, LocalStorage):
         return None
-    fd = _open_regular(source)
+    try:
+        fd = _open_regular(source)
+    except (OSError, ValueError):  # not a file of this machine (an s3:// landing zone)
+        return None
     try:
         return store.clone(key, fd, sha256)
     finally:

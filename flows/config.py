@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from kesu.warehouse.storage import is_remote
+from kesu.warehouse import Warehouse
 
 from kesu import reference
 
@@ -91,14 +91,14 @@ class Settings:
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
 
-    def register_object_store(self) -> None:
-        """Use the warehouse's object-store options in this process. `load_settings` does it
-        where the settings are made; a process that receives them by value (a Dask worker)
-        must call this, since the registry does not travel with them."""
-        if self.object_store is not None:
-            from kesu.warehouse import s3
-
-            s3.configure(str(self.warehouse), self.object_store)
+    def warehouse_store(self) -> Warehouse:
+        """The warehouse (storage, tables, ledger), built on first use and kept with these
+        settings: it travels with them to a Dask worker, its S3 options included."""
+        found = self.__dict__.get("_warehouse_store")
+        if found is None:
+            found = Warehouse.from_settings(self)
+            object.__setattr__(self, "_warehouse_store", found)  # frozen: a cache, not a field
+        return found
 
     def reference_path(self, name: str) -> Path:
         path = Path(self.values["reference"][name])
@@ -187,9 +187,9 @@ def _validate_s3(s3: dict[str, Any], source: str) -> None:
 def _warehouse_root(
     value: str, values: dict[str, dict[str, Any]], env: Mapping[str, str]
 ) -> tuple[Path | str, Any]:
-    """A local root made absolute, or a URL unchanged with its connection options (registered
-    for this process, and returned so that they travel with the settings)."""
-    if not is_remote(value):
+    """A local root made absolute, or a URL unchanged with its connection options (returned so
+    that they travel with the settings, and `Settings.warehouse_store` uses them)."""
+    if not Warehouse.names_object_store(value):
         return Path(value).absolute(), None
     if not value.startswith("s3://"):
         raise ConfigError(f"warehouse {value}: only s3:// object stores are supported")
@@ -209,7 +209,6 @@ def _warehouse_root(
     options = s3.S3Options.from_env(env, base)
     if options.addressing_style not in S3_ADDRESSING:
         raise ConfigError(f"KESU_S3_ADDRESSING must be one of {', '.join(S3_ADDRESSING)}")
-    s3.configure(value, options)
     return value, options
 
 

@@ -426,9 +426,35 @@ def test_output_recovers_a_report_moved_aside_by_a_crash(tmp_path):
     (tmp_path / "annual" / ".2025.old-abc").mkdir(parents=True)
     (tmp_path / "annual" / ".2025.old-abc" / "x").write_text("old")
     (tmp_path / "annual" / ".2025.tmp-def").mkdir()
-    done = output.recover(output.storage_for(tmp_path), "annual", "2025")
+    done = output.recover(tmp_path, "annual", "2025")
     assert (tmp_path / "annual" / "2025" / "x").read_text() == "old"
     assert len(done) == 2 and not (tmp_path / "annual" / ".2025.tmp-def").exists()
+
+
+def test_output_crash_between_the_two_renames_puts_the_old_report_back(tmp_path, monkeypatch):
+    with output.replace_folder(tmp_path, "annual", "2025") as work:
+        (work / "a.txt").write_text("first")
+    real = output._rename
+
+    def crash_before_moving_in(src, dst):
+        if ".tmp-" in src.name:  # the live folder is already aside: the process dies here
+            raise KeyboardInterrupt("killed")
+        real(src, dst)
+
+    monkeypatch.setattr(output, "_rename", crash_before_moving_in)
+    with pytest.raises(KeyboardInterrupt), output.replace_folder(tmp_path, "annual", "2025") as w:
+        (w / "b.txt").write_text("second")
+    live = tmp_path / "annual" / "2025"
+    assert not live.exists()  # the report is missing until the next write of it
+    assert [p.name[:10] for p in (tmp_path / "annual").iterdir() if ".old-" in p.name] == [
+        ".2025.old-"
+    ]
+    monkeypatch.setattr(output, "_rename", real)
+    with output.replace_folder(tmp_path, "annual", "2025") as work:
+        assert (live / "a.txt").read_text() == "first"  # put back before the new one is built
+        (work / "c.txt").write_text("third")
+    assert sorted(p.name for p in live.iterdir()) == ["c.txt"]
+    assert sorted(p.name for p in (tmp_path / "annual").iterdir()) == [".2025.lock", "2025"]
 
 
 @pytest.mark.parametrize("bad", ["../x", "", "2025/..", ".hidden"])

@@ -34,7 +34,9 @@ class Warehouse:
     `from_settings`; `str()` gives the location as the user wrote it (for messages)."""
 
     def __init__(self, location: Path | str, options: S3Options | None = None) -> None:
-        self.remote = options is not None
+        self.remote = self.names_object_store(location)
+        if self.remote != (options is not None):
+            raise ValueError(f"{location}: S3 options go with an s3:// URL, and only with one")
         self.location: Path | str = location if self.remote else Path(location).absolute()
         self.options = options
         self._store: Storage | None = None
@@ -112,10 +114,6 @@ class Warehouse:
     def lock(self) -> AbstractContextManager[None]:
         """Exclusive use of the warehouse (see `kesu.warehouse.publish.warehouse_lock`)."""
         return self.state.lock()
-
-    def location_of(self, key: str) -> Path | str:
-        """The local path or the URL of a key (for records and messages)."""
-        return self.store.location(key)
 
     def table_uri(self, table: str) -> str:
         """Where a Delta table lives: a local directory or an ``s3://`` prefix."""

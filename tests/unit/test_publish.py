@@ -186,22 +186,19 @@ def test_rewrite_replaces_only_its_drop(tmp_path: Path) -> None:
 
 def test_identical_rewrite_commits_nothing(tmp_path: Path) -> None:
     files = {"part-a.parquet": frame("c1"), "part-b.parquet": frame("c2")}
-    publish_partition(Warehouse.at(tmp_path), TABLE, D1, files)
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, files)
     # the same rows, in another order and split: still the same drop
-    again = publish_partition(
-        Warehouse.at(tmp_path), TABLE, D1, {"part-c.parquet": frame("c2", "c1")}
-    )
+    again = publish_partition(wh, TABLE, D1, {"part-c.parquet": frame("c2", "c1")})
     assert again.action == "unchanged" and again.version == 0
     assert version(tmp_path) == 0
 
 
 def test_a_changed_value_is_not_unchanged(tmp_path: Path) -> None:
-    publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1")})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
     changed = frame("c1").with_columns(amount=pl.lit(2.5))
-    assert (
-        publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": changed}).action
-        == "replaced"
-    )
+    assert publish_partition(wh, TABLE, D1, {"part-a.parquet": changed}).action == "replaced"
 
 
 def test_zoned_timestamps_and_decimals_come_back_unchanged(tmp_path: Path) -> None:
@@ -210,11 +207,9 @@ def test_zoned_timestamps_and_decimals_come_back_unchanged(tmp_path: Path) -> No
         received_at=pl.datetime(2025, 1, 31, 9, 30, time_zone="Asia/Shanghai"),
         amount=pl.lit("12.30").str.to_decimal(scale=2).cast(pl.Decimal(18, 2)),
     )
-    publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": rows})
-    assert (
-        publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": rows}).action
-        == "unchanged"
-    )
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": rows})
+    assert publish_partition(wh, TABLE, D1, {"part-a.parquet": rows}).action == "unchanged"
     live = tables.read_partition(DeltaTable(str(tmp_path / TABLE)), date(2025, 1, 31), None)
     back = tables.conform(live, rows.schema)
     assert back.schema == rows.schema and back.equals(rows)
@@ -222,24 +217,22 @@ def test_zoned_timestamps_and_decimals_come_back_unchanged(tmp_path: Path) -> No
 
 def test_quarantine_columns_may_differ_between_drops(tmp_path: Path) -> None:
     table = "quarantine/hotline"
-    publish_partition(Warehouse.at(tmp_path), table, D1, {"part-a.parquet": frame("q1")})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, table, D1, {"part-a.parquet": frame("q1")})
     extra = frame("q2").with_columns(caller=pl.lit("***"))
-    publish_partition(Warehouse.at(tmp_path), table, D2, {"part-a.parquet": extra})
-    assert publish_partition(
-        Warehouse.at(tmp_path), table, D1, {"part-a.parquet": frame("q1")}
-    ).action == ("unchanged")
+    publish_partition(wh, table, D2, {"part-a.parquet": extra})
+    assert publish_partition(wh, table, D1, {"part-a.parquet": frame("q1")}).action == ("unchanged")
 
 
 def test_empty_mapping_removes_the_partition(tmp_path: Path) -> None:
-    publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1")})
-    publish_partition(Warehouse.at(tmp_path), TABLE, D2, {"part-a.parquet": frame("c2")})
-    removed = publish_partition(Warehouse.at(tmp_path), TABLE, D1, {})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
+    publish_partition(wh, TABLE, D2, {"part-a.parquet": frame("c2")})
+    removed = publish_partition(wh, TABLE, D1, {})
     assert removed.action == "removed" and removed.files == []
     assert read_duckdb(tmp_path)["complaint_id"].to_list() == ["c2"]
-    assert publish_partition(Warehouse.at(tmp_path), TABLE, D1, {}).action == "absent"
-    assert (
-        publish_partition(Warehouse.at(tmp_path), "stg_hotline", D1, {}).action == "absent"
-    )  # no table
+    assert publish_partition(wh, TABLE, D1, {}).action == "absent"
+    assert publish_partition(wh, "stg_hotline", D1, {}).action == "absent"  # no table
 
 
 def _publish_in_child(root: str, partition: str, ids: list[str]) -> str:
@@ -263,13 +256,12 @@ def test_processes_publishing_at_once_all_land(tmp_path: Path) -> None:
 
 
 def test_partition_intact_sees_a_missing_file(tmp_path: Path) -> None:
-    done = publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1")})
-    assert publish.partition_intact(Warehouse.at(tmp_path), TABLE, D1)
+    wh = Warehouse.at(tmp_path)
+    done = publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
+    assert publish.partition_intact(wh, TABLE, D1)
     (tmp_path / TABLE / done.files[0].name).unlink()
-    assert not publish.partition_intact(Warehouse.at(tmp_path), TABLE, D1)
-    assert publish.partition_intact(
-        Warehouse.at(tmp_path), TABLE, D2
-    )  # nothing there, nothing missing
+    assert not publish.partition_intact(wh, TABLE, D1)
+    assert publish.partition_intact(wh, TABLE, D2)  # nothing there, nothing missing
 
 
 def test_recover_removes_unfinished_temp_files(tmp_path: Path) -> None:
@@ -282,7 +274,8 @@ def test_recover_removes_unfinished_temp_files(tmp_path: Path) -> None:
 
 def test_real_sigkill_during_a_commit_leaves_the_old_or_the_new(tmp_path: Path) -> None:
     """Kill a process in a loop of publishes at a random moment: the table reads whole."""
-    publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("old")})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("old")})
     script = textwrap.dedent(
         f"""
         import polars as pl
@@ -301,7 +294,7 @@ def test_real_sigkill_during_a_commit_leaves_the_old_or_the_new(tmp_path: Path) 
         child.wait()
         got = read_polars(tmp_path)["complaint_id"].to_list()
         assert got == ["old"] or (len(got) == 3 and len({g.split("-")[0] for g in got}) == 1)
-    publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("old")})
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("old")})
     assert read_polars(tmp_path)["complaint_id"].to_list() == ["old"]  # a rerun converges
 
 

@@ -136,10 +136,11 @@ def test_record_run_round_trip_keeps_chinese_and_dataclasses(tmp_path: Path) -> 
         "created",
     )
     r = run(T0, "completed", DROP, {NAME: "ab"}) | {"outputs": [part], "raw": [tmp_path / "x"]}
-    path = record_run(Warehouse.at(tmp_path), r)
+    wh = Warehouse.at(tmp_path)
+    path = record_run(wh, r)
     assert path == tmp_path / "_ledger/runs" / f"{r['run_id']}.json"
     assert NAME in path.read_text(encoding="utf-8")  # ensure_ascii=False
-    (back,) = list_runs(Warehouse.at(tmp_path))
+    (back,) = list_runs(wh)
     assert back["drop_date"] == "2025-01-31"
     assert back["outputs"] == [part.to_jsonable()]
     assert PublishedPartition.from_jsonable(back["outputs"][0]) == part
@@ -162,29 +163,30 @@ def test_list_runs_newest_first(tmp_path: Path) -> None:
 
 
 def test_last_successful_inputs(tmp_path: Path) -> None:
-    record_run(Warehouse.at(tmp_path), run(T0, "completed", DROP, {"a.csv": "1"}))
+    wh = Warehouse.at(tmp_path)
+    record_run(wh, run(T0, "completed", DROP, {"a.csv": "1"}))
     record_run(
-        Warehouse.at(tmp_path),
+        wh,
         run(T0 + timedelta(hours=1), "completed", DROP, {"a.csv": "2", "b.csv": "3"}),
     )
     # newer but failed, other drop, other feed: none of them count for complaints/DROP
-    record_run(Warehouse.at(tmp_path), run(T0 + timedelta(hours=2), "failed", DROP, {"a.csv": "9"}))
+    record_run(wh, run(T0 + timedelta(hours=2), "failed", DROP, {"a.csv": "9"}))
     record_run(
-        Warehouse.at(tmp_path),
+        wh,
         run(T0 + timedelta(hours=3), "completed", date(2025, 2, 1), {"a.csv": "8"}),
     )
     record_run(
-        Warehouse.at(tmp_path),
+        wh,
         run(T0 + timedelta(hours=4), "completed", DROP, {"h.csv": "7"}, feed="hotline"),
     )
 
-    assert last_successful_inputs(Warehouse.at(tmp_path), "complaints", DROP) == {
+    assert last_successful_inputs(wh, "complaints", DROP) == {
         "a.csv": "2",
         "b.csv": "3",
     }
-    assert last_successful_inputs(Warehouse.at(tmp_path), "hotline", DROP) == {"h.csv": "7"}
-    assert last_successful_inputs(Warehouse.at(tmp_path), "regulator_transfers", DROP) is None
-    assert last_successful_inputs(Warehouse.at(tmp_path), "complaints", date(2024, 1, 1)) is None
+    assert last_successful_inputs(wh, "hotline", DROP) == {"h.csv": "7"}
+    assert last_successful_inputs(wh, "regulator_transfers", DROP) is None
+    assert last_successful_inputs(wh, "complaints", date(2024, 1, 1)) is None
 
 
 def test_to_jsonable_handles_nested_values() -> None:

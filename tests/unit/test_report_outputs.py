@@ -503,17 +503,14 @@ def test_scan_reads_only_the_window_and_records_each_partition(warehouse):
 
 def test_scan_at_a_recorded_version_ignores_later_corrections(warehouse):
     """Time travel: the version a report manifest recorded reads as it was then."""
-    before, read = scan_table(Warehouse.at(warehouse), "stg_hotline", None, date(2025, 3, 3))
+    wh = Warehouse.at(warehouse)
+    before, read = scan_table(wh, "stg_hotline", None, date(2025, 3, 3))
     fixed = pl.DataFrame({"call_id": ["c-fixed"], "n": [0]})
-    publish_partition(
-        Warehouse.at(warehouse), "stg_hotline", "drop_date=2025-03-02", {"part-x.parquet": fixed}
-    )
-    again, read_again = scan_table(
-        Warehouse.at(warehouse), "stg_hotline", None, date(2025, 3, 3), version=2
-    )
+    publish_partition(wh, "stg_hotline", "drop_date=2025-03-02", {"part-x.parquet": fixed})
+    again, read_again = scan_table(wh, "stg_hotline", None, date(2025, 3, 3), version=2)
     assert again.collect().sort("call_id").equals(before.collect().sort("call_id"))
     assert read_again == read
-    latest = scan_table(Warehouse.at(warehouse), "stg_hotline", None, date(2025, 3, 3))[0].collect()
+    latest = scan_table(wh, "stg_hotline", None, date(2025, 3, 3))[0].collect()
     assert "c-fixed" in latest["call_id"].to_list()
 
 

@@ -65,9 +65,10 @@ def ensure_warehouse(n: int) -> None:
         t = time.perf_counter()
         generate(missing[0], missing[-1], LANDING, profile="bank", seed=1)
         print(f"generated {len(missing)} bank days in {time.perf_counter() - t:.1f} s", flush=True)
+    from kesu.warehouse import Warehouse
     from kesu.warehouse.reader import partition_dates
 
-    have = {f: set(partition_dates(WAREHOUSE, TABLE_OF[f])) for f in FEEDS}
+    have = {f: set(partition_dates(Warehouse.local(WAREHOUSE), TABLE_OF[f])) for f in FEEDS}
     todo = [(d, f) for d in days for f in FEEDS if d not in have[f]]
     if not todo:
         return
@@ -102,7 +103,7 @@ def kesu_build(implicit: bool) -> tuple[dict, int]:
     from kesu.warehouse.reader import latest_drop
 
     settings = load_settings(warehouse=str(WAREHOUSE))
-    as_of = latest_drop(settings.warehouse)
+    as_of = latest_drop(settings.warehouse_store())
     p = Period.parse(KIND, PERIOD)
     inputs, partitions, _ = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig(implicit_merge=implicit))
@@ -345,11 +346,12 @@ def duckdb_rows_scanned(as_of: date) -> int:
 
 def child(what: str, runs: int) -> None:
     sys.path.insert(0, str(ROOT))
+    from kesu.warehouse import Warehouse
     from kesu.warehouse.reader import latest_drop
 
     if what.startswith("kesu"):
         import kesu.flows.report  # noqa: F401  (Prefect import: a fixed cost, not timed)
-    as_of = latest_drop(WAREHOUSE)
+    as_of = latest_drop(Warehouse.local(WAREHOUSE))
     times, extra = [], {}
     for i in range(runs + 1):  # the first run is a warm-up
         t = time.perf_counter()

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
@@ -40,6 +39,7 @@ from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_summary import backfill_summary, drop_entry
 from kesu.warehouse import ledger, locks
 from kesu.warehouse.publish import recover
+from kesu.warehouse.warehouse import Warehouse
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
     create_progress_artifact,
@@ -123,17 +123,17 @@ def backfill(
         raise ValueError(f"backfill: workers must be at least 1, not {workers}")
     logger = get_run_logger()
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
-    root = settings.warehouse
+    wh = settings.warehouse_store()
     days = drop_dates(start, end)
     runs: dict[date, dict[str, Any]] = {}
-    for fixed in recover(root):  # now, while no drop of this backfill is live yet
+    for fixed in recover(wh):  # now, while no drop of this backfill is live yet
         logger.warning("recovered: %s", fixed)
     with (
         task_runner(workers, dask_address, settings) as runner,  # a bad address fails here, quickly
-        locks.live_run(root),  # this flow writes the ledger too: no drop's recovery may clean up
+        locks.live_run(wh),  # this flow writes the ledger too: no drop's recovery may clean up
     ):
         record = _record(start, end, feeds, force, workers, dask_address)
-        ledger.record_run(root, record)
+        ledger.record_run(wh, record)
         progress = create_progress_artifact(
             0.0, key="backfill-progress", description=f"kesu backfill {start}..{end}: drops done"
         )
@@ -152,7 +152,7 @@ def backfill(
                 entry = drop_entry(day, run, error)
                 record["drops"].append(entry)
                 record["summary"] = backfill_summary(record["drops"])
-                ledger.record_run(root, record)
+                ledger.record_run(wh, record)
                 if done == len(days) or time.monotonic() - shown >= PROGRESS_EVERY_SECONDS:
                     percent = 100.0 * done / len(days)
                     update_progress_artifact(cast(UUID, progress), percent)  # sync-or-async
@@ -168,7 +168,7 @@ def backfill(
             record["status"], record["error"] = "failed", error
             raise
         finally:
-            _finish(root, record)
+            _finish(wh, record)
     if failed:
         names = "; ".join(f"{d['drop_date']} ({d['error']})" for d in failed)
         raise BackfillFailed(f"{len(failed)} of {len(days)} drop(s) failed: {names}")
@@ -210,13 +210,13 @@ def _record(
     }
 
 
-def _finish(root: Path | str, record: dict[str, Any]) -> None:
+def _finish(wh: Warehouse, record: dict[str, Any]) -> None:
     finished = datetime.now(UTC)
     record["finished_at"] = finished.isoformat()
     started = datetime.fromisoformat(record["started_at"])
     record["seconds"] = {"total": round((finished - started).total_seconds(), 3)}
     record["drops"].sort(key=lambda d: d["drop_date"])
-    ledger.record_run(root, record)
+    ledger.record_run(wh, record)
     summary = record["summary"]
     create_table_artifact(
         table=record["drops"],

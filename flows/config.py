@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from kesu.warehouse.storage import is_remote
+from kesu.warehouse import Warehouse
 
 from kesu import reference
 
@@ -93,14 +93,14 @@ class Settings:
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
 
-    def register_object_store(self) -> None:
-        """Use the warehouse's object-store options in this process. `load_settings` does it
-        where the settings are made; a process that receives them by value (a Dask worker)
-        must call this, since the registry does not travel with them."""
-        if self.object_store is not None:
-            from kesu.warehouse import s3
-
-            s3.configure(str(self.warehouse), self.object_store)
+    def warehouse_store(self) -> Warehouse:
+        """The warehouse (storage, tables, ledger), built on first use and kept with these
+        settings: it travels with them to a Dask worker, its S3 options included."""
+        found = self.__dict__.get("_warehouse_store")
+        if found is None:
+            found = Warehouse.from_settings(self)
+            object.__setattr__(self, "_warehouse_store", found)  # frozen: a cache, not a field
+        return found
 
     def reference_path(self, name: str) -> Path:
         path = Path(self.values["reference"][name])
@@ -189,30 +189,10 @@ def _validate_s3(s3: dict[str, Any], source: str) -> None:
 def _warehouse_root(
     value: str, values: dict[str, dict[str, Any]], env: Mapping[str, str]
 ) -> tuple[Path | str, Any]:
-    """A local root made absolute, or a URL unchanged with its connection options (registered
-    for this process, and returned so that they travel with the settings)."""
-    if not is_remote(value):
-        return Path(value).absolute(), None
-    if not value.startswith("s3://"):
-        raise ConfigError(f"warehouse {value}: only s3:// object stores are supported")
-    from kesu.warehouse import s3  # boto3 (~0.3 s) only for an s3:// warehouse
-
-    try:
-        s3.split_url(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    table = values.get("s3", {})
-    base = s3.S3Options(
-        endpoint_url=table.get("endpoint_url"),
-        region=table.get("region"),
-        addressing_style=table.get("addressing_style", "auto"),
-        state_dir=values.get("warehouse", {}).get("state_dir"),
-    )
-    options = s3.S3Options.from_env(env, base)
-    if options.addressing_style not in S3_ADDRESSING:
-        raise ConfigError(f"KESU_S3_ADDRESSING must be one of {', '.join(S3_ADDRESSING)}")
-    s3.configure(value, options)
-    return value, options
+    """A local root made absolute, or a URL unchanged with its connection options (returned so
+    that they travel with the settings, and `Settings.warehouse_store` uses them)."""
+    state_dir = values.get("warehouse", {}).get("state_dir")
+    return _location(value, "warehouse", values, env, state_dir)
 
 
 def _landing_root(
@@ -220,21 +200,33 @@ def _landing_root(
 ) -> tuple[Path | str, Any]:
     """A local landing zone made absolute, or an s3:// URL unchanged with its connection
     options (the warehouse's `[s3]` table and variables; nothing is registered globally)."""
-    if not is_remote(value):
+    return _location(value, "landing", values, env, None)
+
+
+def _location(
+    value: str,
+    what: str,
+    values: dict[str, dict[str, Any]],
+    env: Mapping[str, str],
+    state_dir: str | None,
+) -> tuple[Path | str, Any]:
+    if not Warehouse.names_object_store(value):
         return Path(value).absolute(), None
+    label = "warehouse" if what == "warehouse" else "landing zone"
     if not value.startswith("s3://"):
-        raise ConfigError(f"landing zone {value}: only s3:// object stores are supported")
-    from kesu.warehouse import s3
+        raise ConfigError(f"{label} {value}: only s3:// object stores are supported")
+    from kesu.warehouse import s3  # boto3 (~0.3 s) only for an s3:// location
 
     try:
         s3.split_url(value)
     except ValueError as exc:
-        raise ConfigError(str(exc).replace("warehouse URL", "landing URL")) from None
+        raise ConfigError(str(exc).replace("warehouse URL", f"{what} URL")) from None
     table = values.get("s3", {})
     base = s3.S3Options(
         endpoint_url=table.get("endpoint_url"),
         region=table.get("region"),
         addressing_style=table.get("addressing_style", "auto"),
+        state_dir=state_dir,
     )
     options = s3.S3Options.from_env(env, base)
     if options.addressing_style not in S3_ADDRESSING:

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 from kesu.flows import ingest_steps as steps
@@ -38,7 +37,7 @@ from kesu.transforms.personal_data import mask_message
 from kesu.warehouse import ledger, locks, scratch
 from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.publish import recover
-from kesu.warehouse.storage import prepare_root
+from kesu.warehouse.warehouse import Warehouse
 
 LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
 STAGES = ("raw_copy", "stage", "publish")  # seconds recorded per feed (wall clock of each step)
@@ -80,19 +79,18 @@ def ingest_drop(
         "feeds": {},
         "seconds": {},
     }
-    settings.register_object_store()  # on a Dask worker the settings arrived by value
-    root = settings.warehouse
-    prepare_root(root)
-    _recover(root, run_id, log)
+    wh = settings.warehouse_store()
+    wh.prepare()
+    _recover(wh, run_id, log)
 
-    waiting = partial(_log_wait, root, drop_date, lock_timeout, log)
+    waiting = partial(_log_wait, wh, drop_date, lock_timeout, log)
     try:
         with (
-            locks.live_run(root),
-            locks.drop_lock(root, drop_date, timeout=lock_timeout, on_wait=waiting) as waited,
+            locks.live_run(wh),
+            locks.drop_lock(wh, drop_date, timeout=lock_timeout, on_wait=waiting) as waited,
         ):
             run["seconds"]["lock_wait"] = waited
-            ledger.record_run(root, run)  # "running": `kesu status` shows it, waiters name it
+            ledger.record_run(wh, run)  # "running": `kesu status` shows it, waiters name it
             try:
                 fp = steps.fingerprint(settings, key)
                 ingest = partial(_ingest_feed, settings, key, drop_date, fp, force, log, run_id)
@@ -110,17 +108,17 @@ def ingest_drop(
                 raise
             finally:
                 _summarise(run)
-                ledger.record_run(root, run)  # under the lock: the next run of the drop reads it
+                ledger.record_run(wh, run)  # under the lock: the next run of the drop reads it
                 if run["status"] == "completed":
-                    ledger.point_drop_at(root, run, REUSABLE)
+                    ledger.point_drop_at(wh, run, REUSABLE)
     except BaseException as exc:
         if run["status"] == "running":  # never got the drop: DropBusy, or stopped while waiting
             run["status"], run["error"] = "failed", mask_message(f"{type(exc).__name__}: {exc}")
             _summarise(run)
-            ledger.record_run(root, run)
+            ledger.record_run(wh, run)
         raise
     finally:
-        scratch.clear(root, run_id)
+        scratch.clear(wh, run_id)
     return run
 
 
@@ -128,7 +126,7 @@ def _unchanged(
     settings: Settings, feed: str, drop_date: date, inputs: list[dict], fp: str
 ) -> dict | None:
     """The last completed record of this feed and drop, if this run would reproduce it exactly."""
-    previous = ledger.last_feed_record(settings.warehouse, feed, drop_date, REUSABLE)
+    previous = ledger.last_feed_record(settings.warehouse_store(), feed, drop_date, REUSABLE)
     if previous is None or previous.get("fingerprint") != fp:
         return None
     before = {i["name"]: i["sha256"] for i in previous.get("inputs", [])}
@@ -261,22 +259,22 @@ def _summarise(run: dict[str, Any]) -> None:
     run["seconds"]["total"] = round((finished - started).total_seconds(), 3)
 
 
-def _recover(root: Path | str, run_id: str, log: Log) -> None:
+def _recover(wh: Warehouse, run_id: str, log: Log) -> None:
     """Undo what crashed runs left, unless other runs are live (see `kesu.warehouse.locks`)."""
-    for done in recover(root):
+    for done in recover(wh):
         log.warning("recovered: %s", done)
-    with locks.idle(root) as idle:
+    with locks.idle(wh) as idle:
         if not idle:
             log.debug("other runs are live: crash recovery is left to a run that starts alone")
             return
-        for done in scratch.clear_stale(root, run_id):
+        for done in scratch.clear_stale(wh, run_id):
             log.warning("recovered: %s", done)
 
 
-def _log_wait(root: Path | str, drop_date: date, timeout: float, log: Log) -> None:
+def _log_wait(wh: Warehouse, drop_date: date, timeout: float, log: Log) -> None:
     """Name who holds the drop, from the ledger record a run writes once it has the lock."""
     holder = "another run"
-    for run in ledger.list_runs(root):
+    for run in ledger.list_runs(wh):
         if run.get("drop_date") == drop_date.isoformat() and run.get("status") == "running":
             holder = f"run {run['run_id']} (pid {run.get('pid')} on {run.get('host')})"
             break

@@ -348,7 +348,7 @@ def publish_feed(
 ) -> list[PublishedPartition]:
     """Replace the drop's partition of the staged table and of the feed's quarantine: one
     commit each, naming the run and the source files' checksums."""
-    root = settings.warehouse
+    wh = settings.warehouse_store()
     partition = paths.partition_key(date.fromisoformat(staged.drop_date))
     names = [f.name for f in staged.files]
     inputs = {f.name: f.sha256 for f in staged.files}
@@ -356,7 +356,7 @@ def publish_feed(
     targets = ((STAGED_TABLE[staged.feed], loaded), (f"quarantine/{staged.feed}", bad))
     return [
         publish_partition(
-            root, table, partition, _by_source_file(frame, names), run_id=run_id, inputs=inputs
+            wh, table, partition, _by_source_file(frame, names), run_id=run_id, inputs=inputs
         )
         for table, frame in targets
     ]
@@ -370,10 +370,8 @@ def keep_raw_files(
     contents: Mapping[str, bytes] | None = None,
 ) -> list[dict]:
     """Raw copies of `files` (read here, or given as `contents` by name); their checksums."""
-    contents = contents or {}
-    copies = [
-        keep_raw(settings.warehouse, feed, drop_date, Path(f), contents.get(f)) for f in files
-    ]
+    contents, wh = contents or {}, settings.warehouse_store()
+    copies = [keep_raw(wh, feed, drop_date, Path(f), contents.get(f)) for f in files]
     return [
         {
             "name": masked_file_name(Path(f).name, c.sha256),
@@ -389,7 +387,7 @@ def partitions_intact(settings: Settings, feed: str, drop_date: date) -> bool:
     """The live partitions still hold exactly the files their manifests list (cheap: sizes)."""
     partition = paths.partition_key(drop_date)
     tables = (STAGED_TABLE[feed], f"quarantine/{feed}")
-    return all(partition_intact(settings.warehouse, t, partition) for t in tables)
+    return all(partition_intact(settings.warehouse_store(), t, partition) for t in tables)
 
 
 def _since(started: float) -> float:

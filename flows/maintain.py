@@ -24,9 +24,8 @@ def maintain(
 ) -> list[dict[str, Any]]:
     """Compact, checkpoint and vacuum every table; returns what was done per table."""
     settings = load_settings(warehouse=warehouse_dir, config=config_file)
-    settings.register_object_store()
     days = settings.get("warehouse", "vacuum_days") if vacuum_days is None else vacuum_days
-    done = [asdict(m) for m in maintain_tables(settings.warehouse, days)]
+    done = [asdict(m) for m in maintain_tables(settings.warehouse_store(), days)]
     logger = get_run_logger()
     for m in done:
         logger.info(

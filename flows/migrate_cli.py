@@ -64,7 +64,8 @@ def run_migrate(args: argparse.Namespace) -> int:
     from kesu.warehouse.publish import warehouse_lock
 
     settings = load_settings(warehouse=args.warehouse, config=args.config)
-    with warehouse_lock(settings.warehouse):  # no run may write while its tables change form
-        done = migrate(settings.warehouse)
+    wh = settings.warehouse_store()
+    with warehouse_lock(wh):  # no run may write while its tables change form
+        done = migrate(wh)
     print("\n".join(done) if done else f"{settings.warehouse}: nothing to convert")
     return 0

@@ -89,14 +89,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the drop's quarantine per feed; with --export, write the workbook too."""
     from kesu.flows.config import load_settings
     from kesu.warehouse.quarantine import last_ingests, read_quarantine
-    from kesu.warehouse.storage import root_exists
 
     settings = load_settings(warehouse=args.warehouse, config=args.config)
-    if not root_exists(settings.warehouse):
+    if not settings.warehouse_store().exists():
         raise ValueError(f"there is no warehouse at {settings.warehouse}")
     feeds = list(args.feeds or FEED_NAMES)
-    by_feed = {f: read_quarantine(settings.warehouse, f, args.drop_date) for f in feeds}
-    records = last_ingests(settings.warehouse, args.drop_date)
+    by_feed = {f: read_quarantine(settings.warehouse_store(), f, args.drop_date) for f in feeds}
+    records = last_ingests(settings.warehouse_store(), args.drop_date)
     total = sum(frame.height for frame in by_feed.values())
     print(f"quarantine of drop {args.drop_date} in {settings.warehouse}: {total} row(s)")
     for feed, frame in by_feed.items():

@@ -75,13 +75,14 @@ def report_inputs(
     by default each table's latest version, which `table_versions` then records."""
     frames, partitions = {}, []
     used = versions if versions is not None else _latest_versions(settings)
+    wh = settings.warehouse_store()
     for field, table in INPUT_TABLES.items():
         lo, hi = drop_window(table, p, as_of)
         version = used.get(table)
         if version is None:  # the table did not exist yet: read it as never loaded
-            frames[field], read = scan_table(settings.warehouse, table, None, date.min)
+            frames[field], read = scan_table(wh, table, None, date.min)
         else:
-            frames[field], read = scan_table(settings.warehouse, table, lo, min(hi, as_of), version)
+            frames[field], read = scan_table(wh, table, lo, min(hi, as_of), version)
         partitions += read
     branches, codes, reference = _reference(settings)
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
@@ -103,9 +104,10 @@ def _held_complaints(settings: Settings, as_of: date) -> tuple[pl.DataFrame, lis
     """The complaint rows in quarantine, every drop up to as_of, with their drop_date; and the
     partitions read, for the manifest (held_updates depends on them)."""
     table = quarantine_table("complaints")
-    _, read = scan_table(settings.warehouse, table, None, as_of)  # records only: never collected
+    wh = settings.warehouse_store()
+    _, read = scan_table(wh, table, None, as_of)  # records only: never collected
     parts = [
-        read_quarantine(settings.warehouse, "complaints", day).with_columns(drop_date=pl.lit(day))
+        read_quarantine(wh, "complaints", day).with_columns(drop_date=pl.lit(day))
         for day in (date.fromisoformat(str(r["drop_date"])) for r in read)
     ]
     held = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
@@ -118,7 +120,7 @@ class EmptyPeriod(ValueError):
 
 def drops_known(settings: Settings, as_of: date) -> list[date]:
     """Every drop date of any staged table, up to as_of."""
-    days = {d for t in STAGED_TABLES for d in partition_dates(settings.warehouse, t)}
+    days = {d for t in STAGED_TABLES for d in partition_dates(settings.warehouse_store(), t)}
     return sorted(d for d in days if d <= as_of)
 
 
@@ -137,7 +139,7 @@ def check_coverage(settings: Settings, p: Period, as_of: date, allow_empty: bool
 
 
 def _latest_versions(settings: Settings) -> dict[str, int | None]:
-    return {t: table_version(settings.warehouse, t) for t in INPUT_TABLES.values()}
+    return {t: table_version(settings.warehouse_store(), t) for t in INPUT_TABLES.values()}
 
 
 def reproduction(path: str | Path) -> dict[str, Any]:
@@ -270,7 +272,7 @@ def report(
         as_of, versions = then["as_of"], then["versions"]
         logger.info("reproducing %s as of %s from table versions %s", reproduce, as_of, versions)
     if as_of is None:
-        as_of = latest_drop(settings.warehouse)
+        as_of = latest_drop(settings.warehouse_store())
         if as_of is None:
             raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
         logger.info("as of the latest drop in the warehouse: %s", as_of)

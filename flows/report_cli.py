@@ -92,7 +92,7 @@ def _refused(args: argparse.Namespace, p: Any) -> str | None:
     from kesu.warehouse.reader import latest_drop
 
     settings = load_settings(warehouse=args.warehouse, reports=args.out, config=args.config)
-    as_of = args.as_of or latest_drop(settings.warehouse)
+    as_of = args.as_of or latest_drop(settings.warehouse_store())
     if as_of is None:
         return None  # the flow says the warehouse is empty
     try:

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from kesu.warehouse import ledger
 
     settings = load_settings(landing=args.landing, warehouse=args.warehouse)
-    runs = ledger.list_runs(settings.warehouse)
+    runs = ledger.list_runs(settings.warehouse_store())
     if runs:
         recent = runs[: args.last]
         print(f"recent runs ({len(recent)} of {len(runs)}, newest first):")

@@ -92,7 +92,7 @@ def watch_list(
     logger = get_run_logger()
     settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
     if drop_date is None:
-        drop_date = latest_drop(settings.warehouse)
+        drop_date = latest_drop(settings.warehouse_store())
         if drop_date is None:
             raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
     rules = settings.values["watch"]

@@ -1,10 +1,11 @@
-"""Whole-folder atomic replacement of `<reports>/<kind>/<period>/`.
+"""Whole-folder replacement of `<reports>/<kind>/<period>/`.
 
-A report is written into a hidden temp sibling (`.<period>.tmp-<id>`), fsynced, then swapped
-with the live folder in one `renameat2(RENAME_EXCHANGE)` (warehouse.storage), so a reader or a
-crash sees the old report or the new one, never half of one. Where the exchange is unsupported
-the old folder is first renamed aside (`.<period>.old-<id>`); a crash between the two renames
-is undone at the next run of the same report, which also removes any leftover temp folder.
+A report is written into a hidden temp sibling (`.<period>.tmp-<id>`) and fsynced; then the live
+folder is renamed aside (`.<period>.old-<id>`), the new one renamed in, and the old one deleted.
+A reader sees the old report or the new one, never half of one; a crash between the two renames
+leaves the report missing until the next run of the same report, which puts the aside folder
+back first (and removes any leftover temp folder). The report root is not the warehouse: plain
+renames in one local directory, no storage backend.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from kesu.warehouse.storage import Storage, storage_for
 
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -43,20 +43,42 @@ def _fsync_tree(folder: Path) -> None:
             os.close(fd)
 
 
-def recover(store: Storage, kind: str, period: str) -> list[str]:
-    """Undo what a crashed write of this report left behind."""
-    live = f"{kind}/{period}"
+def recover(root: Path, kind: str, period: str) -> list[str]:
+    """Undo what a crashed write of `<root>/<kind>/<period>` left behind."""
+    folder, live = root / kind, root / kind / period
+    names = sorted(os.listdir(folder)) if folder.is_dir() else []
     done = []
-    asides = [n for n in store.list_dir(kind) if n.startswith(f".{period}.old-")]
-    if asides and not store.exists(live):
-        store.rename(f"{kind}/{asides[0]}", live)
-        done.append(f"put back {live}: a run crashed while swapping it")
+    asides = [n for n in names if n.startswith(f".{period}.old-")]
+    if asides and not os.path.lexists(live):
+        _rename(folder / asides[0], live)
+        done.append(f"put back {kind}/{period}: a run crashed while replacing it")
         asides = asides[1:]
-    leftovers = [n for n in store.list_dir(kind) if n.startswith(f".{period}.tmp-")] + asides
+    leftovers = [n for n in names if n.startswith(f".{period}.tmp-")] + asides
     for name in leftovers:
-        store.delete_tree(f"{kind}/{name}")
+        _delete_tree(folder / name)
         done.append(f"removed unfinished {kind}/{name}")
     return done
+
+
+def _rename(src: Path, dst: Path) -> None:
+    """Atomic within one directory, and durable before it returns."""
+    os.rename(src, dst)
+    _fsync_dir(dst.parent)
+
+
+def _delete_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class ReportBusy(RuntimeError):
@@ -84,28 +106,27 @@ def replace_folder(root: Path, kind: str, period: str) -> Iterator[Path]:
     _check(period, "period")
     (root / kind).mkdir(parents=True, exist_ok=True)
     with _report_lock(root / kind, period):
-        yield from _replace(storage_for(root), kind, period)
+        yield from _replace(root.resolve(), kind, period)
 
 
-def _replace(store: Storage, kind: str, period: str) -> Iterator[Path]:
-    recover(store, kind, period)
+def _replace(root: Path, kind: str, period: str) -> Iterator[Path]:
+    recover(root, kind, period)
     token = uuid.uuid4().hex[:12]
+    folder = root / kind
     work, live, aside = (
-        f"{kind}/.{period}.tmp-{token}",
-        f"{kind}/{period}",
-        f"{kind}/.{period}.old-{token}",
+        folder / f".{period}.tmp-{token}",
+        folder / period,
+        folder / f".{period}.old-{token}",
     )
-    store.path(work).mkdir(parents=True)
+    work.mkdir()
     try:
-        yield store.path(work)
-        _fsync_tree(store.path(work))
-        if not store.exists(live):
-            store.rename(work, live)
-        elif store.exchange(work, live):
-            store.delete_tree(work)  # now holds the previous report
+        yield work
+        _fsync_tree(work)
+        if os.path.lexists(live):
+            _rename(live, aside)  # the report is missing until the next line (recover undoes it)
+            _rename(work, live)
+            _delete_tree(aside)
         else:
-            store.rename(live, aside)  # the report is missing until the next line
-            store.rename(work, live)
-            store.delete_tree(aside)
+            _rename(work, live)
     finally:
-        store.delete_tree(work)
+        _delete_tree(work)

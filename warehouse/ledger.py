@@ -8,10 +8,12 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kesu.warehouse import paths
-from kesu.warehouse.storage import is_remote, storage_for
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 RUNS = f"{paths.LEDGER}/runs"
 
@@ -39,26 +41,26 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def record_run(root: Path | str, run: dict[str, Any]) -> Path | str:
+def record_run(wh: Warehouse, run: dict[str, Any]) -> Path | str:
     """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically."""
     key = paths.run_key(run["run_id"])
-    _write_json(root, key, to_jsonable(run))
-    return storage_for(root).location(key)
+    _write_json(wh, key, to_jsonable(run))
+    return wh.store.location(key)
 
 
-def list_runs(root: Path | str, limit: int | None = None) -> list[dict[str, Any]]:
+def list_runs(wh: Warehouse, limit: int | None = None) -> list[dict[str, Any]]:
     """Runs, newest first."""
-    store = storage_for(root)
-    keys = [paths.run_key(i) for i in _run_ids(root)[:limit]]
-    if is_remote(root):  # a request per record: fetch them side by side
+    store = wh.store
+    keys = [paths.run_key(i) for i in _run_ids(wh)[:limit]]
+    if wh.remote:  # a request per record: fetch them side by side
         with ThreadPoolExecutor(max_workers=16) as pool:
             return [json.loads(data) for data in pool.map(store.read_bytes, keys)]
     return [json.loads(store.read_bytes(key)) for key in keys]
 
 
-def last_successful_inputs(root: Path | str, feed: str, drop_date: date) -> dict[str, str] | None:
+def last_successful_inputs(wh: Warehouse, feed: str, drop_date: date) -> dict[str, str] | None:
     """{file name: sha256} that the last completed run of this feed and drop read, or None."""
-    for run in list_runs(root):
+    for run in list_runs(wh):
         feeds = run.get("feeds") or {}
         if (
             run.get("status") == "completed"
@@ -94,55 +96,55 @@ def _drop_pointer_key(drop_date: date) -> str:
     return f"{DROPS}/{drop_date.isoformat()}.json"
 
 
-def _read_json(root: Path | str, key: str) -> dict[str, Any] | None:
-    store = storage_for(root)
+def _read_json(wh: Warehouse, key: str) -> dict[str, Any] | None:
+    store = wh.store
     try:
         return dict(json.loads(store.read_bytes(key)))
     except FileNotFoundError:
         return None
 
 
-def _write_json(root: Path | str, key: str, value: dict[str, Any]) -> None:
-    storage_for(root).write_bytes(key, _json_bytes(value))
+def _write_json(wh: Warehouse, key: str, value: dict[str, Any]) -> None:
+    wh.store.write_bytes(key, _json_bytes(value))
 
 
 def _json_bytes(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
 
 
-def _run_ids(root: Path | str) -> list[str]:
+def _run_ids(wh: Warehouse) -> list[str]:
     """Every run id, newest first (names only: no file is read)."""
-    names = [n for n in storage_for(root).list_dir(RUNS) if n.endswith(".json")]
+    names = [n for n in wh.store.list_dir(RUNS) if n.endswith(".json")]
     return sorted((n.removesuffix(".json") for n in names if _is_run_id(n)), reverse=True)
 
 
-def _pointers_since(root: Path | str) -> str:
+def _pointers_since(wh: Warehouse) -> str:
     """The newest run that may predate the pointers ("" when none); fixed once, when first asked."""
-    marker = _read_json(root, POINTERS_SINCE)
+    marker = _read_json(wh, POINTERS_SINCE)
     if marker is None:
-        ids = _run_ids(root)
+        ids = _run_ids(wh)
         marker = {"runs_up_to": ids[0] if ids else ""}
-        if not storage_for(root).create(POINTERS_SINCE, _json_bytes(marker)):
-            marker = _read_json(root, POINTERS_SINCE) or marker  # another run's first: use it
+        if not wh.store.create(POINTERS_SINCE, _json_bytes(marker)):
+            marker = _read_json(wh, POINTERS_SINCE) or marker  # another run's first: use it
     return str(marker["runs_up_to"])
 
 
 def last_feed_record(
-    root: Path | str, feed: str, drop_date: date, statuses: tuple[str, ...]
+    wh: Warehouse, feed: str, drop_date: date, statuses: tuple[str, ...]
 ) -> dict[str, Any] | None:
     """The feed's record in the newest completed run of the drop where its status is one of
     `statuses`, or None: from the drop's pointer, else by scanning the runs older than it."""
-    entry = ((_read_json(root, _drop_pointer_key(drop_date)) or {}).get("feeds") or {}).get(feed)
+    entry = ((_read_json(wh, _drop_pointer_key(drop_date)) or {}).get("feeds") or {}).get(feed)
     if entry is not None:
-        run = _read_json(root, paths.run_key(entry["run_id"]))
+        run = _read_json(wh, paths.run_key(entry["run_id"]))
         record: dict[str, Any] | None = ((run or {}).get("feeds") or {}).get(feed)
         if record is not None:
             return record
-    since = _pointers_since(root)
-    for run_id in _run_ids(root):
+    since = _pointers_since(wh)
+    for run_id in _run_ids(wh):
         if run_id > since:
             continue
-        run = json.loads(storage_for(root).read_bytes(paths.run_key(run_id)))
+        run = json.loads(wh.store.read_bytes(paths.run_key(run_id)))
         found = (run.get("feeds") or {}).get(feed)
         completed = run.get("status") == "completed"
         same_drop = run.get("drop_date") == drop_date.isoformat()
@@ -151,14 +153,14 @@ def last_feed_record(
     return None
 
 
-def point_drop_at(root: Path | str, run: dict[str, Any], statuses: tuple[str, ...]) -> bool:
+def point_drop_at(wh: Warehouse, run: dict[str, Any], statuses: tuple[str, ...]) -> bool:
     """Update the drop's pointer after `run` completed (call under the drop's lock): each feed
     whose status is one of `statuses` and whose fingerprint or inputs differ from the pointed
     run's now points at `run`. Returns whether the file was written."""
     drop_date = date.fromisoformat(run["drop_date"])
-    _pointers_since(root)  # fixed before the first pointer, so older runs stay findable
+    _pointers_since(wh)  # fixed before the first pointer, so older runs stay findable
     key = _drop_pointer_key(drop_date)
-    store = storage_for(root)
+    store = wh.store
     for _ in range(POINTER_ATTEMPTS):  # a run on another machine may update it at once
         found = store.read_tagged(key)
         pointer = json.loads(found[0]) if found else {"drop_date": drop_date.isoformat()}

@@ -16,7 +16,7 @@ unlink races with a process about to lock the old inode) and never written (empt
 not change any file but its ledger record).
 
 flock needs a local filesystem: with an ``s3://`` root the lock files live in the warehouse's
-local state directory (`kesu.warehouse.storage.local_state`), so they serialise the runs of one
+local state directory (`kesu.warehouse.Warehouse.state`), so they serialise the runs of one
 machine only, to save it doing a drop twice. Runs on several machines against one bucket need
 no lock to stay correct: a drop's tables are replaced by Delta commits (a concurrent commit of
 the same drop is detected and retried, then found unchanged), its raw copies are created only
@@ -33,10 +33,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kesu.warehouse import paths
-from kesu.warehouse.storage import local_state
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 LOCKS = "_kesu/locks"
 POLL_SECONDS = 0.2
@@ -50,9 +52,9 @@ def _drop_key(drop_date: date) -> str:
     return f"{LOCKS}/{paths.partition_key(drop_date)}.lock"
 
 
-def _open(root: Path | str, key: str) -> int:
+def _open(wh: Warehouse, key: str) -> int:
     """Open (creating) the lock file `key`; `_kesu` and below are owner-only, as in storage."""
-    store = local_state(root)
+    store = wh.state
     store.root.mkdir(parents=True, exist_ok=True)
     parts = key.split("/")
     for depth in range(1, len(parts)):
@@ -70,7 +72,7 @@ def _try(fd: int, mode: int) -> bool:
 
 @contextmanager
 def drop_lock(
-    root: Path | str,
+    wh: Warehouse,
     drop_date: date,
     *,
     timeout: float,
@@ -81,7 +83,7 @@ def drop_lock(
     Polls rather than blocks, so the wait has a limit and `on_wait` is called once (for a log
     line) when the lock is first found taken.
     """
-    fd = _open(root, _drop_key(drop_date))
+    fd = _open(wh, _drop_key(drop_date))
     try:
         started = time.monotonic()
         if not _try(fd, fcntl.LOCK_EX):
@@ -100,9 +102,9 @@ def drop_lock(
 
 
 @contextmanager
-def live_run(root: Path | str) -> Iterator[None]:
+def live_run(wh: Warehouse) -> Iterator[None]:
     """Mark a run live for as long as it may create work dirs, temp files or scratch."""
-    fd = _open(root, paths.LOCK)
+    fd = _open(wh, paths.LOCK)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a recovery (short) holds it exclusively
         yield
@@ -111,18 +113,18 @@ def live_run(root: Path | str) -> Iterator[None]:
 
 
 @contextmanager
-def idle(root: Path | str) -> Iterator[bool]:
+def idle(wh: Warehouse) -> Iterator[bool]:
     """Yields True, holding every live run off, if no run is live now; else False at once."""
-    fd = _open(root, paths.LOCK)
+    fd = _open(wh, paths.LOCK)
     try:
         yield _try(fd, fcntl.LOCK_EX)
     finally:
         os.close(fd)
 
 
-def drop_is_locked(root: Path | str, drop_date: date) -> bool:
+def drop_is_locked(wh: Warehouse, drop_date: date) -> bool:
     """Whether a live run holds drop D now (probing takes the lock for an instant)."""
-    path = local_state(root).path(_drop_key(drop_date))
+    path = wh.state.path(_drop_key(drop_date))
     if not path.exists():
         return False
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from deltalake import DeltaTable, Field, Schema, convert_to_deltalake
 from deltalake.schema import PrimitiveType
 from kesu.warehouse import paths, tables
-from kesu.warehouse.storage import is_remote, storage_for
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,13 @@ class Maintained:
     checkpoint: bool
 
 
-def maintain(root: Path | str, vacuum_days: int) -> list[Maintained]:
+def maintain(wh: Warehouse, vacuum_days: int) -> list[Maintained]:
     """Compact, checkpoint and vacuum every table of the warehouse that exists."""
     if vacuum_days < 0:
         raise ValueError(f"vacuum retention must be 0 or more days, not {vacuum_days}")
     done = []
     for table in paths.TABLE_DIRS:
-        current = tables.open_table(root, table)
+        current = tables.open_table(wh, table)
         if current is None:
             continue
         metrics = current.optimize.compact()
@@ -54,7 +56,7 @@ def maintain(root: Path | str, vacuum_days: int) -> list[Maintained]:
     return done
 
 
-def migrate(root: Path | str) -> list[str]:
+def migrate(wh: Warehouse) -> list[str]:
     """Turn every table of the folder layout (``<table>/drop_date=D/*.parquet``, one manifest per
     partition in ``_ledger/partitions``) into a Delta table in place.
 
@@ -64,12 +66,12 @@ def migrate(root: Path | str) -> list[str]:
     rewritten drop is then found unchanged). Local warehouses only: the object-store layout kept
     version folders behind pointers, which a table cannot adopt (re-ingest its drops instead).
     """
-    if is_remote(root):
+    if wh.remote:
         raise ValueError(
-            f"{root}: kesu migrate converts local warehouses; re-ingest an S3 warehouse's "
+            f"{wh}: kesu migrate converts local warehouses; re-ingest an S3 warehouse's "
             "drops (kesu backfill --force) to write its Delta tables"
         )
-    store = storage_for(root)
+    store = wh.store
     done = []
     for table in paths.TABLE_DIRS:
         key = paths.table_key(table)
@@ -80,30 +82,30 @@ def migrate(root: Path | str) -> list[str]:
         if not store.is_dir(f"{key}/_delta_log"):
             try:
                 convert_to_deltalake(
-                    tables.table_uri(root, table),
+                    wh.table_uri(table),
                     partition_by=Schema([Field(tables.PARTITION_COLUMN, PrimitiveType("date"))]),
                     partition_strategy="hive",
                 )
             except Exception:  # deltalake raises a bare Exception for a type it cannot hold
                 how = "rewritten"
-        if how == "rewritten" or store.is_dir(f"{key}/_delta_log") and _has_strays(root, table):
+        if how == "rewritten" or store.is_dir(f"{key}/_delta_log") and _has_strays(wh, table):
             how = "rewritten"
             for name in partitions:
-                _rewrite(root, table, name)
-        version = DeltaTable(tables.table_uri(root, table)).version()
+                _rewrite(wh, table, name)
+        version = DeltaTable(wh.table_uri(table)).version()
         done.append(f"{table}: {len(partitions)} partition(s) {how} as a Delta table (v{version})")
         store.delete_tree(paths.manifest_dir_key(table))  # the old layout's pointers
     return done
 
 
-def _live_paths(root: Path | str, table: str) -> set[str]:
-    current = tables.open_table(root, table)
+def _live_paths(wh: Warehouse, table: str) -> set[str]:
+    current = tables.open_table(wh, table)
     return set() if current is None else set(tables.partition_files(current)["path"])
 
 
-def _has_strays(root: Path | str, table: str) -> bool:
+def _has_strays(wh: Warehouse, table: str) -> bool:
     """Parquet files in the table's folders that no commit names (the old layout's)."""
-    live, store, key = _live_paths(root, table), storage_for(root), paths.table_key(table)
+    live, store, key = _live_paths(wh, table), wh.store, paths.table_key(table)
     return any(
         f"{name}/{f}" not in live
         for name in store.list_dir(key)
@@ -112,10 +114,10 @@ def _has_strays(root: Path | str, table: str) -> bool:
     )
 
 
-def _rewrite(root: Path | str, table: str, partition: str) -> None:
+def _rewrite(wh: Warehouse, table: str, partition: str) -> None:
     """One old partition folder into the Delta table (one commit), then its old files out."""
-    store, key = storage_for(root), paths.table_key(table)
-    live = _live_paths(root, table)
+    store, key = wh.store, paths.table_key(table)
+    live = _live_paths(wh, table)
     old = [
         f"{partition}/{n}"
         for n in store.list_dir(f"{key}/{partition}")
@@ -125,6 +127,6 @@ def _rewrite(root: Path | str, table: str, partition: str) -> None:
         return
     frames = [pl.read_parquet(store.path(f"{key}/{name}")) for name in old]
     day = date.fromisoformat(partition.split("=", 1)[1])
-    tables.publish(root, table, day, pl.concat(frames, how="diagonal_relaxed"))
+    tables.publish(wh, table, day, pl.concat(frames, how="diagonal_relaxed"))
     for name in old:
         store.delete(f"{key}/{name}")

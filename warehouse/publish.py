@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import polars as pl
 from kesu.warehouse import locks, paths, tables
-from kesu.warehouse.storage import is_remote, storage_for
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
 
@@ -50,14 +51,14 @@ class PublishedPartition:
         return cls(data["table"], data["partition"], files, data["action"], version)
 
 
-def warehouse_lock(root: Path | str) -> AbstractContextManager[None]:
+def warehouse_lock(wh: Warehouse) -> AbstractContextManager[None]:
     """Exclusive use of the warehouse: raises `WarehouseBusy` while any run is live (runs hold
     the same lock shared, see `kesu.warehouse.locks`); waiting runs start when it is released."""
-    return storage_for(root).lock()
+    return wh.lock()
 
 
 def publish_partition(
-    root: Path | str,
+    wh: Warehouse,
     table: str,
     partition: str,
     files: Mapping[str, pl.DataFrame],
@@ -75,18 +76,18 @@ def publish_partition(
     frames = [files[name] for name in sorted(files)]
     rows = pl.concat(frames, how="diagonal_relaxed") if frames else None
     metadata = tables.commit_metadata(run_id, inputs or {})
-    done = tables.publish(root, table, drop_date, rows, metadata)
+    done = tables.publish(wh, table, drop_date, rows, metadata)
     files_now = [PublishedFile(*f) for f in done.files]
     action = cast(Action, done.action)  # delta-rs reports one of these five as text
     return PublishedPartition(table, partition, files_now, action, done.version)
 
 
-def partition_intact(root: Path | str, table: str, partition: str) -> bool:
+def partition_intact(wh: Warehouse, table: str, partition: str) -> bool:
     """Every data file the table's log lists for the partition is there, at its size."""
-    current = tables.open_table(root, table)
+    current = tables.open_table(wh, table)
     if current is None:
         return True  # nothing published: nothing to miss
-    store = storage_for(root)
+    store = wh.store
     drop_date = _drop_date(partition)
     listed = tables.partition_files(current).filter(pl.col(tables.PARTITION_COLUMN) == drop_date)
     for path, size in listed.select("path", "bytes").iter_rows():
@@ -99,17 +100,17 @@ def partition_intact(root: Path | str, table: str, partition: str) -> bool:
     return True
 
 
-def recover(root: Path | str) -> list[str]:
+def recover(wh: Warehouse) -> list[str]:
     """Clear what killed processes left outside the tables; run at the start of every run.
 
     Only while no other run is live (`locks.idle`): a live write's temp files look exactly like a
     crashed one's. A Delta commit is atomic, so the tables need nothing here: files a killed
     publish wrote but never committed are unreferenced, and `kesu maintain` vacuums them.
     """
-    with locks.idle(root) as idle:
-        if not idle or is_remote(root):
+    with locks.idle(wh) as idle:
+        if not idle or wh.remote:
             return []
-        store = storage_for(root)
+        store = wh.store
         done: list[str] = []
         for folder in (paths.TMP, paths.STAGING):
             leftovers = store.list_dir(folder)

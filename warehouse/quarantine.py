@@ -8,11 +8,13 @@ takes its fixed rows out of quarantine.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from kesu.warehouse import ledger, paths, tables
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 QUARANTINE = "quarantine"
 LEAD_SCHEMA = {
@@ -28,17 +30,17 @@ def quarantine_table(feed: str) -> str:
     return paths.table_key(f"{QUARANTINE}/{paths.feed_key(feed)}")
 
 
-def read_quarantine(root: Path | str, feed: str, drop_date: date) -> pl.DataFrame:
+def read_quarantine(wh: Warehouse, feed: str, drop_date: date) -> pl.DataFrame:
     """One row per rejected source row of the feed's drop, in file and line order.
 
     Columns: source_file, source_line, field, rule, reason, then the source columns as text
     (canonical names, personal data masked). No partition (nothing rejected, or the drop was
     never ingested) gives an empty frame with the first five columns.
     """
-    current = tables.open_table(root, quarantine_table(feed))
+    current = tables.open_table(wh, quarantine_table(feed))
     if current is None:
         return pl.DataFrame(schema=LEAD_SCHEMA)
-    found = tables.read_partition(current, drop_date, tables.storage_options(root))
+    found = tables.read_partition(current, drop_date, wh.storage_options())
     if found.height == 0:
         return pl.DataFrame(schema=LEAD_SCHEMA)
     # the table's columns are those of every drop: keep the source columns this drop had
@@ -46,10 +48,10 @@ def read_quarantine(root: Path | str, feed: str, drop_date: date) -> pl.DataFram
     return found.select(present).sort("source_file", "source_line", maintain_order=True)
 
 
-def last_ingests(root: Path | str, drop_date: date) -> dict[str, dict[str, Any]]:
+def last_ingests(wh: Warehouse, drop_date: date) -> dict[str, dict[str, Any]]:
     """Per feed, its record in the newest completed run of this drop (ledger), with `run_id`."""
     found: dict[str, dict[str, Any]] = {}
-    for run in ledger.list_runs(root):  # newest first
+    for run in ledger.list_runs(wh):  # newest first
         if run.get("status") != "completed" or run.get("drop_date") != drop_date.isoformat():
             continue
         for feed, record in (run.get("feeds") or {}).items():

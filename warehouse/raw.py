@@ -20,9 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kesu.warehouse import paths
-from kesu.warehouse.storage import CHUNK, LocalStorage, Storage, storage_for
+from kesu.warehouse.storage import CHUNK, LocalStorage, Storage
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,14 @@ def sha256_file(path: Path) -> str:
 
 
 def keep_raw(
-    root: Path | str, feed: str, drop_date: date, source: Path, data: bytes | None = None
+    wh: Warehouse, feed: str, drop_date: date, source: Path, data: bytes | None = None
 ) -> RawCopy:
     """Copy `source` to ``_raw/<feed>/<date>/<sha256>/<name>`` unless those bytes are there.
 
     `data`: the file's bytes as already read (`read_regular`), so the copy, its checksum and
     what staging reads are the same bytes, read once.
     """
-    store = storage_for(root)
+    store = wh.store
     paths.feed_key(feed)
     if data is None:
         data = read_regular(source)

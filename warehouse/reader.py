@@ -12,39 +12,41 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from kesu.warehouse import paths, tables
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 STAGED_TABLES = ("stg_hotline", "stg_complaints", "stg_regulator_transfers")
 PARTITION_COLUMN = tables.PARTITION_COLUMN
 
 
-def partition_dates(root: Path | str, table: str, version: int | None = None) -> list[date]:
+def partition_dates(wh: Warehouse, table: str, version: int | None = None) -> list[date]:
     """Drop dates of the table's live partitions (those holding a file), ascending."""
-    current = tables.open_table(root, table, version)
+    current = tables.open_table(wh, table, version)
     if current is None:
         return []
     listed = tables.partition_files(current)[PARTITION_COLUMN].unique().sort()
     return listed.to_list()
 
 
-def latest_drop(root: Path | str) -> date | None:
+def latest_drop(wh: Warehouse) -> date | None:
     """The newest drop date over the staged tables (the default `--as-of`), None if empty."""
-    newest = [d[-1] for t in STAGED_TABLES if (d := partition_dates(root, t))]
+    newest = [d[-1] for t in STAGED_TABLES if (d := partition_dates(wh, t))]
     return max(newest, default=None)
 
 
-def table_version(root: Path | str, table: str) -> int | None:
+def table_version(wh: Warehouse, table: str) -> int | None:
     """The table's latest version, None while it was never written."""
-    current = tables.open_table(root, table)
+    current = tables.open_table(wh, table)
     return None if current is None else current.version()
 
 
 def scan_table(
-    root: Path | str, table: str, lo: date | None, hi: date, version: int | None = None
+    wh: Warehouse, table: str, lo: date | None, hi: date, version: int | None = None
 ) -> tuple[pl.LazyFrame, list[dict[str, Any]]]:
     """Lazy scan of the partitions with lo <= drop_date <= hi (lo None: from the first one), of
     the table at `version` (default: the latest).
@@ -54,7 +56,7 @@ def scan_table(
     "bytes"}]}`` where the partition's sha256 is over its files' names and sizes.
     """
     schema = staged_schema(table) if table in STAGED_TABLES else None
-    current = tables.open_table(root, table, version)
+    current = tables.open_table(wh, table, version)
     if current is None:
         empty = (schema or {}) | {PARTITION_COLUMN: pl.Date()}
         return pl.LazyFrame(schema=empty), []
@@ -67,7 +69,7 @@ def scan_table(
         _partition_record(table, current.version(), day, group)
         for (day,), group in chosen.group_by(PARTITION_COLUMN, maintain_order=True)
     ]
-    frame = tables.scan(current, tables.storage_options(root)).filter(window)
+    frame = tables.scan(current, wh.storage_options()).filter(window)
     if schema is not None:
         frame = tables.conform(frame, schema)
     return frame, records

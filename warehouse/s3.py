@@ -2,15 +2,16 @@
 
 S3 has no rename and no directories, so `S3Storage` keeps the `Storage` contract where it can
 (a single PUT is all-or-nothing, which is what `write_bytes` promises) and refuses where it
-cannot (`rename`; `exchange` answers False). The tables do not need either: they are Delta
+cannot (`rename`). The tables do not need either: they are Delta
 tables (`kesu.warehouse.tables`), committed by delta-rs with S3's conditional writes. Locks
 and scratch are inherently local: they live in a local state directory (`state_dir`), so on S3
 they serialise runs on one machine only.
 
 Endpoint, region and addressing style come from configuration (`[s3]` in kesu.toml, then
 `KESU_S3_*` variables); credentials only from the standard AWS chain (environment, profile,
-instance role) — never from kesu.toml. `kesu.flows.config.load_settings` registers the options of
-its warehouse here (`configure`); a root nobody configured uses the environment alone.
+instance role) — never from kesu.toml. The options travel in the `kesu.warehouse.Warehouse`
+(no registry): `kesu.flows.config.load_settings` resolves them, `Warehouse.from_settings` uses
+them.
 """
 
 from __future__ import annotations
@@ -71,18 +72,6 @@ class S3Options:
         )
 
 
-_CONFIGURED: dict[str, S3Options] = {}
-
-
-def configure(url: str, options: S3Options) -> None:
-    """Use `options` for the warehouse at `url` in this process (called by load_settings)."""
-    _CONFIGURED[url.rstrip("/")] = options
-
-
-def options_for(url: str) -> S3Options:
-    return _CONFIGURED.get(url.rstrip("/")) or S3Options.from_env(os.environ)
-
-
 def split_url(url: str) -> tuple[str, str]:
     """``s3://bucket/a/b`` → ("bucket", "a/b"); the prefix may be empty."""
     bucket, _, prefix = url.removeprefix("s3://").strip("/").partition("/")
@@ -99,8 +88,10 @@ def state_dir(url: str, options: S3Options) -> Path:
     return base / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
 
 
-def s3_storage(url: str) -> S3Storage:
-    return _cached(url.rstrip("/"), options_for(url))
+def s3_storage(url: str, options: S3Options) -> S3Storage:
+    """The backend of one warehouse, shared by every `Warehouse` of it in this process (a Dask
+    worker unpickles one per task)."""
+    return _cached(url.rstrip("/"), options)
 
 
 @lru_cache(maxsize=16)  # a boto3 client costs ~50 ms to build; it is thread-safe, so share it
@@ -284,9 +275,6 @@ class S3Storage:
 
     def rename(self, src: str, dst: str) -> None:
         raise NotImplementedError(f"{self.url}: S3 has no rename (publish uses versions)")
-
-    def exchange(self, a: str, b: str) -> bool:
-        return False
 
     def lock(self) -> AbstractContextManager[None]:
         return self.state.lock()

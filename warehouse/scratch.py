@@ -1,7 +1,7 @@
 """Per-run scratch space: staged frames handed from one task to the next by path, not by value.
 
 Lives under `<warehouse>/_kesu/scratch/<run_id>/` (outside every table; for an ``s3://``
-warehouse under its local state directory, `kesu.warehouse.storage.local_state`), is written as
+warehouse under its local state directory, `kesu.warehouse.Warehouse.state`), is written as
 uncompressed Arrow IPC (a memory copy, several times faster than Parquet both ways), and is
 deleted when the run ends; `clear_stale` removes what a killed run left.
 """
@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
-from kesu.warehouse.storage import is_remote, local_state
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 SCRATCH = Path("_kesu") / "scratch"
 
 
-def _base(root: Path | str) -> Path:
-    return local_state(root).root / SCRATCH if is_remote(root) else Path(root) / SCRATCH
+def _base(wh: Warehouse) -> Path:
+    return wh.state.root / SCRATCH
 
 
-def scratch_dir(root: Path | str, run_id: str) -> Path:
-    path = _base(root) / run_id
+def scratch_dir(wh: Warehouse, run_id: str) -> Path:
+    path = _base(wh) / run_id
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -36,13 +39,13 @@ def read_frame(path: str) -> pl.DataFrame:
     return pl.read_ipc(path)
 
 
-def clear(root: Path | str, run_id: str) -> None:
-    shutil.rmtree(_base(root) / run_id, ignore_errors=True)
+def clear(wh: Warehouse, run_id: str) -> None:
+    shutil.rmtree(_base(wh) / run_id, ignore_errors=True)
 
 
-def clear_stale(root: Path | str, keep: str) -> list[str]:
+def clear_stale(wh: Warehouse, keep: str) -> list[str]:
     """Remove scratch folders of other (finished or killed) runs; call under the warehouse lock."""
-    base = _base(root)
+    base = _base(wh)
     removed = []
     if base.is_dir():
         for entry in base.iterdir():

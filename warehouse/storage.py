@@ -1,11 +1,11 @@
-"""Storage backends. Callers speak in keys (relative POSIX paths from `kesu.warehouse.paths`), and
-`storage_for` picks the backend from the root: a local directory (`LocalStorage`) or an
+"""Storage backends. Callers speak in keys (relative POSIX paths from `kesu.warehouse.paths`);
+`kesu.warehouse.Warehouse` owns the backend: a local directory (`LocalStorage`) or an
 ``s3://bucket/prefix`` URL (`kesu.warehouse.s3.S3Storage`).
 
 `LocalStorage`'s promises, which publish/recover rely on: `write_bytes` and `write_stream` are
-all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename` and `exchange` are
-atomic, and everything is fsynced before the call returns. An object store keeps the first
-promise only; the tables need neither (they are Delta tables, `kesu.warehouse.tables`).
+all-or-nothing (temp file under ``_kesu/tmp`` + fsync + rename), `rename` is atomic, and
+everything is fsynced before the call returns. An object store keeps the first promise only;
+the tables need neither (they are Delta tables, `kesu.warehouse.tables`).
 
 Writers on several machines meet through the backend's conditional writes, never through a
 lock: `create` writes a key only if it is absent (an object store's ``If-None-Match: *``, a
@@ -13,14 +13,12 @@ local ``link(2)``) and `replace` only if the key still holds what `read_tagged` 
 Match`` on its ETag; locally a compare-and-swap under a lock file, one machine being all a
 local directory serves).
 
-Locks and scratch files need a local filesystem whatever the root: `local_state` is the root
-itself when it is local, else a local state directory for that URL.
+Locks and scratch files need a local filesystem whatever the backend: `Warehouse.state` is the
+warehouse itself when it is local, else a local state directory for its URL.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import fcntl
 import hashlib
 import os
@@ -29,12 +27,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from kesu.warehouse import paths
-
-if TYPE_CHECKING:
-    from kesu.warehouse.s3 import S3Storage
 
 CHUNK = 1 << 20
 
@@ -62,51 +57,7 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def delete_tree(self, key: str) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
-    def exchange(self, a: str, b: str) -> bool: ...
     def lock(self) -> AbstractContextManager[None]: ...
-
-
-OBJECT_STORE_SCHEMES = ("s3://", "gs://", "az://")
-
-
-def is_remote(root: Path | str) -> bool:
-    """Whether `root` is an object-store URL (kept as a string: Path("s3://b") would mangle it)."""
-    return isinstance(root, str) and root.startswith(OBJECT_STORE_SCHEMES)
-
-
-def storage_for(root: Path | str) -> Storage:
-    if is_remote(root):
-        return remote_storage(root)
-    return LocalStorage(Path(root))
-
-
-def remote_storage(root: Path | str) -> S3Storage:
-    if not str(root).startswith("s3://"):
-        raise NotImplementedError(f"no object-store backend yet for {root}")
-    from kesu.warehouse.s3 import s3_storage  # boto3 costs ~0.3 s: local runs do not pay it
-
-    return s3_storage(str(root))
-
-
-def local_state(root: Path | str) -> LocalStorage:
-    """Where locks and scratch live: the warehouse itself if local, else its state directory."""
-    return remote_storage(root).state if is_remote(root) else LocalStorage(Path(root))
-
-
-def prepare_root(root: Path | str) -> None:
-    """Before a run writes: create a local root; check that a remote one answers (clear errors)."""
-    if is_remote(root):
-        remote_storage(root).check()
-    else:
-        Path(root).mkdir(parents=True, exist_ok=True)
-
-
-def root_exists(root: Path | str) -> bool:
-    """A local root is a directory; a remote one is a reachable bucket (else a clear error)."""
-    if is_remote(root):
-        remote_storage(root).check()
-        return True
-    return Path(root).is_dir()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -115,26 +66,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _renameat2_exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step; False when the kernel, libc or filesystem cannot."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except AttributeError:  # no renameat2 in this libc (non-Linux, old glibc)
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
@@ -326,14 +257,6 @@ class LocalStorage:
         os.rename(a, b)
         _fsync_dir(a.parent)
         _fsync_dir(b.parent)
-
-    def exchange(self, a: str, b: str) -> bool:
-        pa, pb = self.path(a), self.path(b)
-        if not _renameat2_exchange(pa, pb):
-            return False
-        _fsync_dir(pa.parent)
-        _fsync_dir(pb.parent)
-        return True
 
     @contextmanager
     def lock(self) -> Iterator[None]:

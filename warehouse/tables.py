@@ -24,13 +24,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
-from kesu.warehouse import paths
-from kesu.warehouse.storage import is_remote, remote_storage
+
+if TYPE_CHECKING:
+    from kesu.warehouse.warehouse import Warehouse
 
 PARTITION_COLUMN = "drop_date"
 ATTEMPTS = 5  # commits lost to concurrent writers of the same drop before giving up
@@ -47,45 +48,18 @@ class Committed:
     files: list[tuple[str, int, int]] = field(default_factory=list)  # (path, rows, bytes) live
 
 
-def table_uri(root: Path | str, table: str) -> str:
-    """Where the Delta table lives: a local directory or an ``s3://`` prefix."""
-    key = paths.table_key(table)
-    if is_remote(root):
-        return f"{str(root).rstrip('/')}/{key}"
-    return str(paths.under_root(Path(root), key))
-
-
-def storage_options(root: Path | str) -> dict[str, str] | None:
-    """deltalake's and Polars' options for the root: endpoint and credentials on S3, else none.
-
-    The first call for a bucket checks that it answers, so that a wrong bucket, endpoint or
-    credentials fail with kesu's one-line `ObjectStoreError` rather than delta-rs' own words.
-    """
-    if not is_remote(root):
-        return None
-    store = remote_storage(root)
-    options = store.polars_options()
-    if store.url not in _CHECKED:
-        store.check()
-        _CHECKED.add(store.url)
-    return options
-
-
-_CHECKED: set[str] = set()
-
-
-def open_table(root: Path | str, table: str, version: int | None = None) -> DeltaTable | None:
+def open_table(wh: Warehouse, table: str, version: int | None = None) -> DeltaTable | None:
     """The table (at `version`, default the latest), None while it was never written."""
     try:
         return DeltaTable(
-            table_uri(root, table), version=version, storage_options=storage_options(root)
+            wh.table_uri(table), version=version, storage_options=wh.storage_options()
         )
     except TableNotFoundError:
         return None
 
 
 def publish(
-    root: Path | str,
+    wh: Warehouse,
     table: str,
     drop_date: date,
     frame: pl.DataFrame | None,
@@ -96,7 +70,7 @@ def publish(
         raise ValueError(f"{table}: {PARTITION_COLUMN!r} comes from the partition, drop it")
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _publish_once(root, table, drop_date, frame, dict(metadata or {}))
+            return _publish_once(wh, table, drop_date, frame, dict(metadata or {}))
         except CommitFailedError:  # another run committed this drop first: look again
             if attempt == ATTEMPTS:
                 raise
@@ -105,14 +79,14 @@ def publish(
 
 
 def _publish_once(
-    root: Path | str,
+    wh: Warehouse,
     table: str,
     drop_date: date,
     frame: pl.DataFrame | None,
     metadata: dict[str, str],
 ) -> Committed:
-    current = open_table(root, table)
-    options = storage_options(root)
+    current = open_table(wh, table)
+    options = wh.storage_options()
     live = read_partition(current, drop_date, options) if current is not None else None
     live_rows = 0 if live is None else live.height
     commit = CommitProperties(custom_metadata=metadata | {"kesu.drop_date": drop_date.isoformat()})
@@ -125,7 +99,7 @@ def _publish_once(
         assert current is not None
         return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
     data = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN)).to_arrow()
-    target: DeltaTable | str = current if current is not None else table_uri(root, table)
+    target: DeltaTable | str = current if current is not None else wh.table_uri(table)
     write_deltalake(
         target,
         data,
@@ -136,7 +110,7 @@ def _publish_once(
         storage_options=options,
         commit_properties=commit,
     )
-    after = current if current is not None else open_table(root, table)
+    after = current if current is not None else open_table(wh, table)
     assert after is not None
     after.update_incremental()
     action = "replaced" if live_rows else "created"

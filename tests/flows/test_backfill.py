@@ -20,7 +20,7 @@ from kesu.flows.backfill import backfill, progress_listener
 from kesu.flows.ingest import nightly
 from kesu.flows.schedule import previous_drop_date
 from kesu.samplegen.generate import generate
-from kesu.warehouse import ledger, locks
+from kesu.warehouse import Warehouse, ledger, locks
 
 START, END = date(2025, 5, 1), date(2025, 5, 3)
 DAYS = [START + timedelta(days=i) for i in range((END - START).days + 1)]
@@ -90,7 +90,7 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
         "ingested"
     ] * len(DAYS)
 
-    record = next(r for r in ledger.list_runs(root) if r["kind"] == "backfill")
+    record = next(r for r in ledger.list_runs(Warehouse.at(root)) if r["kind"] == "backfill")
     assert record["status"] == "completed" and record["workers"] == 2
     assert record["summary"]["ingested"] == len(DAYS)
     assert [d["run_id"] for d in record["drops"]] == [r["run_id"] for r in runs]
@@ -109,7 +109,9 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
         if r["status"] not in ("unchanged", "no_folder")
     }
     assert redone == {}
-    latest = next(r for r in ledger.list_runs(root) if r["kind"] == "backfill")  # newest first
+    latest = next(
+        r for r in ledger.list_runs(Warehouse.at(root)) if r["kind"] == "backfill"
+    )  # newest first
     assert latest["summary"]["skipped"] == len(DAYS) and latest["status"] == "completed"
     assert published(root) == before
 
@@ -140,7 +142,7 @@ def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys, d
     assert "drops: 2 skipped, 1 failed" in captured.out
     assert f"total {'hotline':<20} rows in 4 = loaded 4 + quarantined 0" in captured.out
     assert f"1 of {len(DAYS)} drop(s) failed: {START} (RuntimeError: disk full)" in captured.err
-    (record,) = ledger.list_runs(tmp_path / "wh")
+    (record,) = ledger.list_runs(Warehouse.at(tmp_path / "wh"))
     summary = record["summary"]
     assert record["status"] == "failed" and (summary["skipped"], summary["failed"]) == (2, 1)
 
@@ -157,9 +159,9 @@ def test_nightly_without_a_date_takes_the_day_before_its_scheduled_start(tmp_pat
 def test_nightly_gives_up_on_a_drop_held_too_long(tmp_path, demo_key):
     root = tmp_path / "wh"
     day = date(2024, 1, 1)
-    with locks.drop_lock(root, day, timeout=0), pytest.raises(locks.DropBusy):
+    with locks.drop_lock(Warehouse.at(root), day, timeout=0), pytest.raises(locks.DropBusy):
         nightly(drop_date=day, landing_dir=str(tmp_path), warehouse_dir=str(root), lock_timeout=0.5)
-    (run,) = ledger.list_runs(root)
+    (run,) = ledger.list_runs(Warehouse.at(root))
     assert run["status"] == "failed" and run["error"].startswith("DropBusy")
 
 
@@ -182,7 +184,7 @@ def test_a_backfill_and_a_nightly_run_on_overlapping_days_in_two_processes(
         "ingest": ["ingest", "--date", str(contested), *where],
     }
     logs = {name: tmp_path / f"{name}.log" for name in commands}
-    with locks.drop_lock(root, contested, timeout=0):  # both will find the drop taken
+    with locks.drop_lock(Warehouse.at(root), contested, timeout=0):  # both will find the drop taken
         procs = {
             name: subprocess.Popen(
                 [sys.executable, "-m", "kesu.flows.cli", *argv],
@@ -203,7 +205,7 @@ def test_a_backfill_and_a_nightly_run_on_overlapping_days_in_two_processes(
     assert exits == {"backfill": 0, "ingest": 0}, {n: logs[n].read_text()[-3000:] for n in logs}
 
     assert published(root) == published(reference)  # every partition as one sequential pass
-    runs = ledger.list_runs(root)
+    runs = ledger.list_runs(Warehouse.at(root))
     on_contested = [r for r in runs if r.get("drop_date") == contested.isoformat()]
     assert [r["status"] for r in on_contested] == ["completed", "completed"]  # both recorded
     did = sorted(

@@ -12,7 +12,7 @@ import pytest
 from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.samplegen.generate import generate
-from kesu.warehouse import ledger
+from kesu.warehouse import Warehouse, ledger
 
 DAY = date(2025, 4, 2)
 
@@ -38,7 +38,7 @@ def test_an_unchanged_drop_reads_its_pointer_not_the_other_runs(drop):
         (runs / f"20200101T0000{i:02d}Z-abcdef.json").write_text("not json")
     again = ingest_drop(settings, DAY)
     assert statuses(again) == {"unchanged"} and again["status"] == "completed"
-    pointer = ledger._read_json(root, f"{ledger.DROPS}/{DAY}.json")
+    pointer = ledger._read_json(Warehouse.at(root), f"{ledger.DROPS}/{DAY}.json")
     assert pointer is not None
     assert {e["run_id"] for e in pointer["feeds"].values()} == {first["run_id"]}  # still right
 
@@ -59,6 +59,6 @@ def test_a_drop_changed_after_its_pointer_is_reingested(drop):
     again = ingest_drop(settings, DAY)
     assert again["feeds"]["hotline"]["status"] == "loaded"
     assert again["feeds"]["complaints"]["status"] == "unchanged"
-    pointer = ledger._read_json(settings.warehouse, f"{ledger.DROPS}/{DAY}.json")
+    pointer = ledger._read_json(Warehouse.at(settings.warehouse), f"{ledger.DROPS}/{DAY}.json")
     assert pointer is not None and pointer["feeds"]["hotline"]["run_id"] == again["run_id"]
     assert pointer["feeds"]["complaints"]["run_id"] == first["run_id"]

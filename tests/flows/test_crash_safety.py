@@ -343,13 +343,13 @@ REPORT_KILL_POINTS = {
         live="old",
         trace="quarterly/.2025Q1.tmp-*/tables",
     ),
-    # the folders are exchanged: the temp folder now holds the old report
+    # the new report is renamed in: the old one still waits aside, to be deleted
     "report-after-swap": KillPoint(
-        at="kesu.warehouse.storage:LocalStorage.exchange",
-        needle="quarterly/2025Q1",
+        at="kesu.reports.output:_rename",
+        needle=".2025Q1.tmp-",
         when="after",
         live="new",
-        trace="quarterly/.2025Q1.tmp-*/tables",
+        trace="quarterly/.2025Q1.old-*/tables",
     ),
 }
 

@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import COLUMNS, FEEDS, STAGED_TABLE
+from kesu.warehouse import Warehouse
 from kesu.warehouse.landing import list_drop, read_source
 
 START, END = date(2025, 3, 1), date(2025, 3, 5)
@@ -242,7 +243,7 @@ def test_a_drop_of_hand_broken_files_accounts_for_every_landed_record(tmp_path, 
 
     assert main(argv) == 0
     out = capsys.readouterr().out
-    (run,) = list_runs(warehouse)
+    (run,) = list_runs(Warehouse.at(warehouse))
     hotline = run["feeds"]["hotline"]
     assert hotline["rows_in"] == landed == hotline["loaded"] + hotline["quarantined"]
     assert "not read: 'notes.txt' (not a .csv, .xlsx or .xls file)" in out
@@ -260,4 +261,7 @@ def test_a_drop_of_hand_broken_files_accounts_for_every_landed_record(tmp_path, 
     assert main([*argv, "--feeds", "regulator_transfers"]) == 1
     assert "not read: '" in capsys.readouterr().out
     assert pl.read_parquet(table).equals(before) and before.height > 0
-    assert list_runs(warehouse)[0]["feeds"]["regulator_transfers"]["status"] == "unreadable"
+    assert (
+        list_runs(Warehouse.at(warehouse))[0]["feeds"]["regulator_transfers"]["status"]
+        == "unreadable"
+    )

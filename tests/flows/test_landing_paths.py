@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
-from kesu.warehouse import ledger, paths
+from kesu.warehouse import Warehouse, ledger, paths
 from kesu.warehouse.landing import read_source
 
 DAY, LINKED_DAY = date(2025, 3, 5), date(2025, 3, 6)
@@ -114,7 +114,9 @@ def test_symbolic_links_are_skipped_recorded_and_never_read(site):
     assert feeds["regulator_transfers"]["status"] == "no_folder"
     assert feeds["regulator_transfers"]["skipped"] == [{"name": "regulator_transfers", "why": LINK}]
     assert run["status"] == "completed"
-    (recorded,) = [r for r in ledger.list_runs(warehouse) if r["run_id"] == run["run_id"]]
+    (recorded,) = [
+        r for r in ledger.list_runs(Warehouse.at(warehouse)) if r["run_id"] == run["run_id"]
+    ]
     assert recorded["feeds"]["complaints"]["skipped"] == feeds["complaints"]["skipped"]
     assert {"name": "linked.csv", "why": LINK} in recorded["feeds"]["hotline"]["skipped"]
     # nothing behind a link reached the warehouse or the raw zone

@@ -14,7 +14,7 @@ import pytest
 from kesu.flows import quarantine_cli
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
-from kesu.warehouse import paths
+from kesu.warehouse import Warehouse, paths
 from kesu.warehouse.landing import read_source
 from kesu.warehouse.quarantine import read_quarantine
 
@@ -122,12 +122,12 @@ def test_reingesting_the_corrected_file_takes_its_rows_out_of_quarantine(drop, t
     again = nightly(drop_date=DAY, landing_dir=str(landing), warehouse_dir=str(warehouse))
     hotline = again["feeds"]["hotline"]
     assert (hotline["quarantined"], hotline["loaded"]) == (0, clean.height)
-    assert read_quarantine(warehouse, "hotline", DAY).height == 0
+    assert read_quarantine(Warehouse.at(warehouse), "hotline", DAY).height == 0
     # the drop's rows are gone from the live table (their files wait for `kesu maintain`)
     live = pl.read_delta(str(warehouse / "quarantine" / "hotline"))
     assert live.filter(pl.col("drop_date") == DAY).height == 0
     assert again["feeds"]["complaints"]["status"] == "unchanged"  # its file was not touched
-    assert read_quarantine(warehouse, "complaints", DAY).height == 1
+    assert read_quarantine(Warehouse.at(warehouse), "complaints", DAY).height == 1
     assert cli(warehouse) == 0
     out = capsys.readouterr().out
     assert "hotline: no rows quarantined (run " in out

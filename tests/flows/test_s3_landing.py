@@ -15,6 +15,7 @@ from kesu.samplegen.generate import generate
 from kesu.transforms.columns import FEEDS, STAGED_TABLE
 from kesu.warehouse import ledger
 from kesu.warehouse.reader import scan_table
+from kesu.warehouse.warehouse import Warehouse
 
 START, END = date(2025, 3, 30), date(2025, 3, 31)
 TABLES = [*STAGED_TABLE.values(), *(f"quarantine/{feed}" for feed in FEEDS)]
@@ -42,7 +43,7 @@ def ingest(landing: Path | str, root: Path | str) -> list[dict]:
 
 
 def rows(root: Path | str, table: str) -> pl.DataFrame:
-    frame = scan_table(root, table, None, END)[0].collect()
+    frame = scan_table(Warehouse.at(root), table, None, END)[0].collect()
     return frame.sort(frame.columns)
 
 
@@ -126,7 +127,7 @@ def test_dask_workers_read_the_drops_from_the_bucket(site, s3, tmp_path, monkeyp
             warehouse=str(warehouse), config=None,
         )  # fmt: skip
         assert backfill_cli.run(args) == 0
-    runs = [r for r in ledger.list_runs(warehouse) if r["kind"] == "ingest"]
+    runs = [r for r in ledger.list_runs(Warehouse.at(warehouse)) if r["kind"] == "ingest"]
     assert {r["pid"] for r in runs} == {worker_pid}
     assert feed_records(sorted(runs, key=lambda r: r["drop_date"])) == feed_records(
         site["runs"]["disk"]

@@ -12,7 +12,7 @@ from kesu.flows.cli import main
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
 from kesu.samplegen.generate import generate
-from kesu.warehouse import ledger
+from kesu.warehouse import Warehouse, ledger
 
 START, END = date(2025, 3, 30), date(2025, 3, 31)
 QUARTER = "2025Q1"
@@ -53,7 +53,7 @@ def test_the_bucket_holds_what_a_local_warehouse_holds(drops, s3) -> None:
     assert any(k.startswith("_raw/complaints/") for k in keys)  # raw zone, in the bucket
     assert any(k.startswith("stg_hotline/_delta_log/") for k in keys)  # a Delta table
     assert not any(k.startswith(("_kesu/locks", "_kesu/scratch", "_kesu/lock")) for k in keys)
-    assert [r["run_id"] for r in ledger.list_runs(drops["url"])][-1] == (
+    assert [r["run_id"] for r in ledger.list_runs(Warehouse.at(drops["url"]))][-1] == (
         drops["runs"]["s3"][0]["run_id"]
     )
 

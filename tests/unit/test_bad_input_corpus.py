@@ -34,6 +34,7 @@ from kesu.flows.ingest_steps import FileOutcome, publish_feed, stage_feed
 from kesu.flows.pii_key import PiiKey
 from kesu.transforms.columns import COLUMNS, FEEDS, RECORD_KEY, STAGED_TABLE
 from kesu.transforms.run_summary import drop_problems
+from kesu.warehouse import Warehouse
 from kesu.warehouse.landing import list_drop
 from kesu.warehouse.ledger import list_runs
 from kesu.warehouse.quarantine import read_quarantine
@@ -132,9 +133,9 @@ class Drop:
 def _partition(warehouse: Path, table: str) -> pl.DataFrame:
     """The drop's live rows, read back through kesu's reader (staged types restored)."""
     if table.startswith("quarantine/"):
-        found = read_quarantine(warehouse, table.split("/")[1], DAY)
+        found = read_quarantine(Warehouse.at(warehouse), table.split("/")[1], DAY)
     else:
-        found = scan_table(warehouse, table, DAY, DAY)[0].collect().drop("drop_date")
+        found = scan_table(Warehouse.at(warehouse), table, DAY, DAY)[0].collect().drop("drop_date")
     if found.height == 0:
         return pl.DataFrame({"source_file": []}, {"source_file": pl.String})
     return found.sort("source_file", "source_line", maintain_order=True)
@@ -866,6 +867,6 @@ def test_a_file_that_breaks_staging_fails_alone_and_the_drop_goes_on(tmp_path, m
     assert run["status"] == "completed"
     files = {f["name"]: f for f in run["feeds"]["regulator_transfers"]["files"]}
     assert files["bomb.xlsx"]["status"] == "failed" and files["good.xlsx"]["loaded"] == 1
-    assert not [r for r in list_runs(settings.warehouse) if r["status"] == "running"]
+    assert not [r for r in list_runs(Warehouse.at(settings.warehouse)) if r["status"] == "running"]
     problems = drop_problems([run], {}, FEEDS)
     assert {p["problem"] for p in problems} == {"failed files"}

@@ -18,35 +18,36 @@ import pytest
 from kesu.warehouse import ledger, paths
 from kesu.warehouse.raw import keep_raw
 from kesu.warehouse.s3 import S3Options, S3Storage
-from kesu.warehouse.storage import LocalStorage, Storage, storage_for
+from kesu.warehouse.storage import LocalStorage, Storage
+from kesu.warehouse.warehouse import Warehouse
 
 MACHINES = 8
 DAY = date(2025, 4, 1)
 
 
 @pytest.fixture(params=["local", "s3"])
-def root(request, tmp_path: Path) -> Path | str:
+def root(request, tmp_path: Path) -> Warehouse:
     if request.param == "local":
-        return tmp_path / "wh"
-    return request.getfixturevalue("s3").url()
+        return Warehouse.local(tmp_path / "wh")
+    return Warehouse.s3(request.getfixturevalue("s3").url())
 
 
-def machine(root: Path | str) -> Storage:
-    """A storage object of its own, as another machine would build it."""
-    if isinstance(root, Path):
-        return LocalStorage(root)
-    return S3Storage(root, S3Options(endpoint_url=os.environ["KESU_S3_ENDPOINT"]))
+def machine(wh: Warehouse) -> Storage:
+    """A storage object of its own, as another machine would build it (no shared client)."""
+    if not wh.remote:
+        return LocalStorage(Path(wh.location))
+    return S3Storage(str(wh.location), S3Options(endpoint_url=os.environ["KESU_S3_ENDPOINT"]))
 
 
 def test_create_writes_only_an_absent_key(root) -> None:
-    store = storage_for(root)
+    store = root.store
     assert store.create("_ledger/x.json", b"first") is True
     assert store.create("_ledger/x.json", b"second") is False
     assert store.read_bytes("_ledger/x.json") == b"first"
 
 
 def test_replace_needs_the_tag_it_read(root) -> None:
-    store = storage_for(root)
+    store = root.store
     assert store.read_tagged("k") is None
     assert store.replace("k", b"one", None) is True
     assert store.replace("k", b"again", None) is False  # None: only while absent
@@ -66,7 +67,7 @@ def test_of_many_machines_creating_one_key_exactly_one_wins(root) -> None:
     with ThreadPoolExecutor(MACHINES) as pool:
         won = list(pool.map(create, range(MACHINES)))
     assert won.count(True) == 1
-    assert storage_for(root).read_bytes("race") == f"machine {won.index(True)}".encode()
+    assert root.store.read_bytes("race") == f"machine {won.index(True)}".encode()
 
 
 def test_read_modify_replace_loses_no_update(root) -> None:
@@ -85,7 +86,7 @@ def test_read_modify_replace_loses_no_update(root) -> None:
 
     with ThreadPoolExecutor(MACHINES) as pool:
         tries = list(pool.map(append, range(MACHINES)))
-    assert sorted(json.loads(storage_for(root).read_bytes("list.json"))) == list(range(MACHINES))
+    assert sorted(json.loads(root.store.read_bytes("list.json"))) == list(range(MACHINES))
     assert len(tries) == MACHINES
 
 
@@ -100,7 +101,7 @@ def test_drop_pointers_written_at_once_by_two_machines_keep_both_feeds(root) -> 
     with ThreadPoolExecutor(len(runs)) as pool:
         changed = list(pool.map(lambda r: ledger.point_drop_at(root, r, ("loaded",)), runs))
     assert changed == [True] * len(runs)
-    pointer = json.loads(storage_for(root).read_bytes(f"{ledger.DROPS}/{DAY.isoformat()}.json"))
+    pointer = json.loads(root.store.read_bytes(f"{ledger.DROPS}/{DAY.isoformat()}.json"))
     pointed = {f: e["run_id"] for f, e in pointer["feeds"].items()}
     assert pointed == {f: r["run_id"] for f, r in zip(feeds, runs, strict=True)}
     # the same fingerprint again writes nothing
@@ -118,7 +119,7 @@ def test_a_raw_file_kept_by_many_machines_at_once_is_written_once(root, tmp_path
     assert [c.already_present for c in copies].count(False) == 1
     assert len({str(c.path) for c in copies}) == 1
     key = paths.raw_key("hotline", DAY, copies[0].sha256, source.name)
-    assert storage_for(root).read_bytes(key) == source.read_bytes()
+    assert root.store.read_bytes(key) == source.read_bytes()
 
 
 def _reflinks(folder: Path) -> bool:
@@ -151,7 +152,7 @@ def test_the_raw_copy_is_a_clone_where_the_filesystem_clones_and_independent_alw
     assert not store.exists("_raw/x/wrong")
     assert store.list_dir(paths.TMP) == []
 
-    copy = keep_raw(tmp_path / "wh", "hotline", DAY, source)
+    copy = keep_raw(Warehouse.local(tmp_path / "wh"), "hotline", DAY, source)
     kept = Path(copy.path)
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     with open(source, "r+b") as f:  # rewritten in place, as some exporters do

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from kesu.flows.config import ConfigError, load_settings
-from kesu.warehouse import s3
+from kesu.warehouse import Warehouse, s3
 
 
 def settings(tmp_path: Path, toml: str, **env: str):
@@ -25,11 +25,12 @@ def test_the_url_is_kept_unchanged_and_a_path_made_absolute(tmp_path: Path) -> N
 
 def test_endpoint_and_region_from_the_file_and_the_environment_over_it(tmp_path: Path) -> None:
     toml = '[s3]\nendpoint_url = "http://minio:9000"\nregion = "cn-north-1"\n'
-    settings(tmp_path, toml)
-    assert s3.options_for("s3://bank-dw/kesu") == s3.S3Options("http://minio:9000", "cn-north-1")
-    settings(tmp_path, toml + '[warehouse]\nstate_dir = "/var/lib/kesu"\n',
-             KESU_S3_ENDPOINT="http://other:9000", KESU_S3_ADDRESSING="path")  # fmt: skip
-    assert s3.options_for("s3://bank-dw/kesu") == s3.S3Options(
+    made = settings(tmp_path, toml).warehouse_store()
+    assert made.options == s3.S3Options("http://minio:9000", "cn-north-1")
+    made = settings(tmp_path, toml + '[warehouse]\nstate_dir = "/var/lib/kesu"\n',
+                    KESU_S3_ENDPOINT="http://other:9000", KESU_S3_ADDRESSING="path")  # fmt: skip
+    assert made.warehouse_store() == Warehouse.s3("s3://bank-dw/kesu", made.object_store)
+    assert made.warehouse_store().options == s3.S3Options(
         "http://other:9000", "cn-north-1", "path", "/var/lib/kesu"
     )
 
@@ -56,18 +57,19 @@ def test_a_url_without_a_bucket_or_of_another_store_is_refused(tmp_path: Path) -
 
 
 def test_the_options_travel_with_the_settings_to_another_process(tmp_path: Path) -> None:
-    # A Dask worker receives the settings pickled; the registry load_settings filled stays in
-    # the process that made them, and the worker's environment may lack KESU_S3_ENDPOINT.
+    # A Dask worker receives the settings pickled, with their warehouse; the worker's
+    # environment may lack KESU_S3_ENDPOINT.
     import subprocess
     import sys
 
     made = settings(tmp_path, '[s3]\nendpoint_url = "http://minio:9000"\n')
+    assert made.warehouse_store().remote  # built before pickling: it travels along
     (tmp_path / "settings.pickle").write_bytes(__import__("pickle").dumps(made))
     code = (
-        "import os, pickle, sys; from kesu.warehouse import s3; os.environ.pop('KESU_S3_ENDPOINT', 0); "
+        "import os, pickle, sys; os.environ.pop('KESU_S3_ENDPOINT', 0); "
         f"got = pickle.loads(open({str(tmp_path / 'settings.pickle')!r}, 'rb').read()); "
-        "assert s3.options_for(got.warehouse).endpoint_url is None; "
-        "got.register_object_store(); "
-        "assert s3.options_for(got.warehouse).endpoint_url == 'http://minio:9000'"
+        "wh = got.warehouse_store(); "
+        "assert wh.options.endpoint_url == 'http://minio:9000'; "
+        "assert wh.store.client.meta.endpoint_url == 'http://minio:9000'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

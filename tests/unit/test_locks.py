@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from kesu.warehouse import locks, paths
+from kesu.warehouse import Warehouse, locks, paths
 from kesu.warehouse.publish import recover
 
 D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
@@ -22,10 +22,10 @@ D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
 HOLDER = """
 import sys
 from datetime import date
-from kesu.warehouse import locks
+from kesu.warehouse import Warehouse, locks
 root, what = sys.argv[1], sys.argv[2]
-held = (locks.live_run(root) if what == "live"
-        else locks.drop_lock(root, date.fromisoformat(what), timeout=0))
+held = (locks.live_run(Warehouse.at(root)) if what == "live"
+        else locks.drop_lock(Warehouse.at(root), date.fromisoformat(what), timeout=0))
 with held:
     print("held", flush=True)
     sys.stdin.read()
@@ -59,15 +59,17 @@ def test_a_drop_held_elsewhere_makes_a_run_wait_then_proceed(tmp_path: Path) -> 
         # a run that cannot wait fails with DropBusy, naming the drop
         with (
             pytest.raises(locks.DropBusy, match="2025-07-01"),
-            locks.drop_lock(tmp_path, D1, timeout=0.3),
+            locks.drop_lock(Warehouse.at(tmp_path), D1, timeout=0.3),
         ):
             pass
         # another drop is not blocked at all
-        with locks.drop_lock(tmp_path, D2, timeout=0) as waited:
+        with locks.drop_lock(Warehouse.at(tmp_path), D2, timeout=0) as waited:
             assert waited < 0.1
         threading.Timer(0.8, release, [holder]).start()
         # a patient run waits (saying so once) and gets the drop when the holder is done
-        with locks.drop_lock(tmp_path, D1, timeout=30, on_wait=lambda: waits.append("w")) as w:
+        with locks.drop_lock(
+            Warehouse.at(tmp_path), D1, timeout=30, on_wait=lambda: waits.append("w")
+        ) as w:
             assert w >= 0.5
     assert waits == ["w"]
 
@@ -78,9 +80,9 @@ def test_a_killed_holder_leaves_a_stale_but_free_lock_file(tmp_path: Path) -> No
         holder.wait(timeout=10)
     lock_file = tmp_path / locks.LOCKS / "drop_date=2025-07-01.lock"
     assert lock_file.is_file()  # stays: never deleted
-    with locks.drop_lock(tmp_path, D1, timeout=0) as waited:  # the kernel released it
+    with locks.drop_lock(Warehouse.at(tmp_path), D1, timeout=0) as waited:  # the kernel released it
         assert waited < 0.1
-    assert not locks.drop_is_locked(tmp_path, D1)
+    assert not locks.drop_is_locked(Warehouse.at(tmp_path), D1)
 
 
 def test_threads_of_one_process_contend_like_processes(tmp_path: Path) -> None:
@@ -89,13 +91,13 @@ def test_threads_of_one_process_contend_like_processes(tmp_path: Path) -> None:
 
     def other_thread() -> None:
         try:
-            with locks.drop_lock(tmp_path, D1, timeout=0.2):
+            with locks.drop_lock(Warehouse.at(tmp_path), D1, timeout=0.2):
                 outcome.append("got it")
         except locks.DropBusy:
             outcome.append("busy")
 
-    with locks.drop_lock(tmp_path, D1, timeout=0):
-        assert locks.drop_is_locked(tmp_path, D1)
+    with locks.drop_lock(Warehouse.at(tmp_path), D1, timeout=0):
+        assert locks.drop_is_locked(Warehouse.at(tmp_path), D1)
         t = threading.Thread(target=other_thread)
         t.start()
         t.join()
@@ -110,27 +112,29 @@ def test_recover_leaves_a_live_runs_work_alone(tmp_path: Path) -> None:
     temp.parent.mkdir(parents=True)
     temp.write_bytes(b"half a raw copy")
     with held_by_another_process(tmp_path, "live"):
-        with locks.idle(tmp_path) as idle:
+        with locks.idle(Warehouse.at(tmp_path)) as idle:
             assert not idle
-        assert recover(tmp_path) == []  # it cannot tell a live publish from a crashed one
+        assert (
+            recover(Warehouse.at(tmp_path)) == []
+        )  # it cannot tell a live publish from a crashed one
         assert work.is_dir() and temp.is_file()
-    with locks.idle(tmp_path) as idle:
+    with locks.idle(Warehouse.at(tmp_path)) as idle:
         assert idle
-    done = recover(tmp_path)  # alone now: what the "crash" left goes
+    done = recover(Warehouse.at(tmp_path))  # alone now: what the "crash" left goes
     assert any(paths.STAGING in line for line in done)  # a work dir of the pre-Delta layout
     assert not work.exists() and not temp.exists()
 
 
 def test_live_runs_share_and_wait_only_for_a_recovery(tmp_path: Path) -> None:
-    with held_by_another_process(tmp_path, "live"), locks.live_run(tmp_path):
+    with held_by_another_process(tmp_path, "live"), locks.live_run(Warehouse.at(tmp_path)):
         pass  # two live runs at once: no waiting
     entered: list[float] = []
 
     def run_starting() -> None:
-        with locks.live_run(tmp_path):
+        with locks.live_run(Warehouse.at(tmp_path)):
             entered.append(time.monotonic())
 
-    with locks.idle(tmp_path) as idle:  # a recovery in progress
+    with locks.idle(Warehouse.at(tmp_path)) as idle:  # a recovery in progress
         assert idle
         t = threading.Thread(target=run_starting)
         t.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from deltalake import DeltaTable
-from kesu.warehouse import paths
+from kesu.warehouse import Warehouse, paths
 from kesu.warehouse.maintenance import maintain, migrate
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.quarantine import read_quarantine
@@ -34,23 +34,24 @@ def folder_rows(root: Path, table: str) -> pl.DataFrame:
 
 def test_migrate_turns_the_folder_layout_into_delta_tables_with_the_same_rows(old_warehouse):
     before = {t: folder_rows(old_warehouse, t) for t in ("stg_hotline", "stg_complaints")}
-    done = migrate(old_warehouse)
+    wh = Warehouse.at(old_warehouse)
+    done = migrate(wh)
     assert [line.split(":")[0] for line in done] == [
         "stg_hotline",
         "stg_complaints",
         "quarantine/hotline",
     ]
     for table, rows in before.items():
-        assert partition_dates(old_warehouse, table) == DAYS
-        migrated, records = scan_table(old_warehouse, table, None, DAYS[-1])
+        assert partition_dates(wh, table) == DAYS
+        migrated, records = scan_table(wh, table, None, DAYS[-1])
         got = migrated.collect()
         assert got.schema == rows.select(got.columns).schema  # same columns, same types
         keys = ["drop_date", "source_file", "source_line"]
         assert got.sort(keys).equals(rows.select(got.columns).sort(keys))
         assert {r["version"] for r in records} == {len(DAYS) - 1}  # one commit per drop
-    assert read_quarantine(old_warehouse, "hotline", DAYS[0]).height == 1
+    assert read_quarantine(wh, "hotline", DAYS[0]).height == 1
     assert not (old_warehouse / paths.LEDGER / "partitions" / "stg_hotline").exists()
-    assert migrate(old_warehouse) == []  # a second run finds nothing to convert
+    assert migrate(wh) == []  # a second run finds nothing to convert
     # no file of the old layout is left beside the Delta files
     assert not list(old_warehouse.glob("stg_hotline/drop_date=*/part-hotline_*.parquet"))
 
@@ -70,30 +71,30 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(old_warehouse
     monkeypatch.setattr(maintenance, "_rewrite", dies_on_the_second_drop)
     before = folder_rows(old_warehouse, "stg_hotline")
     with pytest.raises(KeyboardInterrupt):
-        migrate(old_warehouse)
+        wh = Warehouse.at(old_warehouse)
+        migrate(wh)
     monkeypatch.setattr(maintenance, "_rewrite", real)
-    assert migrate(old_warehouse)[0].startswith("stg_hotline: 2 partition(s) rewritten")
-    got = scan_table(old_warehouse, "stg_hotline", None, DAYS[-1])[0].collect()
+    assert migrate(wh)[0].startswith("stg_hotline: 2 partition(s) rewritten")
+    got = scan_table(wh, "stg_hotline", None, DAYS[-1])[0].collect()
     keys = ["drop_date", "source_file", "source_line"]
     assert got.sort(keys).equals(before.select(got.columns).sort(keys))
 
 
 def test_a_migrated_table_takes_publishes_and_finds_unchanged_drops(old_warehouse):
-    migrate(old_warehouse)
+    wh = Warehouse.at(old_warehouse)
+    migrate(wh)
     uri = str(old_warehouse / "stg_complaints")
     live = pl.read_delta(uri).filter(pl.col("drop_date") == DAYS[1]).drop("drop_date")
     partition = paths.partition_key(DAYS[1])
-    again = publish_partition(old_warehouse, "stg_complaints", partition, {"part-a.parquet": live})
+    again = publish_partition(wh, "stg_complaints", partition, {"part-a.parquet": live})
     assert again.action == "unchanged" and DeltaTable(uri).version() == 1
-    fewer = publish_partition(
-        old_warehouse, "stg_complaints", partition, {"part-a.parquet": live.head(1)}
-    )
+    fewer = publish_partition(wh, "stg_complaints", partition, {"part-a.parquet": live.head(1)})
     assert fewer.action == "replaced" and fewer.version == 2
 
 
 def test_migrate_refuses_an_object_store() -> None:
     with pytest.raises(ValueError, match="re-ingest"):
-        migrate("s3://bucket/wh")
+        migrate(Warehouse.at("s3://bucket/wh"))
 
 
 def frame(*ids: str) -> pl.DataFrame:
@@ -104,13 +105,14 @@ def test_maintain_compacts_and_vacuums_what_no_version_reads(tmp_path: Path) -> 
     table, uri = "stg_complaints", str(tmp_path / "stg_complaints")
     for n in range(4):  # four corrections of one drop: four files, three of them replaced
         files = {"part-a.parquet": frame(f"c{n}"), "part-b.parquet": frame(f"d{n}")}
-        publish_partition(tmp_path, table, paths.partition_key(DAYS[0]), files)
-    publish_partition(tmp_path, table, paths.partition_key(DAYS[1]), {"part-a.parquet": frame("e")})
+        wh = Warehouse.at(tmp_path)
+        publish_partition(wh, table, paths.partition_key(DAYS[0]), files)
+    publish_partition(wh, table, paths.partition_key(DAYS[1]), {"part-a.parquet": frame("e")})
     (tmp_path / table / "drop_date=2025-03-03" / "part-orphan.parquet").write_bytes(b"killed")
-    kept = maintain(tmp_path, vacuum_days=7)  # nothing is a week old: nothing deleted
+    kept = maintain(wh, vacuum_days=7)  # nothing is a week old: nothing deleted
     assert [(m.table, m.files_vacuumed) for m in kept] == [(table, 0)]
     assert pl.read_delta(uri, version=0)["complaint_id"].sort().to_list() == ["c0", "d0"]
-    (done,) = maintain(tmp_path, vacuum_days=0)
+    (done,) = maintain(wh, vacuum_days=0)
     assert done.files_vacuumed >= 4  # three replaced files and the orphan
     assert sorted(pl.read_delta(uri)["complaint_id"]) == ["c3", "d3", "e"]
     assert (tmp_path / table / "_delta_log" / "_last_checkpoint").is_file()
@@ -120,4 +122,4 @@ def test_maintain_compacts_and_vacuums_what_no_version_reads(tmp_path: Path) -> 
 
 def test_maintain_refuses_a_negative_retention(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="0 or more"):
-        maintain(tmp_path, vacuum_days=-1)
+        maintain(Warehouse.at(tmp_path), vacuum_days=-1)

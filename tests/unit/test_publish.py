@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 import pytest
 from deltalake import DeltaTable
-from kesu.warehouse import paths, publish, storage, tables
+from kesu.warehouse import Warehouse, paths, publish, storage, tables
 from kesu.warehouse.paths import partition_key, safe_part_name, table_dir
 from kesu.warehouse.publish import publish_partition, recover
 
@@ -91,19 +91,19 @@ def test_symlink_out_of_root_is_caught(tmp_path: Path) -> None:
     (tmp_path / "wh").mkdir()
     (tmp_path / "wh" / "stg_complaints").symlink_to(outside)
     with pytest.raises(ValueError, match="escapes"):
-        publish_partition(tmp_path / "wh", TABLE, D1, {"part-a.parquet": frame("c1")})
+        publish_partition(Warehouse.at(tmp_path / "wh"), TABLE, D1, {"part-a.parquet": frame("c1")})
 
 
 @pytest.mark.parametrize("name", ["../x.parquet", "a/b.parquet", "_x.parquet", "x.csv"])
 def test_unsafe_file_names_are_rejected(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError):
-        publish_partition(tmp_path, TABLE, D1, {name: frame("c1")})
+        publish_partition(Warehouse.at(tmp_path), TABLE, D1, {name: frame("c1")})
 
 
 def test_partition_column_in_frame_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="drop_date"):
         publish_partition(
-            tmp_path,
+            Warehouse.at(tmp_path),
             TABLE,
             D1,
             {"part-a.parquet": frame("c1").with_columns(drop_date=pl.lit(date(2025, 1, 31)))},
@@ -114,7 +114,9 @@ def test_partition_column_in_frame_is_rejected(tmp_path: Path) -> None:
 
 
 def test_create_then_read_with_polars_and_duckdb(tmp_path: Path) -> None:
-    first = publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("c1", "c2")})
+    first = publish_partition(
+        Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1", "c2")}
+    )
     assert first.action == "created" and first.version == 0
     assert [f.rows for f in first.files] == [2]
     assert first.files[0].name.startswith(f"{D1}/")
@@ -124,7 +126,10 @@ def test_create_then_read_with_polars_and_duckdb(tmp_path: Path) -> None:
         assert got.schema["drop_date"] == pl.Date
 
     publish_partition(
-        tmp_path, TABLE, D2, {"part-a.parquet": frame("c3"), "part-b.parquet": frame()}
+        Warehouse.at(tmp_path),
+        TABLE,
+        D2,
+        {"part-a.parquet": frame("c3"), "part-b.parquet": frame()},
     )
     for read in (read_polars, read_duckdb):
         got = read(tmp_path)
@@ -136,7 +141,12 @@ def test_create_then_read_with_polars_and_duckdb(tmp_path: Path) -> None:
 def test_commit_metadata_names_the_run_and_inputs(tmp_path: Path) -> None:
     inputs = {"工单.csv": "ab" * 32}
     publish_partition(
-        tmp_path, TABLE, D1, {"part-a.parquet": frame("c1")}, run_id="r-1", inputs=inputs
+        Warehouse.at(tmp_path),
+        TABLE,
+        D1,
+        {"part-a.parquet": frame("c1")},
+        run_id="r-1",
+        inputs=inputs,
     )
     last = DeltaTable(str(tmp_path / TABLE)).history(1)[0]
     assert last["kesu.run_id"] == "r-1"
@@ -146,17 +156,24 @@ def test_commit_metadata_names_the_run_and_inputs(tmp_path: Path) -> None:
 
 
 def test_quarantine_table_lives_under_quarantine(tmp_path: Path) -> None:
-    publish_partition(tmp_path, "quarantine/complaints", D1, {"part-a.parquet": frame("q1")})
+    publish_partition(
+        Warehouse.at(tmp_path), "quarantine/complaints", D1, {"part-a.parquet": frame("q1")}
+    )
     assert (tmp_path / "quarantine/complaints/_delta_log").is_dir()
     assert read_duckdb(tmp_path, "quarantine/complaints")["complaint_id"].to_list() == ["q1"]
 
 
 def test_rewrite_replaces_only_its_drop(tmp_path: Path) -> None:
     publish_partition(
-        tmp_path, TABLE, D1, {"part-a.parquet": frame("a"), "part-b.parquet": frame("b")}
+        Warehouse.at(tmp_path),
+        TABLE,
+        D1,
+        {"part-a.parquet": frame("a"), "part-b.parquet": frame("b")},
     )
-    publish_partition(tmp_path, TABLE, D2, {"part-a.parquet": frame("d2")})
-    again = publish_partition(tmp_path, TABLE, D1, {"part-b.parquet": frame("c2", "c9")})
+    publish_partition(Warehouse.at(tmp_path), TABLE, D2, {"part-a.parquet": frame("d2")})
+    again = publish_partition(
+        Warehouse.at(tmp_path), TABLE, D1, {"part-b.parquet": frame("c2", "c9")}
+    )
     assert again.action == "replaced" and again.version == 2
     # no "a" or "b" any more; the other drop untouched
     assert read_polars(tmp_path)["complaint_id"].to_list() == ["c2", "c9", "d2"]
@@ -169,17 +186,19 @@ def test_rewrite_replaces_only_its_drop(tmp_path: Path) -> None:
 
 def test_identical_rewrite_commits_nothing(tmp_path: Path) -> None:
     files = {"part-a.parquet": frame("c1"), "part-b.parquet": frame("c2")}
-    publish_partition(tmp_path, TABLE, D1, files)
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, files)
     # the same rows, in another order and split: still the same drop
-    again = publish_partition(tmp_path, TABLE, D1, {"part-c.parquet": frame("c2", "c1")})
+    again = publish_partition(wh, TABLE, D1, {"part-c.parquet": frame("c2", "c1")})
     assert again.action == "unchanged" and again.version == 0
     assert version(tmp_path) == 0
 
 
 def test_a_changed_value_is_not_unchanged(tmp_path: Path) -> None:
-    publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("c1")})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
     changed = frame("c1").with_columns(amount=pl.lit(2.5))
-    assert publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": changed}).action == "replaced"
+    assert publish_partition(wh, TABLE, D1, {"part-a.parquet": changed}).action == "replaced"
 
 
 def test_zoned_timestamps_and_decimals_come_back_unchanged(tmp_path: Path) -> None:
@@ -188,8 +207,9 @@ def test_zoned_timestamps_and_decimals_come_back_unchanged(tmp_path: Path) -> No
         received_at=pl.datetime(2025, 1, 31, 9, 30, time_zone="Asia/Shanghai"),
         amount=pl.lit("12.30").str.to_decimal(scale=2).cast(pl.Decimal(18, 2)),
     )
-    publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": rows})
-    assert publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": rows}).action == "unchanged"
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": rows})
+    assert publish_partition(wh, TABLE, D1, {"part-a.parquet": rows}).action == "unchanged"
     live = tables.read_partition(DeltaTable(str(tmp_path / TABLE)), date(2025, 1, 31), None)
     back = tables.conform(live, rows.schema)
     assert back.schema == rows.schema and back.equals(rows)
@@ -197,33 +217,35 @@ def test_zoned_timestamps_and_decimals_come_back_unchanged(tmp_path: Path) -> No
 
 def test_quarantine_columns_may_differ_between_drops(tmp_path: Path) -> None:
     table = "quarantine/hotline"
-    publish_partition(tmp_path, table, D1, {"part-a.parquet": frame("q1")})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, table, D1, {"part-a.parquet": frame("q1")})
     extra = frame("q2").with_columns(caller=pl.lit("***"))
-    publish_partition(tmp_path, table, D2, {"part-a.parquet": extra})
-    assert publish_partition(tmp_path, table, D1, {"part-a.parquet": frame("q1")}).action == (
-        "unchanged"
-    )
+    publish_partition(wh, table, D2, {"part-a.parquet": extra})
+    assert publish_partition(wh, table, D1, {"part-a.parquet": frame("q1")}).action == ("unchanged")
 
 
 def test_empty_mapping_removes_the_partition(tmp_path: Path) -> None:
-    publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("c1")})
-    publish_partition(tmp_path, TABLE, D2, {"part-a.parquet": frame("c2")})
-    removed = publish_partition(tmp_path, TABLE, D1, {})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
+    publish_partition(wh, TABLE, D2, {"part-a.parquet": frame("c2")})
+    removed = publish_partition(wh, TABLE, D1, {})
     assert removed.action == "removed" and removed.files == []
     assert read_duckdb(tmp_path)["complaint_id"].to_list() == ["c2"]
-    assert publish_partition(tmp_path, TABLE, D1, {}).action == "absent"
-    assert publish_partition(tmp_path, "stg_hotline", D1, {}).action == "absent"  # no table
+    assert publish_partition(wh, TABLE, D1, {}).action == "absent"
+    assert publish_partition(wh, "stg_hotline", D1, {}).action == "absent"  # no table
 
 
 def _publish_in_child(root: str, partition: str, ids: list[str]) -> str:
-    return publish_partition(Path(root), TABLE, partition, {"part-a.parquet": frame(*ids)}).action
+    return publish_partition(
+        Warehouse.at(Path(root)), TABLE, partition, {"part-a.parquet": frame(*ids)}
+    ).action
 
 
 def test_processes_publishing_at_once_all_land(tmp_path: Path) -> None:
     """Two processes on other drops both commit; two on the same drop with the same rows: one
     commits, the other retries and finds it unchanged (or both saw it absent, the second
     replacing it with the same rows). Either way every drop holds its rows once."""
-    publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("seed")})
+    publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("seed")})
     jobs = [(D1, ["x1", "x2"]), (D1, ["x1", "x2"]), (D2, ["y1"]), (D2, ["y1"])]
     # spawn, not fork: delta-rs' runtime does not survive a fork (it panics in the child)
     with ProcessPoolExecutor(max_workers=4, mp_context=get_context("spawn")) as pool:
@@ -234,24 +256,26 @@ def test_processes_publishing_at_once_all_land(tmp_path: Path) -> None:
 
 
 def test_partition_intact_sees_a_missing_file(tmp_path: Path) -> None:
-    done = publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("c1")})
-    assert publish.partition_intact(tmp_path, TABLE, D1)
+    wh = Warehouse.at(tmp_path)
+    done = publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
+    assert publish.partition_intact(wh, TABLE, D1)
     (tmp_path / TABLE / done.files[0].name).unlink()
-    assert not publish.partition_intact(tmp_path, TABLE, D1)
-    assert publish.partition_intact(tmp_path, TABLE, D2)  # nothing there, nothing missing
+    assert not publish.partition_intact(wh, TABLE, D1)
+    assert publish.partition_intact(wh, TABLE, D2)  # nothing there, nothing missing
 
 
 def test_recover_removes_unfinished_temp_files(tmp_path: Path) -> None:
     (tmp_path / "_kesu/tmp").mkdir(parents=True)
     (tmp_path / "_kesu/tmp/abc").write_bytes(b"half")
     (tmp_path / "_kesu/staging/old-work/swap").mkdir(parents=True)  # the layout before Delta
-    assert len(recover(tmp_path)) == 2
+    assert len(recover(Warehouse.at(tmp_path))) == 2
     assert os.listdir(tmp_path / "_kesu/tmp") == [] == os.listdir(tmp_path / "_kesu/staging")
 
 
 def test_real_sigkill_during_a_commit_leaves_the_old_or_the_new(tmp_path: Path) -> None:
     """Kill a process in a loop of publishes at a random moment: the table reads whole."""
-    publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("old")})
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("old")})
     script = textwrap.dedent(
         f"""
         import polars as pl
@@ -260,7 +284,7 @@ def test_real_sigkill_during_a_commit_leaves_the_old_or_the_new(tmp_path: Path) 
         for i in range(1000):
             ids = [f"n{{i}}-{{k}}" for k in range(3)]
             rows = pl.DataFrame({{"complaint_id": ids, "amount": [1.5] * 3}})
-            publish_partition(Path({str(tmp_path)!r}), {TABLE!r}, {D1!r}, {{"part-a.parquet": rows}})
+            publish_partition(Warehouse.at(Path({str(tmp_path)!r})), {TABLE!r}, {D1!r}, {{"part-a.parquet": rows}})
         """
     )
     for delay in (0.8, 1.1, 1.4):
@@ -270,18 +294,19 @@ def test_real_sigkill_during_a_commit_leaves_the_old_or_the_new(tmp_path: Path) 
         child.wait()
         got = read_polars(tmp_path)["complaint_id"].to_list()
         assert got == ["old"] or (len(got) == 3 and len({g.split("-")[0] for g in got}) == 1)
-    publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("old")})
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("old")})
     assert read_polars(tmp_path)["complaint_id"].to_list() == ["old"]  # a rerun converges
 
 
 def test_lock_is_exclusive(tmp_path: Path) -> None:
     lock = publish.warehouse_lock
-    with lock(tmp_path), pytest.raises(storage.WarehouseBusy), lock(tmp_path):
+    wh = Warehouse.local(tmp_path)
+    with lock(wh), pytest.raises(storage.WarehouseBusy), lock(wh):
         pass
-    with publish.warehouse_lock(tmp_path):  # released on exit
+    with publish.warehouse_lock(Warehouse.at(tmp_path)):  # released on exit
         pass
 
 
 def test_published_partition_round_trips_through_json(tmp_path: Path) -> None:
-    done = publish_partition(tmp_path, TABLE, D1, {"part-a.parquet": frame("c1")})
+    done = publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1")})
     assert publish.PublishedPartition.from_jsonable(done.to_jsonable()) == done

@@ -15,7 +15,7 @@ import pytest
 from kesu.flows import quarantine_cli
 from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 from kesu.transforms.quarantine_review import rows_per_file, rule_counts, summary
-from kesu.warehouse import ledger
+from kesu.warehouse import Warehouse, ledger
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.quarantine import last_ingests, read_quarantine
 
@@ -70,20 +70,20 @@ def test_reader_reads_every_part_file_of_the_drop_in_file_and_line_order(tmp_pat
     frame = quarantine_rows()
     parts = dict(frame.partition_by("source_file", as_dict=True))
     publish_partition(
-        tmp_path,
+        Warehouse.at(tmp_path),
         "quarantine/hotline",
         "drop_date=2025-03-03",
         {"part-a-1.parquet": parts[("a.csv",)], "part-b-2.parquet": parts[("b.csv",)]},
     )
-    back = read_quarantine(tmp_path, "hotline", DAY)
+    back = read_quarantine(Warehouse.at(tmp_path), "hotline", DAY)
     assert back.columns == frame.columns
     assert back.select("source_file", "source_line").rows() == [
         ("a.csv", 3), ("a.csv", 5), ("a.csv", 7), ("b.csv", 9),
     ]  # fmt: skip
-    nothing = read_quarantine(tmp_path, "hotline", date(2025, 3, 4))
+    nothing = read_quarantine(Warehouse.at(tmp_path), "hotline", date(2025, 3, 4))
     assert nothing.height == 0 and nothing.columns[:5] == frame.columns[:5]
     with pytest.raises(ValueError, match="feed name"):
-        read_quarantine(tmp_path, "../hotline", DAY)
+        read_quarantine(Warehouse.at(tmp_path), "../hotline", DAY)
 
 
 # --- reports.quarantine_xlsx ---------------------------------------------------------------
@@ -200,13 +200,15 @@ def test_cli_module_imports_nothing_heavy():
 def test_the_ledger_record_shown_is_the_newest_completed_run_of_the_drop(tmp_path):
     def run(run_id: str, status: str, day: date, feeds: list[str]) -> None:
         record = {"run_id": run_id, "status": status, "drop_date": day.isoformat()}
-        ledger.record_run(tmp_path, record | {"feeds": {f: {"rows_in": run_id} for f in feeds}})
+        ledger.record_run(
+            Warehouse.at(tmp_path), record | {"feeds": {f: {"rows_in": run_id} for f in feeds}}
+        )
 
     run("20250304T020000Z-aaaaaa", "completed", DAY, ["hotline", "complaints"])
     run("20250305T020000Z-bbbbbb", "completed", DAY, ["hotline"])  # a --feeds hotline re-run
     run("20250306T020000Z-cccccc", "failed", DAY, ["hotline", "complaints"])
     run("20250307T020000Z-dddddd", "completed", date(2025, 3, 4), ["hotline"])  # another drop
-    found = last_ingests(tmp_path, DAY)
+    found = last_ingests(Warehouse.at(tmp_path), DAY)
     assert found["hotline"]["run_id"] == "20250305T020000Z-bbbbbb"
     assert found["complaints"]["run_id"] == "20250304T020000Z-aaaaaa"
     assert "regulator_transfers" not in found

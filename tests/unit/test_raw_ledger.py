@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from kesu.warehouse import ledger
+from kesu.warehouse import Warehouse, ledger
 from kesu.warehouse.ledger import last_successful_inputs, list_runs, new_run_id, record_run
 from kesu.warehouse.publish import PublishedFile, PublishedPartition
 from kesu.warehouse.raw import keep_raw, sha256_file
@@ -34,7 +34,9 @@ def files_under(path: Path) -> list[Path]:
 def test_keep_raw_copies_bytes_with_owner_only_permissions(tmp_path: Path) -> None:
     old_umask = os.umask(0o000)  # permissions must not depend on the umask
     try:
-        copy = keep_raw(tmp_path / "wh", "complaints", DROP, landed(tmp_path, b"a,b\n1,2\n"))
+        copy = keep_raw(
+            Warehouse.at(tmp_path / "wh"), "complaints", DROP, landed(tmp_path, b"a,b\n1,2\n")
+        )
     finally:
         os.umask(old_umask)
     assert copy.path == tmp_path / "wh/_raw/complaints/2025-01-31" / copy.sha256 / NAME
@@ -47,9 +49,9 @@ def test_keep_raw_copies_bytes_with_owner_only_permissions(tmp_path: Path) -> No
 
 def test_same_bytes_twice_writes_nothing(tmp_path: Path) -> None:
     source = landed(tmp_path, b"same")
-    first = keep_raw(tmp_path / "wh", "complaints", DROP, source)
+    first = keep_raw(Warehouse.at(tmp_path / "wh"), "complaints", DROP, source)
     mtime = first.path.stat().st_mtime_ns
-    again = keep_raw(tmp_path / "wh", "complaints", DROP, source)
+    again = keep_raw(Warehouse.at(tmp_path / "wh"), "complaints", DROP, source)
     assert again.already_present and again.path == first.path
     assert first.path.stat().st_mtime_ns == mtime
     assert files_under(tmp_path / "wh/_raw") == [first.path]
@@ -57,8 +59,10 @@ def test_same_bytes_twice_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_corrected_file_gets_a_second_copy(tmp_path: Path) -> None:
-    first = keep_raw(tmp_path / "wh", "complaints", DROP, landed(tmp_path, b"v1"))
-    second = keep_raw(tmp_path / "wh", "complaints", DROP, landed(tmp_path, b"v2 corrected"))
+    first = keep_raw(Warehouse.at(tmp_path / "wh"), "complaints", DROP, landed(tmp_path, b"v1"))
+    second = keep_raw(
+        Warehouse.at(tmp_path / "wh"), "complaints", DROP, landed(tmp_path, b"v2 corrected")
+    )
     assert first.path.name == second.path.name == NAME
     assert first.path.parent.parent == second.path.parent.parent
     assert files_under(tmp_path / "wh/_raw") == sorted([first.path, second.path])
@@ -70,7 +74,7 @@ def test_symlink_is_refused(tmp_path: Path) -> None:
     link = tmp_path / "landing" / "link.csv"
     link.symlink_to(target)
     with pytest.raises(ValueError, match="symlink"):
-        keep_raw(tmp_path / "wh", "complaints", DROP, link)
+        keep_raw(Warehouse.at(tmp_path / "wh"), "complaints", DROP, link)
     assert not (tmp_path / "wh/_raw").exists()
 
 
@@ -78,13 +82,13 @@ def test_non_file_is_refused(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)  # would block a naive open()
     with pytest.raises(ValueError, match="regular file"):
-        keep_raw(tmp_path / "wh", "complaints", DROP, fifo)
+        keep_raw(Warehouse.at(tmp_path / "wh"), "complaints", DROP, fifo)
 
 
 @pytest.mark.parametrize("feed", ["../escape", "a/b", "..", ""])
 def test_unsafe_feed_is_refused(tmp_path: Path, feed: str) -> None:
     with pytest.raises(ValueError):
-        keep_raw(tmp_path / "wh", feed, DROP, landed(tmp_path, b"x"))
+        keep_raw(Warehouse.at(tmp_path / "wh"), feed, DROP, landed(tmp_path, b"x"))
     assert not (tmp_path / "escape").exists()
 
 
@@ -132,10 +136,11 @@ def test_record_run_round_trip_keeps_chinese_and_dataclasses(tmp_path: Path) -> 
         "created",
     )
     r = run(T0, "completed", DROP, {NAME: "ab"}) | {"outputs": [part], "raw": [tmp_path / "x"]}
-    path = record_run(tmp_path, r)
+    wh = Warehouse.at(tmp_path)
+    path = record_run(wh, r)
     assert path == tmp_path / "_ledger/runs" / f"{r['run_id']}.json"
     assert NAME in path.read_text(encoding="utf-8")  # ensure_ascii=False
-    (back,) = list_runs(tmp_path)
+    (back,) = list_runs(wh)
     assert back["drop_date"] == "2025-01-31"
     assert back["outputs"] == [part.to_jsonable()]
     assert PublishedPartition.from_jsonable(back["outputs"][0]) == part
@@ -144,37 +149,44 @@ def test_record_run_round_trip_keeps_chinese_and_dataclasses(tmp_path: Path) -> 
 
 def test_record_run_rejects_unsafe_run_id(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        record_run(tmp_path, {"run_id": "../../x"})
+        record_run(Warehouse.at(tmp_path), {"run_id": "../../x"})
 
 
 def test_list_runs_newest_first(tmp_path: Path) -> None:
     ids = [
-        record_run(tmp_path, run(T0 + timedelta(hours=h), "completed", DROP, {})).stem
+        record_run(Warehouse.at(tmp_path), run(T0 + timedelta(hours=h), "completed", DROP, {})).stem
         for h in (2, 0, 1)
     ]
-    assert [r["run_id"] for r in list_runs(tmp_path)] == sorted(ids, reverse=True)
-    assert [r["run_id"] for r in list_runs(tmp_path, limit=1)] == [max(ids)]
-    assert list_runs(tmp_path / "empty") == []
+    assert [r["run_id"] for r in list_runs(Warehouse.at(tmp_path))] == sorted(ids, reverse=True)
+    assert [r["run_id"] for r in list_runs(Warehouse.at(tmp_path), limit=1)] == [max(ids)]
+    assert list_runs(Warehouse.at(tmp_path / "empty")) == []
 
 
 def test_last_successful_inputs(tmp_path: Path) -> None:
-    record_run(tmp_path, run(T0, "completed", DROP, {"a.csv": "1"}))
+    wh = Warehouse.at(tmp_path)
+    record_run(wh, run(T0, "completed", DROP, {"a.csv": "1"}))
     record_run(
-        tmp_path, run(T0 + timedelta(hours=1), "completed", DROP, {"a.csv": "2", "b.csv": "3"})
+        wh,
+        run(T0 + timedelta(hours=1), "completed", DROP, {"a.csv": "2", "b.csv": "3"}),
     )
     # newer but failed, other drop, other feed: none of them count for complaints/DROP
-    record_run(tmp_path, run(T0 + timedelta(hours=2), "failed", DROP, {"a.csv": "9"}))
+    record_run(wh, run(T0 + timedelta(hours=2), "failed", DROP, {"a.csv": "9"}))
     record_run(
-        tmp_path, run(T0 + timedelta(hours=3), "completed", date(2025, 2, 1), {"a.csv": "8"})
+        wh,
+        run(T0 + timedelta(hours=3), "completed", date(2025, 2, 1), {"a.csv": "8"}),
     )
     record_run(
-        tmp_path, run(T0 + timedelta(hours=4), "completed", DROP, {"h.csv": "7"}, feed="hotline")
+        wh,
+        run(T0 + timedelta(hours=4), "completed", DROP, {"h.csv": "7"}, feed="hotline"),
     )
 
-    assert last_successful_inputs(tmp_path, "complaints", DROP) == {"a.csv": "2", "b.csv": "3"}
-    assert last_successful_inputs(tmp_path, "hotline", DROP) == {"h.csv": "7"}
-    assert last_successful_inputs(tmp_path, "regulator_transfers", DROP) is None
-    assert last_successful_inputs(tmp_path, "complaints", date(2024, 1, 1)) is None
+    assert last_successful_inputs(wh, "complaints", DROP) == {
+        "a.csv": "2",
+        "b.csv": "3",
+    }
+    assert last_successful_inputs(wh, "hotline", DROP) == {"h.csv": "7"}
+    assert last_successful_inputs(wh, "regulator_transfers", DROP) is None
+    assert last_successful_inputs(wh, "complaints", date(2024, 1, 1)) is None
 
 
 def test_to_jsonable_handles_nested_values() -> None:

@@ -15,6 +15,7 @@ import openpyxl
 import polars as pl
 import pytest
 from kesu.reports import charts, disclosure, files, html, labels, output, xlsx
+from kesu.warehouse import Warehouse
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.reader import latest_drop, scan_table, staged_schema
 
@@ -426,9 +427,35 @@ def test_output_recovers_a_report_moved_aside_by_a_crash(tmp_path):
     (tmp_path / "annual" / ".2025.old-abc").mkdir(parents=True)
     (tmp_path / "annual" / ".2025.old-abc" / "x").write_text("old")
     (tmp_path / "annual" / ".2025.tmp-def").mkdir()
-    done = output.recover(output.storage_for(tmp_path), "annual", "2025")
+    done = output.recover(tmp_path, "annual", "2025")
     assert (tmp_path / "annual" / "2025" / "x").read_text() == "old"
     assert len(done) == 2 and not (tmp_path / "annual" / ".2025.tmp-def").exists()
+
+
+def test_output_crash_between_the_two_renames_puts_the_old_report_back(tmp_path, monkeypatch):
+    with output.replace_folder(tmp_path, "annual", "2025") as work:
+        (work / "a.txt").write_text("first")
+    real = output._rename
+
+    def crash_before_moving_in(src, dst):
+        if ".tmp-" in src.name:  # the live folder is already aside: the process dies here
+            raise KeyboardInterrupt("killed")
+        real(src, dst)
+
+    monkeypatch.setattr(output, "_rename", crash_before_moving_in)
+    with pytest.raises(KeyboardInterrupt), output.replace_folder(tmp_path, "annual", "2025") as w:
+        (w / "b.txt").write_text("second")
+    live = tmp_path / "annual" / "2025"
+    assert not live.exists()  # the report is missing until the next write of it
+    assert [p.name[:10] for p in (tmp_path / "annual").iterdir() if ".old-" in p.name] == [
+        ".2025.old-"
+    ]
+    monkeypatch.setattr(output, "_rename", real)
+    with output.replace_folder(tmp_path, "annual", "2025") as work:
+        assert (live / "a.txt").read_text() == "first"  # put back before the new one is built
+        (work / "c.txt").write_text("third")
+    assert sorted(p.name for p in live.iterdir()) == ["c.txt"]
+    assert sorted(p.name for p in (tmp_path / "annual").iterdir()) == [".2025.lock", "2025"]
 
 
 @pytest.mark.parametrize("bad", ["../x", "", "2025/..", ".hidden"])
@@ -446,7 +473,10 @@ def warehouse(tmp_path) -> Path:
     for day, ids in ((1, ["a", "b"]), (2, ["c"]), (3, ["d", "e", "f"])):
         frame = pl.DataFrame({"call_id": ids, "n": list(range(len(ids)))})
         publish_partition(
-            root, "stg_hotline", f"drop_date=2025-03-0{day}", {"part-x.parquet": frame}
+            Warehouse.at(root),
+            "stg_hotline",
+            f"drop_date=2025-03-0{day}",
+            {"part-x.parquet": frame},
         )
     return root
 
@@ -455,7 +485,9 @@ def test_scan_reads_only_the_window_and_records_each_partition(warehouse):
     # a corrupt file outside the window proves those partitions are never opened
     for part in (warehouse / "stg_hotline" / "drop_date=2025-03-01").glob("*.parquet"):
         part.write_bytes(b"junk")
-    frame, read = scan_table(warehouse, "stg_hotline", date(2025, 3, 2), date(2025, 3, 3))
+    frame, read = scan_table(
+        Warehouse.at(warehouse), "stg_hotline", date(2025, 3, 2), date(2025, 3, 3)
+    )
     got = frame.collect()
     assert sorted(got["call_id"]) == ["c", "d", "e", "f"]
     assert got.schema["drop_date"] == pl.Date
@@ -471,28 +503,31 @@ def test_scan_reads_only_the_window_and_records_each_partition(warehouse):
 
 def test_scan_at_a_recorded_version_ignores_later_corrections(warehouse):
     """Time travel: the version a report manifest recorded reads as it was then."""
-    before, read = scan_table(warehouse, "stg_hotline", None, date(2025, 3, 3))
+    wh = Warehouse.at(warehouse)
+    before, read = scan_table(wh, "stg_hotline", None, date(2025, 3, 3))
     fixed = pl.DataFrame({"call_id": ["c-fixed"], "n": [0]})
-    publish_partition(warehouse, "stg_hotline", "drop_date=2025-03-02", {"part-x.parquet": fixed})
-    again, read_again = scan_table(warehouse, "stg_hotline", None, date(2025, 3, 3), version=2)
+    publish_partition(wh, "stg_hotline", "drop_date=2025-03-02", {"part-x.parquet": fixed})
+    again, read_again = scan_table(wh, "stg_hotline", None, date(2025, 3, 3), version=2)
     assert again.collect().sort("call_id").equals(before.collect().sort("call_id"))
     assert read_again == read
-    latest = scan_table(warehouse, "stg_hotline", None, date(2025, 3, 3))[0].collect()
+    latest = scan_table(wh, "stg_hotline", None, date(2025, 3, 3))[0].collect()
     assert "c-fixed" in latest["call_id"].to_list()
 
 
 def test_an_empty_selection_keeps_the_schema(warehouse, tmp_path):
-    frame, read = scan_table(warehouse, "stg_hotline", date(2024, 1, 1), date(2024, 1, 31))
+    frame, read = scan_table(
+        Warehouse.at(warehouse), "stg_hotline", date(2024, 1, 1), date(2024, 1, 31)
+    )
     assert read == [] and frame.collect().height == 0
     assert set(frame.collect_schema()) == {"call_id", "n", "drop_date"}
     # a table never loaded gets the staging schema
-    frame, _ = scan_table(tmp_path / "none", "stg_complaints", None, date(2025, 1, 1))
+    frame, _ = scan_table(Warehouse.at(tmp_path / "none"), "stg_complaints", None, date(2025, 1, 1))
     assert dict(frame.collect_schema()) == staged_schema("stg_complaints") | {"drop_date": pl.Date}
 
 
 def test_latest_drop_is_the_newest_partition_of_any_staged_table(warehouse, tmp_path):
-    assert latest_drop(warehouse) == date(2025, 3, 3)
-    assert latest_drop(tmp_path / "empty") is None
+    assert latest_drop(Warehouse.at(warehouse)) == date(2025, 3, 3)
+    assert latest_drop(Warehouse.at(tmp_path / "empty")) is None
 
 
 # --- kesu report (command line) ------------------------------------------------------------

@@ -8,14 +8,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from kesu.warehouse.storage import Storage, local_state, storage_for
+from kesu.warehouse import Warehouse
+from kesu.warehouse.storage import Storage
 
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path: Path) -> Storage:
     if request.param == "local":
-        return storage_for(tmp_path / "wh")
-    return storage_for(request.getfixturevalue("s3").url())
+        return Warehouse.local(tmp_path / "wh").store
+    return Warehouse.s3(request.getfixturevalue("s3").url()).store
 
 
 def test_write_then_read_back(store: Storage) -> None:
@@ -81,12 +82,13 @@ def test_locks_and_scratch_of_an_s3_warehouse_live_in_its_local_state_dir(s3) ->
     from kesu.warehouse import locks, scratch
 
     url = s3.url()
-    state = local_state(url)
+    wh = Warehouse.s3(url)
+    state = wh.state
     assert state.root.parent == Path(os.environ["KESU_STATE_DIR"])  # <KESU_STATE_DIR>/<hash>
-    with storage_for(url).lock():  # flock on a local file
+    with wh.store.lock():  # flock on a local file
         assert (state.root / "_kesu" / "lock").is_file()
-    with locks.drop_lock(url, date(2025, 1, 1), timeout=1):
-        assert locks.drop_is_locked(url, date(2025, 1, 1))
-    assert scratch.scratch_dir(url, "run-1").is_relative_to(state.root)
-    assert local_state(s3.url()).root != state.root  # one state directory per warehouse URL
+    with locks.drop_lock(wh, date(2025, 1, 1), timeout=1):
+        assert locks.drop_is_locked(wh, date(2025, 1, 1))
+    assert scratch.scratch_dir(wh, "run-1").is_relative_to(state.root)
+    assert Warehouse.s3(s3.url()).state.root != state.root  # one state directory per warehouse URL
     assert s3.snapshot(url, skip=()) == {}  # nothing of it went to the bucket

@@ -39,6 +39,7 @@ from kesu import reports
 
 PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
 # ReportInputs field -> staged table
+HELD_TABLE = quarantine_table("complaints")  # held_updates reads it; its version is recorded too
 INPUT_TABLES = {
     "complaints": "stg_complaints",
     "transfers": "stg_regulator_transfers",
@@ -74,7 +75,9 @@ def report_inputs(
     `versions` ({table: Delta version}, from a manifest) reads the tables as they were then;
     by default each table's latest version, which `table_versions` then records."""
     frames, partitions = {}, []
-    used = versions if versions is not None else _latest_versions(settings)
+    latest = _latest_versions(settings)
+    # a manifest from before the held table's version was recorded: that table as it is now
+    used = latest if versions is None else {HELD_TABLE: latest[HELD_TABLE]} | versions
     wh = settings.warehouse_store()
     for field, table in INPUT_TABLES.items():
         lo, hi = drop_window(table, p, as_of)
@@ -86,7 +89,7 @@ def report_inputs(
         partitions += read
     branches, codes, reference = _reference(settings)
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
-    held, read = _held_complaints(settings, as_of)
+    held, read = _held_complaints(settings, as_of, used[HELD_TABLE])
     partitions += read
     labels = label_lookup(codes.cast(pl.String), label_map)
     denominators = None
@@ -100,14 +103,18 @@ def report_inputs(
     return inputs, partitions, reference
 
 
-def _held_complaints(settings: Settings, as_of: date) -> tuple[pl.DataFrame, list[dict]]:
-    """The complaint rows in quarantine, every drop up to as_of, with their drop_date; and the
-    partitions read, for the manifest (held_updates depends on them)."""
-    table = quarantine_table("complaints")
+def _held_complaints(
+    settings: Settings, as_of: date, version: int | None
+) -> tuple[pl.DataFrame, list[dict]]:
+    """The complaint rows in quarantine, every drop up to as_of, with their drop_date, at the
+    table's `version`; and the partitions read, for the manifest (held_updates depends on them).
+    """
     wh = settings.warehouse_store()
-    _, read = scan_table(wh, table, None, as_of)  # records only: never collected
+    if version is None:  # no complaint was ever held
+        return pl.DataFrame(), []
+    _, read = scan_table(wh, HELD_TABLE, None, as_of, version)  # records only: never collected
     parts = [
-        read_quarantine(wh, "complaints", day).with_columns(drop_date=pl.lit(day))
+        read_quarantine(wh, "complaints", day, version).with_columns(drop_date=pl.lit(day))
         for day in (date.fromisoformat(str(r["drop_date"])) for r in read)
     ]
     held = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
@@ -118,16 +125,31 @@ class EmptyPeriod(ValueError):
     """No drop covers the report's period (and --allow-empty was not given)."""
 
 
-def drops_known(settings: Settings, as_of: date) -> list[date]:
-    """Every drop date of any staged table, up to as_of."""
-    days = {d for t in STAGED_TABLES for d in partition_dates(settings.warehouse_store(), t)}
+def drops_known(
+    settings: Settings, as_of: date, versions: dict[str, int | None] | None = None
+) -> list[date]:
+    """Every drop date of any staged table, up to as_of (of the tables at `versions`, if given:
+    a table absent from them is read as never loaded)."""
+    wh, pinned = settings.warehouse_store(), versions is not None
+    days = {
+        d
+        for t in STAGED_TABLES
+        if not pinned or (versions or {}).get(t) is not None
+        for d in partition_dates(wh, t, (versions or {}).get(t))
+    }
     return sorted(d for d in days if d <= as_of)
 
 
-def check_coverage(settings: Settings, p: Period, as_of: date, allow_empty: bool) -> Coverage:
+def check_coverage(
+    settings: Settings,
+    p: Period,
+    as_of: date,
+    allow_empty: bool,
+    versions: dict[str, int | None] | None = None,
+) -> Coverage:
     """The period's coverage; refused (EmptyPeriod, one line saying which drops exist) when no
     drop falls in the period, unless allow_empty."""
-    drops = drops_known(settings, as_of)
+    drops = drops_known(settings, as_of, versions)
     found = coverage(drops, p, as_of)
     if found.last_drop is None and not allow_empty:
         known = f"drops exist from {drops[0]} to {drops[-1]}" if drops else "no drop exists"
@@ -139,7 +161,8 @@ def check_coverage(settings: Settings, p: Period, as_of: date, allow_empty: bool
 
 
 def _latest_versions(settings: Settings) -> dict[str, int | None]:
-    return {t: table_version(settings.warehouse_store(), t) for t in INPUT_TABLES.values()}
+    wh = settings.warehouse_store()
+    return {t: table_version(wh, t) for t in (*INPUT_TABLES.values(), HELD_TABLE)}
 
 
 def reproduction(path: str | Path) -> dict[str, Any]:
@@ -276,7 +299,7 @@ def report(
         if as_of is None:
             raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
         logger.info("as of the latest drop in the warehouse: %s", as_of)
-    covered = check_coverage(settings, Period.parse(kind, period), as_of, allow_empty)
+    covered = check_coverage(settings, Period.parse(kind, period), as_of, allow_empty, versions)
     if not covered.complete:
         logger.warning("%s %s is not complete: %s", kind, label, covered.as_dict())
     root = settings.reports

@@ -30,14 +30,17 @@ def quarantine_table(feed: str) -> str:
     return paths.table_key(f"{QUARANTINE}/{paths.feed_key(feed)}")
 
 
-def read_quarantine(wh: Warehouse, feed: str, drop_date: date) -> pl.DataFrame:
+def read_quarantine(
+    wh: Warehouse, feed: str, drop_date: date, version: int | None = None
+) -> pl.DataFrame:
     """One row per rejected source row of the feed's drop, in file and line order.
 
     Columns: source_file, source_line, field, rule, reason, then the source columns as text
     (canonical names, personal data masked). No partition (nothing rejected, or the drop was
-    never ingested) gives an empty frame with the first five columns.
+    never ingested) gives an empty frame with the first five columns. `version`: the table as
+    it was then (default: now).
     """
-    current = tables.open_table(wh, quarantine_table(feed))
+    current = tables.open_table(wh, quarantine_table(feed), version)
     if current is None:
         return pl.DataFrame(schema=LEAD_SCHEMA)
     found = tables.read_partition(current, drop_date, wh.storage_options())

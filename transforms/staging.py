@@ -320,7 +320,7 @@ def stage(feed: str, source: pl.DataFrame, source_file: str, ctx: StagingContext
         _plan_column(plan, col, ctx, own_name)
     frame = (
         source.lazy()
-        .select(*texts)
+        .select(*texts, pl.col(LINE))  # the line numbers keep the height if no column is there
         .with_columns(plan.prepared)
         .select(*plan.outputs, *plan.masked, *plan.problems)
         .collect()

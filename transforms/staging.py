@@ -15,7 +15,7 @@ import polars as pl
 from kesu.transforms import parsing, pii
 from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
 from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE, Lookups
-from kesu.transforms.personal_data import has_personal_data, mask_personal_data
+from kesu.transforms.personal_data import _CANDIDATE, has_personal_data, mask_personal_data
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
@@ -133,20 +133,18 @@ def _masked_values(text: pl.Series) -> pl.Series:
 def _without_personal_data(text: pl.Series) -> pl.Series:
     """{text, found}: a column not meant to hold personal data, with any masked, and where.
 
-    Found on the distinct values (a column of codes and labels has a few hundred at most).
+    Only values the detector would look at (7+ digits; `\\d` takes full-width digits too) are
+    checked, and those by distinct value: most such columns have none at all.
     """
-    distinct = text.drop_nulls().unique()
-    if distinct.len() * 2 > text.len():
-        distinct = text
-    found = has_personal_data(distinct)
-    if found.any():
-        hits = distinct.filter(found).unique()
-        masked = mask_personal_data(hits)
-        rows = text.is_in(hits.implode()).fill_null(False)
-        text = text.zip_with(~rows, text.replace(hits, masked))
-    else:
-        rows = pl.repeat(False, text.len(), dtype=pl.Boolean, eager=True)
-    return pl.DataFrame({"text": text, "found": rows}).to_struct(text.name)
+    maybe = text.str.contains(_CANDIDATE).fill_null(False)
+    found = pl.repeat(False, text.len(), dtype=pl.Boolean, eager=True)
+    if maybe.any():
+        distinct = text.filter(maybe).unique()
+        hits = distinct.filter(has_personal_data(distinct))
+        if hits.len():
+            found = text.is_in(hits.implode()).fill_null(False)
+            text = text.zip_with(~found, text.replace(hits, mask_personal_data(hits)))
+    return pl.DataFrame({"text": text, "found": found}).to_struct(text.name)
 
 
 _CLEAN_STRUCT = pl.Struct({"text": pl.String, "found": pl.Boolean})

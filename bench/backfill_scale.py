@@ -185,6 +185,7 @@ def main() -> None:
             print(f"     pandas_gx / kesu = {speedup:.2f}x")
     _summary(runs)
     (OUT / "backfill_scale.json").write_text(json.dumps(runs, indent=1))
+    print("\n" + markdown(runs))
 
 
 def _summary(runs: dict[int, dict[str, dict]]) -> None:
@@ -216,6 +217,102 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
             f"  pandas_gx {marginal('pandas_gx'):.2f} us/row = "
             f"{marginal('pandas_gx') / kesu:.2f}x kesu (goal >= 5x)"
         )
+
+
+LABEL = {"floor": "floor", "kesu": "kesu", "pandas_gx": "pandas + GX"}
+FLAT = 0.10  # "flat" peak memory: at most this much growth from the shortest to the longest range
+
+
+def _per_row(r: dict) -> float:
+    return r["seconds"] / r["rows"] * 1e6
+
+
+def markdown(runs: dict[int, dict[str, dict]]) -> str:
+    """The figures and the issue's targets as markdown tables, ready for bench/README.md."""
+    lines = [
+        "| days | what | rows | seconds | µs/row | peak MB |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for n in sorted(runs):
+        for what, r in runs[n].items():
+            lines.append(
+                f"| {n} | {LABEL.get(what, what)} | {r['rows']:,} | {r['seconds']:.1f} "
+                f"| {_per_row(r):.2f} | {r['rss_mb']:,.0f} |"
+            )
+    lines += ["", "| target | result | |", "|---|---|---|"]
+    for row in _targets(runs):
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _verdict(ok: bool, *marginals: float) -> str:
+    if any(m <= 0 for m in marginals):  # the longer range ran faster: noise beat the extra days
+        return "**not measured** (a marginal cost ≤ 0)"
+    return "**met**" if ok else "**not met**"
+
+
+def _targets(runs: dict[int, dict[str, dict]]) -> list[tuple[str, str, str]]:
+    """(target, result, verdict) rows: marginal cost, speed-up, per-row spread, peak memory."""
+    ranges = sorted(runs)
+    small, large = ranges[0], ranges[-1]
+    rows: list[tuple[str, str, str]] = []
+    kesu = [runs[n]["kesu"] for n in ranges]
+    if large != small:
+
+        def marginal(what: str) -> float:
+            a, b = runs[small][what], runs[large][what]
+            return (b["seconds"] - a["seconds"]) / (b["rows"] - a["rows"]) * 1e6
+
+        ratio = marginal("kesu") / marginal("floor")
+        whole = _per_row(runs[small]["kesu"]) / _per_row(runs[small]["floor"])
+        rows.append(
+            (
+                f"marginal cost ({large} days − {small} days) ≤ 2.5x the floor",
+                f"{marginal('kesu'):.2f} vs {marginal('floor'):.2f} µs/row: **{ratio:.2f}x** "
+                f"({small} days whole: {whole:.2f}x)",
+                _verdict(ratio <= 2.5, marginal("kesu"), marginal("floor")),
+            )
+        )
+        if all("pandas_gx" in runs[n] for n in ranges):
+            speedup = marginal("pandas_gx") / marginal("kesu")
+            by_range = ", ".join(
+                f"{n} days: {runs[n]['pandas_gx']['seconds'] / runs[n]['kesu']['seconds']:.2f}x"
+                for n in ranges
+            )
+            rows.append(
+                (
+                    "≥ 5x faster than pandas + GX",
+                    f"{marginal('pandas_gx'):.2f} vs {marginal('kesu'):.2f} µs/row: "
+                    f"**{speedup:.2f}x** ({by_range})",
+                    _verdict(speedup >= 5, marginal("kesu"), marginal("pandas_gx")),
+                )
+            )
+    per_row = [_per_row(r) for r in kesu]
+    spread = max(per_row) / min(per_row) - 1
+    rows.append(
+        (
+            f"cost per row constant (±20%) over {', '.join(map(str, ranges))} days",
+            f"{' / '.join(f'{v:.2f}' for v in per_row)} µs, spread {spread:.0%}",
+            _verdict(spread <= 0.20),
+        )
+    )
+    peaks = [r["rss_mb"] for r in kesu]
+    rows.append(
+        (
+            "peak memory ≤ 2 GB",
+            f"{' / '.join(f'{v:,.0f}' for v in peaks)} MB",
+            _verdict(max(peaks) <= 2048),
+        )
+    )
+    growth = peaks[-1] / peaks[0] - 1
+    rows.append(
+        (
+            f"… and flat from {small} to {large} days (at most +{FLAT:.0%})",
+            f"{growth:+.0%} from {small} to {large} days",
+            _verdict(growth <= FLAT),
+        )
+    )
+    return rows
 
 
 if __name__ == "__main__":

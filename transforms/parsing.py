@@ -36,17 +36,28 @@ FULL_WIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {
 ACCEPTED = "YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM or YYYY年MM月DD日"
 
 
-def clean_text(raw: pl.Series) -> pl.Series:
+def on_series(expression: pl.Expr, raw: pl.Series) -> pl.Series:
+    """`expression` (written over `pl.col(raw.name)`) evaluated on one Series."""
+    return raw.to_frame().select(expression.alias(raw.name)).to_series()
+
+
+def clean(text: pl.Expr) -> pl.Expr:
     """Trimmed text with empty strings as null (exports write both for 'no value')."""
-    trimmed = raw.str.strip_chars()
-    return trimmed.set(trimmed == "", None) if trimmed.len() else trimmed
+    return text.str.strip_chars().replace("", None)  # one pass: a when/then strips twice
+
+
+def clean_text(raw: pl.Series) -> pl.Series:
+    return on_series(clean(pl.col(raw.name)), raw)
+
+
+def problem(text: pl.Expr, parsed: pl.Expr, message: str) -> pl.Expr:
+    """`message` and the value (its first 40 characters) where `text` did not parse, else null."""
+    failed = text.is_not_null() & parsed.is_null()
+    return pl.when(failed).then(pl.lit(message + ": ") + text.str.slice(0, 40))
 
 
 def _problem(raw: pl.Series, parsed: pl.Series, message: str) -> pl.Series:
-    failed = raw.is_not_null() & parsed.is_null()
-    return pl.select(
-        pl.when(failed).then(pl.lit(message + ": ") + pl.lit(raw).str.slice(0, 40)).alias("p")
-    ).to_series()
+    return pl.select(problem(pl.lit(raw), pl.lit(parsed), message).alias("p")).to_series()
 
 
 def _first_format(text: pl.Series, formats: tuple[str, ...], dtype: pl.DataType) -> pl.Series:
@@ -67,19 +78,31 @@ def _first_format(text: pl.Series, formats: tuple[str, ...], dtype: pl.DataType)
     return parsed.scatter(missed.arg_true(), fallback)
 
 
-def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
-    text = clean_text(raw)
-    naive = _first_format(text, DATETIME_FORMATS, pl.Datetime("us"))
+def naive_datetimes(text: pl.Series) -> pl.Series:
+    """Wall-clock date-times of clean text in any accepted format (null where none fits)."""
+    return _first_format(text, DATETIME_FORMATS, pl.Datetime("us"))
+
+
+def local_datetimes(text: pl.Expr, naive: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(values in China time, problem) of clean text and its `naive_datetimes`."""
     # China kept summer time 1986-1991: a wall-clock time in a spring gap never happened and
     # one in the autumn hour happened twice. Either is a defect of its row, not a crash.
     values = naive.dt.replace_time_zone(TIME_ZONE, ambiguous="null", non_existent="null")
-    problem = _problem(text, naive, f"not a date-time in {ACCEPTED}")
-    not_local = _problem(
-        text.set(naive.is_null(), None) if text.len() else text,
+    unparsed = problem(text, naive, f"not a date-time in {ACCEPTED}")
+    not_local = problem(
+        pl.when(naive.is_not_null()).then(text),
         values,
         f"not one time in {TIME_ZONE} (skipped or repeated by a daylight-saving change)",
     )
-    return values, problem.fill_null(not_local)
+    return values, pl.coalesce(unparsed, not_local)
+
+
+def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
+    text = clean_text(raw)
+    naive = naive_datetimes(text)
+    values, why = local_datetimes(pl.col("text"), pl.col("naive"))
+    frame = pl.DataFrame({"text": text, "naive": naive}).select(values.alias(raw.name), why)
+    return frame.to_series(0), frame.to_series(1)
 
 
 def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Series:
@@ -108,43 +131,69 @@ def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Se
     return problem.scatter(odd, why)
 
 
-def parse_date(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
-    text = clean_text(raw)
+def dates(text: pl.Series) -> pl.Series:
+    """Dates of clean text in any accepted format (null where none fits)."""
     values = _first_format(text, DATE_FORMATS, pl.Date())
     missed = values.is_null() & text.is_not_null()
     if missed.any():  # XLSX date cells arrive as "YYYY-MM-DD 00:00:00"
         as_datetime = _first_format(text.filter(missed), DATETIME_FORMATS, pl.Datetime("us"))
         values = values.scatter(missed.arg_true(), as_datetime.dt.date())
-    return values, _problem(text, values, "not a date in YYYY-MM-DD, YYYY/MM/DD or YYYY年MM月DD日")
+    return values
+
+
+DATE_PROBLEM = "not a date in YYYY-MM-DD, YYYY/MM/DD or YYYY年MM月DD日"
+
+
+def parse_date(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
+    text = clean_text(raw)
+    values = dates(text)
+    return values, _problem(text, values, DATE_PROBLEM)
+
+
+def _ascii_text(text: pl.Expr) -> pl.Expr:
+    return text.str.replace_many(list(FULL_WIDTH), list(FULL_WIDTH.values()))
+
+
+def ints(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(values, problem) of clean text."""
+    text = _ascii_text(text)
+    whole = text.str.replace(r"\.0+$", "")  # XLSX numbers arrive as "3.0"
+    values = pl.when(whole.str.contains(r"^[+-]?\d{1,9}$")).then(whole.cast(pl.Int32, strict=False))
+    return values, problem(text, values, "not a whole number")
+
+
+def decimals(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(values, problem) of clean text: yuan with at most two decimals; thousands separators
+    are accepted, exponents are not."""
+    text = _ascii_text(text)
+    grouped = text.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+    plain = pl.when(grouped).then(text.str.replace_all(",", "")).otherwise(text)
+    values = pl.when(plain.str.contains(r"^[+-]?\d{1,16}(\.\d{1,2})?$")).then(
+        plain.cast(pl.Decimal(18, 2), strict=False)
+    )
+    return values, problem(text, values, "not an amount in yuan with at most 2 decimals")
+
+
+def yes_no(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(values, problem) of clean text."""
+    values = text.replace_strict({"是": True, "否": False}, default=None, return_dtype=pl.Boolean)
+    return values, problem(text, values, "not 是 or 否")
+
+
+def _parsed(parse, raw: pl.Series) -> tuple[pl.Series, pl.Series]:  # type: ignore[no-untyped-def]
+    values, why = parse(pl.col("text"))
+    frame = clean_text(raw).rename("text").to_frame().select(values.alias(raw.name), why)
+    return frame.to_series(0), frame.to_series(1)
 
 
 def parse_int(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
-    text = clean_text(raw).str.replace_many(list(FULL_WIDTH), list(FULL_WIDTH.values()))
-    whole = text.str.replace(r"\.0+$", "")  # XLSX numbers arrive as "3.0"
-    values = pl.select(
-        pl.when(pl.lit(whole).str.contains(r"^[+-]?\d{1,9}$")).then(
-            pl.lit(whole).cast(pl.Int32, strict=False)
-        )
-    ).to_series()
-    return values, _problem(text, values, "not a whole number")
+    return _parsed(ints, raw)
 
 
 def parse_decimal(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Yuan with at most two decimals; thousands separators are accepted, exponents are not."""
-    text = clean_text(raw).str.replace_many(list(FULL_WIDTH), list(FULL_WIDTH.values()))
-    grouped = text.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-    plain = pl.select(
-        pl.when(pl.lit(grouped)).then(pl.lit(text).str.replace_all(",", "")).otherwise(pl.lit(text))
-    ).to_series()
-    values = pl.select(
-        pl.when(pl.lit(plain).str.contains(r"^[+-]?\d{1,16}(\.\d{1,2})?$")).then(
-            pl.lit(plain).cast(pl.Decimal(18, 2), strict=False)
-        )
-    ).to_series()
-    return values, _problem(text, values, "not an amount in yuan with at most 2 decimals")
+    return _parsed(decimals, raw)
 
 
 def parse_yes_no(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
-    text = clean_text(raw)
-    values = text.replace_strict({"是": True, "否": False}, default=None, return_dtype=pl.Boolean)
-    return values, _problem(text, values, "not 是 or 否")
+    return _parsed(yes_no, raw)

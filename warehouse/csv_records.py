@@ -60,6 +60,31 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
     return width >= 5 and line.count('"') % 2 == 0 and len(_fields(line)) == width
 
 
+def every_record_whole(body: bytes, frame: pl.DataFrame) -> bool:
+    """Whether each record Polars read from `body` has exactly the header's fields, told from
+    byte counts alone (no field counted): the usual export passes, anything else is counted.
+
+    `frame`: Polars' text columns `_c0`… and the sentinel column after them, as `_read_fast`
+    reads them. Only for a body without quotes or CRs, so that a value is the bytes between two
+    commas. Then no record has more fields than the header (the sentinel is empty), and each line
+    is its values' bytes plus its commas: the body's bytes beyond the values and line breaks
+    leave room for exactly `width - 1` commas per record only if no record is short (a blank line
+    read as a record would be one too).
+    """
+    width = frame.width - 1
+    if width < 2 or b'"' in body or b"\r" in body or frame.height == 0:
+        return False
+    if frame.get_column(frame.columns[-1]).null_count() != frame.height:
+        return False
+    records_start = body.find(b"\n") + 1
+    line_breaks = body.count(b"\n", records_start)
+    values = frame.select(
+        pl.sum_horizontal(pl.col(c).str.len_bytes().sum() for c in frame.columns[:-1])
+    ).item()
+    commas = len(body) - records_start - line_breaks - values
+    return commas == (width - 1) * frame.height
+
+
 def _shape(n: int, width: int, first: int) -> str | None:
     if n == width:
         return None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from kesu.warehouse.csv_records import LINE, RAGGED, resplit, shape_expr  # noqa: F401 (re-exported)
+from kesu.warehouse.csv_records import LINE, RAGGED, every_record_whole, resplit, shape_expr  # noqa: F401 (re-exported)
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
 EXCEL_SUFFIXES = (".xlsx", ".xls")
@@ -148,7 +148,9 @@ def _per_record(frame: pl.DataFrame, text: str) -> pl.Series:
     ).to_series()
 
 
-def _record_shapes(body: bytes, frame: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
+def _record_shapes(
+    body: bytes, frame: pl.DataFrame, has_quotes: bool, whole: bool = False
+) -> pl.DataFrame:
     """Per record: `_line` (header is line 1; quoted newlines push later records down), how
     many fields it really has, and whether it is a blank line.
 
@@ -166,7 +168,7 @@ def _record_shapes(body: bytes, frame: pl.DataFrame, has_quotes: bool) -> pl.Dat
     fields = pl.repeat(frame.width, n, dtype=pl.Int64, eager=True)
     blank = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
     suspect = frame.get_column(frame.columns[-1]).is_null().arg_true()
-    if suspect.len():
+    if suspect.len() and not whole:  # `whole`: every record known to have `width` fields
         # Vectorised over the raw bytes: where lines start and where commas and CRs are, so a
         # record's byte range is counted with two binary searches.
         raw = np.frombuffer(body, dtype=np.uint8)
@@ -293,7 +295,8 @@ def _read_fast(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
         truncate_ragged_lines=True,
         missing_columns="insert",
     )
-    shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body)
+    whole = every_record_whole(body, frame)
+    shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body, whole=whole)
     fields = pl.when(pl.col("_c_extra").is_not_null()).then(width + 1).otherwise(pl.col("_fields"))
     frame = pl.concat([frame, shapes], how="horizontal").with_columns(
         shape_expr(fields, width, pl.col(LINE)).alias(RAGGED)

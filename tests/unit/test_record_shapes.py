@@ -1,0 +1,62 @@
+"""The cheap record-shape check: byte counts vouch for a file whose every record is whole, and
+anything else (a record cut short, a blank line, an extra field, quotes, CRs) is counted field by
+field, so the file reads exactly as before."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from kesu.warehouse.csv_records import every_record_whole
+from kesu.warehouse.landing import _read_fast, read_csv_text
+
+HEADER = "通话编号,来电时间,归属机构\n"
+
+
+def polars_frame(body: bytes) -> pl.DataFrame:
+    """The columns `_read_fast` gives the check: the header's three and the sentinel."""
+    names = ["_c0", "_c1", "_c2", "_c_extra"]
+    return pl.read_csv(
+        body,
+        has_header=False,
+        skip_rows=1,
+        new_columns=names,
+        schema={n: pl.String for n in names},
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+    )
+
+
+@pytest.mark.parametrize(
+    ("records", "whole"),
+    [
+        ("C1,2025-07-01 10:00:00,0101\nC2,2025-07-01 10:01:00,\n", True),  # empty last field
+        ("C1,,\nC2,2025-07-01 10:01:00,0101", True),  # empty fields, no final line break
+        ("C1,2025-07-01 10:00:00,0101\nC2,2025-07-01\n", False),  # cut short: 2 of 3 fields
+        ("C1,2025-07-01 10:00:00\nC2,2025-07-01 10:01:00,0101,x\n", False),  # short + extra
+        ("C1,2025-07-01 10:00:00,0101\n\nC2,,\n", False),  # a blank line: counted as before
+        ('C1,"2025-07-01 10:00:00",0101\n', False),  # quotes: values are not their bytes
+        ("C1,2025-07-01 10:00:00,0101\r\n", False),  # CRs: counted as before
+    ],
+)
+def test_byte_counts_vouch_only_for_files_of_whole_records(records, whole):
+    body = (HEADER + records).encode()
+    assert every_record_whole(body, polars_frame(body)) is whole
+
+
+def test_a_record_cut_short_is_still_held_when_the_others_are_whole():
+    body = (HEADER + "C1,2025-07-01 10:00:00,\nC2,2025-07-01 10:01:00\nC3,,\n").encode()
+    frame, blank = _read_fast(body, 3)
+    assert blank == 0
+    assert frame["_ragged"].to_list() == [
+        None,
+        "line 3: the record has only 2 of the 3 fields in the header (cut short, or split by a "
+        "line break outside quotes)",
+        None,
+    ]
+
+
+def test_a_file_of_whole_records_reads_with_its_lines_and_no_shape_problem():
+    body = (HEADER + "C1,2025-07-01 10:00:00,\nC2,,0101\n").encode()
+    table = read_csv_text(body, "hotline.csv", frozenset())
+    assert table.frame.select("_line", "_ragged").rows() == [(2, None), (3, None)]
+    assert table.frame["归属机构"].to_list() == [None, "0101"]

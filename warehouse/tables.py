@@ -19,16 +19,22 @@ Delta stores timestamps in UTC (the staged columns are read back in their zone, 
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction
+from kesu.warehouse import paths
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
@@ -99,6 +105,11 @@ def _publish_once(
         assert current is not None
         return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
     data = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN)).to_arrow()
+    if current is not None and _same_schema(current, data.schema):
+        _commit_file(wh, current, table, drop_date, frame, commit)
+        current.update_incremental()
+        action = "replaced" if live_rows else "created"
+        return Committed(action, current.version(), frame.height, _files(current, drop_date))
     target: DeltaTable | str = current if current is not None else wh.table_uri(table)
     write_deltalake(
         target,
@@ -115,6 +126,64 @@ def _publish_once(
     after.update_incremental()
     action = "replaced" if live_rows else "created"
     return Committed(action, after.version(), frame.height, _files(after, drop_date))
+
+
+def _same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
+    """Whether rows of `schema` fit the table as it is (no new column, same types; zoned
+    timestamps are stored in UTC, as delta-rs' writer stores them)."""
+    fields = [
+        pa.field(f.name, pa.timestamp(f.type.unit, "UTC"), f.nullable)
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None
+        else f
+        for f in schema
+    ]
+    try:
+        return DeltaSchema.from_arrow(pa.schema(fields)) == table.schema()
+    except Exception:  # delta-rs raises a bare Exception for a type it cannot store
+        return False
+
+
+def _commit_file(
+    wh: Warehouse,
+    current: DeltaTable,
+    table: str,
+    drop_date: date,
+    frame: pl.DataFrame,
+    commit: CommitProperties,
+) -> None:
+    """Replace the drop's rows with `frame` written as one Parquet file by Polars, committed as
+    an overwrite of its partition (delta-rs derives the removes of the old files).
+
+    Polars' multi-threaded writer takes a third of the time of delta-rs' own (0.2 against
+    0.6-0.7 s for a bank day's calls); the file is written whole (temp file and fsync locally,
+    one PUT on S3) before the commit names it, so a crash leaves at most an unreferenced file.
+    """
+    in_utc = [
+        pl.col(n).dt.convert_time_zone("UTC")
+        for n, t in frame.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone is not None
+    ]
+    buffer = io.BytesIO()
+    frame.with_columns(in_utc).write_parquet(buffer, compression="zstd", compression_level=1)
+    data = buffer.getvalue()
+    relative = f"{PARTITION_COLUMN}={drop_date.isoformat()}/part-00000-{uuid.uuid4()}-c000.parquet"
+    wh.store.write_bytes(f"{paths.table_key(table)}/{relative}", data)
+    add = AddAction(
+        path=relative,
+        size=len(data),
+        partition_values={PARTITION_COLUMN: drop_date.isoformat()},
+        modification_time=int(time.time() * 1000),
+        data_change=True,
+        stats=json.dumps({"numRecords": frame.height}),
+    )
+    current.create_write_transaction(
+        [add],
+        mode="overwrite",
+        schema=current.schema(),
+        partition_by=[PARTITION_COLUMN],
+        partition_filters=[(PARTITION_COLUMN, "=", drop_date.isoformat())],
+        commit_properties=commit,
+    )
 
 
 def read_partition(

@@ -36,8 +36,9 @@ WORKERS_HELP = (
 DASK_HELP = (
     "run the drops on the Dask cluster whose scheduler is at this address (env "
     "KESU_DASK_ADDRESS; this flag wins), as many at once as the cluster has worker threads "
-    "(--workers is then ignored). The workers need kesu, the landing zone and warehouse at the "
-    "same paths, the PII key and PREFECT_API_URL in their environment, and PREFECT_API_URL "
+    "(--workers is then ignored). The workers need kesu, the landing zone and warehouse (the "
+    "bucket when both are s3://, else the same paths), the PII key and PREFECT_API_URL in their "
+    "environment, and PREFECT_API_URL "
     "set here too (README: "
     "Backfills, On a Dask cluster). Default: threads of this process."
 )

@@ -32,6 +32,16 @@ class S3:
         """A fresh warehouse URL under the session's bucket (one prefix per test)."""
         return f"s3://{self.bucket}/{uuid.uuid4().hex[:8]}/{name}"
 
+    def storage_options(self) -> dict[str, str]:
+        """What Polars and deltalake need to read the server outside kesu."""
+        return {
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "aws_region": "us-east-1",
+            "aws_endpoint_url": self.endpoint,
+            "aws_allow_http": "true",
+        }
+
     def client(self) -> Any:  # a boto3 S3 client (boto3 ships no types)
         import boto3
 

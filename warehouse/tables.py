@@ -37,7 +37,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, Transaction
 from kesu.warehouse import paths
 
 if TYPE_CHECKING:
@@ -180,13 +180,19 @@ def _commit_file(
         data_change=True,
         stats=json.dumps({"numRecords": frame.height}),
     )
+    # An overwrite of an empty partition removes nothing, so two runs adding a drop at once
+    # would not conflict by their files: a transaction id per table and drop makes them (the
+    # loser gets CommitFailedError, retries and finds the drop unchanged).
+    claim = Transaction(f"kesu:{table}:{drop_date.isoformat()}", current.version() + 1)
     current.create_write_transaction(
         [add],
         mode="overwrite",
         schema=current.schema(),
         partition_by=[PARTITION_COLUMN],
         partition_filters=[(PARTITION_COLUMN, "=", drop_date.isoformat())],
-        commit_properties=commit,
+        commit_properties=CommitProperties(
+            custom_metadata=commit.custom_metadata, app_transactions=[claim]
+        ),
     )
 
 

@@ -79,22 +79,12 @@ KILL_POINTS = {
 }
 
 
-def options(s3) -> dict[str, str]:
-    return {
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-        "aws_region": "us-east-1",
-        "aws_endpoint_url": s3.endpoint,
-        "aws_allow_http": "true",
-    }
-
-
 def partition(s3, url: str, table: str) -> pl.DataFrame | None:
     """The drop's live rows in the table, sorted; None when the table has none of them."""
     prefix = f"{url.removeprefix(f's3://{s3.bucket}/')}/{table}/_delta_log/"
     if not s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=prefix).get("KeyCount"):
         return None
-    rows = pl.read_delta(f"{url}/{table}", storage_options=options(s3))
+    rows = pl.read_delta(f"{url}/{table}", storage_options=s3.storage_options())
     rows = rows.filter(pl.col("drop_date") == DAY)
     return rows.select(sorted(rows.columns)).sort(pl.all()) if rows.height else None
 

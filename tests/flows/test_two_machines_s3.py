@@ -36,16 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 RANGES = {"a": (DAYS[0], DAYS[3]), "b": (DAYS[1], DAYS[4])}
 
 
-def _options(s3) -> dict[str, str]:
-    return {
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-        "aws_region": "us-east-1",
-        "aws_endpoint_url": s3.endpoint,
-        "aws_allow_http": "true",
-    }
-
-
 def table_rows(location: str, table: str, options: dict[str, str] | None) -> pl.DataFrame:
     """The table's live rows, sorted, with zoned timestamps as UTC text (comparable)."""
     frame = pl.read_delta(f"{location}/{table}", storage_options=options)
@@ -130,7 +120,7 @@ def test_every_drop_is_in_every_table_once_with_the_rows_of_one_local_run(
     for table in paths.TABLE_DIRS:
         if not (reference / table / "_delta_log").is_dir():
             continue  # no rows of this table in these days
-        ours = table_rows(bucket, table, _options(s3))
+        ours = table_rows(bucket, table, s3.storage_options())
         theirs = table_rows(str(reference), table, None)
         assert ours.height == theirs.height, table
         assert ours.equals(theirs.select(ours.columns)), table

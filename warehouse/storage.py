@@ -134,18 +134,8 @@ class LocalStorage:
     def write_stream(self, key: str, chunks: Iterable[bytes], *, private: bool = False) -> None:
         target = self.path(key)
         parent = self._ensure_dir(key.rsplit("/", 1)[0], private) if "/" in key else self.root
-        tmp = self._ensure_dir(paths.TMP, private=True) / uuid.uuid4().hex
-        # the temp dir is 0700, so a public file may be born with its final, umask-filtered mode
-        mode = 0o600 if private else 0o666
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        tmp = self._temp(chunks, private)
         try:
-            with os.fdopen(fd, "wb") as f:
-                if private:
-                    os.fchmod(f.fileno(), 0o600)  # explicit, whatever the umask
-                for chunk in chunks:  # a chunk source may raise to abort the write
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
             os.rename(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -157,7 +147,7 @@ class LocalStorage:
         link(2) refuses an existing name, so of two writers exactly one creates it."""
         target = self.path(key)
         parent = self._ensure_dir(key.rsplit("/", 1)[0], private) if "/" in key else self.root
-        tmp = self._temp(data, private)
+        tmp = self._temp([data], private)
         try:
             os.link(tmp, target)
         except FileExistsError:
@@ -196,16 +186,19 @@ class LocalStorage:
         finally:
             os.close(fd)
 
-    def _temp(self, data: bytes, private: bool) -> Path:
-        """`data` in a new fsynced file under the temp folder (the caller moves or removes it)."""
+    def _temp(self, chunks: Iterable[bytes], private: bool) -> Path:
+        """`chunks` in a new fsynced file under the temp folder (the caller renames, links or
+        removes it); a chunk source that raises leaves nothing."""
         tmp = self._ensure_dir(paths.TMP, private=True) / uuid.uuid4().hex
-        mode = 0o600 if private else 0o666  # filtered by the umask, as write_stream's
+        # the temp dir is 0700, so a public file may be born with its final, umask-filtered mode
+        mode = 0o600 if private else 0o666
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
             with os.fdopen(fd, "wb") as f:
                 if private:
-                    os.fchmod(f.fileno(), 0o600)
-                f.write(data)
+                    os.fchmod(f.fileno(), 0o600)  # explicit, whatever the umask
+                for chunk in chunks:
+                    f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
         except BaseException:

@@ -42,6 +42,8 @@ def maintain(wh: Warehouse, vacuum_days: int) -> list[Maintained]:
         current = tables.open_table(wh, table)
         if current is None:
             continue
+        if _lacks_properties(current):  # a table created before kesu set them
+            current.alter.set_table_properties(tables.TABLE_PROPERTIES)
         metrics = current.optimize.compact()
         current.create_checkpoint()
         deleted = current.vacuum(
@@ -54,6 +56,11 @@ def maintain(wh: Warehouse, vacuum_days: int) -> list[Maintained]:
         removed = int(metrics.get("numFilesRemoved", 0))
         done.append(Maintained(table, current.version(), removed, len(deleted), True))
     return done
+
+
+def _lacks_properties(table: DeltaTable) -> bool:
+    configuration = table.metadata().configuration
+    return any(configuration.get(k) != v for k, v in tables.TABLE_PROPERTIES.items())
 
 
 def migrate(wh: Warehouse) -> list[str]:
@@ -85,6 +92,7 @@ def migrate(wh: Warehouse) -> list[str]:
                     wh.table_uri(table),
                     partition_by=Schema([Field(tables.PARTITION_COLUMN, PrimitiveType("date"))]),
                     partition_strategy="hive",
+                    configuration=tables.TABLE_PROPERTIES,
                 )
             except Exception:  # deltalake raises a bare Exception for a type it cannot hold
                 how = "rewritten"

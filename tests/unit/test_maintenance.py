@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from kesu.warehouse import Warehouse, paths
 from kesu.warehouse.maintenance import maintain, migrate
 from kesu.warehouse.publish import publish_partition
@@ -118,6 +118,17 @@ def test_maintain_compacts_and_vacuums_what_no_version_reads(tmp_path: Path) -> 
     assert (tmp_path / table / "_delta_log" / "_last_checkpoint").is_file()
     with pytest.raises(Exception):  # noqa: B017  (deltalake raises its own error types)
         pl.read_delta(uri, version=0)  # the files of version 0 are gone
+
+
+def test_maintain_sets_the_checkpoint_interval_on_a_table_created_without_it(
+    tmp_path: Path,
+) -> None:
+    uri = str(tmp_path / "stg_complaints")
+    write_deltalake(uri, frame("a").with_columns(drop_date=pl.lit(DAYS[0])), partition_by=["drop_date"])
+    assert DeltaTable(uri).metadata().configuration == {}
+    maintain(Warehouse.at(tmp_path), vacuum_days=7)
+    assert DeltaTable(uri).metadata().configuration == {"delta.checkpointInterval": "10"}
+    assert pl.read_delta(uri)["complaint_id"].to_list() == ["a"]
 
 
 def test_maintain_refuses_a_negative_retention(tmp_path: Path) -> None:

@@ -194,6 +194,27 @@ def test_identical_rewrite_commits_nothing(tmp_path: Path) -> None:
     assert version(tmp_path) == 0
 
 
+def test_a_checkpoint_every_ten_commits_keeps_every_version(tmp_path: Path) -> None:
+    """Opening a table replays the commits since its last checkpoint: publishes checkpoint every
+    10 commits (Delta's default is 100), and leave the old log files for time travel."""
+    wh = Warehouse.at(tmp_path)
+    for n in range(11):  # version 0 by delta-rs' writer, then the Polars-file path, one removal
+        day = partition_key(date(2025, 3, 1 + n % 5))
+        files = {"part-a.parquet": frame(f"c{n}")} if n != 7 else {}
+        publish_partition(wh, TABLE, day, files)
+    log = table_dir(tmp_path, TABLE) / "_delta_log"
+    assert version(tmp_path) == 10
+    assert DeltaTable(str(table_dir(tmp_path, TABLE))).metadata().configuration == {
+        "delta.checkpointInterval": "10"
+    }
+    checkpoints = sorted(p.name for p in log.glob("*.checkpoint.parquet"))
+    assert checkpoints == ["00000000000000000009.checkpoint.parquet"]  # after the tenth commit
+    assert len(list(log.glob("*.json"))) == 11  # no log file cleaned up by a publish
+    first = pl.read_delta(str(table_dir(tmp_path, TABLE)), version=0)
+    assert first["complaint_id"].to_list() == ["c0"]
+    assert sorted(read_polars(tmp_path)["complaint_id"]) == ["c10", "c6", "c8", "c9"]  # day 3 removed
+
+
 def test_a_changed_value_is_not_unchanged(tmp_path: Path) -> None:
     wh = Warehouse.at(tmp_path)
     publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})

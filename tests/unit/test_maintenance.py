@@ -124,7 +124,9 @@ def test_maintain_sets_the_checkpoint_interval_on_a_table_created_without_it(
     tmp_path: Path,
 ) -> None:
     uri = str(tmp_path / "stg_complaints")
-    write_deltalake(uri, frame("a").with_columns(drop_date=pl.lit(DAYS[0])), partition_by=["drop_date"])
+    write_deltalake(
+        uri, frame("a").with_columns(drop_date=pl.lit(DAYS[0])), partition_by=["drop_date"]
+    )
     assert DeltaTable(uri).metadata().configuration == {}
     maintain(Warehouse.at(tmp_path), vacuum_days=7)
     assert DeltaTable(uri).metadata().configuration == {"delta.checkpointInterval": "10"}

@@ -140,11 +140,11 @@ def fingerprint(settings: Settings, key: PiiKey) -> str:
 
 
 def _read_file(
-    feed: str, path: Path, data: bytes | None = None
+    feed: str, path: Path, data: bytes | None = None, sha256: str | None = None
 ) -> tuple[pl.DataFrame | None, FileOutcome]:
     if data is None:
-        data = read_regular(path)
-    sha256 = hashlib.sha256(data).hexdigest()
+        data, sha256 = read_regular(path), None
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
     # Past the raw zone a file is known by a name with personal data masked (and its hash)
     outcome = FileOutcome(masked_file_name(path.name, sha256), sha256, len(data))
     try:
@@ -209,13 +209,14 @@ def stage_feed(
     files: list[str],
     scratch_root: Path | None,
     contents: dict[str, bytes] | None = None,
+    sums: Mapping[str, str] | None = None,
 ) -> FeedStaged:
     """Read, stage and validate each file of a feed's drop; every row ends loaded or quarantined.
 
     The frames go to `scratch_root` for a publish in another task or process; with None they
     stay in memory on the result (saves an Arrow IPC write and read of every row). `contents`:
     the files' bytes as already read for the raw copy, by name in `files` (each is removed from
-    the dict once read, to free it early).
+    the dict once read, to free it early); `sums`: their sha256 (`checksums`), by name.
     """
     started = time.perf_counter()
     earliest, latest = plausible_window(settings, drop_date)
@@ -227,7 +228,7 @@ def stage_feed(
     for name in files:
         # popped: a file's bytes are let go as soon as its text columns are read
         data = contents.pop(name, None) if contents is not None else None
-        source, outcome = _read_file(feed, Path(name), data)
+        source, outcome = _read_file(feed, Path(name), data, (sums or {}).get(name))
         del data
         outcomes.append(outcome)
         if source is None:
@@ -362,16 +363,29 @@ def publish_feed(
     ]
 
 
+def checksums(contents: Mapping[str, bytes]) -> dict[str, str]:
+    """The sha256 of each file's bytes, by name: computed once for the raw copy, the check for
+    unchanged inputs and staging (hashlib lets go of the GIL while it hashes)."""
+    return {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
+
+
+def input_names(sums: Mapping[str, str]) -> dict[str, str]:
+    """{name as stored past the raw zone (personal data masked): sha256}, from `checksums`."""
+    return {masked_file_name(Path(f).name, sha): sha for f, sha in sums.items()}
+
+
 def keep_raw_files(
     settings: Settings,
     feed: str,
     drop_date: date,
     files: list[str],
     contents: Mapping[str, bytes] | None = None,
+    sums: Mapping[str, str] | None = None,
 ) -> list[dict]:
-    """Raw copies of `files` (read here, or given as `contents` by name); their checksums."""
-    contents, wh = contents or {}, settings.warehouse_store()
-    copies = [keep_raw(wh, feed, drop_date, Path(f), contents.get(f)) for f in files]
+    """Raw copies of `files` (read here, or given as `contents` by name, with their `sums`);
+    their checksums."""
+    contents, sums, wh = contents or {}, sums or {}, settings.warehouse_store()
+    copies = [keep_raw(wh, feed, drop_date, Path(f), contents.get(f), sums.get(f)) for f in files]
     return [
         {
             "name": masked_file_name(Path(f).name, c.sha256),

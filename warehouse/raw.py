@@ -54,18 +54,23 @@ def sha256_file(path: Path) -> str:
 
 
 def keep_raw(
-    wh: Warehouse, feed: str, drop_date: date, source: Path, data: bytes | None = None
+    wh: Warehouse,
+    feed: str,
+    drop_date: date,
+    source: Path,
+    data: bytes | None = None,
+    sha256: str | None = None,
 ) -> RawCopy:
     """Copy `source` to ``_raw/<feed>/<date>/<sha256>/<name>`` unless those bytes are there.
 
     `data`: the file's bytes as already read (`read_regular`), so the copy, its checksum and
-    what staging reads are the same bytes, read once.
+    what staging reads are the same bytes, read once; `sha256`: their checksum, if computed.
     """
     store = wh.store
     paths.feed_key(feed)
     if data is None:
-        data = read_regular(source)
-    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+        data, sha256 = read_regular(source), None
+    sha256, size = sha256 or hashlib.sha256(data).hexdigest(), len(data)
     key = paths.raw_key(feed, drop_date, sha256, source.name)
     if store.exists(key):
         present = store.size(key) == size

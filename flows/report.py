@@ -23,7 +23,7 @@ from kesu.transforms.columns import BRANCH_HEADERS
 from kesu.transforms.lookups import label_lookup
 from kesu.transforms.periods import Coverage, Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
-from kesu.warehouse.quarantine import quarantine_table, read_quarantine
+from kesu.warehouse.quarantine import quarantine_table, read_quarantine_drops
 from kesu.warehouse.reader import (
     STAGED_TABLES,
     latest_drop,
@@ -113,10 +113,9 @@ def _held_complaints(
     if version is None:  # no complaint was ever held
         return pl.DataFrame(), []
     _, read = scan_table(wh, HELD_TABLE, None, as_of, version)  # records only: never collected
-    parts = [
-        read_quarantine(wh, "complaints", day, version).with_columns(drop_date=pl.lit(day))
-        for day in (date.fromisoformat(str(r["drop_date"])) for r in read)
-    ]
+    days = [date.fromisoformat(str(r["drop_date"])) for r in read]
+    held_by_day = read_quarantine_drops(wh, "complaints", days, version)
+    parts = [held_by_day[day].with_columns(drop_date=pl.lit(day)) for day in days]
     held = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
     return held, read
 

@@ -40,11 +40,25 @@ def read_quarantine(
     never ingested) gives an empty frame with the first five columns. `version`: the table as
     it was then (default: now).
     """
+    return read_quarantine_drops(wh, feed, [drop_date], version)[drop_date]
+
+
+def read_quarantine_drops(
+    wh: Warehouse, feed: str, drops: list[date], version: int | None = None
+) -> dict[date, pl.DataFrame]:
+    """`read_quarantine` of each of `drops`, from one opening and one scan of the table (a
+    report reads every drop's held complaints: opening the table per drop cost ~1 s a month)."""
     current = tables.open_table(wh, quarantine_table(feed), version)
     if current is None:
-        return pl.DataFrame(schema=LEAD_SCHEMA)
-    found = tables.read_partition(current, drop_date, wh.storage_options())
-    if found.height == 0:
+        return {day: pl.DataFrame(schema=LEAD_SCHEMA) for day in drops}
+    column = tables.PARTITION_COLUMN
+    wanted = tables.scan(current, wh.storage_options()).filter(pl.col(column).is_in(drops))
+    found = wanted.collect().partition_by(column, as_dict=True, include_key=False)
+    return {day: _review_rows(found.get((day,))) for day in drops}
+
+
+def _review_rows(found: pl.DataFrame | None) -> pl.DataFrame:
+    if found is None or found.height == 0:
         return pl.DataFrame(schema=LEAD_SCHEMA)
     # the table's columns are those of every drop: keep the source columns this drop had
     present = [c for c in found.columns if c in LEAD_SCHEMA or found[c].null_count() < found.height]

@@ -138,11 +138,14 @@ def latest(versions: pl.LazyFrame, key: str, as_of: date, order: tuple[str, ...]
     # a large bank, nearly all exported once) would dominate the report. Repeats are found on a
     # sorted 64-bit hash of the key (10x faster than is_duplicated on strings); a collision only
     # sends a few more rows through the exact path below, never fewer.
+    # The repeated hashes are collected first (a few per thousand keys), so the rows of keys seen
+    # once stream through a filter: a join would hold every row of the year in memory.
     h = pl.col("_key_hash")
-    repeated = known.select(h).sort(h).filter(h == h.shift(1)).unique()
-    single = known.join(repeated, on="_key_hash", how="anti")
+    found = known.select(h).sort(h).filter(h == h.shift(1)).unique().collect()
+    repeated = h.is_in(found.to_series().implode())
+    single = known.filter(~repeated)
     newest = (
-        known.join(repeated, on="_key_hash", how="semi")
+        known.filter(repeated)
         .sort(by, nulls_last=False, maintain_order=True)
         .unique(key, keep="last", maintain_order=True)
     )

@@ -49,6 +49,9 @@ def test_migrate_turns_the_folder_layout_into_delta_tables_with_the_same_rows(ol
         keys = ["drop_date", "source_file", "source_line"]
         assert got.sort(keys).equals(rows.select(got.columns).sort(keys))
         assert {r["version"] for r in records} == {len(DAYS) - 1}  # one commit per drop
+    for table in ("stg_hotline", "stg_complaints", "quarantine/hotline"):  # rewritten or adopted
+        configuration = DeltaTable(str(old_warehouse / table)).metadata().configuration
+        assert configuration == {"delta.checkpointInterval": "10"}
     assert read_quarantine(wh, "hotline", DAYS[0]).height == 1
     assert not (old_warehouse / paths.LEDGER / "partitions" / "stg_hotline").exists()
     assert migrate(wh) == []  # a second run finds nothing to convert

@@ -8,10 +8,15 @@
    (xlsx, charts, html) is not timed; `kesu.reports.files.write_tables` (Parquet + CSV) is timed
    apart.
 3. DuckDB: the same tables computed directly in SQL over
-   read_parquet('<wh>/stg_*/*/*.parquet', hive_partitioning=true) with the same drop window:
-   latest version per id as of the drop, explicit merge groups (原投诉编号 links and transfer links,
-   connected components by a recursive CTE, root = earliest member), then by_business_category,
-   by_cause, by_region, handling_time, regulator_transfers, hotline_kpis, hotline_by_category.
+   read_parquet([<live files>], hive_partitioning=true), the files of each Delta table's current
+   version (`deltalake.DeltaTable(path).file_uris()`, not a glob, which would also see the files
+   of replaced versions), with the same drop window: latest version per id as of the drop,
+   explicit merge groups (原投诉编号 links and transfer links, connected components by a
+   recursive CTE, root = earliest member), then by_business_category, by_cause, by_region,
+   handling_time, regulator_transfers, hotline_kpis, hotline_by_category. The rules are kesu's
+   as of issue #11: a group's clock starts on `clock_on` (its receipt or, if earlier, the
+   转办日期 of a transfer linked to it); regions are the 省份 of the owning branch's listing, the
+   national units (信用卡中心, 客服中心) and 总行 included (national_units = "province").
    Implicit merging (same customer + category while open) is not in the SQL, so both engines run
    with ReportConfig(implicit_merge=False); kesu with the default (implicit on) is timed as well.
 4. Compares DuckDB's counts with kesu's for those seven tables (mismatches are printed).
@@ -141,14 +146,14 @@ def kesu_counts(tables: dict) -> dict:
 SQL = """
 SET TimeZone = 'Asia/Shanghai';
 CREATE TEMP TABLE tickets AS
-SELECT * FROM read_parquet('{wh}/stg_complaints/*/*.parquet', hive_partitioning = true)
+SELECT * FROM read_parquet({stg_complaints}, hive_partitioning = true)
 WHERE drop_date <= DATE '{as_of}'
 QUALIFY row_number() OVER (PARTITION BY complaint_id ORDER BY updated_at DESC NULLS LAST,
         drop_date DESC, source_line DESC NULLS LAST, source_file DESC NULLS LAST) = 1;
 CREATE TEMP TABLE own AS SELECT * FROM tickets WHERE ticket_type = '投诉';
 CREATE TEMP TABLE transfers AS
 SELECT t.*, coalesce(t.complaint_id IN (SELECT complaint_id FROM own), false) AS linked
-FROM read_parquet('{wh}/stg_regulator_transfers/*/*.parquet', hive_partitioning = true) t
+FROM read_parquet({stg_regulator_transfers}, hive_partitioning = true) t
 WHERE drop_date <= DATE '{as_of}'
 QUALIFY row_number() OVER (PARTITION BY transfer_id ORDER BY updated_at DESC NULLS LAST,
         drop_date DESC, source_line DESC NULLS LAST, source_file DESC NULLS LAST) = 1;
@@ -187,20 +192,27 @@ WITH labelled AS (SELECT p.*, n.label FROM people p JOIN nodes n USING (member_i
 roots AS (SELECT * FROM labelled
           QUALIFY row_number() OVER (PARTITION BY label ORDER BY received_at, kind, member_id) = 1),
 flags AS (SELECT label, bool_or(starts_with(member_id, 'R:')) AS has_transfer FROM nodes
-          GROUP BY label)
-SELECT r.*, r.received_at::DATE AS received_on, f.has_transfer
-FROM roots r JOIN flags f USING (label);
+          GROUP BY label),
+-- the earliest 转办日期 of the transfers linked to the group: the bank received the complaint
+-- when the regulator forwarded it, so the time limit runs from then if that is earlier
+firsts AS (SELECT n.label, min(t.transferred_on) AS first_transfer
+           FROM transfers t JOIN nodes n ON n.member_id = 'R:' || t.transfer_id
+           WHERE t.linked GROUP BY n.label)
+SELECT r.*, r.received_at::DATE AS received_on, f.has_transfer,
+       least(r.received_at::DATE, coalesce(x.first_transfer, r.received_at::DATE)) AS clock_on
+FROM roots r JOIN flags f USING (label) LEFT JOIN firsts x USING (label);
 CREATE TEMP TABLE pg AS
 WITH g AS (
   SELECT *, closed_on IS NOT NULL AND closed_on <= DATE '{cutoff}' AS closed
   FROM groups WHERE received_on BETWEEN DATE '{start}' AND DATE '{end}'
 )
-SELECT *, CASE WHEN closed THEN greatest(closed_on - received_on - excluded_days, 0) END
+-- the period is by receipt (received_on), the handling days from clock_on
+SELECT *, CASE WHEN closed THEN greatest(closed_on - clock_on - excluded_days, 0) END
           AS handling_days,
        CASE WHEN NOT closed THEN '未办结'
-            WHEN greatest(closed_on - received_on - excluded_days, 0) <= 15 THEN '≤15天'
-            WHEN greatest(closed_on - received_on - excluded_days, 0) <= 30 THEN '16–30天'
-            WHEN greatest(closed_on - received_on - excluded_days, 0) <= 60 THEN '31–60天'
+            WHEN greatest(closed_on - clock_on - excluded_days, 0) <= 15 THEN '≤15天'
+            WHEN greatest(closed_on - clock_on - excluded_days, 0) <= 30 THEN '16–30天'
+            WHEN greatest(closed_on - clock_on - excluded_days, 0) <= 60 THEN '31–60天'
             ELSE '>60天' END AS bucket
 FROM g;
 CREATE TEMP TABLE branches AS
@@ -208,7 +220,7 @@ SELECT 机构代码 AS branch_code, 机构类型 AS branch_type, 省份 AS provi
 FROM read_csv('{branches}', all_varchar = true, header = true);
 CREATE TEMP TABLE calls AS
 WITH latest AS (
-  SELECT * FROM read_parquet('{wh}/stg_hotline/*/*.parquet', hive_partitioning = true)
+  SELECT * FROM read_parquet({stg_hotline}, hive_partitioning = true)
   WHERE drop_date BETWEEN DATE '{call_lo}' AND DATE '{as_of}'
   QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY drop_date DESC,
           source_line DESC NULLS LAST, source_file DESC NULLS LAST) = 1
@@ -232,8 +244,10 @@ QUERIES = {
     "by_business_category": """SELECT coalesce(business_category_code, 'B99'), count(*)
         FROM pg GROUP BY 1""",
     "by_cause": "SELECT coalesce(cause_code, 'C99'), count(*) FROM pg GROUP BY 1",
-    "by_region": """SELECT coalesce(CASE WHEN b.branch_type IN ('总行', '信用卡中心', '客服中心')
-            THEN b.branch_type ELSE b.province END, '未知'), count(*)
+    # the 省份 of the branch's listing for every unit, 总行 and the national units (信用卡中心,
+    # 客服中心) included (kesu's default national_units = "province"); a branch not listed, or
+    # listed with a blank 省份, is 未知
+    "by_region": """SELECT coalesce(nullif(trim(b.province), ''), '未知'), count(*)
         FROM pg LEFT JOIN branches b USING (branch_code) GROUP BY 1""",
     "handling_time": "SELECT bucket, count(*) FROM pg GROUP BY 1",
     "regulator_transfers": """
@@ -278,14 +292,30 @@ def cents(hundredths: int) -> str:
     return str((Decimal(hundredths) / 100).quantize(Decimal("0.01")))
 
 
+def live_files(table: str) -> list[str]:
+    """The Parquet files of the Delta table's current version, from its log. A glob over the
+    table's folder would also read the files of replaced versions (a drop written again)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable((WAREHOUSE / table).as_posix()).file_uris()
+
+
+def sql_list(items: list[str]) -> str:
+    """A list of strings as a DuckDB list literal: ['a', 'b']."""
+    return "[" + ", ".join("'" + i.replace("'", "''") + "'" for i in items) + "]"
+
+
 def duckdb_build(as_of: date) -> tuple[dict, int]:
     import duckdb
     from kesu.transforms.periods import Period
 
     p = Period.parse(KIND, PERIOD)
-    params = {
-        "wh": WAREHOUSE.as_posix(), "as_of": as_of, "cutoff": p.cutoff(as_of), "start": p.start,
-        "end": p.end, "call_lo": p.start - timedelta(days=1), "sl_us": 20 * 1_000_000,
+    # inside the timed part: listing the live files from the Delta log (cheap), as kesu's
+    # scan_table does in its timed build
+    files = {table: sql_list(live_files(table)) for table in TABLE_OF.values()}
+    params = files | {
+        "as_of": as_of, "cutoff": p.cutoff(as_of), "start": p.start, "end": p.end,
+        "call_lo": p.start - timedelta(days=1), "sl_us": 20 * 1_000_000,
         "branches": (ROOT / "reference" / "branches.csv").as_posix(),
     }  # fmt: skip
     con = duckdb.connect()
@@ -335,7 +365,7 @@ def duckdb_rows_scanned(as_of: date) -> int:
     for table, lo in (("stg_complaints", date.min), ("stg_regulator_transfers", date.min),
                       ("stg_hotline", p.start - timedelta(days=1))):  # fmt: skip
         total += con.execute(
-            f"SELECT count(*) FROM read_parquet('{WAREHOUSE.as_posix()}/{table}/*/*.parquet', "
+            f"SELECT count(*) FROM read_parquet({sql_list(live_files(table))}, "
             f"hive_partitioning = true) WHERE drop_date BETWEEN DATE '{lo}' AND DATE '{as_of}'"
         ).fetchone()[0]
     return total

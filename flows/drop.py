@@ -174,11 +174,13 @@ def _ingest_feed(
     sums = steps.checksums(contents)
     reading, seconds = _since(clock), dict[str, float]()
     # The raw copy (a bank day's calls: write and fsync 57 MB, ~0.3 s) runs beside staging, on
-    # its own copy of the dict (staging lets go of each file's bytes); it is finished before
-    # anything is published or recorded, and a feed whose copy fails has failed.
-    copy = partial(steps.keep_raw_files, settings, feed, drop_date, files, dict(contents), sums)
+    # its own copy of the dict, emptied once copied (staging lets go of each file's bytes as it
+    # reads it); it is finished before anything is published or recorded, and a feed whose copy
+    # fails has failed.
+    owned = dict(contents)
+    copy = partial(steps.keep_raw_files, settings, feed, drop_date, files, owned, sums)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raw-{feed}") as copier:
-        copying = copier.submit(_timed, partial(_retried, copy))
+        copying = copier.submit(_timed, partial(_retried, copy), owned.clear)
         done = partial(_copied, copying, record, seconds)
         previous = None if force else _unchanged(settings, feed, drop_date, sums, fp)
         if previous is not None:
@@ -220,9 +222,13 @@ def _ingest_feed(
     }
 
 
-def _timed(step: Callable[[], T]) -> tuple[T, float]:
+def _timed(step: Callable[[], T], then: Callable[[], None]) -> tuple[T, float]:
+    """`step`'s result and seconds; `then` runs after it, whatever happened."""
     clock = time.perf_counter()
-    return step(), _since(clock)
+    try:
+        return step(), _since(clock)
+    finally:
+        then()
 
 
 def _copied(

@@ -105,6 +105,8 @@ def _publish_once(
 ) -> Committed:
     current = open_table(wh, table)
     options = wh.storage_options()
+    if current is None and frame is not None and frame.height:
+        current = _create(wh, table, frame)
     live = read_partition(current, drop_date, options) if current is not None else None
     live_rows = 0 if live is None else live.height
     commit = CommitProperties(custom_metadata=metadata | {"kesu.drop_date": drop_date.isoformat()})
@@ -119,42 +121,66 @@ def _publish_once(
         assert current is not None
         return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
     data = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN)).to_arrow()
-    if current is not None and _same_schema(current, data.schema):
+    assert current is not None  # created above
+    if _same_schema(current, data.schema):
         _commit_file(wh, current, table, drop_date, frame, commit)
-        current.update_incremental()
-        action = "replaced" if live_rows else "created"
-        return Committed(action, current.version(), frame.height, _files(current, drop_date))
-    target: DeltaTable | str = current if current is not None else wh.table_uri(table)
-    write_deltalake(
-        target,
-        data,
-        mode="overwrite",
-        predicate=_predicate(drop_date),
+    else:
+        write_deltalake(
+            current,
+            data,
+            mode="overwrite",
+            predicate=_predicate(drop_date),
+            partition_by=[PARTITION_COLUMN],
+            schema_mode="merge",  # quarantine files may lack source columns another drop had
+            storage_options=options,
+            commit_properties=commit,
+            post_commithook_properties=AFTER_COMMIT,
+        )
+    current.update_incremental()
+    action = "replaced" if live_rows else "created"
+    return Committed(action, current.version(), frame.height, _files(current, drop_date))
+
+
+def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
+    """The table, empty, with the columns of `frame` (and the partition column), unless another
+    run created it first.
+
+    Its own commit, holding no rows: delta-rs does not check a table's first commit against a
+    concurrent one (two runs creating a table at once both commit, the later one as the next
+    version), so rows written with the creation could land twice. Rows go in by the commits
+    that follow, which are checked.
+    """
+    columns = frame.head(0).with_columns(pl.lit(None, pl.Date).alias(PARTITION_COLUMN))
+    DeltaTable.create(
+        wh.table_uri(table),
+        _delta_schema(columns.to_arrow().schema),
+        mode="ignore",  # created meanwhile: left as it is
         partition_by=[PARTITION_COLUMN],
-        schema_mode="merge",  # quarantine files may lack source columns another drop had
-        configuration=TABLE_PROPERTIES if current is None else None,
-        storage_options=options,
-        commit_properties=commit,
+        configuration=TABLE_PROPERTIES,
+        storage_options=wh.storage_options(),
         post_commithook_properties=AFTER_COMMIT,
     )
-    after = current if current is not None else open_table(wh, table)
-    assert after is not None
-    after.update_incremental()
-    action = "replaced" if live_rows else "created"
-    return Committed(action, after.version(), frame.height, _files(after, drop_date))
+    created = open_table(wh, table)
+    assert created is not None
+    return created
 
 
-def _same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
-    """Whether rows of `schema` fit the table as it is (no new column, same types; zoned
-    timestamps are stored in UTC, as delta-rs' writer stores them)."""
+def _delta_schema(schema: pa.Schema) -> DeltaSchema:
+    """The Delta schema of rows of `schema`: zoned timestamps are stored in UTC, as delta-rs'
+    writer stores them. Raises for a type Delta cannot store."""
     fields = [
         pa.field(f.name, pa.timestamp(f.type.unit, "UTC"), f.nullable)
         if pa.types.is_timestamp(f.type) and f.type.tz is not None
         else f
         for f in schema
     ]
+    return DeltaSchema.from_arrow(pa.schema(fields))
+
+
+def _same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
+    """Whether rows of `schema` fit the table as it is (no new column, same types)."""
     try:
-        return DeltaSchema.from_arrow(pa.schema(fields)) == table.schema()
+        return _delta_schema(schema) == table.schema()
     except Exception:  # delta-rs raises a bare Exception for a type it cannot store
         return False
 
@@ -194,7 +220,8 @@ def _commit_file(
     )
     # An overwrite of an empty partition removes nothing, so two runs adding a drop at once
     # would not conflict by their files: a transaction id per table and drop makes them (the
-    # loser gets CommitFailedError, retries and finds the drop unchanged).
+    # loser gets CommitFailedError, retries and finds the drop unchanged). The same holds for the
+    # first rows after the table's creation, which is a commit of its own (`_create`).
     claim = Transaction(f"kesu:{table}:{drop_date.isoformat()}", current.version() + 1)
     current.create_write_transaction(
         [add],

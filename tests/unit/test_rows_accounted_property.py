@@ -262,11 +262,16 @@ def broken_exports(draw: st.DrawFn) -> tuple[str, bytes, str]:
             data_lines[at] = line[:where] + "\n" + line[where:]
         elif gbk_line is None:
             gbk_line = at
-    encoded = [
-        line.encode("gbk", errors="replace") if i == gbk_line else line.encode("utf-8")
-        for i, line in enumerate(data_lines)
-    ]
+    encoded = [_gbk_first_line(line) if i == gbk_line else line.encode("utf-8")
+               for i, line in enumerate(data_lines)]  # fmt: skip
     return feed, b"\n".join(encoded), "\n".join(data_lines)
+
+
+def _gbk_first_line(line: str) -> bytes:
+    """One physical line in GBK: a line break inserted before would otherwise make the broken
+    record's every line GBK, and a file mostly in GBK among UTF-8 lines is refused, rightly."""
+    first, sep, rest = line.partition("\n")
+    return first.encode("gbk", errors="replace") + (sep + rest).encode("utf-8")
 
 
 @PROPERTY

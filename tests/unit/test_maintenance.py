@@ -48,7 +48,7 @@ def test_migrate_turns_the_folder_layout_into_delta_tables_with_the_same_rows(ol
         assert got.schema == rows.select(got.columns).schema  # same columns, same types
         keys = ["drop_date", "source_file", "source_line"]
         assert got.sort(keys).equals(rows.select(got.columns).sort(keys))
-        assert {r["version"] for r in records} == {len(DAYS) - 1}  # one commit per drop
+        assert {r["version"] for r in records} == {len(DAYS)}  # created, then a commit per drop
     for table in ("stg_hotline", "stg_complaints", "quarantine/hotline"):  # rewritten or adopted
         configuration = DeltaTable(str(old_warehouse / table)).metadata().configuration
         assert configuration == {"delta.checkpointInterval": "10"}
@@ -90,9 +90,9 @@ def test_a_migrated_table_takes_publishes_and_finds_unchanged_drops(old_warehous
     live = pl.read_delta(uri).filter(pl.col("drop_date") == DAYS[1]).drop("drop_date")
     partition = paths.partition_key(DAYS[1])
     again = publish_partition(wh, "stg_complaints", partition, {"part-a.parquet": live})
-    assert again.action == "unchanged" and DeltaTable(uri).version() == 1
+    assert again.action == "unchanged" and DeltaTable(uri).version() == 2
     fewer = publish_partition(wh, "stg_complaints", partition, {"part-a.parquet": live.head(1)})
-    assert fewer.action == "replaced" and fewer.version == 2
+    assert fewer.action == "replaced" and fewer.version == 3
 
 
 def test_migrate_refuses_an_object_store() -> None:
@@ -114,13 +114,13 @@ def test_maintain_compacts_and_vacuums_what_no_version_reads(tmp_path: Path) -> 
     (tmp_path / table / "drop_date=2025-03-03" / "part-orphan.parquet").write_bytes(b"killed")
     kept = maintain(wh, vacuum_days=7)  # nothing is a week old: nothing deleted
     assert [(m.table, m.files_vacuumed) for m in kept] == [(table, 0)]
-    assert pl.read_delta(uri, version=0)["complaint_id"].sort().to_list() == ["c0", "d0"]
+    assert pl.read_delta(uri, version=1)["complaint_id"].sort().to_list() == ["c0", "d0"]
     (done,) = maintain(wh, vacuum_days=0)
     assert done.files_vacuumed >= 4  # three replaced files and the orphan
     assert sorted(pl.read_delta(uri)["complaint_id"]) == ["c3", "d3", "e"]
     assert (tmp_path / table / "_delta_log" / "_last_checkpoint").is_file()
     with pytest.raises(Exception):  # noqa: B017  (deltalake raises its own error types)
-        pl.read_delta(uri, version=0)  # the files of version 0 are gone
+        pl.read_delta(uri, version=1)  # the files of version 1 are gone
 
 
 def test_maintain_sets_the_checkpoint_interval_on_a_table_created_without_it(

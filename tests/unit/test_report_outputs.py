@@ -496,7 +496,7 @@ def test_scan_reads_only_the_window_and_records_each_partition(warehouse):
         "stg_hotline/drop_date=2025-03-03",
     ]
     assert [r["rows"] for r in read] == [1, 3]
-    assert [r["version"] for r in read] == [2, 2]  # the table version read
+    assert [r["version"] for r in read] == [3, 3]  # the table version read (0: its creation)
     part = warehouse / read[0]["files"][0]["path"]
     assert read[0]["files"][0]["bytes"] == part.stat().st_size
 
@@ -507,7 +507,7 @@ def test_scan_at_a_recorded_version_ignores_later_corrections(warehouse):
     before, read = scan_table(wh, "stg_hotline", None, date(2025, 3, 3))
     fixed = pl.DataFrame({"call_id": ["c-fixed"], "n": [0]})
     publish_partition(wh, "stg_hotline", "drop_date=2025-03-02", {"part-x.parquet": fixed})
-    again, read_again = scan_table(wh, "stg_hotline", None, date(2025, 3, 3), version=2)
+    again, read_again = scan_table(wh, "stg_hotline", None, date(2025, 3, 3), version=3)
     assert again.collect().sort("call_id").equals(before.collect().sort("call_id"))
     assert read_again == read
     latest = scan_table(wh, "stg_hotline", None, date(2025, 3, 3))[0].collect()

@@ -50,7 +50,7 @@ def test_each_kind_publishes_and_reads_a_partition(wh: Warehouse) -> None:
     done = publish_partition(
         wh, TABLE, "drop_date=2025-03-01", {"part-a.parquet": complaints("a", "b")}
     )
-    assert (done.action, done.version) == ("created", 0)
+    assert (done.action, done.version) == ("created", 1)  # version 0: the empty table
     assert read_back(wh) == ["a", "b"]
     assert partition_dates(wh, TABLE) == [DAY]
     run = {"run_id": ledger.new_run_id(datetime(2025, 3, 2, tzinfo=UTC)), "status": "completed"}

@@ -167,32 +167,44 @@ def serve_all(where: dict[str, str]) -> None:
     processes the day (or quarter) it was scheduled for.
     """
     runner = Runner(pause_on_shutdown=False)
+    names = []
     for deployment in deployments(where):
         runner.add_deployment(deployment)
-        print(f"serving {deployment.flow_name}/{deployment.name}")
-    asyncio.run(_run_until_stopped(runner))
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    asyncio.run(_run_until_stopped(runner, names))
     print("stopped serving; the schedules stay active")
 
 
-async def _run_until_stopped(runner: Runner) -> None:
+async def _run_until_stopped(runner: Runner, names: list[str]) -> None:
     """`runner.start()`, stopped by awaiting `runner.astop()` on Ctrl-C or SIGTERM.
 
     Prefect's own SIGTERM handler calls the sync `stop()` from inside the running event loop,
     where it dispatches to the coroutine `astop()` and drops it ("coroutine 'Runner.astop' was
     never awaited"); `prefect.serve` ends a Ctrl-C with the same warning's cousin, a traceback
     of cancelled tasks. Here the loop's own signal handlers schedule `astop()` properly.
+
+    "serving …" is printed once those handlers are in place, so Ctrl-C after it always stops
+    cleanly; a signal before the runner has started stops it as soon as it has.
     """
     loop = asyncio.get_running_loop()
     started = asyncio.ensure_future(runner.start())
     await asyncio.sleep(0)  # start() installs Prefect's SIGTERM handler first thing; replace it
     stopping: list[asyncio.Future[None]] = []
 
+    async def stop_once_started() -> None:
+        while not runner.started and not started.done():
+            await asyncio.sleep(0.05)
+        if runner.started:
+            await runner.astop()
+
     def stop() -> None:
-        if not stopping and runner.started:
-            stopping.append(asyncio.ensure_future(runner.astop()))
+        if not stopping:
+            stopping.append(asyncio.ensure_future(stop_once_started()))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    for name in names:
+        print(f"serving {name}", flush=True)
     try:
         await started
         await asyncio.gather(*stopping)

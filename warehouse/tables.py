@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -151,6 +152,17 @@ def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
     that follow, which are checked.
     """
     columns = frame.head(0).with_columns(pl.lit(None, pl.Date).alias(PARTITION_COLUMN))
+    with _CREATING:  # the drops of one process create a table once; two processes may both
+        _create_empty(wh, table, columns)
+    created = open_table(wh, table)
+    assert created is not None
+    return created
+
+
+_CREATING = threading.Lock()
+
+
+def _create_empty(wh: Warehouse, table: str, columns: pl.DataFrame) -> None:
     DeltaTable.create(
         wh.table_uri(table),
         _delta_schema(columns.to_arrow().schema),
@@ -160,9 +172,6 @@ def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
         storage_options=wh.storage_options(),
         post_commithook_properties=AFTER_COMMIT,
     )
-    created = open_table(wh, table)
-    assert created is not None
-    return created
 
 
 def _delta_schema(schema: pa.Schema) -> DeltaSchema:

@@ -53,6 +53,7 @@ TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 # Checkpoints after commits, as the interval says; old log files are removed by `kesu maintain`
 # alone (`cleanup_metadata`, after its log retention), never as a side effect of a publish.
 AFTER_COMMIT = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
+_CREATING = threading.Lock()  # see `_create`
 ATTEMPTS = 5  # commits lost to concurrent writers of the same drop before giving up
 RETRY_SECONDS = 0.2
 
@@ -153,25 +154,18 @@ def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
     """
     columns = frame.head(0).with_columns(pl.lit(None, pl.Date).alias(PARTITION_COLUMN))
     with _CREATING:  # the drops of one process create a table once; two processes may both
-        _create_empty(wh, table, columns)
+        DeltaTable.create(
+            wh.table_uri(table),
+            _delta_schema(columns.to_arrow().schema),
+            mode="ignore",  # created meanwhile: left as it is
+            partition_by=[PARTITION_COLUMN],
+            configuration=TABLE_PROPERTIES,
+            storage_options=wh.storage_options(),
+            post_commithook_properties=AFTER_COMMIT,
+        )
     created = open_table(wh, table)
     assert created is not None
     return created
-
-
-_CREATING = threading.Lock()
-
-
-def _create_empty(wh: Warehouse, table: str, columns: pl.DataFrame) -> None:
-    DeltaTable.create(
-        wh.table_uri(table),
-        _delta_schema(columns.to_arrow().schema),
-        mode="ignore",  # created meanwhile: left as it is
-        partition_by=[PARTITION_COLUMN],
-        configuration=TABLE_PROPERTIES,
-        storage_options=wh.storage_options(),
-        post_commithook_properties=AFTER_COMMIT,
-    )
 
 
 def _delta_schema(schema: pa.Schema) -> DeltaSchema:

@@ -83,11 +83,26 @@ def naive_datetimes(text: pl.Series) -> pl.Series:
     return _first_format(text, DATETIME_FORMATS, pl.Datetime("us"))
 
 
+# China kept summer time 1986-1991; since then its clocks are UTC+8 all year.
+FIXED_OFFSET_SINCE = datetime(1992, 1, 1)
+UTC_OFFSET = timedelta(hours=8)
+
+
+def china_time(naive: pl.Series) -> pl.Series:
+    """Wall-clock date-times as instants in China time, null where a time never happened or
+    happened twice (a spring gap or an autumn hour of 1986-1991: a defect of its row, not a
+    crash). A column that lies wholly after 1991 is shifted by 8 hours instead of going through
+    the zone's rules: the same values, 0.001 s instead of 0.03 s per column of a bank day."""
+    earliest = naive.min()
+    if isinstance(earliest, datetime) and earliest >= FIXED_OFFSET_SINCE:
+        utc = (naive - UTC_OFFSET).dt.replace_time_zone("UTC")
+        return utc.dt.convert_time_zone(TIME_ZONE)
+    return naive.dt.replace_time_zone(TIME_ZONE, ambiguous="null", non_existent="null")
+
+
 def local_datetimes(text: pl.Expr, naive: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(values in China time, problem) of clean text and its `naive_datetimes`."""
-    # China kept summer time 1986-1991: a wall-clock time in a spring gap never happened and
-    # one in the autumn hour happened twice. Either is a defect of its row, not a crash.
-    values = naive.dt.replace_time_zone(TIME_ZONE, ambiguous="null", non_existent="null")
+    values = naive.map_batches(china_time, return_dtype=pl.Datetime("us", TIME_ZONE))
     unparsed = problem(text, naive, f"not a date-time in {ACCEPTED}")
     not_local = problem(
         pl.when(naive.is_not_null()).then(text),
@@ -176,7 +191,7 @@ def decimals(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 def yes_no(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(values, problem) of clean text."""
-    values = text.replace_strict({"是": True, "否": False}, default=None, return_dtype=pl.Boolean)
+    values = pl.when(text == "是").then(True).when(text == "否").then(False)  # 2x a lookup
     return values, problem(text, values, "not 是 or 否")
 
 

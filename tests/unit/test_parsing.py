@@ -2,6 +2,7 @@
 
 from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -91,6 +92,24 @@ def test_a_local_time_that_never_was_or_was_twice_is_a_row_problem_not_a_crash(t
     assert problem == (
         "not one time in Asia/Shanghai (skipped or repeated by a daylight-saving change): " + text
     )
+
+
+def test_china_time_by_arithmetic_is_the_zones_rules_wherever_it_is_used():
+    # every hour from 1991-12-31 to 2100 and the first instants of 1992: the shift applies
+    whole_hours = pl.datetime_range(
+        datetime(1992, 1, 1), datetime(2100, 1, 1), "7h13m", eager=True, time_unit="us"
+    )
+    edge = pl.Series([datetime(1992, 1, 1), datetime(1992, 1, 1, 0, 0, 0, 1), None])
+    for naive in (whole_hours, edge):
+        by_rules = naive.dt.replace_time_zone("Asia/Shanghai")
+        assert parsing.china_time(naive).equals(by_rules)
+    # a column reaching into the summer-time years goes through the rules: the gap is null
+    mixed = pl.Series([datetime(1988, 4, 17, 2, 30), datetime(2025, 3, 1, 8, 30)])
+    assert parsing.china_time(mixed).to_list() == [
+        None,
+        datetime(2025, 3, 1, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai")),
+    ]
+    assert parsing.china_time(pl.Series([None], dtype=pl.Datetime("us"))).to_list() == [None]
 
 
 EARLIEST, LATEST = date(2000, 1, 1), date(2025, 3, 2)  # the drop of 2025-03-01, a day ahead

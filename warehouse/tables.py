@@ -122,14 +122,14 @@ def _publish_once(
     if live is not None and live_rows and same_rows(frame, live):
         assert current is not None
         return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
-    data = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN)).to_arrow()
+    with_partition = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN))
     assert current is not None  # created above
-    if _same_schema(current, data.schema):
+    if _same_schema(current, with_partition.head(0).to_arrow().schema):  # no copy of the rows
         _commit_file(wh, current, table, drop_date, frame, commit)
     else:
         write_deltalake(
             current,
-            data,
+            with_partition.to_arrow(),
             mode="overwrite",
             predicate=_predicate(drop_date),
             partition_by=[PARTITION_COLUMN],

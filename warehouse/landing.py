@@ -89,6 +89,13 @@ def _transcoded(data: bytes, codec: str) -> tuple[bytes, frozenset[int]]:
     return b"\n".join(out), frozenset(bad)
 
 
+def _first_line(data: bytes) -> bytes:
+    """The bytes before the first line break (`split` would copy all the others: 0.05 s for a
+    bank day's calls)."""
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
+
+
 def decode(data: bytes, name: str, encoding: str = "utf-8") -> tuple[bytes, str, frozenset[int]]:
     """UTF-8 bytes of a file Polars refused as UTF-8, the encoding it was found in, and the
     lines that decode in neither (held one by one; they are never guessed at).
@@ -97,7 +104,7 @@ def decode(data: bytes, name: str, encoding: str = "utf-8") -> tuple[bytes, str,
     UTF-8 file whose stray lines (one GBK line pasted in) are held; otherwise GB18030. A header
     of plain ASCII lets the majority of the other lines decide.
     """
-    header = data.split(b"\n", 1)[0]
+    header = _first_line(data)
     try:
         header.decode("utf-8")
         utf8_header = not header.isascii() or _mostly_utf8(data)
@@ -235,7 +242,7 @@ def _read_utf8(
     if not body or body.isspace():
         raise SourceReadError(f"{name}: the file is empty (not even a header row)")
     try:
-        header_line = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+        header_line = _first_line(body).decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         if validated:
             raise

@@ -263,10 +263,16 @@ def duplicate_keys(staged: pl.DataFrame, feed: str) -> pl.DataFrame:
     is an export fault, not new information.
     """
     key = list(RECORD_KEY[feed])
-    # Repeats are rare: the windows below run only over the rows whose key occurs twice.
-    repeated = pl.struct(key).is_duplicated() if len(key) > 1 else pl.col(key[0]).is_duplicated()
-    indexed = staged.with_row_index("row").filter(
-        pl.all_horizontal(pl.col(k).is_not_null() for k in key) & repeated
+    # Repeats are rare: the windows below run only over the rows whose key occurs twice. Those
+    # are found by a 64-bit hash of the key (0.03 s for a bank day's calls against 0.07 s
+    # comparing the strings), then checked exactly among the few rows whose hashes repeat.
+    values = pl.struct(key) if len(key) > 1 else pl.col(key[0])
+    indexed = (
+        staged.with_row_index("row")
+        .filter(
+            pl.all_horizontal(pl.col(k).is_not_null() for k in key) & values.hash().is_duplicated()
+        )
+        .filter(values.is_duplicated())
     )
     first = pl.col("row").first().over(key)
     dups = indexed.with_columns(

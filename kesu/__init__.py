@@ -8,11 +8,8 @@ mapped into this namespace by `pyproject.toml`, so a user's own folder named `re
 
 import os
 
-# Polars' allocator (jemalloc) hands freed pages back to the system after 0.5-1 s, Polars' own
-# default. A bank drop frees and allocates again hundreds of MB between its steps, so each step
-# faulted its pages in afresh: ~130k page faults and ~20% of a drop's CPU. Kept a few seconds
-# longer, they are reused; a backfill of 8 bank days took 10% less time, at ~270 MB more peak
-# memory (bench/README.md). Polars reads this when it is first imported and lets it override its
-# default; set your own `_RJEM_MALLOC_CONF` to choose otherwise.
+# Polars' allocator (jemalloc) keeps freed pages a few seconds, not Polars' 0.5-1 s, so the steps
+# of a drop reuse them instead of faulting them in again: faster ingest for more peak memory.
+# Read by Polars when first imported; a user's own setting wins (docs/operations.md).
 ALLOCATOR = "dirty_decay_ms:2000,muzzy_decay_ms:10000"
 os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR)

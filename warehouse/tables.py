@@ -122,14 +122,13 @@ def _publish_once(
     if live is not None and live_rows and same_rows(frame, live):
         assert current is not None
         return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
-    with_partition = frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN))
     assert current is not None  # created above
-    if _same_schema(current, with_partition.head(0).to_arrow().schema):  # no copy of the rows
+    if _same_schema(current, _table_schema(frame)):
         _commit_file(wh, current, table, drop_date, frame, commit)
     else:
         write_deltalake(
             current,
-            with_partition.to_arrow(),
+            frame.with_columns(pl.lit(drop_date).alias(PARTITION_COLUMN)).to_arrow(),
             mode="overwrite",
             predicate=_predicate(drop_date),
             partition_by=[PARTITION_COLUMN],
@@ -152,11 +151,10 @@ def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
     version), so rows written with the creation could land twice. Rows go in by the commits
     that follow, which are checked.
     """
-    columns = frame.head(0).with_columns(pl.lit(None, pl.Date).alias(PARTITION_COLUMN))
     with _CREATING:  # the drops of one process create a table once; two processes may both
         DeltaTable.create(
             wh.table_uri(table),
-            _delta_schema(columns.to_arrow().schema),
+            _delta_schema(_table_schema(frame)),
             mode="ignore",  # created meanwhile: left as it is
             partition_by=[PARTITION_COLUMN],
             configuration=TABLE_PROPERTIES,
@@ -166,6 +164,14 @@ def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
     created = open_table(wh, table)
     assert created is not None
     return created
+
+
+def _table_schema(frame: pl.DataFrame) -> pa.Schema:
+    """The Arrow schema of `frame`'s rows as a table holds them (with the partition column),
+    from no rows: converting them all would copy every string."""
+    return (
+        frame.head(0).with_columns(pl.lit(None, pl.Date).alias(PARTITION_COLUMN)).to_arrow().schema
+    )
 
 
 def _delta_schema(schema: pa.Schema) -> DeltaSchema:

@@ -126,3 +126,23 @@ def test_a_malformed_csv_note_never_quotes_the_record():
     assert notes == [
         "malformed CSV (a quote out of place); read line by line, 1 record(s) held for a quote"
     ]
+
+
+@pytest.mark.parametrize(
+    "parsed",
+    [
+        "999999999",  # the longest whole number staging parses (9 digits)
+        "-123456789.000",
+        "2025-07-01 23:59:59",
+        "2025-07-01 23:59",
+        "2025/07/01 23:59:59",
+        "2025年07月01日 23:59:59",
+        "２０２５-０７-０１ ２３:５９:５９",
+        "2025-07-01",
+        "是",
+    ],
+)
+def test_text_staging_parsed_holds_no_personal_data_for_the_detector(parsed):
+    # staging shows held rows' parsed dates, times, whole numbers and 是/否 unmasked
+    # (staging._text_to_hold): the detector must agree that none of them holds any
+    assert not has_personal_data(pl.Series([parsed]))[0]

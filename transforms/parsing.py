@@ -120,19 +120,28 @@ def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     return frame.to_series(0), frame.to_series(1)
 
 
-def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Series:
-    """Why each date or time is not plausible (before `earliest`, or after the end of the day
-    `latest`), else null. A version "from the future" cannot be in tonight's export."""
-    is_date = values.dtype == pl.Date
+def outside_window(
+    values: pl.Expr, dtype: pl.DataType, earliest: date, latest: date | None
+) -> tuple[pl.Expr, pl.Expr]:
+    """(too early, too late) for each date or time of `dtype`: before `earliest`, or after the
+    end of the day `latest` (None: no end); False for null."""
+    is_date = dtype == pl.Date
     if is_date:
         lo, hi = pl.lit(earliest), pl.lit(latest)
     else:  # compared as instants: no per-row conversion to a local date (a bank day: 4 x 300k)
         lo = pl.lit(datetime.combine(earliest, time(), ZoneInfo(TIME_ZONE)))
         end = latest + timedelta(days=1) if latest is not None else None
         hi = pl.lit(datetime.combine(end, time(), ZoneInfo(TIME_ZONE)) if end else None)
-    early = pl.lit(values) < lo
-    late = (pl.lit(values) >= hi) if not is_date else (pl.lit(values) > hi)
-    flags = pl.select(early.fill_null(False).alias("early"), late.fill_null(False).alias("late"))
+    late = (values >= hi) if not is_date else (values > hi)
+    return (values < lo).fill_null(False), late.fill_null(False)
+
+
+def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Series:
+    """Why each date or time is not plausible (before `earliest`, or after the end of the day
+    `latest`), else null. A version "from the future" cannot be in tonight's export."""
+    is_date = values.dtype == pl.Date
+    early, late = outside_window(pl.lit(values), values.dtype, earliest, latest)
+    flags = pl.select(early.alias("early"), late.alias("late"))
     problem = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
     odd = (flags["early"] | flags["late"]).arg_true()
     if odd.len() == 0:

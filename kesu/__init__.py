@@ -7,9 +7,37 @@ mapped into this namespace by `pyproject.toml`, so a user's own folder named `re
 """
 
 import os
+import sys
 
-# Polars' allocator (jemalloc) keeps freed pages a few seconds, not Polars' 0.5-1 s, so the steps
-# of a drop reuse them instead of faulting them in again: faster ingest for more peak memory.
-# Read by Polars when first imported; a user's own setting wins (docs/operations.md).
-ALLOCATOR = "dirty_decay_ms:2000,muzzy_decay_ms:10000"
+# Polars' allocator (jemalloc) keeps freed pages 5 s, not Polars' 0.5-1 s, so the steps of a drop
+# reuse them instead of faulting them in again; then it hands them straight back (no lazy
+# "muzzy" stage, whose pages still count as the process's memory). Read by Polars when first
+# imported; a user's own setting wins (docs/operations.md).
+ALLOCATOR = "dirty_decay_ms:5000,muzzy_decay_ms:0"
 os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR)
+
+# The C library's allocator (glibc malloc: Python's own larger objects, delta-rs) gets at most
+# this many arenas, not 8 per core: each new feed thread of each drop took another, and memory
+# freed in one was not reused by the next, so a long backfill's memory grew (docs/operations.md).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
+
+
+def _limit_malloc_arenas() -> bool:
+    """Cap glibc's arenas at `MALLOC_ARENAS` unless the user set them; whether it was done."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    if "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+    except (OSError, AttributeError):
+        return False
+
+
+_limit_malloc_arenas()

@@ -194,6 +194,8 @@ def test_reasons_never_quote_a_phone_or_id_number_in_clear():
         ({"branch_code": "110105 19491231 002X"}, "机构代码", "1101**********002X"),
         ({"status": "6222 0212 3456 7890 128"}, "处理状态", "6222****0128"),
         ({"received_at": "1385555-6666"}, "受理时间", "138****6666"),
+        # spaces around it, as exported: still found
+        ({"original_complaint_id": " \t13833334444 "}, "原投诉编号", "138****4444"),
     ],
 )
 def test_personal_data_in_any_column_is_held_and_masked(overrides, field, masked):
@@ -207,6 +209,18 @@ def test_personal_data_in_any_column_is_held_and_masked(overrides, field, masked
         assert not [c for c in frame_.columns if clear in str(frame_[c].to_list())]
     name = next(iter(overrides))
     assert bad[name][0] == masked
+
+
+def test_only_the_row_with_personal_data_in_a_column_is_held():
+    rows = [complaint(complaint_id=f"C{i}", original_complaint_id=f"C{i - 1}") for i in range(3)]
+    rows[1]["original_complaint_id"] = "13833334444"
+    staged = stage("complaints", frame(rows), "c.csv", CTX)
+    loaded, bad = split(
+        staged.staged, staged.masked_source, row_problems(staged.issues, _issues([]))
+    )
+    assert loaded["complaint_id"].to_list() == ["C0", "C2"]
+    assert loaded["original_complaint_id"].to_list() == ["C-1", "C1"]
+    assert bad["original_complaint_id"].to_list() == ["138****4444"]
 
 
 def test_a_value_with_full_width_digits_but_no_personal_data_loads():

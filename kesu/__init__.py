@@ -7,7 +7,6 @@ mapped into this namespace by `pyproject.toml`, so a user's own folder named `re
 """
 
 import os
-import sys
 
 # Polars' allocator (jemalloc) keeps freed pages 5 s, not Polars' 0.5-1 s, so the steps of a drop
 # reuse them instead of faulting them in again; then it hands them straight back (no lazy
@@ -23,21 +22,19 @@ MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
 
 
-def _limit_malloc_arenas() -> bool:
-    """Cap glibc's arenas at `MALLOC_ARENAS` unless the user set them; whether it was done."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    if "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
-        return False
-    import ctypes
-    import platform
-
-    if platform.libc_ver()[0] != "glibc":
-        return False
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's arenas at `MALLOC_ARENAS`, unless the user set them or the C library is not
+    glibc (asked of the C library itself: `platform.libc_ver` would read the Python binary)."""
+    if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return
     try:
-        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
-    except (OSError, AttributeError):
-        return False
+        glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows) or no such name (musl)
+        return
+    if glibc:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 _limit_malloc_arenas()

@@ -8,6 +8,9 @@ child process so peak memory is its own:
   pandas_gx  a straightforward pandas + GX ingest of the same files (only with --baseline)
 and prints seconds, µs per row, the kesu/floor and pandas_gx/kesu ratios and peak RSS.
 
+The floor and pandas_gx run with the allocator settings of the shell that started this script:
+kesu's own (`kesu.ALLOCATOR`, set in this process when it imports kesu) are kesu's, not theirs.
+
     .venv/bin/python bench/backfill_scale.py --days 7 30 [--baseline] [--workers 2]
 """
 
@@ -28,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 START = date(2025, 7, 1)
 KEY = "benchmark-key-0123456789abcdef"
+# Polars' allocator setting as the user's shell had it, before importing kesu sets its own
+SHELL_ALLOCATOR = os.environ.get("_RJEM_MALLOC_CONF")
 
 
 def days_from(n: int) -> list[date]:
@@ -50,6 +55,9 @@ def measure(what: str, n: int, workers: int) -> dict:
     """Run one measurement in a child process; returns its JSON line."""
     cmd = [sys.executable, __file__, "--child", what, "--n", str(n), "--workers", str(workers)]
     env = os.environ | {"KESU_PII_KEY": KEY, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    if what != "kesu":  # the references run as a user's shell would start them
+        env.pop("_RJEM_MALLOC_CONF", None)
+        env |= {"_RJEM_MALLOC_CONF": SHELL_ALLOCATOR} if SHELL_ALLOCATOR is not None else {}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
         raise SystemExit(f"{what} failed:\n{out.stderr[-3000:]}")

@@ -7,17 +7,12 @@ mapped into this namespace by `pyproject.toml`, so a user's own folder named `re
 """
 
 import os
-import sys
 
 # Polars' allocator (jemalloc) keeps freed pages 5 s, not Polars' 0.5-1 s, so the steps of a drop
 # reuse them instead of faulting them in again; then it hands them straight back (no lazy
-# "muzzy" stage, whose pages still count as the process's memory). On Linux it also asks for
-# transparent huge pages (2 MB, where the system allows them on request, its usual setting): a
-# bank drop faulted ~60k 4 KB pages in. Read by Polars when first imported; a user's own setting
-# wins (docs/operations.md).
-ALLOCATOR = "dirty_decay_ms:5000,muzzy_decay_ms:0" + (
-    ",thp:always" if sys.platform == "linux" else ""
-)
+# "muzzy" stage, whose pages still count as the process's memory). Read by Polars when first
+# imported; a user's own setting wins (docs/operations.md).
+ALLOCATOR = "dirty_decay_ms:5000,muzzy_decay_ms:0"
 os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR)
 
 # The C library's allocator (glibc malloc: Python's own larger objects, delta-rs) gets at most

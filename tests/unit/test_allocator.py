@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from kesu import ALLOCATOR, MALLOC_ARENAS
 
@@ -37,42 +36,6 @@ def test_a_users_own_setting_wins() -> None:
     conf = _allocator_conf(env)
     assert conf.endswith(",dirty_decay_ms:0"), conf
     assert ALLOCATOR not in conf
-
-
-# Polars holds a 256 MB column; how much of the process's anonymous memory is in huge pages.
-HUGE = """
-import os
-if os.environ.get("IMPORT_KESU"):
-    import kesu.transforms.staging
-import polars as pl
-column = pl.int_range(0, 1 << 25, eager=True) * 3  # written, so every page is faulted in
-rollup = open("/proc/self/smaps_rollup").read().splitlines()
-print(next(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:")) // 1024)
-"""
-THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-
-
-def _huge_mb(env: dict[str, str]) -> int:
-    out = subprocess.run(
-        [sys.executable, "-c", HUGE], env=env, capture_output=True, text=True, check=True
-    )
-    return int(out.stdout)
-
-
-def test_polars_memory_is_in_huge_pages_where_the_system_grants_them() -> None:
-    """A bank drop faulted ~60k 4 KB pages in; in 2 MB pages its CPU fell ~6% (bench/README)."""
-    assert ("thp:always" in ALLOCATOR) == sys.platform.startswith("linux")
-    if not THP_SETTING.exists():  # no transparent huge pages here: nothing else to see
-        return
-    system = THP_SETTING.read_text()  # e.g. "always [madvise] never": the bracketed one is on
-    env = _without("_RJEM_MALLOC_CONF")
-    if "[madvise]" in system:  # granted on request only: kesu's request makes the difference
-        assert _huge_mb(env) < 64
-        assert _huge_mb(env | {"IMPORT_KESU": "1"}) >= 128
-    elif "[always]" in system:
-        assert _huge_mb(env | {"IMPORT_KESU": "1"}) >= 128
-    else:  # "[never]": the request must not break anything
-        assert _huge_mb(env | {"IMPORT_KESU": "1"}) == 0
 
 
 # Eight threads hold memory from the C library's allocator at once; how many arenas (malloc_info's

@@ -23,6 +23,7 @@ Delta stores timestamps in UTC (the staged columns are read back in their zone, 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -146,23 +147,27 @@ def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
     """The table, empty, with the columns of `frame` (and the partition column), unless another
     run created it first.
 
-    Its own commit, holding no rows: delta-rs does not check a table's first commit against a
-    concurrent one (two runs creating a table at once both commit, the later one as the next
-    version), so rows written with the creation could land twice. Rows go in by the commits
-    that follow, which are checked.
+    Its own commit, holding no rows, and never retried: when two processes create a table at
+    once, both find it absent and both commit version 0; delta-rs would retry the loser's
+    creation as version 1 (a second creation in the log, 39 of 40 such races), so the loser
+    gets no retry and opens the winner's table instead. Rows go in by the commits that follow,
+    which are checked against each other.
     """
-    with _CREATING:  # the drops of one process create a table once; two processes may both
+    # the drops of one process create a table once; the loser of two processes finds it made
+    with _CREATING, contextlib.suppress(CommitFailedError):
         DeltaTable.create(
             wh.table_uri(table),
             _delta_schema(_table_schema(frame)),
-            mode="ignore",  # created meanwhile: left as it is
+            mode="ignore",  # created before we looked: left as it is
             partition_by=[PARTITION_COLUMN],
             configuration=TABLE_PROPERTIES,
             storage_options=wh.storage_options(),
+            commit_properties=CommitProperties(max_commit_retries=0),
             post_commithook_properties=AFTER_COMMIT,
         )
     created = open_table(wh, table)
-    assert created is not None
+    if created is None:
+        raise RuntimeError(f"{table}: the table could not be created")
     return created
 
 

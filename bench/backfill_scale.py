@@ -57,7 +57,8 @@ def measure(what: str, n: int, workers: int) -> dict:
     env = os.environ | {"KESU_PII_KEY": KEY, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     if what != "kesu":  # the references run as a user's shell would start them
         env.pop("_RJEM_MALLOC_CONF", None)
-        env |= {"_RJEM_MALLOC_CONF": SHELL_ALLOCATOR} if SHELL_ALLOCATOR is not None else {}
+        if SHELL_ALLOCATOR is not None:
+            env["_RJEM_MALLOC_CONF"] = SHELL_ALLOCATOR
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
         raise SystemExit(f"{what} failed:\n{out.stderr[-3000:]}")

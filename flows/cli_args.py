@@ -4,8 +4,9 @@ and the Prefect settings every command that runs a flow starts with."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 
 FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
@@ -33,11 +34,15 @@ def positive_int(text: str) -> int:
 
 
 def prefect_defaults(
-    local_server: bool = True, say: Callable[[str], None] = lambda _: None
+    local_server: bool = True,
+    say: Callable[[str], None] = lambda _: None,
+    flows_run_here: bool = True,
 ) -> None:
     """Environment defaults for a command about to run a flow (explicit settings still win);
     with `local_server`, kesu's background Prefect server unless an API was chosen
-    (`kesu.flows.local_server`): `say` tells that it is starting, once."""
+    (`kesu.flows.local_server`): `say` tells that it is starting, once. `flows_run_here`: the
+    command runs its flows in this process (not `kesu serve`, whose runner starts a process
+    per flow run): they send no heartbeats (`no_heartbeats`)."""
     # The ephemeral API server starts in a subprocess; a loaded CI machine needs more than 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # The bank's network reaches no telemetry endpoint; trying only logs an error.
@@ -46,3 +51,31 @@ def prefect_defaults(
         from kesu.flows import local_server as server
 
         server.ensure(say)
+    if flows_run_here:
+        _HELD.enter_context(no_heartbeats())
+
+
+# Settings held for the rest of the process: a context left to the garbage collector would
+# restore the old settings.
+_HELD = contextlib.ExitStack()
+
+
+@contextlib.contextmanager
+def no_heartbeats() -> Iterator[bool]:
+    """Flow runs started inside send no heartbeats, unless the user set their frequency
+    (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, a profile, prefect.toml); yields whether they are off.
+
+    Prefect 3.8 sends one every 180 s by default, for zombie detection: an automation marks a
+    run crashed when they stop, and kesu creates none (its own ledger records what a crash left,
+    and the next run recovers it). The sending thread sleeps in 1 s steps and a flow run waits
+    for it at its end, so every command that ran a flow ended 0-1 s late, for nothing.
+    `kesu serve` keeps Prefect's default: its runs are processes of their own, where a crash
+    is what the heartbeat is for.
+    """
+    from prefect.settings import get_current_settings, temporary_settings
+
+    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+        yield False
+        return
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield True

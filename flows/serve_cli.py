@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    prefect_defaults()
+    prefect_defaults(flows_run_here=False)
     from kesu.flows.serve import locations, serve_all
 
     where = locations(args.landing, args.warehouse, args.out, args.config)

@@ -119,7 +119,10 @@ def child(what: str, n: int, workers: int) -> None:
         rows = pandas_gx(landing, days, target, KEY.encode())
     else:
         from kesu.flows.backfill import backfill
+        from kesu.flows.cli_args import prefect_defaults
         from prefect import flow
+
+        prefect_defaults(local_server=False)  # as `kesu backfill` (the API: temporary, here)
 
         @flow
         def warm_up() -> None:

@@ -26,8 +26,27 @@ def _not_empty(text: pl.Expr) -> pl.Expr:
     return pl.when(text != "").then(text)
 
 
+# A mobile number as most exports write it: already in its normal form
+_PLAIN_MOBILE = r"^1[0-9]{10}$"
+
+
 def phone(raw: pl.Expr) -> pl.Expr:
     """A phone number as digits only: full-width read as ASCII, separators and +86 dropped."""
+    return raw.map_batches(_phone_digits, return_dtype=pl.String)
+
+
+def _phone_digits(raw: pl.Series) -> pl.Series:
+    """`phone` of a column. Most values are 11 ASCII digits already, which normalising leaves
+    as they are, so only the others go through it: each of its passes copied the whole column
+    (0.15 CPU-s for a bank day's calls, against ~0.03)."""
+    rows = (~raw.str.contains(_PLAIN_MOBILE)).fill_null(False).arg_true()
+    if rows.is_empty():
+        return raw
+    return raw.scatter(rows, on_series(_normal_phone(pl.col(raw.name)), raw.gather(rows)))
+
+
+def _normal_phone(raw: pl.Expr) -> pl.Expr:
+    """The normalisation of `phone`, on every value."""
     digits = raw.str.replace_many(FULL_WIDTH, ASCII).str.replace_all(_SEPARATORS, "")
     return _not_empty(digits.str.replace(r"^(\+?86)(1\d{10})$", "${2}"))
 

@@ -4,6 +4,8 @@ import hashlib
 import hmac
 
 import polars as pl
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from kesu.transforms import pii
 
 KEY = b"unit-test-key-0123456789"
@@ -82,3 +84,26 @@ def test_tokens_equal_the_hmac_sha256_reference():
 def test_tokens_of_no_values():
     assert pii.tokens(pl.Series("p", [], dtype=pl.String), KEY, "phone").to_list() == []
     assert pii.tokens(pl.Series("p", [None], dtype=pl.String), KEY, "phone").to_list() == [None]
+
+
+# Phones as exports write them: plain mobiles (most), full-width digits, separators, +86, junk
+_PHONE_CHARS = st.sampled_from(
+    [*"0123456789", *"１３８", " ", "-", "+", "（", "）", "　", ".", "x"]
+)
+_PHONES = st.one_of(
+    st.from_regex(r"\A1[0-9]{10}\Z"),
+    st.text(_PHONE_CHARS, max_size=16),
+    st.text(max_size=12),
+    st.none(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_PHONES, max_size=20))
+@example(["13812345678", "1３８１２３４５６７８", "+8613812345678", "138123456789", "--", None])
+def test_normalising_only_the_phones_not_written_plainly_changes_no_value(written):
+    """`phone` leaves 11 plain ASCII digits starting with 1 as they are, and normalises the
+    rest: the same as normalising every value."""
+    values = pl.Series("phone", written, dtype=pl.String)
+    everything = values.to_frame().select(pii._normal_phone(pl.col("phone"))).to_series()
+    assert pii.normalize_phone(values).to_list() == everything.to_list()

@@ -52,12 +52,12 @@ def prefect_defaults(
 
         server.ensure(say)
     if flows_run_here:
-        _HELD.enter_context(no_heartbeats())
+        HELD_SETTINGS.enter_context(no_heartbeats())
 
 
-# Settings held for the rest of the process: a context left to the garbage collector would
-# restore the old settings.
-_HELD = contextlib.ExitStack()
+# Prefect settings held for the rest of the process (the local server's API URL, no
+# heartbeats): a context left to the garbage collector would restore the old settings.
+HELD_SETTINGS = contextlib.ExitStack()
 
 
 @contextlib.contextmanager

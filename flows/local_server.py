@@ -24,14 +24,12 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 4200  # Prefect's usual port: the UI address people expect
 STARTUP_TIMEOUT_SECONDS = 180.0  # first start runs the database migrations; a busy CI is slow
 MODE_VARIABLE = "KESU_PREFECT_SERVER"  # "local" (default) or "ephemeral"
-_HELD = ExitStack()
 
 
 @dataclass(frozen=True)
@@ -105,11 +103,10 @@ def ensure(say: Callable[[str], None] = lambda _: None) -> str | None:
         say(f"Prefect server started in the background: UI at {server.ui} (`kesu server stop`)")
     os.environ["PREFECT_API_URL"] = server.url  # read when Prefect is imported, next
     if "prefect.settings" in sys.modules:  # already loaded (a caller in Python): best effort
+        from kesu.flows.cli_args import HELD_SETTINGS
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        # held for the rest of the process: a context left to the garbage collector would
-        # restore the old settings
-        _HELD.enter_context(temporary_settings(updates={PREFECT_API_URL: server.url}))
+        HELD_SETTINGS.enter_context(temporary_settings(updates={PREFECT_API_URL: server.url}))
     return server.url
 
 

@@ -8,6 +8,7 @@ ambiguous dates.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -52,8 +53,43 @@ def clean_text(raw: pl.Series) -> pl.Series:
 
 def problem(text: pl.Expr, parsed: pl.Expr, message: str) -> pl.Expr:
     """`message` and the value (its first 40 characters) where `text` did not parse, else null."""
-    failed = text.is_not_null() & parsed.is_null()
-    return pl.when(failed).then(pl.lit(message + ": ") + text.str.slice(0, 40))
+    return sentences(text, [(text.is_not_null() & parsed.is_null(), message + ": ")])
+
+
+QUOTED_CHARACTERS = 40  # of a value quoted in a sentence
+
+
+def sentences(
+    text: pl.Expr,
+    cases: list[tuple[pl.Expr, str]],
+    after: str = "",
+    limit: int | None = QUOTED_CHARACTERS,
+) -> pl.Expr:
+    """Per row, for the first of `cases` (condition, before) that holds: `before` + the text (its
+    first `limit` characters; None: all of it) + `after`. Null where no condition holds.
+
+    Only those rows' sentences are built, and they are few. A when/then builds a sentence for
+    every row and then drops most of them: ~0.01 CPU-s per column of a bank day's calls."""
+    conditions = [condition for condition, _ in cases]
+    befores = [before for _, before in cases]
+    build = partial(_sentences, befores, after, limit)
+    return pl.map_batches([text, *conditions], build, return_dtype=pl.String)
+
+
+def _sentences(
+    befores: list[str], after: str, limit: int | None, columns: list[pl.Series]
+) -> pl.Series:
+    text, conditions = columns[0].cast(pl.String), columns[1:]
+    out, taken = text.clear(text.len()), None
+    for before, condition in zip(befores, conditions, strict=True):
+        hold = condition.fill_null(False)
+        if taken is not None:
+            hold = hold & ~taken
+        rows = hold.arg_true()
+        if not rows.is_empty():
+            out = out.scatter(rows, before + text.gather(rows).str.slice(0, limit) + after)
+            taken = hold if taken is None else taken | hold
+    return out
 
 
 def _problem(raw: pl.Series, parsed: pl.Series, message: str) -> pl.Series:
@@ -103,13 +139,19 @@ def china_time(naive: pl.Series) -> pl.Series:
 def local_datetimes(text: pl.Expr, naive: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(values in China time, problem) of clean text and its `naive_datetimes`."""
     values = naive.map_batches(china_time, return_dtype=pl.Datetime("us", TIME_ZONE))
-    unparsed = problem(text, naive, f"not a date-time in {ACCEPTED}")
-    not_local = problem(
-        pl.when(naive.is_not_null()).then(text),
-        values,
-        f"not one time in {TIME_ZONE} (skipped or repeated by a daylight-saving change)",
+    unparsed = text.is_not_null() & naive.is_null()
+    not_local = naive.is_not_null() & values.is_null()
+    why = sentences(
+        text,
+        [
+            (unparsed, f"not a date-time in {ACCEPTED}: "),
+            (
+                not_local,
+                f"not one time in {TIME_ZONE} (skipped or repeated by a daylight-saving change): ",
+            ),
+        ],
     )
-    return values, pl.coalesce(unparsed, not_local)
+    return values, why
 
 
 def parse_datetime(raw: pl.Series) -> tuple[pl.Series, pl.Series]:

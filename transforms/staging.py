@@ -92,7 +92,8 @@ def _issue(problem: pl.Series, col: Column, rule: str) -> pl.DataFrame:
 
 
 def _unknown(clean: pl.Expr, code: pl.Expr, what: str) -> pl.Expr:
-    return pl.when(clean.is_not_null() & code.is_null()).then(pl.lit('"') + clean + f'" {what}')
+    unknown = clean.is_not_null() & code.is_null()
+    return parsing.sentences(clean, [(unknown, '"')], after=f'" {what}', limit=None)
 
 
 PARSERS = {

@@ -86,6 +86,10 @@ _SHORT_RUN = (r"(^|[^0-9A-Za-z*])\d{3,6}(\d{4})([^0-9]|$)", "${1}****${2}${3}")
 
 # a value that could hold any of the above: 7 digits or more, separators allowed between them
 _CANDIDATE = r"(?:^|[^0-9A-Za-z])\d(?:[ \t　]*[-.·—–－．]?[ \t　]*\d){6}"
+# a value that could hold one of the shapes: 10 digits or more (the fewest: a landline's 3-digit
+# area code and 7-digit number), separators or an area code's closing bracket between them.
+# A date `20250705` in a file name is not one: the detector's ~10 regexes do not run on it.
+_SHAPE_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d(?:[ \t　)）]*[-.·—–－．]?[ \t　]*\d){9}"
 _FULL_WIDTH_CHAR = "[０-９Ｘｘ]"
 # not glued to a Latin letter: C2025030300001234 is a call id, even when its digits pass Luhn
 _CARD_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d[\d -]{11,}\d(?:[^0-9A-Za-z]|$)"
@@ -146,10 +150,12 @@ def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
 
     Values without personal data come back as written, except that full-width digits read as
     ASCII. `free_text`: also mask other long digit runs (module docstring). Only values holding
-    7+ digits (separators allowed) go through the replacements: most text has none.
+    a run of digits that long (7+, or 10+ for the shapes alone; separators allowed) go through
+    the replacements: most text has none.
     """
     out = _ascii(text)
-    rows = out.str.contains(_CANDIDATE).fill_null(False).arg_true()
+    candidate = _CANDIDATE if free_text else _SHAPE_CANDIDATE
+    rows = out.str.contains(candidate).fill_null(False).arg_true()
     if rows.is_empty():
         return out
     return out.scatter(rows, _masked(out.gather(rows), free_text))

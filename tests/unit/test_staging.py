@@ -2,6 +2,8 @@
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.quarantine import row_problems, split
 from kesu.transforms.staging import (
@@ -229,3 +231,40 @@ def test_a_value_with_full_width_digits_but_no_personal_data_loads():
     )
     assert staged.issues.is_empty()
     assert staged.staged["original_complaint_id"][0] == "TS２０２５"
+
+
+# Spaces an export may leave around a value (Rust's and Polars' trim: Unicode White_Space)
+_PADDING = st.text(alphabet=" \t\u3000\u00a0\r", max_size=2)
+_STATUS = st.sampled_from(["已受理", "处理中", "已办结", "已撤诉", "办结", "", None])
+_PHONE = st.sampled_from(["13812345678", "138 1234 5678", "１３８１２３４５６７８", "", "12", None])
+_NAME = st.sampled_from(["张三", "张 三", "", None])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_STATUS, _PHONE, _NAME, _PADDING, _PADDING, _PADDING, _PADDING),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_spaces_around_a_value_never_change_what_stages(rows):
+    """Enums and personal data go into the plan as written (not trimmed first); staging the
+    padded values gives what staging the trimmed ones gives, in every output."""
+
+    def rows_of(pad: bool):
+        out = []
+        for i, (status, phone, name, a, b, c, d) in enumerate(rows):
+            padded = {
+                "status": status if status is None or not pad else a + status + b,
+                "contact_phone": phone if phone is None or not pad else c + phone + d,
+                "customer_name": name if name is None or not pad else b + name + c,
+            }
+            out.append(complaint(complaint_id=f"T{i}", **padded))
+        return frame(out)
+
+    padded = stage("complaints", rows_of(True), "f.csv", CTX)
+    trimmed = stage("complaints", rows_of(False), "f.csv", CTX)
+    assert padded.staged.equals(trimmed.staged)
+    assert padded.masked_source.equals(trimmed.masked_source)
+    assert padded.issues.sort(pl.all()).equals(trimmed.issues.sort(pl.all()))

@@ -39,19 +39,28 @@ _GX_RESULT_FORMAT = {
 }
 
 
-def row_failures(frame: pl.DataFrame, table: str, engine: Engine = "polars") -> pl.DataFrame:
+def row_failures(
+    frame: pl.DataFrame, table: str, engine: Engine = "polars", among: pl.Series | None = None
+) -> pl.DataFrame:
     """One row per (row of `frame`, failed expectation of the table's suite), ordered by row.
 
     `row` is the 0-based position in `frame`; `field` joins the source headers with "、".
+    `among`: a Boolean mask of the rows to validate (None: all), the others counting as absent.
+    The Polars engine masks them, with no filtered copy of every row; GX is given the copy.
     """
     declared: Sequence[Any]
     if engine == "polars":  # the compiled suite: same fields, no GX import (see compiled.py)
         declared = compiled.expectations(table)
-        unexpected = _polars_unexpected(frame, declared)
+        unexpected = _polars_unexpected(frame, declared, among)
     else:
         suite = suite_for(table)
         declared = suite.expectations
-        unexpected = unexpected_rows(frame, suite, engine)
+        if among is None:
+            unexpected = unexpected_rows(frame, suite, engine)
+        else:
+            kept = among.arg_true().cast(pl.UInt32)
+            found = unexpected_rows(frame.filter(among), suite, engine)
+            unexpected = [kept.gather(rows) for rows in found]
     indexed = frame.with_row_index("row")
     header = headers(table)
     parts = [
@@ -91,8 +100,13 @@ def summary(failures: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _polars_unexpected(frame: pl.DataFrame, expectations: Sequence[Any]) -> list[pl.Series]:
-    masks = frame.select(failing_rows_expr(e).alias(str(i)) for i, e in enumerate(expectations))
+def _polars_unexpected(
+    frame: pl.DataFrame, expectations: Sequence[Any], among: pl.Series | None = None
+) -> list[pl.Series]:
+    rows = None if among is None else pl.lit(among)
+    masks = frame.select(
+        failing_rows_expr(e, rows).alias(str(i)) for i, e in enumerate(expectations)
+    )
     return [mask.arg_true().cast(pl.UInt32) for mask in masks.iter_columns()]
 
 

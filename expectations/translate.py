@@ -22,15 +22,19 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
 
 
-def failing_rows_expr(expectation: Expectation) -> pl.Expr:
-    """Boolean expression, never null: True on the rows GX reports in unexpected_index_list."""
+def failing_rows_expr(expectation: Expectation, among: pl.Expr | None = None) -> pl.Expr:
+    """Boolean expression, never null: True on the rows GX reports in unexpected_index_list.
+
+    `among`: the rows to validate (None: all). The others count as absent, as if the frame had
+    been filtered first: none of them fails, and a key they repeat is no repeat."""
     translate = _TRANSLATIONS.get(expectation.expectation_type)
     if translate is None:
         raise NotImplementedError(
             f"no Polars translation for {expectation.expectation_type} "
             f"({type(expectation).__name__})"
         )
-    return translate(expectation, row_condition_expr(getattr(expectation, "row_condition", None)))
+    where = row_condition_expr(getattr(expectation, "row_condition", None))
+    return translate(expectation, where if among is None else where & among)
 
 
 def row_condition_expr(condition: Any) -> pl.Expr:
@@ -113,10 +117,19 @@ def _pair_greater(e: Any, where: pl.Expr) -> pl.Expr:
 
 
 def _duplicated_within(domain: pl.Expr, key: list[str]) -> pl.Expr:
-    # The domain flag is part of the struct, so rows outside the domain never match rows inside
-    # it. Struct equality treats null == null, like pandas' duplicated(). (A window `over(key)`
-    # would do too, but evaluates the domain once per group: 10x slower on unique keys.)
-    return domain & pl.struct(domain.alias("_in_domain"), *key).is_duplicated()
+    """Rows of the domain whose key another row of the domain repeats (null == null, as in
+    pandas' duplicated()). Such rows are few: a 64-bit hash of each key finds the candidates,
+    and only those are compared exactly, which on a bank day's call ids takes half the time of
+    comparing every key (0.03 against 0.06 CPU-s)."""
+    return pl.map_batches([domain, *(pl.col(k) for k in key)], _duplicated, pl.Boolean)
+
+
+def _duplicated(columns: list[pl.Series]) -> pl.Series:
+    domain, keys = columns[0].fill_null(False), pl.DataFrame(columns[1:])
+    within = domain.arg_true()
+    candidates = within.filter(keys.hash_rows().gather(within).is_duplicated())
+    repeated = candidates.filter(keys[candidates].is_duplicated())
+    return pl.repeat(False, domain.len(), dtype=pl.Boolean, eager=True).scatter(repeated, True)
 
 
 def _unique(e: Any, where: pl.Expr) -> pl.Expr:

@@ -338,12 +338,11 @@ def _suite_failures(
     expectation would flag the first occurrence too, which must load.
     """
     engine = settings.get("validation", "engine")
-    if repeats.is_empty():  # the usual drop: no copy of every row
-        return row_failures(staged, STAGED_TABLE[feed], engine=engine)
-    rows = pl.int_range(0, staged.height, dtype=pl.UInt32, eager=True)
-    first = ~rows.is_in(repeats.cast(pl.UInt32).implode())
-    failures = row_failures(staged.filter(first), STAGED_TABLE[feed], engine=engine)
-    return failures.with_columns(rows.filter(first).gather(failures["row"]).alias("row"))
+    among = None
+    if not repeats.is_empty():
+        rows = pl.int_range(0, staged.height, dtype=pl.UInt32, eager=True)
+        among = ~rows.is_in(repeats.cast(pl.UInt32).implode())
+    return row_failures(staged, STAGED_TABLE[feed], engine=engine, among=among)
 
 
 def _by_source_file(frame: pl.DataFrame | None, names: list[str]) -> dict[str, pl.DataFrame]:

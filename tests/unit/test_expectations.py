@@ -441,11 +441,28 @@ def _hotline_row() -> st.SearchStrategy[dict[str, Any]]:
 @given(
     complaints=st.lists(_complaint_row(), min_size=0, max_size=12),
     calls=st.lists(_hotline_row(), min_size=0, max_size=12),
+    kept=st.lists(st.booleans(), min_size=12, max_size=12),
 )
 def test_engines_agree_on_random_frames(
-    complaints: list[dict[str, Any]], calls: list[dict[str, Any]]
+    complaints: list[dict[str, Any]], calls: list[dict[str, Any]], kept: list[bool]
 ) -> None:
     for table, changes in (("stg_complaints", complaints), ("stg_hotline", calls)):
         frame = staged(table, [{**GOOD[table], **change} for change in changes])
         polars_result = row_failures(frame, table, engine="polars")
         assert polars_result.equals(row_failures(frame, table, engine="gx"))
+        # validating some rows, the others masked, is validating those rows alone
+        among = pl.Series(kept[: frame.height], dtype=pl.Boolean)
+        alone = row_failures(frame.filter(among), table, engine="polars")
+        positions = among.arg_true().cast(pl.UInt32)
+        alone = alone.with_columns(positions.gather(alone["row"]).alias("row"))
+        assert row_failures(frame, table, engine="polars", among=among).equals(alone)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_engines_agree_on_the_rows_they_are_given(table: str) -> None:
+    frame = staged(table, rows_of(table, *MIXED[table]))
+    among = pl.Series([i % 2 == 0 or i == frame.height - 1 for i in range(frame.height)])
+    polars_result = row_failures(frame, table, engine="polars", among=among)
+    assert polars_result.equals(row_failures(frame, table, engine="gx", among=among))
+    assert set(polars_result["row"]) <= set(among.arg_true())
+    assert polars_result.height < row_failures(frame, table, engine="polars").height

@@ -8,6 +8,8 @@ too) is its own:
           plan, repeated keys, expectations, quarantine split, publish (Parquet and the Delta
           commit) and raw copy; the complaints and transfers feeds whole; then `ingest_drop`
           itself on the same drops, whose CPU beyond the steps is its threads, ledger and locks
+Also the wall-clock seconds of a drop through `ingest_drop` (the target: <= 1.0 s on the idle
+machine) beside the floor's two steps' wall clock, which says how fast the machine runs today.
 The hotline's counts are checked against `stage_feed`'s on the same file, so the steps here
 cannot drift from the code they time. Prefect's share is not here: it is the backfill's
 (`bench/backfill_overhead.py` times the orchestration on its own).
@@ -52,21 +54,26 @@ WARM_UP = 2  # drops run before timing: imports, lookups, compiled suites, first
 
 
 class Steps:
-    """CPU seconds of each named step, one list per step (a value per drop)."""
+    """CPU and wall-clock seconds of each named step, one list per step (a value per drop)."""
 
     def __init__(self) -> None:
         self.cpu: dict[str, list[float]] = {}
+        self.wall: dict[str, list[float]] = {}
         self.timing = False
 
     def __call__(self, name: str, step: Callable[[], T]) -> T:
-        start = time.process_time()
+        start, start_wall = time.process_time(), time.perf_counter()
         result = step()
         if self.timing:
             self.cpu.setdefault(name, []).append(time.process_time() - start)
+            self.wall.setdefault(name, []).append(time.perf_counter() - start_wall)
         return result
 
     def median(self, name: str) -> float:
         return statistics.median(self.cpu[name])
+
+    def wall_median(self, name: str) -> float:
+        return statistics.median(self.wall[name])
 
 
 def floor_steps(steps: Steps, csv: Path, scratch: Path) -> None:
@@ -157,6 +164,15 @@ def report(steps: Steps, drops: int) -> None:
     print(f"  {'sum of the steps':<36} {total:6.3f}  ({total / floor:.2f}x the floor's)")
     print(f"  {'ingest_drop, whole':<36} {whole:6.3f}  ({whole / floor:.2f}x the floor's)")
     print(f"  {'… beyond the steps':<36} {whole - total:6.3f}  (feed threads, ledger, locks)")
+    floor_wall = sum(steps.wall_median(n) for n in steps.wall if n.startswith("floor"))
+    drop_wall = steps.wall_median("ingest_drop, whole")
+    walls = steps.wall["ingest_drop, whole"]
+    print(
+        f"\nWall-clock seconds per bank drop, median of {drops} ({min(walls):.2f}-{max(walls):.2f})"
+    )
+    print(f"  {'floor, both steps':<36} {floor_wall:6.3f}")
+    ratio = drop_wall / floor_wall
+    print(f"  {'ingest_drop, whole (target <= 1.0)':<36} {drop_wall:6.3f}  ({ratio:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 A copy is created only if absent (`Storage.create`: link(2) locally, a conditional PUT on an
 object store), so runs on several machines keeping the same file at once write it once. Where
-the landing zone and the warehouse share a filesystem that clones (XFS, Btrfs), the copy is a
-reflink of the landing file, verified against the checksum: no second write of the bytes.
-A hard link would not do: it is the same inode, so the copy's owner-only mode would change the
-landing file's, and a landing file rewritten in place would change the raw copy.
+the warehouse is local, the kernel copies the landing file, verified against the checksum: a
+reflink where the filesystem clones (XFS, Btrfs: no second write of the bytes), else a copy
+inside the kernel (ext4), not a write of the bytes Python holds. A hard link would not do: it
+is the same inode, so the copy's owner-only mode would change the landing file's, and a landing
+file rewritten in place would change the raw copy.
 
 On an object store "owner-only" is the bucket policy's job (objects have no mode bits): grant
 read on ``_raw/`` to kesu's identity alone.
@@ -76,17 +77,16 @@ def keep_raw(
         if not present:  # not these bytes after all (their name says they should be)
             store.write_bytes(key, data, private=True)
     else:  # another run (on another machine, too) may keep the same bytes at the same time
-        created = _cloned(store, key, source, sha256)
+        created = _copied_in_kernel(store, key, source, sha256)
         if created is None:
             created = store.create(key, data, private=True)
         present = not created
     return RawCopy(store.location(key), sha256, size, present)
 
 
-def _cloned(store: Storage, key: str, source: Path, sha256: str) -> bool | None:
-    """A copy-on-write clone of the landing file where the warehouse shares its filesystem
-    (reflink: no second write of the bytes): whether it created `key`; None where it cannot
-    clone, e.g. on ext4 or an object store."""
+def _copied_in_kernel(store: Storage, key: str, source: Path, sha256: str) -> bool | None:
+    """The landing file copied by the kernel where the warehouse is local (a reflink where the
+    filesystem clones): whether it created `key`; None where it cannot (an object store)."""
     if not isinstance(store, LocalStorage):
         return None
     try:
@@ -94,7 +94,7 @@ def _cloned(store: Storage, key: str, source: Path, sha256: str) -> bool | None:
     except (OSError, ValueError):  # not a file of this machine (an s3:// landing zone)
         return None
     try:
-        return store.clone(key, fd, sha256)
+        return store.copy_in_kernel(key, fd, sha256)
     finally:
         os.close(fd)
 

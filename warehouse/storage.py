@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import mmap
 import os
 import shutil
 import uuid
@@ -72,12 +73,28 @@ _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
 def _sha256_fd(fd: int) -> str:
-    digest = hashlib.sha256()
-    offset = 0
-    while chunk := os.pread(fd, CHUNK, offset):
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
+    """The sha256 of a file of ours, read through a mapping of its pages (not copied into
+    Python). Only for a file no one else can cut short: one truncated under its mapping would
+    kill the process."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return hashlib.sha256().hexdigest()
+    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as pages:
+        return hashlib.sha256(pages).hexdigest()
+
+
+def _clone_or_copy(source: int, target: int) -> None:
+    """All of `source`'s bytes into the empty `target`, by the kernel: a clone (FICLONE) where
+    the filesystem can, else `copy_file_range` (the same filesystem; any on Linux >= 5.19).
+    Raises OSError where neither works."""
+    try:
+        fcntl.ioctl(target, _FICLONE, source)
+        return
+    except OSError:
+        pass
+    done = 0
+    while copied := os.copy_file_range(source, target, 1 << 30, done, done):
+        done += copied
 
 
 class LocalStorage:
@@ -206,23 +223,26 @@ class LocalStorage:
             raise
         return tmp
 
-    def clone(self, key: str, source: int, sha256: str) -> bool | None:
-        """Create `key` (owner-only) as a copy-on-write clone of the open file `source`, whose
-        bytes must hash to `sha256`: no data is written where the filesystem shares extents
-        (XFS, Btrfs: FICLONE). True: created; False: `key` existed (left alone); None: cannot
-        (ext4, another filesystem, bytes changed since hashed) — the caller writes them."""
+    def copy_in_kernel(self, key: str, source: int, sha256: str) -> bool | None:
+        """Create `key` (owner-only) as a copy of the open file `source`, made by the kernel,
+        whose bytes must hash to `sha256`. A copy-on-write clone where the filesystem shares
+        extents (XFS, Btrfs: FICLONE, no data written); else copied inside the kernel from the
+        page cache (`copy_file_range`; ext4: ~0.06 CPU-s with the check for a bank day's 57 MB
+        of calls, where writing the bytes Python holds took 0.12-0.2). True: created; False:
+        `key` existed (left alone); None: cannot (another filesystem, no such call, the bytes
+        changed since they were hashed) — the caller writes them."""
         target = self.path(key)
         parent = self._ensure_dir(key.rsplit("/", 1)[0], private=True)
         tmp = self._ensure_dir(paths.TMP, private=True) / uuid.uuid4().hex
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             try:
-                fcntl.ioctl(fd, _FICLONE, source)
+                _clone_or_copy(source, fd)
             except OSError:
                 return None
             if _sha256_fd(fd) != sha256:  # the landing file changed since it was read
                 return None
-            os.fsync(fd)  # metadata only: the extents are shared
+            os.fsync(fd)
             try:
                 os.link(tmp, target)
             except FileExistsError:

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -122,33 +121,32 @@ def test_a_raw_file_kept_by_many_machines_at_once_is_written_once(root, tmp_path
     assert root.store.read_bytes(key) == source.read_bytes()
 
 
-def _reflinks(folder: Path) -> bool:
-    """Whether this filesystem clones (asked of coreutils, independently of kesu)."""
-    probe = folder / ".probe"
-    probe.write_bytes(b"x")
-    done = subprocess.run(
-        ["cp", "--reflink=always", probe, folder / ".probe2"], capture_output=True
-    )
-    return done.returncode == 0
-
-
-def test_the_raw_copy_is_a_clone_where_the_filesystem_clones_and_independent_always(
+def test_the_raw_copy_is_made_by_the_kernel_owner_only_and_independent_of_the_landing_file(
     tmp_path: Path,
 ) -> None:
-    """On XFS or Btrfs the copy is a reflink (no second write); on ext4 (this CI) a written copy.
-    Either way it is owner-only and does not change when the landing file is rewritten."""
+    """On XFS or Btrfs a reflink (no second write), on ext4 (this CI) a copy inside the kernel;
+    never the landing file's inode. Bytes that no longer hash as staging read them are not kept
+    that way (the caller writes the bytes it read)."""
     landing = tmp_path / "landing"
     landing.mkdir()
     source = landing / "x.csv"
-    source.write_bytes(b"a,b\n" * 10_000)
+    source.write_bytes(b"a,b\n" * 100_000)
+    empty = landing / "empty.csv"
+    empty.write_bytes(b"")
     store = LocalStorage(tmp_path / "wh")
-    fd = os.open(source, os.O_RDONLY)
+    fd, empty_fd = os.open(source, os.O_RDONLY), os.open(empty, os.O_RDONLY)
     try:
-        cloned = store.clone("_raw/x/clone", fd, hashlib.sha256(source.read_bytes()).hexdigest())
-        assert cloned is (True if _reflinks(tmp_path) else None)
-        assert store.clone("_raw/x/wrong", fd, "0" * 64) is None  # bytes not as hashed
+        sha = hashlib.sha256(source.read_bytes()).hexdigest()
+        assert store.copy_in_kernel("_raw/x/copy", fd, sha) is True
+        assert store.copy_in_kernel("_raw/x/copy", fd, sha) is False  # there: left alone
+        assert store.copy_in_kernel("_raw/x/wrong", fd, "0" * 64) is None  # bytes not as hashed
+        nothing = hashlib.sha256(b"").hexdigest()
+        assert store.copy_in_kernel("_raw/x/empty", empty_fd, nothing) is True
     finally:
         os.close(fd)
+        os.close(empty_fd)
+    assert store.read_bytes("_raw/x/copy") == source.read_bytes()
+    assert store.read_bytes("_raw/x/empty") == b""
     assert not store.exists("_raw/x/wrong")
     assert store.list_dir(paths.TMP) == []
 
@@ -157,5 +155,5 @@ def test_the_raw_copy_is_a_clone_where_the_filesystem_clones_and_independent_alw
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     with open(source, "r+b") as f:  # rewritten in place, as some exporters do
         f.write(b"X,Y")
-    assert kept.read_bytes() == b"a,b\n" * 10_000
+    assert kept.read_bytes() == b"a,b\n" * 100_000
     assert kept.stat().st_ino != source.stat().st_ino

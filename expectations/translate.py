@@ -13,7 +13,7 @@ plays no part here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -124,7 +124,7 @@ def _duplicated_within(domain: pl.Expr, key: list[str]) -> pl.Expr:
     return pl.map_batches([domain, *(pl.col(k) for k in key)], _duplicated, pl.Boolean)
 
 
-def _duplicated(columns: list[pl.Series]) -> pl.Series:
+def _duplicated(columns: Sequence[pl.Series]) -> pl.Series:
     domain, keys = columns[0].fill_null(False), pl.DataFrame(columns[1:])
     within = domain.arg_true()
     candidates = within.filter(keys.hash_rows().gather(within).is_duplicated())

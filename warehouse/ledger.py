@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
 
 RUNS = f"{paths.LEDGER}/runs"
+STAMP = len("20260123T020000Z")  # a run id's start time, to the second
 
 
 def new_run_id(now: datetime) -> str:
@@ -49,13 +50,31 @@ def record_run(wh: Warehouse, run: dict[str, Any]) -> Path | str:
 
 
 def list_runs(wh: Warehouse, limit: int | None = None) -> list[dict[str, Any]]:
-    """Runs, newest first."""
+    """Runs, newest first: by start time, which a run id holds to the second, and runs that
+    started in the same second (two commands one after the other) by their records'
+    `started_at`: the random suffix of their ids says nothing of their order."""
     store = wh.store
-    keys = [paths.run_key(i) for i in _run_ids(wh)[:limit]]
+    ids = _run_ids(wh)
+    if limit is not None and limit < len(ids):
+        # the runs of the last second taken may go on past `limit`: read them all, then cut
+        second = ids[limit - 1][:STAMP] if limit > 0 else None
+        ids = ids[:limit] + [i for i in ids[limit:] if i[:STAMP] == second]
+    keys = [paths.run_key(i) for i in ids]
     if wh.remote:  # a request per record: fetch them side by side
         with ThreadPoolExecutor(max_workers=16) as pool:
-            return [json.loads(data) for data in pool.map(store.read_bytes, keys)]
-    return [json.loads(store.read_bytes(key)) for key in keys]
+            runs = [json.loads(data) for data in pool.map(store.read_bytes, keys)]
+    else:
+        runs = [json.loads(store.read_bytes(key)) for key in keys]
+    return sorted(runs, key=_start_order, reverse=True)[:limit]
+
+
+def _start_order(run: dict[str, Any]) -> tuple[str, float, str]:
+    """A run's place in time: its id's second, then its exact start (if recorded), then its id."""
+    try:
+        started = datetime.fromisoformat(run["started_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        started = float("-inf")
+    return run["run_id"][:STAMP], started, run["run_id"]
 
 
 def last_successful_inputs(wh: Warehouse, feed: str, drop_date: date) -> dict[str, str] | None:

@@ -162,6 +162,26 @@ def test_list_runs_newest_first(tmp_path: Path) -> None:
     assert list_runs(Warehouse.at(tmp_path / "empty")) == []
 
 
+def test_runs_of_the_same_second_are_listed_by_their_exact_start(tmp_path: Path) -> None:
+    """Two commands one after the other can start in the same second: their ids' random suffixes
+    must not decide which is the newer (`kesu ingest` twice; the quarantine's last ingest)."""
+    wh = Warehouse.at(tmp_path)
+    earlier = run(T0 - timedelta(seconds=1), "completed", DROP, {})
+    record_run(wh, earlier)
+    starts = [T0 + timedelta(microseconds=us) for us in (100, 500_000, 900_000)]
+    suffixes = ["ffffff", "888888", "000000"]  # against the order of their starts
+    same_second = []
+    for started, suffix in zip(starts, suffixes, strict=True):
+        r = run(started, "completed", DROP, {})
+        r["run_id"], r["started_at"] = f"{r['run_id'][:16]}-{suffix}", started.isoformat()
+        record_run(wh, r)
+        same_second.append(r["run_id"])
+    newest_first = [*reversed(same_second), earlier["run_id"]]
+    assert [r["run_id"] for r in list_runs(wh)] == newest_first
+    for limit in range(5):
+        assert [r["run_id"] for r in list_runs(wh, limit=limit)] == newest_first[:limit]
+
+
 def test_last_successful_inputs(tmp_path: Path) -> None:
     wh = Warehouse.at(tmp_path)
     record_run(wh, run(T0, "completed", DROP, {"a.csv": "1"}))

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+T = TypeVar("T", pl.Series, pl.Expr)
 TIME_ZONE = "Asia/Shanghai"
 DATETIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -80,8 +85,10 @@ def _sentences(
     befores: list[str], after: str, limit: int | None, columns: list[pl.Series]
 ) -> pl.Series:
     text, conditions = columns[0].cast(pl.String), columns[1:]
-    out, taken = text.clear(text.len()), None
+    out, taken = constant(None, text.len(), pl.String, text.name), None
     for before, condition in zip(befores, conditions, strict=True):
+        if not condition.any():  # most columns: no row holds it (`any` skips nulls)
+            continue
         hold = condition.fill_null(False)
         if taken is not None:
             hold = hold & ~taken
@@ -92,26 +99,37 @@ def _sentences(
     return out
 
 
+def constant(value: object, n: int, dtype: PolarsDataType, name: str = "") -> pl.Series:
+    """`n` times `value`: made directly, ~5 us, where `pl.repeat` or `Series.clear` run a query
+    (~0.2-0.4 ms, whatever `n`)."""
+    return pl.Series(name, [value], dtype=dtype).new_from_index(0, n)
+
+
 def _problem(raw: pl.Series, parsed: pl.Series, message: str) -> pl.Series:
     return pl.select(problem(pl.lit(raw), pl.lit(parsed), message).alias("p")).to_series()
 
 
 def _first_format(text: pl.Series, formats: tuple[str, ...], dtype: pl.DataType) -> pl.Series:
-    """Parse with the first format; only rows it misses try the others (most rows hit the first)."""
-    parse = (
-        (lambda s, f: s.str.to_date(f, strict=False))
-        if dtype == pl.Date
-        else (lambda s, f: s.str.to_datetime(f, time_unit="us", strict=False))
-    )
-    parsed = parse(text, formats[0])
+    """Parse with the first format; only rows it misses try the others (most rows hit the first),
+    all of them in one query: each eager call costs ~0.1-0.2 ms whatever its size, and a small
+    feed's few odd values paid for twenty of them per column."""
+    parsed = _parse(text, formats[0], dtype)
     missed = parsed.is_null() & text.is_not_null()
     if not missed.any():
         return parsed
+    rows = missed.arg_true()
     rest = text.filter(missed).str.replace_many(list(FULL_WIDTH), list(FULL_WIDTH.values()))
-    fallback = parse(rest, formats[0])
-    for fmt in formats[1:]:
-        fallback = fallback.fill_null(parse(rest, fmt))
-    return parsed.scatter(missed.arg_true(), fallback)
+    fallback = rest.to_frame("t").select_seq(
+        pl.coalesce([_parse(pl.col("t"), fmt, dtype) for fmt in formats])
+    )
+    return parsed.scatter(rows, fallback.to_series())
+
+
+def _parse(text: T, fmt: str, dtype: pl.DataType) -> T:
+    """`text` (a Series or an expression) as `dtype` in format `fmt`, null where it does not fit."""
+    if dtype == pl.Date:
+        return text.str.to_date(fmt, strict=False)  # type: ignore[return-value]
+    return text.str.to_datetime(fmt, time_unit="us", strict=False)  # type: ignore[return-value]
 
 
 def naive_datetimes(text: pl.Series) -> pl.Series:
@@ -184,7 +202,7 @@ def implausible(values: pl.Series, earliest: date, latest: date | None) -> pl.Se
     is_date = values.dtype == pl.Date
     early, late = outside_window(pl.lit(values), values.dtype, earliest, latest)
     flags = pl.select(early.alias("early"), late.alias("late"))
-    problem = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
+    problem = constant(None, values.len(), pl.String)
     odd = (flags["early"] | flags["late"]).arg_true()
     if odd.len() == 0:
         return problem

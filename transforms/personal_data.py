@@ -120,8 +120,9 @@ def luhn_valid(digits: pl.Series) -> pl.Series:
 
 def _card_numbers(text: pl.Series) -> pl.Series:
     """The distinct card numbers (as written) found anywhere in `text`."""
-    found = text.str.extract_all(_CARD_CANDIDATE).explode().drop_nulls()
-    found = found.str.replace_all(r"^[^0-9]+|[^0-9]+$", "").unique()
+    written = pl.col(text.name).str.extract_all(_CARD_CANDIDATE).explode().drop_nulls()
+    bare = written.str.replace_all(r"^[^0-9]+|[^0-9]+$", "").unique()
+    found = text.to_frame().select_seq(bare).to_series()  # one query: ~0.1 ms a call
     found = found.filter(found.str.contains(_CARD))
     if found.is_empty():
         return found
@@ -139,10 +140,15 @@ def _mask_cards(text: pl.Series) -> pl.Series:
     return text.str.replace_many(cards.gather(order).to_list(), masked.gather(order).to_list())
 
 
-def _replace_twice(text: pl.Series, pattern: str, replacement: str) -> pl.Series:
-    # the right boundary character is consumed: two numbers one character apart need a 2nd pass
-    once = text.str.replace_all(pattern, replacement)
-    return once.str.replace_all(pattern, replacement)
+def _replaced(text: pl.Series, rules: list[tuple[str, str]]) -> pl.Series:
+    """`text` with each (pattern, replacement) of `rules` applied in turn, each twice (the right
+    boundary character is consumed: two numbers one character apart need a 2nd pass), in one
+    query: an eager call costs ~0.1 ms whatever its size, and a file's few candidates paid for
+    a dozen of them."""
+    out = pl.col(text.name)
+    for pattern, replacement in rules:
+        out = out.str.replace_all(pattern, replacement).str.replace_all(pattern, replacement)
+    return text.to_frame().select_seq(out).to_series()
 
 
 def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
@@ -155,22 +161,18 @@ def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
     """
     out = _ascii(text)
     candidate = _CANDIDATE if free_text else _SHAPE_CANDIDATE
-    rows = out.str.contains(candidate).fill_null(False).arg_true()
+    rows = out.str.contains(candidate).arg_true()  # null is not true
     if rows.is_empty():
         return out
     return out.scatter(rows, _masked(out.gather(rows), free_text))
 
 
 def _masked(out: pl.Series, free_text: bool) -> pl.Series:
-    out = _replace_twice(out, *ID_NUMBER)
-    out = _mask_cards(out)
-    for pattern, replacement in SHAPES:
-        out = _replace_twice(out, pattern, replacement)
-    if free_text:
-        out = _replace_twice(out, *_DATE)
-        out = _replace_twice(out, *_LONG_RUN)
-        out = _replace_twice(out, *_SHORT_RUN).str.replace_all("\ue000", "", literal=True)
-    return out
+    out = _mask_cards(_replaced(out, [ID_NUMBER]))
+    if not free_text:
+        return _replaced(out, list(SHAPES))
+    out = _replaced(out, [*SHAPES, _DATE, _LONG_RUN, _SHORT_RUN])
+    return out.str.replace_all("\ue000", "", literal=True)
 
 
 def has_personal_data(text: pl.Series) -> pl.Series:

@@ -125,8 +125,8 @@ UNKNOWN_BRANCH = (
 
 def _mask_unparsed(both: pl.Series) -> pl.Series:
     """{text, unparsed} -> the text with personal data masked where it did not parse."""
-    text = both.struct.field("text")
-    rows = (both.struct.field("unparsed") & text.is_not_null()).arg_true()
+    text, unparsed = both.struct.unnest().get_columns()
+    rows = unparsed.arg_true()
     if rows.is_empty():
         return text
     return text.scatter(rows, mask_personal_data(text.gather(rows)))
@@ -138,7 +138,7 @@ def _text_to_hold(text: pl.Expr, parsed: pl.Expr) -> pl.Expr:
     digits or more in a run (a landline), and these have at most 9, or are split by ':' '/' or
     '年'. So only text that did not parse goes through the detector (run on every value, it took
     ~0.03 s per date-time column of a bank day, for the few rows ever held)."""
-    both = pl.struct(text.alias("text"), parsed.is_null().alias("unparsed"))
+    both = pl.struct(text.alias("text"), (parsed.is_null() & text.is_not_null()).alias("unparsed"))
     return both.map_batches(_mask_unparsed, return_dtype=pl.String)
 
 
@@ -151,13 +151,17 @@ def _without_personal_data(text: pl.Series, known: tuple[str, ...] = ()) -> pl.S
     not in `known` are cleaned here (`parsing.clean`), and an enum's are nearly all known.
     """
     candidates = text
+    found = parsing.constant(False, text.len(), pl.Boolean())
     if known:
-        others = (~text.is_in(known)).fill_null(False).arg_true()
-        candidates = parsing.clean_text(text.gather(others))
-        if not candidates.equals(text.gather(others)):  # most columns: nothing to clean
+        unknown = pl.arg_where(_unknown_value(text.name, known))
+        others = text.to_frame().select_seq(unknown).to_series()
+        if others.is_empty():  # every value is one of the enum's own
+            return pl.DataFrame({"text": text, "found": found}).to_struct(text.name)
+        written = text.gather(others)
+        candidates = parsing.clean_text(written)
+        if not candidates.equals(written):  # most columns: nothing to clean
             text = text.scatter(others, candidates)
-    maybe = candidates.str.contains(_CANDIDATE).fill_null(False)
-    found = pl.repeat(False, text.len(), dtype=pl.Boolean, eager=True)
+    maybe = candidates.str.contains(_CANDIDATE)  # null for null: `any` and `filter` skip it
     if maybe.any():
         distinct = candidates.filter(maybe).unique()
         hits = distinct.filter(has_personal_data(distinct))
@@ -165,6 +169,11 @@ def _without_personal_data(text: pl.Series, known: tuple[str, ...] = ()) -> pl.S
             found = text.is_in(hits.implode()).fill_null(False)
             text = text.zip_with(~found, text.replace(hits, mask_personal_data(hits)))
     return pl.DataFrame({"text": text, "found": found}).to_struct(text.name)
+
+
+def _unknown_value(name: str, known: tuple[str, ...]) -> pl.Expr:
+    """A value not among `known` (null is none)."""
+    return (~pl.col(name).is_in(known)).fill_null(False)
 
 
 _CLEAN_STRUCT = pl.Struct({"text": pl.String, "found": pl.Boolean})
@@ -314,7 +323,9 @@ def duplicate_keys(staged: pl.DataFrame, feed: str) -> pl.DataFrame:
 
 
 def _ragged(source: pl.DataFrame) -> pl.DataFrame:
-    problem = source[RAGGED] if RAGGED in source.columns else pl.Series([None] * source.height)
+    problem = source[RAGGED] if RAGGED in source.columns else None
+    if problem is None or problem.null_count() == problem.len():  # most files: no such record
+        return pl.DataFrame(schema=ISSUE_SCHEMA)
     rows = problem.is_not_null().arg_true().cast(pl.UInt32)
     return pl.DataFrame(
         {

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from kesu.warehouse.csv_records import every_record_whole
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kesu.warehouse.csv_records import count_byte, every_record_whole
 from kesu.warehouse.landing import _read_fast, read_csv_text
 
 HEADER = "通话编号,来电时间,归属机构\n"
@@ -60,3 +62,12 @@ def test_a_file_of_whole_records_reads_with_its_lines_and_no_shape_problem():
     table = read_csv_text(body, "hotline.csv", frozenset())
     assert table.frame.select("_line", "_ragged").rows() == [(2, None), (3, None)]
     assert table.frame["归属机构"].to_list() == [None, "0101"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=300), start=st.integers(0, 320), chunk=st.integers(1, 64))
+def test_the_chunked_byte_count_is_bytes_count(body, start, chunk):
+    """Chunks of every size, starts inside and past the body: the count `every_record_whole`
+    relies on is the one `bytes.count` gives."""
+    for byte in (ord("\n"), 0, 255):
+        assert count_byte(body, byte, start, chunk) == body.count(bytes([byte]), start)

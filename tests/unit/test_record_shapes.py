@@ -71,3 +71,26 @@ def test_the_chunked_byte_count_is_bytes_count(body, start, chunk):
     relies on is the one `bytes.count` gives."""
     for byte in (ord("\n"), 0, 255):
         assert count_byte(body, byte, start, chunk) == body.count(bytes([byte]), start)
+
+
+def test_a_file_read_in_chunks_keeps_each_records_line_and_shape():
+    """A file large enough for Polars' reader to cut it into chunks: kesu's own columns are cut
+    as the reader's are (no copy of the text into one chunk), and still name the right lines."""
+    rows = [f"C{i},2025-07-01 10:00:00,0101" for i in range(60_000)]
+    rows[30_000] = "C30000,2025-07-01 10:00:00"  # cut short: line 30002 (the header is line 1)
+    rows[45_000] = ""  # a blank line (line 45002) in place of a record: not a record
+    body = (HEADER + "\n".join(rows) + "\n").encode()
+    frame, blank = _read_fast(body, 3)
+    layouts = {tuple(len(c) for c in frame[name].get_chunks()) for name in frame.columns}
+    assert len(layouts) == 1 and frame["_c0"].n_chunks() > 1
+    assert blank == 1 and frame.height == 59_999
+    held = frame.filter(pl.col("_ragged").is_not_null())
+    assert held.select("_c0", "_line").rows() == [("C30000", 30_002)]
+    assert held["_ragged"][0].startswith("line 30002: the record has only 2 of the 3 fields")
+    lines = dict(frame.select("_c0", "_line").iter_rows())
+    assert (lines["C0"], lines["C44999"], lines["C45001"], lines["C59999"]) == (
+        2,
+        45_001,
+        45_003,
+        60_001,
+    )

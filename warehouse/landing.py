@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from kesu.transforms.parsing import constant
 from kesu.warehouse.csv_records import LINE, RAGGED, every_record_whole, resplit, shape_expr  # noqa: F401 (re-exported)
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
@@ -172,8 +173,8 @@ def _record_shapes(
         lines = first + spans.cum_sum().shift(1, fill_value=0)
     else:
         spans, lines = pl.zeros(n, pl.Int64, eager=True), first
-    fields = pl.repeat(frame.width, n, dtype=pl.Int64, eager=True)
-    blank = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+    fields = constant(frame.width, n, pl.Int64)
+    blank = constant(False, n, pl.Boolean)
     suspect = frame.get_column(frame.columns[-1]).is_null().arg_true()
     if suspect.len() and not whole:  # `whole`: every record known to have `width` fields
         # Vectorised over the raw bytes: where lines start and where commas and CRs are, so a
@@ -304,9 +305,9 @@ def _read_fast(body: bytes, width: int) -> tuple[pl.DataFrame, int]:
     )
     whole = every_record_whole(body, frame)
     shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=b'"' in body, whole=whole)
-    ragged = _shape_problems(frame.get_column("_c_extra"), shapes, width)
-    like = frame.get_column("_c_extra")
-    added = [_chunked_like(shapes.get_column(LINE), like), _chunked_like(ragged, like)]
+    extra = frame.get_column("_c_extra")
+    ragged = _shape_problems(extra, shapes, width)
+    added = [_chunked_like(shapes.get_column(LINE), extra), _chunked_like(ragged, extra)]
     frame = frame.drop("_c_extra").hstack(added)
     blank = shapes.get_column("_blank")
     blank_lines = int(blank.sum())
@@ -334,7 +335,7 @@ def _shape_problems(extra: pl.Series, shapes: pl.DataFrame, width: int) -> pl.Se
     built only for the records whose field count is off, which are few."""
     fields = shapes.get_column("_fields").zip_with(extra.is_null(), pl.Series([width + 1]))
     odd = (fields != width).arg_true()
-    problems = pl.Series(RAGGED, [None], dtype=pl.String).new_from_index(0, len(fields))
+    problems = constant(None, len(fields), pl.String, RAGGED)
     if odd.is_empty():
         return problems
     lines = shapes.get_column(LINE).gather(odd)

@@ -2,9 +2,10 @@
 which table partition and which report, and the lineage from the staged tables to each report.
 
 One asset per table (`stg_hotline`, `quarantine/hotline`, ...), not per partition: a year of
-drops would otherwise be a thousand assets. Each materialization names the partitions it wrote in
-its metadata. A report is one asset per kind and period, materialized with the staged tables it
-read as upstream assets. A drop whose inputs were unchanged materializes nothing.
+drops would otherwise be a thousand assets. Each materialization names the partitions it wrote
+and the kesu runs that wrote them in its metadata; a backfill materializes its drops in batches.
+A report is one asset per kind and period, materialized with the staged tables it read as
+upstream assets. A drop whose inputs were unchanged materializes nothing.
 
 Keys are URIs of where the data lives (`file:///srv/kesu/warehouse/stg_hotline`,
 `s3://bucket/kesu/stg_hotline`); Prefect forbids a few characters in keys (space, `%`, `#`, ...),
@@ -45,30 +46,39 @@ def report_asset(reports: Path, kind: str, period: str) -> Asset:
     )
 
 
-def declare_ingest(settings: Settings, run: dict[str, Any]) -> None:
-    """Materialize the tables this ingest run wrote, each with the partitions and rows."""
-    written: dict[str, list[dict[str, Any]]] = {}
-    for feed in run.get("feeds", {}).values():
-        if feed.get("status") == "unchanged":
-            continue
-        for output in feed.get("outputs", []):
-            if output.get("action") in ("created", "replaced", "removed"):
-                written.setdefault(output["table"], []).append(output)
+def declare_ingest(settings: Settings, *runs: dict[str, Any]) -> None:
+    """Materialize the tables these ingest runs wrote: one materialization per table, naming
+    the partitions and the runs that wrote them (``kesu_run_id``), oldest drop first, and the
+    rows.
+
+    The nightly flow declares its one drop; a backfill declares its drops in batches, since a
+    materialization is a Prefect task run of its own (`kesu.flows.backfill`)."""
+    written: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for run in sorted(runs, key=lambda r: str(r["drop_date"])):
+        for feed in run.get("feeds", {}).values():
+            if feed.get("status") == "unchanged":
+                continue
+            for output in feed.get("outputs", []):
+                if output.get("action") in ("created", "replaced", "removed"):
+                    written.setdefault(output["table"], []).append((run["run_id"], output))
     if not written:
         return
+    dates = sorted({run["drop_date"] for run in runs})
+    label = dates[0] if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
     assets = {table: table_asset(settings.warehouse, table) for table in sorted(written)}
     task = materialize(*assets.values(), by=MATERIALIZED_BY)(_tables_written)
-    task.with_options(name="warehouse-tables", task_run_name=f"tables-{run['drop_date']}")(
-        {assets[t].key: parts for t, parts in written.items()}, run["run_id"]
+    task.with_options(name="warehouse-tables", task_run_name=f"tables-{label}")(
+        {assets[t].key: outputs for t, outputs in written.items()}
     )
 
 
-def _tables_written(written: dict[str, list[dict[str, Any]]], run_id: str) -> None:
-    for key, parts in written.items():
+def _tables_written(written: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
+    for key, outputs in written.items():
+        parts = [p for _, p in outputs]
         add_asset_metadata(
             key,
             {
-                "kesu_run_id": run_id,
+                "kesu_run_id": ", ".join(dict.fromkeys(run_id for run_id, _ in outputs)),
                 "partitions": ", ".join(p["partition"] for p in parts),
                 "rows": sum(f["rows"] for p in parts for f in p.get("files", [])),
                 "action": ", ".join(sorted({p["action"] for p in parts})),

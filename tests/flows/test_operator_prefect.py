@@ -23,13 +23,14 @@ from kesu.samplegen.generate import generate
 pytestmark = pytest.mark.flow
 
 DAY = date(2025, 7, 1)
+NEXT = date(2025, 7, 2)
 KESU = Path(sys.executable).with_name("kesu")
 
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("landing")
-    generate(DAY, DAY, root, profile="small", seed=3, defects=False)
+    generate(DAY, NEXT, root, profile="small", seed=3, defects=False)
     return root
 
 
@@ -75,25 +76,27 @@ def test_drop_logs_per_feed_and_tables_and_report_are_assets(landing, tmp_path, 
 
     wh, out = tmp_path / "wh", tmp_path / "reports"
     state = backfill(
-        start=DAY, end=DAY, landing_dir=str(landing), warehouse_dir=str(wh), return_state=True
+        start=DAY, end=NEXT, landing_dir=str(landing), warehouse_dir=str(wh), return_state=True
     )
-    (run,) = state.result()
+    runs = state.result()
     drained()
     only = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
     with get_client(sync_client=True) as client:
         logs = [entry.message for entry in client.read_logs(log_filter=only)]
-    for feed, r in run["feeds"].items():  # the drop's task log holds each feed's accounting
-        line = (
-            f"{feed}: loaded, rows in {r['rows_in']} = loaded {r['loaded']} "
-            f"+ quarantined {r['quarantined']}"
-        )
-        assert line in logs, logs
+    for run in runs:  # each drop's task log holds each feed's accounting
+        for feed, r in run["feeds"].items():
+            line = (
+                f"{feed}: loaded, rows in {r['rows_in']} = loaded {r['loaded']} "
+                f"+ quarantined {r['quarantined']}"
+            )
+            assert line in logs, logs
 
+    # the backfill's drops in one materialization a table, naming each partition and its run
     table = wh.absolute().as_uri() + "/stg_hotline"
     (made,) = events("prefect.asset.materialization.succeeded", table)
-    assert made["payload"]["partitions"] == f"drop_date={DAY}"
-    assert made["payload"]["kesu_run_id"] == run["run_id"]
-    assert made["payload"]["rows"] == run["feeds"]["hotline"]["loaded"]
+    assert made["payload"]["partitions"] == f"drop_date={DAY}, drop_date={NEXT}"
+    assert made["payload"]["kesu_run_id"] == ", ".join(run["run_id"] for run in runs)
+    assert made["payload"]["rows"] == sum(run["feeds"]["hotline"]["loaded"] for run in runs)
 
     report(kind="quarterly", period="2025Q3", out=str(out), warehouse_dir=str(wh))
     drained()
@@ -105,8 +108,8 @@ def test_drop_logs_per_feed_and_tables_and_report_are_assets(landing, tmp_path, 
     assert upstream == {wh.absolute().as_uri() + f"/{t}" for t in
                         ("stg_hotline", "stg_complaints", "stg_regulator_transfers")}  # fmt: skip
 
-    # the same drop again: inputs unchanged, nothing materialized
-    backfill(start=DAY, end=DAY, landing_dir=str(landing), warehouse_dir=str(wh))
+    # the same drops again: inputs unchanged, nothing materialized
+    backfill(start=DAY, end=NEXT, landing_dir=str(landing), warehouse_dir=str(wh))
     drained()
     assert len(events("prefect.asset.materialization", table, expect=2, wait=15)) == 1
 

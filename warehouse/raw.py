@@ -2,7 +2,7 @@
 
 A copy is created only if absent (`Storage.create`: link(2) locally, a conditional PUT on an
 object store), so runs on several machines keeping the same file at once write it once. Where
-the warehouse is local, the kernel copies the landing file, verified against the checksum: a
+the warehouse is local, the kernel copies the landing file, verified against the bytes read: a
 reflink where the filesystem clones (XFS, Btrfs: no second write of the bytes), else a copy
 inside the kernel (ext4), not a write of the bytes Python holds. A hard link would not do: it
 is the same inode, so the copy's owner-only mode would change the landing file's, and a landing
@@ -77,16 +77,17 @@ def keep_raw(
         if not present:  # not these bytes after all (their name says they should be)
             store.write_bytes(key, data, private=True)
     else:  # another run (on another machine, too) may keep the same bytes at the same time
-        created = _copied_in_kernel(store, key, source, sha256)
+        created = _copied_in_kernel(store, key, source, data)
         if created is None:
             created = store.create(key, data, private=True)
         present = not created
     return RawCopy(store.location(key), sha256, size, present)
 
 
-def _copied_in_kernel(store: Storage, key: str, source: Path, sha256: str) -> bool | None:
+def _copied_in_kernel(store: Storage, key: str, source: Path, data: bytes) -> bool | None:
     """The landing file copied by the kernel where the warehouse is local (a reflink where the
-    filesystem clones): whether it created `key`; None where it cannot (an object store)."""
+    filesystem clones), if the copy holds `data`: whether it created `key`; None where it
+    cannot (an object store, or the file changed since it was read)."""
     if not isinstance(store, LocalStorage):
         return None
     try:
@@ -94,7 +95,7 @@ def _copied_in_kernel(store: Storage, key: str, source: Path, sha256: str) -> bo
     except (OSError, ValueError):  # not a file of this machine (an s3:// landing zone)
         return None
     try:
-        return store.copy_in_kernel(key, fd, sha256)
+        return store.copy_in_kernel(key, fd, data)
     finally:
         os.close(fd)
 

@@ -5,7 +5,6 @@ storage object (on S3 its own client), so nothing in-process keeps them apart.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -125,7 +124,7 @@ def test_the_raw_copy_is_made_by_the_kernel_owner_only_and_independent_of_the_la
     tmp_path: Path,
 ) -> None:
     """On XFS or Btrfs a reflink (no second write), on ext4 (this CI) a copy inside the kernel;
-    never the landing file's inode. Bytes that no longer hash as staging read them are not kept
+    never the landing file's inode. A file that no longer holds the bytes staging read is not kept
     that way (the caller writes the bytes it read)."""
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -136,12 +135,15 @@ def test_the_raw_copy_is_made_by_the_kernel_owner_only_and_independent_of_the_la
     store = LocalStorage(tmp_path / "wh")
     fd, empty_fd = os.open(source, os.O_RDONLY), os.open(empty, os.O_RDONLY)
     try:
-        sha = hashlib.sha256(source.read_bytes()).hexdigest()
-        assert store.copy_in_kernel("_raw/x/copy", fd, sha) is True
-        assert store.copy_in_kernel("_raw/x/copy", fd, sha) is False  # there: left alone
-        assert store.copy_in_kernel("_raw/x/wrong", fd, "0" * 64) is None  # bytes not as hashed
-        nothing = hashlib.sha256(b"").hexdigest()
-        assert store.copy_in_kernel("_raw/x/empty", empty_fd, nothing) is True
+        read = source.read_bytes()
+        assert store.copy_in_kernel("_raw/x/copy", fd, read) is True
+        assert store.copy_in_kernel("_raw/x/copy", fd, read) is False  # there: left alone
+        # bytes not as staging read them: one byte changed at the end, or one byte more or less
+        changed = read[:-1] + b"!"
+        for other in (changed, read + b"\n", read[:-1], b""):
+            assert store.copy_in_kernel("_raw/x/wrong", fd, other) is None
+        assert store.copy_in_kernel("_raw/x/empty", empty_fd, b"") is True
+        assert store.copy_in_kernel("_raw/x/not-empty", empty_fd, b"a") is None
     finally:
         os.close(fd)
         os.close(empty_fd)

@@ -234,8 +234,10 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
             ),
             return_dtype=pl.String,
         )
-        plan.outputs.append(masked.alias(f"{name}_masked"))
-        plan.masked.append(masked)
+        # once, for two uses: Polars does not share a Python function's result between them
+        plan.prepared.append(masked.alias(f"_x:{name}"))
+        plan.outputs.append(prepared.alias(f"{name}_masked"))
+        plan.masked.append(prepared)
     else:
         # Not meant to hold personal data, but a phone typed here must not load in clear: the
         # value is masked and its row held (a masked id or label would be a wrong value, not a

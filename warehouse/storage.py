@@ -230,8 +230,8 @@ class LocalStorage:
         which must hold exactly the bytes `expected` (as the caller read and hashed them). A
         copy-on-write clone where the filesystem shares extents (XFS, Btrfs: FICLONE, no data
         written); else copied inside the kernel from the page cache (`copy_file_range`; ext4:
-        ~0.02 CPU-s with the check for a bank day's 57 MB of calls, where writing the bytes
-        Python holds took 0.12-0.2). True: created; False: `key` existed (left alone); None:
+        ~0.03-0.05 CPU-s with the check for a bank day's 57 MB of calls, where writing the
+        bytes Python holds took 0.12-0.2). True: created; False: `key` existed (left alone); None:
         cannot (another filesystem, no such call, the file changed since it was read) — the
         caller writes them."""
         target = self.path(key)

@@ -85,6 +85,19 @@ def _holds(fd: int, expected: bytes) -> bool:
         return pages.find(expected) == 0
 
 
+def _drop_cached(fd: int) -> None:
+    """Let the kernel drop a file's pages from its cache, once they are on disk (after fsync).
+
+    For the raw zone: its copies are written once and read again only to re-stage a drop or for
+    an audit, so they should not take the cache's memory from what is read again (the tables,
+    the landing zone). Freed at once, the same memory also serves the next drop's copy: a page
+    the machine has not touched for a while costs far more to fill, on a virtual machine most
+    (a bank day's calls, copied in a 14-day backfill: 0.054 CPU-s a copy, against 0.015 with
+    the pages dropped). Advice only: where the kernel ignores it nothing changes."""
+    if hasattr(os, "posix_fadvise"):  # not on macOS
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def _clone_or_copy(source: int, target: int) -> None:
     """All of `source`'s bytes into the empty `target`, by the kernel: a clone (FICLONE) where
     the filesystem can, else `copy_file_range` (the same filesystem; any on Linux >= 5.19).
@@ -220,6 +233,8 @@ class LocalStorage:
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
+                if private:  # the only private files are the raw zone's copies: `_drop_cached`
+                    _drop_cached(f.fileno())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -246,6 +261,7 @@ class LocalStorage:
             if not _holds(fd, expected):  # the landing file changed since it was read
                 return None
             os.fsync(fd)
+            _drop_cached(fd)
             try:
                 os.link(tmp, target)
             except FileExistsError:

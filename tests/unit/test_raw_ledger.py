@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 import stat
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -45,6 +47,46 @@ def test_keep_raw_copies_bytes_with_owner_only_permissions(tmp_path: Path) -> No
     assert stat.S_IMODE(copy.path.stat().st_mode) == 0o600
     for d in (copy.path.parent, *list(copy.path.parents)[1:4]):  # <sha>, <date>, <feed>, _raw
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+
+
+def resident_pages(path: Path) -> int:
+    """How many of a file's pages are in the page cache (mincore(2) over a shared mapping)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int]
+    libc.mmap.argtypes += [ctypes.c_int, ctypes.c_long]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = path.stat().st_size
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    vector = (ctypes.c_ubyte * pages)()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+        try:
+            assert libc.mincore(address, size, vector) == 0, ctypes.get_errno()
+        finally:
+            libc.munmap(address, size)
+    finally:
+        os.close(fd)
+    return sum(v & 1 for v in vector)
+
+
+def test_raw_copies_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
+    """The raw zone is written once and read rarely: its pages are dropped once fsynced, whether
+    the kernel copied the landing file or the bytes read were written (`Storage.create`)."""
+    content = os.urandom(1 << 22)
+    source = landed(tmp_path, content)
+    assert resident_pages(source) > 0  # just written: cached (the measure can see pages)
+    wh = Warehouse.at(tmp_path / "wh")
+    copied = keep_raw(wh, "hotline", DROP, source)
+    written_key = "_raw/hotline/2025-01-31/written/x.csv"
+    assert wh.store.create(written_key, content, private=True)
+    written = wh.store.location(written_key)
+    assert resident_pages(copied.path) == resident_pages(written) == 0  # before reading them
+    assert copied.path.read_bytes() == written.read_bytes() == content
+    assert resident_pages(copied.path) > 0  # read again: cached again
 
 
 def test_same_bytes_twice_writes_nothing(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import os
 from datetime import date
 
 import pytest
-from kesu.warehouse.landing import RAGGED, SourceReadError, list_drop, read_csv_text
+from kesu.warehouse.landing import RAGGED, SourceReadError, decode, list_drop, read_csv_text
 
 ROWS = '编号,内容\nA1,"含逗号,和\n换行"\nA2,普通\n'
 
@@ -31,6 +31,18 @@ def test_non_utf8_bytes_after_an_ascii_header_are_still_found():
     table = read_csv_text(data, "f.csv")
     assert table.encoding == "gb18030"
     assert table.frame["text"].to_list() == ["投诉内容"]
+
+
+def test_a_gb18030_file_decodes_alike_whole_and_around_a_line_that_does_not():
+    # A file that decodes is transcoded in one piece; one undecodable line sends it line by line,
+    # where only that line is emptied (and named), the others decoded as in the whole file.
+    lines = ["编号,内容", "A1,投诉内容𠮷", "A2,普通"]
+    whole = decode("\n".join(lines).encode("gb18030"), "f.csv")
+    assert whole == ("\n".join(lines).encode("utf-8"), "gb18030", frozenset())
+    broken = [lines[0].encode("gb18030"), b"A3,\xff\xff", *(x.encode("gb18030") for x in lines[1:])]
+    body, encoding, bad = decode(b"\n".join(broken), "f.csv")
+    assert (encoding, bad) == ("gb18030", frozenset({2}))
+    assert body.split(b"\n") == [lines[0].encode(), b"", *(x.encode() for x in lines[1:])]
 
 
 def test_broken_quoting_in_a_non_utf8_file_is_decoded_first():

@@ -77,17 +77,19 @@ def list_drop(landing: Path, feed: str, drop_date: date) -> DropListing:
 
 
 def _transcoded(data: bytes, codec: str) -> tuple[bytes, frozenset[int]]:
-    """UTF-8 bytes of `data` decoded line by line; lines that do not decode become empty, and
-    their numbers (1 = the header) are returned so that each is held, named, on its own.
+    """UTF-8 bytes of `data` in `codec`; lines that do not decode become empty, and their
+    numbers (1 = the header) are returned so that each is held, named, on its own.
 
-    A file that decodes whole is decoded whole, which gives the same bytes: a line break is
-    never part of a longer character in UTF-8 or GB18030, so no line's decoding depends on the
-    next. Line by line took 0.63 CPU-s for a bank day's calls in GB18030, all of it holding the
-    GIL; whole, 0.34. Only a file with an undecodable line pays for both."""
-    try:
-        return data.decode(codec).encode("utf-8"), frozenset()
-    except UnicodeDecodeError:
-        pass
+    A GB18030 file is first decoded whole, which gives the same bytes as line by line: a line
+    break is never part of a longer character, so no line's decoding depends on the next. Line
+    by line took 0.63 CPU-s for a bank day's calls, all of it holding the GIL; whole, 0.32-0.34.
+    Only a file with an undecodable line pays for both. UTF-8 comes here only when some line is
+    not UTF-8, so it goes line by line at once."""
+    if codec != "utf-8":
+        try:
+            return data.decode(codec).encode("utf-8"), frozenset()
+        except UnicodeDecodeError:
+            pass
     out: list[bytes] = []
     bad: set[int] = set()
     for number, line in enumerate(data.split(b"\n"), start=1):

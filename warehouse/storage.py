@@ -92,8 +92,8 @@ def _drop_cached(fd: int) -> None:
     an audit, so they should not take the cache's memory from what is read again (the tables,
     the landing zone). Freed at once, the same memory also serves the next drop's copy: a page
     the machine has not touched for a while costs far more to fill, on a virtual machine most
-    (a bank day's calls, copied in a 14-day backfill: 0.054 CPU-s a copy, against 0.015 with
-    the pages dropped). Advice only: where the kernel ignores it nothing changes."""
+    (a 14-day backfill of bank drops: 0.054 CPU-s a drop for its copies, against 0.015 with the
+    pages dropped). Advice only: where the kernel ignores it nothing changes."""
     if hasattr(os, "posix_fadvise"):  # not on macOS
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 

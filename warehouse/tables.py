@@ -124,8 +124,10 @@ def _publish_once(
         assert current is not None
         return Committed("unchanged", current.version(), live_rows, _files(current, drop_date))
     assert current is not None  # created above
+    files = None
     if _same_schema(current, _table_schema(frame)):
-        _commit_file(wh, current, table, drop_date, frame, commit)
+        # the overwrite leaves the partition this one file: no need to list it from the log
+        files = [_commit_file(wh, current, table, drop_date, frame, commit)]
     else:
         write_deltalake(
             current,
@@ -140,7 +142,8 @@ def _publish_once(
         )
     current.update_incremental()
     action = "replaced" if live_rows else "created"
-    return Committed(action, current.version(), frame.height, _files(current, drop_date))
+    files = _files(current, drop_date) if files is None else files
+    return Committed(action, current.version(), frame.height, files)
 
 
 def _create(wh: Warehouse, table: str, frame: pl.DataFrame) -> DeltaTable:
@@ -206,9 +209,10 @@ def _commit_file(
     drop_date: date,
     frame: pl.DataFrame,
     commit: CommitProperties,
-) -> None:
+) -> tuple[str, int, int]:
     """Replace the drop's rows with `frame` written as one Parquet file by Polars, committed as
-    an overwrite of its partition (delta-rs derives the removes of the old files).
+    an overwrite of its partition (delta-rs derives the removes of the old files); returns the
+    file as `Committed.files` lists it (path in the table, rows, bytes).
 
     Polars' multi-threaded writer takes a third of the time of delta-rs' own (0.2 against
     0.6-0.7 s for a bank day's calls); the file is written whole (temp file and fsync locally,
@@ -248,6 +252,7 @@ def _commit_file(
         ),
         post_commithook_properties=AFTER_COMMIT,
     )
+    return relative, frame.height, len(data)
 
 
 def read_partition(

@@ -114,6 +114,27 @@ def test_partition_column_in_frame_is_rejected(tmp_path: Path) -> None:
 # --- publish ----------------------------------------------------------------------------------
 
 
+def test_the_files_a_publish_reports_are_the_ones_the_log_lists(tmp_path: Path) -> None:
+    """A publish names its partition's files without listing them from the log again: they are
+    the log's own, at creation, at a replacement and beside other drops' partitions."""
+    wh = Warehouse.at(tmp_path)
+    done = [
+        publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1", "c2")}),
+        publish_partition(wh, TABLE, D2, {"part-a.parquet": frame("c3")}),
+        publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c4", "c5", "c6")}),
+    ]
+    assert [d.action for d in done] == ["created", "created", "replaced"]
+    table = tables.open_table(wh, TABLE)
+    assert table is not None
+    listed = tables.partition_files(table)
+    for d in done[1:]:  # the first one's file was replaced by the third
+        day = date.fromisoformat(d.partition.split("=")[1])
+        mine = listed.filter(pl.col("drop_date") == day).select("path", "rows", "bytes")
+        assert [(f.name, f.rows, f.bytes) for f in d.files] == list(mine.iter_rows())
+        assert (tmp_path / TABLE / d.files[0].name).stat().st_size == d.files[0].bytes
+    assert [f.rows for f in done[2].files] == [3]
+
+
 def test_create_then_read_with_polars_and_duckdb(tmp_path: Path) -> None:
     first = publish_partition(
         Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1", "c2")}

@@ -5,11 +5,11 @@ A drop's publish is one Delta transaction per table: an overwrite whose predicat
 any moment leaves at most unreferenced files (removed by `kesu maintain`'s vacuum), and two
 processes on two machines publishing different drops both commit (on S3 through conditional
 writes; no lock service, no rename). Its commit metadata names the run and the input checksums
-(``kesu.run_id``, ``kesu.drop_date``, ``kesu.inputs``). Once a table exists and the drop's rows
-fit its schema, the file is written by Polars and committed as an overwrite of the partition
-(`_commit_file`: a third of the time of delta-rs' writer); the first drop of a table and a
-schema change (a quarantine drop with a source column the table lacks) go through
-`write_deltalake`.
+(``kesu.run_id``, ``kesu.drop_date``, ``kesu.inputs``). A table is created empty with the schema of
+its first drop's rows (`_create`); rows that fit the table's schema are written by Polars and
+committed as an overwrite of the partition (`_commit_file`: a third of the time of delta-rs'
+writer), and only a schema change (a quarantine drop with a source column the table lacks) goes
+through `write_deltalake`.
 
 An unchanged drop commits nothing: the live partition is read back and compared row for row
 (as a multiset: Delta keeps no row order across files). When a concurrent writer commits first,

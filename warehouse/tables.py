@@ -9,7 +9,8 @@ writes; no lock service, no rename). Its commit metadata names the run and the i
 its first drop's rows (`_create`); rows that fit the table's schema are written by Polars and
 committed as an overwrite of the partition (`_commit_file`: a third of the time of delta-rs'
 writer), and only a schema change (a quarantine drop with a source column the table lacks) goes
-through `write_deltalake`.
+through `write_deltalake`. A process keeps the local tables it opened for its next publishes
+(`_KeptTables`), brought up to date each time, instead of replaying their logs again.
 
 An unchanged drop commits nothing: the live partition is read back and compared row for row
 (as a multiset: Delta keeps no row order across files). When a concurrent writer commits first,
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import threading
 import time
 import uuid
@@ -79,6 +81,60 @@ def open_table(wh: Warehouse, table: str, version: int | None = None) -> DeltaTa
         return None
 
 
+class _KeptTables:
+    """Local tables opened by this process's earlier publishes, kept for its next ones. Opening a
+    table replays its log from the last checkpoint (~5-6 ms of CPU for a table of 40 drops,
+    twice per feed and drop); bringing a kept one up to date reads only the commits since (~1
+    ms). A kept table is lent to one publish at a time, and only while the log's file of the
+    version it holds is the one it read (a commit file is never rewritten): a table removed and
+    created again at the same place is opened anew. Tables on S3 are opened each time."""
+
+    KEEP = 4  # per table: a backfill's workers publish the same table at once
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[tuple[DeltaTable, tuple[int, ...]]]] = {}
+
+    def lend(self, wh: Warehouse, table: str) -> DeltaTable | None:
+        """The latest version of the table (None while it was never written)."""
+        if wh.remote:
+            return open_table(wh, table)
+        uri = wh.table_uri(table)
+        with self._lock:
+            idle = self._idle.get(uri)
+            kept = idle.pop() if idle else None
+        if kept is not None:
+            current, seen = kept
+            if _commit_file_identity(uri, current.version()) == seen:
+                current.update_incremental()
+                return current
+        return open_table(wh, table)
+
+    def give_back(self, wh: Warehouse, table: str, current: DeltaTable) -> None:
+        if wh.remote:
+            return
+        uri = wh.table_uri(table)
+        seen = _commit_file_identity(uri, current.version())
+        if seen is None:
+            return
+        with self._lock:
+            idle = self._idle.setdefault(uri, [])
+            if len(idle) < self.KEEP:
+                idle.append((current, seen))
+
+
+def _commit_file_identity(uri: str, version: int) -> tuple[int, ...] | None:
+    """Which file holds the local table's commit `version` (None: none does any more)."""
+    try:
+        found = os.stat(f"{uri}/_delta_log/{version:020d}.json")
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+_KEPT = _KeptTables()
+
+
 def publish(
     wh: Warehouse,
     table: str,
@@ -106,10 +162,24 @@ def _publish_once(
     frame: pl.DataFrame | None,
     metadata: dict[str, str],
 ) -> Committed:
-    current = open_table(wh, table)
-    options = wh.storage_options()
+    current = _KEPT.lend(wh, table)
     if current is None and frame is not None and frame.height:
         current = _create(wh, table, frame)
+    done = _publish_to(wh, current, table, drop_date, frame, metadata)
+    if current is not None:  # not after a failed commit: the next publish opens it anew
+        _KEPT.give_back(wh, table, current)
+    return done
+
+
+def _publish_to(
+    wh: Warehouse,
+    current: DeltaTable | None,
+    table: str,
+    drop_date: date,
+    frame: pl.DataFrame | None,
+    metadata: dict[str, str],
+) -> Committed:
+    options = wh.storage_options()
     live = read_partition(current, drop_date, options) if current is not None else None
     live_rows = 0 if live is None else live.height
     commit = CommitProperties(custom_metadata=metadata | {"kesu.drop_date": drop_date.isoformat()})

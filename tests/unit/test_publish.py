@@ -4,6 +4,7 @@ conflicts between processes, crash recovery."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from kesu.warehouse import Warehouse, paths, publish, storage, tables
 from kesu.warehouse.paths import partition_key, safe_part_name, table_dir
 from kesu.warehouse.publish import publish_partition, recover
@@ -133,6 +134,37 @@ def test_the_files_a_publish_reports_are_the_ones_the_log_lists(tmp_path: Path) 
         assert [(f.name, f.rows, f.bytes) for f in d.files] == list(mine.iter_rows())
         assert (tmp_path / TABLE / d.files[0].name).stat().st_size == d.files[0].bytes
     assert [f.rows for f in done[2].files] == [3]
+
+
+def _written_elsewhere(root: Path, *ids: str, day: date = date(2025, 2, 1)) -> None:
+    """A commit of another process's writer: not through this process's kept tables."""
+    rows = frame(*ids).with_columns(drop_date=pl.lit(day))
+    write_deltalake(str(table_dir(root, TABLE)), rows.to_arrow(), mode="append")
+
+
+def test_a_kept_table_sees_commits_made_elsewhere(tmp_path: Path) -> None:
+    """A publish reuses the table an earlier publish of the process opened, brought up to date:
+    a drop another writer committed in between is there, and not overwritten."""
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1")})
+    _written_elsewhere(tmp_path, "d2")
+    again = publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1", "c9")})
+    assert again.action == "replaced" and again.version == version(tmp_path) == 3
+    assert read_polars(tmp_path)["complaint_id"].to_list() == ["c1", "c9", "d2"]
+
+
+def test_a_table_removed_and_made_again_is_not_taken_for_the_kept_one(tmp_path: Path) -> None:
+    """The table a process keeps is lent only while the log still holds the commit it read: a
+    table removed and written again at the same place by another process, with more versions
+    than before, is opened anew, not replayed onto the old table's state."""
+    wh = Warehouse.at(tmp_path)
+    publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("old")})  # versions 0 and 1
+    shutil.rmtree(table_dir(tmp_path, TABLE))
+    for i, day in enumerate((date(2025, 2, 1), date(2025, 2, 2), date(2025, 2, 3))):
+        _written_elsewhere(tmp_path, f"n{i}", day=day)  # versions 0, 1 and 2 of another table
+    now = publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("new")})
+    assert now.action == "created" and now.version == version(tmp_path) == 3
+    assert read_polars(tmp_path)["complaint_id"].to_list() == ["n0", "n1", "n2", "new"]
 
 
 def test_create_then_read_with_polars_and_duckdb(tmp_path: Path) -> None:

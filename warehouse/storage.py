@@ -149,6 +149,8 @@ class LocalStorage:
 
     def _ensure_dir(self, key: str, private: bool) -> Path:
         """Create the directories of `key`; private ones (and their parents in `key`) get 0700."""
+        if not private and os.path.isdir(full := self.path(key)):  # most calls: made before
+            return full
         self.root.mkdir(parents=True, exist_ok=True)
         parts = key.split("/")
         for depth in range(1, len(parts) + 1):

@@ -42,6 +42,20 @@ def test_masks():
     assert pii.mask_id_number(pl.Series([None], dtype=pl.String))[0] is None
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="0123456789", max_size=14)), max_size=20))
+def test_a_phone_mask_keeps_three_and_four_digits_of_a_long_number_and_two_of_a_short_one(
+    phones: list[str | None],
+) -> None:
+    def reference(p: str | None) -> str | None:
+        if p is None:
+            return None
+        return p[:3] + "****" + p[-4:] if len(p) >= 8 else "****" + p[-2:]
+
+    masked = pii.mask_phone(pl.Series(phones, dtype=pl.String)).to_list()
+    assert masked == [reference(p) for p in phones]
+
+
 def test_free_text_masks_ids_phones_and_the_rows_own_name():
     text = pl.Series(
         ["客户张三，电话138-1234-5678，身份证11010519491231002X，卡号6222021234567890123"]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from kesu.transforms.repeats import repeated
 
 if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
@@ -127,9 +128,9 @@ def _duplicated_within(domain: pl.Expr, key: list[str]) -> pl.Expr:
 def _duplicated(columns: Sequence[pl.Series]) -> pl.Series:
     domain, keys = columns[0].fill_null(False), pl.DataFrame(columns[1:])
     within = domain.arg_true()
-    candidates = within.filter(keys.hash_rows().gather(within).is_duplicated())
-    repeated = candidates.filter(keys[candidates].is_duplicated())
-    return pl.repeat(False, domain.len(), dtype=pl.Boolean, eager=True).scatter(repeated, True)
+    candidates = within.filter(repeated(keys.hash_rows().gather(within)))
+    repeats = candidates.filter(keys[candidates].is_duplicated())
+    return pl.repeat(False, domain.len(), dtype=pl.Boolean, eager=True).scatter(repeats, True)
 
 
 def _unique(e: Any, where: pl.Expr) -> pl.Expr:

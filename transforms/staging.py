@@ -20,6 +20,7 @@ from kesu.transforms import parsing, pii
 from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
 from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE, Lookups
 from kesu.transforms.personal_data import _CANDIDATE, has_personal_data, mask_personal_data
+from kesu.transforms.repeats import repeated
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
@@ -285,11 +286,10 @@ def duplicate_keys(staged: pl.DataFrame, feed: str) -> pl.DataFrame:
     # are found by a 64-bit hash of the key (0.03 s for a bank day's calls against 0.07 s
     # comparing the strings), then checked exactly among the few rows whose hashes repeat.
     values = pl.struct(key) if len(key) > 1 else pl.col(key[0])
+    candidates = repeated(staged.select(values.hash()).to_series())
     indexed = (
         staged.with_row_index("row")
-        .filter(
-            pl.all_horizontal(pl.col(k).is_not_null() for k in key) & values.hash().is_duplicated()
-        )
+        .filter(pl.all_horizontal(pl.col(k).is_not_null() for k in key) & candidates)
         .filter(values.is_duplicated())
     )
     first = pl.col("row").first().over(key)

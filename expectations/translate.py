@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from kesu.transforms.repeats import repeated
+from kesu.transforms.value_sets import one_of, repeated
 
 if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
@@ -89,7 +89,7 @@ def _in_set(e: Any, where: pl.Expr) -> pl.Expr:
     column = pl.col(e.column)
     if e.value_set is None:  # GX: vacuously true
         return pl.repeat(False, pl.len())
-    return where & column.is_not_null() & ~column.is_in(list(e.value_set)).fill_null(False)
+    return where & column.is_not_null() & ~one_of(column, list(e.value_set)).fill_null(False)
 
 
 def _between(e: Any, where: pl.Expr) -> pl.Expr:

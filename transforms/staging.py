@@ -20,7 +20,7 @@ from kesu.transforms import parsing, pii
 from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
 from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE, Lookups
 from kesu.transforms.personal_data import _CANDIDATE, has_personal_data, mask_personal_data
-from kesu.transforms.repeats import repeated
+from kesu.transforms.value_sets import one_of, repeated
 
 SOURCE_FILE = "source_file"
 SOURCE_LINE = "source_line"
@@ -174,7 +174,7 @@ def _without_personal_data(text: pl.Series, known: tuple[str, ...] = ()) -> pl.S
 
 def _unknown_value(name: str, known: tuple[str, ...]) -> pl.Expr:
     """A value not among `known` (null is none)."""
-    return (~pl.col(name).is_in(known)).fill_null(False)
+    return (~one_of(pl.col(name), known)).fill_null(False)
 
 
 _CLEAN_STRUCT = pl.Struct({"text": pl.String, "found": pl.Boolean})

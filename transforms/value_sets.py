@@ -1,11 +1,15 @@
-"""Which values of a column occur more than once: for the 64-bit hashes of record keys.
+"""Value sets over whole columns, as Polars has them but cheaper for kesu's columns: which values
+repeat (the 64-bit hashes of record keys) and which are one of a few (an enum's values).
 
 Keys repeat rarely, so their repeats are found among hashes first and then checked exactly
 among the few rows whose hashes repeat (`kesu.transforms.staging.duplicate_keys`, and the
-uniqueness expectations in `kesu.expectations.translate`).
+uniqueness expectations in `kesu.expectations.translate`). An enum's values are checked in
+staging (`_unknown_value`) and by its in-set expectation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -25,3 +29,18 @@ def repeated(hashes: pl.Series) -> pl.Series:
     if twice.is_empty():  # most files
         return pl.Series(hashes.name, [False], pl.Boolean).new_from_index(0, hashes.len())
     return hashes.is_in(twice.unique().implode())
+
+
+FEW = 8  # values that `one_of` compares one by one
+
+
+def one_of(column: pl.Expr, values: Sequence[object]) -> pl.Expr:
+    """`column.is_in(values)`: null for null, else whether the value is one of `values`.
+
+    Up to `FEW` values it is a comparison with each: an enum's short strings compare faster
+    than they hash (the in-set checks of a bank day's calls: -15 to -28 ms of ~350)."""
+    if len(values) > FEW:
+        return column.is_in(list(values))
+    if not values:
+        return pl.when(column.is_not_null()).then(False)
+    return pl.any_horizontal([column == v for v in values])

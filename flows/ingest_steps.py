@@ -22,7 +22,16 @@ from kesu.expectations import compiled, runner, suites, translate
 from kesu.expectations.runner import row_failures
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey
-from kesu.transforms import columns, lookups, parsing, personal_data, pii, quarantine, staging
+from kesu.transforms import (
+    columns,
+    lookups,
+    parsing,
+    personal_data,
+    pii,
+    quarantine,
+    staging,
+    value_sets,
+)
 from kesu.transforms.columns import BRANCH_HEADERS, STAGED_TABLE
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.personal_data import mask_message, masked_file_name
@@ -59,6 +68,8 @@ STAGING_CODE = (
     suites,
     translate,
     runner,
+    compiled,
+    value_sets,
 )
 
 

@@ -26,8 +26,18 @@ def _not_empty(text: pl.Expr) -> pl.Expr:
     return pl.when(text != "").then(text)
 
 
-# A mobile number as most exports write it: already in its normal form
+# A mobile number as most exports write it: already in its normal form (`_plain_mobile`)
 _PLAIN_MOBILE = r"^1[0-9]{10}$"
+
+
+def _plain_mobile(raw: pl.Series) -> pl.Series:
+    """Whether each value matches `_PLAIN_MOBILE` (null for null): 11 bytes, a leading 1 and an
+    unsigned integer are the same test, at a third of the regular expression's cost (5 against
+    15 ms for a bank day's calls)."""
+    text = pl.col(raw.name)
+    plain = text.str.starts_with("1") & text.cast(pl.UInt64, strict=False).is_not_null()
+    check = pl.when(text.is_not_null()).then((text.str.len_bytes() == 11) & plain)
+    return raw.to_frame().select(check).to_series()
 
 
 def phone(raw: pl.Expr) -> pl.Expr:
@@ -39,7 +49,7 @@ def _phone_digits(raw: pl.Series) -> pl.Series:
     """`phone` of a column. Most values are 11 ASCII digits already, which normalising leaves
     as they are, so only the others go through it: each of its passes copied the whole column
     (0.15 CPU-s for a bank day's calls, against ~0.04)."""
-    rows = (~raw.str.contains(_PLAIN_MOBILE)).fill_null(False).arg_true()
+    rows = (~_plain_mobile(raw)).fill_null(False).arg_true()
     if rows.is_empty():
         return raw
     return raw.scatter(rows, on_series(_normal_phone(pl.col(raw.name)), raw.gather(rows)))

@@ -56,6 +56,24 @@ def test_a_phone_mask_keeps_three_and_four_digits_of_a_long_number_and_two_of_a_
     assert masked == [reference(p) for p in phones]
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789", min_size=10, max_size=12),
+            st.text(alphabet="10 +-._e\t１٣", min_size=10, max_size=12),
+            st.builds(lambda rest: "1" + rest, st.text(alphabet="0123456789 +._１", max_size=11)),
+        ),
+        max_size=30,
+    )
+)
+def test_the_plain_mobile_check_is_its_regular_expression(values: list[str | None]) -> None:
+    raw = pl.Series("p", values, dtype=pl.String)
+    expected = raw.str.contains(pii._PLAIN_MOBILE)
+    assert pii._plain_mobile(raw).to_list() == expected.to_list()
+
+
 def test_free_text_masks_ids_phones_and_the_rows_own_name():
     text = pl.Series(
         ["客户张三，电话138-1234-5678，身份证11010519491231002X，卡号6222021234567890123"]

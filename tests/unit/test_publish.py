@@ -167,6 +167,16 @@ def test_a_table_removed_and_made_again_is_not_taken_for_the_kept_one(tmp_path: 
     assert read_polars(tmp_path)["complaint_id"].to_list() == ["n0", "n1", "n2", "new"]
 
 
+def test_a_process_keeps_a_bounded_number_of_tables(tmp_path: Path) -> None:
+    """Kept tables are bounded: a process that writes to many warehouses (a test session, a
+    long-lived server) keeps only the most recently published ones."""
+    for i in range(tables._KeptTables.TABLES + 5):
+        publish_partition(Warehouse.at(tmp_path / f"wh-{i}"), TABLE, D1, {"p.parquet": frame("a")})
+    kept = tables._KEPT._idle
+    assert len(kept) == tables._KeptTables.TABLES
+    assert str(table_dir(tmp_path / f"wh-{tables._KeptTables.TABLES + 4}", TABLE)) in kept
+
+
 def test_create_then_read_with_polars_and_duckdb(tmp_path: Path) -> None:
     first = publish_partition(
         Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1", "c2")}

@@ -36,8 +36,7 @@ def _plain_mobile(raw: pl.Series) -> pl.Series:
     15 ms for a bank day's calls)."""
     text = pl.col(raw.name)
     plain = text.str.starts_with("1") & text.cast(pl.UInt64, strict=False).is_not_null()
-    check = pl.when(text.is_not_null()).then((text.str.len_bytes() == 11) & plain)
-    return raw.to_frame().select(check).to_series()
+    return on_series(pl.when(text.is_not_null()).then((text.str.len_bytes() == 11) & plain), raw)
 
 
 def phone(raw: pl.Expr) -> pl.Expr:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+from kesu.transforms.parsing import constant
 
 SMALL = 20_000  # a small feed's file: ~3,000 complaints, ~330 transfers
 
@@ -27,7 +28,7 @@ def repeated(hashes: pl.Series) -> pl.Series:
     ordered = hashes.sort()
     twice = ordered.filter(ordered == ordered.shift(1))
     if twice.is_empty():  # most files
-        return pl.Series(hashes.name, [False], pl.Boolean).new_from_index(0, hashes.len())
+        return constant(False, hashes.len(), pl.Boolean, hashes.name)
     return hashes.is_in(twice.unique().implode())
 
 

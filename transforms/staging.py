@@ -162,14 +162,33 @@ def _without_personal_data(text: pl.Series, known: tuple[str, ...] = ()) -> pl.S
         candidates = parsing.clean_text(written)
         if not candidates.equals(written):  # most columns: nothing to clean
             text = text.scatter(others, candidates)
-    maybe = candidates.str.contains(_CANDIDATE)  # null for null: `any` and `filter` skip it
-    if maybe.any():
-        distinct = candidates.filter(maybe).unique()
+    if _repeats_much(candidates):  # the few distinct values are looked at, not every row
+        distinct = candidates.unique()
+        distinct = distinct.filter(distinct.str.contains(_CANDIDATE))  # null: filtered out
+    else:
+        maybe = candidates.str.contains(_CANDIDATE)  # null for null: `any` and `filter` skip it
+        distinct = candidates.filter(maybe).unique() if maybe.any() else candidates.clear()
+    if distinct.len():
         hits = distinct.filter(has_personal_data(distinct))
         if hits.len():
             found = text.is_in(hits.implode()).fill_null(False)
             text = text.zip_with(~found, text.replace(hits, mask_personal_data(hits)))
     return pl.DataFrame({"text": text, "found": found}).to_struct(text.name)
+
+
+REPEATS_SAMPLE = 2048  # leading values of a column that tell whether it repeats much
+
+
+def _repeats_much(values: pl.Series) -> bool:
+    """Whether a long column's values repeat so much that finding its distinct values first is
+    cheaper than the detector's candidate test on every row, as its first values suggest (at
+    most 3 distinct in 4). For a bank day's calls: agent ids (2,401 distinct) 9.9 -> 3.4 ms, an
+    inquiry topic (25 distinct, Chinese text) 16.7 -> 4.3 ms; a call id, distinct in every row,
+    keeps the test on every row (finding its distinct values alone took 36 ms)."""
+    if values.len() <= REPEATS_SAMPLE:
+        return False
+    head = values.head(REPEATS_SAMPLE)
+    return 4 * head.n_unique() <= 3 * head.len()
 
 
 def _unknown_value(name: str, known: tuple[str, ...]) -> pl.Expr:

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kesu.transforms import staging
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.quarantine import row_problems, split
 from kesu.transforms.staging import (
@@ -13,6 +14,7 @@ from kesu.transforms.staging import (
     duplicate_keys,
     stage,
 )
+from polars.testing import assert_frame_equal
 
 CODES = pl.DataFrame(
     {
@@ -223,6 +225,25 @@ def test_only_the_row_with_personal_data_in_a_column_is_held():
     assert loaded["complaint_id"].to_list() == ["C0", "C2"]
     assert loaded["original_complaint_id"].to_list() == ["C-1", "C1"]
     assert bad["original_complaint_id"].to_list() == ["138****4444"]
+
+
+def test_a_long_column_of_few_values_is_checked_by_its_distinct_values(monkeypatch):
+    """Past `REPEATS_SAMPLE` rows, a column whose first values repeat is checked by its distinct
+    values: a phone far past the sample is still found, and the result is the row-by-row one."""
+    rows = [complaint(complaint_id=f"C{i}", original_complaint_id=f"P{i % 5}") for i in range(3000)]
+    rows[2900]["original_complaint_id"] = " 13833334444"  # after the sample; padded
+    rows[2950]["original_complaint_id"] = None
+    source = frame(rows)
+    assert staging._repeats_much(source["original_complaint_id"])
+    by_distinct = stage("complaints", source, "c.csv", CTX)
+    monkeypatch.setattr(staging, "REPEATS_SAMPLE", 10_000)  # every row tested, as before
+    by_row = stage("complaints", source, "c.csv", CTX)
+    assert_frame_equal(by_distinct.staged, by_row.staged)
+    assert_frame_equal(by_distinct.issues, by_row.issues)
+    assert_frame_equal(by_distinct.masked_source, by_row.masked_source)
+    held = by_distinct.issues.filter(pl.col("rule") == "personal_data")
+    assert held["row"].to_list() == [2900]
+    assert by_distinct.masked_source["original_complaint_id"][2900] == "138****4444"
 
 
 def test_a_value_with_full_width_digits_but_no_personal_data_loads():

@@ -147,7 +147,7 @@ def test_a_malformed_csv_note_never_quotes_the_record():
 )
 def test_text_staging_parsed_holds_no_personal_data_for_the_detector(parsed):
     # staging shows held rows' parsed dates, times, whole numbers and 是/否 unmasked
-    # (staging._text_to_hold): the detector must agree that none of them holds any
+    # (staging._masked_at): the detector must agree that none of them holds any
     assert not has_personal_data(pl.Series([parsed]))[0]
 
 

@@ -53,9 +53,9 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
                             "not read (split the export)"
                         )
                     text = tail + chunk
-                    for letters, digits in _CELL_REF.findall(text):
-                        rows = max(rows, int(digits))
-                        cols = max(cols, _column_number(letters))
+                    if cells := _CELL_REF.findall(text):  # by distinct value: ~4x less Python
+                        rows = max(rows, *(int(digits) for digits in {d for _, d in cells}))
+                        cols = max(cols, *(_column_number(c) for c in {c for c, _ in cells}))
                     tail = text[-64:]
             if rows * cols > MAX_CELLS:
                 raise SourceReadError(

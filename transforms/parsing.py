@@ -137,6 +137,35 @@ def naive_datetimes(text: pl.Series) -> pl.Series:
     return _first_format(text, DATETIME_FORMATS, pl.Datetime("us"))
 
 
+def text_and_value(raw: pl.Series, kind: str) -> pl.Series:
+    """{text, value} of a date (`kind` "date") or date-time column's text as written: its clean
+    text (`clean`) and its value (`dates`, `naive_datetimes`), but trimmed only where needed.
+
+    Each value is tried as written in the first format first; the most of them parse so, and
+    need no trimming (Polars' parser itself skips the spaces a format's space or start can meet,
+    and those values keep them in `text`). Only the others are cleaned and parsed as before.
+    That spares a pass trimming every value (~4 ms per date-time column of a bank day's calls).
+    For long columns: in a short one the steps cost more than the values (`PARSED_AS_WRITTEN`).
+    """
+    parse = dates if kind == "date" else naive_datetimes
+    first = DATE_FORMATS[0] if kind == "date" else DATETIME_FORMATS[0]
+    value = _parse(raw, first, pl.Date() if kind == "date" else pl.Datetime("us"))
+    text = raw
+    missed = value.is_null() & raw.is_not_null()
+    if missed.any():
+        rows = missed.arg_true()
+        rest = clean_text(raw.gather(rows))
+        text = raw.scatter(rows, rest)
+        value = value.scatter(rows, parse(rest))
+    return pl.DataFrame({"text": text, "value": value}).to_struct(raw.name)
+
+
+# Rows from which a file's dates and date-times are parsed as written (`text_and_value`); a
+# shorter file's are cleaned first, in one query with its other columns (a small feed's file:
+# ~1-2 ms less than parsing as written).
+PARSED_AS_WRITTEN = 20_000
+
+
 # China kept summer time 1986-1991; since then its clocks are UTC+8 all year.
 FIXED_OFFSET_SINCE = datetime(1992, 1, 1)
 UTC_OFFSET = timedelta(hours=8)

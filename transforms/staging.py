@@ -203,6 +203,7 @@ class _Plan:
     problems: list[pl.Expr] = field(default_factory=list)  # issue reasons, as `_p:<rule>:<name>`
     # columns whose `_m:` text is masked after the plan, where `_p:unparseable:<name>` has a row
     masked_later: list[str] = field(default_factory=list)
+    as_written: bool = False  # dates and date-times parsed as written (a long file)
 
 
 def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | None) -> None:
@@ -210,21 +211,27 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
     clean = pl.col(name)
     prepared = pl.col(f"_x:{name}")
     if kind in ("datetime", "date"):
-        if kind == "datetime":
-            plan.prepared.append(
-                clean.map_batches(parsing.naive_datetimes, return_dtype=pl.Datetime("us")).alias(
-                    f"_x:{name}"
-                )
-            )
-            values, problem = parsing.local_datetimes(clean, prepared)
+        if plan.as_written:  # `clean` is the text as written here (`_cleaned_later`)
+            dtype = pl.Datetime("us") if kind == "datetime" else pl.Date()
+            both = pl.Struct({"text": pl.String, "value": dtype})
+            parse = partial(parsing.text_and_value, kind=kind)
+            plan.prepared.append(clean.map_batches(parse, return_dtype=both).alias(f"_x:{name}"))
+            text, parsed = prepared.struct.field("text"), prepared.struct.field("value")
         else:
-            plan.prepared.append(
-                clean.map_batches(parsing.dates, return_dtype=pl.Date).alias(f"_x:{name}")
+            parse, dtype = (
+                (parsing.naive_datetimes, pl.Datetime("us"))
+                if kind == "datetime"
+                else (parsing.dates, pl.Date())
             )
-            values, problem = prepared, parsing.problem(clean, prepared, parsing.DATE_PROBLEM)
+            plan.prepared.append(clean.map_batches(parse, return_dtype=dtype).alias(f"_x:{name}"))
+            text, parsed = clean, prepared
+        if kind == "datetime":
+            values, problem = parsing.local_datetimes(text, parsed)
+        else:
+            values, problem = parsed, parsing.problem(text, parsed, parsing.DATE_PROBLEM)
         plan.outputs.append(values.alias(name))
         plan.problems.append(problem.alias(f"_p:unparseable:{name}"))
-        plan.masked.append(clean)
+        plan.masked.append(text)
         plan.masked_later.append(name)
     elif kind in EXPRESSION_PARSERS:
         values, problem = EXPRESSION_PARSERS[kind](clean)
@@ -364,13 +371,13 @@ def stage(feed: str, source: pl.DataFrame, source_file: str, ctx: StagingContext
     The whole file is one lazy plan, collected once: Polars runs the trim, parse, map and token
     passes of all columns together, and no trimmed copy of the file's text outlives it.
     """
-    plan = _Plan()
+    plan = _Plan(as_written=source.height > parsing.PARSED_AS_WRITTEN)
     person = next((c for c in COLUMNS[feed] if c.kind == "person_name"), None)
     own_name = person.name if person is not None and person.name in source.columns else None
     texts = [
         (
             pl.col(c.name).cast(pl.String)
-            if _cleaned_later(c)
+            if _cleaned_later(c, plan.as_written)
             else parsing.clean(pl.col(c.name).cast(pl.String)).alias(c.name)
         )
         if c.name in source.columns
@@ -414,12 +421,17 @@ def _aligned(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.rechunk() if len(set(frame.n_chunks("all"))) > 1 else frame
 
 
-def _cleaned_later(col: Column) -> bool:
+def _cleaned_later(col: Column, as_written: bool) -> bool:
     """Whether a column's text goes into the plan as written, not cleaned first. Cleaning
     (trimming) costs a copy of the column, ~0.008 CPU-s for a bank day's calls, and these
-    columns do not need it: personal data is normalised by dropping every space anyway, and an
-    enum's values are checked as written against its own, cleaning only the others."""
-    return col.kind in PII_KINDS or (col.kind == "enum" and bool(col.values))
+    columns do not need it: personal data is normalised by dropping every space anyway, an
+    enum's values are checked as written against its own, cleaning only the others, and in a
+    long file a date or date-time is parsed as written, cleaning only what does not parse so."""
+    return (
+        col.kind in PII_KINDS
+        or (as_written and col.kind in ("datetime", "date"))
+        or (col.kind == "enum" and bool(col.values))
+    )
 
 
 def _latest(col: Column, ctx: StagingContext) -> date | None:

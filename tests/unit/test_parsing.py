@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kesu.transforms import parsing
 
 
@@ -146,3 +148,39 @@ def test_an_implausible_time_is_named_with_the_window(text, why):
 def test_an_implausible_date_is_named_with_the_window(text, latest, why):
     values, _ = parsing.parse_date(pl.Series([text]))
     assert parsing.implausible(values, EARLIEST, latest).to_list() == [why]
+
+
+# What a date or date-time column of an export can hold: forms that parse, padding around
+# them, full-width digits, forms that do not parse, empty text and null.
+_PADS = st.sampled_from(["", " ", "\t", "\u3000", " \r", "\u00a0"])
+_WRITTEN = st.sampled_from(
+    [
+        "2025-03-01 08:30:15",
+        "2025/03/01 08:30",
+        "2025年03月01日",
+        "２０２５-03-01 08:30:15",
+        "2025-03-01",
+        "2025-03-01 00:00:00",
+        "2025-02-30 10:00:00",
+        "N/A",
+        "",
+        "13812345678",
+    ]
+)
+_AS_WRITTEN = st.one_of(st.none(), st.builds(lambda a, v, b: a + v + b, _PADS, _WRITTEN, _PADS))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_AS_WRITTEN, max_size=30), st.sampled_from(["date", "datetime"]))
+def test_parsing_as_written_is_cleaning_first(values, kind):
+    """`text_and_value` parses what it can as written and cleans the rest: the same values as
+    cleaning every value first, and the same text but for the padding of values that parsed."""
+    raw = pl.Series("t", values, dtype=pl.String)
+    both = parsing.text_and_value(raw, kind).struct.unnest()
+    clean = parsing.clean_text(raw)
+    parse = parsing.dates if kind == "date" else parsing.naive_datetimes
+    assert both["value"].to_list() == parse(clean).to_list()
+    assert both["text"].str.strip_chars().replace("", None).to_list() == clean.to_list()
+    # a text left as written is one that parsed
+    kept = (both["text"] != clean).fill_null(False)
+    assert both["value"].filter(kept).null_count() == 0

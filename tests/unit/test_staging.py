@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kesu.transforms import staging
+from kesu.transforms import parsing, staging
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.quarantine import row_problems, split
 from kesu.transforms.staging import (
@@ -244,6 +244,28 @@ def test_a_long_column_of_few_values_is_checked_by_its_distinct_values(monkeypat
     held = by_distinct.issues.filter(pl.col("rule") == "personal_data")
     assert held["row"].to_list() == [2900]
     assert by_distinct.masked_source["original_complaint_id"][2900] == "138****4444"
+
+
+def test_a_long_files_dates_parsed_as_written_stage_as_cleaned_first(monkeypatch):
+    """A long file's dates and date-times are parsed as written (`parsing.PARSED_AS_WRITTEN`):
+    the same rows and issues as a short file's, cleaned first; the held text keeps the padding
+    of a value that parsed, and a value that did not parse is quoted clean and masked."""
+    written = [" 2025-01-01 10:00:00", "2025/01/01 10:00 ", "1385555-6666", "", None, "昨天"]
+    rows = [
+        complaint(complaint_id=f"C{i}", received_at=w, closed_at=w)
+        for i, w in enumerate(written * 3)
+    ]
+    source = frame(rows)
+    monkeypatch.setattr(parsing, "PARSED_AS_WRITTEN", 0)
+    as_written = stage("complaints", source, "c.csv", CTX)
+    monkeypatch.setattr(parsing, "PARSED_AS_WRITTEN", 10_000)
+    cleaned_first = stage("complaints", source, "c.csv", CTX)
+    assert_frame_equal(as_written.staged, cleaned_first.staged)
+    assert_frame_equal(as_written.issues, cleaned_first.issues)
+    held = as_written.masked_source["received_at"].to_list()[:6]
+    assert held == [" 2025-01-01 10:00:00", "2025/01/01 10:00", "138****6666", None, None, "昨天"]
+    assert cleaned_first.masked_source["received_at"][0] == "2025-01-01 10:00:00"
+    assert as_written.staged["received_at"].null_count() == 3 * 4
 
 
 def test_a_value_with_full_width_digits_but_no_personal_data_loads():

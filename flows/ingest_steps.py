@@ -43,6 +43,7 @@ from kesu.transforms.staging import (
     duplicate_keys,
     stage,
 )
+from kesu.transforms.value_sets import at_rows
 from kesu.warehouse import csv_records, landing, landing_excel, paths, scratch
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
 from kesu.warehouse.raw import keep_raw, read_regular, sha256_file
@@ -351,8 +352,7 @@ def _suite_failures(
     engine = settings.get("validation", "engine")
     among = None
     if not repeats.is_empty():
-        rows = pl.int_range(0, staged.height, dtype=pl.UInt32, eager=True)
-        among = ~rows.is_in(repeats.cast(pl.UInt32).implode())
+        among = ~at_rows(staged.height, repeats)
     return row_failures(staged, STAGED_TABLE[feed], engine=engine, among=among)
 
 

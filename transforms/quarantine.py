@@ -6,6 +6,7 @@ import polars as pl
 from kesu.transforms.columns import COLUMNS
 from kesu.transforms.personal_data import mask_personal_data
 from kesu.transforms.staging import ISSUE_SCHEMA, SOURCE_FILE, SOURCE_LINE
+from kesu.transforms.value_sets import at_rows
 
 QUARANTINE_LEAD = [SOURCE_FILE, SOURCE_LINE, "field", "rule", "reason"]
 SHAPE_RULE = "record_shape"
@@ -51,8 +52,7 @@ def split(
     """(loaded, quarantined). Loaded keeps the staged columns; quarantined keeps the source text
     (personal data masked) with file, line and the reasons a data steward acts on."""
     bad = problems["row"]
-    is_bad = pl.int_range(0, staged.height, dtype=pl.UInt32, eager=True).is_in(bad.implode())
-    loaded = staged.filter(~is_bad)
+    loaded = staged.filter(~at_rows(staged.height, bad))
     quarantined = (
         masked_source.with_columns(staged.select(SOURCE_FILE, SOURCE_LINE))
         .with_row_index("row")

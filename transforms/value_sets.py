@@ -45,3 +45,11 @@ def one_of(column: pl.Expr, values: Sequence[object]) -> pl.Expr:
     if not values:
         return pl.when(column.is_not_null()).then(False)
     return pl.any_horizontal([column == v for v in values])
+
+
+def at_rows(n: int, rows: pl.Series) -> pl.Series:
+    """`n` booleans, True at the positions `rows` (row numbers below `n`, repeats allowed).
+
+    Set directly, ~0.02 ms, where `int_range(n).is_in(rows)` hashes `n` row numbers: ~1 ms for a
+    bank day's calls, twice a drop (the quarantine's split, the suite's rows)."""
+    return constant(False, n, pl.Boolean).scatter(rows, True)

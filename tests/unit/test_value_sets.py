@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kesu.transforms import value_sets
-from kesu.transforms.value_sets import one_of, repeated
+from kesu.transforms.value_sets import at_rows, one_of, repeated
+from polars.testing import assert_series_equal
 
 
 @settings(max_examples=200, deadline=None)
@@ -32,3 +33,19 @@ def test_one_of_is_is_in(values: list[str | None], among: list[str]) -> None:
     ours = frame.select(one_of(pl.col("v"), among)).to_series()
     theirs = frame.select(pl.col("v").is_in(among)).to_series()
     assert ours.dtype == pl.Boolean and ours.to_list() == theirs.to_list()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 50).flatmap(
+        lambda n: st.tuples(
+            st.just(n), st.lists(st.integers(0, max(n - 1, 0)), max_size=10 if n else 0)
+        )
+    )
+)
+def test_at_rows_is_membership_of_the_row_numbers(case):
+    n, rows = case
+    expected = pl.int_range(0, n, dtype=pl.UInt32, eager=True).is_in(
+        pl.Series(rows, dtype=pl.UInt32).implode()
+    )
+    assert_series_equal(at_rows(n, pl.Series(rows, dtype=pl.UInt32)), expected, check_names=False)

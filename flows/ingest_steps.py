@@ -360,9 +360,9 @@ def _by_source_file(frame: pl.DataFrame | None, names: list[str]) -> dict[str, p
     """One Parquet file per source file, so a corrected file replaces just its own rows."""
     if frame is None or frame.height == 0:
         return {}
-    present = frame["source_file"].unique().to_list()
-    if len(present) == 1 and present[0] in names:  # the usual drop: no copy of every row
-        return {paths.safe_part_name(present[0]): frame}
+    # the usual drop, one file: no copy of every row (compared, not hashed: ~1 against ~3 ms)
+    if len(names) == 1 and (frame["source_file"] == names[0]).all():
+        return {paths.safe_part_name(names[0]): frame}
     parts = frame.partition_by("source_file", as_dict=True, maintain_order=True)
     return {paths.safe_part_name(n): parts[(n,)] for n in names if (n,) in parts}
 

@@ -211,19 +211,17 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
     clean = pl.col(name)
     prepared = pl.col(f"_x:{name}")
     if kind in ("datetime", "date"):
+        dtype: pl.DataType = pl.Datetime("us") if kind == "datetime" else pl.Date()
         if plan.as_written:  # `clean` is the text as written here (`_cleaned_later`)
-            dtype = pl.Datetime("us") if kind == "datetime" else pl.Date()
             both = pl.Struct({"text": pl.String, "value": dtype})
             parse = partial(parsing.text_and_value, kind=kind)
             plan.prepared.append(clean.map_batches(parse, return_dtype=both).alias(f"_x:{name}"))
             text, parsed = prepared.struct.field("text"), prepared.struct.field("value")
         else:
-            parse, dtype = (
-                (parsing.naive_datetimes, pl.Datetime("us"))
-                if kind == "datetime"
-                else (parsing.dates, pl.Date())
+            of_clean = parsing.naive_datetimes if kind == "datetime" else parsing.dates
+            plan.prepared.append(
+                clean.map_batches(of_clean, return_dtype=dtype).alias(f"_x:{name}")
             )
-            plan.prepared.append(clean.map_batches(parse, return_dtype=dtype).alias(f"_x:{name}"))
             text, parsed = clean, prepared
         if kind == "datetime":
             values, problem = parsing.local_datetimes(text, parsed)

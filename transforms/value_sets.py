@@ -1,5 +1,6 @@
 """Value sets over whole columns, as Polars has them but cheaper for kesu's columns: which values
-repeat (the 64-bit hashes of record keys) and which are one of a few (an enum's values).
+repeat (the 64-bit hashes of record keys), which are one of a few (an enum's values), and
+which rows are among given positions (`at_rows`: a drop's held rows, its repeated keys).
 
 Keys repeat rarely, so their repeats are found among hashes first and then checked exactly
 among the few rows whose hashes repeat (`kesu.transforms.staging.duplicate_keys`, and the

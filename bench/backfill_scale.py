@@ -140,8 +140,10 @@ def child(what: str, n: int, workers: int) -> None:
 
         rows = pandas_gx(landing, days, target, KEY.encode())
     else:
-        from kesu.flows.backfill import backfill
+        from kesu.flows.backfill import backfill, progress_listener
+        from kesu.flows.backfill_cli import drop_line
         from kesu.flows.cli_args import prefect_defaults
+        from kesu.flows.terminal import Terminal, prefect_quiet
         from prefect import flow
 
         prefect_defaults(local_server=False)  # as `kesu backfill` (the API: temporary, here)
@@ -154,13 +156,19 @@ def child(what: str, n: int, workers: int) -> None:
         fixed = time.perf_counter() - t
         t = time.perf_counter()
         kwargs = {"workers": workers} if "workers" in backfill.parameters.properties else {}
-        runs = backfill(
-            start=days[0],
-            end=days[-1],
-            landing_dir=str(landing),
-            warehouse_dir=str(target),
-            **kwargs,
-        )
+        # as `kesu backfill` runs it off a terminal: a line per drop, Prefect's console quiet
+        terminal = Terminal(tty=False)
+        with (
+            progress_listener(lambda e: terminal.line(drop_line(e))),
+            prefect_quiet(terminal),
+        ):
+            runs = backfill(
+                start=days[0],
+                end=days[-1],
+                landing_dir=str(landing),
+                warehouse_dir=str(target),
+                **kwargs,
+            )
         rows = sum(r["rows_in"] for run in runs for r in run["feeds"].values())
         for run in runs:  # worker seconds per stage, summed over drops and feeds
             for feed in run["feeds"].values():

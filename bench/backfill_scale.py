@@ -7,12 +7,15 @@ each finds them in the page cache:
   kesu       the backfill flow (parse, normalise, validate, tokenize, publish); the start of
              Prefect's ephemeral API is timed separately and not counted
   pandas_gx  a straightforward pandas + GX ingest of the same files (only with --baseline)
+  kesu_plain the same drops through `ingest_drop` on the same threads, without Prefect: what
+             the orchestration adds (only with --without-prefect)
 and prints seconds, µs per row, the kesu/floor and pandas_gx/kesu ratios and peak RSS.
 
 The floor and pandas_gx run with the allocator settings of the shell that started this script:
 kesu's own (`kesu.ALLOCATOR`, set in this process when it imports kesu) are kesu's, not theirs.
 
     .venv/bin/python bench/backfill_scale.py --days 7 30 [--baseline] [--workers 2]
+                                             [--without-prefect]
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def measure(what: str, n: int, workers: int) -> dict:
     warm(OUT / "landing-bank", days_from(n))
     cmd = [sys.executable, __file__, "--child", what, "--n", str(n), "--workers", str(workers)]
     env = os.environ | {"KESU_PII_KEY": KEY, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    if what != "kesu":  # the references run as a user's shell would start them
+    if not what.startswith("kesu"):  # the references run as a user's shell would start them
         env.pop("_RJEM_MALLOC_CONF", None)
         if SHELL_ALLOCATOR is not None:
             env["_RJEM_MALLOC_CONF"] = SHELL_ALLOCATOR
@@ -139,6 +142,16 @@ def child(what: str, n: int, workers: int) -> None:
         from bench.baselines import pandas_gx
 
         rows = pandas_gx(landing, days, target, KEY.encode())
+    elif what == "kesu_plain":  # the drops' own work: `ingest_drop` on the same threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        from kesu.flows.config import load_settings
+        from kesu.flows.drop import ingest_drop
+
+        settings = load_settings(landing=str(landing), warehouse=str(target))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(lambda day: ingest_drop(settings, day), days))
+        rows = sum(r["rows_in"] for run in done for r in run["feeds"].values())
     else:
         from kesu.flows.backfill import backfill, progress_listener
         from kesu.flows.backfill_cli import drop_line
@@ -196,6 +209,12 @@ def main() -> None:
     ap.add_argument("--days", type=int, nargs="+", default=[7, 30, 90])
     ap.add_argument("--baseline", action="store_true", help="also time pandas + GX (slow)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--without-prefect",
+        action="store_true",
+        help="also time the drops without Prefect (`ingest_drop` on the same threads): "
+        "what the orchestration adds",
+    )
     ap.add_argument("--child")
     ap.add_argument("--n", type=int)
     args = ap.parse_args()
@@ -207,7 +226,8 @@ def main() -> None:
     runs: dict[int, dict[str, dict]] = {}
     for n in args.days:
         ensure_sample(n)
-        results = runs[n] = {w: measure(w, n, args.workers) for w in ("floor", "kesu")}
+        chosen = ("floor", "kesu") + (("kesu_plain",) if args.without_prefect else ())
+        results = runs[n] = {w: measure(w, n, args.workers) for w in chosen}
         if args.baseline:
             results["pandas_gx"] = measure("pandas_gx", n, args.workers)
         for w, r in results.items():
@@ -254,6 +274,12 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
         f"marginal cost of days {small + 1}..{large}: floor {floor:.2f} us/row, "
         f"kesu {kesu:.2f} us/row = {kesu / floor:.2f}x the floor (goal <= 2.5x)"
     )
+    if "kesu_plain" in runs[small]:
+        plain = marginal("kesu_plain")
+        print(
+            f"  kesu without Prefect {plain:.2f} us/row = {plain / floor:.2f}x the floor "
+            f"(Prefect's share of kesu's: {1 - plain / kesu:.0%})"
+        )
     if "pandas_gx" in runs[small]:
         print(
             f"  pandas_gx {marginal('pandas_gx'):.2f} us/row = "
@@ -261,7 +287,12 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
         )
 
 
-LABEL = {"floor": "floor", "kesu": "kesu", "pandas_gx": "pandas + GX"}
+LABEL = {
+    "floor": "floor",
+    "kesu": "kesu",
+    "kesu_plain": "kesu without Prefect",
+    "pandas_gx": "pandas + GX",
+}
 FLAT = 0.10  # "flat" peak memory: at most this much growth from the shortest to the longest range
 
 

@@ -1,6 +1,6 @@
 """Benchmark: `kesu backfill` over N days of `--profile bank` against its two reference points.
 
-For each N in --days (default 7 30): generate the drops (once, reused), then, each in a fresh
+For each N in --days (default 7 30 90): generate the drops (once, reused), then, each in a fresh
 child process so peak memory is its own, after reading the N days' files once (untimed) so that
 each finds them in the page cache:
   floor      bare Polars scan_csv -> sink_parquet of the same CSVs into date partitions

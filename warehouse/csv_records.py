@@ -61,7 +61,7 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
     return width >= 5 and line.count('"') % 2 == 0 and len(_fields(line)) == width
 
 
-def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool | None = None) -> bool:
+def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool) -> bool:
     """Whether each record Polars read from `body` has exactly the header's fields, told from
     byte counts alone (no field counted): the usual export passes, anything else is counted.
 
@@ -70,11 +70,10 @@ def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool | None = N
     commas. Then no record has more fields than the header (the sentinel is empty), and each line
     is its values' bytes plus its commas: the body's bytes beyond the values and line breaks
     leave room for exactly `width - 1` commas per record only if no record is short (a blank line
-    read as a record would be one too). `quotes`: whether `body` holds a quote, if known.
+    read as a record would be one too). `quotes`: whether `body` holds a quote (`b'"' in body`,
+    which the caller has searched for already).
     """
     width = frame.width - 1
-    if quotes is None:
-        quotes = b'"' in body
     if width < 2 or quotes or b"\r" in body or frame.height == 0:
         return False
     if frame.get_column(frame.columns[-1]).null_count() != frame.height:

@@ -303,11 +303,9 @@ def _read_utf8(
     return SourceTable(frame, encoding, notes)
 
 
-def _read_fast(body: bytes, width: int, quotes: bool | None = None) -> tuple[pl.DataFrame, int]:
+def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int]:
     """Polars' reader: text columns `_c0`…, `_line`, `_ragged`, and the blank lines skipped.
-    `quotes`: whether `body` holds a quote, if known."""
-    if quotes is None:
-        quotes = b'"' in body
+    `quotes`: whether `body` holds a quote (`b'"' in body`, searched once by the caller)."""
     # One sentinel column beyond the header catches records with too many fields.
     names = [f"_c{i}" for i in range(width)] + ["_c_extra"]
     frame = pl.read_csv(

@@ -150,8 +150,8 @@ def child(what: str, n: int, workers: int) -> None:
 
         settings = load_settings(landing=str(landing), warehouse=str(target))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = list(pool.map(lambda day: ingest_drop(settings, day), days))
-        rows = sum(r["rows_in"] for run in done for r in run["feeds"].values())
+            runs = list(pool.map(lambda day: ingest_drop(settings, day), days))
+        rows, stages = _counted(runs)
     else:
         from kesu.flows.backfill import backfill, progress_listener
         from kesu.flows.backfill_cli import drop_line
@@ -182,11 +182,7 @@ def child(what: str, n: int, workers: int) -> None:
                 warehouse_dir=str(target),
                 **kwargs,
             )
-        rows = sum(r["rows_in"] for run in runs for r in run["feeds"].values())
-        for run in runs:  # worker seconds per stage, summed over drops and feeds
-            for feed in run["feeds"].values():
-                for stage, sec in (feed.get("seconds") or {}).items():
-                    stages[stage] = stages.get(stage, 0.0) + sec
+        rows, stages = _counted(runs)
     seconds = time.perf_counter() - t
     rss = memory.stop()
     print(
@@ -202,6 +198,16 @@ def child(what: str, n: int, workers: int) -> None:
             }
         )
     )
+
+
+def _counted(runs: list[dict]) -> tuple[int, dict[str, float]]:
+    """The drops' rows in, and worker seconds per stage summed over drops and feeds."""
+    feeds = [feed for run in runs for feed in run["feeds"].values()]
+    stages: dict[str, float] = {}
+    for feed in feeds:
+        for stage, sec in (feed.get("seconds") or {}).items():
+            stages[stage] = stages.get(stage, 0.0) + sec
+    return sum(feed["rows_in"] for feed in feeds), stages
 
 
 def main() -> None:

@@ -1,9 +1,8 @@
 """kesu tunes the two allocators of its process: Polars' (jemalloc) and the C library's (glibc).
 
-The settings only work if made before the process allocates in earnest (jemalloc's before Polars
+Both settings only work if made before the process allocates in earnest (jemalloc's before Polars
 is first imported), so each case runs a fresh interpreter: one imports kesu's staging (which
-imports Polars) and reports what Polars handed to jemalloc; the others count glibc's arenas, and
-the pages a large block costs when it is allocated again.
+imports Polars) and reports what Polars handed to jemalloc; the other counts glibc's arenas.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from kesu import ALLOCATOR, MALLOC_ARENAS, MALLOC_REUSE
+from kesu import ALLOCATOR, MALLOC_ARENAS
 
 SHOW = "import kesu.transforms.staging, os; print(os.environ['_RJEM_MALLOC_CONF'])"
 
@@ -91,54 +90,3 @@ def test_kesu_caps_the_c_allocators_arenas() -> None:
 def test_a_users_own_arena_setting_wins() -> None:
     env = _without("GLIBC_TUNABLES") | {"MALLOC_ARENA_MAX": "6", "IMPORT_KESU": "1"}
     assert _arenas(env) == 6
-
-
-# A block as large as a bank day's file read whole (over glibc's own limit of 32 MB for reuse,
-# under kesu's), written, freed and allocated again: the minor page faults of the second time.
-REFAULTS = """
-import os, resource
-if os.environ.get("IMPORT_KESU"):
-    import kesu
-size = int(os.environ["BLOCK"])
-def faults():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-block = b"x" * size
-del block
-before = faults()
-block = b"y" * size
-print(faults() - before)
-"""
-BLOCK = 48 << 20
-PAGES = BLOCK // 4096
-
-
-def _refaults(env: dict[str, str], block: int = BLOCK) -> int:
-    out = subprocess.run(
-        [sys.executable, "-c", REFAULTS],
-        env=env | {"BLOCK": str(block)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(out.stdout)
-
-
-def test_kesu_lets_the_c_allocator_reuse_a_large_block() -> None:
-    env = _without("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
-    assert BLOCK < MALLOC_REUSE
-    assert _refaults(env) > PAGES // 2  # without kesu: mapped afresh, every page faulted again
-    assert _refaults(env | {"IMPORT_KESU": "1"}) < PAGES // 20  # kept and reused
-
-
-def test_a_block_over_the_limit_is_still_handed_back() -> None:
-    env = _without("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
-    over = 2 * MALLOC_REUSE
-    assert _refaults(env | {"IMPORT_KESU": "1"}, over) > over // 4096 // 2
-
-
-def test_a_users_own_reuse_setting_wins() -> None:
-    env = _without("MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
-    # glibc's own variable, read when the process starts: blocks from 1 MB are mapped afresh
-    assert _refaults(env | {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "IMPORT_KESU": "1"}) > (
-        PAGES // 2
-    )

@@ -11,11 +11,17 @@ each finds them in the page cache:
              the orchestration adds (only with --without-prefect)
 and prints seconds, µs per row, the kesu/floor and pandas_gx/kesu ratios and peak RSS.
 
+With --repeat R each range's floor and kesu children (and kesu_plain) run R times, in turn
+(floor, kesu, floor, kesu, …), so that a drift of the machine's speed reaches both alike: the
+tables show each one's median run (peak memory: the largest of its runs), and the marginal cost
+is also given run by run (the i-th runs of the shortest and the longest range), min-median-max.
+pandas_gx runs once.
+
 The floor and pandas_gx run with the allocator settings of the shell that started this script:
 kesu's own (`kesu.ALLOCATOR`, set in this process when it imports kesu) are kesu's, not theirs.
 
     .venv/bin/python bench/backfill_scale.py --days 7 30 [--baseline] [--workers 2]
-                                             [--without-prefect]
+                                             [--without-prefect] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -221,6 +227,12 @@ def main() -> None:
         help="also time the drops without Prefect (`ingest_drop` on the same threads): "
         "what the orchestration adds",
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each range's floor and kesu children this many times, in turn; report medians",
+    )
     ap.add_argument("--child")
     ap.add_argument("--n", type=int)
     args = ap.parse_args()
@@ -233,14 +245,20 @@ def main() -> None:
     for n in args.days:
         ensure_sample(n)
         chosen = ("floor", "kesu") + (("kesu_plain",) if args.without_prefect else ())
-        results = runs[n] = {w: measure(w, n, args.workers) for w in chosen}
+        repeats: dict[str, list[dict]] = {w: [] for w in chosen}
+        for _ in range(args.repeat):
+            for w in chosen:
+                repeats[w].append(measure(w, n, args.workers))
+        results = runs[n] = {w: _median_run(repeats[w]) for w in chosen}
         if args.baseline:
             results["pandas_gx"] = measure("pandas_gx", n, args.workers)
         for w, r in results.items():
             per_row = r["seconds"] / r["rows"] * 1e6
+            each = r.get("repeats_s", [])
             print(
                 f"{n:>4} {w:<10} {r['rows']:>11,} {r['seconds']:>8.1f} {per_row:>7.2f} "
-                f"{r['rss_mb']:>7.0f}",
+                f"{r['rss_mb']:>7.0f}"
+                + (f"   runs {' / '.join(f'{v:.1f}' for v in each)} s" if len(each) > 1 else ""),
                 flush=True,
             )
         kesu = results["kesu"]
@@ -254,6 +272,31 @@ def main() -> None:
     _summary(runs)
     (OUT / "backfill_scale.json").write_text(json.dumps(runs, indent=1))
     print("\n" + markdown(runs))
+
+
+def _median_run(repeats: list[dict]) -> dict:
+    """The run of median seconds (the lower middle of an even count), with every run's seconds
+    (`repeats_s`) and the largest peak memory of them all."""
+    ordered = sorted(repeats, key=lambda r: r["seconds"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["repeats_s"] = [r["seconds"] for r in repeats]
+    chosen["rss_mb"] = max(r["rss_mb"] for r in repeats)
+    return chosen
+
+
+def marginal_ratios(runs: dict[int, dict[str, dict]]) -> list[float]:
+    """kesu's marginal cost over the floor's, from the i-th runs of the shortest and the longest
+    range (one ratio per repeat; empty with one range or without repeats)."""
+    small, large = min(runs), max(runs)
+    if small == large or "repeats_s" not in runs[small]["kesu"]:
+        return []
+
+    def per_row(what: str, i: int) -> float:
+        a, b = runs[small][what], runs[large][what]
+        return (b["repeats_s"][i] - a["repeats_s"][i]) / (b["rows"] - a["rows"]) * 1e6
+
+    count = len(runs[small]["kesu"]["repeats_s"])
+    return [per_row("kesu", i) / per_row("floor", i) for i in range(count)]
 
 
 def _summary(runs: dict[int, dict[str, dict]]) -> None:
@@ -280,6 +323,14 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
         f"marginal cost of days {small + 1}..{large}: floor {floor:.2f} us/row, "
         f"kesu {kesu:.2f} us/row = {kesu / floor:.2f}x the floor (goal <= 2.5x)"
     )
+    ratios = marginal_ratios(runs)
+    if len(ratios) > 1:
+        ordered = sorted(ratios)
+        print(
+            f"  run by run ({len(ratios)} repeats): {', '.join(f'{r:.2f}x' for r in ratios)}; "
+            f"min {ordered[0]:.2f}x, median {ordered[(len(ordered) - 1) // 2]:.2f}x, "
+            f"max {ordered[-1]:.2f}x"
+        )
     if "kesu_plain" in runs[small]:
         plain = marginal("kesu_plain")
         print(
@@ -344,11 +395,17 @@ def _targets(runs: dict[int, dict[str, dict]]) -> list[tuple[str, str, str]]:
 
         ratio = marginal("kesu") / marginal("floor")
         whole = _per_row(runs[small]["kesu"]) / _per_row(runs[small]["floor"])
+        ratios = sorted(marginal_ratios(runs))
+        by_run = (
+            f"; run by run {ratios[0]:.2f}–{ratios[-1]:.2f}x over {len(ratios)} repeats"
+            if len(ratios) > 1
+            else ""
+        )
         rows.append(
             (
                 f"marginal cost ({large} days − {small} days) ≤ 2.5x the floor",
                 f"{marginal('kesu'):.2f} vs {marginal('floor'):.2f} µs/row: **{ratio:.2f}x** "
-                f"({small} days whole: {whole:.2f}x)",
+                f"({small} days whole: {whole:.2f}x{by_run})",
                 _verdict(ratio <= 2.5, marginal("kesu"), marginal("floor")),
             )
         )

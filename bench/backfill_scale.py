@@ -286,7 +286,8 @@ def _median_run(repeats: list[dict]) -> dict:
 
 def marginal_ratios(runs: dict[int, dict[str, dict]]) -> list[float]:
     """kesu's marginal cost over the floor's, from the i-th runs of the shortest and the longest
-    range (one ratio per repeat; empty with one range or without repeats)."""
+    range: one ratio per repeat (one alone without --repeat; none with a single range or from a
+    results file written before --repeat existed)."""
     small, large = min(runs), max(runs)
     if small == large or "repeats_s" not in runs[small]["kesu"]:
         return []

@@ -284,20 +284,22 @@ def _median_run(repeats: list[dict]) -> dict:
     return chosen
 
 
+def marginal(runs: dict[int, dict[str, dict]], what: str, i: int | None = None) -> float:
+    """µs per row of the days the longest range adds to the shortest: from `what`'s (median)
+    runs, or from its i-th runs of each (`--repeat`)."""
+    a, b = runs[min(runs)][what], runs[max(runs)][what]
+    seconds = (lambda r: r["seconds"]) if i is None else (lambda r: r["repeats_s"][i])
+    return (seconds(b) - seconds(a)) / (b["rows"] - a["rows"]) * 1e6
+
+
 def marginal_ratios(runs: dict[int, dict[str, dict]]) -> list[float]:
     """kesu's marginal cost over the floor's, from the i-th runs of the shortest and the longest
     range: one ratio per repeat (one alone without --repeat; none with a single range or from a
     results file written before --repeat existed)."""
-    small, large = min(runs), max(runs)
-    if small == large or "repeats_s" not in runs[small]["kesu"]:
+    if len(runs) < 2 or "repeats_s" not in runs[min(runs)]["kesu"]:
         return []
-
-    def per_row(what: str, i: int) -> float:
-        a, b = runs[small][what], runs[large][what]
-        return (b["repeats_s"][i] - a["repeats_s"][i]) / (b["rows"] - a["rows"]) * 1e6
-
-    count = len(runs[small]["kesu"]["repeats_s"])
-    return [per_row("kesu", i) / per_row("floor", i) for i in range(count)]
+    count = len(runs[min(runs)]["kesu"]["repeats_s"])
+    return [marginal(runs, "kesu", i) / marginal(runs, "floor", i) for i in range(count)]
 
 
 def _summary(runs: dict[int, dict[str, dict]]) -> None:
@@ -315,11 +317,7 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
             f"   peak MB {' / '.join(f'{v:.0f}' for v in peaks)}"
         )
 
-    def marginal(what: str) -> float:
-        a, b = runs[small][what], runs[large][what]
-        return (b["seconds"] - a["seconds"]) / (b["rows"] - a["rows"]) * 1e6
-
-    floor, kesu = marginal("floor"), marginal("kesu")
+    floor, kesu = marginal(runs, "floor"), marginal(runs, "kesu")
     print(
         f"marginal cost of days {small + 1}..{large}: floor {floor:.2f} us/row, "
         f"kesu {kesu:.2f} us/row = {kesu / floor:.2f}x the floor (goal <= 2.5x)"
@@ -333,15 +331,15 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
             f"max {ordered[-1]:.2f}x"
         )
     if "kesu_plain" in runs[small]:
-        plain = marginal("kesu_plain")
+        plain = marginal(runs, "kesu_plain")
         print(
             f"  kesu without Prefect {plain:.2f} us/row = {plain / floor:.2f}x the floor "
             f"(Prefect's share of kesu's: {1 - plain / kesu:.0%})"
         )
     if "pandas_gx" in runs[small]:
         print(
-            f"  pandas_gx {marginal('pandas_gx'):.2f} us/row = "
-            f"{marginal('pandas_gx') / kesu:.2f}x kesu (goal >= 5x)"
+            f"  pandas_gx {marginal(runs, 'pandas_gx'):.2f} us/row = "
+            f"{marginal(runs, 'pandas_gx') / kesu:.2f}x kesu (goal >= 5x)"
         )
 
 
@@ -389,12 +387,8 @@ def _targets(runs: dict[int, dict[str, dict]]) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     kesu = [runs[n]["kesu"] for n in ranges]
     if large != small:
-
-        def marginal(what: str) -> float:
-            a, b = runs[small][what], runs[large][what]
-            return (b["seconds"] - a["seconds"]) / (b["rows"] - a["rows"]) * 1e6
-
-        ratio = marginal("kesu") / marginal("floor")
+        kesu_us, floor_us = marginal(runs, "kesu"), marginal(runs, "floor")
+        ratio = kesu_us / floor_us
         whole = _per_row(runs[small]["kesu"]) / _per_row(runs[small]["floor"])
         ratios = sorted(marginal_ratios(runs))
         by_run = (
@@ -405,13 +399,14 @@ def _targets(runs: dict[int, dict[str, dict]]) -> list[tuple[str, str, str]]:
         rows.append(
             (
                 f"marginal cost ({large} days − {small} days) ≤ 2.5x the floor",
-                f"{marginal('kesu'):.2f} vs {marginal('floor'):.2f} µs/row: **{ratio:.2f}x** "
+                f"{kesu_us:.2f} vs {floor_us:.2f} µs/row: **{ratio:.2f}x** "
                 f"({small} days whole: {whole:.2f}x{by_run})",
-                _verdict(ratio <= 2.5, marginal("kesu"), marginal("floor")),
+                _verdict(ratio <= 2.5, kesu_us, floor_us),
             )
         )
         if all("pandas_gx" in runs[n] for n in ranges):
-            speedup = marginal("pandas_gx") / marginal("kesu")
+            pandas_us = marginal(runs, "pandas_gx")
+            speedup = pandas_us / kesu_us
             by_range = ", ".join(
                 f"{n} days: {runs[n]['pandas_gx']['seconds'] / runs[n]['kesu']['seconds']:.2f}x"
                 for n in ranges
@@ -419,9 +414,8 @@ def _targets(runs: dict[int, dict[str, dict]]) -> list[tuple[str, str, str]]:
             rows.append(
                 (
                     "≥ 5x faster than pandas + GX",
-                    f"{marginal('pandas_gx'):.2f} vs {marginal('kesu'):.2f} µs/row: "
-                    f"**{speedup:.2f}x** ({by_range})",
-                    _verdict(speedup >= 5, marginal("kesu"), marginal("pandas_gx")),
+                    f"{pandas_us:.2f} vs {kesu_us:.2f} µs/row: **{speedup:.2f}x** ({by_range})",
+                    _verdict(speedup >= 5, kesu_us, pandas_us),
                 )
             )
     per_row = [_per_row(r) for r in kesu]

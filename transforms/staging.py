@@ -5,8 +5,8 @@ Rename, cast, map to codes, tokenize — nothing else (dbt's `stg_` layer). The 
 differs per feed is data in that spec, not code. Every problem found on the way is an *issue* (row,
 field, rule, reason); the rows stay, and the expectations decide what loads.
 
-Over 250 lines: the plan of every kind of column (one lazy plan per file) and the staged tables'
-column order (the warehouse contract) belong together.
+Over 250 lines: the plan of every kind of column (one lazy plan per file, or per group of small
+files) and the staged tables' column order (the warehouse contract) belong together.
 """
 
 from __future__ import annotations
@@ -362,12 +362,16 @@ def _ragged(source: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def stage(feed: str, source: pl.DataFrame, source_file: str, ctx: StagingContext) -> StagedFile:
+def stage(
+    feed: str, source: pl.DataFrame, source_file: str | pl.Series, ctx: StagingContext
+) -> StagedFile:
     """One row per source record: the file's text columns (canonical names) typed and tokenized.
 
     `source` carries canonical column names (missing optional columns may be absent) and `_line`.
     The whole file is one lazy plan, collected once: Polars runs the trim, parse, map and token
     passes of all columns together, and no trimmed copy of the file's text outlives it.
+    `source_file`: the file's name, or one per row where several files of the same columns are
+    staged together (each row is staged on its own, so the same as in its file alone).
     """
     plan = _Plan(as_written=source.height > parsing.PARSED_AS_WRITTEN)
     person = next((c for c in COLUMNS[feed] if c.kind == "person_name"), None)

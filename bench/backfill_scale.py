@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -324,11 +325,10 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
     )
     ratios = marginal_ratios(runs)
     if len(ratios) > 1:
-        ordered = sorted(ratios)
         print(
             f"  run by run ({len(ratios)} repeats): {', '.join(f'{r:.2f}x' for r in ratios)}; "
-            f"min {ordered[0]:.2f}x, median {ordered[(len(ordered) - 1) // 2]:.2f}x, "
-            f"max {ordered[-1]:.2f}x"
+            f"min {min(ratios):.2f}x, median {statistics.median_low(ratios):.2f}x, "
+            f"max {max(ratios):.2f}x"
         )
     if "kesu_plain" in runs[small]:
         plain = marginal(runs, "kesu_plain")

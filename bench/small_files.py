@@ -30,6 +30,7 @@ import polars as pl
 from kesu.flows import ingest_steps
 from kesu.flows.config import load_settings
 from kesu.flows.pii_key import resolve_pii_key
+from kesu.warehouse import landing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,24 +39,14 @@ from bench.backfill_scale import KEY, OUT, days_from, ensure_sample  # noqa: E40
 FEED = "complaints"
 
 
-def _text(path: Path) -> bytes:
-    """The file as UTF-8 (the sample writes some days in GB18030, as banks do)."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-        return data
-    except UnicodeDecodeError:
-        return data.decode("gb18030").encode()
-
-
-def split_days(landing: Path, root: Path, parts: int, days: int) -> list[str]:
+def split_days(sample: Path, root: Path, parts: int, days: int) -> list[str]:
     """Each day's complaints rewritten as `parts` files of about equal rows under `root`."""
     shutil.rmtree(root, ignore_errors=True)
     for day in days_from(days):
-        folder = landing / FEED / day.isoformat()
-        rows = pl.concat(
-            [pl.read_csv(_text(p), infer_schema=False) for p in sorted(folder.iterdir())]
-        )
+        folder = sample / FEED / day.isoformat()
+        # kesu's reader: any encoding the sample writes (some days are GB18030, as banks do)
+        read = [landing.read_source(p).frame for p in sorted(folder.iterdir())]
+        rows = pl.concat(f.drop(landing.LINE, landing.RAGGED) for f in read)
         out = root / FEED / day.isoformat()
         out.mkdir(parents=True)
         size = -(-rows.height // parts)
@@ -94,12 +85,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=8)
     args = parser.parse_args()
     os.environ.setdefault("KESU_PII_KEY", KEY)
-    landing = ensure_sample(args.days)
+    sample = ensure_sample(args.days)
     print("| files a drop | rows a file | shared plans: CPU s / wall s | file by file | ratio |")
     print("|---:|---:|---:|---:|---:|")
     for parts in args.parts:
         root = OUT / "small-files" / str(parts)
-        days = split_days(landing, root, parts, args.days)
+        days = split_days(sample, root, parts, args.days)
         rows = pl.scan_csv(next((root / FEED / days[0]).iterdir())).select(pl.len()).collect()
         runs = measure(root, days)
         med = {

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from kesu.flows.assets import declare_ingest
 from kesu.flows.config import load_settings
 from kesu.flows.drop import LOCK_TIMEOUT_SECONDS, STAGES, ingest_drop
 from kesu.flows.schedule import previous_drop_date
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import TableArtifact
 from prefect.runtime import flow_run
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "STAGES", "ingest_artifact", "nightly"]
 
 
-def ingest_artifact(drop_date: date, feeds: dict[str, dict]) -> None:
-    """The `ingest-<date>` table: per feed, rows in = loaded + quarantined and stage seconds."""
+def ingest_artifact(
+    drop_date: date, feeds: dict[str, dict], task_run_id: UUID | None = None
+) -> None:
+    """The `ingest-<date>` table: per feed, rows in = loaded + quarantined and stage seconds;
+    in the current run, or in the task run `task_run_id` of the current flow run."""
     rows = [
         {
             "feed": feed,
@@ -37,12 +41,13 @@ def ingest_artifact(drop_date: date, feeds: dict[str, dict]) -> None:
         }
         for feed, r in feeds.items()
     ]
-    create_table_artifact(
+    TableArtifact(
         table=rows,
         key=f"ingest-{drop_date.isoformat()}",
         description=f"kesu ingest of drop {drop_date}: rows in = loaded + quarantined per feed, "
         "and the seconds each stage took",
-    )
+        task_run_id=task_run_id,
+    ).create(_sync=True)  # type: ignore[call-arg]  # sync-or-async: this is the sync one
 
 
 @flow(name="nightly")

@@ -89,6 +89,13 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
     assert [row["outcome"] for row in json.loads(artifacts["backfill-summary"].data)] == [
         "ingested"
     ] * len(DAYS)
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # each drop's table, in the drop's task run
+        for day in DAYS:
+            made = artifacts[f"ingest-{day.isoformat()}"]
+            assert client.read_task_run(made.task_run_id).name == f"ingest-{day.isoformat()}"
+            assert sum(row["rows_in"] for row in json.loads(made.data)) > 0
 
     record = next(r for r in ledger.list_runs(Warehouse.at(root)) if r["kind"] == "backfill")
     assert record["status"] == "completed" and record["workers"] == 2

@@ -35,7 +35,7 @@ from uuid import UUID
 from kesu.flows.assets import declare_ingest
 from kesu.flows.cluster import task_runner
 from kesu.flows.config import Settings, load_settings
-from kesu.flows.drop import ingest_drop
+from kesu.flows.drop import Log, ingest_drop
 from kesu.flows.ingest import ingest_artifact
 from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_summary import backfill_summary, drop_entry
@@ -186,7 +186,7 @@ def backfill(
     return [runs[d] for d in sorted(runs)]
 
 
-def _drop_artifact(day: date, run: dict[str, Any], future: PrefectFuture[Any], log: Any) -> None:
+def _drop_artifact(day: date, run: dict[str, Any], future: PrefectFuture[Any], log: Log) -> None:
     """The drop's `ingest-<date>` artifact, in its task run, made here in the flow's thread: the
     API's answer took ~20 ms, which the drop's worker spent waiting in the task (a worker that
     could start the next drop). A drop's data is in by now: an API error is logged, not raised."""

@@ -237,6 +237,8 @@ def main() -> None:
     ap.add_argument("--child")
     ap.add_argument("--n", type=int)
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, not {args.repeat}")
     if args.child:
         child(args.child, args.n, args.workers)
         return

@@ -36,12 +36,14 @@ import kesu  # noqa: F401 (before Polars: its allocator setting reaches Polars, 
 
 # isort: on
 import polars as pl
+from kesu.expectations.runner import row_failures
 from kesu.flows import ingest_steps as st
 from kesu.flows.config import Settings, load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
-from kesu.transforms import quarantine
-from kesu.transforms.staging import ISSUE_SCHEMA, StagingContext, duplicate_keys, stage
+from kesu.transforms import drop_rows
+from kesu.transforms.columns import STAGED_TABLE
+from kesu.transforms.staging import StagingContext, stage
 from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.raw import read_regular
 
@@ -94,18 +96,13 @@ def hotline_steps(steps: Steps, settings: Settings, key: PiiKey, day: date, csv:
     assert source is not None, outcome.message
     ctx = StagingContext(key.secret, st.load_lookups(settings), *st.plausible_window(settings, day))
     staged = steps("staging plan", lambda: stage(feed, source, outcome.name, ctx))
-    repeats = steps("repeated keys", lambda: duplicate_keys(staged.staged, feed))
-    issues = pl.concat([staged.issues, repeats]).cast(ISSUE_SCHEMA)  # type: ignore[arg-type]
+    rows = steps("repeated keys", lambda: drop_rows.combine(feed, [staged]))
+    engine = settings.get("validation", "engine")
     failures = steps(
-        "expectations", lambda: st._suite_failures(settings, feed, staged.staged, repeats["row"])
+        "expectations",
+        lambda: row_failures(rows.staged, STAGED_TABLE[feed], engine, rows.validated()),
     )
-
-    def split() -> tuple[pl.DataFrame, pl.DataFrame]:
-        return quarantine.split(
-            staged.staged, staged.masked_source, quarantine.row_problems(issues, failures)
-        )
-
-    loaded, held = steps("quarantine split", split)
+    loaded, held = steps("quarantine split", lambda: drop_rows.split(rows, failures))
     whole = st.stage_feed(settings, key, feed, day, [name], None, {name: data}, sums)
     assert (loaded.height, held.height) == (whole.files[0].loaded, whole.files[0].quarantined)
     steps("publish (Parquet, Delta commit)", lambda: st.publish_feed(settings, whole))

@@ -24,6 +24,7 @@ from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey
 from kesu.transforms import (
     columns,
+    drop_rows,
     lookups,
     parsing,
     personal_data,
@@ -32,31 +33,20 @@ from kesu.transforms import (
     staging,
     value_sets,
 )
-from kesu.transforms.columns import BRANCH_HEADERS, STAGED_TABLE
+from kesu.transforms.columns import BRANCH_HEADERS, MULTILINE_HEADERS, STAGED_TABLE
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.personal_data import mask_message, masked_file_name
-from kesu.transforms.staging import (
-    ISSUE_SCHEMA,
-    StagedFile,
-    StagingContext,
-    check_headers,
-    duplicate_keys,
-    stage,
-)
-from kesu.transforms.value_sets import at_rows
+from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
 from kesu.warehouse import csv_records, landing, landing_excel, paths, scratch
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
 from kesu.warehouse.raw import keep_raw, read_regular, sha256_file
 
-VERSION = "0.1.0"
-# The only headers whose values may hold a line break (feeds.md, "Additions"): a quote that
-# leaves any other column open is a defect of the records it touches.
-MULTILINE_HEADERS = frozenset(
-    c.header for feed in columns.FEEDS for c in columns.COLUMNS[feed] if c.kind == "free_text"
-)
+from kesu import version
+
 # The code whose change can change staged bytes (report code cannot).
 STAGING_CODE = (
     columns,
+    drop_rows,
     lookups,
     parsing,
     personal_data,
@@ -158,7 +148,7 @@ def fingerprint(settings: Settings, key: PiiKey) -> str:
         str(settings.get("validation", k))
         for k in ("engine", "earliest", "future_days", "unknown_label")
     ]
-    h.update(json.dumps([VERSION, key.key_id, *validation]).encode())
+    h.update(json.dumps([version(), key.key_id, *validation]).encode())
     return h.hexdigest()[:16]
 
 
@@ -183,19 +173,11 @@ def _read_file(
     headers = [c for c in source.frame.columns if not c.startswith("_")]
     check = check_headers(feed, headers)
     outcome.rows_in = source.frame.height
-    if check.missing_required:
-        missing = "、".join(check.missing_required)
+    if check.missing_required:  # its rows are all held, with this message as their reason
         outcome.status = "failed"
-        outcome.message = (
-            f"{outcome.name}: required column(s) {missing} missing; none of its {outcome.rows_in} "
-            "rows was loaded, all are held in quarantine — re-export it with every column of "
-            "feeds.md"
+        outcome.message = drop_rows.missing_columns_reason(
+            feed, outcome.name, outcome.rows_in, check
         )
-        if not check.rename:  # e.g. a title row above the header
-            # its values are not quoted: without a header, the first row can be a record
-            outcome.message += (
-                f"; none of the {feed} headers is in the first row, which must be the header row"
-            )
         outcome.rejected = check.missing_required
     if check.unknown and check.rename:  # with no header row, "headers" are a record's values
         unknown = mask_message("、".join(check.unknown))
@@ -245,36 +227,27 @@ def stage_feed(
     earliest, latest = plausible_window(settings, drop_date)
     ctx = StagingContext(key.secret, load_lookups(settings), earliest, latest)
     outcomes: list[FileOutcome] = []
-    staged_parts, masked_parts, issue_parts = [], [], []
-    offset = 0
-    rejected_parts: list[pl.DataFrame] = []
+    parts: list[StagedFile] = []
+    held: list[pl.DataFrame] = []  # the rows of files without a required column
     for group in _read_in_groups(feed, files, contents, sums, outcomes):
         whole = group[0][1] if group[0][1].rejected else None  # a group alone, its rows all held
         for staged in _stage_group(feed, group, ctx):
-            if whole is not None:
-                rejected_parts.append(_hold_all(staged, whole))
+            if whole is None:
+                parts.append(staged)
+            else:
+                held.append(drop_rows.hold_all(staged, whole.rejected, whole.message))
                 whole.quarantined = staged.staged.height
-                continue
-            staged_parts.append(staged.staged)
-            masked_parts.append(staged.masked_source)
-            issue_parts.append(staged.issues.with_columns(pl.col("row") + offset))
-            offset += staged.staged.height
         del group  # the files' text columns: not needed once staged (a bank day: ~100 MB)
-    if not staged_parts:
-        held = pl.concat(rejected_parts) if rejected_parts else None
-        return _staged(feed, drop_date, outcomes, None, held, scratch_root, started)
-    staged_all = pl.concat(staged_parts)
-    masked_all = pl.concat(masked_parts, how="diagonal_relaxed")
-    repeats = duplicate_keys(staged_all, feed)
-    issues = pl.concat([*issue_parts, repeats]).cast(ISSUE_SCHEMA)  # type: ignore[arg-type]
-    failures = _suite_failures(settings, feed, staged_all, repeats["row"])
-    problems = quarantine.row_problems(issues, failures)
-    loaded, quarantined = quarantine.split(staged_all, masked_all, problems)
-    quarantined = pl.concat([quarantined, *rejected_parts], how="vertical_relaxed")
-    counts = {  # {file name: rows}, one query each (not one per file: a drop can have hundreds)
-        what: dict(frame.group_by("source_file").len().iter_rows())
-        for what, frame in (("loaded", loaded), ("quarantined", quarantined))
-    }
+    if not parts:
+        all_held = pl.concat(held) if held else None
+        return _staged(feed, drop_date, outcomes, None, all_held, scratch_root, started)
+    rows = drop_rows.combine(feed, parts)
+    del parts
+    engine = settings.get("validation", "engine")
+    failures = row_failures(rows.staged, STAGED_TABLE[feed], engine=engine, among=rows.validated())
+    loaded, quarantined = drop_rows.split(rows, failures, held)
+    counts = {"loaded": drop_rows.rows_by_file(loaded)}
+    counts["quarantined"] = drop_rows.rows_by_file(quarantined)
     for outcome in outcomes:
         if outcome.status == "ok":
             for what, by_file in counts.items():
@@ -333,13 +306,10 @@ def _stage_group(
     """The group's files staged in one plan, their rows in file order; should that fail, each
     file alone, so that a file that breaks staging fails alone and the others are staged."""
     if len(group) > 1:
-        order = group[0][0].columns
-        source = pl.concat([s.select(order) for s, _ in group], rechunk=False)
-        names = pl.concat([parsing.constant(o.name, s.height, pl.String) for s, o in group])
         try:
-            return [stage(feed, source, names, ctx)]
+            return [drop_rows.stage_together(feed, [(s, o.name) for s, o in group], ctx)]
         except Exception:  # which file it was is found below, file by file
-            del source, names
+            pass
     done = []
     for source, outcome in group:
         try:
@@ -374,41 +344,6 @@ def _staged(
         result.quarantine_path = written.get("quarantine")
     result.seconds = _since(started)
     return result
-
-
-def _hold_all(staged: StagedFile, outcome: FileOutcome) -> pl.DataFrame:
-    """Every row of a file that lacks a required column, quarantined with the file's reason.
-
-    Nothing of such a file is loaded, but its rows are not dropped either: the accounting
-    (rows in = loaded + quarantined) holds for it, and stewards see them in `kesu quarantine`.
-    """
-    n = staged.staged.height
-    every_row = pl.DataFrame(
-        {
-            "row": pl.int_range(0, n, dtype=pl.UInt32, eager=True),
-            "field": ["、".join(outcome.rejected)] * n,
-            "rule": ["missing_column"] * n,
-            "reason": [outcome.message] * n,
-        },
-        schema=ISSUE_SCHEMA,
-    )
-    problems = quarantine.row_problems(every_row, every_row.clear())
-    return quarantine.split(staged.staged, staged.masked_source, problems)[1]
-
-
-def _suite_failures(
-    settings: Settings, feed: str, staged: pl.DataFrame, repeats: pl.Series
-) -> pl.DataFrame:
-    """The suite's failures on the rows that are not repeats of a key, by row of `staged`.
-
-    The repeats are already quarantined as duplicate_key; left in, the suite's key-uniqueness
-    expectation would flag the first occurrence too, which must load.
-    """
-    engine = settings.get("validation", "engine")
-    among = None
-    if not repeats.is_empty():
-        among = ~at_rows(staged.height, repeats)
-    return row_failures(staged, STAGED_TABLE[feed], engine=engine, among=among)
 
 
 def _by_source_file(frame: pl.DataFrame | None, names: list[str]) -> dict[str, pl.DataFrame]:

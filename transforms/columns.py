@@ -188,6 +188,12 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "regulator_transfers": REGULATOR_TRANSFERS,
 }
 
+# The only headers whose values may hold a line break (feeds.md, "Additions"): a quote that
+# leaves any other column open is a defect of the records it touches.
+MULTILINE_HEADERS = frozenset(
+    c.header for feed in FEEDS for c in COLUMNS[feed] if c.kind == "free_text"
+)
+
 
 # Personal-data columns are stored as `<stem>_token` and `<stem>_masked`; the stem is the column
 # name except where that would read badly.

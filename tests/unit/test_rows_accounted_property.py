@@ -22,9 +22,9 @@ import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kesu.flows.config import load_settings
-from kesu.flows.ingest_steps import MULTILINE_HEADERS, FeedStaged, stage_feed
+from kesu.flows.ingest_steps import FeedStaged, stage_feed
 from kesu.flows.pii_key import PiiKey
-from kesu.transforms.columns import COLUMNS, COMPLAINTS
+from kesu.transforms.columns import COLUMNS, COMPLAINTS, MULTILINE_HEADERS
 from kesu.warehouse import scratch
 from kesu.warehouse.landing import list_drop
 

@@ -14,6 +14,7 @@ import pytest
 from kesu.flows import ingest_steps
 from kesu.flows.config import load_settings
 from kesu.flows.ingest_steps import FeedStaged, stage_feed
+from kesu.transforms import drop_rows
 from kesu.transforms.staging import LINE
 from kesu.warehouse.landing import list_drop
 from polars.testing import assert_frame_equal
@@ -70,7 +71,8 @@ def _plans(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         runs.append(source_file.unique(maintain_order=True).to_list() if many else [source_file])
         return real(feed, source, source_file, ctx)
 
-    monkeypatch.setattr(ingest_steps, "stage", counted)
+    for module in (ingest_steps, drop_rows):  # a file alone, and a group's shared plan
+        monkeypatch.setattr(module, "stage", counted)
     return runs
 
 
@@ -115,7 +117,8 @@ def test_a_file_that_breaks_its_groups_plan_fails_alone(tmp_path, monkeypatch):
             raise ValueError("a record no plan can take")
         return real(feed, source, source_file, ctx)
 
-    monkeypatch.setattr(ingest_steps, "stage", breaks_on_t002)
+    for module in (ingest_steps, drop_rows):
+        monkeypatch.setattr(module, "stage", breaks_on_t002)
     files = {
         "a.csv": csv_bytes([complaint(1)]),
         "b.csv": csv_bytes([complaint(2), complaint(3)]),

@@ -338,3 +338,28 @@ def test_the_staging_fingerprint_covers_every_module_the_staging_code_imports() 
                 if imported.__name__ not in covered and imported.__name__.count(".") >= 2:
                     missing.add(f"{module.__name__} imports {imported.__name__}")
     assert not missing, sorted(missing)
+
+
+def test_every_rule_module_the_ingest_steps_use_is_staging_code() -> None:
+    """The rules about rows live in `kesu.transforms` and `kesu.expectations`, which the ingest
+    steps call (design.md: flows are wiring): each module of theirs that the steps import is
+    part of the fingerprint, so a new rule module cannot be left out of it."""
+    import ast
+    from pathlib import Path
+
+    from kesu.flows import ingest_steps
+    from kesu.flows.ingest_steps import STAGING_CODE
+
+    covered = {m.__name__ for m in STAGING_CODE}
+    used = set()
+    for node in ast.walk(ast.parse(Path(ingest_steps.__file__ or "").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module in (
+            "kesu.transforms",
+            "kesu.expectations",
+        ):
+            used |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            ("kesu.transforms.", "kesu.expectations.")
+        ):
+            used.add(str(node.module))
+    assert used and used <= covered, sorted(used - covered)

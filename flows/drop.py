@@ -40,6 +40,8 @@ from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.publish import recover
 from kesu.warehouse.warehouse import Warehouse
 
+from kesu import version
+
 LOCK_TIMEOUT_SECONDS = 3600.0  # a large bank's drop takes ~10 s; an hour means something hangs
 REUSABLE = ("loaded", "unchanged")  # feed statuses whose record a later run may reproduce
 
@@ -72,7 +74,7 @@ def ingest_drop(
         "drop_date": drop_date.isoformat(),
         "started_at": started.isoformat(),
         "status": "running",
-        "kesu_version": steps.VERSION,
+        "kesu_version": version(),
         "key_id": key.key_id,
         "pid": os.getpid(),
         "host": socket.gethostname(),

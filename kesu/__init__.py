@@ -6,7 +6,22 @@ mapped into this namespace by `pyproject.toml`, so a user's own folder named `re
 `flows` in the working directory can never shadow kesu's code.
 """
 
+import functools
 import os
+
+
+@functools.cache
+def version() -> str:
+    """kesu's version as installed (pyproject.toml's), read when first asked (~30 ms: not at
+    import). Recorded in each run's ledger record and report manifest, and part of the staging
+    fingerprint, so a new release re-stages history."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("kesu")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
 
 # Polars' allocator (jemalloc) keeps freed pages 5 s, not Polars' 0.5-1 s, so the steps of a drop
 # reuse them instead of faulting them in again; then it hands them straight back (no lazy

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-FALLBACK_VERSION = "0.1.0"
-
-
-def kesu_version() -> str:
-    try:
-        return metadata.version("kesu")
-    except metadata.PackageNotFoundError:
-        return FALLBACK_VERSION
+from kesu import version
 
 
 def _jsonable(value: Any) -> Any:
@@ -55,7 +47,7 @@ def build_manifest(
             "period": period,
             "as_of": as_of,
             "generated_at": generated_at,
-            "kesu_version": kesu_version(),
+            "kesu_version": version(),
             "configuration": configuration,
             "config_file": config_file,
             "partitions": sorted(inputs, key=lambda p: (p["table"], p["drop_date"])),

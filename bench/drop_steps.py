@@ -41,9 +41,10 @@ from kesu.flows import ingest_steps as st
 from kesu.flows.config import Settings, load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
+from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows
 from kesu.transforms.columns import STAGED_TABLE
-from kesu.transforms.staging import StagingContext, stage
+from kesu.transforms.staging import stage
 from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.raw import read_regular
 
@@ -94,7 +95,7 @@ def hotline_steps(steps: Steps, settings: Settings, key: PiiKey, day: date, csv:
         "CSV as text, record shapes", lambda: st._read_file(feed, csv, data, sums[name])
     )
     assert source is not None, outcome.message
-    ctx = StagingContext(key.secret, st.load_lookups(settings), *st.plausible_window(settings, day))
+    ctx = staging_context(settings, key, day)
     staged = steps("staging plan", lambda: stage(feed, source, outcome.name, ctx))
     rows = steps("repeated keys", lambda: drop_rows.combine(feed, [staged]))
     engine = settings.get("validation", "engine")

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from kesu.flows import ingest_steps as steps
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
+from kesu.flows.staging_inputs import fingerprint
 from kesu.transforms.columns import FEEDS
 from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_summary import STAGES  # seconds per feed: wall clock of each step
@@ -94,7 +95,7 @@ def ingest_drop(
             run["seconds"]["lock_wait"] = waited
             ledger.record_run(wh, run)  # "running": `kesu status` shows it, waiters name it
             try:
-                fp = steps.fingerprint(settings, key)
+                fp = fingerprint(settings, key)
                 ingest = partial(_ingest_feed, settings, key, drop_date, fp, force, log, run_id)
                 with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="feed") as pool:
                     records = list(pool.map(ingest, chosen))  # raises the first feed's error

@@ -2,66 +2,35 @@
 
 Kept free of Prefect so they can be unit-tested and reused by the backfill flow: each takes and
 returns small values (paths, counts), and the frames travel through the run's scratch folder.
+They read, call the rules (`kesu.transforms`, `kesu.expectations`), publish and keep the raw
+copy; what decides the staged rows besides the files is `kesu.flows.staging_inputs`.
+
+Over 250 lines: one feed's steps in the order a drop runs them (read in groups, stage, publish,
+keep raw), with the per-file outcome each of them fills in.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import io
-import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from kesu.expectations import compiled, runner, suites, translate
 from kesu.expectations.runner import row_failures
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey
-from kesu.transforms import (
-    columns,
-    drop_rows,
-    lookups,
-    parsing,
-    personal_data,
-    pii,
-    quarantine,
-    staging,
-    value_sets,
-)
-from kesu.transforms.columns import BRANCH_HEADERS, MULTILINE_HEADERS, STAGED_TABLE
-from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
+from kesu.flows.staging_inputs import staging_context
+from kesu.transforms import drop_rows, parsing
+from kesu.transforms.columns import MULTILINE_HEADERS, STAGED_TABLE
 from kesu.transforms.personal_data import mask_message, masked_file_name
 from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
-from kesu.warehouse import csv_records, landing, landing_excel, paths, scratch
+from kesu.warehouse import landing, paths, scratch
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
-from kesu.warehouse.raw import keep_raw, read_regular, sha256_file
-
-from kesu import version
-
-# The code whose change can change staged bytes (report code cannot).
-STAGING_CODE = (
-    columns,
-    drop_rows,
-    lookups,
-    parsing,
-    personal_data,
-    pii,
-    quarantine,
-    staging,
-    landing,
-    csv_records,
-    landing_excel,
-    suites,
-    translate,
-    runner,
-    compiled,
-    value_sets,
-)
+from kesu.warehouse.raw import keep_raw, read_regular
 
 
 @dataclass
@@ -101,55 +70,6 @@ class FeedStaged:
             return self.frames[what]
         path = self.loaded_path if what == "loaded" else self.quarantine_path
         return scratch.read_frame(path) if path else None
-
-
-def load_lookups(settings: Settings) -> Lookups:
-    """The label and branch lookups of the reference files, built once per process for each
-    content of the files: each feed of each drop asks, and building them took ~0.04 s, on the
-    critical path of a bank's drop (reading the few KB to compare takes microseconds)."""
-    files = (settings.reference_path(n) for n in ("codes", "label_map", "branches"))
-    return _lookups(
-        tuple(p.read_bytes() for p in files), str(settings.get("validation", "unknown_label"))
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _lookups(contents: tuple[bytes, ...], unknown_label: str) -> Lookups:
-    codes, label_map, branches = (pl.read_csv(io.BytesIO(c), infer_schema=False) for c in contents)
-    branches = branches.rename({k: v for k, v in BRANCH_HEADERS.items() if k in branches.columns})
-    return Lookups(
-        labels=label_lookup(codes, label_map),
-        branches=branch_lookup(branches),
-        unknown_label=unknown_label,
-    )
-
-
-def plausible_window(settings: Settings, drop_date: date) -> tuple[date, date]:
-    """The first and the last day a date or time of this drop can plausibly fall on."""
-    earliest = date.fromisoformat(str(settings.get("validation", "earliest")))
-    return earliest, drop_date + timedelta(days=int(settings.get("validation", "future_days")))
-
-
-def fingerprint(settings: Settings, key: PiiKey) -> str:
-    """What, besides the input files, decides the staged bytes: code, reference data, key, engine.
-
-    An unchanged drop is skipped only when this matches too, so a new label mapping or a new
-    key re-stages history on the next run that touches it.
-    """
-    h = hashlib.sha256()
-    for module in STAGING_CODE:
-        source = Path(module.__file__ or "")
-        h.update(source.name.encode() + b"\0" + source.read_bytes())
-    for table in STAGED_TABLE.values():  # what the Polars engine checks (expectations/compiled)
-        h.update(compiled.path_of(table).read_bytes())
-    for name in ("codes", "label_map", "branches"):
-        h.update(sha256_file(settings.reference_path(name)).encode())
-    validation = [
-        str(settings.get("validation", k))
-        for k in ("engine", "earliest", "future_days", "unknown_label")
-    ]
-    h.update(json.dumps([version(), key.key_id, *validation]).encode())
-    return h.hexdigest()[:16]
 
 
 def _read_file(
@@ -224,8 +144,7 @@ def stage_feed(
     the dict once read, to free it early); `sums`: their sha256 (`checksums`), by name.
     """
     started = time.perf_counter()
-    earliest, latest = plausible_window(settings, drop_date)
-    ctx = StagingContext(key.secret, load_lookups(settings), earliest, latest)
+    ctx = staging_context(settings, key, drop_date)
     outcomes: list[FileOutcome] = []
     parts: list[StagedFile] = []
     held: list[pl.DataFrame] = []  # the rows of files without a required column

@@ -2,7 +2,7 @@
 
 The rules that decide about the rows of a whole drop, as pure functions (frames in, frames out),
 so they are tested without Prefect or a warehouse, and count as staging code: a change here
-re-stages history (`kesu.flows.ingest_steps.STAGING_CODE`). The flow reads the files, calls
+re-stages history (`kesu.flows.staging_inputs.STAGING_CODE`). The flow reads the files, calls
 these and the suite, and publishes what they return.
 
 - Several small files of the same columns are staged in one plan (`stage_together`).

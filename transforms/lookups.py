@@ -1,13 +1,15 @@
 """Reference data as lookups: label -> JR/T 0169 code per axis, and code or name -> branch code.
 
-The frames come from the reference files (the flows read them); this module only shapes them.
+The flows read the reference files; this module only shapes their bytes and frames.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import polars as pl
+from kesu.transforms.columns import BRANCH_HEADERS
 
 AXIS_OF_KIND = {"channel_label": "A", "category_label": "B", "cause_label": "C"}
 # Where a label missing from the mapping goes ([validation] unknown_label = "other"): the axis's
@@ -59,3 +61,20 @@ def branch_lookup(branches: pl.DataFrame) -> dict[str, str]:
 
 def code_names(codes: pl.DataFrame) -> dict[str, str]:
     return dict(zip(codes["code"].to_list(), codes["name"].to_list(), strict=True))
+
+
+def from_reference_files(
+    codes: bytes, label_map: bytes, branches: bytes, unknown_label: str
+) -> Lookups:
+    """The lookups of the reference files' bytes (feeds.md, "Reference data"; the branch file
+    may carry its Chinese headers)."""
+    frames = (pl.read_csv(io.BytesIO(c), infer_schema=False) for c in (codes, label_map, branches))
+    codes_frame, label_frame, branch_frame = frames
+    branch_frame = branch_frame.rename(
+        {k: v for k, v in BRANCH_HEADERS.items() if k in branch_frame.columns}
+    )
+    return Lookups(
+        labels=label_lookup(codes_frame, label_frame),
+        branches=branch_lookup(branch_frame),
+        unknown_label=unknown_label,
+    )

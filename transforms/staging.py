@@ -12,7 +12,7 @@ files) and the staged tables' column order (the warehouse contract) belong toget
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 
 import polars as pl
@@ -37,6 +37,14 @@ class StagingContext:
     # plausible dates and times: from `earliest` to the end of the day `latest` (None: no end)
     earliest: date = date(2000, 1, 1)
     latest: date | None = None
+
+    @classmethod
+    def for_drop(
+        cls, pii_key: bytes, lookups: Lookups, drop_date: date, earliest: date, future_days: int
+    ) -> StagingContext:
+        """A drop's context: its dates are plausible from `earliest` to `future_days` after it
+        (`[validation]`: a date "from the future" cannot be in tonight's export)."""
+        return cls(pii_key, lookups, earliest, drop_date + timedelta(days=future_days))
 
 
 # Dates that lie ahead by nature (a reply's due date): only too early is a defect for them.

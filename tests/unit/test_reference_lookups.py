@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kesu.flows.config import load_settings
-from kesu.flows.ingest_steps import load_lookups
+from kesu.flows.staging_inputs import load_lookups
 from kesu.reference import BRANCHES
 
 

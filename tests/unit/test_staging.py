@@ -1,5 +1,7 @@
 """Staging rules over literal rows: headers, labels, branches, duplicates, personal data."""
 
+from datetime import date
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -320,7 +322,7 @@ def test_the_staging_fingerprint_covers_every_module_the_staging_code_imports() 
     import importlib
     from pathlib import Path
 
-    from kesu.flows.ingest_steps import STAGING_CODE
+    from kesu.flows.staging_inputs import STAGING_CODE
 
     covered = {m.__name__ for m in STAGING_CODE}
     missing = set()
@@ -348,7 +350,7 @@ def test_every_rule_module_the_ingest_steps_use_is_staging_code() -> None:
     from pathlib import Path
 
     from kesu.flows import ingest_steps
-    from kesu.flows.ingest_steps import STAGING_CODE
+    from kesu.flows.staging_inputs import STAGING_CODE
 
     covered = {m.__name__ for m in STAGING_CODE}
     used = set()
@@ -363,3 +365,20 @@ def test_every_rule_module_the_ingest_steps_use_is_staging_code() -> None:
         ):
             used.add(str(node.module))
     assert used and used <= covered, sorted(used - covered)
+
+
+def test_a_drops_dates_are_plausible_up_to_its_future_days():
+    """`[validation] future_days` after the drop date is the last plausible day (a due date
+    excepted: it lies ahead by nature)."""
+    ctx = staging.StagingContext.for_drop(
+        CTX.pii_key, CTX.lookups, date(2025, 1, 1), earliest=date(2020, 1, 1), future_days=1
+    )
+    assert (ctx.earliest, ctx.latest) == (date(2020, 1, 1), date(2025, 1, 2))
+    rows = [
+        complaint(complaint_id="T1", updated_at="2025-01-02 23:59:59"),
+        complaint(complaint_id="T2", updated_at="2025-01-03 00:00:00"),
+        complaint(complaint_id="T3", received_at="2019-12-31 23:59:59"),
+    ]
+    found = stage("complaints", frame(rows), "f.csv", ctx).issues
+    odd = found.filter(pl.col("rule") == "implausible_time").select("row", "field")
+    assert sorted(odd.rows()) == [(1, "更新时间"), (2, "受理时间")]

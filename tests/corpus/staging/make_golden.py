@@ -34,9 +34,10 @@ def staged_day(landing: Path) -> dict[str, dict[str, pl.DataFrame]]:
     from kesu.flows import ingest_steps as steps
     from kesu.flows.config import load_settings
     from kesu.flows.pii_key import PiiKey
+    from kesu.flows.staging_inputs import staging_context
     from kesu.samplegen.generate import generate
     from kesu.transforms.columns import FEEDS
-    from kesu.transforms.staging import StagingContext, stage
+    from kesu.transforms.staging import stage
     from kesu.warehouse.landing import list_drop
 
     generate(*DAYS, landing, profile="bank", seed=SEED, scale=SCALE)
@@ -44,8 +45,7 @@ def staged_day(landing: Path) -> dict[str, dict[str, pl.DataFrame]]:
         landing=str(landing), warehouse=str(landing.parent / "warehouse"), environ={}
     )
     key = PiiKey(KEY, "test", is_demo=False)
-    earliest, latest = steps.plausible_window(settings, DAYS[-1])
-    ctx = StagingContext(key.secret, steps.load_lookups(settings), earliest, latest)
+    ctx = staging_context(settings, key, DAYS[-1])
     out: dict[str, dict[str, pl.DataFrame]] = {}
     days = [date.fromordinal(d) for d in range(DAYS[0].toordinal(), DAYS[1].toordinal() + 1)]
     for feed in FEEDS:

@@ -165,8 +165,10 @@ def stage_feed(
     engine = settings.get("validation", "engine")
     failures = row_failures(rows.staged, STAGED_TABLE[feed], engine=engine, among=rows.validated())
     loaded, quarantined = drop_rows.split(rows, failures, held)
-    counts = {"loaded": drop_rows.rows_by_file(loaded)}
-    counts["quarantined"] = drop_rows.rows_by_file(quarantined)
+    counts = {
+        "loaded": drop_rows.rows_by_file(loaded),
+        "quarantined": drop_rows.rows_by_file(quarantined),
+    }
     for outcome in outcomes:
         if outcome.status == "ok":
             for what, by_file in counts.items():

@@ -74,16 +74,12 @@ def load_lookups(settings: Settings) -> Lookups:
     """The label and branch lookups of the reference files, built once per process for each
     content of the files: each feed of each drop asks, and building them took ~0.04 s, on the
     critical path of a bank's drop (reading the few KB to compare takes microseconds)."""
-    files = (settings.reference_path(n) for n in REFERENCE_FILES)
-    return _lookups(
-        tuple(p.read_bytes() for p in files), str(settings.get("validation", "unknown_label"))
-    )
+    codes, label_map, branches = (settings.reference_path(n).read_bytes() for n in REFERENCE_FILES)
+    unknown_label = str(settings.get("validation", "unknown_label"))
+    return _lookups(codes, label_map, branches, unknown_label)
 
 
-@functools.lru_cache(maxsize=8)
-def _lookups(contents: tuple[bytes, ...], unknown_label: str) -> Lookups:
-    codes, label_map, branches = contents
-    return lookups.from_reference_files(codes, label_map, branches, unknown_label)
+_lookups = functools.lru_cache(maxsize=8)(lookups.from_reference_files)
 
 
 def fingerprint(settings: Settings, key: PiiKey) -> str:

@@ -37,6 +37,10 @@ import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kesu.transforms.run_records import IngestRun
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -207,14 +211,14 @@ def child(what: str, n: int, workers: int) -> None:
     )
 
 
-def _counted(runs: list[dict]) -> tuple[int, dict[str, float]]:
+def _counted(runs: list[IngestRun]) -> tuple[int, dict[str, float]]:
     """The drops' rows in, and worker seconds per stage summed over drops and feeds."""
-    feeds = [feed for run in runs for feed in run["feeds"].values()]
+    feeds = [feed for run in runs for feed in run.feeds.values()]
     stages: dict[str, float] = {}
     for feed in feeds:
-        for stage, sec in (feed.get("seconds") or {}).items():
+        for stage, sec in feed.seconds.items():
             stages[stage] = stages.get(stage, 0.0) + sec
-    return sum(feed["rows_in"] for feed in feeds), stages
+    return sum(feed.rows_in for feed in feeds), stages
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kesu.flows.config import Settings
+from kesu.transforms.run_records import IngestRun, PublishedPartition
 from prefect.assets import Asset, AssetProperties, add_asset_metadata, materialize
 
 _FORBIDDEN = re.compile(r"""[\s#?&%"'<>\[\]{}|\\^`]""")
@@ -46,44 +47,46 @@ def report_asset(reports: Path, kind: str, period: str) -> Asset:
     )
 
 
-def declare_ingest(settings: Settings, *runs: dict[str, Any]) -> None:
+def declare_ingest(settings: Settings, *runs: IngestRun) -> None:
     """Materialize the tables these ingest runs wrote: one materialization per table, naming
     the partitions and the runs that wrote them (``kesu_run_id``), oldest drop first, and the
     rows.
 
     The nightly flow declares its one drop; a backfill declares its drops in batches, since a
     materialization is a Prefect task run of its own (`kesu.flows.backfill`)."""
-    written: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for run in sorted(runs, key=lambda r: str(r["drop_date"])):
-        for feed in run.get("feeds", {}).values():
-            if feed.get("status") == "unchanged":
+    written: dict[str, list[tuple[str, PublishedPartition]]] = {}
+    for run in sorted(runs, key=lambda r: r.drop_date):
+        for feed in run.feeds.values():
+            if feed.status == "unchanged":
                 continue
-            for output in feed.get("outputs", []):
-                if output.get("action") in ("created", "replaced", "removed"):
-                    written.setdefault(output["table"], []).append((run["run_id"], output))
+            for output in feed.outputs:
+                if output.action in ("created", "replaced", "removed"):
+                    written.setdefault(output.table, []).append((run.run_id, output))
     if not written:
         return
-    dates = sorted({run["drop_date"] for run in runs})
+    dates = sorted({run.drop_date.isoformat() for run in runs})
     label = dates[0] if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
     assets = {table: table_asset(settings.warehouse, table) for table in sorted(written)}
     task = materialize(*assets.values(), by=MATERIALIZED_BY)(_tables_written)
     task.with_options(name="warehouse-tables", task_run_name=f"tables-{label}")(
-        {assets[t].key: outputs for t, outputs in written.items()}
+        {assets[t].key: _written(outputs) for t, outputs in written.items()}
     )
 
 
-def _tables_written(written: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
-    for key, outputs in written.items():
-        parts = [p for _, p in outputs]
-        add_asset_metadata(
-            key,
-            {
-                "kesu_run_id": ", ".join(dict.fromkeys(run_id for run_id, _ in outputs)),
-                "partitions": ", ".join(p["partition"] for p in parts),
-                "rows": sum(f["rows"] for p in parts for f in p.get("files", [])),
-                "action": ", ".join(sorted({p["action"] for p in parts})),
-            },
-        )
+def _written(outputs: list[tuple[str, PublishedPartition]]) -> dict[str, str | int]:
+    """An asset's metadata: the runs, partitions, rows and actions of its materialization."""
+    parts = [p for _, p in outputs]
+    return {
+        "kesu_run_id": ", ".join(dict.fromkeys(run_id for run_id, _ in outputs)),
+        "partitions": ", ".join(p.partition for p in parts),
+        "rows": sum(p.rows for p in parts),
+        "action": ", ".join(sorted({p.action for p in parts})),
+    }
+
+
+def _tables_written(written: dict[str, dict[str, str | int]]) -> None:
+    for key, metadata in written.items():
+        add_asset_metadata(key, metadata)
 
 
 def declare_report(

@@ -38,6 +38,7 @@ from kesu.flows.config import Settings, load_settings
 from kesu.flows.drop import Log, ingest_drop
 from kesu.flows.ingest import ingest_artifact
 from kesu.transforms.personal_data import mask_message
+from kesu.transforms.run_records import BackfillRun, IngestRun
 from kesu.transforms.run_summary import backfill_summary, drop_entry
 from kesu.warehouse import ledger, locks
 from kesu.warehouse.publish import recover
@@ -73,7 +74,7 @@ class DropDone:
 
     drop_date: date
     outcome: str  # ingested | skipped | no_data | failed
-    run: dict[str, Any] | None  # the nightly run's ledger record; None when it failed
+    run: IngestRun | None  # the drop's ledger record; None when it failed
     error: str | None
     done: int
     total: int
@@ -99,7 +100,7 @@ def drop_dates(start: date, end: date) -> list[date]:
 @task(name="ingest-drop", task_run_name="ingest-{drop_date}", cache_policy=NO_CACHE)
 def ingest_drop_task(
     settings: Settings, drop_date: date, feeds: list[str] | None, force: bool
-) -> dict[str, Any]:
+) -> IngestRun:
     """One drop, wherever the task runner puts it; the PII key is read there, never passed.
     Its `ingest-<date>` artifact is made by the flow (`_drop_artifact`)."""
     return ingest_drop(settings, drop_date, feeds, force, log=get_run_logger())
@@ -116,7 +117,7 @@ def backfill(
     force: bool = False,
     workers: int = DEFAULT_WORKERS,
     dask_address: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[IngestRun]:
     """Ingest every drop date from `start` to `end` (inclusive); returns the drops' ledger
     records, oldest first. Raises `BackfillFailed` after the others finish if any drop failed.
 
@@ -130,7 +131,7 @@ def backfill(
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
     wh = settings.warehouse_store()
     days = drop_dates(start, end)
-    runs: dict[date, dict[str, Any]] = {}
+    runs: dict[date, IngestRun] = {}
     for fixed in recover(wh):  # now, while no drop of this backfill is live yet
         logger.warning("recovered: %s", fixed)
     with (
@@ -143,7 +144,7 @@ def backfill(
             0.0, key="backfill-progress", description=f"kesu backfill {start}..{end}: drops done"
         )
         shown = declared = time.monotonic()
-        undeclared: list[dict[str, Any]] = []
+        undeclared: list[IngestRun] = []
         try:
             futures: dict[PrefectFuture[Any], date] = {
                 runner.submit(ingest_drop_task, _parameters(settings, d, feeds, force)): d
@@ -158,8 +159,8 @@ def backfill(
                 except Exception as exc:
                     error = mask_message(f"{type(exc).__name__}: {exc}")
                 entry = drop_entry(day, run, error)
-                record["drops"].append(entry)
-                record["summary"] = backfill_summary(record["drops"])
+                record.drops.append(entry)
+                record.summary = backfill_summary(record.drops)
                 ledger.record_run(wh, record)
                 if done == len(days) or time.monotonic() - shown >= PROGRESS_EVERY_SECONDS:
                     percent = 100.0 * done / len(days)
@@ -168,30 +169,30 @@ def backfill(
                 if done == len(days) or time.monotonic() - declared >= ASSETS_EVERY_SECONDS:
                     declare_ingest(settings, *undeclared)
                     undeclared, declared = [], time.monotonic()
-                logger.info("backfill %d/%d: %s %s", done, len(days), day, entry["outcome"])
-                event = DropDone(day, entry["outcome"], run, error, done, len(days))
+                logger.info("backfill %d/%d: %s %s", done, len(days), day, entry.outcome)
+                event = DropDone(day, entry.outcome, run, error, done, len(days))
                 for listener in list(_listeners):
                     listener(event)
-            failed = [d for d in record["drops"] if d["outcome"] == "failed"]
-            record["status"] = "failed" if failed else "completed"
+            failed = [d for d in record.drops if d.outcome == "failed"]
+            record.status = "failed" if failed else "completed"
         except BaseException as exc:
             error = mask_message(f"{type(exc).__name__}: {exc}")
-            record["status"], record["error"] = "failed", error
+            record.status, record.error = "failed", error
             raise
         finally:
             _finish(wh, record)
     if failed:
-        names = "; ".join(f"{d['drop_date']} ({d['error']})" for d in failed)
+        names = "; ".join(f"{d.drop_date} ({d.error})" for d in failed)
         raise BackfillFailed(f"{len(failed)} of {len(days)} drop(s) failed: {names}")
     return [runs[d] for d in sorted(runs)]
 
 
-def _drop_artifact(day: date, run: dict[str, Any], future: PrefectFuture[Any], log: Log) -> None:
+def _drop_artifact(day: date, run: IngestRun, future: PrefectFuture[Any], log: Log) -> None:
     """The drop's `ingest-<date>` artifact, in its task run, made here in the flow's thread: the
     API's answer took ~20 ms, which the drop's worker spent waiting in the task (a worker that
     could start the next drop). A drop's data is in by now: an API error is logged, not raised."""
     try:
-        ingest_artifact(day, run["feeds"], task_run_id=future.task_run_id)
+        ingest_artifact(day, run.feeds, task_run_id=future.task_run_id)
     except Exception as exc:
         log.warning("%s: the ingest-%s artifact was not made (%s)", day, day, type(exc).__name__)
 
@@ -211,38 +212,33 @@ def _record(
     force: bool,
     workers: int,
     dask_address: str | None,
-) -> dict[str, Any]:
+) -> BackfillRun:
     started = datetime.now(UTC)
-    return {
-        "run_id": ledger.new_run_id(started),
-        "kind": "backfill",
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "only_feeds": feeds,  # not "feeds": in an ingest record that holds per-feed records
-        "force": force,
-        "workers": None if dask_address else workers,
-        "dask_address": dask_address,
-        "started_at": started.isoformat(),
-        "status": "running",
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "drops": [],
-        "summary": backfill_summary([]),
-    }
+    return BackfillRun(
+        ledger.new_run_id(started),
+        start,
+        end,
+        started,
+        only_feeds=feeds,
+        force=force,
+        workers=None if dask_address else workers,
+        dask_address=dask_address,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        summary=backfill_summary([]),
+    )
 
 
-def _finish(wh: Warehouse, record: dict[str, Any]) -> None:
-    finished = datetime.now(UTC)
-    record["finished_at"] = finished.isoformat()
-    started = datetime.fromisoformat(record["started_at"])
-    record["seconds"] = {"total": round((finished - started).total_seconds(), 3)}
-    record["drops"].sort(key=lambda d: d["drop_date"])
+def _finish(wh: Warehouse, record: BackfillRun) -> None:
+    record.finished_at = datetime.now(UTC)
+    record.seconds = {"total": round((record.finished_at - record.started_at).total_seconds(), 3)}
+    record.drops.sort(key=lambda d: d.drop_date)
     ledger.record_run(wh, record)
-    summary = record["summary"]
+    summary = record.summary
     create_table_artifact(
-        table=record["drops"],
+        table=[ledger.to_jsonable(d) for d in record.drops],
         key="backfill-summary",
-        description=f"kesu backfill {record['start']}..{record['end']} ({record['status']}): "
+        description=f"kesu backfill {record.covers} ({record.status}): "
         f"{summary['ingested']} ingested, {summary['skipped']} skipped (inputs unchanged), "
         f"{summary['no_data']} without data, {summary['failed']} failed",
     )

@@ -121,13 +121,13 @@ def run(args: argparse.Namespace) -> int:
             failure = exc
     from kesu.flows.cli import _exit_status
 
-    runs = sorted((e.run for e in finished if e.run), key=lambda r: r["drop_date"])
+    runs = sorted((e.run for e in finished if e.run), key=lambda r: r.drop_date)
     print("drops: " + _tally(finished))
     totals: dict[str, list[int]] = {}
     for run in runs:
-        for feed, r in run["feeds"].items():
+        for feed, r in run.feeds.items():
             t = totals.setdefault(feed, [0, 0, 0])
-            t[0], t[1], t[2] = t[0] + r["rows_in"], t[1] + r["loaded"], t[2] + r["quarantined"]
+            t[0], t[1], t[2] = t[0] + r.rows_in, t[1] + r.loaded, t[2] + r.quarantined
     for feed, (rows_in, loaded, bad) in totals.items():
         print(f"total {feed:<20} rows in {rows_in} = loaded {loaded} + quarantined {bad}")
     if terminal.repeats():
@@ -147,10 +147,10 @@ def drop_line(e: DropDone) -> str:
     """One drop's result: outcome, rows loaded and quarantined, feeds with a problem."""
     rows = ""
     if e.run is not None:
-        loaded = sum(r["loaded"] for r in e.run["feeds"].values())
-        bad = sum(r["quarantined"] for r in e.run["feeds"].values())
+        loaded = sum(r.loaded for r in e.run.feeds.values())
+        bad = sum(r.quarantined for r in e.run.feeds.values())
         rows = f": loaded {loaded}, quarantined {bad}"
-        odd = [f"{f} {r['status']}" for f, r in e.run["feeds"].items() if r["status"] in ODD]
+        odd = [f"{f} {r.status}" for f, r in e.run.feeds.items() if r.status in ODD]
         rows += f" ({', '.join(odd)})" if odd else ""
     error = f": {e.error}" if e.error else ""
     return f"[{e.done}/{e.total}] {e.drop_date} {e.outcome}{rows}{error}"

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kesu.flows import (  # argparse only: keeps --help fast
     backfill_cli,
@@ -23,6 +23,9 @@ from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
 from kesu.flows.config import ConfigError
+
+if TYPE_CHECKING:
+    from kesu.transforms.run_records import IngestRun
 
 
 def _locations(p: argparse.ArgumentParser) -> None:
@@ -110,24 +113,22 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary_lines(run: dict[str, Any]) -> list[str]:
+def _summary_lines(run: IngestRun) -> list[str]:
     lines = []
-    for feed, r in run["feeds"].items():
-        failed = [f for f in r.get("files", []) if f["status"] == "failed"]
+    for feed, r in run.feeds.items():
+        failed = r.failed_files
         extra = f", {len(failed)} file(s) failed" if failed else ""
         lines.append(
-            f"{run['drop_date']} {feed:<20} {r['status']:<10} rows in {r['rows_in']:>8} = "
-            f"loaded {r['loaded']:>8} + quarantined {r['quarantined']:>6}{extra}"
+            f"{run.drop_date} {feed:<20} {r.status:<10} rows in {r.rows_in:>8} = "
+            f"loaded {r.loaded:>8} + quarantined {r.quarantined:>6}{extra}"
         )
-        lines += [f"    not read: {s['name']!r} ({s['why']})" for s in r.get("skipped", [])]
+        lines += [f"    not read: {s.name!r} ({s.why})" for s in r.skipped]
     return lines
 
 
-def _exit_status(runs: list[dict[str, Any]]) -> int:
+def _exit_status(runs: list[IngestRun]) -> int:
     """Non-zero only when nothing of a present feed could be read (feeds.md, reports.md)."""
-    return (
-        1 if any(r["status"] == "unreadable" for run in runs for r in run["feeds"].values()) else 0
-    )
+    return 1 if any(r.status == "unreadable" for run in runs for r in run.feeds.values()) else 0
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:

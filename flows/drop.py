@@ -24,7 +24,6 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -35,7 +34,8 @@ from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
 from kesu.transforms.columns import FEEDS
 from kesu.transforms.personal_data import mask_message
-from kesu.transforms.run_summary import STAGES  # seconds per feed: wall clock of each step
+from kesu.transforms.run_records import FeedRecord, FileOutcome, IngestRun, RawInput, SkippedFile
+from kesu.transforms.run_summary import COUNTS, STAGES  # seconds per feed: of each step
 from kesu.warehouse import ledger, locks, scratch
 from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.publish import recover
@@ -57,7 +57,7 @@ def ingest_drop(
     force: bool = False,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     log: Log | None = None,
-) -> dict[str, Any]:
+) -> IngestRun:
     """Ingest `drop_date` for all (or the named) feeds; returns the run's ledger record."""
     log = log or logging.getLogger("kesu.drop")
     key = resolve_pii_key(settings)
@@ -69,19 +69,15 @@ def ingest_drop(
         raise ValueError(f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}")
     started = datetime.now(UTC)
     run_id = ledger.new_run_id(started)
-    run: dict[str, Any] = {
-        "run_id": run_id,
-        "kind": "ingest",
-        "drop_date": drop_date.isoformat(),
-        "started_at": started.isoformat(),
-        "status": "running",
-        "kesu_version": version(),
-        "key_id": key.key_id,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "feeds": {},
-        "seconds": {},
-    }
+    run = IngestRun(
+        run_id,
+        drop_date,
+        started,
+        kesu_version=version(),
+        key_id=key.key_id,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+    )
     wh = settings.warehouse_store()
     wh.prepare()
     _recover(wh, run_id, log)
@@ -92,31 +88,31 @@ def ingest_drop(
             locks.live_run(wh),
             locks.drop_lock(wh, drop_date, timeout=lock_timeout, on_wait=waiting) as waited,
         ):
-            run["seconds"]["lock_wait"] = waited
+            run.seconds["lock_wait"] = waited
             ledger.record_run(wh, run)  # "running": `kesu status` shows it, waiters name it
             try:
                 fp = fingerprint(settings, key)
                 ingest = partial(_ingest_feed, settings, key, drop_date, fp, force, log, run_id)
                 with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="feed") as pool:
                     records = list(pool.map(ingest, chosen))  # raises the first feed's error
-                run["feeds"] = dict(zip(chosen, records, strict=True))
-                for feed, r in run["feeds"].items():  # in the drop's task log in Prefect
+                run.feeds = dict(zip(chosen, records, strict=True))
+                for feed, r in run.feeds.items():  # in the drop's task log in Prefect
                     log.info(
                         "%s: %s, rows in %d = loaded %d + quarantined %d",
-                        *(feed, r["status"], r["rows_in"], r["loaded"], r["quarantined"]),
+                        *(feed, r.status, r.rows_in, r.loaded, r.quarantined),
                     )
-                run["status"] = "completed"
+                run.status = "completed"
             except BaseException as exc:
-                run["status"], run["error"] = "failed", mask_message(f"{type(exc).__name__}: {exc}")
+                run.status, run.error = "failed", mask_message(f"{type(exc).__name__}: {exc}")
                 raise
             finally:
                 _summarise(run)
                 ledger.record_run(wh, run)  # under the lock: the next run of the drop reads it
-                if run["status"] == "completed":
+                if run.status == "completed":
                     ledger.point_drop_at(wh, run, REUSABLE)
     except BaseException as exc:
-        if run["status"] == "running":  # never got the drop: DropBusy, or stopped while waiting
-            run["status"], run["error"] = "failed", mask_message(f"{type(exc).__name__}: {exc}")
+        if run.status == "running":  # never got the drop: DropBusy, or stopped while waiting
+            run.status, run.error = "failed", mask_message(f"{type(exc).__name__}: {exc}")
             _summarise(run)
             ledger.record_run(wh, run)
         raise
@@ -127,14 +123,13 @@ def ingest_drop(
 
 def _unchanged(
     settings: Settings, feed: str, drop_date: date, sums: dict[str, str], fp: str
-) -> dict | None:
+) -> FeedRecord | None:
     """The last completed record of this feed and drop, if this run would reproduce it exactly
     (`sums`: this run's inputs' sha256 by path)."""
     previous = ledger.last_feed_record(settings.warehouse_store(), feed, drop_date, REUSABLE)
-    if previous is None or previous.get("fingerprint") != fp:
+    if previous is None or previous.fingerprint != fp:
         return None
-    before = {i["name"]: i["sha256"] for i in previous.get("inputs", [])}
-    if before != steps.input_names(sums):
+    if previous.input_sums() != steps.input_names(sums):
         return None
     return previous if steps.partitions_intact(settings, feed, drop_date) else None
 
@@ -148,28 +143,21 @@ def _ingest_feed(
     log: Log,
     run_id: str,
     feed: str,
-) -> dict[str, Any]:
+) -> FeedRecord:
     store = open_landing(settings.landing, settings.landing_options)
     linked = store.linked_folder(feed, drop_date)
     if linked is not None:
         log.warning("%s: %s is a symbolic link; not followed, nothing read", feed, linked)
-        return {
-            "folder": str(linked),
-            "fingerprint": fp,
-            "skipped": [{"name": mask_message(linked.name), "why": "symbolic link (not followed)"}],
-            "status": "no_folder",
-            "rows_in": 0,
-            "loaded": 0,
-            "quarantined": 0,
-        }
+        skipped = [SkippedFile(mask_message(linked.name), "symbolic link (not followed)")]
+        return FeedRecord("no_folder", folder=str(linked), fingerprint=fp, skipped=skipped)
     listing = store.list_drop(feed, drop_date)
-    record: dict[str, Any] = {"folder": str(listing.folder), "fingerprint": fp}
-    record["skipped"] = [{"name": mask_message(n), "why": w} for n, w in listing.skipped]
-    for entry in record["skipped"]:
-        log.warning("%s: not read: %r (%s)", feed, entry["name"], entry["why"])
+    skipped = [SkippedFile(mask_message(n), w) for n, w in listing.skipped]
+    for entry in skipped:
+        log.warning("%s: not read: %r (%s)", feed, entry.name, entry.why)
+    found = partial(FeedRecord, folder=str(listing.folder), fingerprint=fp, skipped=skipped)
     if not listing.exists:
         log.warning("%s: no folder for %s (%s)", feed, drop_date, listing.folder)
-        return record | {"status": "no_folder", "rows_in": 0, "loaded": 0, "quarantined": 0}
+        return found("no_folder")
     files = [str(p) for p in listing.files]
     clock = time.perf_counter()
     # Read once: the raw copy, its checksum and staging all use these bytes.
@@ -184,15 +172,23 @@ def _ingest_feed(
     copy = partial(steps.keep_raw_files, settings, feed, drop_date, files, owned, sums)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raw-{feed}") as copier:
         copying = copier.submit(_timed, partial(_retried, copy), owned.clear)
-        done = partial(_copied, copying, record, seconds)
+        kept = partial(_kept, copying, seconds)
         previous = None if force else _unchanged(settings, feed, drop_date, sums, fp)
         if previous is not None:
             log.info("%s: inputs unchanged since the last run; nothing to do", feed)
-            keep = ("files", "rows_in", "loaded", "quarantined", "outputs")
-            reused = {k: previous[k] for k in keep}
-            return done() | reused | {"status": "unchanged", "seconds": seconds}
+            return found(
+                "unchanged",
+                rows_in=previous.rows_in,
+                loaded=previous.loaded,
+                quarantined=previous.quarantined,
+                inputs=kept(),
+                files=previous.files,
+                outputs=previous.outputs,
+                seconds=seconds,
+            )
         if not files and listing.skipped:
-            return done() | _unreadable(feed, "none of its files is of a type kesu reads", log)
+            why = "none of its files is of a type kesu reads"
+            return _unreadable(found, kept(), seconds, [], feed, why, log)
         if not files:
             log.warning("%s: the folder for %s is empty", feed, drop_date)
         clock = time.perf_counter()
@@ -200,29 +196,30 @@ def _ingest_feed(
         try:
             staged = steps.stage_feed(settings, key, feed, drop_date, files, None, contents, sums)
         except Exception as exc:  # the feed fails alone; its message may quote records: not shown
-            return done() | _unreadable(feed, f"staging failed ({type(exc).__name__})", log)
+            why = f"staging failed ({type(exc).__name__})"
+            return _unreadable(found, kept(), seconds, [], feed, why, log)
         _log_files(staged, log)
         seconds["stage"] = round(reading + _since(clock), 3)  # read + stage + validate
-        file_records = [asdict(f) for f in staged.files]
         if files and all(f.status == "failed" and f.rows_in == 0 for f in staged.files):
             why = "no file could be read"
-            return done() | _unreadable(feed, why, log) | {"files": file_records}
-        record = done()
+            return _unreadable(found, kept(), seconds, staged.files, feed, why, log)
+        inputs = kept()
     clock = time.perf_counter()
-    published = _retried(lambda: steps.publish_feed(settings, staged, run_id))
-    outputs = [p.to_jsonable() for p in published]
+    outputs = _retried(lambda: steps.publish_feed(settings, staged, run_id))
     seconds["publish"] = _since(clock)
-    totals = {k: sum(f[k] for f in file_records) for k in ("rows_in", "loaded", "quarantined")}
     status = "loaded" if files else "empty"
-    if files and all(f["status"] == "failed" for f in file_records):
+    if files and all(f.status == "failed" for f in staged.files):
         status = "unreadable"
-    return record | {
-        "status": status,
-        "files": file_records,
-        "outputs": outputs,
-        "seconds": seconds,
-        **totals,
-    }
+    return found(
+        status,
+        rows_in=sum(f.rows_in for f in staged.files),
+        loaded=sum(f.loaded for f in staged.files),
+        quarantined=sum(f.quarantined for f in staged.files),
+        inputs=inputs,
+        files=staged.files,
+        outputs=outputs,
+        seconds=seconds,
+    )
 
 
 def _timed(step: Callable[[], T], then: Callable[[], None]) -> tuple[T, float]:
@@ -234,20 +231,27 @@ def _timed(step: Callable[[], T], then: Callable[[], None]) -> tuple[T, float]:
         then()
 
 
-def _copied(
-    copying: Future[tuple[list[dict], float]], record: dict[str, Any], seconds: dict[str, float]
-) -> dict[str, Any]:
-    """`record` with the inputs once their raw copies are kept (raises the copy's error)."""
+def _kept(
+    copying: Future[tuple[list[RawInput], float]], seconds: dict[str, float]
+) -> list[RawInput]:
+    """The feed's inputs once their raw copies are kept (raises the copy's error)."""
     inputs, seconds["raw_copy"] = copying.result()
-    return record | {"inputs": inputs}
+    return inputs
 
 
-def _unreadable(feed: str, why: str, log: Log) -> dict[str, Any]:
+def _unreadable(
+    found: Callable[..., FeedRecord],
+    inputs: list[RawInput],
+    seconds: dict[str, float],
+    files: list[FileOutcome],
+    feed: str,
+    why: str,
+    log: Log,
+) -> FeedRecord:
     """A feed whose folder holds files but nothing kesu could read: it has failed (the command
     exits non-zero) and its live partitions are left as they were — nothing is published."""
     log.error("%s: %s; its partitions are left as they were", feed, why)
-    counts = {"rows_in": 0, "loaded": 0, "quarantined": 0}
-    return {"status": "unreadable", "error": why, "files": [], "outputs": []} | counts
+    return found("unreadable", inputs=inputs, files=files, seconds=seconds, error=why)
 
 
 def _retried(step: Callable[[], T], attempts: int = 3, delay: float = 2.0) -> T:
@@ -275,18 +279,15 @@ def _since(clock: float) -> float:
     return round(time.perf_counter() - clock, 3)
 
 
-def _summarise(run: dict[str, Any]) -> None:
+def _summarise(run: IngestRun) -> None:
     """Run totals for the ledger: rows over feeds; stage seconds summed over feeds (which run
     side by side, so the sum can exceed the run's wall clock, `seconds.total`)."""
-    feeds = run["feeds"].values()
-    counts = ("rows_in", "loaded", "quarantined")
-    run["totals"] = {k: sum(r.get(k, 0) for r in feeds) for k in counts}
+    feeds = run.feeds.values()
+    run.totals = {k: sum(getattr(r, k) for r in feeds) for k in COUNTS}
     for stage in STAGES:
-        run["seconds"][stage] = round(sum(r.get("seconds", {}).get(stage, 0.0) for r in feeds), 3)
-    finished = datetime.now(UTC)
-    run["finished_at"] = finished.isoformat()
-    started = datetime.fromisoformat(run["started_at"])
-    run["seconds"]["total"] = round((finished - started).total_seconds(), 3)
+        run.seconds[stage] = round(sum(r.seconds.get(stage, 0.0) for r in feeds), 3)
+    run.finished_at = datetime.now(UTC)
+    run.seconds["total"] = round((run.finished_at - run.started_at).total_seconds(), 3)
 
 
 def _recover(wh: Warehouse, run_id: str, log: Log) -> None:
@@ -305,8 +306,8 @@ def _log_wait(wh: Warehouse, drop_date: date, timeout: float, log: Log) -> None:
     """Name who holds the drop, from the ledger record a run writes once it has the lock."""
     holder = "another run"
     for run in ledger.list_runs(wh):
-        if run.get("drop_date") == drop_date.isoformat() and run.get("status") == "running":
-            holder = f"run {run['run_id']} (pid {run.get('pid')} on {run.get('host')})"
+        if isinstance(run, IngestRun) and run.drop_date == drop_date and run.status == "running":
+            holder = f"run {run.run_id} (pid {run.pid} on {run.host})"
             break
     log.warning(  # a warning: the terminal shows it (Prefect's INFO lines stay in its logs)
         "drop %s is being ingested by %s; waiting up to %.0f s for it", drop_date, holder, timeout

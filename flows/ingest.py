@@ -9,13 +9,13 @@ publishing, the ledger record) without Prefect; the flow adds what Prefect is fo
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from uuid import UUID
 
 from kesu.flows.assets import declare_ingest
 from kesu.flows.config import load_settings
 from kesu.flows.drop import LOCK_TIMEOUT_SECONDS, STAGES, ingest_drop
 from kesu.flows.schedule import previous_drop_date
+from kesu.transforms.run_records import FeedRecord, IngestRun
 from prefect import flow, get_run_logger
 from prefect.artifacts import TableArtifact
 from prefect.runtime import flow_run
@@ -24,20 +24,20 @@ __all__ = ["LOCK_TIMEOUT_SECONDS", "STAGES", "ingest_artifact", "nightly"]
 
 
 def ingest_artifact(
-    drop_date: date, feeds: dict[str, dict], task_run_id: UUID | None = None
+    drop_date: date, feeds: dict[str, FeedRecord], task_run_id: UUID | None = None
 ) -> None:
     """The `ingest-<date>` table: per feed, rows in = loaded + quarantined and stage seconds;
     in the current run, or in the task run `task_run_id` of the current flow run."""
     rows = [
         {
             "feed": feed,
-            "status": r["status"],
-            "files": len(r.get("files", [])),
-            "failed_files": sum(f["status"] == "failed" for f in r.get("files", [])),
-            "rows_in": r["rows_in"],
-            "loaded": r["loaded"],
-            "quarantined": r["quarantined"],
-            **{f"seconds_{s}": r.get("seconds", {}).get(s, 0.0) for s in STAGES},
+            "status": r.status,
+            "files": len(r.files),
+            "failed_files": len(r.failed_files),
+            "rows_in": r.rows_in,
+            "loaded": r.loaded,
+            "quarantined": r.quarantined,
+            **{f"seconds_{s}": r.seconds.get(s, 0.0) for s in STAGES},
         }
         for feed, r in feeds.items()
     ]
@@ -61,7 +61,7 @@ def nightly(
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     watch: bool = False,
     reports_dir: str | None = None,
-) -> dict[str, Any]:
+) -> IngestRun:
     """Ingest one drop date for all (or the named) feeds; returns the ledger record of the run.
 
     Without `drop_date`, the day before the run's scheduled start (China date): a scheduled run
@@ -75,10 +75,10 @@ def nightly(
         logger.info("no drop_date given: %s, the day before the scheduled start", drop_date)
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
     run = ingest_drop(settings, drop_date, feeds, force, lock_timeout, logger)
-    ingest_artifact(drop_date, run["feeds"])
+    ingest_artifact(drop_date, run.feeds)
     declare_ingest(settings, run)
-    readable = all(r["status"] != "unreadable" for r in run["feeds"].values())
-    if watch and run["status"] == "completed" and readable:
+    readable = all(r.status != "unreadable" for r in run.feeds.values())
+    if watch and run.status == "completed" and readable:
         from kesu.flows.watch import watch_list
 
         watch_list(drop_date=drop_date, out=reports_dir, warehouse_dir=warehouse_dir,

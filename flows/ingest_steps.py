@@ -27,25 +27,11 @@ from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows, parsing
 from kesu.transforms.columns import MULTILINE_HEADERS, STAGED_TABLE
 from kesu.transforms.personal_data import mask_message, masked_file_name
+from kesu.transforms.run_records import FileOutcome, RawInput
 from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
 from kesu.warehouse import landing, paths, scratch
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
 from kesu.warehouse.raw import keep_raw, read_regular
-
-
-@dataclass
-class FileOutcome:
-    name: str
-    sha256: str
-    bytes: int
-    encoding: str = ""
-    rows_in: int = 0
-    loaded: int = 0
-    quarantined: int = 0
-    status: str = "ok"  # ok | failed
-    message: str = ""
-    rejected: list[str] = field(default_factory=list)  # missing required columns: rows all held
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -315,18 +301,13 @@ def keep_raw_files(
     files: list[str],
     contents: Mapping[str, bytes] | None = None,
     sums: Mapping[str, str] | None = None,
-) -> list[dict]:
+) -> list[RawInput]:
     """Raw copies of `files` (read here, or given as `contents` by name, with their `sums`);
     their checksums."""
     contents, sums, wh = contents or {}, sums or {}, settings.warehouse_store()
     copies = [keep_raw(wh, feed, drop_date, Path(f), contents.get(f), sums.get(f)) for f in files]
     return [
-        {
-            "name": masked_file_name(Path(f).name, c.sha256),
-            "sha256": c.sha256,
-            "bytes": c.bytes,
-            "already_present": c.already_present,
-        }
+        RawInput(masked_file_name(Path(f).name, c.sha256), c.sha256, c.bytes, c.already_present)
         for f, c in zip(files, copies, strict=True)
     ]
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kesu.flows.cli_args import FEED_NAMES
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
+
+if TYPE_CHECKING:
+    from kesu.transforms.run_records import IngestRun
 
 EXAMPLES = 5  # rule/field groups shown with an example, per feed
 REASON_CHARS = 160
@@ -53,22 +56,24 @@ def printable(text: str, limit: int = REASON_CHARS) -> str:
     return safe if len(safe) <= limit else safe[: limit - 1] + "…"
 
 
-def _run_note(record: dict[str, Any]) -> str:
+def _run_note(run: IngestRun, feed: str) -> str:
+    record = run.feeds[feed]
     return (
-        f"run {record['run_id']}: rows in {record['rows_in']} = loaded {record['loaded']} "
-        f"+ quarantined {record['quarantined']}"
+        f"run {run.run_id}: rows in {record.rows_in} = loaded {record.loaded} "
+        f"+ quarantined {record.quarantined}"
     )
 
 
-def feed_lines(feed: str, frame: Any, record: dict[str, Any] | None) -> list[str]:
-    """What `kesu quarantine` prints for one feed: its quarantine rows and its ledger record."""
+def feed_lines(feed: str, frame: Any, run: IngestRun | None) -> list[str]:
+    """What `kesu quarantine` prints for one feed: its quarantine rows and the last completed
+    run that ingested it."""
     from kesu.transforms import quarantine_review
 
-    if record is None and frame.height == 0:
+    if run is None and frame.height == 0:
         return [f"{feed}: no completed ingest of this drop in the ledger"]
-    if record is not None and record.get("status") == "no_folder":
-        return [f"{feed}: no folder for this drop ({record.get('folder')}), nothing ingested"]
-    note = f" ({_run_note(record)})" if record is not None else ""
+    if run is not None and run.feeds[feed].status == "no_folder":
+        return [f"{feed}: no folder for this drop ({run.feeds[feed].folder}), nothing ingested"]
+    note = f" ({_run_note(run, feed)})" if run is not None else ""
     if frame.height == 0:
         return [f"{feed}: no rows quarantined{note}"]
     files = quarantine_review.rows_per_file(frame)

@@ -12,9 +12,12 @@ import re
 import socket
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kesu.flows.cli_args import positive_int as _count
+
+if TYPE_CHECKING:
+    from kesu.transforms.run_records import Run
 
 FEEDS = ("hotline", "complaints", "regulator_transfers")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -75,16 +78,16 @@ def _drop_date(name: str) -> date | None:
         return None
 
 
-def interrupted(runs: list[dict[str, Any]]) -> set[str]:
+def interrupted(runs: list[Run]) -> set[str]:
     """Runs recorded as running whose process, on this host, is gone (killed, machine rebooted)."""
     here = socket.gethostname()
     gone = set()
     for run in runs:
-        if run.get("status") == "running" and run.get("host") == here and run.get("pid"):
+        if run.status == "running" and run.host == here and run.pid:
             try:
-                os.kill(int(run["pid"]), 0)
+                os.kill(run.pid, 0)
             except ProcessLookupError:
-                gone.add(run["run_id"])
+                gone.add(run.run_id)
             except PermissionError:  # alive, someone else's
                 pass
     return gone

@@ -1,5 +1,5 @@
 """What the run ledger says, summarised for `kesu status` and the backfill: pure functions over
-ledger records (the dicts of `kesu.warehouse.ledger`), with the landing zone's dates passed in."""
+ledger records (`kesu.transforms.run_records`), with the landing zone's dates passed in."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
+from kesu.transforms.run_records import BackfillRun, DropEntry, IngestRun, Run
+
 STAGES = ("raw_copy", "stage", "publish")
 OUTCOMES = ("ingested", "skipped", "no_data", "failed")
 COUNTS = ("rows_in", "loaded", "quarantined")
 
 
-def drop_outcome(run: dict[str, Any]) -> str:
+def drop_outcome(run: IngestRun) -> str:
     """What an ingest run did to its drop: ingested, skipped (every present feed unchanged since
     the last completed run), no_data (no feed had a folder) or failed."""
-    if run.get("status") != "completed":
+    if run.status != "completed":
         return "failed"
-    statuses = {r["status"] for r in (run.get("feeds") or {}).values()}
+    statuses = {r.status for r in run.feeds.values()}
     if statuses <= {"no_folder"}:
         return "no_data"
     if statuses <= {"unchanged", "no_folder"}:
@@ -26,71 +28,71 @@ def drop_outcome(run: dict[str, Any]) -> str:
     return "ingested"
 
 
-def drop_entry(day: date, run: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+def drop_entry(day: date, run: IngestRun | None, error: str | None) -> DropEntry:
     """A backfill's record of one drop: outcome, run id, rows and seconds (or the error)."""
     if run is None:
-        return {"drop_date": day.isoformat(), "outcome": "failed", "error": error}
-    return {
-        "drop_date": day.isoformat(),
-        "outcome": drop_outcome(run),
-        "run_id": run["run_id"],
-        **_totals(run),
-        "seconds": (run.get("seconds") or {}).get("total"),
-    }
+        return DropEntry(day, "failed", error=error)
+    totals = _totals(run)
+    return DropEntry(
+        day,
+        drop_outcome(run),
+        run.run_id,
+        totals["rows_in"],
+        totals["loaded"],
+        totals["quarantined"],
+        run.seconds.get("total"),
+    )
 
 
-def backfill_summary(drops: list[dict[str, Any]]) -> dict[str, int]:
+def backfill_summary(drops: list[DropEntry]) -> dict[str, int]:
     """Drops per outcome, and rows over every drop."""
-    outcomes = Counter(d["outcome"] for d in drops)
-    rows = {k: sum(d.get(k) or 0 for d in drops) for k in COUNTS}
+    outcomes = Counter(d.outcome for d in drops)
+    rows = {k: sum(getattr(d, k) or 0 for d in drops) for k in COUNTS}
     return {o: outcomes.get(o, 0) for o in OUTCOMES} | rows
 
 
-def run_rows(runs: list[dict[str, Any]], interrupted: Collection[str] = ()) -> list[dict]:
+def run_rows(runs: list[Run], interrupted: Collection[str] = ()) -> list[dict[str, Any]]:
     """One row per run, in the order given: id, kind, what it covers, status, rows, seconds.
 
     `interrupted`: ids of runs recorded as running whose process is gone (the caller checks)."""
     rows = []
     for run in runs:
-        kind = run.get("kind", "ingest")
-        covered = run.get("drop_date") or f"{run.get('start')}..{run.get('end')}"
-        status = "interrupted" if run["run_id"] in interrupted else run.get("status", "?")
-        if kind == "backfill":
-            s = run.get("summary") or backfill_summary(run.get("drops") or [])
+        status = "interrupted" if run.run_id in interrupted else run.status
+        seconds: dict[str, float | None] = dict(run.seconds)
+        if isinstance(run, BackfillRun):
+            s = run.summary or backfill_summary(run.drops)
             note = ", ".join(f"{s[o]} {o}" for o in OUTCOMES if s.get(o))
         else:
             s, note = _totals(run), drop_outcome(run) if status == "completed" else ""
-        seconds = dict(run.get("seconds") or {})
-        if kind != "backfill":
             for stage in STAGES:  # records written before stage timings: sum what the feeds kept
                 seconds.setdefault(stage, _feed_seconds(run, stage))
         rows.append(
-            {"run_id": run["run_id"], "kind": kind, "covers": covered, "status": status}
+            {"run_id": run.run_id, "kind": run.kind, "covers": run.covers, "status": status}
             | {k: s.get(k, 0) for k in COUNTS}
             | {f"seconds_{k}": seconds.get(k) for k in (*STAGES, "total")}
-            | {"note": run.get("error") or note}
+            | {"note": run.error or note}
         )
     return rows
 
 
 def drop_problems(
-    runs: list[dict[str, Any]], landing: dict[str, set[date]], feeds: tuple[str, ...]
+    runs: list[Run], landing: dict[str, set[date]], feeds: tuple[str, ...]
 ) -> list[dict[str, str]]:
     """One row per drop date and feed needing attention, over the dates the landing zone and the
     ledger cover: files never ingested by a completed run, the last run failed, files that failed
     or a feed unreadable in the last completed run, and days with no folder between a feed's first
     and last drop. `landing`: per feed, the dates whose folder holds files. `runs`: newest first."""
-    ingests = [r for r in runs if r.get("kind", "ingest") == "ingest" and r.get("drop_date")]
-    days = {date.fromisoformat(r["drop_date"]) for r in ingests} | set().union(*landing.values())
+    ingests = [r for r in runs if isinstance(r, IngestRun)]
+    days = {r.drop_date for r in ingests} | set().union(*landing.values())
     if not days:
         return []
-    by_day: dict[str, list[dict[str, Any]]] = {}
+    by_day: dict[date, list[IngestRun]] = {}
     for run in ingests:
-        by_day.setdefault(run["drop_date"], []).append(run)
+        by_day.setdefault(run.drop_date, []).append(run)
     problems = []
     for day in _range(min(days), max(days)):
         for feed in feeds:
-            mine = by_day.get(day.isoformat(), [])
+            mine = by_day.get(day, [])
             problem = _feed_problem(day, feed, mine, landing.get(feed, set()))
             if problem:
                 problems.append({"drop_date": day.isoformat(), "feed": feed} | problem)
@@ -120,15 +122,15 @@ def problem_spans(problems: list[dict[str, str]], feeds: tuple[str, ...]) -> lis
 
 
 def _feed_problem(
-    day: date, feed: str, runs: list[dict[str, Any]], landed: set[date]
+    day: date, feed: str, runs: list[IngestRun], landed: set[date]
 ) -> dict[str, str] | None:
-    completed = [r for r in runs if r.get("status") == "completed" and feed in r.get("feeds", {})]
+    completed = [r for r in runs if r.status == "completed" and feed in r.feeds]
     done = completed[0] if completed else None
-    if runs and runs[0].get("status") == "failed":
-        since = f"; last completed run {done['run_id']}" if done else ""
-        error = f"run {runs[0]['run_id']}: {runs[0].get('error')}{since}"
+    if runs and runs[0].status == "failed":
+        since = f"; last completed run {done.run_id}" if done else ""
+        error = f"run {runs[0].run_id}: {runs[0].error}{since}"
         return {"problem": "failed", "detail": error}
-    if done is None or done["feeds"][feed]["status"] == "no_folder":
+    if done is None or done.feeds[feed].status == "no_folder":
         if day in landed:
             return {
                 "problem": "not ingested",
@@ -137,32 +139,27 @@ def _feed_problem(
         if landed and min(landed) < day < max(landed):
             return {"problem": "no drop", "detail": "no folder in the landing zone"}
         return None
-    record = done["feeds"][feed]
-    if record["status"] == "unreadable":
-        why = record.get("error", "no file could be read")
-        return {"problem": "unreadable", "detail": f"{why} in run {done['run_id']}"}
-    failed = [f["name"] for f in record.get("files", []) if f.get("status") == "failed"]
+    record, in_run = done.feeds[feed], f"in run {done.run_id}"
+    if record.status == "unreadable":
+        why = record.error or "no file could be read"
+        return {"problem": "unreadable", "detail": f"{why} {in_run}"}
+    failed = [f.name for f in record.failed_files]
     if failed:
-        return {"problem": "failed files", "detail": f"{', '.join(failed)} in run {done['run_id']}"}
-    not_read = [repr(s["name"]) for s in record.get("skipped", [])]
+        return {"problem": "failed files", "detail": f"{', '.join(failed)} {in_run}"}
+    not_read = [repr(s.name) for s in record.skipped]
     if not_read:
-        return {
-            "problem": "files not read",
-            "detail": f"{', '.join(not_read)} in run {done['run_id']}",
-        }
+        return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}"}
     return None
 
 
-def _totals(run: dict[str, Any]) -> dict[str, int]:
-    if run.get("totals"):
-        return {k: run["totals"].get(k, 0) for k in COUNTS}
-    feeds = (run.get("feeds") or {}).values()
-    return {k: sum(r.get(k, 0) for r in feeds) for k in COUNTS}
+def _totals(run: IngestRun) -> dict[str, int]:
+    if run.totals:
+        return {k: run.totals.get(k, 0) for k in COUNTS}
+    return {k: sum(getattr(r, k) for r in run.feeds.values()) for k in COUNTS}
 
 
-def _feed_seconds(run: dict[str, Any], stage: str) -> float | None:
-    values = [(r.get("seconds") or {}).get(stage) for r in (run.get("feeds") or {}).values()]
-    present = [v for v in values if v is not None]
+def _feed_seconds(run: IngestRun, stage: str) -> float | None:
+    present = [r.seconds[stage] for r in run.feeds.values() if stage in r.seconds]
     return round(sum(present), 3) if present else None
 
 

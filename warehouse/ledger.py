@@ -1,4 +1,5 @@
-"""The run ledger: one JSON file per run under ``_ledger/runs/``, named by a sortable run id."""
+"""The run ledger: one JSON file per run under ``_ledger/runs/``, named by a sortable run id;
+the records are `kesu.transforms.run_records`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
+from kesu.transforms.run_records import FeedRecord, IngestRun, Run, run_from_jsonable
 from kesu.warehouse import paths
 
 if TYPE_CHECKING:
@@ -42,14 +44,14 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def record_run(wh: Warehouse, run: dict[str, Any]) -> Path | str:
+def record_run(wh: Warehouse, run: Run) -> Path | str:
     """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically."""
-    key = paths.run_key(run["run_id"])
+    key = paths.run_key(run.run_id)
     _write_json(wh, key, to_jsonable(run))
     return wh.store.location(key)
 
 
-def list_runs(wh: Warehouse, limit: int | None = None) -> list[dict[str, Any]]:
+def list_runs(wh: Warehouse, limit: int | None = None) -> list[Run]:
     """Runs, newest first: by start time, which a run id holds to the second, and runs that
     started in the same second (two commands one after the other) by their records'
     `started_at`: the random suffix of their ids says nothing of their order."""
@@ -62,32 +64,32 @@ def list_runs(wh: Warehouse, limit: int | None = None) -> list[dict[str, Any]]:
     keys = [paths.run_key(i) for i in ids]
     if wh.remote:  # a request per record: fetch them side by side
         with ThreadPoolExecutor(max_workers=16) as pool:
-            runs = [json.loads(data) for data in pool.map(store.read_bytes, keys)]
+            runs = [_run(data) for data in pool.map(store.read_bytes, keys)]
     else:
-        runs = [json.loads(store.read_bytes(key)) for key in keys]
+        runs = [_run(store.read_bytes(key)) for key in keys]
     return sorted(runs, key=_start_order, reverse=True)[:limit]
 
 
-def _start_order(run: dict[str, Any]) -> tuple[str, float, str]:
-    """A run's place in time: its id's second, then its exact start (if recorded), then its id."""
-    try:
-        started = datetime.fromisoformat(run["started_at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        started = float("-inf")
-    return run["run_id"][:STAMP], started, run["run_id"]
+def _run(data: bytes) -> Run:
+    return run_from_jsonable(json.loads(data))
+
+
+def _start_order(run: Run) -> tuple[str, datetime, str]:
+    """A run's place in time: its id's second, then its exact start, then its id."""
+    return run.run_id[:STAMP], run.started_at, run.run_id
 
 
 def last_successful_inputs(wh: Warehouse, feed: str, drop_date: date) -> dict[str, str] | None:
     """{file name: sha256} that the last completed run of this feed and drop read, or None."""
     for run in list_runs(wh):
-        feeds = run.get("feeds") or {}
-        if (
-            run.get("status") == "completed"
-            and run.get("drop_date") == drop_date.isoformat()
-            and feed in feeds
-        ):
-            return {i["name"]: i["sha256"] for i in feeds[feed].get("inputs", [])}
+        if _completed_drop(run, drop_date) and feed in run.feeds:
+            return run.feeds[feed].input_sums()
     return None
+
+
+def _completed_drop(run: Run, drop_date: date) -> TypeGuard[IngestRun]:
+    """`run` is a completed ingest of `drop_date`."""
+    return isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date
 
 
 def _is_run_id(name: str) -> bool:
@@ -150,33 +152,33 @@ def _pointers_since(wh: Warehouse) -> str:
 
 def last_feed_record(
     wh: Warehouse, feed: str, drop_date: date, statuses: tuple[str, ...]
-) -> dict[str, Any] | None:
+) -> FeedRecord | None:
     """The feed's record in the newest completed run of the drop where its status is one of
     `statuses`, or None: from the drop's pointer, else by scanning the runs older than it."""
     entry = ((_read_json(wh, _drop_pointer_key(drop_date)) or {}).get("feeds") or {}).get(feed)
     if entry is not None:
-        run = _read_json(wh, paths.run_key(entry["run_id"]))
-        record: dict[str, Any] | None = ((run or {}).get("feeds") or {}).get(feed)
+        pointed = _read_json(wh, paths.run_key(entry["run_id"]))
+        record = ((pointed or {}).get("feeds") or {}).get(feed)
         if record is not None:
-            return record
+            return FeedRecord.from_jsonable(record)
     since = _pointers_since(wh)
     for run_id in _run_ids(wh):
         if run_id > since:
             continue
-        run = json.loads(wh.store.read_bytes(paths.run_key(run_id)))
-        found = (run.get("feeds") or {}).get(feed)
-        completed = run.get("status") == "completed"
-        same_drop = run.get("drop_date") == drop_date.isoformat()
-        if found is not None and found.get("status") in statuses and completed and same_drop:
-            return dict(found)
+        run = _run(wh.store.read_bytes(paths.run_key(run_id)))
+        if not _completed_drop(run, drop_date):
+            continue
+        found = run.feeds.get(feed)
+        if found is not None and found.status in statuses:
+            return found
     return None
 
 
-def point_drop_at(wh: Warehouse, run: dict[str, Any], statuses: tuple[str, ...]) -> bool:
+def point_drop_at(wh: Warehouse, run: IngestRun, statuses: tuple[str, ...]) -> bool:
     """Update the drop's pointer after `run` completed (call under the drop's lock): each feed
     whose status is one of `statuses` and whose fingerprint or inputs differ from the pointed
     run's now points at `run`. Returns whether the file was written."""
-    drop_date = date.fromisoformat(run["drop_date"])
+    drop_date = run.drop_date
     _pointers_since(wh)  # fixed before the first pointer, so older runs stay findable
     key = _drop_pointer_key(drop_date)
     store = wh.store
@@ -190,17 +192,17 @@ def point_drop_at(wh: Warehouse, run: dict[str, Any], statuses: tuple[str, ...])
     raise RuntimeError(f"{key}: changed by other runs {POINTER_ATTEMPTS} times in a row")
 
 
-def _point_at(pointer: dict[str, Any], run: dict[str, Any], statuses: tuple[str, ...]) -> bool:
+def _point_at(pointer: dict[str, Any], run: IngestRun, statuses: tuple[str, ...]) -> bool:
     """Point the pointer's feeds at `run` where it should; whether anything changed."""
     pointer.setdefault("feeds", {})
     changed = False
-    for feed, record in run["feeds"].items():
-        if record.get("status") not in statuses:
+    for feed, record in run.feeds.items():
+        if record.status not in statuses:
             continue
         entry = {
-            "run_id": run["run_id"],
-            "fingerprint": record.get("fingerprint"),
-            "inputs": {i["name"]: i["sha256"] for i in record.get("inputs", [])},
+            "run_id": run.run_id,
+            "fingerprint": record.fingerprint,
+            "inputs": record.input_sums(),
         }
         old = pointer["feeds"].get(feed) or {}
         if (old.get("fingerprint"), old.get("inputs")) != (entry["fingerprint"], entry["inputs"]):

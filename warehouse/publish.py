@@ -10,45 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, cast
 
 import polars as pl
+from kesu.transforms.run_records import Action, PublishedFile, PublishedPartition
 from kesu.warehouse import locks, paths, tables
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
-
-Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
-
-
-@dataclass(frozen=True)
-class PublishedFile:
-    """One live data file of the partition (path relative to the table)."""
-
-    name: str
-    rows: int
-    bytes: int
-
-
-@dataclass
-class PublishedPartition:
-    table: str
-    partition: str
-    files: list[PublishedFile] = field(default_factory=list)
-    action: Action = "unchanged"
-    version: int | None = None  # the Delta table version that holds these rows
-
-    def to_jsonable(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_jsonable(cls, data: Mapping[str, Any]) -> PublishedPartition:
-        files = [PublishedFile(f["name"], f["rows"], f["bytes"]) for f in data["files"]]
-        version = data.get("version")
-        version = version if isinstance(version, int) else None  # pre-Delta records: a string
-        return cls(data["table"], data["partition"], files, data["action"], version)
 
 
 def warehouse_lock(wh: Warehouse) -> AbstractContextManager[None]:

@@ -8,9 +8,10 @@ takes its fixed rows out of quarantine.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import ledger, paths, tables
 
 if TYPE_CHECKING:
@@ -65,12 +66,11 @@ def _review_rows(found: pl.DataFrame | None) -> pl.DataFrame:
     return found.select(present).sort("source_file", "source_line", maintain_order=True)
 
 
-def last_ingests(wh: Warehouse, drop_date: date) -> dict[str, dict[str, Any]]:
-    """Per feed, its record in the newest completed run of this drop (ledger), with `run_id`."""
-    found: dict[str, dict[str, Any]] = {}
+def last_ingests(wh: Warehouse, drop_date: date) -> dict[str, IngestRun]:
+    """Per feed, the newest completed run of this drop that ingested it (ledger)."""
+    found: dict[str, IngestRun] = {}
     for run in ledger.list_runs(wh):  # newest first
-        if run.get("status") != "completed" or run.get("drop_date") != drop_date.isoformat():
-            continue
-        for feed, record in (run.get("feeds") or {}).items():
-            found.setdefault(feed, record | {"run_id": run["run_id"]})
+        if isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date:
+            for feed in run.feeds:
+                found.setdefault(feed, run)
     return found

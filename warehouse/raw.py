@@ -36,14 +36,6 @@ class RawCopy:
     bytes: int
     already_present: bool
 
-    def to_jsonable(self) -> dict[str, object]:
-        return {
-            "path": str(self.path),
-            "sha256": self.sha256,
-            "bytes": self.bytes,
-            "already_present": self.already_present,
-        }
-
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()

@@ -20,6 +20,7 @@ from kesu.flows.backfill import backfill, progress_listener
 from kesu.flows.ingest import nightly
 from kesu.flows.schedule import previous_drop_date
 from kesu.samplegen.generate import generate
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import Warehouse, ledger, locks
 
 START, END = date(2025, 5, 1), date(2025, 5, 3)
@@ -77,7 +78,7 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
     with progress_listener(events.append):
         state = backfill(start=START, end=END, workers=2, return_state=True, **where)
     runs = state.result()
-    assert [r["drop_date"] for r in runs] == [d.isoformat() for d in DAYS]
+    assert [r.drop_date for r in runs] == DAYS
     assert sorted(e.drop_date for e in events) == DAYS and {e.outcome for e in events} == {
         "ingested"
     }
@@ -97,29 +98,29 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
             assert client.read_task_run(made.task_run_id).name == f"ingest-{day.isoformat()}"
             assert sum(row["rows_in"] for row in json.loads(made.data)) > 0
 
-    record = next(r for r in ledger.list_runs(Warehouse.at(root)) if r["kind"] == "backfill")
-    assert record["status"] == "completed" and record["workers"] == 2
-    assert record["summary"]["ingested"] == len(DAYS)
-    assert [d["run_id"] for d in record["drops"]] == [r["run_id"] for r in runs]
+    record = next(r for r in ledger.list_runs(Warehouse.at(root)) if r.kind == "backfill")
+    assert record.status == "completed" and record.workers == 2
+    assert record.summary["ingested"] == len(DAYS)
+    assert [d.run_id for d in record.drops] == [r.run_id for r in runs]
     for run in runs:  # each run's summary: rows and seconds per stage
-        assert run["totals"]["rows_in"] == run["totals"]["loaded"] + run["totals"]["quarantined"]
-        assert set(run["seconds"]) >= {"lock_wait", "raw_copy", "stage", "publish", "total"}
-        hotline = run["feeds"]["hotline"]
-        assert set(hotline["seconds"]) == {"raw_copy", "stage", "publish"}
+        assert run.totals["rows_in"] == run.totals["loaded"] + run.totals["quarantined"]
+        assert set(run.seconds) >= {"lock_wait", "raw_copy", "stage", "publish", "total"}
+        hotline = run.feeds["hotline"]
+        assert set(hotline.seconds) == {"raw_copy", "stage", "publish"}
 
     before = published(root)
     again = backfill(start=START, end=END, workers=2, **where)  # resumed: nothing left to do
     redone = {
-        (run["drop_date"], feed): r["status"]
+        (run.drop_date, feed): r.status
         for run in again
-        for feed, r in run["feeds"].items()
-        if r["status"] not in ("unchanged", "no_folder")
+        for feed, r in run.feeds.items()
+        if r.status not in ("unchanged", "no_folder")
     }
     assert redone == {}
     latest = next(
-        r for r in ledger.list_runs(Warehouse.at(root)) if r["kind"] == "backfill"
+        r for r in ledger.list_runs(Warehouse.at(root)) if r.kind == "backfill"
     )  # newest first
-    assert latest["summary"]["skipped"] == len(DAYS) and latest["status"] == "completed"
+    assert latest.summary["skipped"] == len(DAYS) and latest.status == "completed"
     assert published(root) == before
 
     capsys.readouterr()
@@ -131,12 +132,14 @@ def test_parallel_backfill_equals_sequential_runs_and_resumes(
 
 def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys, demo_key):
     # demo_key: the CLI checks the key before Prefect starts (issue 14)
-    def ingest_failing_on_start(settings, drop_date: date, *_, **__) -> dict:
+    def ingest_failing_on_start(settings, drop_date: date, *_, **__) -> IngestRun:
         if drop_date == START:
             raise RuntimeError("disk full")
         feeds = {"hotline": {"status": "unchanged", "rows_in": 2, "loaded": 2, "quarantined": 0}}
-        return {"run_id": f"{drop_date:%Y%m%d}T020000Z-abcdef", "drop_date": str(drop_date),
-                "status": "completed", "feeds": feeds}  # fmt: skip
+        return IngestRun.from_jsonable(
+            {"run_id": f"{drop_date:%Y%m%d}T020000Z-abcdef", "drop_date": str(drop_date),
+             "started_at": f"{drop_date}T02:00:00+00:00", "status": "completed", "feeds": feeds}
+        )  # fmt: skip
 
     monkeypatch.setattr("kesu.flows.backfill.ingest_drop", ingest_failing_on_start)
     args = argparse.Namespace(
@@ -150,17 +153,14 @@ def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys, d
     assert f"total {'hotline':<20} rows in 4 = loaded 4 + quarantined 0" in captured.out
     assert f"1 of {len(DAYS)} drop(s) failed: {START} (RuntimeError: disk full)" in captured.err
     (record,) = ledger.list_runs(Warehouse.at(tmp_path / "wh"))
-    summary = record["summary"]
-    assert record["status"] == "failed" and (summary["skipped"], summary["failed"]) == (2, 1)
+    summary = record.summary
+    assert record.status == "failed" and (summary["skipped"], summary["failed"]) == (2, 1)
 
 
 def test_nightly_without_a_date_takes_the_day_before_its_scheduled_start(tmp_path, demo_key):
     before = previous_drop_date(datetime.now(UTC))
     run = nightly(landing_dir=str(tmp_path / "empty"), warehouse_dir=str(tmp_path / "wh"))
-    assert run["drop_date"] in (
-        before.isoformat(),
-        previous_drop_date(datetime.now(UTC)).isoformat(),
-    )
+    assert run.drop_date in (before, previous_drop_date(datetime.now(UTC)))
 
 
 def test_nightly_gives_up_on_a_drop_held_too_long(tmp_path, demo_key):
@@ -169,7 +169,7 @@ def test_nightly_gives_up_on_a_drop_held_too_long(tmp_path, demo_key):
     with locks.drop_lock(Warehouse.at(root), day, timeout=0), pytest.raises(locks.DropBusy):
         nightly(drop_date=day, landing_dir=str(tmp_path), warehouse_dir=str(root), lock_timeout=0.5)
     (run,) = ledger.list_runs(Warehouse.at(root))
-    assert run["status"] == "failed" and run["error"].startswith("DropBusy")
+    assert run.status == "failed" and run.error.startswith("DropBusy")
 
 
 def test_a_backfill_and_a_nightly_run_on_overlapping_days_in_two_processes(
@@ -213,13 +213,12 @@ def test_a_backfill_and_a_nightly_run_on_overlapping_days_in_two_processes(
 
     assert published(root) == published(reference)  # every partition as one sequential pass
     runs = ledger.list_runs(Warehouse.at(root))
-    on_contested = [r for r in runs if r.get("drop_date") == contested.isoformat()]
-    assert [r["status"] for r in on_contested] == ["completed", "completed"]  # both recorded
+    on_contested = [r for r in runs if isinstance(r, IngestRun) and r.drop_date == contested]
+    assert [r.status for r in on_contested] == ["completed", "completed"]  # both recorded
     did = sorted(
-        tuple(sorted({f["status"] for f in r["feeds"].values()} - {"no_folder"}))
-        for r in on_contested
+        tuple(sorted({f.status for f in r.feeds.values()} - {"no_folder"})) for r in on_contested
     )
     assert did == [("loaded",), ("unchanged",)]  # one wrote it, the other skipped
-    assert {r["kind"] for r in runs} == {"ingest", "backfill"}
+    assert {r.kind for r in runs} == {"ingest", "backfill"}
     hotline = pl.read_delta(str(root / "stg_hotline")).filter(pl.col("drop_date") == contested)
     assert hotline["call_id"].is_unique().all()  # no duplicate rows

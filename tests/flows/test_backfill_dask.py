@@ -90,28 +90,26 @@ def test_drops_run_in_the_workers_and_equal_a_backfill_on_threads(
     monkeypatch.setenv("KESU_DASK_ADDRESS", NOBODY)  # the flag wins over the environment
     assert backfill_cli.run(args_for(landing, on_dask, address)) == 0
     assert f"drops: {len(DAYS)} ingested" in capsys.readouterr().out
-    runs = [r for r in ledger.list_runs(Warehouse.at(on_dask)) if r["kind"] == "ingest"]
-    assert sorted(r["drop_date"] for r in runs) == [d.isoformat() for d in DAYS]
-    assert {r["pid"] for r in runs} <= worker_pids and os.getpid() not in worker_pids
+    runs = [r for r in ledger.list_runs(Warehouse.at(on_dask)) if r.kind == "ingest"]
+    assert sorted(r.drop_date for r in runs) == DAYS
+    assert {r.pid for r in runs} <= worker_pids and os.getpid() not in worker_pids
     for run in runs:
-        assert run["status"] == "completed"
-        for feed in run["feeds"].values():
-            assert feed["rows_in"] == feed["loaded"] + feed["quarantined"]
-    assert sum(r["totals"]["rows_in"] for r in runs) > 0
+        assert run.status == "completed"
+        for feed in run.feeds.values():
+            assert feed.rows_in == feed.loaded + feed.quarantined
+    assert sum(r.totals["rows_in"] for r in runs) > 0
     assert published(on_dask) == published(on_threads)  # same rows, same number of commits
-    (record,) = [r for r in ledger.list_runs(Warehouse.at(on_dask)) if r["kind"] == "backfill"]
-    assert record["dask_address"] == address and record["workers"] is None
+    (record,) = [r for r in ledger.list_runs(Warehouse.at(on_dask)) if r.kind == "backfill"]
+    assert record.dask_address == address and record.workers is None
 
     monkeypatch.setenv("KESU_DASK_ADDRESS", address)  # resumed, the address from the environment
     before = published(on_dask)
     assert backfill_cli.run(args_for(landing, on_dask, None)) == 0
     assert f"drops: {len(DAYS)} skipped" in capsys.readouterr().out
-    latest = next(r for r in ledger.list_runs(Warehouse.at(on_dask)) if r["kind"] == "backfill")
-    assert latest["dask_address"] == address and latest["summary"]["skipped"] == len(DAYS)
-    reruns = [r for r in ledger.list_runs(Warehouse.at(on_dask)) if r["kind"] == "ingest"][
-        : len(DAYS)
-    ]
-    assert {r["pid"] for r in reruns} <= worker_pids
+    latest = next(r for r in ledger.list_runs(Warehouse.at(on_dask)) if r.kind == "backfill")
+    assert latest.dask_address == address and latest.summary["skipped"] == len(DAYS)
+    reruns = [r for r in ledger.list_runs(Warehouse.at(on_dask)) if r.kind == "ingest"][: len(DAYS)]
+    assert {r.pid for r in reruns} <= worker_pids
     assert published(on_dask) == before
 
 

@@ -12,6 +12,7 @@ import pytest
 from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.samplegen.generate import generate
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import Warehouse, ledger
 
 DAY = date(2025, 4, 2)
@@ -25,8 +26,8 @@ def drop(tmp_path_factory, tmp_path, demo_key):
     return settings, ingest_drop(settings, DAY)
 
 
-def statuses(run: dict) -> set[str]:
-    return {r["status"] for r in run["feeds"].values()} - {"no_folder"}
+def statuses(run: IngestRun) -> set[str]:
+    return {r.status for r in run.feeds.values()} - {"no_folder"}
 
 
 def test_an_unchanged_drop_reads_its_pointer_not_the_other_runs(drop):
@@ -37,10 +38,10 @@ def test_an_unchanged_drop_reads_its_pointer_not_the_other_runs(drop):
     for i in range(50):  # other drops' runs, unreadable: reading one would fail the run
         (runs / f"20200101T0000{i:02d}Z-abcdef.json").write_text("not json")
     again = ingest_drop(settings, DAY)
-    assert statuses(again) == {"unchanged"} and again["status"] == "completed"
+    assert statuses(again) == {"unchanged"} and again.status == "completed"
     pointer = ledger._read_json(Warehouse.at(root), f"{ledger.DROPS}/{DAY}.json")
     assert pointer is not None
-    assert {e["run_id"] for e in pointer["feeds"].values()} == {first["run_id"]}  # still right
+    assert {e["run_id"] for e in pointer["feeds"].values()} == {first.run_id}  # still right
 
 
 def test_a_warehouse_from_before_the_pointers_still_skips_and_gains_one(drop):
@@ -57,8 +58,8 @@ def test_a_drop_changed_after_its_pointer_is_reingested(drop):
     hotline = sorted((Path(settings.landing) / "hotline" / DAY.isoformat()).iterdir())[0]
     hotline.write_bytes(hotline.read_bytes().rstrip(b"\r\n").rsplit(b"\n", 1)[0] + b"\n")
     again = ingest_drop(settings, DAY)
-    assert again["feeds"]["hotline"]["status"] == "loaded"
-    assert again["feeds"]["complaints"]["status"] == "unchanged"
+    assert again.feeds["hotline"].status == "loaded"
+    assert again.feeds["complaints"].status == "unchanged"
     pointer = ledger._read_json(Warehouse.at(settings.warehouse), f"{ledger.DROPS}/{DAY}.json")
-    assert pointer is not None and pointer["feeds"]["hotline"]["run_id"] == again["run_id"]
-    assert pointer["feeds"]["complaints"]["run_id"] == first["run_id"]
+    assert pointer is not None and pointer["feeds"]["hotline"]["run_id"] == again.run_id
+    assert pointer["feeds"]["complaints"]["run_id"] == first.run_id

@@ -36,6 +36,7 @@ import pytest
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import COLUMNS
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import paths, scratch
 from kesu.warehouse.landing import read_source
 
@@ -199,7 +200,7 @@ def make_landings(tmp_path_factory) -> tuple[Path, Path]:
     return old, new
 
 
-def ingest(landing: Path, warehouse: Path) -> dict:
+def ingest(landing: Path, warehouse: Path) -> IngestRun:
     return nightly(drop_date=DAY, landing_dir=str(landing), warehouse_dir=str(warehouse))
 
 
@@ -244,17 +245,17 @@ def states(landings, tmp_path_factory) -> States:
     mp.setenv("KESU_PII_KEY", PII_KEY)
     old_landing, new_landing = landings
     old = tmp_path_factory.mktemp("warehouse_old")
-    assert ingest(old_landing, old)["status"] == "completed"
+    assert ingest(old_landing, old).status == "completed"
     new = tmp_path_factory.mktemp("warehouse_new")
     shutil.copytree(old, new, dirs_exist_ok=True)
     run = ingest(new_landing, new)
     mp.undo()
-    actions = {p["table"]: p["action"] for r in run["feeds"].values() for p in r.get("outputs", [])}
+    actions = {p.table: p.action for r in run.feeds.values() for p in r.outputs}
     # the corrected drop replaces partitions, creates one, and leaves the transfers alone
     assert actions["stg_hotline"] == actions["quarantine/hotline"] == "replaced"
     assert actions["stg_complaints"] == "replaced"
     assert actions["quarantine/complaints"] == "created"
-    assert run["feeds"]["regulator_transfers"]["status"] == "unchanged"
+    assert run.feeds["regulator_transfers"].status == "unchanged"
     assert partition(old, "stg_hotline") is not None
     return States(old, new, new_landing)
 
@@ -324,7 +325,7 @@ def test_a_kill_mid_publish_leaves_old_or_new_and_the_next_run_converges(
     # The next run cleans up and ends exactly where an uninterrupted run would have.
     monkeypatch.setenv("KESU_PII_KEY", PII_KEY)
     run = ingest(states.landing, warehouse)
-    assert run["status"] == "completed"
+    assert run.status == "completed"
     assert leftovers(warehouse) == []
     for table in paths.TABLE_DIRS:
         assert same(partition(warehouse, table), partition(states.new, table)), table

@@ -60,14 +60,14 @@ def warehouse(landing, tmp_path_factory) -> tuple[Path, list[dict]]:
 def test_every_row_in_is_loaded_or_quarantined_per_file(warehouse, landing):
     root, runs = warehouse
     for run in runs:
-        assert run["status"] == "completed"
-        for feed, record in run["feeds"].items():
-            listing = list_drop(landing, feed, date.fromisoformat(run["drop_date"]))
-            assert [f["name"] for f in record["files"]] == [p.name for p in listing.files]
-            for f in record["files"]:
-                assert f["rows_in"] == f["loaded"] + f["quarantined"], (feed, f)
+        assert run.status == "completed"
+        for feed, record in run.feeds.items():
+            listing = list_drop(landing, feed, run.drop_date)
+            assert [f.name for f in record.files] == [p.name for p in listing.files]
+            for f in record.files:
+                assert f.rows_in == f.loaded + f.quarantined, (feed, f)
                 # rows in counts what the file really holds
-                assert f["rows_in"] == read_source(listing.folder / f["name"]).frame.height
+                assert f.rows_in == read_source(listing.folder / f.name).frame.height
 
     def rows_in_table(table: str) -> int:
         if not (root / table / "_delta_log").is_dir():
@@ -75,11 +75,11 @@ def test_every_row_in_is_loaded_or_quarantined_per_file(warehouse, landing):
         return pl.scan_delta(str(root / table)).select(pl.len()).collect().item()
 
     for feed in FEEDS:
-        loaded = sum(r["feeds"][feed]["loaded"] for r in runs)
-        bad = sum(r["feeds"][feed]["quarantined"] for r in runs)
+        loaded = sum(r.feeds[feed].loaded for r in runs)
+        bad = sum(r.feeds[feed].quarantined for r in runs)
         assert rows_in_table(STAGED_TABLE[feed]) == loaded
         assert rows_in_table(f"quarantine/{feed}") == bad
-    assert all(sum(r["feeds"][f]["loaded"] for r in runs) > 0 for f in ("hotline", "complaints"))
+    assert all(sum(r.feeds[f].loaded for r in runs) > 0 for f in ("hotline", "complaints"))
 
 
 def test_sample_defects_are_quarantined_with_file_line_and_reason(warehouse):
@@ -107,8 +107,8 @@ def test_duckdb_reads_every_table_with_its_partition_column(warehouse):
         rows, days = duckdb.sql(
             "SELECT count(*), count(DISTINCT drop_date) FROM dataset"
         ).fetchall()[0]
-        assert rows == sum(r["feeds"][feed]["loaded"] for r in runs)
-        assert days == sum(1 for r in runs if r["feeds"][feed]["loaded"])
+        assert rows == sum(r.feeds[feed].loaded for r in runs)
+        assert days == sum(1 for r in runs if r.feeds[feed].loaded)
 
 
 def test_no_clear_personal_data_outside_the_raw_zone(warehouse, landing):
@@ -139,11 +139,13 @@ def test_raw_zone_keeps_originals_byte_for_byte_owner_only(warehouse, landing):
     root, runs = warehouse
     assert (root / "_raw").stat().st_mode & 0o077 == 0
     for run in runs:
-        for feed, record in run["feeds"].items():
-            for i in record.get("inputs", []):
-                copies = list((root / "_raw" / feed / run["drop_date"] / i["sha256"]).iterdir())
+        for feed, record in run.feeds.items():
+            for i in record.inputs:
+                copies = list(
+                    (root / "_raw" / feed / run.drop_date.isoformat() / i.sha256).iterdir()
+                )
                 assert len(copies) == 1 and copies[0].stat().st_mode & 0o077 == 0
-                original = landing / feed / run["drop_date"] / i["name"]
+                original = landing / feed / run.drop_date.isoformat() / i.name
                 assert copies[0].read_bytes() == original.read_bytes()
 
 
@@ -151,9 +153,9 @@ def test_rerun_with_unchanged_input_changes_no_file(warehouse, landing):
     root, _ = warehouse
     before = snapshot(root)
     again = ingest(landing, root, START)
-    assert {r["status"] for r in again["feeds"].values()} <= {"unchanged", "no_folder"}
+    assert {r.status for r in again.feeds.values()} <= {"unchanged", "no_folder"}
     forced = ingest(landing, root, START, force=True)  # even a forced redo writes the same bytes
-    actions = {p["action"] for r in forced["feeds"].values() for p in r.get("outputs", [])}
+    actions = {p.action for r in forced.feeds.values() for p in r.outputs}
     assert actions <= {"unchanged", "absent"}  # "absent": an empty quarantine stays empty
     assert snapshot(root) == before
 
@@ -184,8 +186,8 @@ def test_corrected_file_replaces_exactly_what_its_earlier_version_contributed(
     published = ids_from("stg_hotline") | ids_from("quarantine/hotline")
     assert ids_before - ids_after <= ids_before - published  # the dropped calls are gone
     assert published <= ids_after
-    rec = run["feeds"]["hotline"]
-    assert rec["rows_in"] == rec["loaded"] + rec["quarantined"]
+    rec = run.feeds["hotline"]
+    assert rec.rows_in == rec.loaded + rec.quarantined
     assert len(list((root / "_raw" / "hotline" / END.isoformat()).iterdir())) == 2  # both kept
 
 
@@ -201,19 +203,19 @@ def test_missing_required_column_fails_that_file_alone(landing, tmp_path, monkey
     )
     frame.drop(required).write_csv(folder / "zz_broken.csv")
     run = ingest(land, tmp_path / "warehouse", START)
-    files = {f["name"]: f for f in run["feeds"]["complaints"]["files"]}
-    assert files["zz_broken.csv"]["status"] == "failed"
-    assert "zz_broken.csv" in files["zz_broken.csv"]["message"]
-    assert required in files["zz_broken.csv"]["message"]
-    assert files[good.name]["status"] == "ok" and files[good.name]["loaded"] > 0
-    assert run["feeds"]["complaints"]["status"] == "loaded"
+    files = {f.name: f for f in run.feeds["complaints"].files}
+    assert files["zz_broken.csv"].status == "failed"
+    assert "zz_broken.csv" in files["zz_broken.csv"].message
+    assert required in files["zz_broken.csv"].message
+    assert files[good.name].status == "ok" and files[good.name].loaded > 0
+    assert run.feeds["complaints"].status == "loaded"
 
 
 def test_a_day_without_folders_is_reported_not_fatal(landing, tmp_path, monkeypatch):
     monkeypatch.setenv("KESU_PII_KEY", "flow-test-key-0123456789abcdef")
     run = ingest(landing, tmp_path / "warehouse", date(2024, 1, 1))
-    assert run["status"] == "completed"
-    assert {r["status"] for r in run["feeds"].values()} == {"no_folder"}
+    assert run.status == "completed"
+    assert {r.status for r in run.feeds.values()} == {"no_folder"}
 
 
 def _open_quote_in_topic(line: str) -> str:
@@ -244,8 +246,8 @@ def test_a_drop_of_hand_broken_files_accounts_for_every_landed_record(tmp_path, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     (run,) = list_runs(Warehouse.at(warehouse))
-    hotline = run["feeds"]["hotline"]
-    assert hotline["rows_in"] == landed == hotline["loaded"] + hotline["quarantined"]
+    hotline = run.feeds["hotline"]
+    assert hotline.rows_in == landed == hotline.loaded + hotline.quarantined
     assert "not read: 'notes.txt' (not a .csv, .xlsx or .xls file)" in out
     held = pl.read_parquet(warehouse / "quarantine" / "hotline" / f"drop_date={START}")
     for line in (4, 10):
@@ -261,7 +263,4 @@ def test_a_drop_of_hand_broken_files_accounts_for_every_landed_record(tmp_path, 
     assert main([*argv, "--feeds", "regulator_transfers"]) == 1
     assert "not read: '" in capsys.readouterr().out
     assert pl.read_parquet(table).equals(before) and before.height > 0
-    assert (
-        list_runs(Warehouse.at(warehouse))[0]["feeds"]["regulator_transfers"]["status"]
-        == "unreadable"
-    )
+    assert list_runs(Warehouse.at(warehouse))[0].feeds["regulator_transfers"].status == "unreadable"

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
+from kesu.transforms.run_records import SkippedFile
 from kesu.warehouse import Warehouse, ledger, paths
 from kesu.warehouse.landing import read_source
 
@@ -78,18 +79,18 @@ def site(tmp_path_factory) -> tuple[Path, Path, dict, dict]:
 
 def test_odd_file_names_land_inside_their_partition(site):
     base, warehouse, run, _ = site
-    record = run["feeds"]["hotline"]
-    assert sorted(f["name"] for f in record["files"]) == sorted(ODD_NAMES)
-    hidden = [s for s in record["skipped"] if s["why"] == "hidden or temporary file"]
-    assert sorted(s["name"] for s in hidden) == sorted(HIDDEN_NAMES)
-    assert all(f["status"] == "ok" and f["rows_in"] > 0 for f in record["files"])
+    record = run.feeds["hotline"]
+    assert sorted(f.name for f in record.files) == sorted(ODD_NAMES)
+    hidden = [s for s in record.skipped if s.why == "hidden or temporary file"]
+    assert sorted(s.name for s in hidden) == sorted(HIDDEN_NAMES)
+    assert all(f.status == "ok" and f.rows_in > 0 for f in record.files)
     partition = warehouse / "stg_hotline" / paths.partition_key(DAY)
     parts = sorted(p.name for p in partition.iterdir())
     for name in parts:  # Delta names the data files: plain ASCII whatever the source names
         assert re.fullmatch(r"part-[0-9a-z-]+(\.[a-z]+)?\.parquet", name), name
     staged = pl.read_delta(str(warehouse / "stg_hotline")).filter(pl.col("drop_date") == DAY)
     assert set(staged["source_file"]) == set(ODD_NAMES)  # stewards still see the real name
-    assert record["loaded"] + record["quarantined"] == record["rows_in"]
+    assert record.loaded + record.quarantined == record.rows_in
     # originals are kept under their own names, one folder per content hash, in the raw zone
     raw = warehouse / "_raw" / "hotline" / DAY.isoformat()
     assert sorted(p.name for p in raw.glob("*/*")) == sorted(ODD_NAMES)
@@ -105,20 +106,18 @@ def test_odd_file_names_land_inside_their_partition(site):
 
 def test_symbolic_links_are_skipped_recorded_and_never_read(site):
     base, warehouse, _, run = site
-    feeds = run["feeds"]
+    feeds = run.feeds
     hotline = feeds["hotline"]
-    assert [f["name"] for f in hotline["files"]] == ["real.csv"]
-    assert {"name": "linked.csv", "why": LINK} in hotline["skipped"]
-    assert feeds["complaints"]["status"] == "no_folder"
-    assert feeds["complaints"]["skipped"] == [{"name": LINKED_DAY.isoformat(), "why": LINK}]
-    assert feeds["regulator_transfers"]["status"] == "no_folder"
-    assert feeds["regulator_transfers"]["skipped"] == [{"name": "regulator_transfers", "why": LINK}]
-    assert run["status"] == "completed"
-    (recorded,) = [
-        r for r in ledger.list_runs(Warehouse.at(warehouse)) if r["run_id"] == run["run_id"]
-    ]
-    assert recorded["feeds"]["complaints"]["skipped"] == feeds["complaints"]["skipped"]
-    assert {"name": "linked.csv", "why": LINK} in recorded["feeds"]["hotline"]["skipped"]
+    assert [f.name for f in hotline.files] == ["real.csv"]
+    assert SkippedFile("linked.csv", LINK) in hotline.skipped
+    assert feeds["complaints"].status == "no_folder"
+    assert feeds["complaints"].skipped == [SkippedFile(LINKED_DAY.isoformat(), LINK)]
+    assert feeds["regulator_transfers"].status == "no_folder"
+    assert feeds["regulator_transfers"].skipped == [SkippedFile("regulator_transfers", LINK)]
+    assert run.status == "completed"
+    (recorded,) = [r for r in ledger.list_runs(Warehouse.at(warehouse)) if r.run_id == run.run_id]
+    assert recorded.feeds["complaints"].skipped == feeds["complaints"].skipped
+    assert SkippedFile("linked.csv", LINK) in recorded.feeds["hotline"].skipped
     # nothing behind a link reached the warehouse or the raw zone
     calls = pl.read_delta(str(warehouse / "stg_hotline"))
     assert OUTSIDE_CALL not in set(calls["call_id"])

@@ -84,10 +84,10 @@ def test_drop_logs_per_feed_and_tables_and_report_are_assets(landing, tmp_path, 
     with get_client(sync_client=True) as client:
         logs = [entry.message for entry in client.read_logs(log_filter=only)]
     for run in runs:  # each drop's task log holds each feed's accounting
-        for feed, r in run["feeds"].items():
+        for feed, r in run.feeds.items():
             line = (
-                f"{feed}: loaded, rows in {r['rows_in']} = loaded {r['loaded']} "
-                f"+ quarantined {r['quarantined']}"
+                f"{feed}: loaded, rows in {r.rows_in} = loaded {r.loaded} "
+                f"+ quarantined {r.quarantined}"
             )
             assert line in logs, logs
 
@@ -95,8 +95,8 @@ def test_drop_logs_per_feed_and_tables_and_report_are_assets(landing, tmp_path, 
     table = wh.absolute().as_uri() + "/stg_hotline"
     (made,) = events("prefect.asset.materialization.succeeded", table)
     assert made["payload"]["partitions"] == f"drop_date={DAY}, drop_date={NEXT}"
-    assert made["payload"]["kesu_run_id"] == ", ".join(run["run_id"] for run in runs)
-    assert made["payload"]["rows"] == sum(run["feeds"]["hotline"]["loaded"] for run in runs)
+    assert made["payload"]["kesu_run_id"] == ", ".join(run.run_id for run in runs)
+    assert made["payload"]["rows"] == sum(run.feeds["hotline"].loaded for run in runs)
 
     report(kind="quarterly", period="2025Q3", out=str(out), warehouse_dir=str(wh))
     drained()

@@ -30,6 +30,7 @@ from kesu.reports.files import FORMULA_TRIGGERS
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import COLUMNS, FEEDS, RECORD_KEY
 from kesu.transforms.pii import normalize_id_number, normalize_phone
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse.landing import read_source
 
 DAY = date(2025, 3, 3)
@@ -66,7 +67,7 @@ class Site:
     export: Path
     log_lines: list[str]
     artifacts: list[str]
-    runs: list[dict]
+    runs: list[IngestRun]
     planted: set[str]  # clear forms of the personal data planted in every column
 
 
@@ -359,7 +360,7 @@ def test_no_clear_personal_data_in_any_output_log_or_artifact(site, personal):
     assert not [n for n in personal.names if n in free]  # nor inside masked free text
     # and the key itself is nowhere (the ledger holds only its keyed fingerprint)
     assert KEY not in everything
-    assert site.runs[0]["key_id"] and site.runs[0]["key_id"] in everything
+    assert site.runs[0].key_id and site.runs[0].key_id in everything
 
 
 # kinds of columns where a planted phone is held as personal data (a date is held as unparseable)
@@ -369,10 +370,10 @@ STRUCTURED = {"id", "text", "enum", "branch", "channel_label", "category_label",
 def test_planted_personal_data_was_read_masked_and_held(site):
     # the planted records went in: each is accounted for, held (a phone in an id, a date or a
     # label) or loaded with its free text masked; the file name is stored masked with its hash
-    feeds = site.runs[0]["feeds"]
-    assert all(f["rows_in"] == f["loaded"] + f["quarantined"] for f in feeds.values())
-    (hotline,) = feeds["hotline"]["files"]
-    assert hotline["name"] == f"hotline_139****5555~{hotline['sha256'][:8]}.csv"
+    feeds = site.runs[0].feeds
+    assert all(f.rows_in == f.loaded + f.quarantined for f in feeds.values())
+    (hotline,) = feeds["hotline"].files
+    assert hotline.name == f"hotline_139****5555~{hotline.sha256[:8]}.csv"
     raw = [p.name for p in (site.warehouse / "_raw").rglob("*.csv")]
     assert f"hotline_{IN_FILE_NAME}.csv" in raw  # the raw zone keeps the name as landed
     held = pl.concat(

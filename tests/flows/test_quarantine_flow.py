@@ -76,11 +76,11 @@ def cli(warehouse: Path, *extra: str) -> int:
 
 def test_printed_counts_are_the_runs_by_rule_and_field_with_file_and_line(drop, capsys):
     _, warehouse, run, _ = drop
-    assert run["feeds"]["hotline"]["quarantined"] == 5
-    assert run["feeds"]["complaints"]["quarantined"] == 1
+    assert run.feeds["hotline"].quarantined == 5
+    assert run.feeds["complaints"].quarantined == 1
     assert cli(warehouse) == 0
     out = capsys.readouterr().out.splitlines()
-    hotline_file = run["feeds"]["hotline"]["files"][0]["name"]
+    hotline_file = run.feeds["hotline"].files[0].name
     assert out[0].endswith(": 6 row(s)")
     assert out[1].startswith("hotline: 5 row(s) quarantined in 1 file(s) (run ")
     assert [line.split() for line in out[3:5]] == [
@@ -104,7 +104,7 @@ def test_export_holds_every_quarantined_row_as_inert_text(drop, tmp_path, capsys
     header, body = rows[0], rows[1:]
     assert header[:5] == ["文件", "行号", "字段", "规则", "原因"] and "主叫号码（脱敏）" in header
     assert [r[1] for r in body] == [2, 3, 4, 5, 6]
-    assert {r[0] for r in body} == {run["feeds"]["hotline"]["files"][0]["name"]}
+    assert {r[0] for r in body} == {run.feeds["hotline"].files[0].name}
     assert FORMULA in body[4]
     phones = [r[header.index("主叫号码（脱敏）")] for r in body]
     assert all("****" in p for p in phones)  # masked as the warehouse holds them
@@ -120,13 +120,13 @@ def test_reingesting_the_corrected_file_takes_its_rows_out_of_quarantine(drop, t
     path, _ = source_frame(landing, "hotline")
     rewrite(path, clean)  # the source system re-exported the day, corrected
     again = nightly(drop_date=DAY, landing_dir=str(landing), warehouse_dir=str(warehouse))
-    hotline = again["feeds"]["hotline"]
-    assert (hotline["quarantined"], hotline["loaded"]) == (0, clean.height)
+    hotline = again.feeds["hotline"]
+    assert (hotline.quarantined, hotline.loaded) == (0, clean.height)
     assert read_quarantine(Warehouse.at(warehouse), "hotline", DAY).height == 0
     # the drop's rows are gone from the live table (their files wait for `kesu maintain`)
     live = pl.read_delta(str(warehouse / "quarantine" / "hotline"))
     assert live.filter(pl.col("drop_date") == DAY).height == 0
-    assert again["feeds"]["complaints"]["status"] == "unchanged"  # its file was not touched
+    assert again.feeds["complaints"].status == "unchanged"  # its file was not touched
     assert read_quarantine(Warehouse.at(warehouse), "complaints", DAY).height == 1
     assert cli(warehouse) == 0
     out = capsys.readouterr().out

@@ -13,6 +13,7 @@ import pytest
 from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import FEEDS, STAGED_TABLE
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import ledger
 from kesu.warehouse.reader import scan_table
 from kesu.warehouse.warehouse import Warehouse
@@ -38,7 +39,7 @@ def upload(s3, landing: Path, url: str) -> int:
     return count
 
 
-def ingest(landing: Path | str, root: Path | str) -> list[dict]:
+def ingest(landing: Path | str, root: Path | str) -> list[IngestRun]:
     return [nightly(drop_date=d, landing_dir=str(landing), warehouse_dir=str(root)) for d in days()]
 
 
@@ -47,9 +48,9 @@ def rows(root: Path | str, table: str) -> pl.DataFrame:
     return frame.sort(frame.columns)
 
 
-def feed_records(runs: list[dict]) -> list[dict]:
+def feed_records(runs: list[IngestRun]) -> list[dict]:
     keep = ("status", "rows_in", "loaded", "quarantined", "inputs", "skipped")
-    return [{f: {k: r.get(k) for k in keep} for f, r in run["feeds"].items()} for run in runs]
+    return [{f: {k: getattr(r, k) for k in keep} for f, r in run.feeds.items()} for run in runs]
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +81,12 @@ def site(s3, tmp_path_factory) -> dict:
 def test_a_bucket_landing_stages_the_rows_of_the_same_files_on_disk(site) -> None:
     disk, bucket = feed_records(site["runs"]["disk"]), feed_records(site["runs"]["bucket"])
     assert bucket == disk  # counts, input names and checksums, skipped files
-    assert sum(run["totals"]["quarantined"] for run in site["runs"]["bucket"]) > 0  # defects
-    assert {f: r["status"] for f, r in site["runs"]["bucket"][0]["feeds"].items()} == {
+    assert sum(run.totals["quarantined"] for run in site["runs"]["bucket"]) > 0  # defects
+    assert {f: r.status for f, r in site["runs"]["bucket"][0].feeds.items()} == {
         feed: "loaded" for feed in FEEDS
     }
-    hotline = site["runs"]["bucket"][0]["feeds"]["hotline"]
-    assert hotline["folder"] == f"{site['url']}/hotline/{START}"
+    hotline = site["runs"]["bucket"][0].feeds["hotline"]
+    assert hotline.folder == f"{site['url']}/hotline/{START}"
     for table in TABLES:
         expected = rows(site["disk"], table)
         assert rows(site["bucket"], table).equals(expected), table
@@ -100,7 +101,7 @@ def test_landing_and_warehouse_both_in_the_bucket(site) -> None:
 
 def test_a_rerun_from_the_bucket_finds_the_inputs_unchanged(site) -> None:
     runs = ingest(site["url"], site["bucket"])
-    assert {r["status"] for run in runs for r in run["feeds"].values()} == {"unchanged"}
+    assert {r.status for run in runs for r in run.feeds.values()} == {"unchanged"}
 
 
 def test_dask_workers_read_the_drops_from_the_bucket(site, s3, tmp_path, monkeypatch) -> None:
@@ -127,9 +128,9 @@ def test_dask_workers_read_the_drops_from_the_bucket(site, s3, tmp_path, monkeyp
             warehouse=str(warehouse), config=None,
         )  # fmt: skip
         assert backfill_cli.run(args) == 0
-    runs = [r for r in ledger.list_runs(Warehouse.at(warehouse)) if r["kind"] == "ingest"]
-    assert {r["pid"] for r in runs} == {worker_pid}
-    assert feed_records(sorted(runs, key=lambda r: r["drop_date"])) == feed_records(
+    runs = [r for r in ledger.list_runs(Warehouse.at(warehouse)) if r.kind == "ingest"]
+    assert {r.pid for r in runs} == {worker_pid}
+    assert feed_records(sorted(runs, key=lambda r: r.drop_date)) == feed_records(
         site["runs"]["disk"]
     )
     for table in TABLES:

@@ -12,6 +12,7 @@ from kesu.flows.cli import main
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
 from kesu.samplegen.generate import generate
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import Warehouse, ledger
 
 START, END = date(2025, 3, 30), date(2025, 3, 31)
@@ -22,7 +23,7 @@ def days() -> list[date]:
     return [START + timedelta(n) for n in range((END - START).days + 1)]
 
 
-def ingest_all(landing: Path, root: str, **kw) -> list[dict]:
+def ingest_all(landing: Path, root: str, **kw) -> list[IngestRun]:
     return [
         nightly(drop_date=d, landing_dir=str(landing), warehouse_dir=root, **kw) for d in days()
     ]
@@ -41,35 +42,35 @@ def drops(s3, tmp_path_factory) -> dict:
     mp.undo()
 
 
-def feed_totals(runs: list[dict]) -> list[dict]:
+def feed_totals(runs: list[IngestRun]) -> list[dict]:
     keep = ("status", "rows_in", "loaded", "quarantined")
-    return [{f: {k: r[k] for k in keep} for f, r in run["feeds"].items()} for run in runs]
+    return [{f: {k: getattr(r, k) for k in keep} for f, r in run.feeds.items()} for run in runs]
 
 
 def test_the_bucket_holds_what_a_local_warehouse_holds(drops, s3) -> None:
     assert feed_totals(drops["runs"]["s3"]) == feed_totals(drops["runs"]["local"])
-    assert sum(run["totals"]["quarantined"] for run in drops["runs"]["s3"]) > 0  # defects
+    assert sum(run.totals["quarantined"] for run in drops["runs"]["s3"]) > 0  # defects
     keys = s3.snapshot(drops["url"], skip=())
     assert any(k.startswith("_raw/complaints/") for k in keys)  # raw zone, in the bucket
     assert any(k.startswith("stg_hotline/_delta_log/") for k in keys)  # a Delta table
     assert not any(k.startswith(("_kesu/locks", "_kesu/scratch", "_kesu/lock")) for k in keys)
-    assert [r["run_id"] for r in ledger.list_runs(Warehouse.at(drops["url"]))][-1] == (
-        drops["runs"]["s3"][0]["run_id"]
+    assert [r.run_id for r in ledger.list_runs(Warehouse.at(drops["url"]))][-1] == (
+        drops["runs"]["s3"][0].run_id
     )
 
 
 def test_rerun_with_unchanged_input_changes_no_object(drops, s3) -> None:
     before = s3.snapshot(drops["url"])
     runs = ingest_all(drops["landing"], drops["url"])
-    assert {r["status"] for run in runs for r in run["feeds"].values()} == {"unchanged"}
+    assert {r.status for run in runs for r in run.feeds.values()} == {"unchanged"}
     assert s3.snapshot(drops["url"]) == before  # keys, ETags and LastModified
 
 
 def test_forced_rerun_rewrites_nothing_because_the_bytes_are_identical(drops, s3) -> None:
     before = s3.snapshot(drops["url"])
     runs = ingest_all(drops["landing"], drops["url"], force=True)
-    outputs = [o for run in runs for r in run["feeds"].values() for o in r["outputs"]]
-    actions = {o["action"] for o in outputs}
+    outputs = [o for run in runs for r in run.feeds.values() for o in r.outputs]
+    actions = {o.action for o in outputs}
     assert "unchanged" in actions and actions <= {"unchanged", "absent"}  # absent: no rejects
     assert s3.snapshot(drops["url"]) == before
 

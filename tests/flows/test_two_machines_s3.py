@@ -89,7 +89,7 @@ def reference(landing, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("reference")
     for day in DAYS:
         run = nightly(drop_date=day, landing_dir=str(landing), warehouse_dir=str(root))
-        assert run["status"] == "completed"
+        assert run.status == "completed"
     mp.undo()
     return root
 
@@ -181,5 +181,5 @@ def test_a_third_run_over_all_days_finds_nothing_to_do(bucket, landing, s3, monk
     monkeypatch.setenv("KESU_PII_KEY", PII_KEY)
     for day in DAYS:
         run = nightly(drop_date=day, landing_dir=str(landing), warehouse_dir=bucket)
-        assert {r["status"] for r in run["feeds"].values()} == {"unchanged"}, day
+        assert {r.status for r in run.feeds.values()} == {"unchanged"}, day
     assert s3.snapshot(bucket) == before  # ledger runs aside: no object written or replaced

@@ -825,17 +825,17 @@ def test_files_not_read_are_reported_and_a_feed_with_none_readable_fails_keeping
 ):
     caplog.set_level(logging.WARNING, logger="kesu.drop")
     first = _run(tmp_path, monkeypatch, {"transfers.xlsx": _xlsx([transfer(1), transfer(2)])})
-    assert first["feeds"]["regulator_transfers"]["loaded"] == 2
+    assert first.feeds["regulator_transfers"].loaded == 2
     live = _partition(tmp_path / "warehouse", STAGED_TABLE["regulator_transfers"])
     # The export is replaced by files kesu does not read: a text file, a copy with a trailing
     # space, a hidden file and a folder. Nothing readable is left: the feed fails (exit 1)
     # and the loaded partition stays as it was.
     unread = {"transfers.txt": b"x", "transfers.xlsx ": b"x", ".transfers.xlsx": b"x", "old/": b""}
     run = _run(tmp_path, monkeypatch, unread)
-    record = run["feeds"]["regulator_transfers"]
-    assert (run["status"], record["status"]) == ("completed", "unreadable")
-    assert record["error"] == "none of its files is of a type kesu reads"
-    assert sorted(s["name"] for s in record["skipped"]) == sorted(n.rstrip("/") for n in unread)
+    record = run.feeds["regulator_transfers"]
+    assert (run.status, record.status) == ("completed", "unreadable")
+    assert record.error == "none of its files is of a type kesu reads"
+    assert sorted(s.name for s in record.skipped) == sorted(n.rstrip("/") for n in unread)
     assert _exit_status([run]) == 1
     after = _partition(tmp_path / "warehouse", STAGED_TABLE["regulator_transfers"])
     assert after.equals(live)
@@ -848,7 +848,7 @@ def test_files_not_read_are_reported_and_a_feed_with_none_readable_fails_keeping
     assert [p["problem"] for p in problems] == ["unreadable"]
     # the .xls export of the same day is read: the feed loads again
     xls = _run(tmp_path, monkeypatch, {"transfers.xls": _xls(_transfer_cells(transfer(3)))})
-    assert xls["feeds"]["regulator_transfers"]["status"] == "loaded"
+    assert xls.feeds["regulator_transfers"].status == "loaded"
     after = _partition(tmp_path / "warehouse", STAGED_TABLE["regulator_transfers"])
     assert after["transfer_id"].to_list() == ["R003"]
 
@@ -864,9 +864,9 @@ def test_a_file_that_breaks_staging_fails_alone_and_the_drop_goes_on(tmp_path, m
         landing=str(tmp_path / "landing"), warehouse=str(tmp_path / "warehouse"), environ={}
     )
     run = ingest_drop(settings, DAY)
-    assert run["status"] == "completed"
-    files = {f["name"]: f for f in run["feeds"]["regulator_transfers"]["files"]}
-    assert files["bomb.xlsx"]["status"] == "failed" and files["good.xlsx"]["loaded"] == 1
-    assert not [r for r in list_runs(Warehouse.at(settings.warehouse)) if r["status"] == "running"]
+    assert run.status == "completed"
+    files = {f.name: f for f in run.feeds["regulator_transfers"].files}
+    assert files["bomb.xlsx"].status == "failed" and files["good.xlsx"].loaded == 1
+    assert not [r for r in list_runs(Warehouse.at(settings.warehouse)) if r.status == "running"]
     problems = drop_problems([run], {}, FEEDS)
     assert {p["problem"] for p in problems} == {"failed files"}

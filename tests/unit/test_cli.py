@@ -3,9 +3,11 @@
 import subprocess
 import sys
 import time
+from datetime import UTC, date, datetime
 
 import pytest
 from kesu.flows.cli import _exit_status, _summary_lines, build_parser
+from kesu.transforms.run_records import FeedRecord, FileOutcome, IngestRun
 
 
 def test_help_imports_nothing_heavy_and_is_fast():
@@ -41,28 +43,28 @@ def test_bad_arguments_are_rejected_by_the_parser(argv, capsys):
 
 
 def run(**feeds):
-    return {"drop_date": "2025-01-02", "feeds": feeds}
+    return IngestRun("R1", date(2025, 1, 2), datetime(2025, 1, 3, 2, tzinfo=UTC), feeds=feeds)
 
 
 def feed(status, rows_in=0, loaded=0, quarantined=0, files=()):
-    return {
-        "status": status,
-        "rows_in": rows_in,
-        "loaded": loaded,
-        "quarantined": quarantined,
-        "files": list(files),
-    }
+    return FeedRecord(
+        status, rows_in=rows_in, loaded=loaded, quarantined=quarantined, files=list(files)
+    )
+
+
+def file(status):
+    return FileOutcome("a.csv", "0" * 64, 100, status=status)
 
 
 def test_exit_status_is_nonzero_only_when_a_present_feed_was_unreadable():
     # Quarantined rows, a failed file beside a good one, a missing folder: all reported, exit 0.
     ok = run(
         hotline=feed("loaded", 10, 9, 1),
-        complaints=feed("loaded", 5, 5, 0, [{"status": "failed"}, {"status": "ok"}]),
+        complaints=feed("loaded", 5, 5, 0, [file("failed"), file("ok")]),
         regulator_transfers=feed("no_folder"),
     )
     assert _exit_status([ok]) == 0
-    assert _exit_status([ok, run(hotline=feed("unreadable", 0, 0, 0, [{"status": "failed"}]))]) == 1
+    assert _exit_status([ok, run(hotline=feed("unreadable", 0, 0, 0, [file("failed")]))]) == 1
 
 
 def test_last_lines_state_the_accounting_per_feed():

@@ -9,10 +9,11 @@ import json
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from kesu.transforms.run_records import FeedRecord, IngestRun
 from kesu.warehouse import ledger, paths
 from kesu.warehouse.raw import keep_raw
 from kesu.warehouse.s3 import S3Options, S3Storage
@@ -88,9 +89,10 @@ def test_read_modify_replace_loses_no_update(root) -> None:
     assert len(tries) == MACHINES
 
 
-def _run(run_id: str, feed: str, fingerprint: str) -> dict:
-    record = {"status": "loaded", "fingerprint": fingerprint, "inputs": []}
-    return {"run_id": run_id, "drop_date": DAY.isoformat(), "feeds": {feed: record}}
+def _run(run_id: str, feed: str, fingerprint: str) -> IngestRun:
+    record = FeedRecord("loaded", fingerprint=fingerprint, inputs=[])
+    started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return IngestRun(run_id, DAY, started, feeds={feed: record})
 
 
 def test_drop_pointers_written_at_once_by_two_machines_keep_both_feeds(root) -> None:
@@ -101,7 +103,7 @@ def test_drop_pointers_written_at_once_by_two_machines_keep_both_feeds(root) -> 
     assert changed == [True] * len(runs)
     pointer = json.loads(root.store.read_bytes(f"{ledger.DROPS}/{DAY.isoformat()}.json"))
     pointed = {f: e["run_id"] for f, e in pointer["feeds"].items()}
-    assert pointed == {f: r["run_id"] for f, r in zip(feeds, runs, strict=True)}
+    assert pointed == {f: r.run_id for f, r in zip(feeds, runs, strict=True)}
     # the same fingerprint again writes nothing
     assert ledger.point_drop_at(root, _run("20250401T010000Z-0000ff", "hotline", "fp-hotline"),
                                 ("loaded",)) is False  # fmt: skip

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from kesu.warehouse import Warehouse, paths, publish, storage, tables
+from kesu.warehouse import Warehouse, ledger, paths, publish, storage, tables
 from kesu.warehouse.paths import partition_key, safe_part_name, table_dir
 from kesu.warehouse.publish import publish_partition, recover
 
@@ -444,4 +444,4 @@ def test_lock_is_exclusive(tmp_path: Path) -> None:
 
 def test_published_partition_round_trips_through_json(tmp_path: Path) -> None:
     done = publish_partition(Warehouse.at(tmp_path), TABLE, D1, {"part-a.parquet": frame("c1")})
-    assert publish.PublishedPartition.from_jsonable(done.to_jsonable()) == done
+    assert publish.PublishedPartition.from_jsonable(ledger.to_jsonable(done)) == done

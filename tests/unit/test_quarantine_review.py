@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -15,6 +16,7 @@ import pytest
 from kesu.flows import quarantine_cli
 from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 from kesu.transforms.quarantine_review import rows_per_file, rule_counts, summary
+from kesu.transforms.run_records import FeedRecord, IngestRun
 from kesu.warehouse import Warehouse, ledger
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.quarantine import last_ingests, read_quarantine
@@ -154,7 +156,17 @@ def test_workbook_holds_no_formula_and_keeps_hostile_text_as_text(workbook):
 
 
 def test_cli_lines_count_by_rule_and_field_with_file_and_line_examples():
-    record = {"run_id": "R1", "rows_in": 10, "loaded": 6, "quarantined": 4, "status": "loaded"}
+    record = IngestRun.from_jsonable(
+        {
+            "run_id": "R1",
+            "drop_date": "2025-03-03",
+            "started_at": "2025-03-04T02:00:00+00:00",
+            "status": "completed",
+            "feeds": {
+                "hotline": {"rows_in": 10, "loaded": 6, "quarantined": 4, "status": "loaded"}
+            },
+        }
+    )
     lines = quarantine_cli.feed_lines("hotline", quarantine_rows(), record)
     assert lines[0] == (
         "hotline: 4 row(s) quarantined in 2 file(s) (run R1: rows in 10 = loaded 6 + quarantined 4)"
@@ -165,7 +177,8 @@ def test_cli_lines_count_by_rule_and_field_with_file_and_line_examples():
     assert quarantine_cli.feed_lines("hotline", empty, None) == [
         "hotline: no completed ingest of this drop in the ledger"
     ]
-    assert quarantine_cli.feed_lines("hotline", empty, record | {"quarantined": 0})[0].startswith(
+    none_held = replace(record, feeds={"hotline": replace(record.feeds["hotline"], quarantined=0)})
+    assert quarantine_cli.feed_lines("hotline", empty, none_held)[0].startswith(
         "hotline: no rows quarantined (run R1"
     )
 
@@ -199,9 +212,10 @@ def test_cli_module_imports_nothing_heavy():
 
 def test_the_ledger_record_shown_is_the_newest_completed_run_of_the_drop(tmp_path):
     def run(run_id: str, status: str, day: date, feeds: list[str]) -> None:
-        record = {"run_id": run_id, "status": status, "drop_date": day.isoformat()}
+        started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        records = {f: FeedRecord("loaded") for f in feeds}
         ledger.record_run(
-            Warehouse.at(tmp_path), record | {"feeds": {f: {"rows_in": run_id} for f in feeds}}
+            Warehouse.at(tmp_path), IngestRun(run_id, day, started, status=status, feeds=records)
         )
 
     run("20250304T020000Z-aaaaaa", "completed", DAY, ["hotline", "complaints"])
@@ -209,8 +223,8 @@ def test_the_ledger_record_shown_is_the_newest_completed_run_of_the_drop(tmp_pat
     run("20250306T020000Z-cccccc", "failed", DAY, ["hotline", "complaints"])
     run("20250307T020000Z-dddddd", "completed", date(2025, 3, 4), ["hotline"])  # another drop
     found = last_ingests(Warehouse.at(tmp_path), DAY)
-    assert found["hotline"]["run_id"] == "20250305T020000Z-bbbbbb"
-    assert found["complaints"]["run_id"] == "20250304T020000Z-aaaaaa"
+    assert found["hotline"].run_id == "20250305T020000Z-bbbbbb"
+    assert found["complaints"].run_id == "20250304T020000Z-aaaaaa"
     assert "regulator_transfers" not in found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import mmap
 import os
 import stat
@@ -10,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput
 from kesu.warehouse import Warehouse, ledger
 from kesu.warehouse.ledger import last_successful_inputs, list_runs, new_run_id, record_run
 from kesu.warehouse.publish import PublishedFile, PublishedPartition
@@ -149,15 +151,14 @@ T0 = datetime(2026, 1, 23, 2, 0, tzinfo=UTC)
 
 def run(
     at: datetime, status: str, drop: date, inputs: dict[str, str], feed: str = "complaints"
-) -> dict:
-    return {
-        "run_id": new_run_id(at),
-        "status": status,
-        "drop_date": drop,
-        "feeds": {
-            feed: {"inputs": [{"name": n, "sha256": s, "bytes": 1} for n, s in inputs.items()]}
-        },
-    }
+) -> IngestRun:
+    return IngestRun(
+        new_run_id(at),
+        drop,
+        at,
+        status,
+        feeds={feed: FeedRecord("loaded", inputs=[RawInput(n, s, 1) for n, s in inputs.items()])},
+    )
 
 
 def test_run_id_is_sortable_and_unique() -> None:
@@ -177,21 +178,33 @@ def test_record_run_round_trip_keeps_chinese_and_dataclasses(tmp_path: Path) -> 
         [PublishedFile("drop_date=2025-01-31/part-0.parquet", 3, 10)],
         "created",
     )
-    r = run(T0, "completed", DROP, {NAME: "ab"}) | {"outputs": [part], "raw": [tmp_path / "x"]}
+    r = run(T0, "completed", DROP, {NAME: "ab"})
+    r.feeds["complaints"].outputs = [part]
     wh = Warehouse.at(tmp_path)
     path = record_run(wh, r)
-    assert path == tmp_path / "_ledger/runs" / f"{r['run_id']}.json"
+    assert path == tmp_path / "_ledger/runs" / f"{r.run_id}.json"
     assert NAME in path.read_text(encoding="utf-8")  # ensure_ascii=False
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["drop_date"] == "2025-01-31"
+    assert written["feeds"]["complaints"]["outputs"] == [
+        {
+            "table": "stg_complaints",
+            "partition": "drop_date=2025-01-31",
+            "files": [{"name": "drop_date=2025-01-31/part-0.parquet", "rows": 3, "bytes": 10}],
+            "action": "created",
+            "version": None,
+        }
+    ]
+    assert PublishedPartition.from_jsonable(written["feeds"]["complaints"]["outputs"][0]) == part
     (back,) = list_runs(wh)
-    assert back["drop_date"] == "2025-01-31"
-    assert back["outputs"] == [part.to_jsonable()]
-    assert PublishedPartition.from_jsonable(back["outputs"][0]) == part
-    assert back["raw"] == [str(tmp_path / "x")]
+    assert back == r
+    assert back.drop_date == DROP
+    assert back.feeds["complaints"].outputs == [part]
 
 
 def test_record_run_rejects_unsafe_run_id(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        record_run(Warehouse.at(tmp_path), {"run_id": "../../x"})
+        record_run(Warehouse.at(tmp_path), IngestRun("../../x", DROP, T0))
 
 
 def test_list_runs_newest_first(tmp_path: Path) -> None:
@@ -199,8 +212,8 @@ def test_list_runs_newest_first(tmp_path: Path) -> None:
         record_run(Warehouse.at(tmp_path), run(T0 + timedelta(hours=h), "completed", DROP, {})).stem
         for h in (2, 0, 1)
     ]
-    assert [r["run_id"] for r in list_runs(Warehouse.at(tmp_path))] == sorted(ids, reverse=True)
-    assert [r["run_id"] for r in list_runs(Warehouse.at(tmp_path), limit=1)] == [max(ids)]
+    assert [r.run_id for r in list_runs(Warehouse.at(tmp_path))] == sorted(ids, reverse=True)
+    assert [r.run_id for r in list_runs(Warehouse.at(tmp_path), limit=1)] == [max(ids)]
     assert list_runs(Warehouse.at(tmp_path / "empty")) == []
 
 
@@ -215,13 +228,13 @@ def test_runs_of_the_same_second_are_listed_by_their_exact_start(tmp_path: Path)
     same_second = []
     for started, suffix in zip(starts, suffixes, strict=True):
         r = run(started, "completed", DROP, {})
-        r["run_id"], r["started_at"] = f"{r['run_id'][:16]}-{suffix}", started.isoformat()
+        r.run_id, r.started_at = f"{r.run_id[:16]}-{suffix}", started
         record_run(wh, r)
-        same_second.append(r["run_id"])
-    newest_first = [*reversed(same_second), earlier["run_id"]]
-    assert [r["run_id"] for r in list_runs(wh)] == newest_first
+        same_second.append(r.run_id)
+    newest_first = [*reversed(same_second), earlier.run_id]
+    assert [r.run_id for r in list_runs(wh)] == newest_first
     for limit in range(5):
-        assert [r["run_id"] for r in list_runs(wh, limit=limit)] == newest_first[:limit]
+        assert [r.run_id for r in list_runs(wh, limit=limit)] == newest_first[:limit]
 
 
 def test_last_successful_inputs(tmp_path: Path) -> None:

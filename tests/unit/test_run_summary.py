@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+from kesu.transforms.run_records import BackfillRun, DropEntry, FeedRecord, FileOutcome, IngestRun
 from kesu.transforms.run_summary import (
     backfill_summary,
     drop_entry,
@@ -14,15 +15,18 @@ from kesu.transforms.run_summary import (
 )
 
 FEEDS = ("hotline", "complaints")
+STARTED = datetime(2025, 7, 10, 2, 0, tzinfo=UTC)
 
 
-def feed(status: str, failed_files: int = 0, **kw) -> dict:
-    files = [{"name": f"bad{i}.csv", "status": "failed"} for i in range(failed_files)]
-    return {"status": status, "files": files, "rows_in": 3, "loaded": 2, "quarantined": 1} | kw
+def feed(status: str, failed_files: int = 0, **kw) -> FeedRecord:
+    files = [FileOutcome(f"bad{i}.csv", "", 0, status="failed") for i in range(failed_files)]
+    return FeedRecord(status, rows_in=3, loaded=2, quarantined=1, files=files, **kw)
 
 
-def ingest(run_id: str, day: str, status: str = "completed", **feeds) -> dict:
-    return {"run_id": run_id, "kind": "ingest", "drop_date": day, "status": status, "feeds": feeds}
+def ingest(
+    run_id: str, day: str, status: str = "completed", error: str | None = None, **feeds
+) -> IngestRun:
+    return IngestRun(run_id, date.fromisoformat(day), STARTED, status, feeds=feeds, error=error)
 
 
 def test_outcome_of_a_drop():
@@ -40,11 +44,7 @@ def test_backfill_summary_counts_outcomes_and_rows():
         drop_entry(date(2025, 7, 2), ingest("b", "2025-07-02", hotline=feed("unchanged")), None),
         drop_entry(date(2025, 7, 3), None, "DropBusy: still locked"),
     ]
-    assert drops[2] == {
-        "drop_date": "2025-07-03",
-        "outcome": "failed",
-        "error": "DropBusy: still locked",
-    }
+    assert drops[2] == DropEntry(date(2025, 7, 3), "failed", error="DropBusy: still locked")
     assert backfill_summary(drops) == {
         "ingested": 1, "skipped": 1, "no_data": 0, "failed": 1,
         "rows_in": 6, "loaded": 4, "quarantined": 2,
@@ -61,8 +61,14 @@ def test_run_rows_show_rows_seconds_and_interrupted_runs():
     # an older record without run-level timings: summed from its feeds
     assert (rows[0]["seconds_stage"], rows[0]["seconds_publish"]) == (1.5, 0.25)
     assert rows[1]["status"] == "interrupted"  # recorded running, its process is gone
-    backfill = {"run_id": "r3", "kind": "backfill", "start": "2025-07-01", "end": "2025-07-09",
-                "status": "completed", "drops": [{"outcome": "skipped", "rows_in": 5}]}  # fmt: skip
+    backfill = BackfillRun(
+        "r3",
+        date(2025, 7, 1),
+        date(2025, 7, 9),
+        STARTED,
+        status="completed",
+        drops=[DropEntry(date(2025, 7, 1), "skipped", rows_in=5)],
+    )
     (row,) = run_rows([backfill])
     assert (row["covers"], row["rows_in"], row["note"]) == (
         "2025-07-01..2025-07-09",
@@ -73,7 +79,7 @@ def test_run_rows_show_rows_seconds_and_interrupted_runs():
 
 def test_problems_over_the_range_of_landing_and_ledger():
     runs = [  # newest first, as the ledger lists them
-        ingest("r5", "2025-07-05", "failed") | {"error": "DropBusy: waited 3600 s"},
+        ingest("r5", "2025-07-05", "failed", error="DropBusy: waited 3600 s"),
         ingest("r4", "2025-07-05", hotline=feed("loaded"), complaints=feed("loaded")),
         ingest("r3", "2025-07-03", hotline=feed("loaded", 1), complaints=feed("unreadable")),
         ingest("r1", "2025-07-01", hotline=feed("loaded"), complaints=feed("loaded")),

@@ -364,7 +364,9 @@ def test_every_rule_module_the_ingest_steps_use_is_staging_code() -> None:
             ("kesu.transforms.", "kesu.expectations.")
         ):
             used.add(str(node.module))
-    assert used and used <= covered, sorted(used - covered)
+    records = {"kesu.transforms.run_records"}  # the ledger's record types: they decide no row
+    assert "kesu.transforms.run_records" in used  # (so the exception is still needed)
+    assert used - records and used - records <= covered, sorted(used - records - covered)
 
 
 def test_a_drops_dates_are_plausible_up_to_its_future_days():

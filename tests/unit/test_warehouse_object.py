@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import Warehouse, ledger
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.reader import partition_dates, scan_table
@@ -53,7 +54,8 @@ def test_each_kind_publishes_and_reads_a_partition(wh: Warehouse) -> None:
     assert (done.action, done.version) == ("created", 1)  # version 0: the empty table
     assert read_back(wh) == ["a", "b"]
     assert partition_dates(wh, TABLE) == [DAY]
-    run = {"run_id": ledger.new_run_id(datetime(2025, 3, 2, tzinfo=UTC)), "status": "completed"}
+    started = datetime(2025, 3, 2, tzinfo=UTC)
+    run = IngestRun(ledger.new_run_id(started), DAY, started, status="completed")
     ledger.record_run(wh, run)
     assert ledger.list_runs(wh) == [run]
     assert wh.remote == str(wh).startswith("s3://")

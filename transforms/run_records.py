@@ -2,8 +2,8 @@
 record of each feed in an ingest run, and what that record lists (files read, raw copies kept,
 partitions published, files not read).
 
-Their JSON is the ledger's shape (`kesu.warehouse.ledger` writes it with `to_jsonable`); each
-record reads itself back with `from_jsonable`, records of earlier versions included: a field an
+Their JSON is the ledger's shape (`kesu.warehouse.ledger` writes it with `to_jsonable`); a run
+reads itself back with `run_from_jsonable`, records of earlier versions included: a field an
 older record lacks takes its default, and a key a newer one has and this one does not know is
 left out. Dates and times stay `date` and `datetime` objects until they are written.
 """
@@ -30,6 +30,11 @@ def _known(cls: type[T], data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+def _flat(cls: type[T], data: Mapping[str, Any]) -> T:
+    """A record without nested records, from its JSON."""
+    return cls(**_known(cls, data))
+
+
 def _datetime(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -50,10 +55,6 @@ class FileOutcome:
     rejected: list[str] = field(default_factory=list)  # missing required columns: rows all held
     notes: list[str] = field(default_factory=list)
 
-    @classmethod
-    def from_jsonable(cls, data: Mapping[str, Any]) -> FileOutcome:
-        return cls(**_known(cls, data))
-
 
 @dataclass(frozen=True)
 class RawInput:
@@ -63,10 +64,6 @@ class RawInput:
     sha256: str
     bytes: int
     already_present: bool = False  # the raw zone held these bytes already
-
-    @classmethod
-    def from_jsonable(cls, data: Mapping[str, Any]) -> RawInput:
-        return cls(**_known(cls, data))
 
 
 @dataclass(frozen=True)
@@ -139,9 +136,9 @@ class FeedRecord:
         return cls(
             **_known(cls, data)
             | {
-                "skipped": [SkippedFile(s["name"], s["why"]) for s in data.get("skipped", [])],
-                "inputs": [RawInput.from_jsonable(i) for i in data.get("inputs", [])],
-                "files": [FileOutcome.from_jsonable(f) for f in data.get("files", [])],
+                "skipped": [_flat(SkippedFile, s) for s in data.get("skipped", [])],
+                "inputs": [_flat(RawInput, i) for i in data.get("inputs", [])],
+                "files": [_flat(FileOutcome, f) for f in data.get("files", [])],
                 "outputs": [PublishedPartition.from_jsonable(o) for o in data.get("outputs", [])],
                 "seconds": dict(data.get("seconds") or {}),
             }

@@ -112,7 +112,7 @@ def kesu_build(implicit: bool) -> tuple[dict, int]:
     p = Period.parse(KIND, PERIOD)
     inputs, partitions, _ = report_inputs(settings, p, as_of)
     tables = build_tables(inputs, p, as_of, ReportConfig(implicit_merge=implicit))
-    return tables, sum(r["rows"] for r in partitions)
+    return tables, sum(r.rows for r in partitions)
 
 
 def kesu_counts(tables: dict) -> dict:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from kesu.flows.config import Settings
-from kesu.transforms.run_records import IngestRun, PublishedPartition
+from kesu.transforms.run_records import IngestRun, PartitionRead, PublishedPartition
 from prefect.assets import Asset, AssetProperties, add_asset_metadata, materialize
 
 _FORBIDDEN = re.compile(r"""[\s#?&%"'<>\[\]{}|\\^`]""")
@@ -90,24 +89,22 @@ def _tables_written(written: dict[str, dict[str, str | int]]) -> None:
 
 
 def declare_report(
-    settings: Settings, kind: str, period: str, partitions: list[dict[str, Any]]
+    settings: Settings, kind: str, period: str, partitions: list[PartitionRead]
 ) -> None:
     """Materialize the report of `kind` and `period`, downstream of the tables it read."""
-    read = sorted({p["table"] for p in partitions})
+    read = sorted({p.table for p in partitions})
     upstream: list[Asset | str] = [table_asset(settings.warehouse, table) for table in read]
     asset = report_asset(settings.reports, kind, period)
     task = materialize(asset, by=MATERIALIZED_BY, asset_deps=upstream)(_report_written)
     task.with_options(name="report-asset", task_run_name=f"report-{kind}-{period}")(
-        asset.key, partitions
-    )
-
-
-def _report_written(key: str, partitions: list[dict[str, Any]]) -> None:
-    add_asset_metadata(
-        key,
+        asset.key,
         {
             "partitions_read": len(partitions),
-            "rows_read": sum(int(p.get("rows", 0)) for p in partitions),
-            "tables": ", ".join(sorted({p["table"] for p in partitions})),
+            "rows_read": sum(p.rows for p in partitions),
+            "tables": ", ".join(read),
         },
     )
+
+
+def _report_written(key: str, metadata: dict[str, str | int]) -> None:
+    add_asset_metadata(key, metadata)

@@ -23,6 +23,7 @@ from kesu.transforms.columns import BRANCH_HEADERS
 from kesu.transforms.lookups import label_lookup
 from kesu.transforms.periods import Coverage, Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
+from kesu.transforms.run_records import PartitionRead
 from kesu.warehouse.quarantine import quarantine_table, read_quarantine_drops
 from kesu.warehouse.reader import (
     STAGED_TABLES,
@@ -68,7 +69,7 @@ def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str
 
 def report_inputs(
     settings: Settings, p: Period, as_of: date, versions: dict[str, int | None] | None = None
-) -> tuple[ReportInputs, list[dict], dict[str, Any]]:
+) -> tuple[ReportInputs, list[PartitionRead], dict[str, Any]]:
     """The builder's inputs, scanning only the partitions the period needs; also the partitions
     read and the reference files used (for the manifest). The benchmark times this same path.
 
@@ -105,7 +106,7 @@ def report_inputs(
 
 def _held_complaints(
     settings: Settings, as_of: date, version: int | None
-) -> tuple[pl.DataFrame, list[dict]]:
+) -> tuple[pl.DataFrame, list[PartitionRead]]:
     """The complaint rows in quarantine, every drop up to as_of, with their drop_date, at the
     table's `version`; and the partitions read, for the manifest (held_updates depends on them).
     """
@@ -113,7 +114,7 @@ def _held_complaints(
     if version is None:  # no complaint was ever held
         return pl.DataFrame(), []
     _, read = scan_table(wh, HELD_TABLE, None, as_of, version)  # records only: never collected
-    days = [date.fromisoformat(str(r["drop_date"])) for r in read]
+    days = [r.drop_date for r in read]
     held_by_day = read_quarantine_drops(wh, "complaints", days, version)
     parts = [held_by_day[day].with_columns(drop_date=pl.lit(day)) for day in days]
     held = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
@@ -321,7 +322,7 @@ def report(
         manifest.write_manifest(record, work / reports.MANIFEST)
         file_list.append(reports.MANIFEST)
     folder = root / kind / label
-    rows = sum(p["rows"] for p in built["partitions"])
+    rows = sum(p.rows for p in built["partitions"])
     logger.info(
         "%s report %s as of %s: %d partitions (%d rows) read, %d files in %s",
         kind, label, as_of, len(built["partitions"]), rows, len(file_list), folder,

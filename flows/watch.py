@@ -21,6 +21,7 @@ from kesu.transforms import report_complaints as rc
 from kesu.transforms import report_transfers as rt
 from kesu.transforms.periods import Period
 from kesu.transforms.reporting import ReportConfig
+from kesu.transforms.run_records import PartitionRead
 from kesu.warehouse.reader import latest_drop
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -31,8 +32,9 @@ KIND = "watch"
 EVENT = "kesu.watch.at-risk"
 
 
-def build_watch(settings: Settings, drop: date, within: int) -> tuple[dict[str, pl.DataFrame],
-                                                                      list[dict]]:  # fmt: skip
+def build_watch(
+    settings: Settings, drop: date, within: int
+) -> tuple[dict[str, pl.DataFrame], list[PartitionRead]]:
     """`due_soon` and `volume_alerts` as at the end of drop D, and the partitions read."""
     config = ReportConfig.from_settings(settings.values)
     inputs, partitions, _reference = report_inputs(settings, Period.month(drop.year, drop.month),
@@ -41,7 +43,7 @@ def build_watch(settings: Settings, drop: date, within: int) -> tuple[dict[str, 
     branches = rt.reference_branches(inputs.branches)
     categories = rc.reference_codes(inputs.codes).filter(pl.col("axis") == "B")
     first_drop = min(
-        (date.fromisoformat(p["drop_date"]) for p in partitions if p["table"] == "stg_complaints"),
+        (p.drop_date for p in partitions if p.table == "stg_complaints"),
         default=drop,
     )
     rules = settings.values["watch"]
@@ -52,7 +54,7 @@ def build_watch(settings: Settings, drop: date, within: int) -> tuple[dict[str, 
             float(rules["alert_score"]), int(rules["alert_min_count"]),
         ),
     }  # fmt: skip
-    return tables, [p for p in partitions if p["table"] != "stg_hotline"]
+    return tables, [p for p in partitions if p.table != "stg_hotline"]
 
 
 def at_risk_counts(tables: dict[str, pl.DataFrame], days: int) -> dict[str, int]:

@@ -11,19 +11,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from kesu.transforms.run_records import PartitionRead, to_jsonable
+
 from kesu import version
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):  # datetime too
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def build_manifest(
@@ -34,13 +24,13 @@ def build_manifest(
     generated_at: datetime,
     configuration: dict[str, Any],
     config_file: Path | None,
-    inputs: list[dict[str, Any]],
+    inputs: list[PartitionRead],
     files: list[str],
     coverage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`inputs`: the partition records of warehouse.reader.scan_table, all tables together;
+    """`inputs`: the partitions warehouse.reader.scan_table read, all tables together;
     `coverage`: first_drop, last_drop, complete (transforms.periods.Coverage)."""
-    return _jsonable(
+    return to_jsonable(
         {
             "coverage": coverage,
             "kind": kind,
@@ -50,7 +40,7 @@ def build_manifest(
             "kesu_version": version(),
             "configuration": configuration,
             "config_file": config_file,
-            "partitions": sorted(inputs, key=lambda p: (p["table"], p["drop_date"])),
+            "partitions": sorted(inputs, key=lambda p: (p.table, p.drop_date)),
             "files": sorted(files),
         }
     )

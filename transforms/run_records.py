@@ -1,6 +1,6 @@
 """The run ledger's records, typed: an ingest run of one drop and a backfill over a range, the
 record of each feed in an ingest run, and what that record lists (files read, raw copies kept,
-partitions published, files not read).
+partitions published, files not read); and the partitions a report read, for its manifest.
 
 Their JSON is the ledger's shape (`kesu.warehouse.ledger` writes it with `to_jsonable`); a run
 reads itself back with `run_from_jsonable`, records of earlier versions included: a field an
@@ -10,9 +10,11 @@ left out. Dates and times stay `date` and `datetime` objects until they are writ
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from pathlib import PurePath
 from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
@@ -22,6 +24,22 @@ Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
 # no file) | unreadable (files, none of them readable) | no_folder
 FeedStatus = str
 RunStatus = str  # running | completed | failed
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records (any dataclass), paths and dates made JSON-ready, recursively: what the ledger and
+    the report manifests write."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, date):  # datetime is a date too
+        return value.isoformat()
+    return value
 
 
 def _known(cls: type[T], data: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,6 +267,29 @@ class BackfillRun:
 
 
 Run = IngestRun | BackfillRun
+
+
+@dataclass(frozen=True)
+class PartitionFile:
+    """A data file of a partition a report read (path relative to the warehouse)."""
+
+    path: str
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PartitionRead:
+    """A partition a report read (`kesu.warehouse.reader.scan_table`), as its manifest records
+    it: the table's version, the drop, its rows and a checksum over its files' names and sizes."""
+
+    table: str
+    version: int
+    drop_date: date
+    path: str
+    rows: int
+    sha256: str
+    files: list[PartitionFile]
 
 
 def run_from_jsonable(data: Mapping[str, Any]) -> Run:

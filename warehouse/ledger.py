@@ -3,15 +3,14 @@ the records are `kesu.transforms.run_records`."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from kesu.transforms.run_records import FeedRecord, IngestRun, Run, run_from_jsonable
+from kesu.transforms.run_records import FeedRecord, IngestRun, Run, run_from_jsonable, to_jsonable
 from kesu.warehouse import paths
 
 if TYPE_CHECKING:
@@ -27,21 +26,6 @@ def new_run_id(now: datetime) -> str:
         raise ValueError("new_run_id needs a timezone-aware datetime")
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, paths and dates made JSON-ready, recursively."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, date):  # datetime is a date too
-        return value.isoformat()
-    return value
 
 
 def record_run(wh: Warehouse, run: Run) -> Path | str:

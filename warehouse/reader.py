@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
+from kesu.transforms.run_records import PartitionFile, PartitionRead
 from kesu.warehouse import paths, tables
 
 if TYPE_CHECKING:
@@ -47,13 +48,12 @@ def table_version(wh: Warehouse, table: str) -> int | None:
 
 def scan_table(
     wh: Warehouse, table: str, lo: date | None, hi: date, version: int | None = None
-) -> tuple[pl.LazyFrame, list[dict[str, Any]]]:
+) -> tuple[pl.LazyFrame, list[PartitionRead]]:
     """Lazy scan of the partitions with lo <= drop_date <= hi (lo None: from the first one), of
     the table at `version` (default: the latest).
 
-    Returns the frame (with a `drop_date` Date column, last) and one record per partition read:
-    ``{"table", "version", "drop_date", "path", "rows", "sha256", "files": [{"path", "rows",
-    "bytes"}]}`` where the partition's sha256 is over its files' names and sizes.
+    Returns the frame (with a `drop_date` Date column, last) and a `PartitionRead` per partition
+    read, whose sha256 is over its files' names and sizes.
     """
     schema = staged_schema(table) if table in STAGED_TABLES else None
     current = tables.open_table(wh, table, version)
@@ -75,22 +75,22 @@ def scan_table(
     return frame, records
 
 
-def _partition_record(table: str, version: int, day: date, files: pl.DataFrame) -> dict[str, Any]:
+def _partition_record(table: str, version: int, day: date, files: pl.DataFrame) -> PartitionRead:
     partition = paths.partition_dir_key(table, paths.partition_key(day))
     entries = [
-        {"path": f"{paths.table_key(table)}/{p}", "rows": r, "bytes": b}
+        PartitionFile(f"{paths.table_key(table)}/{p}", r, b)
         for p, r, b in files.select("path", "rows", "bytes").iter_rows()
     ]
-    combined = "".join(f"{e['path']}\t{e['bytes']}\n" for e in entries)
-    return {
-        "table": table,
-        "version": version,
-        "drop_date": day.isoformat(),
-        "path": partition,
-        "rows": sum(e["rows"] for e in entries),
-        "sha256": hashlib.sha256(combined.encode()).hexdigest(),
-        "files": entries,
-    }
+    combined = "".join(f"{e.path}\t{e.bytes}\n" for e in entries)
+    return PartitionRead(
+        table,
+        version,
+        day,
+        partition,
+        sum(e.rows for e in entries),
+        hashlib.sha256(combined.encode()).hexdigest(),
+        entries,
+    )
 
 
 def staged_schema(table: str) -> dict[str, pl.DataType]:

@@ -48,7 +48,7 @@ def test_migrate_turns_the_folder_layout_into_delta_tables_with_the_same_rows(ol
         assert got.schema == rows.select(got.columns).schema  # same columns, same types
         keys = ["drop_date", "source_file", "source_line"]
         assert got.sort(keys).equals(rows.select(got.columns).sort(keys))
-        assert {r["version"] for r in records} == {len(DAYS)}  # created, then a commit per drop
+        assert {r.version for r in records} == {len(DAYS)}  # created, then a commit per drop
     for table in ("stg_hotline", "stg_complaints", "quarantine/hotline"):  # rewritten or adopted
         configuration = DeltaTable(str(old_warehouse / table)).metadata().configuration
         assert configuration == {"delta.checkpointInterval": "10"}

@@ -42,7 +42,7 @@ def test_created_is_readable_by_kesu_and_by_polars_scan_delta(s3) -> None:
     got = scan.collect()
     assert got.columns == ["complaint_id", "amount", "drop_date"]
     assert got["drop_date"].unique().to_list() == [DAY]
-    assert [(r["rows"], r["version"]) for r in records] == [(2, 1)]
+    assert [(r.rows, r.version) for r in records] == [(2, 1)]
     # a reader outside kesu, with nothing but the table's URL and the endpoint's options
     outside = pl.read_delta(f"{url}/{TABLE}", storage_options=wh.storage_options())
     assert sorted(outside["complaint_id"].to_list()) == ["a", "b"]

@@ -491,14 +491,14 @@ def test_scan_reads_only_the_window_and_records_each_partition(warehouse):
     got = frame.collect()
     assert sorted(got["call_id"]) == ["c", "d", "e", "f"]
     assert got.schema["drop_date"] == pl.Date
-    assert [r["path"] for r in read] == [
+    assert [r.path for r in read] == [
         "stg_hotline/drop_date=2025-03-02",
         "stg_hotline/drop_date=2025-03-03",
     ]
-    assert [r["rows"] for r in read] == [1, 3]
-    assert [r["version"] for r in read] == [3, 3]  # the table version read (0: its creation)
-    part = warehouse / read[0]["files"][0]["path"]
-    assert read[0]["files"][0]["bytes"] == part.stat().st_size
+    assert [r.rows for r in read] == [1, 3]
+    assert [r.version for r in read] == [3, 3]  # the table version read (0: its creation)
+    part = warehouse / read[0].files[0].path
+    assert read[0].files[0].bytes == part.stat().st_size
 
 
 def test_scan_at_a_recorded_version_ignores_later_corrections(warehouse):

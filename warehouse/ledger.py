@@ -66,12 +66,12 @@ def _start_order(run: Run) -> tuple[str, datetime, str]:
 def last_successful_inputs(wh: Warehouse, feed: str, drop_date: date) -> dict[str, str] | None:
     """{file name: sha256} that the last completed run of this feed and drop read, or None."""
     for run in list_runs(wh):
-        if _completed_drop(run, drop_date) and feed in run.feeds:
+        if completed_ingest(run, drop_date) and feed in run.feeds:
             return run.feeds[feed].input_sums()
     return None
 
 
-def _completed_drop(run: Run, drop_date: date) -> TypeGuard[IngestRun]:
+def completed_ingest(run: Run, drop_date: date) -> TypeGuard[IngestRun]:
     """`run` is a completed ingest of `drop_date`."""
     return isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date
 
@@ -150,7 +150,7 @@ def last_feed_record(
         if run_id > since:
             continue
         run = _run(wh.store.read_bytes(paths.run_key(run_id)))
-        if not _completed_drop(run, drop_date):
+        if not completed_ingest(run, drop_date):
             continue
         found = run.feeds.get(feed)
         if found is not None and found.status in statuses:

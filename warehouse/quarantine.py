@@ -70,7 +70,7 @@ def last_ingests(wh: Warehouse, drop_date: date) -> dict[str, IngestRun]:
     """Per feed, the newest completed run of this drop that ingested it (ledger)."""
     found: dict[str, IngestRun] = {}
     for run in ledger.list_runs(wh):  # newest first
-        if isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date:
+        if ledger.completed_ingest(run, drop_date):
             for feed in run.feeds:
                 found.setdefault(feed, run)
     return found

@@ -292,6 +292,10 @@ class PartitionRead:
     files: list[PartitionFile]
 
 
+class UnknownKind(ValueError):
+    """A ledger record of a kind this version does not know (written by a later one)."""
+
+
 def run_from_jsonable(data: Mapping[str, Any]) -> Run:
     """A ledger record of either kind (records without a kind are ingest runs)."""
     kind = data.get("kind", "ingest")
@@ -299,4 +303,4 @@ def run_from_jsonable(data: Mapping[str, Any]) -> Run:
         return BackfillRun.from_jsonable(data)
     if kind == "ingest":
         return IngestRun.from_jsonable(data)
-    raise ValueError(f"run {data.get('run_id')!r}: unknown kind {kind!r}")
+    raise UnknownKind(f"run {data.get('run_id')!r}: unknown kind {kind!r}")

@@ -4,17 +4,27 @@ the records are `kesu.transforms.run_records`."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from kesu.transforms.run_records import FeedRecord, IngestRun, Run, run_from_jsonable, to_jsonable
+from kesu.transforms.run_records import (
+    FeedRecord,
+    IngestRun,
+    Run,
+    UnknownKind,
+    run_from_jsonable,
+    to_jsonable,
+)
 from kesu.warehouse import paths
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
+
+log = logging.getLogger("kesu.ledger")
 
 RUNS = f"{paths.LEDGER}/runs"
 STAMP = len("20260123T020000Z")  # a run id's start time, to the second
@@ -48,14 +58,32 @@ def list_runs(wh: Warehouse, limit: int | None = None) -> list[Run]:
     keys = [paths.run_key(i) for i in ids]
     if wh.remote:  # a request per record: fetch them side by side
         with ThreadPoolExecutor(max_workers=16) as pool:
-            runs = [_run(data) for data in pool.map(store.read_bytes, keys)]
+            datas = list(pool.map(store.read_bytes, keys))
     else:
-        runs = [_run(store.read_bytes(key)) for key in keys]
+        datas = [store.read_bytes(key) for key in keys]
+    read = [_run(key, data) for key, data in zip(keys, datas, strict=True)]
+    runs = [r for r in read if r is not None]
     return sorted(runs, key=_start_order, reverse=True)[:limit]
 
 
-def _run(data: bytes) -> Run:
-    return run_from_jsonable(json.loads(data))
+def _run(key: str, data: bytes) -> Run | None:
+    """The record, or None (with a warning naming the file) when it cannot be read: one damaged
+    or hand-edited file must not stop `kesu status` or a run from reading the others. The reason
+    names a field or a position, never a value."""
+    try:
+        return run_from_jsonable(json.loads(data))
+    except json.JSONDecodeError as e:
+        reason = f"not JSON (line {e.lineno}, column {e.colno})"
+    except UnicodeDecodeError as e:
+        reason = f"not UTF-8 (byte {e.start})"
+    except KeyError as e:
+        reason = f"it lacks {e.args[0]!r}"
+    except UnknownKind:
+        reason = "a kind of run this version does not know"
+    except (TypeError, ValueError, AttributeError) as e:
+        reason = f"a field has the wrong shape ({type(e).__name__})"
+    log.warning("ledger record %s left out: %s", key, reason)
+    return None
 
 
 def _start_order(run: Run) -> tuple[str, datetime, str]:
@@ -149,8 +177,9 @@ def last_feed_record(
     for run_id in _run_ids(wh):
         if run_id > since:
             continue
-        run = _run(wh.store.read_bytes(paths.run_key(run_id)))
-        if not completed_ingest(run, drop_date):
+        key = paths.run_key(run_id)
+        run = _run(key, wh.store.read_bytes(key))
+        if run is None or not completed_ingest(run, drop_date):  # unreadable: drop re-ingested
             continue
         found = run.feeds.get(feed)
         if found is not None and found.status in statuses:

@@ -217,6 +217,39 @@ def test_list_runs_newest_first(tmp_path: Path) -> None:
     assert list_runs(Warehouse.at(tmp_path / "empty")) == []
 
 
+def test_a_damaged_ledger_record_is_left_out_with_a_warning_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One damaged or hand-edited run file must not stop `kesu status`, the quarantine view or a
+    waiting run from reading the others; the warning names the file and the field, no value."""
+    wh = Warehouse.at(tmp_path)
+    good = run(T0, "completed", DROP, {})
+    record_run(wh, good)
+    runs_dir = tmp_path / ledger.RUNS
+    damaged = {
+        new_run_id(T0 + timedelta(hours=1)): b'{"run_id": "13800138000", "drop',  # cut short
+        new_run_id(T0 + timedelta(hours=2)): b"\xff\xfe not text",
+        new_run_id(T0 + timedelta(hours=3)): b'["13800138000"]',
+    }
+    written = json.loads((runs_dir / f"{good.run_id}.json").read_bytes())
+    unstarted = {k: v for k, v in written.items() if k != "started_at"}
+    damaged[new_run_id(T0 + timedelta(hours=4))] = json.dumps(unstarted).encode()
+    damaged[new_run_id(T0 + timedelta(hours=5))] = json.dumps(written | {"kind": "report"}).encode()
+    bad_date = written | {"drop_date": "13800138000"}
+    damaged[new_run_id(T0 + timedelta(hours=6))] = json.dumps(bad_date).encode()
+    for run_id, data in damaged.items():
+        (runs_dir / f"{run_id}.json").write_bytes(data)
+    with caplog.at_level("WARNING", logger="kesu.ledger"):
+        assert list_runs(wh) == [good]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == len(damaged)
+    for run_id, message in zip(sorted(damaged, reverse=True), warned, strict=True):
+        assert f"{run_id}.json" in message
+        assert "13800138000" not in message
+    assert "lacks 'started_at'" in warned[2]
+    assert "kind" in warned[1]
+
+
 def test_runs_of_the_same_second_are_listed_by_their_exact_start(tmp_path: Path) -> None:
     """Two commands one after the other can start in the same second: their ids' random suffixes
     must not decide which is the newer (`kesu ingest` twice; the quarantine's last ingest)."""

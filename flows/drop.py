@@ -34,7 +34,7 @@ from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
 from kesu.transforms.columns import FEEDS
 from kesu.transforms.personal_data import mask_message
-from kesu.transforms.run_records import FeedRecord, FileOutcome, IngestRun, RawInput, SkippedFile
+from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput, SkippedFile
 from kesu.transforms.run_summary import COUNTS, STAGES  # seconds per feed: of each step
 from kesu.warehouse import ledger, locks, scratch
 from kesu.warehouse.landing_store import open_landing
@@ -188,7 +188,7 @@ def _ingest_feed(
             )
         if not files and listing.skipped:
             why = "none of its files is of a type kesu reads"
-            return _unreadable(found, kept(), seconds, [], feed, why, log)
+            return _unreadable(found, feed, why, log, inputs=kept(), seconds=seconds)
         if not files:
             log.warning("%s: the folder for %s is empty", feed, drop_date)
         clock = time.perf_counter()
@@ -197,12 +197,14 @@ def _ingest_feed(
             staged = steps.stage_feed(settings, key, feed, drop_date, files, None, contents, sums)
         except Exception as exc:  # the feed fails alone; its message may quote records: not shown
             why = f"staging failed ({type(exc).__name__})"
-            return _unreadable(found, kept(), seconds, [], feed, why, log)
+            return _unreadable(found, feed, why, log, inputs=kept(), seconds=seconds)
         _log_files(staged, log)
         seconds["stage"] = round(reading + _since(clock), 3)  # read + stage + validate
         if files and all(f.status == "failed" and f.rows_in == 0 for f in staged.files):
             why = "no file could be read"
-            return _unreadable(found, kept(), seconds, staged.files, feed, why, log)
+            return _unreadable(
+                found, feed, why, log, inputs=kept(), seconds=seconds, files=staged.files
+            )
         inputs = kept()
     clock = time.perf_counter()
     outputs = _retried(lambda: steps.publish_feed(settings, staged, run_id))
@@ -240,18 +242,13 @@ def _kept(
 
 
 def _unreadable(
-    found: Callable[..., FeedRecord],
-    inputs: list[RawInput],
-    seconds: dict[str, float],
-    files: list[FileOutcome],
-    feed: str,
-    why: str,
-    log: Log,
+    found: Callable[..., FeedRecord], feed: str, why: str, log: Log, **record: Any
 ) -> FeedRecord:
     """A feed whose folder holds files but nothing kesu could read: it has failed (the command
-    exits non-zero) and its live partitions are left as they were — nothing is published."""
+    exits non-zero) and its live partitions are left as they were — nothing is published.
+    `record`: the rest of its feed record (inputs, files, seconds)."""
     log.error("%s: %s; its partitions are left as they were", feed, why)
-    return found("unreadable", inputs=inputs, files=files, seconds=seconds, error=why)
+    return found("unreadable", error=why, **record)
 
 
 def _retried(step: Callable[[], T], attempts: int = 3, delay: float = 2.0) -> T:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows, parsing
 from kesu.transforms.columns import MULTILINE_HEADERS, STAGED_TABLE
 from kesu.transforms.personal_data import mask_message, masked_file_name
-from kesu.transforms.run_records import FileOutcome, RawInput
+from kesu.transforms.run_records import FileOutcome, RawInput, to_jsonable
 from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
 from kesu.warehouse import landing, paths, scratch
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
@@ -39,7 +39,7 @@ class FeedStaged:
     """What staging one feed's drop produced: per-file outcomes and scratch paths of the frames."""
 
     feed: str
-    drop_date: str
+    drop_date: date
     files: list[FileOutcome]
     loaded_path: str | None
     quarantine_path: str | None
@@ -48,7 +48,9 @@ class FeedStaged:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def to_jsonable(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "frames"}
+        return {
+            f.name: to_jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "frames"
+        }
 
     def frame(self, what: str) -> pl.DataFrame | None:
         """`what` is "loaded" or "quarantine": from memory, or from its scratch file."""
@@ -240,7 +242,7 @@ def _staged(
         for what, frame in (("loaded", loaded), ("quarantine", quarantined))
         if frame is not None
     }
-    result = FeedStaged(feed, drop_date.isoformat(), outcomes, None, None, 0.0)
+    result = FeedStaged(feed, drop_date, outcomes, None, None, 0.0)
     if scratch_root is None:
         result.frames = frames
     else:
@@ -270,7 +272,7 @@ def publish_feed(
     """Replace the drop's partition of the staged table and of the feed's quarantine: one
     commit each, naming the run and the source files' checksums."""
     wh = settings.warehouse_store()
-    partition = paths.partition_key(date.fromisoformat(staged.drop_date))
+    partition = paths.partition_key(staged.drop_date)
     names = [f.name for f in staged.files]
     inputs = {f.name: f.sha256 for f in staged.files}
     loaded, bad = staged.frame("loaded"), staged.frame("quarantine")

@@ -91,14 +91,6 @@ def _start_order(run: Run) -> tuple[str, datetime, str]:
     return run.run_id[:STAMP], run.started_at, run.run_id
 
 
-def last_successful_inputs(wh: Warehouse, feed: str, drop_date: date) -> dict[str, str] | None:
-    """{file name: sha256} that the last completed run of this feed and drop read, or None."""
-    for run in list_runs(wh):
-        if completed_ingest(run, drop_date) and feed in run.feeds:
-            return run.feeds[feed].input_sums()
-    return None
-
-
 def completed_ingest(run: Run, drop_date: date) -> TypeGuard[IngestRun]:
     """`run` is a completed ingest of `drop_date`."""
     return isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date

@@ -569,6 +569,8 @@ def test_in_memory_and_scratch_hand_offs_publish_the_same_rows(tmp_path):
         files = [str(p) for p in list_drop(settings.landing, "complaints", DAY).files]
         staged = stage_feed(settings, KEY, "complaints", DAY, files, scratch)
         assert (staged.loaded_path is None) == (scratch is None)
+        assert staged.drop_date == DAY
+        assert staged.to_jsonable()["drop_date"] == DAY.isoformat()
         assert "frames" not in staged.to_jsonable()
         publish_feed(settings, staged)
         published[scratch is None] = [

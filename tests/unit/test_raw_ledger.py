@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput
 from kesu.warehouse import Warehouse, ledger
-from kesu.warehouse.ledger import last_successful_inputs, list_runs, new_run_id, record_run
+from kesu.warehouse.ledger import list_runs, new_run_id, record_run
 from kesu.warehouse.publish import PublishedFile, PublishedPartition
 from kesu.warehouse.raw import keep_raw, sha256_file
 
@@ -270,7 +270,13 @@ def test_runs_of_the_same_second_are_listed_by_their_exact_start(tmp_path: Path)
         assert [r.run_id for r in list_runs(wh, limit=limit)] == newest_first[:limit]
 
 
-def test_last_successful_inputs(tmp_path: Path) -> None:
+def last_inputs(wh: Warehouse, feed: str, drop: date) -> dict[str, str] | None:
+    found = ledger.last_feed_record(wh, feed, drop, ("loaded",))
+    return None if found is None else found.input_sums()
+
+
+def test_last_completed_inputs_of_runs_before_the_pointers(tmp_path: Path) -> None:
+    """Runs recorded without drop pointers (an older release) are found by the scan."""
     wh = Warehouse.at(tmp_path)
     record_run(wh, run(T0, "completed", DROP, {"a.csv": "1"}))
     record_run(
@@ -288,13 +294,13 @@ def test_last_successful_inputs(tmp_path: Path) -> None:
         run(T0 + timedelta(hours=4), "completed", DROP, {"h.csv": "7"}, feed="hotline"),
     )
 
-    assert last_successful_inputs(wh, "complaints", DROP) == {
+    assert last_inputs(wh, "complaints", DROP) == {
         "a.csv": "2",
         "b.csv": "3",
     }
-    assert last_successful_inputs(wh, "hotline", DROP) == {"h.csv": "7"}
-    assert last_successful_inputs(wh, "regulator_transfers", DROP) is None
-    assert last_successful_inputs(wh, "complaints", date(2024, 1, 1)) is None
+    assert last_inputs(wh, "hotline", DROP) == {"h.csv": "7"}
+    assert last_inputs(wh, "regulator_transfers", DROP) is None
+    assert last_inputs(wh, "complaints", date(2024, 1, 1)) is None
 
 
 def test_to_jsonable_handles_nested_values() -> None:

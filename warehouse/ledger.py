@@ -158,25 +158,59 @@ def last_feed_record(
     wh: Warehouse, feed: str, drop_date: date, statuses: tuple[str, ...]
 ) -> FeedRecord | None:
     """The feed's record in the newest completed run of the drop where its status is one of
-    `statuses`, or None: from the drop's pointer, else by scanning the runs older than it."""
-    entry = ((_read_json(wh, _drop_pointer_key(drop_date)) or {}).get("feeds") or {}).get(feed)
+    `statuses`, or None: from the drop's pointer, else by scanning the runs older than it.
+    A damaged pointer or record counts as none: the drop is staged again, not skipped."""
+    key = _drop_pointer_key(drop_date)
+    entry = _pointer(key, _read_bytes(wh, key), drop_date)["feeds"].get(feed)
     if entry is not None:
-        pointed = _read_json(wh, paths.run_key(entry["run_id"]))
-        record = ((pointed or {}).get("feeds") or {}).get(feed)
-        if record is not None:
-            return FeedRecord.from_jsonable(record)
+        pointed = _read_run(wh, paths.run_key(entry["run_id"]))
+        if pointed is not None and completed_ingest(pointed, drop_date) and feed in pointed.feeds:
+            return pointed.feeds[feed]
     since = _pointers_since(wh)
     for run_id in _run_ids(wh):
         if run_id > since:
             continue
-        key = paths.run_key(run_id)
-        run = _run(key, wh.store.read_bytes(key))
-        if run is None or not completed_ingest(run, drop_date):  # unreadable: drop re-ingested
+        run = _read_run(wh, paths.run_key(run_id))
+        if run is None or not completed_ingest(run, drop_date):
             continue
         found = run.feeds.get(feed)
         if found is not None and found.status in statuses:
             return found
     return None
+
+
+def _read_bytes(wh: Warehouse, key: str) -> bytes | None:
+    try:
+        return wh.store.read_bytes(key)
+    except FileNotFoundError:
+        return None
+
+
+def _read_run(wh: Warehouse, key: str) -> Run | None:
+    """The run recorded at `key`, or None if it is gone or cannot be read (warned of)."""
+    data = _read_bytes(wh, key)
+    return None if data is None else _run(key, data)
+
+
+def _pointer(key: str, data: bytes | None, drop_date: date) -> dict[str, Any]:
+    """A drop's pointer from its file's bytes (None: no file yet). A damaged one is warned of
+    and read as empty: the drop is staged again, and its next completed run writes it anew."""
+    if data is not None:
+        try:
+            pointer = json.loads(data)
+        except ValueError:  # not JSON, or not UTF-8
+            pointer = None
+        if isinstance(pointer, dict) and _entries_sound(pointer.setdefault("feeds", {})):
+            return pointer
+        log.warning("ledger pointer %s left out: not a drop pointer; its drop is staged again", key)
+    return {"drop_date": drop_date.isoformat(), "feeds": {}}
+
+
+def _entries_sound(feeds: Any) -> bool:
+    """A pointer's feeds: an object of entries that each name a run by a valid id."""
+    return isinstance(feeds, dict) and all(
+        isinstance(e, dict) and _is_run_id(str(e.get("run_id"))) for e in feeds.values()
+    )
 
 
 def point_drop_at(wh: Warehouse, run: IngestRun, statuses: tuple[str, ...]) -> bool:
@@ -189,7 +223,7 @@ def point_drop_at(wh: Warehouse, run: IngestRun, statuses: tuple[str, ...]) -> b
     store = wh.store
     for _ in range(POINTER_ATTEMPTS):  # a run on another machine may update it at once
         found = store.read_tagged(key)
-        pointer = json.loads(found[0]) if found else {"drop_date": drop_date.isoformat()}
+        pointer = _pointer(key, found[0] if found else None, drop_date)
         if not _point_at(pointer, run, statuses):
             return False
         if store.replace(key, _json_bytes(pointer), found[1] if found else None):
@@ -199,7 +233,6 @@ def point_drop_at(wh: Warehouse, run: IngestRun, statuses: tuple[str, ...]) -> b
 
 def _point_at(pointer: dict[str, Any], run: IngestRun, statuses: tuple[str, ...]) -> bool:
     """Point the pointer's feeds at `run` where it should; whether anything changed."""
-    pointer.setdefault("feeds", {})
     changed = False
     for feed, record in run.feeds.items():
         if record.status not in statuses:

@@ -303,6 +303,52 @@ def test_last_completed_inputs_of_runs_before_the_pointers(tmp_path: Path) -> No
     assert last_inputs(wh, "complaints", date(2024, 1, 1)) is None
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"drop_date": "2025-01-31", "feeds": {"complaints": {"run_id"', b'["13800138000"]',
+     b'{"feeds": ["complaints"]}', b'{"feeds": {"complaints": {"run_id": "../../x"}}}'],
+    ids=["cut short", "not an object", "feeds not an object", "unsafe run id"],
+)  # fmt: skip
+def test_a_damaged_drop_pointer_reads_as_none_and_is_written_anew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: bytes
+) -> None:
+    """A drop's pointer damaged by hand or by a disk: the drop counts as never completed (staged
+    again, not skipped) and its next completed run writes the pointer anew."""
+    wh = Warehouse.at(tmp_path)
+    assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) is None  # pointers since
+    done = run(T0, "completed", DROP, {"a.csv": "1"})
+    done.feeds["complaints"].fingerprint = "fp"
+    record_run(wh, done)
+    assert ledger.point_drop_at(wh, done, ("loaded",))
+    assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) == done.feeds["complaints"]
+    pointer = tmp_path / ledger.DROPS / f"{DROP.isoformat()}.json"
+    pointer.write_bytes(damage)
+    with caplog.at_level("WARNING", logger="kesu.ledger"):
+        assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) is None
+    assert [f"{DROP.isoformat()}.json" in r.getMessage() for r in caplog.records] == [True]
+    assert "13800138000" not in caplog.text
+    again = run(T0 + timedelta(hours=1), "completed", DROP, {"a.csv": "1"})
+    again.feeds["complaints"].fingerprint = "fp"
+    record_run(wh, again)
+    assert ledger.point_drop_at(wh, again, ("loaded",))
+    assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) == again.feeds["complaints"]
+
+
+def test_a_pointer_to_a_damaged_run_record_reads_as_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wh = Warehouse.at(tmp_path)
+    assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) is None  # pointers since
+    done = run(T0, "completed", DROP, {"a.csv": "1"})
+    record_run(wh, done)
+    assert ledger.point_drop_at(wh, done, ("loaded",))
+    assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) == done.feeds["complaints"]
+    (tmp_path / ledger.RUNS / f"{done.run_id}.json").write_bytes(b'{"run_id": "1380013')
+    with caplog.at_level("WARNING", logger="kesu.ledger"):
+        assert ledger.last_feed_record(wh, "complaints", DROP, ("loaded",)) is None
+    assert f"{done.run_id}.json" in caplog.text and "not JSON" in caplog.text
+
+
 def test_to_jsonable_handles_nested_values() -> None:
     value = {"when": datetime(2026, 1, 1, tzinfo=UTC), "d": date(2025, 1, 31), "t": (1, Path("/x"))}
     assert ledger.to_jsonable(value) == {

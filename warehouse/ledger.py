@@ -122,11 +122,8 @@ def _drop_pointer_key(drop_date: date) -> str:
 
 
 def _read_json(wh: Warehouse, key: str) -> dict[str, Any] | None:
-    store = wh.store
-    try:
-        return dict(json.loads(store.read_bytes(key)))
-    except FileNotFoundError:
-        return None
+    data = _read_bytes(wh, key)
+    return None if data is None else dict(json.loads(data))
 
 
 def _write_json(wh: Warehouse, key: str, value: dict[str, Any]) -> None:

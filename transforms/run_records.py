@@ -53,8 +53,17 @@ def _flat(cls: type[T], data: Mapping[str, Any]) -> T:
     return cls(**_known(cls, data))
 
 
+def _instant(value: str) -> datetime:
+    """A recorded time: kesu writes UTC with its offset. One without an offset (a hand-edited
+    record) is refused, since it cannot be ordered against the others."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("a time without its UTC offset")
+    return moment
+
+
 def _datetime(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    return _instant(value) if value else None
 
 
 @dataclass
@@ -194,7 +203,7 @@ class IngestRun:
             **_known(cls, data)
             | {
                 "drop_date": date.fromisoformat(data["drop_date"]),
-                "started_at": datetime.fromisoformat(data["started_at"]),
+                "started_at": _instant(data["started_at"]),
                 "finished_at": _datetime(data.get("finished_at")),
                 "feeds": {name: FeedRecord.from_jsonable(r) for name, r in feeds.items()},
                 "seconds": dict(data.get("seconds") or {}),
@@ -257,7 +266,7 @@ class BackfillRun:
             | {
                 "start": date.fromisoformat(data["start"]),
                 "end": date.fromisoformat(data["end"]),
-                "started_at": datetime.fromisoformat(data["started_at"]),
+                "started_at": _instant(data["started_at"]),
                 "finished_at": _datetime(data.get("finished_at")),
                 "drops": [DropEntry.from_jsonable(d) for d in data.get("drops", [])],
                 "summary": dict(data.get("summary") or {}),

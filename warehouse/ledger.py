@@ -121,11 +121,6 @@ def _drop_pointer_key(drop_date: date) -> str:
     return f"{DROPS}/{drop_date.isoformat()}.json"
 
 
-def _read_json(wh: Warehouse, key: str) -> dict[str, Any] | None:
-    data = _read_bytes(wh, key)
-    return None if data is None else dict(json.loads(data))
-
-
 def _write_json(wh: Warehouse, key: str, value: dict[str, Any]) -> None:
     wh.store.write_bytes(key, _json_bytes(value))
 
@@ -141,14 +136,40 @@ def _run_ids(wh: Warehouse) -> list[str]:
 
 
 def _pointers_since(wh: Warehouse) -> str:
-    """The newest run that may predate the pointers ("" when none); fixed once, when first asked."""
-    marker = _read_json(wh, POINTERS_SINCE)
-    if marker is None:
+    """The newest run that may predate the pointers ("" when none); fixed once, when first asked.
+
+    A damaged marker is warned of and rewritten as "": no run is then looked up by the scan, so a
+    drop only those runs completed is staged again (its tables come out the same) and points at
+    its new run from then on. Reading it as "every run" would scan the whole ledger per drop."""
+    found = wh.store.read_tagged(POINTERS_SINCE)
+    if found is None:
         ids = _run_ids(wh)
-        marker = {"runs_up_to": ids[0] if ids else ""}
-        if not wh.store.create(POINTERS_SINCE, _json_bytes(marker)):
-            marker = _read_json(wh, POINTERS_SINCE) or marker  # another run's first: use it
-    return str(marker["runs_up_to"])
+        since = ids[0] if ids else ""
+        if wh.store.create(POINTERS_SINCE, _json_bytes({"runs_up_to": since})):
+            return since
+        found = wh.store.read_tagged(POINTERS_SINCE)  # another run's first: use it
+        if found is None:
+            return since
+    marked = _since_marker(found[0])
+    if marked is None:
+        log.warning(
+            "ledger marker %s left out: not a pointers marker; drops whose last completed run "
+            "predates the pointers are staged again",
+            POINTERS_SINCE,
+        )
+        wh.store.replace(POINTERS_SINCE, _json_bytes({"runs_up_to": ""}), found[1])
+        return ""
+    return marked
+
+
+def _since_marker(data: bytes) -> str | None:
+    """The run id `since.json` holds ("" for none), or None if the file is damaged."""
+    try:
+        marker = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    since = marker.get("runs_up_to") if isinstance(marker, dict) else None
+    return since if isinstance(since, str) and (since == "" or _is_run_id(since)) else None
 
 
 def last_feed_record(

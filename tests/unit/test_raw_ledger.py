@@ -237,6 +237,10 @@ def test_a_damaged_ledger_record_is_left_out_with_a_warning_naming_it(
     damaged[new_run_id(T0 + timedelta(hours=5))] = json.dumps(written | {"kind": "report"}).encode()
     bad_date = written | {"drop_date": "13800138000"}
     damaged[new_run_id(T0 + timedelta(hours=6))] = json.dumps(bad_date).encode()
+    # in the good run's second, so that the two are ordered by their exact starts: a time
+    # without its offset cannot be compared with one that has it
+    naive = written | {"started_at": "2025-07-01T08:00:00"}
+    damaged[new_run_id(T0)] = json.dumps(naive).encode()
     for run_id, data in damaged.items():
         (runs_dir / f"{run_id}.json").write_bytes(data)
     with caplog.at_level("WARNING", logger="kesu.ledger"):
@@ -248,6 +252,7 @@ def test_a_damaged_ledger_record_is_left_out_with_a_warning_naming_it(
         assert "13800138000" not in message
     assert "lacks 'started_at'" in warned[2]
     assert "kind" in warned[1]
+    assert "wrong shape (ValueError)" in warned[-1]
 
 
 def test_runs_of_the_same_second_are_listed_by_their_exact_start(tmp_path: Path) -> None:
@@ -301,6 +306,36 @@ def test_last_completed_inputs_of_runs_before_the_pointers(tmp_path: Path) -> No
     assert last_inputs(wh, "hotline", DROP) == {"h.csv": "7"}
     assert last_inputs(wh, "regulator_transfers", DROP) is None
     assert last_inputs(wh, "complaints", date(2024, 1, 1)) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"runs_up_to": "2025', b"\xff\xfe", b'["13800138000"]', b'{"runs_up_to": 13800138000}',
+     b'{"runs_up_to": "../13800138000"}', b"{}"],
+    ids=["cut short", "not UTF-8", "not an object", "not text", "not a run id", "empty"],
+)  # fmt: skip
+def test_a_damaged_pointers_marker_is_rewritten_and_older_runs_staged_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: bytes
+) -> None:
+    """`since.json` damaged by hand or by a disk: drops are not failed; runs from before the
+    pointers are no longer looked up (their drops are staged again, then pointed at), and the
+    marker is rewritten, so the warning comes once and names the file, not what it held."""
+    wh = Warehouse.at(tmp_path)
+    before = run(T0, "completed", DROP, {"a.csv": "1"})  # an older release: no pointer
+    record_run(wh, before)
+    assert last_inputs(wh, "complaints", DROP) == {"a.csv": "1"}  # found by the scan
+    marker = tmp_path / ledger.POINTERS_SINCE
+    marker.write_bytes(damage)
+    with caplog.at_level("WARNING", logger="kesu.ledger"):
+        assert last_inputs(wh, "complaints", DROP) is None
+        assert last_inputs(wh, "complaints", DROP) is None
+    assert [ledger.POINTERS_SINCE in r.getMessage() for r in caplog.records] == [True]
+    assert "13800138000" not in caplog.text
+    assert json.loads(marker.read_bytes()) == {"runs_up_to": ""}
+    again = run(T0 + timedelta(hours=1), "completed", DROP, {"a.csv": "1"})
+    record_run(wh, again)
+    assert ledger.point_drop_at(wh, again, ("loaded",))
+    assert last_inputs(wh, "complaints", DROP) == {"a.csv": "1"}
 
 
 @pytest.mark.parametrize(

@@ -141,23 +141,24 @@ def _pointers_since(wh: Warehouse) -> str:
     A damaged marker is warned of and rewritten as "": no run is then looked up by the scan, so a
     drop only those runs completed is staged again (its tables come out the same) and points at
     its new run from then on. Reading it as "every run" would scan the whole ledger per drop."""
-    found = wh.store.read_tagged(POINTERS_SINCE)
-    if found is None:
+    data = _read_bytes(wh, POINTERS_SINCE)
+    if data is None:
         ids = _run_ids(wh)
         since = ids[0] if ids else ""
         if wh.store.create(POINTERS_SINCE, _json_bytes({"runs_up_to": since})):
             return since
-        found = wh.store.read_tagged(POINTERS_SINCE)  # another run's first: use it
-        if found is None:
+        data = _read_bytes(wh, POINTERS_SINCE)  # another run's first: use it
+        if data is None:
             return since
-    marked = _since_marker(found[0])
+    marked = _since_marker(data)
     if marked is None:
         log.warning(
             "ledger marker %s left out: not a pointers marker; drops whose last completed run "
             "predates the pointers are staged again",
             POINTERS_SINCE,
         )
-        wh.store.replace(POINTERS_SINCE, _json_bytes({"runs_up_to": ""}), found[1])
+        # unconditional: every run that finds it damaged writes these same bytes
+        _write_json(wh, POINTERS_SINCE, {"runs_up_to": ""})
         return ""
     return marked
 

@@ -1,13 +1,21 @@
-"""Benchmark: what a backfill costs per drop on top of the work itself (issue 5).
+"""Benchmark: what a backfill costs per drop on top of the work itself (issues 5 and 13).
 
 On N days already in a landing zone (e.g. `bench/out/landing-bank`, made by
-`bench/backfill_scale.py`), each into a fresh warehouse, and prints seconds per drop of:
+`bench/backfill_scale.py`), each into a fresh warehouse, and prints per drop the wall-clock
+seconds, and the CPU of this process and of Prefect's API server (the ephemeral server, a
+process of its own on the same cores), of:
   steps     the plain step functions, one drop after the other (list, raw copy, stage +
             validate, publish per feed: the floor)
   drop      `kesu.flows.drop.ingest_drop`, one drop after the other (adds locks, ledger record and
             pointer, fingerprint, unchanged check, feeds on threads)
-  backfill  the `backfill` flow on W thread workers (adds one Prefect task per drop, artifacts,
-            the backfill's record), fresh and again with nothing to do (every drop skipped)
+  threads   `ingest_drop` on W threads, fresh and again with nothing to do (every drop skipped)
+  backfill  the `backfill` flow on W thread workers, run as `kesu backfill` runs it (no
+            heartbeats, Prefect's console quiet, its task logs sent to the API): adds one
+            Prefect task per drop, the drop's artifact and log, the backfill's record; fresh and
+            again with every drop skipped
+and then Prefect's cost per drop: the backfill flow less `ingest_drop` on the same threads. The
+skipped drops tell it best: their own work is small and the same on both sides, so the noise of a
+bank drop's ~1 s does not hide a tenth of a second.
 Fixed costs are paid before the clock starts: the imports, the suites, Prefect's ephemeral API.
 
     .venv/bin/python bench/backfill_overhead.py bench/out/landing-bank --days 7 [--workers 1 2]
@@ -18,10 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -46,56 +57,104 @@ def plain_steps(landing: Path, warehouse: Path, *, days: list[date]) -> None:
             steps.publish_feed(settings, staged)
 
 
-def drop_function(landing: Path, warehouse: Path, *, days: list[date]) -> None:
+def drop_function(landing: Path, warehouse: Path, *, days: list[date], workers: int = 1) -> None:
     from kesu.flows.config import load_settings
     from kesu.flows.drop import ingest_drop
 
     settings = load_settings(landing=str(landing), warehouse=str(warehouse))
-    for day in days:
-        ingest_drop(settings, day)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda day: ingest_drop(settings, day), days))
 
 
 def backfill_flow(landing: Path, warehouse: Path, *, days: list[date], workers: int) -> None:
     from kesu.flows.backfill import backfill
+    from kesu.flows.terminal import Terminal, prefect_quiet
 
-    backfill(
-        start=days[0],
-        end=days[-1],
-        landing_dir=str(landing),
-        warehouse_dir=str(warehouse),
-        workers=workers,
-    )
+    with prefect_quiet(Terminal(tty=False)):  # as `kesu backfill` off a terminal
+        backfill(
+            start=days[0],
+            end=days[-1],
+            landing_dir=str(landing),
+            warehouse_dir=str(warehouse),
+            workers=workers,
+        )
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Per drop: the best wall clock of the runs (like timeit: noise never speeds a run up),
+    and the median CPU-s of this process and of Prefect's API server."""
+
+    wall: float
+    here: float
+    api: float
+
+    def __sub__(self, other: Cost) -> Cost:
+        return Cost(self.wall - other.wall, self.here - other.here, self.api - other.api)
+
+    def line(self) -> str:
+        return (
+            f"{self.wall:6.3f} s/drop   CPU-ms/drop: {1000 * self.here:5.0f} here, "
+            f"{1000 * self.api:4.0f} API server, {1000 * (self.here + self.api):5.0f} in all"
+        )
+
+
+def api_cpu() -> float:
+    """CPU-s so far of this process's children: Prefect's ephemeral API server."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # a process that just ended
+            continue
+        total += times.user + times.system
+    return total
 
 
 def timed(
     what: str, days: list[date], repeat: int, run: Callable[[Path], None], base: Path, fresh: bool
-) -> Path:
-    """Best of `repeat` (like timeit): disk write-back and first-call warm-ups add noise, never
-    speed. Each into a fresh warehouse beside `base`, or into `base` as it is; returns the last."""
-    best, root = float("inf"), base
+) -> tuple[Path, Cost]:
+    """Each run into a fresh warehouse beside `base`, or into `base` as it is; returns the last
+    warehouse and the cost per drop."""
+    root = base
+    walls, here, api = [], [], []
     for attempt in range(repeat):
         if fresh:
             root = base.with_name(f"{base.name}-{attempt}")
             shutil.rmtree(root, ignore_errors=True)
-        started = time.perf_counter()
+        cpu, server, started = time.process_time(), api_cpu(), time.perf_counter()
         run(root)
-        best = min(best, time.perf_counter() - started)
-    print(f"{what:<38} {best:8.2f} s  {best / len(days):6.2f} s/drop", flush=True)
-    return root
+        walls.append(time.perf_counter() - started)
+        here.append(time.process_time() - cpu)
+        api.append(api_cpu() - server)
+    n = len(days)
+    cost = Cost(min(walls) / n, statistics.median(here) / n, statistics.median(api) / n)
+    print(f"  {what:<40} {cost.line()}", flush=True)
+    return root, cost
 
 
 def measure(
     landing: Path, scratch: Path, days: list[date], workers: list[int], repeat: int
 ) -> None:
     steps = partial(plain_steps, landing, days=days)
-    timed("  plain step functions", days, repeat, steps, scratch / "steps", fresh=True)
+    timed("plain step functions", days, repeat, steps, scratch / "steps", fresh=True)
     drops = partial(drop_function, landing, days=days)
-    timed("  ingest_drop, one at a time", days, repeat, drops, scratch / "drop", fresh=True)
+    timed("ingest_drop, one at a time", days, repeat, drops, scratch / "drop", fresh=True)
     for w in workers:
-        run = partial(backfill_flow, landing, days=days, workers=w)
-        label = f"  backfill flow, {w} thread worker(s)"
-        done = timed(label, days, repeat, run, scratch / f"backfill{w}", fresh=True)
-        timed("  ... again, every drop skipped", days, repeat, run, done, fresh=False)
+        costs = {}
+        for name, fn in (("ingest_drop", drop_function), ("backfill flow", backfill_flow)):
+            run = partial(fn, landing, days=days, workers=w)
+            label = f"{name} on {w} thread(s)"
+            done, costs[name] = timed(label, days, repeat, run, scratch / f"{name[:5]}{w}", True)
+            _, costs[f"{name}, skipped"] = timed(
+                "... again, every drop skipped", days, repeat, run, done, fresh=False
+            )
+        print(f"  Prefect on {w} thread(s), the flow less ingest_drop:")
+        for kind in ("", ", skipped"):
+            extra = costs[f"backfill flow{kind}"] - costs[f"ingest_drop{kind}"]
+            print(f"    {'drops skipped' if kind else 'drops ingested':<38} {extra.line()}")
     shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -105,15 +164,15 @@ def main() -> None:
     ap.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 1))
     ap.add_argument("--days", type=int, nargs="+", default=[7])
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
-    ap.add_argument("--repeat", type=int, default=2, help="runs of each variant; the best counts")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each variant")
     args = ap.parse_args()
     os.environ.setdefault("KESU_PII_KEY", "benchmark-key-0123456789abcdef")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # one line per variant, not per feed
     import kesu.expectations.runner  # noqa: F401  (fixed costs, paid before any clock starts)
     from kesu.expectations.suites import suite_for
+    from kesu.flows.cli_args import prefect_defaults
     from prefect import flow
 
+    prefect_defaults(local_server=False)  # as `kesu backfill`; the API: temporary, here
     for table in ("stg_hotline", "stg_complaints", "stg_regulator_transfers"):
         suite_for(table)
     flow(lambda: None, name="warm-up")()  # starts the ephemeral API
@@ -124,7 +183,7 @@ def main() -> None:
             missing = [d for d in days if not (args.landing / "hotline" / d.isoformat()).is_dir()]
             if missing:
                 raise SystemExit(f"{args.landing}: no hotline drop for {missing[0]}")
-            print(f"{n} days from {days[0]}, best of {args.repeat}:")
+            print(f"{n} days from {days[0]}; wall: best of {args.repeat}, CPU: median")
             measure(args.landing, scratch / str(n), days, args.workers, args.repeat)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -14,7 +14,7 @@ The hotline's counts are checked against `stage_feed`'s on the same file, so the
 cannot drift from the code they time. Prefect's share is not here: it is the backfill's
 (`bench/backfill_overhead.py` times the orchestration on its own).
 
-    .venv/bin/python bench/drop_steps.py [--drops 7]
+    .venv/bin/python bench/drop_steps.py [--drops 7] [--columns]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,8 +44,8 @@ from kesu.flows.drop import ingest_drop
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows
-from kesu.transforms.columns import STAGED_TABLE
-from kesu.transforms.staging import stage
+from kesu.transforms.columns import COLUMNS, STAGED_TABLE
+from kesu.transforms.staging import StagingContext, stage, staging_plan
 from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.raw import read_regular
 
@@ -87,7 +88,9 @@ def floor_steps(steps: Steps, csv: Path, scratch: Path) -> None:
     steps("floor: write Parquet", lambda: frame.write_parquet(scratch / "floor.parquet"))
 
 
-def hotline_steps(steps: Steps, settings: Settings, key: PiiKey, day: date, csv: Path) -> None:
+def hotline_steps(
+    steps: Steps, settings: Settings, key: PiiKey, day: date, csv: Path, columns: Steps | None
+) -> None:
     feed, name = "hotline", str(csv)
     data = steps("read the file", lambda: read_regular(csv))
     sums = steps("sha256", lambda: st.checksums({name: data}))
@@ -97,6 +100,8 @@ def hotline_steps(steps: Steps, settings: Settings, key: PiiKey, day: date, csv:
     assert source is not None, outcome.message
     ctx = staging_context(settings, key, day)
     staged = steps("staging plan", lambda: stage(feed, source, outcome.name, ctx))
+    if columns is not None:
+        column_steps(columns, feed, source, ctx)
     rows = steps("repeated keys", lambda: drop_rows.combine(feed, [staged]))
     engine = settings.get("validation", "engine")
     failures = steps(
@@ -108,6 +113,14 @@ def hotline_steps(steps: Steps, settings: Settings, key: PiiKey, day: date, csv:
     assert (loaded.height, held.height) == (whole.files[0].loaded, whole.files[0].quarantined)
     steps("publish (Parquet, Delta commit)", lambda: st.publish_feed(settings, whole))
     steps("raw copy", lambda: st.keep_raw_files(settings, feed, day, [name], {name: data}, sums))
+
+
+def column_steps(columns: Steps, feed: str, source: pl.DataFrame, ctx: StagingContext) -> None:
+    """Each column's part of the staging plan: its text, typed value, problems and masked text,
+    collected alone as `stage` collects the whole plan (the parts add up to about the whole)."""
+    for col in COLUMNS[feed]:
+        _, query = staging_plan(feed, source, ctx, (col,))
+        columns(f"{col.name} ({col.kind})", partial(query.collect, engine="in-memory"))
 
 
 def small_feeds(steps: Steps, settings: Settings, key: PiiKey, day: date) -> None:
@@ -126,6 +139,9 @@ def small_feeds(steps: Steps, settings: Settings, key: PiiKey, day: date) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--drops", type=int, default=7, help="drops timed (after 2 to warm up)")
+    ap.add_argument(
+        "--columns", action="store_true", help="also the CPU of each column of the hotline's plan"
+    )
     args = ap.parse_args()
     days = days_from(WARM_UP + args.drops)
     source = ensure_sample(len(days))
@@ -136,15 +152,20 @@ def main() -> None:
     whole = load_settings(landing=str(source), warehouse=str(work / "ingest_drop"))
     key = resolve_pii_key(settings)
     steps = Steps()
+    columns = Steps() if args.columns else None
     for i, day in enumerate(days):
         steps.timing = i >= WARM_UP
+        if columns is not None:
+            columns.timing = steps.timing
         csv = next((source / "hotline" / day.isoformat()).glob("*.csv"))
         floor_steps(steps, csv, work)
-        hotline_steps(steps, settings, key, day, csv)
+        hotline_steps(steps, settings, key, day, csv, columns)
         small_feeds(steps, settings, key, day)
         steps("ingest_drop, whole", lambda: ingest_drop(whole, day))  # noqa: B023 (called now)
         print(f"{day}: {'timed' if steps.timing else 'warm-up'}", flush=True)
     report(steps, args.drops)
+    if columns is not None:
+        report_columns(columns, args.drops)
 
 
 def report(steps: Steps, drops: int) -> None:
@@ -171,6 +192,14 @@ def report(steps: Steps, drops: int) -> None:
     print(f"  {'floor, both steps':<36} {floor_wall:6.3f}")
     ratio = drop_wall / floor_wall
     print(f"  {'ingest_drop, whole (target <= 1.0)':<36} {drop_wall:6.3f}  ({ratio:.2f}x)")
+
+
+def report_columns(columns: Steps, drops: int) -> None:
+    print(f"\nThe hotline's staging plan by column, CPU-ms per bank drop, median of {drops}")
+    for name in columns.cpu:
+        print(f"  {name:<36} {1000 * columns.median(name):6.1f}")
+    total = sum(columns.median(n) for n in columns.cpu)
+    print(f"  {'sum of the columns':<36} {1000 * total:6.1f}")
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def measure(
     drops = partial(drop_function, landing, days=days)
     timed("ingest_drop, one at a time", days, repeat, drops, scratch / "drop", fresh=True)
     for w in workers:
-        costs = {}
+        costs: dict[str, Cost] = {}
         for name, fn in (("ingest_drop", drop_function), ("backfill flow", backfill_flow)):
             run = partial(fn, landing, days=days, workers=w)
             label = f"{name} on {w} thread(s)"
@@ -175,7 +175,12 @@ def main() -> None:
     prefect_defaults(local_server=False)  # as `kesu backfill`; the API: temporary, here
     for table in ("stg_hotline", "stg_complaints", "stg_regulator_transfers"):
         suite_for(table)
-    flow(lambda: None, name="warm-up")()  # starts the ephemeral API
+
+    @flow(name="warm-up")
+    def warm_up() -> None:
+        """Starts the ephemeral API."""
+
+    warm_up()
     scratch = Path(tempfile.mkdtemp(prefix="kesu-overhead-"))
     try:
         for n in args.days:

@@ -106,6 +106,25 @@ def test_luhn():
     # 79927398713 is the textbook example; one digit changed breaks it
     cards = pl.Series(["4111111111111111", "79927398713", "79927398712", "4111111111111112"])
     assert luhn_valid(cards).to_list() == [True, True, False, False]
+    assert luhn_valid(pl.Series([], dtype=pl.String)).to_list() == []
+
+
+def _luhn_one_by_one(number: str) -> bool:
+    """The reference: the Luhn sum digit by digit, right to left (not an ASCII digit: 0)."""
+    total = 0
+    for place, char in enumerate(reversed(number[-19:] if len(number) > 19 else number)):
+        digit = int(char) if char in "0123456789" else 0
+        total += (digit * 2 - 9 if digit > 4 else digit * 2) if place % 2 else digit
+    return total % 10 == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789", min_size=13, max_size=19), max_size=30))
+@example(["4111111111111111", "6222021234567890128", "0000000000000"])
+@example(["٣٣٣٣٣٣٣٣٣٣٣٣٣", "41111111111111١١"])  # other scripts' digits (a card's \d) count 0
+def test_luhn_agrees_with_the_check_digit_by_digit(numbers):
+    expected = [_luhn_one_by_one(n) for n in numbers]
+    assert luhn_valid(pl.Series(numbers, dtype=pl.String)).to_list() == expected
 
 
 def test_messages_and_file_names_are_masked():
@@ -165,3 +184,34 @@ def test_the_shapes_prefilter_passes_every_value_the_shapes_would_change(written
     text = pl.Series(written, dtype=pl.String)
     everything = personal_data._masked(personal_data._ascii(text), free_text=False)
     assert mask_personal_data(text).to_list() == everything.to_list()
+
+
+_DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=2)
+
+
+@st.composite
+def _written_date_times(draw):
+    """A date or date-time as the feeds may write one, plausible or not (`2025-13-45 25:61`)."""
+    year = draw(st.text(alphabet="0123456789", min_size=4, max_size=4))
+    seps = draw(st.sampled_from(["-", "/", "."]))
+    date = f"{year}{seps}{draw(_DIGITS)}{seps}{draw(_DIGITS)}"
+    if not draw(st.booleans()):
+        return date
+    time = f"{draw(_DIGITS)}:{draw(_DIGITS)}"
+    if draw(st.booleans()):
+        time += f":{draw(_DIGITS)}"
+    return f"{date}{draw(st.sampled_from([' ', 'T']))}{time}"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_written_date_times(), min_size=1, max_size=20), st.booleans())
+@example(["1380-01-38 00:13", "0592-51-23 45:67", "8613-80-01 38:00", "4111-11-11 11:11:11"], True)
+@example(["2025-07-03 12:30:00", "1999.12.31 23:59:59", "0101/02/03"], False)
+def test_a_held_date_time_skips_the_detector_which_would_leave_it_as_written(written, free_text):
+    """`mask_personal_data` gives a value that is wholly a date-time back as it is, without the
+    replacements (`_DATE_TIME`): here they run, and change none of them."""
+    text = pl.Series(written, dtype=pl.String)
+    assert text.str.contains(personal_data._DATE_TIME).all()  # what the detector skips
+    assert personal_data._masked(text, free_text).to_list() == written
+    mixed = pl.Series([*written, "电话13812345678"], dtype=pl.String)
+    assert mask_personal_data(mixed, free_text).to_list() == [*written, "电话138****5678"]

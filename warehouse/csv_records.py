@@ -65,23 +65,22 @@ def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool) -> bool:
     """Whether each record Polars read from `body` has exactly the header's fields, told from
     byte counts alone (no field counted): the usual export passes, anything else is counted.
 
-    `frame`: Polars' text columns `_c0`… and the sentinel column after them, as `_read_fast`
-    reads them. Only for a body without quotes or CRs, so that a value is the bytes between two
-    commas. Then no record has more fields than the header (the sentinel is empty), and each line
-    is its values' bytes plus its commas: the body's bytes beyond the values and line breaks
-    leave room for exactly `width - 1` commas per record only if no record is short (a blank line
-    read as a record would be one too). `quotes`: whether `body` holds a quote (`b'"' in body`,
-    which the caller has searched for already).
+    `frame`: Polars' text columns `_c0`…, one per header field, as `_read_fast` reads them when
+    Polars has refused any record with more fields (so none has more). Only for a body without
+    quotes or CRs, so that a value is the bytes between two commas and each line is its values'
+    bytes plus its commas: the body's bytes beyond the values and line breaks leave room for
+    exactly `width - 1` commas per record only if no record is short (a blank line read as a
+    record would be one too). A short record and one with an extra, empty field (null, like a
+    missing one) would balance here: hence no record may have more. `quotes`: whether `body`
+    holds a quote (`b'"' in body`, which the caller has searched for already).
     """
-    width = frame.width - 1
+    width = frame.width
     if width < 2 or quotes or b"\r" in body or frame.height == 0:
-        return False
-    if frame.get_column(frame.columns[-1]).null_count() != frame.height:
         return False
     records_start = body.find(b"\n") + 1
     line_breaks = count_byte(body, ord("\n"), records_start)
     values = frame.select(
-        pl.sum_horizontal(pl.col(c).str.len_bytes().sum() for c in frame.columns[:-1])
+        pl.sum_horizontal(pl.col(c).str.len_bytes().sum() for c in frame.columns)
     ).item()
     commas = len(body) - records_start - line_breaks - values
     return commas == (width - 1) * frame.height

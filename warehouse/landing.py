@@ -305,29 +305,47 @@ def _read_utf8(
 
 def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int]:
     """Polars' reader: text columns `_c0`…, `_line`, `_ragged`, and the blank lines skipped.
-    `quotes`: whether `body` holds a quote (`b'"' in body`, searched once by the caller)."""
-    # One sentinel column beyond the header catches records with too many fields.
-    names = [f"_c{i}" for i in range(width)] + ["_c_extra"]
-    frame = pl.read_csv(
-        io.BytesIO(body),
-        has_header=False,
-        skip_rows=1,
-        new_columns=names,
-        schema={n: pl.String for n in names},
-        truncate_ragged_lines=True,
-        missing_columns="insert",
-    )
-    whole = every_record_whole(body, frame, quotes)
-    shapes = _record_shapes(body, frame.drop("_c_extra"), has_quotes=quotes, whole=whole)
-    extra = frame.get_column("_c_extra")
+    `quotes`: whether `body` holds a quote (`b'"' in body`, searched once by the caller).
+
+    Read first with the header's columns alone, which Polars refuses if a record has more
+    fields: read so, no record has more, and byte counts can vouch that none has fewer
+    (`every_record_whole`). Refused, the file is read again with a sentinel column beyond the
+    header, which catches the records with too many fields (an empty extra field reads as null
+    there, so byte counts cannot vouch for such a file: its records are counted)."""
+    names = [f"_c{i}" for i in range(width)]
+    try:
+        frame, extra = _polars_read(body, names, ragged=False), None
+    except pl.exceptions.PolarsError as exc:  # more fields; or what the next read raises too
+        if "utf-8" in str(exc)[:300].lower():  # not UTF-8 (the caller's test): read once
+            raise
+        frame = _polars_read(body, [*names, "_c_extra"], ragged=True)
+        extra = frame.get_column("_c_extra")
+        frame = frame.drop("_c_extra")
+    whole = extra is None and every_record_whole(body, frame, quotes)
+    shapes = _record_shapes(body, frame, has_quotes=quotes, whole=whole)
     ragged = _shape_problems(extra, shapes, width)
-    added = [_chunked_like(shapes.get_column(LINE), extra), _chunked_like(ragged, extra)]
-    frame = frame.drop("_c_extra").hstack(added)
+    like = frame.get_column(names[0])
+    added = [_chunked_like(shapes.get_column(LINE), like), _chunked_like(ragged, like)]
+    frame = frame.hstack(added)
     blank = shapes.get_column("_blank")
     blank_lines = int(blank.sum())
     if blank_lines:
         frame = frame.filter(~blank)
     return frame, blank_lines
+
+
+def _polars_read(body: bytes, names: list[str], ragged: bool) -> pl.DataFrame:
+    """The records of `body` (its header line skipped) as text columns `names`; a record with
+    fewer fields is padded with nulls; with more, an error, or (`ragged`) they are cut off."""
+    return pl.read_csv(
+        io.BytesIO(body),
+        has_header=False,
+        skip_rows=1,
+        new_columns=names,
+        schema={n: pl.String for n in names},
+        truncate_ragged_lines=ragged,
+        missing_columns="insert",
+    )
 
 
 def _chunked_like(series: pl.Series, like: pl.Series) -> pl.Series:
@@ -343,11 +361,14 @@ def _chunked_like(series: pl.Series, like: pl.Series) -> pl.Series:
     return pl.concat(parts, rechunk=False)
 
 
-def _shape_problems(extra: pl.Series, shapes: pl.DataFrame, width: int) -> pl.Series:
+def _shape_problems(extra: pl.Series | None, shapes: pl.DataFrame, width: int) -> pl.Series:
     """`RAGGED`: why each record is not one row, null where it is. `extra`: the sentinel column
-    (a value there: more fields than the header); `shapes`: `_record_shapes`. The sentence is
-    built only for the records whose field count is off, which are few."""
-    fields = shapes.get_column("_fields").zip_with(extra.is_null(), pl.Series([width + 1]))
+    (a value there: more fields than the header; None: no record has more); `shapes`:
+    `_record_shapes`. The sentence is built only for the records whose field count is off,
+    which are few."""
+    fields = shapes.get_column("_fields")
+    if extra is not None:
+        fields = fields.zip_with(extra.is_null(), pl.Series([width + 1]))
     odd = (fields != width).arg_true()
     problems = constant(None, len(fields), pl.String, RAGGED)
     if odd.is_empty():

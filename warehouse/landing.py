@@ -311,7 +311,8 @@ def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int
     fields: read so, no record has more, and byte counts can vouch that none has fewer
     (`every_record_whole`). Refused, the file is read again with a sentinel column beyond the
     header, which catches the records with too many fields (an empty extra field reads as null
-    there, so byte counts cannot vouch for such a file: its records are counted)."""
+    there, so byte counts cannot vouch for such a file: each record that may be short is
+    counted)."""
     names = [f"_c{i}" for i in range(width)]
     try:
         frame, extra = _polars_read(body, names, ragged=False), None

@@ -110,9 +110,9 @@ def test_luhn():
 
 
 def _luhn_one_by_one(number: str) -> bool:
-    """The reference: the Luhn sum digit by digit, right to left (not an ASCII digit: 0)."""
+    """The reference: the Luhn sum of the last 19 digits, right to left (not ASCII: 0)."""
     total = 0
-    for place, char in enumerate(reversed(number[-19:] if len(number) > 19 else number)):
+    for place, char in enumerate(reversed(number[-19:])):
         digit = int(char) if char in "0123456789" else 0
         total += (digit * 2 - 9 if digit > 4 else digit * 2) if place % 2 else digit
     return total % 10 == 0

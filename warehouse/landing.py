@@ -278,7 +278,7 @@ def _read_utf8(
         try:
             frame, blank_lines = _read_fast(body, width, quotes)
         except pl.exceptions.PolarsError as exc:
-            if not validated and "utf-8" in str(exc)[:300].lower():  # it can quote megabytes
+            if not validated and _not_utf8(exc):
                 raise _NotUtf8 from None
             # Polars' message quotes the record: it is not repeated (personal data).
         if frame is not None and quotes and _quote_trouble(frame, width, free):
@@ -317,7 +317,7 @@ def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int
     try:
         frame, extra = _polars_read(body, names, ragged=False), None
     except pl.exceptions.PolarsError as exc:  # more fields; or what the next read raises too
-        if "utf-8" in str(exc)[:300].lower():  # not UTF-8 (the caller's test): read once
+        if _not_utf8(exc):  # the caller reads it otherwise: not read a second time here
             raise
         frame = _polars_read(body, [*names, "_c_extra"], ragged=True)
         extra = frame.get_column("_c_extra")
@@ -333,6 +333,12 @@ def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int
     if blank_lines:
         frame = frame.filter(~blank)
     return frame, blank_lines
+
+
+def _not_utf8(exc: pl.exceptions.PolarsError) -> bool:
+    """Whether Polars' reader refused the bytes as not UTF-8 (its message can quote megabytes
+    of the file: only its start is looked at)."""
+    return "utf-8" in str(exc)[:300].lower()
 
 
 def _polars_read(body: bytes, names: list[str], ragged: bool) -> pl.DataFrame:

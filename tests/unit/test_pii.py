@@ -119,6 +119,16 @@ def test_tokens_equal_the_blake3_reference():
     assert tokens["phone"][0] != tokens["id_number"][0]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=5))
+def test_tokens_of_any_text_equal_the_reference(texts):
+    # any UTF-8 text, shorter and longer than the half block left beside the key
+    kind_key = pii.kind_key(KEY, "person_name")[: pii.TOKEN_KEY_CHARS]
+    expect = [blake3.blake3((kind_key + t).encode()).hexdigest()[:32] for t in texts]
+    got = pii.tokens(pl.Series("t", texts, dtype=pl.String), KEY, "person_name").to_list()
+    assert got == expect
+
+
 def test_tokens_of_no_values():
     assert pii.tokens(pl.Series("p", [], dtype=pl.String), KEY, "phone").to_list() == []
     assert pii.tokens(pl.Series("p", [None], dtype=pl.String), KEY, "phone").to_list() == [None]

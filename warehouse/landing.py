@@ -168,14 +168,22 @@ def _per_record(frame: pl.DataFrame, text: str) -> pl.Series:
 
 
 def _record_shapes(
-    body: bytes, frame: pl.DataFrame, has_quotes: bool, whole: bool = False
+    body: bytes,
+    frame: pl.DataFrame,
+    has_quotes: bool,
+    whole: bool = False,
+    extra: pl.Series | None = None,
 ) -> pl.DataFrame:
     """Per record: `_line` (header is line 1; quoted newlines push later records down), how
     many fields it really has, and whether it is a blank line.
 
     Polars pads a record that is cut short with nulls, and reads a blank line as a record of
     nulls. Only a record whose last field is null can be either; for those the raw text tells:
-    the commas on its lines, less those inside its values, plus one.
+    the commas on its lines, less those inside its values, plus one. `extra`: the sentinel
+    column of a file read with one beyond the header (`_read_fast`). An empty extra field reads
+    as null there, and Polars drops whatever follows it (`…,0101,,x`), so every record whose
+    sentinel is null is counted too. A count takes in the commas of the dropped fields, so it
+    can only be too high for a record that has more fields than the header, never hide one.
     """
     n = frame.height
     first = pl.int_range(0, n, dtype=pl.Int64, eager=True) + 2
@@ -186,7 +194,10 @@ def _record_shapes(
         spans, lines = pl.zeros(n, pl.Int64, eager=True), first
     fields = constant(frame.width, n, pl.Int64)
     blank = constant(False, n, pl.Boolean)
-    suspect = frame.get_column(frame.columns[-1]).is_null().arg_true()
+    maybe = frame.get_column(frame.columns[-1]).is_null()
+    if extra is not None:
+        maybe = maybe | extra.is_null()
+    suspect = maybe.arg_true()
     if suspect.len() and not whole:  # `whole`: every record known to have `width` fields
         # Vectorised over the raw bytes: where lines start and where commas and CRs are, so a
         # record's byte range is counted with two binary searches.
@@ -199,7 +210,8 @@ def _record_shapes(
         a = starts[first_line - 1]
         b = np.minimum(starts[last_line] - 1, len(body))
         commas = pl.Series(np.searchsorted(comma_at, b) - np.searchsorted(comma_at, a))
-        inside = _per_record(frame[suspect], ",")
+        # a value holds a comma only between quotes: a file without any has none to take off
+        inside = _per_record(frame[suspect], ",") if has_quotes else 0
         fields = fields.scatter(suspect, commas - inside + 1)
         crs = np.searchsorted(cr_at, b) - np.searchsorted(cr_at, a)
         is_blank = crs == (b - a)  # nothing but a CR
@@ -310,9 +322,10 @@ def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int
     Read first with the header's columns alone, which Polars refuses if a record has more
     fields: read so, no record has more, and byte counts can vouch that none has fewer
     (`every_record_whole`). Refused, the file is read again with a sentinel column beyond the
-    header, which catches the records with too many fields (an empty extra field reads as null
-    there, so byte counts cannot vouch for such a file: each record that may be short is
-    counted)."""
+    header, which catches the records with too many fields. An empty extra field reads as null
+    there and hides any after it, so byte counts cannot vouch for such a file: each record that
+    may be short, or whose sentinel is null, is counted (`_record_shapes`). A record of more
+    fields than the header is held whether or not its extra fields are empty."""
     names = [f"_c{i}" for i in range(width)]
     try:
         frame, extra = _polars_read(body, names, ragged=False), None
@@ -323,7 +336,7 @@ def _read_fast(body: bytes, width: int, quotes: bool) -> tuple[pl.DataFrame, int
         extra = frame.get_column("_c_extra")
         frame = frame.drop("_c_extra")
     whole = extra is None and every_record_whole(body, frame, quotes)
-    shapes = _record_shapes(body, frame, has_quotes=quotes, whole=whole)
+    shapes = _record_shapes(body, frame, has_quotes=quotes, whole=whole, extra=extra)
     ragged = _shape_problems(extra, shapes, width)
     like = frame.get_column(names[0])
     added = [_chunked_like(shapes.get_column(LINE), like), _chunked_like(ragged, like)]

@@ -73,7 +73,8 @@ _VALUE = st.sampled_from(["", "C1", "2025-07-01 10:00:00", "0101", "x"])
 @example([["C1", "x", "0101", "", ""], ["C2"], ["C3", "", ""]])
 def test_every_record_cut_short_is_held(records):
     """Records of 1 to 5 fields beside a header of 3, no quotes: each record of fewer fields is
-    held as cut short, each of exactly 3 is not (a blank line: a 1-field record of "")."""
+    held as cut short, each of more as too long (its extra fields empty or not), each of exactly
+    3 is not held (a blank line: a 1-field record of "")."""
     records = [r for r in records if r != [""]]  # a blank line is skipped, not a record
     if not records:
         return
@@ -83,8 +84,32 @@ def test_every_record_cut_short_is_held(records):
     for line, record in enumerate(records, 2):
         if len(record) < 3:
             assert f"only {len(record)} of the 3" in why[line]
-        elif len(record) == 3:
+        elif len(record) > 3:
+            assert why[line] == f"line {line}: the record has more fields than the 3 in the header"
+        else:
             assert why[line] is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "C2,2025-07-01 10:01:00,0101,",  # one extra field, empty
+        "C2,2025-07-01 10:01:00,0101,,",  # two, both empty
+        "C2,2025-07-01 10:01:00,0101,,x",  # an empty one, then a value Polars would drop
+        "C2,2025-07-01 10:01:00,,",  # the last real field empty as well
+        "C2,2025-07-01 10:01:00,0101,x",  # a value in the extra field
+    ],
+)
+def test_a_record_with_more_fields_is_held_whether_or_not_they_are_empty(record):
+    """Polars reads an empty extra field as null and drops what follows it; counted, every
+    record longer than the header is held (line 3), beside whole ones that load."""
+    body = (HEADER + f"C1,2025-07-01 10:00:00,0101\n{record}\nC3,2025-07-01,\n").encode()
+    frame = read_csv_text(body, "hotline.csv", frozenset()).frame
+    assert frame.select("_line", "_ragged").rows() == [
+        (2, None),
+        (3, "line 3: the record has more fields than the 3 in the header"),
+        (4, None),
+    ]
 
 
 def test_a_record_cut_short_is_still_held_when_the_others_are_whole():

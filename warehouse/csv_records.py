@@ -4,8 +4,10 @@ The fast reader (Polars) trusts the quotes: one stray quote merges the records u
 one, and a quote that never closes swallows the rest of the file. When the cheap checks in
 `kesu.warehouse.landing` see that happen, the file is read again here, line by line. A record is
 one line, unless a quote opened in a column that may hold a line break (投诉内容, 投诉事项) closes
-on a later line and the joined lines make exactly one record. Anything else costs only its own
-line: it is kept as a record of its own with a reason that names its line, never its values.
+on a later line and the joined lines make exactly one record. A quote that closes on a later line
+before any whole record, but whose lines do not make a loadable one, holds those lines together
+(they are one CSV record; read apart, a line starting inside a value could load). Anything else
+costs only its own line: it is kept as a record of its own. Reasons name lines, never values.
 
 Slower than Polars (a Python loop over lines), so only files that need it come here.
 """
@@ -57,8 +59,15 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
     """A line inside a quoted free text that reads as a whole record: the quote is a stray one.
 
     Only for real feeds (many columns): free text with that many commas on one line is rare.
+    A line whose first field holds a quote it does not start with (`…text",0101,…`) ends a
+    value begun on an earlier line: it is the rest of that record, not one of its own.
     """
-    return width >= 5 and line.count('"') % 2 == 0 and len(_fields(line)) == width
+    if width < 5 or line.count('"') % 2:
+        return False
+    first = line.split(",", 1)[0]
+    if '"' in first and not first.startswith('"'):
+        return False
+    return len(_fields(line)) == width
 
 
 def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool) -> bool:
@@ -207,25 +216,38 @@ def _quoted_records(
             records[i] = (fields, _shape(len(fields), width, number))
             continue
         header = headers[open_at] if open_at < width else f"column {open_at + 1}"
-        if multiline is None or open_at in multiline:
-            end = _closing_line(raw, i, width, bad_lines)
-            if end is not None:
-                fields = _fields("\n".join(raw[i : end + 1]).removesuffix("\r"))
-                if len(fields) == width and not _break_outside(fields, multiline):
-                    records[i] = (fields, None)
-                    consumed.update(range(i + 1, end + 1))
-                    continue
+        may_break = multiline is None or open_at in multiline
+        end = _closing_line(raw, i, width, bad_lines)
+        if end is None:
+            held += 1
             why = (
                 f"line {number}: a quote opened in {header} does not close in a way that "
                 "makes one record; the line is held as a record of its own"
+                if may_break
+                else f"line {number}: a quote opened in {header} does not close on its line, "
+                f"and {header} cannot hold a line break; the line is held as a record of its own"
             )
-        else:
-            why = (
-                f"line {number}: a quote opened in {header} does not close on its line, and "
-                f"{header} cannot hold a line break; the line is held as a record of its own"
-            )
+            records[i] = (_fields(line + '"'), why)
+            continue
+        # The lines up to the closing quote are one CSV record: read apart, the last would
+        # start inside a value and could load as a record of its own, with wrong values.
+        fields = _fields("\n".join(raw[i : end + 1]).removesuffix("\r"))
+        consumed.update(range(i + 1, end + 1))
+        if may_break and len(fields) == width and not _break_outside(fields, multiline):
+            records[i] = (fields, None)
+            continue
         held += 1
-        records[i] = (_fields(line + '"'), why)
+        if not may_break:
+            what = f"{header} cannot hold a line break"
+        elif len(fields) != width:
+            what = f"they make {len(fields)} fields, not the {width} in the header"
+        else:
+            what = "a column that cannot hold a line break has one"
+        why = (
+            f"lines {number}-{end + 1}: a quote opened in {header} closes on line {end + 1}, "
+            f"but {what}; the lines are held as one record"
+        )
+        records[i] = (fields, why)
     return records, consumed, held
 
 

@@ -1,0 +1,135 @@
+"""The CSV reader against Python's `csv` module, the reference for what a record is: every record
+of the header's width whose line breaks are all in the column that may hold one loads with
+exactly its values, and nothing else loads (the rest is held, each with a reason)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kesu.warehouse.landing import read_csv_text
+
+# Values that break naive readers: commas, quotes, line breaks, a lone CR, spaces, Chinese text.
+VALUES = [
+    "",
+    "a",
+    "0101",
+    "x y",
+    " s ",
+    "中文",
+    "a,b",
+    'q"q',
+    "l1\nl2",
+    "c\rr",
+    "2025-07-01 10:00:00",
+]
+
+
+def _field(value: str, quote_anyway: bool) -> str:
+    if quote_anyway or any(ch in value for ch in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> tuple[str, int, int]:
+    """(text, width, the index of the one column that may hold a line break)."""
+    width = draw(st.integers(1, 9))
+    free = draw(st.integers(0, width - 1))
+    records = draw(
+        st.lists(
+            st.integers(max(1, width - 1), width + 2).flatmap(
+                lambda n: st.lists(
+                    st.tuples(st.sampled_from(VALUES), st.booleans()), min_size=n, max_size=n
+                )
+            ),
+            max_size=6,
+        )
+    )
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = [",".join(f"h{i}" for i in range(width))]
+    lines += [",".join(_field(v, q) for v, q in record) for record in records]
+    return end.join(lines) + draw(st.sampled_from(["", end])), width, free
+
+
+@settings(max_examples=150, deadline=None)
+@given(csv_files())
+def test_exactly_the_whole_records_load_with_their_values(case):
+    text, width, free = case
+    table = read_csv_text(text.encode(), "f.csv", frozenset({f"h{free}"}))
+    rows = table.frame.rows()
+    # "" and null both mean no value (staging reads both as null; a quoted "" reads as "")
+    loaded = sorted(
+        (tuple(v or None for v in row[:width]) for row in rows if row[-1] is None), key=repr
+    )
+    reference = [r for r in csv.reader(io.StringIO(text, newline="")) if r][1:]
+    whole = [
+        tuple(v or None for v in r)
+        for r in reference
+        if len(r) == width and not any("\n" in v for k, v in enumerate(r) if k != free)
+    ]
+    assert loaded == sorted(whole, key=repr)
+    assert all(row[-1].startswith("line") for row in rows if row[-1] is not None)
+
+
+HEADER = "编号,日期,渠道,金额,投诉内容,机构\n"
+WHOLE = "C0,2025-07-01,电话,1,好的,0101\n"
+
+
+def _read(records: str) -> list[tuple]:
+    text = HEADER + WHOLE + records + WHOLE.replace("C0", "C9")
+    frame = read_csv_text(text.encode(), "c.csv", frozenset({"投诉内容"})).frame
+    return frame.select("编号", "_line", "_ragged").rows()
+
+
+def test_a_line_break_in_a_column_that_cannot_hold_one_holds_the_record_it_ends_too():
+    """Read apart, the second line would load as a record whose 编号 is `C1b"`."""
+    assert _read('"C1\nC1b",2025-07-01,电话,1,正常,0101\n') == [
+        ("C0", 2, None),
+        (
+            "C1\nC1b",
+            3,
+            "lines 3-4: a quote opened in 编号 closes on line 4, but 编号 cannot hold a line "
+            "break; the lines are held as one record",
+        ),
+        ("C9", 5, None),
+    ]
+
+
+def test_free_text_over_two_lines_in_a_record_of_too_many_fields_is_held_as_one_record():
+    assert _read('C1,2025-07-01,电话,1,"第一行\n第二行",0101,x,y\n') == [
+        ("C0", 2, None),
+        (
+            "C1",
+            3,
+            "lines 3-4: a quote opened in 投诉内容 closes on line 4, but they make 8 fields, "
+            "not the 6 in the header; the lines are held as one record",
+        ),
+        ("C9", 5, None),
+    ]
+
+
+def test_free_text_over_two_lines_loads_as_one_record():
+    assert _read('C1,2025-07-01,电话,1,"第一行\n第二行",0101\n') == [
+        ("C0", 2, None),
+        ("C1", 3, None),
+        ("C9", 5, None),
+    ]
+
+
+def test_a_line_that_ends_a_quoted_value_is_not_taken_for_a_record_of_its_own():
+    """Line 4 has the header's six fields and an even number of quotes, but its first field
+    ends the value line 3 began: lines 3-5 are one record (with a line break in 编号)."""
+    records = '"C1\nC1b",2025-07-01,电话,1,"第一行\n第二行",0101\n'
+    assert _read(records) == [
+        ("C0", 2, None),
+        (
+            "C1\nC1b",
+            3,
+            "lines 3-5: a quote opened in 编号 closes on line 5, but 编号 cannot hold a line "
+            "break; the lines are held as one record",
+        ),
+        ("C9", 6, None),
+    ]

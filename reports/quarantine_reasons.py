@@ -52,6 +52,35 @@ PHRASES: list[tuple[str, Any]] = [
         r"\(cut short, or split by a line break outside quotes\)",
         r"该行只有 \1 个字段，表头有 \2 个（记录被截断，或被引号外的换行拆开）",
     ),
+    # a record's shape (warehouse.landing, warehouse.csv_records)
+    (
+        r"a quote opened in (.+?) does not close in a way that makes one record; "
+        r"the line is held as a record of its own",
+        r"\1 中的引号未能闭合成一条完整记录；该行单独作为一条记录隔离",
+    ),
+    (
+        r"a quote opened in (.+?) does not close on its line, and (.+?) cannot hold a line "
+        r"break; the line is held as a record of its own",
+        r"\1 中的引号在本行未闭合，而 \2 不能包含换行；该行单独作为一条记录隔离",
+    ),
+    (
+        r"a quote opened in (.+?) closes on line (\d+), but (.+?) cannot hold a line break; "
+        r"the lines are held as one record",
+        r"\1 中的引号到第 \2 行才闭合，而 \3 不能包含换行；这几行作为一条记录隔离",
+    ),
+    (
+        r"a quote opened in (.+?) closes on line (\d+), but they make (\d+) fields, not the "
+        r"(\d+) in the header; the lines are held as one record",
+        r"\1 中的引号到第 \2 行闭合，这几行共 \3 个字段，表头有 \4 个；作为一条记录隔离",
+    ),
+    (
+        r"a quote opened in (.+?) closes on line (\d+), but a column that cannot hold a line "
+        r"break has one; the lines are held as one record",
+        r"\1 中的引号到第 \2 行闭合，但不能包含换行的列中有换行；这几行作为一条记录隔离",
+    ),
+    (r"not valid text in the file's encoding \((.+?)\)", r"不是文件编码（\1）下的有效文本"),
+    (r"^lines (\d+)-(\d+): ", r"第 \1–\2 行："),
+    (r"^line (\d+): ", r"第 \1 行："),
     (r"\(personal data\)", "（个人信息）"),
     (r"(?<= )missing(?= |$)", "（缺失）"),  # a value that is not there (quoted values keep quotes)
     (r"^(\S+): ", r"\1："),
@@ -66,8 +95,8 @@ CONDITION_WORDS: list[tuple[str, str]] = [
     (" or ", " 或 "),
 ]
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in PHRASES]
-# "; " joins the reasons of one row; the duplicate-key reason has one of its own
-_REASONS = re.compile(r"; (?!only the first occurrence)")
+# "; " joins the reasons of one row; the duplicate-key and quote reasons have one of their own
+_REASONS = re.compile(r"; (?!only the first occurrence|the lines? (?:is|are) held)")
 
 
 def _condition(text: str) -> str:

@@ -255,6 +255,18 @@ def test_cli_refuses_a_warehouse_that_does_not_exist(tmp_path):
         ('工单编号 "W1": repeats the record at a.csv line 3; only the first occurrence can load',
          '工单编号 "W1"：与 a.csv 第 3 行的记录重复，只有第一条可以入库'),
         ("the record has more fields than the 9 in the header", "该行字段多于表头的 9 个"),
+        ("line 4: the record has more fields than the 9 in the header", "第 4 行：该行字段多于表头的 9 个"),
+        ("line 3: a quote opened in 业务小类 does not close on its line, and 业务小类 cannot hold a line break; the line is held as a record of its own",
+         "第 3 行：业务小类 中的引号在本行未闭合，而 业务小类 不能包含换行；该行单独作为一条记录隔离"),
+        ("line 3: a quote opened in 投诉内容 does not close in a way that makes one record; the line is held as a record of its own",
+         "第 3 行：投诉内容 中的引号未能闭合成一条完整记录；该行单独作为一条记录隔离"),
+        ("lines 3-4: a quote opened in 编号 closes on line 4, but 编号 cannot hold a line break; the lines are held as one record",
+         "第 3–4 行：编号 中的引号到第 4 行才闭合，而 编号 不能包含换行；这几行作为一条记录隔离"),
+        ("lines 3-4: a quote opened in 投诉内容 closes on line 4, but they make 8 fields, not the 6 in the header; the lines are held as one record",
+         "第 3–4 行：投诉内容 中的引号到第 4 行闭合，这几行共 8 个字段，表头有 6 个；作为一条记录隔离"),
+        ("lines 3-5: a quote opened in 投诉内容 closes on line 5, but a column that cannot hold a line break has one; the lines are held as one record",
+         "第 3–5 行：投诉内容 中的引号到第 5 行闭合，但不能包含换行的列中有换行；这几行作为一条记录隔离"),
+        ("line 7: not valid text in the file's encoding (UTF-8)", "第 7 行：不是文件编码（UTF-8）下的有效文本"),
         ("something new", "something new"),  # an unknown phrase is kept, never lost
     ],
 )  # fmt: skip

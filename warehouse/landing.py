@@ -272,6 +272,11 @@ def _read_utf8(
         if validated:
             raise
         raise _NotUtf8 from None
+    if not header_line:
+        raise SourceReadError(
+            f"{name}: the first line is empty; the header row (the column names) must be the "
+            "first line"
+        )
     if header_line.count('"') % 2:
         # Everything after it would read as one never-ending header: nothing could be trusted.
         raise SourceReadError(

@@ -74,6 +74,13 @@ def test_broken_quoting_falls_back_to_record_by_record():
     assert table.notes and "malformed" in table.notes[0]
 
 
+@pytest.mark.parametrize("body", [b"\na,b\n1,2\n", b"\r\na,b\r\n", "\ufeff\n投诉编号\n".encode()])
+def test_a_first_line_that_is_empty_fails_the_file_with_what_to_fix(body):
+    """Not an IndexError reported as kesu's own failure: the header must be the first line."""
+    with pytest.raises(SourceReadError, match="f.csv: the first line is empty; the header row"):
+        read_csv_text(body, "f.csv")
+
+
 def test_empty_file_and_undecodable_file_fail_with_the_file_name():
     with pytest.raises(SourceReadError, match="f.csv: the file is empty"):
         read_csv_text(b"", "f.csv")

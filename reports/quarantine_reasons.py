@@ -64,9 +64,14 @@ PHRASES: list[tuple[str, Any]] = [
         r"\1 中的引号在本行未闭合，而 \2 不能包含换行；该行单独作为一条记录隔离",
     ),
     (
-        r"a quote opened in (.+?) closes on line (\d+), but (.+?) cannot hold a line break; "
-        r"the lines are held as one record",
-        r"\1 中的引号到第 \2 行才闭合，而 \3 不能包含换行；这几行作为一条记录隔离",
+        r"it starts inside a value whose quote opened on line (\d+), in (.+?), which cannot hold "
+        r"a line break; the line is held as a record of its own",
+        r"该行开头位于第 \1 行 \2 中引号开始的值之内，而 \2 不能包含换行；该行单独作为一条记录隔离",
+    ),
+    (
+        r"it starts inside a value whose quote opened on line (\d+); "
+        r"the line is held as a record of its own",
+        r"该行开头位于第 \1 行引号开始的值之内；该行单独作为一条记录隔离",
     ),
     (
         r"a quote opened in (.+?) closes on line (\d+), but they make (\d+) fields, not the "

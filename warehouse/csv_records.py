@@ -4,9 +4,10 @@ The fast reader (Polars) trusts the quotes: one stray quote merges the records u
 one, and a quote that never closes swallows the rest of the file. When the cheap checks in
 `kesu.warehouse.landing` see that happen, the file is read again here, line by line. A record is
 one line, unless a quote opened in a column that may hold a line break (投诉内容, 投诉事项) closes
-on a later line and the joined lines make exactly one record. A quote that closes on a later line
-before any whole record, but whose lines do not make a loadable one, holds those lines together
-(they are one CSV record; read apart, a line starting inside a value could load). Anything else
+on a later line and the joined lines make exactly one record; if they make another record (more
+or fewer fields), they are held together as it. In any other column a record is one line, so a
+stray quote merges nothing: the line it opens on is held, and so are the lines that start inside
+the value up to where it closes, unless one before reads as a whole record by itself. Anything else
 costs only its own line: it is kept as a record of its own. Reasons name lines, never values.
 
 Slower than Polars (a Python loop over lines), so only files that need it come here.
@@ -207,7 +208,7 @@ def _quoted_records(
     held = 0
     for i in [k for k in range(1, len(raw)) if '"' in raw[k]]:
         number = i + 1
-        if i in consumed or number in bad_lines:
+        if i in consumed or i in records or number in bad_lines:
             continue
         line = raw[i].removesuffix("\r")
         open_at = _open_field(line)
@@ -216,39 +217,84 @@ def _quoted_records(
             records[i] = (fields, _shape(len(fields), width, number))
             continue
         header = headers[open_at] if open_at < width else f"column {open_at + 1}"
-        may_break = multiline is None or open_at in multiline
+        if multiline is not None and open_at not in multiline:
+            # Each line is a record of its own: a stray quote must not merge records.
+            held += 1
+            records[i] = (
+                _fields(line + '"'),
+                f"line {number}: a quote opened in {header} does not close on its line, and "
+                f"{header} cannot hold a line break; the line is held as a record of its own",
+            )
+            # but a line that starts inside the value must not load (an id `C1b"`)
+            for k, opened in _inside_value(raw, i, width, bad_lines):
+                where = f", in {header}, which cannot hold a line break" if opened == i else ""
+                held += 1
+                records[k] = (
+                    _fields(raw[k].removesuffix("\r")),
+                    f"line {k + 1}: it starts inside a value whose quote opened on line "
+                    f"{opened + 1}{where}; the line is held as a record of its own",
+                )
+            continue
         end = _closing_line(raw, i, width, bad_lines)
         if end is None:
             held += 1
-            why = (
-                f"line {number}: a quote opened in {header} does not close in a way that "
-                "makes one record; the line is held as a record of its own"
-                if may_break
-                else f"line {number}: a quote opened in {header} does not close on its line, "
-                f"and {header} cannot hold a line break; the line is held as a record of its own"
+            records[i] = (
+                _fields(line + '"'),
+                f"line {number}: a quote opened in {header} does not close in a way that makes "
+                "one record; the line is held as a record of its own",
             )
-            records[i] = (_fields(line + '"'), why)
             continue
-        # The lines up to the closing quote are one CSV record: read apart, the last would
-        # start inside a value and could load as a record of its own, with wrong values.
+        # The lines up to the closing quote are one record: even when it cannot load, they are
+        # held together (read apart, the last would start inside a value and could load).
         fields = _fields("\n".join(raw[i : end + 1]).removesuffix("\r"))
         consumed.update(range(i + 1, end + 1))
-        if may_break and len(fields) == width and not _break_outside(fields, multiline):
+        if len(fields) == width and not _break_outside(fields, multiline):
             records[i] = (fields, None)
             continue
         held += 1
-        if not may_break:
-            what = f"{header} cannot hold a line break"
-        elif len(fields) != width:
-            what = f"they make {len(fields)} fields, not the {width} in the header"
-        else:
-            what = "a column that cannot hold a line break has one"
-        why = (
-            f"lines {number}-{end + 1}: a quote opened in {header} closes on line {end + 1}, "
-            f"but {what}; the lines are held as one record"
+        what = (
+            f"they make {len(fields)} fields, not the {width} in the header"
+            if len(fields) != width
+            else "a column that cannot hold a line break has one"
         )
-        records[i] = (fields, why)
+        records[i] = (
+            fields,
+            f"lines {number}-{end + 1}: a quote opened in {header} closes on line {end + 1}, "
+            f"but {what}; the lines are held as one record",
+        )
     return records, consumed, held
+
+
+def _inside_value(
+    raw: list[str], start: int, width: int, bad_lines: frozenset[int]
+) -> list[tuple[int, int]]:
+    """The lines after `raw[start]`, which ends inside a quoted value, that start inside a value,
+    each with the line where that value's quote opened: those up to the line where it closes, and
+    on while that line opens another that it leaves open. Empty when the quote was a stray one:
+    a line before it closes reads as a record of its own, or is undecodable, or the file ends."""
+    inside: list[tuple[int, int]] = []
+    closed, opened = 0, start  # how many of `inside` end with the first value closed
+    for j in range(start + 1, len(raw)):
+        line = raw[j].removesuffix("\r")
+        if j + 1 in bad_lines or _is_record_of_its_own(line, width):
+            break
+        inside.append((j, opened))
+        at = _closing_quote(line)
+        if at >= 0:
+            closed = len(inside)
+            if _open_field(line[at + 1 :]) is None:
+                break
+            opened = j  # the line opens another value after it
+    return inside[:closed]
+
+
+def _closing_quote(line: str) -> int:
+    """Where `line`, which starts inside a quoted value, closes it (-1: it does not); a doubled
+    quote is a quote in the value."""
+    at = line.find('"')
+    while at >= 0 and line.startswith('""', at):
+        at = line.find('"', at + 2)
+    return at
 
 
 def _break_outside(fields: list[str], multiline: frozenset[int] | None) -> bool:

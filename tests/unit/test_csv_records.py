@@ -84,16 +84,29 @@ def _read(records: str) -> list[tuple]:
     return frame.select("编号", "_line", "_ragged").rows()
 
 
-def test_a_line_break_in_a_column_that_cannot_hold_one_holds_the_record_it_ends_too():
-    """Read apart, the second line would load as a record whose 编号 is `C1b"`."""
+OPENS = "a quote opened in 编号 does not close on its line, and 编号 cannot hold a line break; "
+INSIDE = "it starts inside a value whose quote opened on line 3, in 编号, which cannot hold a line break; "
+OWN = "the line is held as a record of its own"
+
+
+def test_a_line_break_in_a_column_that_cannot_hold_one_holds_the_lines_inside_the_value_too():
+    """Each line stays a record (a stray quote merges nothing), but read alone line 4 would load
+    as a record whose 编号 is `C1b"`."""
     assert _read('"C1\nC1b",2025-07-01,电话,1,正常,0101\n') == [
         ("C0", 2, None),
-        (
-            "C1\nC1b",
-            3,
-            "lines 3-4: a quote opened in 编号 closes on line 4, but 编号 cannot hold a line "
-            "break; the lines are held as one record",
-        ),
+        ("C1", 3, f"line 3: {OPENS}{OWN}"),
+        ('C1b"', 4, f"line 4: {INSIDE}{OWN}"),
+        ("C9", 5, None),
+    ]
+
+
+def test_a_stray_quote_before_a_whole_record_holds_only_its_own_line():
+    """Line 4 reads as a whole record by itself (its quotes are its own): the quote of line 3
+    was a stray one, and line 4 loads."""
+    assert _read('"C1,2025-07-01,电话,1,正常,0101\n"C2",2025-07-01,电话,1,"好,的",0101\n') == [
+        ("C0", 2, None),
+        ("C1,2025-07-01,电话,1,正常,0101", 3, f"line 3: {OPENS}{OWN}"),
+        ("C2", 4, None),
         ("C9", 5, None),
     ]
 
@@ -119,17 +132,14 @@ def test_free_text_over_two_lines_loads_as_one_record():
     ]
 
 
-def test_a_line_that_ends_a_quoted_value_is_not_taken_for_a_record_of_its_own():
-    """Line 4 has the header's six fields and an even number of quotes, but its first field
-    ends the value line 3 began: lines 3-5 are one record (with a line break in 编号)."""
-    records = '"C1\nC1b",2025-07-01,电话,1,"第一行\n第二行",0101\n'
-    assert _read(records) == [
-        ("C0", 2, None),
-        (
-            "C1\nC1b",
-            3,
-            "lines 3-5: a quote opened in 编号 closes on line 5, but 编号 cannot hold a line "
-            "break; the lines are held as one record",
-        ),
-        ("C9", 6, None),
+def test_the_lines_inside_a_value_run_on_through_a_value_opened_where_it_closes():
+    """Line 4 closes the value of line 3 and opens one in 投诉内容 that line 5 closes: all three
+    start or end inside a value, and none loads."""
+    rows = _read('"C1\nC1b",2025-07-01,电话,1,"第一行\n第二行",0101\n')
+    assert [(line, why is None) for _, line, why in rows] == [
+        (2, True), (3, False), (4, False), (5, False), (6, True)
+    ]  # fmt: skip
+    assert [why for _, line, why in rows if line in (4, 5)] == [
+        f"line 4: {INSIDE}{OWN}",
+        f"line 5: it starts inside a value whose quote opened on line 4; {OWN}",
     ]

@@ -11,6 +11,10 @@ the value up to where it closes, unless one before reads as a whole record by it
 costs only its own line: it is kept as a record of its own. Reasons name lines, never values.
 
 Slower than Polars (a Python loop over lines), so only files that need it come here.
+
+Over 250 lines: the rules for where a record starts and ends (quotes, line breaks, stray quotes,
+field counts) are one reading of one file's lines, and each rule is stated next to the others
+it must agree with; the byte-count check that spares the fast path this reading is here too.
 """
 
 from __future__ import annotations

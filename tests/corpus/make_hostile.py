@@ -74,8 +74,15 @@ def corpus() -> dict[str, bytes]:
         ticket(5, '好的"'),  # … and closed three records later
         ticket(6),
     ]
+    trailing = [call(1), call(2) + ",", call(3) + ",,x", call(4)]  # extra fields, empty or not
+    split_id = [ticket(1), '"T002', ticket(2).replace("T002", 'T002b"', 1), ticket(3)]
     return {
         "hotline/stray_quote_pair.csv": lines(HOTLINE_HEADER, stray),
+        "hotline/trailing_commas.csv": lines(HOTLINE_HEADER, trailing),
+        # the last record is unterminated, with an extra, empty field; the first is cut short
+        "hotline/unterminated_last_record.csv": (
+            "\n".join([HOTLINE_HEADER, call(1).removesuffix(",0101"), call(2) + ","]).encode()
+        ),
         "hotline/unbalanced_quote_early.csv": lines(HOTLINE_HEADER, early),
         "hotline/cr_only.csv": lines(HOTLINE_HEADER, calls[:3], eol="\r"),
         "hotline/line_column.csv": ("\n".join(extra_line) + "\n").encode(),
@@ -86,6 +93,8 @@ def corpus() -> dict[str, bytes]:
         ),
         "complaints/gbk_line_in_utf8.csv": gbk,
         "complaints/stray_quote_pair_in_free_text.csv": lines(COMPLAINTS_HEADER, merged_text),
+        # 投诉编号 written over two lines: the second starts inside the quoted value
+        "complaints/line_break_in_id.csv": lines(COMPLAINTS_HEADER, split_id),
         "complaints/quote_open_in_branch.csv": lines(
             COMPLAINTS_HEADER, [ticket(1), ticket(2, branch='"0101'), ticket(3)]
         ),

@@ -585,12 +585,24 @@ def test_in_memory_and_scratch_hand_offs_publish_the_same_rows(tmp_path):
 HOSTILE_DIR = CORPUS / "hostile"
 QUOTE = '"'
 QUOTE_IN_TOPIC = "a quote opened in 业务小类 does not close on its line, and 业务小类 cannot hold"
+MORE_FIELDS = "the record has more fields than the 17 in the header"
 HOSTILE = [
     # (file, records in, loaded, {held line: what its reason says}, a note the file gets)
     # a quote opened in 业务小类 and closed four records later merged five records into one
     ("hotline/stray_quote_pair.csv", 10, 9, {4: f"line 4: {QUOTE_IN_TOPIC}"}, "malformed CSV"),
     # a quote that never closes swallowed every record after it
     ("hotline/unbalanced_quote_early.csv", 10, 9, {3: f"line 3: {QUOTE_IN_TOPIC}"}, "1 record"),
+    # an extra field, empty or not, is a field more than the header has
+    ("hotline/trailing_commas.csv", 4, 2, {3: MORE_FIELDS, 4: MORE_FIELDS}, None),
+    # Polars took an unterminated last record's empty extra field as nothing, and the byte
+    # counts then balanced the record cut short: both loaded
+    (
+        "hotline/unterminated_last_record.csv",
+        2,
+        0,
+        {2: "line 2: the record has only 16 of the 17 fields", 3: "line 3: " + MORE_FIELDS},
+        None,
+    ),
     ("hotline/cr_only.csv", 3, 3, {}, "line ends are CR only"),
     # a source column named like kesu's own `_line` is kept apart, reported, never confused
     ("hotline/line_column.csv", 3, 3, {}, "unknown column(s) kept only in the raw zone: (column"),
@@ -615,6 +627,17 @@ HOSTILE = [
         6,
         5,
         {3: "line 3: a quote opened in 投诉内容 does not close in a way that makes one record"},
+        "malformed CSV",
+    ),
+    # read apart, line 4 would load with a 投诉编号 of `T002b"`
+    (
+        "complaints/line_break_in_id.csv",
+        4,
+        2,
+        {
+            3: "line 3: a quote opened in 投诉编号 does not close on its line",
+            4: "line 4: it starts inside a value whose quote opened on line 3, in 投诉编号",
+        },
         "malformed CSV",
     ),
     (

@@ -44,12 +44,19 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def run_maintain(args: argparse.Namespace) -> int:
-    prefect_defaults()
-    from kesu.flows.maintain import maintain
+    """Run the `maintain` flow; print a line per table (Prefect's own lines stay in its logs)."""
+    from kesu.flows.terminal import Terminal, prefect_quiet
 
-    done = maintain(
-        warehouse_dir=args.warehouse, config_file=args.config, vacuum_days=args.vacuum_days
-    )
+    terminal = Terminal()
+    with terminal.status("maintain: starting Prefect…") as status:
+        prefect_defaults(say=terminal.line)
+        from kesu.flows.maintain import maintain
+
+        status("maintain: compacting and vacuuming")
+        with prefect_quiet(terminal):
+            done = maintain(
+                warehouse_dir=args.warehouse, config_file=args.config, vacuum_days=args.vacuum_days
+            )
     for m in done:
         print(
             f"{m['table']:<32} v{m['version']:<5} compacted {m['files_compacted']:>4} file(s), "

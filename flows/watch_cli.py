@@ -37,17 +37,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `watch` flow; print the folder, the counts and the files."""
-    prefect_defaults()
-    from kesu.flows.watch import watch_list
+    """Run the `watch` flow; print the folder, the counts and the files. As `kesu report`: the
+    reference files are checked before Prefect starts, a status line shows while it does, and
+    Prefect's own INFO lines stay in its logs (issue 14)."""
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+    from kesu.flows.terminal import Terminal, prefect_quiet
 
-    result = watch_list(
-        drop_date=args.drop_date,
-        within=args.within,
-        out=args.out,
-        warehouse_dir=args.warehouse,
-        config_file=args.config,
-    )
+    preflight.for_report(load_settings(warehouse=args.warehouse, config=args.config))
+    terminal = Terminal()
+    with terminal.status("watch list: starting Prefect…") as status:
+        prefect_defaults(say=terminal.line)
+        from kesu.flows.watch import watch_list
+
+        status("watch list: building")
+        with prefect_quiet(terminal):
+            result = watch_list(
+                drop_date=args.drop_date,
+                within=args.within,
+                out=args.out,
+                warehouse_dir=args.warehouse,
+                config_file=args.config,
+            )
     counts = ", ".join(f"{k} {v}" for k, v in result["counts"].items())
     print(f"watch list after drop {result['drop_date']}: {counts}: {result['folder']}")
     for name in result["files"]:

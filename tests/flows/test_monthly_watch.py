@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
-from kesu.flows.watch import EVENT, watch_list
+from kesu.flows.watch import EVENT
 from kesu.samplegen.generate import generate
 from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS
 from prefect.client.orchestration import get_client
@@ -23,6 +26,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.events.filters import EventFilter, EventNameFilter
 
 pytestmark = pytest.mark.flow
+KESU = Path(sys.executable).with_name("kesu")
 START, LAST = dt.date(2025, 4, 1), dt.date(2025, 6, 30)
 MONTHS = ("2025-04", "2025-05", "2025-06")
 # counted by the month of receipt, so months add up (closures, measured at each period's end,
@@ -140,11 +144,41 @@ def at_risk_events(wait: float = 30.0) -> list[dict]:
 
 
 def test_kesu_watch_with_another_window_and_date(sample):
-    result = watch_list(drop_date=dt.date(2025, 6, 15), within=0, out=str(sample["out"]),
-                        warehouse_dir=str(sample["warehouse"]))  # fmt: skip
-    due = pl.read_parquet(Path(result["folder"]) / "tables" / "due_soon.parquet")
+    """Through the command line: its lines only, none of Prefect's (they stay in its logs)."""
+    from prefect.settings import PREFECT_API_URL
+
+    argv = [str(KESU), "watch", "--date", "2025-06-15", "--within", "0",
+            "--out", str(sample["out"]), "--warehouse", str(sample["warehouse"])]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KESU_")}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's API, as a served run
+    printed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    folder = sample["out"] / "watch" / "2025-06-15"
+    first, *files = printed.stdout.splitlines()
+    due = pl.read_parquet(folder / "tables" / "due_soon.parquet")
     assert (due["days_left"] <= 0).all()
-    assert result["counts"]["overdue"] == due.filter(pl.col("days_left") < 0).height
-    manifest = json.loads((Path(result["folder"]) / "manifest.json").read_text())
+    overdue = due.filter(pl.col("days_left") < 0).height
+    assert first.startswith(f"watch list after drop 2025-06-15: overdue {overdue}, ")
+    assert first.endswith(f": {folder}")
+    assert "  watch.xlsx" in files and all(line.startswith("  ") for line in files)
+    assert "Finished in state" not in printed.stdout + printed.stderr
+    assert "Beginning flow run" not in printed.stdout + printed.stderr
+    manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["kind"] == "watch" and manifest["as_of"] == "2025-06-15"
     assert max(p["drop_date"] for p in manifest["partitions"]) == "2025-06-15"
+
+
+def test_kesu_maintain_prints_a_line_per_table_and_none_of_prefects(sample):
+    """Last in this module: it compacts the tables the tests above read (nothing is vacuumed,
+    every version is younger than a week)."""
+    from prefect.settings import PREFECT_API_URL
+
+    argv = [str(KESU), "maintain", "--warehouse", str(sample["warehouse"])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KESU_")}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    printed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    tables = [line.split()[0] for line in printed.stdout.splitlines()]
+    assert {"stg_hotline", "stg_complaints", "quarantine/hotline"} <= set(tables)
+    assert "vacuumed    0" in printed.stdout
+    assert "Finished in state" not in printed.stdout + printed.stderr

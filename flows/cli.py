@@ -19,7 +19,7 @@ from kesu.flows import (  # argparse only: keeps --help fast
     status_cli,
     watch_cli,
 )
-from kesu.flows.cli_args import FEED_NAMES, prefect_defaults
+from kesu.flows.cli_args import FEED_NAMES
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
 from kesu.flows.config import ConfigError
@@ -134,25 +134,21 @@ def _exit_status(runs: list[IngestRun]) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from kesu.flows import preflight
     from kesu.flows.config import load_settings
-    from kesu.flows.terminal import Terminal, prefect_quiet
+    from kesu.flows.terminal import prefect_command
 
     settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
     preflight.for_ingest(settings)  # before Prefect starts
-    terminal = Terminal()
-    with terminal.status(f"ingest {args.drop_date}: starting Prefect…") as status:
-        prefect_defaults(say=terminal.line)
+    with prefect_command(f"ingest {args.drop_date}", "running") as terminal:
         from kesu.flows.ingest import nightly
 
-        status(f"ingest {args.drop_date}: running")
-        with prefect_quiet(terminal):
-            run = nightly(
-                drop_date=args.drop_date,
-                feeds=args.feeds,
-                landing_dir=args.landing,
-                warehouse_dir=args.warehouse,
-                config_file=args.config,
-                force=args.force,
-            )
+        run = nightly(
+            drop_date=args.drop_date,
+            feeds=args.feeds,
+            landing_dir=args.landing,
+            warehouse_dir=args.warehouse,
+            config_file=args.config,
+            force=args.force,
+        )
     print("\n".join(_summary_lines(run)))
     if terminal.repeats():
         print(terminal.repeats(), file=sys.stderr)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kesu.flows.cli_args import prefect_defaults
-
 
 def _where(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -45,18 +43,14 @@ def add_parsers(subparsers: Any) -> None:
 
 def run_maintain(args: argparse.Namespace) -> int:
     """Run the `maintain` flow; print a line per table (Prefect's own lines stay in its logs)."""
-    from kesu.flows.terminal import Terminal, prefect_quiet
+    from kesu.flows.terminal import prefect_command
 
-    terminal = Terminal()
-    with terminal.status("maintain: starting Prefect…") as status:
-        prefect_defaults(say=terminal.line)
+    with prefect_command("maintain", "compacting and vacuuming"):
         from kesu.flows.maintain import maintain
 
-        status("maintain: compacting and vacuuming")
-        with prefect_quiet(terminal):
-            done = maintain(
-                warehouse_dir=args.warehouse, config_file=args.config, vacuum_days=args.vacuum_days
-            )
+        done = maintain(
+            warehouse_dir=args.warehouse, config_file=args.config, vacuum_days=args.vacuum_days
+        )
     for m in done:
         print(
             f"{m['table']:<32} v{m['version']:<5} compacted {m['files_compacted']:>4} file(s), "

@@ -10,7 +10,6 @@ import sys
 from typing import Any
 
 from kesu.flows.cli_args import drop_date as _date
-from kesu.flows.cli_args import prefect_defaults
 
 KINDS = ("quarterly", "annual", "monthly")
 
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the `report` flow; print the output folder and its files."""
     from kesu.flows import preflight
     from kesu.flows.config import load_settings
-    from kesu.flows.terminal import Terminal, prefect_quiet
+    from kesu.flows.terminal import prefect_command
     from kesu.transforms.periods import Period
 
     p = Period.parse(args.kind, args.period)  # a bad period fails here, before Prefect starts
@@ -62,23 +61,19 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         print(refused, file=sys.stderr)
         return 1
-    terminal = Terminal()
-    with terminal.status(f"{args.kind} report {args.period}: starting Prefect…") as status:
-        prefect_defaults(say=terminal.line)
+    with prefect_command(f"{args.kind} report {args.period}", "building"):
         from kesu.flows.report import report
 
-        status(f"{args.kind} report {args.period}: building")
-        with prefect_quiet(terminal):
-            result = report(
-                kind=args.kind,
-                period=args.period,
-                as_of=args.as_of,
-                out=args.out,
-                warehouse_dir=args.warehouse,
-                config_file=args.config,
-                allow_empty=getattr(args, "allow_empty", False),
-                reproduce=getattr(args, "reproduce", None),
-            )
+        result = report(
+            kind=args.kind,
+            period=args.period,
+            as_of=args.as_of,
+            out=args.out,
+            warehouse_dir=args.warehouse,
+            config_file=args.config,
+            allow_empty=getattr(args, "allow_empty", False),
+            reproduce=getattr(args, "reproduce", None),
+        )
     print(f"{args.kind} report {args.period} as of {result['as_of']}: {result['folder']}")
     for name in result["files"]:
         print(f"  {name}")

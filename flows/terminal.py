@@ -70,10 +70,27 @@ class Terminal:
 
 
 @contextmanager
+def prefect_command(what: str, doing: str) -> Iterator[Terminal]:
+    """A command's one flow run: a status line ("`what`: starting Prefect…", then "`what`:
+    `doing`") while Prefect starts with kesu's defaults and the flow runs, and Prefect's own
+    console lines kept off the terminal (`prefect_quiet`). Import the flow inside the block:
+    Prefect's settings are made first. Yields the terminal (its warnings, `repeats`)."""
+    from kesu.flows.cli_args import prefect_defaults
+
+    terminal = Terminal()
+    with terminal.status(f"{what}: starting Prefect…") as status:
+        prefect_defaults(say=terminal.line)
+        status(f"{what}: {doing}")
+        with prefect_quiet(terminal):
+            yield terminal
+
+
+@contextmanager
 def prefect_quiet(terminal: Terminal) -> Iterator[None]:
     """Keep Prefect's console handler off the terminal for the command; route the warnings
     kesu's own code logs in a run (not the engine's) to `terminal.warn`."""
     import prefect
+    import prefect.main  # noqa: F401 (sets up Prefect's logging: its console handlers exist now)
     from prefect.logging.handlers import PrefectConsoleHandler
 
     engine = str(Path(prefect.__file__).parent)

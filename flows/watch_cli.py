@@ -9,7 +9,6 @@ import argparse
 from typing import Any
 
 from kesu.flows.cli_args import drop_date as _date
-from kesu.flows.cli_args import prefect_defaults
 
 
 def _days(text: str) -> int:
@@ -42,23 +41,19 @@ def run(args: argparse.Namespace) -> int:
     Prefect's own INFO lines stay in its logs (issue 14)."""
     from kesu.flows import preflight
     from kesu.flows.config import load_settings
-    from kesu.flows.terminal import Terminal, prefect_quiet
+    from kesu.flows.terminal import prefect_command
 
     preflight.for_report(load_settings(warehouse=args.warehouse, config=args.config))
-    terminal = Terminal()
-    with terminal.status("watch list: starting Prefect…") as status:
-        prefect_defaults(say=terminal.line)
+    with prefect_command("watch list", "building"):
         from kesu.flows.watch import watch_list
 
-        status("watch list: building")
-        with prefect_quiet(terminal):
-            result = watch_list(
-                drop_date=args.drop_date,
-                within=args.within,
-                out=args.out,
-                warehouse_dir=args.warehouse,
-                config_file=args.config,
-            )
+        result = watch_list(
+            drop_date=args.drop_date,
+            within=args.within,
+            out=args.out,
+            warehouse_dir=args.warehouse,
+            config_file=args.config,
+        )
     counts = ", ".join(f"{k} {v}" for k, v in result["counts"].items())
     print(f"watch list after drop {result['drop_date']}: {counts}: {result['folder']}")
     for name in result["files"]:

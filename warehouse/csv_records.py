@@ -64,15 +64,22 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
     """A line inside a quoted free text that reads as a whole record: the quote is a stray one.
 
     Only for real feeds (many columns): free text with that many commas on one line is rare.
-    A line whose first field holds a quote it does not start with (`…text",0101,…`) ends a
-    value begun on an earlier line: it is the rest of that record, not one of its own.
+    A line whose first field holds a quote it does not start with (`…text",0101,…`), or whose
+    quotes do not pair up as CSV's do, ends a value begun on an earlier line: it is the rest of
+    that record, not one of its own.
     """
     if width < 5 or line.count('"') % 2:
         return False
+    if '"' not in line:
+        return len(line.split(",")) == width
     first = line.split(",", 1)[0]
     if '"' in first and not first.startswith('"'):
         return False
-    return len(_fields(line)) == width
+    try:  # strictly: text after a closing quote (`","中文",…`) is a value's end, then more
+        fields = next(csv.reader([line.replace(_CR, _CR_STAND_IN)], strict=True), [])
+    except csv.Error:
+        return False
+    return len(fields) == width
 
 
 def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool) -> bool:
@@ -282,6 +289,8 @@ def _inside_value(
         line = raw[j].removesuffix("\r")
         if j + 1 in bad_lines or _is_record_of_its_own(line, width):
             break
+        if not line:  # a blank line is no record, inside a value or not (resplit skips it)
+            continue
         inside.append((j, opened))
         at = _closing_quote(line)
         if at >= 0:

@@ -22,6 +22,8 @@ VALUES = [
     "a,b",
     'q"q',
     "l1\nl2",
+    "m\n\nn",  # a blank line inside a value
+    "\n",
     "c\rr",
     "2025-07-01 10:00:00",
 ]
@@ -100,6 +102,17 @@ def test_a_line_break_in_a_column_that_cannot_hold_one_holds_the_lines_inside_th
     ]
 
 
+def test_a_blank_line_inside_the_value_is_skipped_as_blank_lines_are():
+    """Found by test_rows_accounted_property: a blank line is no record, even inside a value."""
+    text = HEADER + WHOLE + '"C1\n\nC1b",2025-07-01,电话,1,正常,0101\n'
+    table = read_csv_text(text.encode(), "c.csv", frozenset({"投诉内容"}))
+    rows = table.frame.select("_line", "_ragged").rows()
+    assert [(line, why.split(":")[0] if why else None) for line, why in rows] == [
+        (2, None), (3, "line 3"), (5, "line 5")
+    ]  # fmt: skip
+    assert "ignored 1 blank line(s)" in table.notes
+
+
 def test_a_stray_quote_before_a_whole_record_holds_only_its_own_line():
     """Line 4 reads as a whole record by itself (its quotes are its own): the quote of line 3
     was a stray one, and line 4 loads."""
@@ -142,4 +155,20 @@ def test_the_lines_inside_a_value_run_on_through_a_value_opened_where_it_closes(
     assert [why for _, line, why in rows if line in (4, 5)] == [
         f"line 4: {INSIDE}{OWN}",
         f"line 5: it starts inside a value whose quote opened on line 4; {OWN}",
+    ]
+
+
+def test_a_line_whose_quotes_do_not_pair_up_as_csv_does_is_not_a_record_of_its_own():
+    """Line 4 starts by closing the value line 3 opened (`","x",…`): read loosely it has six
+    fields and would load as a record (its 编号 `,x"`); read strictly it is the rest of line 3's
+    record, which is held whole."""
+    assert _read('C1,2025-07-01,电话,1,"\n","x",a,b,c,d,"\n",0101\n') == [
+        ("C0", 2, None),
+        (
+            "C1",
+            3,
+            "lines 3-5: a quote opened in 投诉内容 closes on line 5, but they make 12 fields, "
+            "not the 6 in the header; the lines are held as one record",
+        ),
+        ("C9", 6, None),
     ]

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 
+import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kesu.warehouse.csv_records import _closing_line, _is_record_of_its_own, _open_field
 from kesu.warehouse.landing import read_csv_text
 
 # Values that break naive readers: commas, quotes, line breaks, a lone CR, spaces, Chinese text.
@@ -172,3 +174,53 @@ def test_a_line_whose_quotes_do_not_pair_up_as_csv_does_is_not_a_record_of_its_o
         ),
         ("C9", 6, None),
     ]
+
+
+def _closing_line_by_joining(raw: list[str], width: int, bad_lines: frozenset[int]) -> int | None:
+    """The definition `_closing_line` keeps: the first line where a strict parse of the lines
+    joined from the first is no longer inside a value (what it computed until the seventh
+    release's thirty-sixth session, in time quadratic in the lines)."""
+    for j in range(1, len(raw)):
+        line = raw[j].removesuffix("\r")
+        if j + 1 in bad_lines:
+            return None
+        if '"' in line:
+            joined = "\n".join(x.removesuffix("\r") for x in raw[: j + 1])
+            if _open_field(joined) is None:
+                return j
+        if _is_record_of_its_own(line, width):
+            return None
+    return None
+
+
+PIECES = ["a", "中", ",", '"', '""', '","', "\r", " "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(PIECES), max_size=8).map("".join), min_size=2, max_size=7),
+    st.integers(1, 7),
+    st.frozensets(st.integers(2, 8), max_size=2),
+)
+def test_where_a_value_closes_is_where_a_parse_of_the_lines_joined_says(lines, width, bad):
+    """Hostile lines after one whose quote is left open: read once, line by line, the value
+    closes on the line where the joined lines stop being inside it, or it never closes."""
+    raw = ['x,"open', *lines]
+    assert _open_field(raw[0]) is not None
+    assert _closing_line(raw, 0, width, bad) == _closing_line_by_joining(raw, width, bad)
+
+
+def test_lines_inside_a_value_that_never_closes_are_each_a_record_of_their_own():
+    """An open quote in 投诉内容 that never closes, then lines of text with doubled quotes: none
+    closes the value, and each is held as a record of its own (what the joined lines make is
+    not one record). `bench/hostile_csv.py` times this with 40,000 lines."""
+    lines = [f'继续说""第{i}行""' for i in range(2_000)]
+    text = HEADER + 'C1,2025-07-01,电话,1,"从未闭合\n' + "\n".join(lines) + "\n" + WHOLE
+    frame = read_csv_text(text.encode(), "c.csv", frozenset({"投诉内容"})).frame
+    assert frame.height == 2_002
+    assert frame.filter(pl.col("_ragged").is_null())["编号"].to_list() == ["C0"]
+    assert frame["_ragged"][0].startswith("line 2: a quote opened in 投诉内容 does not close")
+    assert (
+        frame["_ragged"][1] == "line 3: the record has only 1 of the 6 fields in the header "
+        "(cut short, or split by a line break outside quotes)"
+    )

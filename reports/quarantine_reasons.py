@@ -83,6 +83,17 @@ PHRASES: list[tuple[str, Any]] = [
         r"break has one; the lines are held as one record",
         r"\1 中的引号到第 \2 行闭合，但不能包含换行的列中有换行；这几行作为一条记录隔离",
     ),
+    (
+        r"a quoted value in (.+?) has text after its closing quote, so the line's values cannot "
+        r"be read for sure; the line is held as a record of its own",
+        r"\1 中带引号的值在闭合引号后还有文字，无法确定该行的值；该行单独作为一条记录隔离",
+    ),
+    (
+        r"a quote opened in (.+?) closes on line (\d+), but a quoted value in (.+?) has text "
+        r"after its closing quote; the lines are held as one record",
+        r"\1 中的引号到第 \2 行闭合，但 \3 中带引号的值在闭合引号后还有文字；"
+        r"这几行作为一条记录隔离",
+    ),
     (r"not valid text in the file's encoding \((.+?)\)", r"不是文件编码（\1）下的有效文本"),
     (r"^lines (\d+)-(\d+): ", r"第 \1–\2 行："),
     (r"^line (\d+): ", r"第 \1 行："),

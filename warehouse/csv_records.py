@@ -7,14 +7,16 @@ one line, unless a quote opened in a column that may hold a line break (投诉�
 on a later line and the joined lines make exactly one record; if they make another record (more
 or fewer fields), they are held together as it. In any other column a record is one line, so a
 stray quote merges nothing: the line it opens on is held, and so are the lines that start inside
-the value up to where it closes, unless one before reads as a whole record by itself. Anything else
-costs only its own line: it is kept as a record of its own. Reasons name lines, never values.
+the value up to where it closes, unless one before reads as a whole record by itself. A quoted
+value with text after its closing quote (`"他说"你好""`: its inner quotes not doubled) cannot be
+read for sure: its line (or lines) is held. Anything else costs only its own line: it is kept as
+a record of its own. Reasons name lines and columns, never values.
 
 Slower than Polars (a Python loop over lines), so only files that need it come here.
 
 Over 250 lines: the rules for where a record starts and ends (quotes, line breaks, stray quotes,
 field counts) are one reading of one file's lines, and each rule is stated next to the others
-it must agree with; the byte-count check that spares the fast path this reading is here too.
+it must agree with. The checks that spare the fast path this reading are in `csv_bytes`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 
-import numpy as np
 import polars as pl
 
 LINE = "_line"
@@ -84,43 +85,6 @@ def _is_record_of_its_own(line: str, width: int) -> bool:
     except csv.Error:
         return False
     return len(fields) == width
-
-
-def every_record_whole(body: bytes, frame: pl.DataFrame, quotes: bool) -> bool:
-    """Whether each record Polars read from `body` has exactly the header's fields, told from
-    byte counts alone (no field counted): the usual export passes, anything else is counted.
-
-    `frame`: Polars' text columns `_c0`…, one per header field, as `_read_fast` reads them when
-    Polars has refused any record with more fields (so none has more). Only for a body without
-    quotes or CRs, so that a value is the bytes between two commas and each line is its values'
-    bytes plus its commas: the body's bytes beyond the values and line breaks leave room for
-    exactly `width - 1` commas per record only if no record is short (a blank line read as a
-    record would be one too). A short record and one with an extra, empty field (null, like a
-    missing one) would balance here: hence no record may have more. `quotes`: whether `body`
-    holds a quote (`b'"' in body`, which the caller has searched for already).
-    """
-    width = frame.width
-    if width < 2 or quotes or b"\r" in body or frame.height == 0:
-        return False
-    records_start = body.find(b"\n") + 1
-    line_breaks = count_byte(body, ord("\n"), records_start)
-    values = frame.select(
-        pl.sum_horizontal(pl.col(c).str.len_bytes().sum() for c in frame.columns)
-    ).item()
-    commas = len(body) - records_start - line_breaks - values
-    return commas == (width - 1) * frame.height
-
-
-COUNT_CHUNK = 1 << 20  # bytes compared at a time: a bank day's 57 MB at once faults in 57 MB
-
-
-def count_byte(body: bytes, byte: int, start: int = 0, chunk: int = COUNT_CHUNK) -> int:
-    """How often `byte` occurs in `body[start:]`: compared `chunk` bytes at a time, ~9 ms for a
-    bank day's calls where `bytes.count` (one byte at a time) takes ~32."""
-    raw = np.frombuffer(body, dtype=np.uint8)
-    return sum(
-        int(np.count_nonzero(raw[i : i + chunk] == byte)) for i in range(start, len(raw), chunk)
-    )
 
 
 # Why a record cannot load for its number of fields: line, (fields,) width.
@@ -225,15 +189,21 @@ def _quoted_records(
             continue
         line = raw[i].removesuffix("\r")
         try:  # most lines with a quote are whole records (an export that quotes every field)
-            fields: list[str] | None = _fields(line, strict=True)
-            open_at = None
+            fields = _fields(line, strict=True)
         except csv.Error:
-            fields, open_at = None, _open_field(line)
-        if open_at is None:
-            fields = fields if fields is not None else _fields(line)
+            open_at = _open_field(line)
+            if open_at is None:  # the strict parse stopped at text after a closing quote
+                held += 1
+                records[i] = (
+                    _fields(line),
+                    f"line {number}: {_text_after_quote(line, headers)}, so the line's values "
+                    "cannot be read for sure; the line is held as a record of its own",
+                )
+                continue
+        else:
             records[i] = (fields, _shape(len(fields), width, number))
             continue
-        header = headers[open_at] if open_at < width else f"column {open_at + 1}"
+        header = _header(headers, open_at)
         if multiline is not None and open_at not in multiline:
             # Each line is a record of its own: a stray quote must not merge records.
             held += 1
@@ -263,23 +233,53 @@ def _quoted_records(
             continue
         # The lines up to the closing quote are one record: even when it cannot load, they are
         # held together (read apart, the last would start inside a value and could load).
-        fields = _fields("\n".join(raw[i : end + 1]).removesuffix("\r"))
+        joined = "\n".join(raw[i : end + 1]).removesuffix("\r")
         consumed.update(range(i + 1, end + 1))
-        if len(fields) == width and not _break_outside(fields, multiline):
+        try:
+            fields, what = _fields(joined, strict=True), None
+        except csv.Error:  # the value closes, but text follows its quote
+            fields, what = _fields(joined), _text_after_quote(joined, headers)
+        if what is None and len(fields) == width and not _break_outside(fields, multiline):
             records[i] = (fields, None)
             continue
         held += 1
-        what = (
-            f"they make {len(fields)} fields, not the {width} in the header"
-            if len(fields) != width
-            else "a column that cannot hold a line break has one"
-        )
+        if what is None:
+            what = (
+                f"they make {len(fields)} fields, not the {width} in the header"
+                if len(fields) != width
+                else "a column that cannot hold a line break has one"
+            )
         records[i] = (
             fields,
             f"lines {number}-{end + 1}: a quote opened in {header} closes on line {end + 1}, "
             f"but {what}; the lines are held as one record",
         )
     return records, consumed, held
+
+
+def _header(headers: list[str], k: int) -> str:
+    return headers[k] if k < len(headers) else f"column {k + 1}"
+
+
+def _text_after_quote(text: str, headers: list[str]) -> str:
+    """Why `text`, which a strict CSV parse refuses for text after a closing quote, cannot load,
+    naming the column: in `"他说"你好""` or `""C1"` the quotes inside a value were not doubled
+    (or were typed by hand), and no reading of the value is sure."""
+    field, k, n = 0, 0, len(text)
+    while k < n:
+        if text[k] == '"':  # a quoted value, to its closing quote (a doubled one is text)
+            k += 1
+            while k < n and (text[k] != '"' or text.startswith('""', k)):
+                k += 2 if text[k] == '"' else 1
+            k += 1
+            if k < n and text[k] != ",":
+                break  # text after the closing quote, in this field
+        else:  # a plain value, to the next comma (a quote in it is text)
+            k = text.find(",", k)
+            if k < 0:
+                break
+        field, k = field + 1, k + 1
+    return f"a quoted value in {_header(headers, field)} has text after its closing quote"
 
 
 def _inside_value(

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from kesu.transforms.parsing import constant
-from kesu.warehouse.csv_records import LINE, RAGGED, every_record_whole, resplit, shape_expr  # noqa: F401 (re-exported)
+from kesu.warehouse.csv_bytes import every_record_whole, quotes_in_place
+from kesu.warehouse.csv_records import LINE, RAGGED, resplit, shape_expr  # noqa: F401 (re-exported)
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
 EXCEL_SUFFIXES = (".xlsx", ".xls")
@@ -298,7 +299,7 @@ def _read_utf8(
             if not validated and _not_utf8(exc):
                 raise _NotUtf8 from None
             # Polars' message quotes the record: it is not repeated (personal data).
-        if frame is not None and quotes and _quote_trouble(frame, width, free):
+        if frame is not None and quotes and _quote_trouble(body, frame, width, free):
             frame = None
     if frame is None:
         try:
@@ -409,11 +410,16 @@ def _shape_problems(extra: pl.Series | None, shapes: pl.DataFrame, width: int) -
     return problems.scatter(odd, why)
 
 
-def _quote_trouble(frame: pl.DataFrame, width: int, free: frozenset[int] | None) -> bool:
-    """Cheap signs that a quote merged records: a record of the wrong shape, a line break in a
-    column that cannot hold one, or a line of free text that is a whole record by itself."""
+def _quote_trouble(
+    body: bytes, frame: pl.DataFrame, width: int, free: frozenset[int] | None
+) -> bool:
+    """Cheap signs that Polars took a quote loosely: one out of place (`quotes_in_place`), or
+    one that merged records: a record of the wrong shape, a line break in a column that cannot
+    hold one, or a line of free text that is a whole record by itself."""
     if frame.height == 0:
         return False
+    if not quotes_in_place(body, body.find(b"\n") + 1):
+        return True
     checks = [pl.col(RAGGED).is_not_null()]
     fixed = [] if free is None else [i for i in range(width) if i not in free]
     checks += [pl.col(f"_c{i}").str.contains("\n", literal=True) for i in fixed]

@@ -76,6 +76,15 @@ def corpus() -> dict[str, bytes]:
     ]
     trailing = [call(1), call(2) + ",", call(3) + ",,x", call(4)]  # extra fields, empty or not
     split_id = [ticket(1), '"T002', ticket(2).replace("T002", 'T002b"', 1), ticket(3)]
+    # the quotes inside a quoted value not doubled (Polars read `他说你好` without a word),
+    # and quotes inside a value that is not quoted (text, as CSV reads them)
+    inner_quotes = [
+        ticket(1),
+        ticket(2, '"客户说"转账"失败"'),
+        ticket(3, '客户说"转账"失败'),
+        ticket(4),
+    ]
+    doubled_id = [call(1), call(2).replace("C002", '""C002"', 1), call(3)]
     return {
         "hotline/stray_quote_pair.csv": lines(HOTLINE_HEADER, stray),
         "hotline/trailing_commas.csv": lines(HOTLINE_HEADER, trailing),
@@ -87,6 +96,7 @@ def corpus() -> dict[str, bytes]:
         "hotline/cr_only.csv": lines(HOTLINE_HEADER, calls[:3], eol="\r"),
         "hotline/line_column.csv": ("\n".join(extra_line) + "\n").encode(),
         "hotline/dst_local_times.csv": lines(HOTLINE_HEADER, dst),
+        "hotline/quote_doubled_before_id.csv": lines(HOTLINE_HEADER, doubled_id),
         "complaints/gb18030_bom.csv": b"\x84\x31\x95\x33"
         + ("\n".join([COMPLAINTS_HEADER, ticket(1), ticket(2, "客户𠮷先生")]) + "\n").encode(
             "gb18030"
@@ -95,6 +105,7 @@ def corpus() -> dict[str, bytes]:
         "complaints/stray_quote_pair_in_free_text.csv": lines(COMPLAINTS_HEADER, merged_text),
         # 投诉编号 written over two lines: the second starts inside the quoted value
         "complaints/line_break_in_id.csv": lines(COMPLAINTS_HEADER, split_id),
+        "complaints/quotes_not_doubled_in_text.csv": lines(COMPLAINTS_HEADER, inner_quotes),
         "complaints/quote_open_in_branch.csv": lines(
             COMPLAINTS_HEADER, [ticket(1), ticket(2, branch='"0101'), ticket(3)]
         ),

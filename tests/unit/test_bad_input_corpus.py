@@ -613,6 +613,14 @@ HOSTILE = [
         {3: "skipped or repeated by a daylight-saving change", 4: "daylight-saving"},
         None,
     ),
+    # `""C002",…` read as the id `C002"`
+    (
+        "hotline/quote_doubled_before_id.csv",
+        3,
+        2,
+        {3: "line 3: a quoted value in 通话编号 has text after its closing quote"},
+        "malformed CSV",
+    ),
     ("complaints/gb18030_bom.csv", 2, 2, {}, None),
     (
         "complaints/gbk_line_in_utf8.csv",
@@ -638,6 +646,14 @@ HOSTILE = [
             3: "line 3: a quote opened in 投诉编号 does not close on its line",
             4: "line 4: it starts inside a value whose quote opened on line 3, in 投诉编号",
         },
+        "malformed CSV",
+    ),
+    # `"客户说"转账"失败"` read as `客户说转账失败`; line 4's unquoted quotes are text
+    (
+        "complaints/quotes_not_doubled_in_text.csv",
+        4,
+        3,
+        {3: "line 3: a quoted value in 投诉内容 has text after its closing quote"},
         "malformed CSV",
     ),
     (

@@ -8,8 +8,10 @@ import csv
 import io
 
 import polars as pl
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from kesu.warehouse.csv_bytes import quotes_in_place
 from kesu.warehouse.csv_records import _closing_line, _is_record_of_its_own, _open_field
 from kesu.warehouse.landing import read_csv_text
 
@@ -224,3 +226,97 @@ def test_lines_inside_a_value_that_never_closes_are_each_a_record_of_their_own()
         frame["_ragged"][1] == "line 3: the record has only 1 of the 6 fields in the header "
         "(cut short, or split by a line break outside quotes)"
     )
+
+
+QUOTED_TEXT = "a quoted value in 投诉内容 has text after its closing quote"
+
+
+def test_a_quoted_value_whose_inner_quotes_are_not_doubled_holds_its_line():
+    """`"他说"你好""`: Polars read it as `他说你好`, without a word; no reading of it is sure."""
+    assert _read('C1,2025-07-01,电话,1,"他说"你好"",0101\n') == [
+        ("C0", 2, None),
+        (
+            "C1",
+            3,
+            f"line 3: {QUOTED_TEXT}, so the line's values cannot be read for sure; the line is "
+            "held as a record of its own",
+        ),
+        ("C9", 4, None),
+    ]
+
+
+def test_text_after_a_closing_quote_names_the_column_it_is_in():
+    """`""C1"` read as the id `C1"`."""
+    rows = _read('""C1",2025-07-01,电话,1,好,0101\n')
+    assert rows[1][1:] == (
+        3,
+        "line 3: a quoted value in 编号 has text after its closing quote, so the line's values "
+        "cannot be read for sure; the line is held as a record of its own",
+    )
+
+
+def test_a_quote_inside_a_value_that_is_not_quoted_is_text():
+    text = HEADER + WHOLE + 'C1,2025-07-01,电话,1,他说"你好",0101\n'
+    table = read_csv_text(text.encode(), "c.csv", frozenset({"投诉内容"}))
+    assert table.frame.filter(pl.col("编号") == "C1")["投诉内容"].to_list() == ['他说"你好"']
+    assert table.frame["_ragged"].null_count() == 2
+
+
+def test_free_text_over_two_lines_with_text_after_its_closing_quote_is_held_as_one_record():
+    assert _read('C1,2025-07-01,电话,1,"第一行\n第二"行",0101\n') == [
+        ("C0", 2, None),
+        (
+            "C1",
+            3,
+            "lines 3-4: a quote opened in 投诉内容 closes on line 4, but a quoted value in "
+            "投诉内容 has text after its closing quote; the lines are held as one record",
+        ),
+        ("C9", 5, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("records", "in_place"),
+    [
+        (b'"a","b"\n', True),
+        (b'"a""b",c\r\n"",""""\r\n', True),  # doubled quotes, empty values, CR LF
+        (b'"a"\r', True),  # a CR ending the file
+        (b'"a"\rx\n', False),  # a lone CR after a closing quote
+        (b'""C1",x\n', False),
+        (b'"a"b",c\n', False),
+        (b'a"b,c\n', False),  # text, but not where CSV puts a quote: read line by line
+        (b'"a', False),  # left open
+    ],
+)
+def test_quotes_in_place_only_where_csv_puts_them(records, in_place):
+    assert quotes_in_place(b"h1,h2\n" + records, len(b"h1,h2\n"), chunk=4) is in_place
+
+
+LINE_PIECES = ["a", "中", ",", '"', '""', '","', " ", "0101"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(LINE_PIECES), max_size=8).map("".join), max_size=6),
+    st.integers(1, 5),
+)
+def test_a_line_loads_only_if_its_quotes_pair_up_as_csv_does(lines, width):
+    """One line a record, quotes anywhere (none left open at the end of a line): a line loads,
+    with the values of a strict CSV parse, if that parse reads it as the header's fields; a line
+    the strict parse refuses or of another width is held."""
+    expected = []
+    for number, line in enumerate(lines, start=2):
+        try:
+            fields = next(csv.reader([line], strict=True), [])
+        except csv.Error as exc:
+            assume("unexpected end of data" not in str(exc))
+            continue
+        if line and len(fields) == width:
+            expected.append((number, tuple(v or None for v in fields)))
+    text = ",".join(f"h{k}" for k in range(width)) + "\n" + "".join(f"{x}\n" for x in lines)
+    frame = read_csv_text(text.encode(), "f.csv", frozenset()).frame
+    loaded = [
+        (row[-2], tuple(v or None for v in row[:width])) for row in frame.rows() if row[-1] is None
+    ]
+    assert loaded == expected
+    assert frame.height == sum(1 for x in lines if x)  # blank lines are no records

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from kesu.warehouse.csv_records import count_byte, every_record_whole
+from kesu.warehouse.csv_bytes import count_byte, every_record_whole
 from kesu.warehouse.landing import _read_fast, read_csv_text
 
 HEADER = "通话编号,来电时间,归属机构\n"

@@ -31,7 +31,7 @@ from kesu.transforms import (
 from kesu.transforms.columns import STAGED_TABLE
 from kesu.transforms.lookups import Lookups
 from kesu.transforms.staging import StagingContext
-from kesu.warehouse import csv_records, landing, landing_excel
+from kesu.warehouse import csv_bytes, csv_records, landing, landing_excel
 from kesu.warehouse.raw import sha256_file
 
 from kesu import version
@@ -49,6 +49,7 @@ STAGING_CODE = (
     staging,
     landing,
     csv_records,
+    csv_bytes,
     landing_excel,
     suites,
     translate,

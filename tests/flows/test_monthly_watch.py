@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +23,6 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.events.filters import EventFilter, EventNameFilter
 
 pytestmark = pytest.mark.flow
-KESU = Path(sys.executable).with_name("kesu")
 START, LAST = dt.date(2025, 4, 1), dt.date(2025, 6, 30)
 MONTHS = ("2025-04", "2025-05", "2025-06")
 # counted by the month of receipt, so months add up (closures, measured at each period's end,
@@ -143,15 +139,12 @@ def at_risk_events(wait: float = 30.0) -> list[dict]:
         time.sleep(1)
 
 
-def test_kesu_watch_with_another_window_and_date(sample):
+def test_kesu_watch_with_another_window_and_date(sample, kesu_process):
     """Through the command line: its lines only, none of Prefect's (they stay in its logs)."""
-    from prefect.settings import PREFECT_API_URL
-
-    argv = [str(KESU), "watch", "--date", "2025-06-15", "--within", "0",
-            "--out", str(sample["out"]), "--warehouse", str(sample["warehouse"])]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KESU_")}
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's API, as a served run
-    printed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    printed = kesu_process(
+        "watch", "--date", "2025-06-15", "--within", "0",
+        "--out", str(sample["out"]), "--warehouse", str(sample["warehouse"]),
+    )  # fmt: skip
     assert printed.returncode == 0, printed.stderr[-3000:]
     folder = sample["out"] / "watch" / "2025-06-15"
     first, *files = printed.stdout.splitlines()
@@ -168,15 +161,10 @@ def test_kesu_watch_with_another_window_and_date(sample):
     assert max(p["drop_date"] for p in manifest["partitions"]) == "2025-06-15"
 
 
-def test_kesu_maintain_prints_a_line_per_table_and_none_of_prefects(sample):
+def test_kesu_maintain_prints_a_line_per_table_and_none_of_prefects(sample, kesu_process):
     """Last in this module: it compacts the tables the tests above read (nothing is vacuumed,
     every version is younger than a week)."""
-    from prefect.settings import PREFECT_API_URL
-
-    argv = [str(KESU), "maintain", "--warehouse", str(sample["warehouse"])]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KESU_")}
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    printed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    printed = kesu_process("maintain", "--warehouse", str(sample["warehouse"]))
     assert printed.returncode == 0, printed.stderr[-3000:]
     tables = [line.split()[0] for line in printed.stdout.splitlines()]
     assert {"stg_hotline", "stg_complaints", "quarantine/hotline"} <= set(tables)

@@ -115,7 +115,7 @@ def test_drop_logs_per_feed_and_tables_and_report_are_assets(landing, tmp_path, 
 
 
 def test_backfill_prints_a_line_a_drop_and_the_summary_without_prefect_chatter(
-    landing, tmp_path, demo_key, capsys, caplog
+    landing, tmp_path, demo_key, capsys, caplog, kesu_process
 ):
     argv = ["backfill", "--start", str(DAY), "--end", str(DAY), "--landing", str(landing)]
     assert cli.main([*argv, "--warehouse", str(tmp_path / "wh")]) == 0
@@ -129,10 +129,10 @@ def test_backfill_prints_a_line_a_drop_and_the_summary_without_prefect_chatter(
         "regulator_transfers",
     ]
     # Prefect's console handler never writes to pytest's capture: the real command, apart
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KESU_")}
-    env |= {"PREFECT_API_URL": api_url(), "KESU_PII_KEY": "chatter-test-key-0123456789abcdef"}
-    real = [str(KESU), *argv, "--warehouse", str(tmp_path / "wh-subprocess")]
-    done = subprocess.run(real, env=env, capture_output=True, text=True, timeout=600)
+    done = kesu_process(
+        *argv, "--warehouse", str(tmp_path / "wh-subprocess"),
+        KESU_PII_KEY="chatter-test-key-0123456789abcdef",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[0].startswith(f"[1/1] {DAY} ingested: loaded ")
     assert "Finished in state" not in done.stdout + done.stderr

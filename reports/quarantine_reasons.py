@@ -94,6 +94,15 @@ PHRASES: list[tuple[str, Any]] = [
         r"\1 中的引号到第 \2 行闭合，但 \3 中带引号的值在闭合引号后还有文字；"
         r"这几行作为一条记录隔离",
     ),
+    # an Excel error value (warehouse.landing_excel); "line N: " is translated below
+    (
+        r"^(line \d+: )?(.+?) holds an Excel error value \(([^)]+)\), not a value",
+        r"\1\2 中是 Excel 错误值（\3），不是有效值",
+    ),
+    (
+        r"^(line \d+: )?(.+?) holds an Excel error value, not a value",
+        r"\1\2 中是 Excel 错误值，不是有效值",
+    ),
     (r"not valid text in the file's encoding \((.+?)\)", r"不是文件编码（\1）下的有效文本"),
     (r"^lines (\d+)-(\d+): ", r"第 \1–\2 行："),
     (r"^line (\d+): ", r"第 \1 行："),

@@ -489,14 +489,20 @@ def _xlsx(
     title: str | None = None,
     empty_rows: int = 0,
     notes_sheet: bool = False,
+    rows_above: int = 0,
+    errors: dict[tuple[int, str], str] | None = None,
 ) -> bytes:
-    """A regulator_transfers workbook; 转办日期 as real Excel dates, the rest as text."""
+    """A regulator_transfers workbook; 转办日期 as real Excel dates, the rest as text.
+    `rows_above`: formatted but empty rows above the header; `errors`: (record index, column)
+    -> a formula's cached error value (`#N/A`) in that cell."""
     buf = io.BytesIO()
     book = xlsxwriter.Workbook(buf, {"in_memory": True})
     sheet = book.add_worksheet("转办清单")
     day_format, bold = book.add_format({"num_format": "yyyy-mm-dd"}), book.add_format({"bold": 1})
     names = list(transfer(0))
-    top = 0
+    top = rows_above
+    for i in range(rows_above):
+        sheet.write_blank(i, 0, None, bold)
     if title:  # a merged title row above the header
         sheet.merge_range(0, 0, 0, len(names) - 1, title, bold)
         top = 1
@@ -506,7 +512,9 @@ def _xlsx(
     sheet.merge_range(top, len(names), top, len(names) + 1, "备注", bold)
     for i, row in enumerate(rows, start=top + 1):
         for j, name in enumerate(names):
-            if name == "transferred_on":
+            if (i - top - 1, name) in (errors or {}):  # a lookup that failed
+                sheet.write_formula(i, j, "=VLOOKUP(A1,Z:Z,2,0)", None, errors[i - top - 1, name])
+            elif name == "transferred_on":
                 sheet.write_datetime(i, j, datetime.fromisoformat(row[name]), day_format)
             elif row[name]:
                 sheet.write_string(i, j, row[name])
@@ -536,6 +544,27 @@ def test_xlsx_with_extra_sheets_merged_header_cells_and_empty_trailing_rows(tmp_
     bad = drop.bad("R002")
     assert (bad["source_line"], bad["rule"], bad["field"]) == (3, "order", "办理期限、转办日期")
     assert "2025-02-20" in bad["reason"] and "2025-02-27" in bad["reason"]
+
+
+def test_xlsx_error_values_are_held_and_lines_are_the_sheets_rows(tmp_path):
+    """`#N/A` of a failed lookup was read as an empty cell and loaded without a word; and with
+    empty rows above the header (the reader starts at the header), every record's line was off
+    by their number."""
+    rows = [transfer(1), transfer(2), transfer(3)]
+    errors = {(1, "matter"): "#N/A", (2, "branch_code"): "#REF!", (2, "source"): "#DIV/0!"}
+    data = _xlsx(rows, rows_above=2, errors=errors)
+    drop = ingest(tmp_path, {"transfers.xlsx": data}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (3, 1, 2)
+    assert drop.loaded["source_line"].to_list() == [4]  # the header is row 3
+    bad = drop.quarantined.sort("source_line")
+    assert bad["source_line"].to_list() == [5, 6]
+    assert bad["rule"].to_list() == ["record_shape", "record_shape"]
+    assert bad["reason"].to_list() == [
+        "line 5: 投诉事项 holds an Excel error value (#N/A), not a value",
+        "line 6: 来源 holds an Excel error value (#DIV/0!), not a value; 被投诉机构 holds an "
+        "Excel error value (#REF!), not a value",
+    ]
 
 
 def test_xlsx_with_a_title_row_above_the_header_fails_saying_so(tmp_path):

@@ -1,4 +1,4 @@
-"""Reading an Excel landing file (.xlsx or .xls): the first sheet, header in the first row.
+"""Reading an Excel landing file (.xlsx or .xls): the first sheet, header in its first row.
 
 The workbook is untrusted: an .xlsx's sheets are size-checked before the Excel reader (calamine,
 through fastexcel) allocates them. A cell holding an Excel error value (`#N/A` of a failed lookup,
@@ -151,7 +151,8 @@ def _error_reasons(errors: object, headers: list[str], lines: int, first: int) -
 
 
 def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
-    """The first sheet of an .xlsx or .xls file, header in the first row, as text columns."""
+    """The first sheet of an .xlsx or .xls file, header in its first row with a value (rows
+    above it that are empty, or only formatted, are skipped), as text columns."""
     import fastexcel  # only Excel files pay for it
 
     if data is None:
@@ -189,10 +190,10 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
     reasons = _error_reasons(errors, frame.columns, frame.height, first)
     frame = frame.with_columns(pl.Series(RAGGED, reasons, dtype=pl.String))
     # Excel keeps formatted-but-empty rows at the end (cells without a value, or blank text);
-    # they are not records.
+    # they are not records. A row whose only cell holds an error value is one.
     data_cols = [c for c in frame.columns if c not in (LINE, RAGGED)]
-    blank = (pl.col(c).str.strip_chars().replace("", None).is_null() for c in data_cols)
-    empty = frame.select(pl.all_horizontal(blank)).to_series()
+    blank = [pl.col(c).str.strip_chars().replace("", None).is_null() for c in data_cols]
+    empty = frame.select(pl.all_horizontal(*blank, pl.col(RAGGED).is_null())).to_series()
     trailing = 0
     for is_empty in reversed(empty.to_list()):
         if not is_empty:

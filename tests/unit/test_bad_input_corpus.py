@@ -514,12 +514,13 @@ def _xlsx(
         for j, name in enumerate(names):
             if (i - top - 1, name) in (errors or {}):  # a lookup that failed
                 sheet.write_formula(i, j, "=VLOOKUP(A1,Z:Z,2,0)", None, errors[i - top - 1, name])
-            elif name == "transferred_on":
+            elif name == "transferred_on" and row[name]:
                 sheet.write_datetime(i, j, datetime.fromisoformat(row[name]), day_format)
             elif row[name]:
                 sheet.write_string(i, j, row[name])
-        sheet.write_string(i, len(names), "已电话联系")
-        sheet.write_string(i, len(names) + 1, "待回访")
+        if any(row.values()):
+            sheet.write_string(i, len(names), "已电话联系")
+            sheet.write_string(i, len(names) + 1, "待回访")
     for i in range(len(rows) + top + 1, len(rows) + top + 1 + empty_rows):
         sheet.write_blank(i, 0, None, bold)  # formatted but empty
         sheet.write_string(i, 3, "")
@@ -550,20 +551,22 @@ def test_xlsx_error_values_are_held_and_lines_are_the_sheets_rows(tmp_path):
     """`#N/A` of a failed lookup was read as an empty cell and loaded without a word; and with
     empty rows above the header (the reader starts at the header), every record's line was off
     by their number."""
-    rows = [transfer(1), transfer(2), transfer(3)]
+    rows = [transfer(1), transfer(2), transfer(3), {k: "" for k in transfer(4)}]
     errors = {(1, "matter"): "#N/A", (2, "branch_code"): "#REF!", (2, "source"): "#DIV/0!"}
+    errors[3, "status"] = "#N/A"  # the last row's only cell: not an empty row at the end
     data = _xlsx(rows, rows_above=2, errors=errors)
     drop = ingest(tmp_path, {"transfers.xlsx": data}, feed="regulator_transfers")
     outcome = _single(drop)
-    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (3, 1, 2)
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (4, 1, 3)
     assert drop.loaded["source_line"].to_list() == [4]  # the header is row 3
     bad = drop.quarantined.sort("source_line")
-    assert bad["source_line"].to_list() == [5, 6]
-    assert bad["rule"].to_list() == ["record_shape", "record_shape"]
+    assert bad["source_line"].to_list() == [5, 6, 7]
+    assert set(bad["rule"]) == {"record_shape"}
     assert bad["reason"].to_list() == [
         "line 5: 投诉事项 holds an Excel error value (#N/A), not a value",
         "line 6: 来源 holds an Excel error value (#DIV/0!), not a value; 被投诉机构 holds an "
         "Excel error value (#REF!), not a value",
+        "line 7: 办理状态 holds an Excel error value (#N/A), not a value",
     ]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 from kesu.transforms import quarantine
+from kesu.transforms.columns import COLUMNS
 from kesu.transforms.parsing import constant
 from kesu.transforms.staging import (
     ISSUE_SCHEMA,
@@ -92,13 +93,34 @@ def missing_columns_reason(feed: str, file_name: str, rows: int, check: HeaderCh
     each of its rows is held with. Without any of the feed's headers its first row is likely
     no header at all; its values are not quoted (it can be a record)."""
     missing = "、".join(check.missing_required)
+    held = f"none of its {rows} rows was loaded, all are held in quarantine"
+    if not check.rename and (separator := _other_separator(feed, check.unknown)):
+        return (
+            f"{file_name}: its header row is separated by {separator}, not commas, so its "
+            f"required column(s) {missing} are not found; {held} — re-export it as CSV, its "
+            "values separated by commas (feeds.md)"
+        )
     reason = (
-        f"{file_name}: required column(s) {missing} missing; none of its {rows} rows was "
-        "loaded, all are held in quarantine — re-export it with every column of feeds.md"
+        f"{file_name}: required column(s) {missing} missing; {held} — re-export it with "
+        "every column of feeds.md"
     )
     if not check.rename:  # e.g. a title row above the header
         reason += f"; none of the {feed} headers is in the first row, which must be the header row"
     return reason
+
+
+# separators an export may use instead of the comma (a spreadsheet's "text" or a locale's CSV)
+_SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "vertical bars"}
+
+
+def _other_separator(feed: str, headers: list[str]) -> str | None:
+    """The separator, if `headers` (those of no known name) are the feed's headers joined by
+    another character than the comma."""
+    known = {c.header for c in COLUMNS[feed]}
+    for character, name in _SEPARATORS.items():
+        if any(known & {part.strip() for part in h.split(character)} for h in headers):
+            return name
+    return None
 
 
 def hold_all(staged: StagedFile, missing: Sequence[str], reason: str) -> pl.DataFrame:

@@ -80,13 +80,28 @@ def test_a_file_held_whole_keeps_its_text_masked():
         # a title row or no header at all: its "headers" are values, never quoted
         (["T1", "投诉"], "投诉编号", "which must be the header row"),
     ],
-)
+)  # fmt: skip
 def test_the_reason_a_file_is_held_names_the_missing_columns_not_its_values(headers, first, ends):
     check = check_headers(FEED, headers)
     reason = drop_rows.missing_columns_reason(FEED, "f.csv", 7, check)
     assert reason.startswith(f"f.csv: required column(s) {first}、")
     assert "none of its 7 rows was loaded" in reason and reason.endswith(ends)
     assert "T1" not in reason.replace("f.csv", "")
+
+
+@pytest.mark.parametrize(("separator", "named"), [("\t", "tabs"), (";", "semicolons")])
+def test_a_file_separated_by_another_character_is_told_so(separator, named):
+    """A tab-separated export reads as one column: its headers are there, only not split."""
+    check = check_headers(FEED, [separator.join(["投诉编号", "工单类型", "受理渠道"])])
+    reason = drop_rows.missing_columns_reason(FEED, "f.csv", 7, check)
+    assert reason.startswith(
+        f"f.csv: its header row is separated by {named}, not commas, so its required column(s) "
+        "投诉编号、"
+    )
+    assert reason.endswith(
+        "are not found; none of its 7 rows was loaded, all are held in quarantine — re-export "
+        "it as CSV, its values separated by commas (feeds.md)"
+    )
 
 
 def test_files_staged_together_come_out_as_each_file_alone():

@@ -189,8 +189,8 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
     frame = frame.with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + first).alias(LINE))
     reasons = _error_reasons(errors, frame.columns, frame.height, first)
     frame = frame.with_columns(pl.Series(RAGGED, reasons, dtype=pl.String))
-    # Excel keeps formatted-but-empty rows at the end (cells without a value, or blank text);
-    # they are not records. A row whose only cell holds an error value is one.
+    # Excel keeps formatted-but-empty rows (cells without a value, or blank text): they are no
+    # records, as a CSV's blank lines are not. A row whose only cell holds an error value is one.
     data_cols = [c for c in frame.columns if c not in (LINE, RAGGED)]
     blank = [pl.col(c).str.strip_chars().replace("", None).is_null() for c in data_cols]
     empty = frame.select(pl.all_horizontal(*blank, pl.col(RAGGED).is_null())).to_series()
@@ -200,6 +200,11 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
             break
         trailing += 1
     if trailing:
-        frame = frame.head(frame.height - trailing)
+        frame, empty = frame.head(frame.height - trailing), empty.head(empty.len() - trailing)
         notes.append(f"ignored {trailing} empty row(s) at the end of the sheet")
+    if empty.any():
+        lines = frame.filter(empty)[LINE].to_list()
+        shown = ", ".join(str(n) for n in lines[:10]) + (", …" if len(lines) > 10 else "")
+        notes.append(f"ignored {len(lines)} empty row(s) between the records: line {shown}")
+        frame = frame.filter(~empty)
     return SourceTable(frame, "xlsx", notes)

@@ -548,25 +548,27 @@ def test_xlsx_with_extra_sheets_merged_header_cells_and_empty_trailing_rows(tmp_
 
 
 def test_xlsx_error_values_are_held_and_lines_are_the_sheets_rows(tmp_path):
-    """`#N/A` of a failed lookup was read as an empty cell and loaded without a word; and with
-    empty rows above the header (the reader starts at the header), every record's line was off
-    by their number."""
-    rows = [transfer(1), transfer(2), transfer(3), {k: "" for k in transfer(4)}]
-    errors = {(1, "matter"): "#N/A", (2, "branch_code"): "#REF!", (2, "source"): "#DIV/0!"}
-    errors[3, "status"] = "#N/A"  # the last row's only cell: not an empty row at the end
+    """`#N/A` of a failed lookup was read as an empty cell and loaded without a word; with empty
+    rows above the header (the reader starts at the header), every record's line was off by
+    their number; an empty row between records is no record, as a CSV's blank line is not."""
+    empty = {k: "" for k in transfer(0)}
+    rows = [transfer(1), empty, transfer(2), transfer(3), empty]
+    errors = {(2, "matter"): "#N/A", (3, "branch_code"): "#REF!", (3, "source"): "#DIV/0!"}
+    errors[4, "status"] = "#N/A"  # the last row's only cell: not an empty row at the end
     data = _xlsx(rows, rows_above=2, errors=errors)
     drop = ingest(tmp_path, {"transfers.xlsx": data}, feed="regulator_transfers")
     outcome = _single(drop)
     assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (4, 1, 3)
+    assert "ignored 1 empty row(s) between the records: line 5" in outcome.notes
     assert drop.loaded["source_line"].to_list() == [4]  # the header is row 3
     bad = drop.quarantined.sort("source_line")
-    assert bad["source_line"].to_list() == [5, 6, 7]
+    assert bad["source_line"].to_list() == [6, 7, 8]
     assert set(bad["rule"]) == {"record_shape"}
     assert bad["reason"].to_list() == [
-        "line 5: 投诉事项 holds an Excel error value (#N/A), not a value",
-        "line 6: 来源 holds an Excel error value (#DIV/0!), not a value; 被投诉机构 holds an "
+        "line 6: 投诉事项 holds an Excel error value (#N/A), not a value",
+        "line 7: 来源 holds an Excel error value (#DIV/0!), not a value; 被投诉机构 holds an "
         "Excel error value (#REF!), not a value",
-        "line 7: 办理状态 holds an Excel error value (#N/A), not a value",
+        "line 8: 办理状态 holds an Excel error value (#N/A), not a value",
     ]
 
 

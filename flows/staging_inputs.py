@@ -31,7 +31,7 @@ from kesu.transforms import (
 from kesu.transforms.columns import STAGED_TABLE
 from kesu.transforms.lookups import Lookups
 from kesu.transforms.staging import StagingContext
-from kesu.warehouse import csv_bytes, csv_records, landing, landing_excel
+from kesu.warehouse import csv_bytes, csv_records, landing, landing_excel, xlsx_xml
 from kesu.warehouse.raw import sha256_file
 
 from kesu import version
@@ -51,6 +51,7 @@ STAGING_CODE = (
     csv_records,
     csv_bytes,
     landing_excel,
+    xlsx_xml,
     suites,
     translate,
     runner,

@@ -103,6 +103,12 @@ PHRASES: list[tuple[str, Any]] = [
         r"^(line \d+: )?(.+?) holds an Excel error value, not a value",
         r"\1\2 中是 Excel 错误值，不是有效值",
     ),
+    (
+        r"^(line \d+: )?(.+?) holds a number of 16 or more digits, more than the 15 Excel keeps: "
+        r"its last digits are lost \(the column must be stored as text\)",
+        r"\1\2 中是 16 位以上的数字，超过 Excel 保留的 15 位有效数字，末几位已丢失"
+        r"（该列须以文本格式保存）",
+    ),
     (r"not valid text in the file's encoding \((.+?)\)", r"不是文件编码（\1）下的有效文本"),
     (r"^lines (\d+)-(\d+): ", r"第 \1–\2 行："),
     (r"^line (\d+): ", r"第 \1 行："),

@@ -1,5 +1,6 @@
 """Reading landing files: encodings, quoting, ragged records, line numbers, the drop listing."""
 
+import io
 import os
 from datetime import date
 
@@ -125,3 +126,30 @@ def test_a_bare_carriage_return_inside_a_quoted_line_is_text_not_a_crash():
     assert _fields('""\r",B03,x') == ['\r"', "B03", "x"]
     assert _open_field('a,"b\rc') == 1
     assert _open_field('a,"b\rc"') is None
+
+
+def test_long_numbers_are_counted_as_the_excel_reader_counts_rows_and_columns():
+    """A sheet starting at C3 (formatted rows and columns before it): the reader's record 0 is
+    row 4 and its column 0 is C. Only numeric cells of 16 or more digits count, not text."""
+    import openpyxl
+    from kesu.warehouse.xlsx_xml import header_row, long_numbers
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A1"].fill = openpyxl.styles.PatternFill("solid", fgColor="FFFF00")
+    for r, row in enumerate(
+        [
+            ["id", "证件号码", "金额"],
+            [202506270000012345, "110101199003077777", 100.5],  # a number; text
+            ["R2", 110101199003077777, 1e15],  # 16 digits before the point, written 1e+15
+            ["R3", 999999999999999, -2.5e16],  # 15 digits: exact; a negative one of 17
+        ],
+        start=3,
+    ):
+        for c, value in enumerate(row, start=3):
+            sheet.cell(row=r, column=c, value=value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    data = buffer.getvalue()
+    assert header_row(data) == 3
+    assert long_numbers(data, 3) == {0: [0], 1: [1, 2], 2: [2]}

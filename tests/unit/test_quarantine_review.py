@@ -274,6 +274,8 @@ def test_cli_refuses_a_warehouse_that_does_not_exist(tmp_path):
          "第 3–4 行：投诉内容 中的引号到第 4 行闭合，但 投诉内容 中带引号的值在闭合引号后还有文字；这几行作为一条记录隔离"),
         ("line 6: 来源 holds an Excel error value (#DIV/0!), not a value; (column 16 has no header) holds an Excel error value, not a value",
          "第 6 行：来源 中是 Excel 错误值（#DIV/0!），不是有效值；(column 16 has no header) 中是 Excel 错误值，不是有效值"),
+        ("line 3: 转办单号 holds a number of 16 or more digits, more than the 15 Excel keeps: its last digits are lost (the column must be stored as text)",
+         "第 3 行：转办单号 中是 16 位以上的数字，超过 Excel 保留的 15 位有效数字，末几位已丢失（该列须以文本格式保存）"),
         ("line 7: not valid text in the file's encoding (UTF-8)", "第 7 行：不是文件编码（UTF-8）下的有效文本"),
         ("something new", "something new"),  # an unknown phrase is kept, never lost
     ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -284,12 +285,12 @@ def _read_utf8(
             f"{name}: the header row has a quote that does not close on its line; the header "
             "must be one line of column names"
         )
-    headers = [h.strip() for h in next(csv.reader([header_line]))]
+    notes = list(notes)
+    headers = clean_headers(next(csv.reader([header_line])), notes)
     width = len(headers)
     free = (
         None if multiline is None else frozenset(i for i, h in enumerate(headers) if h in multiline)
     )
-    notes = list(notes)
     frame = None
     quotes = b'"' in body  # looked for once: ~3 ms through a bank day's calls, asked thrice
     if not bad_lines:
@@ -428,6 +429,24 @@ def _quote_trouble(
         multi = range(width) if free is None else sorted(free)
         checks += [pl.col(f"_c{i}").str.contains(record) for i in multi]
     return bool(frame.select(pl.any_horizontal(checks).fill_null(False).any()).item())
+
+
+# Characters that show as nothing (Unicode's format characters): a second BOM where two exports
+# were joined, a zero-width space pasted from a web page. In a header they hide a known name.
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def clean_headers(headers: Sequence[str], notes: list[str]) -> list[str]:
+    """The headers without surrounding spaces or invisible characters; a note if any held one
+    (a header is a column's name, not personal data: it may be named)."""
+    cleaned = [_INVISIBLE.sub("", h).strip() for h in headers]
+    touched = [c for h, c in zip(headers, cleaned, strict=True) if _INVISIBLE.search(h)]
+    if touched:
+        notes.append(
+            "invisible characters (a BOM, a zero-width space) removed from the header(s) "
+            + "、".join(touched)
+        )
+    return cleaned
 
 
 def _unique_header(headers: list[str], i: int) -> str:

@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 
 import polars as pl
-from kesu.warehouse.landing import LINE, RAGGED, SourceReadError, SourceTable, _unique_header
+from kesu.warehouse.landing import (
+    LINE,
+    RAGGED,
+    SourceReadError,
+    SourceTable,
+    _unique_header,
+    clean_headers,
+)
 from kesu.warehouse.xlsx_xml import check_sheet_sizes, header_row, long_numbers
 
 # Excel's error values, as the reader names them (`Error(Div0)`)
@@ -87,11 +94,12 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
     # fastexcel names a column without a header `__UNNAMED__<i>`; name it as the CSV reader does
     # so that staging reports it instead of dropping it as one of kesu's own `_` columns.
+    headers = clean_headers(frame.columns, notes)
     frame = frame.rename(
         {
             c: f"(column {i + 1} has no header)"
             if c.startswith("__UNNAMED__")
-            else _unique_header([h.strip() for h in frame.columns], i)
+            else _unique_header(headers, i)
             for i, c in enumerate(frame.columns)
         }
     )

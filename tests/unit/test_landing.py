@@ -153,3 +153,35 @@ def test_long_numbers_are_counted_as_the_excel_reader_counts_rows_and_columns():
     data = buffer.getvalue()
     assert header_row(data) == 3
     assert long_numbers(data, 3) == {0: [0], 1: [1, 2], 2: [2]}
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["\ufeff\ufeff通话编号,来电时间", "通话编号\u200b,来电时间", "\u2060通话编号, 来电时间\u200d"],
+)
+def test_invisible_characters_in_a_header_are_removed_and_noted(header):
+    """A second BOM where two exports were joined, a zero-width space pasted from a web page:
+    the header looked like 通话编号 and was an unknown column, so the file failed for a
+    required column that was there."""
+    table = read_csv_text(f"{header}\nC1,2025-07-01 10:00:00\n".encode(), "f.csv", frozenset())
+    assert table.frame.columns[:2] == ["通话编号", "来电时间"]
+    assert table.frame.row(0)[:2] == ("C1", "2025-07-01 10:00:00")
+    assert table.notes == [
+        "invisible characters (a BOM, a zero-width space) removed from the header(s) "
+        + ("通话编号、来电时间" if header.endswith("\u200d") else "通话编号")
+    ]
+
+
+def test_invisible_characters_in_an_excel_header_are_removed_and_noted(tmp_path):
+    import openpyxl
+    from kesu.warehouse.landing_excel import read_excel
+
+    book = openpyxl.Workbook()
+    book.active.append(["\u200b转办单号", "来源"])
+    book.active.append(["R1", "12378热线"])
+    book.save(tmp_path / "t.xlsx")
+    table = read_excel(tmp_path / "t.xlsx")
+    assert table.frame.columns[:2] == ["转办单号", "来源"]
+    assert table.notes == [
+        "invisible characters (a BOM, a zero-width space) removed from the header(s) 转办单号"
+    ]

@@ -9,7 +9,8 @@ What is detected (digits may be full-width, `１３８…`: they are read as ASC
 Each number starts after a character that is neither a digit nor a Latin letter (or at the start):
 `C2025030300001` and `KF13812345678` are read as ids.
 - mobiles: `1[3-9]` + 9 digits, optionally after `+86`/`86`, with any separators between any
-  digits (spaces, `-`, `.`, `·`, full-width ones): `138.3333.4444`, `138 - 6666 - 7777`,
+  digits (spaces, no-break and zero-width ones too, `-`, `.`, `·`, full-width ones):
+  `138.3333.4444`, `138 - 6666 - 7777`,
   `1385555-6666` -> `138****4444`;
 - resident IDs: 17 digits + a digit or X with a plausible birth date (year 19xx/20xx, month 0-1x,
   day 0-3x), separators anywhere: `110105 19491231 002X` -> `1101**********002X`;
@@ -35,8 +36,13 @@ import polars as pl
 FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["Ｘ", "ｘ"]
 ASCII = [str(i) for i in range(10)] + ["X", "x"]
 
+# What may stand between the digits of one number as a space: the space, tab and ideographic
+# space, the no-break and typographic spaces of text copied from a web page or a document, and
+# the characters that show as nothing (zero-width space and joiners, soft hyphen, BOM): a phone
+# written `138\u00a00013\u00a08000` or `138\u200b0013\u200b8000` is one phone.
+_SPACE = " \t\u3000\u00a0\u00ad\u2000-\u200f\u202f\u205f\u2060-\u2064\ufeff"
 # a separator between two digits of one number: spaces, or a dash/dot with spaces around it
-_SEP = r"(?:[ \t　]*[-.·—–－．][ \t　]*|[ \t　]+)?"
+_SEP = rf"(?:[{_SPACE}]*[-.·—–－．][{_SPACE}]*|[{_SPACE}]+)?"
 # a number starts after a character that is neither a digit nor a Latin letter: C2025030300001
 # and KF13812345678 are ids (and a check per id would cost seconds on a bank's day of calls)
 _LEFT = r"(^|[^0-9A-Za-z])"
@@ -86,11 +92,11 @@ _LONG_RUN = (r"(^|[^0-9A-Za-z])(\d{3})\d{4,}(\d{4})([^0-9]|$)", "${1}${2}****${3
 _SHORT_RUN = (r"(^|[^0-9A-Za-z*])\d{3,6}(\d{4})([^0-9]|$)", "${1}****${2}${3}")
 
 # a value that could hold any of the above: 7 digits or more, separators allowed between them
-_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d(?:[ \t　]*[-.·—–－．]?[ \t　]*\d){6}"
+_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d(?:[{_SPACE}]*[-.·—–－．]?[{_SPACE}]*\d){{6}}"
 # a value that could hold one of the shapes: 10 digits or more (the fewest: a landline's 3-digit
 # area code and 7-digit number), separators or an area code's closing bracket between them.
 # A date `20250705` in a file name is not one: the detector's ~10 regexes do not run on it.
-_SHAPE_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d(?:[ \t　)）]*[-.·—–－．]?[ \t　]*\d){9}"
+_SHAPE_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d(?:[{_SPACE})）]*[-.·—–－．]?[{_SPACE}]*\d){{9}}"
 # a value that is wholly a date or date-time as the feeds write them (`2025-07-03 25:61`: a
 # date-time column's held value) holds none of the above, though it is a candidate: its longest
 # run of digits and separators has 10 digits (`2025-07-03 12`; `:`, `/` and `T` separate none),
@@ -101,8 +107,9 @@ _DATE_TIME = (
 )
 _FULL_WIDTH_CHAR = "[０-９Ｘｘ]"
 # not glued to a Latin letter: C2025030300001234 is a call id, even when its digits pass Luhn
-_CARD_CANDIDATE = r"(?:^|[^0-9A-Za-z])\d[\d -]{11,}\d(?:[^0-9A-Za-z]|$)"
-_CARD = r"^(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)$"
+_CARD_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d[\d{_SPACE}-]{{11,}}\d(?:[^0-9A-Za-z]|$)"
+_CARD = rf"^(?:\d{{13,19}}|\d{{4}}(?:[{_SPACE}-]\d{{4}}){{2,3}}(?:[{_SPACE}-]\d{{1,3}})?)$"
+_CARD_SEPARATOR = rf"[{_SPACE}-]"
 
 
 def ascii_digits(text: pl.Series) -> pl.Series:
@@ -145,14 +152,14 @@ def _card_numbers(text: pl.Series) -> pl.Series:
     found = found.filter(found.str.contains(_CARD))
     if found.is_empty():
         return found
-    return found.filter(luhn_valid(found.str.replace_all(r"[ -]", "")))
+    return found.filter(luhn_valid(found.str.replace_all(_CARD_SEPARATOR, "")))
 
 
 def _mask_cards(text: pl.Series) -> pl.Series:
     cards = _card_numbers(text)
     if cards.is_empty():
         return text
-    digits = cards.str.replace_all(r"[ -]", "")
+    digits = cards.str.replace_all(_CARD_SEPARATOR, "")
     masked = digits.str.slice(0, 4) + "****" + digits.str.slice(-4)
     # longest first: a card written inside another candidate is replaced as the longer one
     order = cards.str.len_chars().arg_sort(descending=True)

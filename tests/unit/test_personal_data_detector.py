@@ -41,6 +41,16 @@ from kesu.warehouse.landing import read_source
         ("4111111111111111", "4111****1111"),
         ("卡号6222 0212 3456 7890 128", "卡号6222****0128"),
         ("6222-0212-3456-7890-128", "6222****0128"),
+        # spaces of copied text between the digits, and characters that show as nothing: a
+        # no-break space, an en space, a zero-width space or joiner, a soft hyphen, a BOM
+        ("电话138\u00a00013\u00a08000", "电话138****8000"),
+        ("138\u20020013\u20028000", "138****8000"),
+        ("客户电话138\u200b0013\u200b8000", "客户电话138****8000"),
+        ("1\u200c3\u200d8\u20600013 8000", "138****8000"),
+        ("电话138\u00ad0013\u00ad8000。", "电话138****8000。"),
+        ("138\ufeff00138000", "138****8000"),
+        ("身份证11010519491231002\u200bX", "身份证1101**********002X"),
+        ("卡号4111\u00a01111\u00a01111\u00a01111", "卡号4111****1111"),
         # landlines: the area code stays, the local number keeps its last 4
         ("0592-5123456", "0592-****3456"),
         ("(0592)5123456", "(0592)****3456"),

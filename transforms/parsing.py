@@ -40,6 +40,10 @@ FULL_WIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {
     "\u3000": " ",
 }
 ACCEPTED = "YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM or YYYY年MM月DD日"
+# Characters that show as nothing (a soft hyphen, zero-width spaces and joiners, bidirectional
+# marks, a BOM), as the body of a regular expression's class: text pasted from a web page or a
+# document carries them, and they hide inside a number, a name or a header.
+INVISIBLE = "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
 
 
 def on_series(expression: pl.Expr, raw: pl.Series) -> pl.Series:

@@ -32,6 +32,7 @@ import functools
 
 import numpy as np
 import polars as pl
+from kesu.transforms.parsing import INVISIBLE
 
 FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["Ｘ", "ｘ"]
 ASCII = [str(i) for i in range(10)] + ["X", "x"]
@@ -40,7 +41,7 @@ ASCII = [str(i) for i in range(10)] + ["X", "x"]
 # space, the no-break and typographic spaces of text copied from a web page or a document, and
 # the characters that show as nothing (zero-width space and joiners, soft hyphen, BOM): a phone
 # written `138\u00a00013\u00a08000` or `138\u200b0013\u200b8000` is one phone.
-_SPACE = " \t\u3000\u00a0\u00ad\u2000-\u200f\u202f\u205f\u2060-\u2064\ufeff"
+_SPACE = " \t\u3000\u00a0\u2000-\u200a\u202f\u205f" + INVISIBLE
 # a separator between two digits of one number: spaces, or a dash/dot with spaces around it
 _SEP = rf"(?:[{_SPACE}]*[-.·—–－．][{_SPACE}]*|[{_SPACE}]+)?"
 # a number starts after a character that is neither a digit nor a Latin letter: C2025030300001

@@ -14,12 +14,13 @@ import hmac
 
 import polars as pl
 import polars_hash  # noqa: F401 (registers the `chash` namespace)
-from kesu.transforms.parsing import on_series
+from kesu.transforms.parsing import INVISIBLE, on_series
 from kesu.transforms.personal_data import ASCII, FULL_WIDTH, mask_personal_data
 
 TOKEN_BYTES = 16
 # what separates the digits of one number as people type it (full-width forms included)
-_SEPARATORS = r"[\s\-()（）.·—–－．　]"
+# what a phone or an ID may hold between its characters: spaces, punctuation, invisible ones
+_SEPARATORS = rf"[\s\-()（）.·—–－．　{INVISIBLE}]"
 
 
 def _not_empty(text: pl.Expr) -> pl.Expr:
@@ -66,7 +67,7 @@ def id_number(raw: pl.Expr) -> pl.Expr:
 
 
 def person_name(raw: pl.Expr) -> pl.Expr:
-    return _not_empty(raw.str.replace_all(r"\s", ""))
+    return _not_empty(raw.str.replace_all(rf"[\s{INVISIBLE}]", ""))
 
 
 def normalize_phone(raw: pl.Series) -> pl.Series:

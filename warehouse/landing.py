@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from kesu.transforms.parsing import constant
+from kesu.transforms.parsing import INVISIBLE, constant
 from kesu.warehouse.csv_bytes import every_record_whole, quotes_in_place
 from kesu.warehouse.csv_records import LINE, RAGGED, resplit, shape_expr  # noqa: F401 (re-exported)
 
@@ -433,7 +433,7 @@ def _quote_trouble(
 
 # Characters that show as nothing (Unicode's format characters): a second BOM where two exports
 # were joined, a zero-width space pasted from a web page. In a header they hide a known name.
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
 
 
 def clean_headers(headers: Sequence[str], notes: list[str]) -> list[str]:

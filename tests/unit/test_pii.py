@@ -29,6 +29,20 @@ def test_full_width_digits_and_any_separators_give_the_same_token():
     assert ids.to_list() == ["11010519491231002X"] * 3
 
 
+def test_invisible_characters_and_no_break_spaces_give_the_same_token():
+    """Text copied from a web page: a no-break space, a zero-width space, a soft hyphen or a BOM
+    inside a phone, an ID or a name made another token for the same person."""
+    phones = pii.normalize_phone(
+        pl.Series(["13833334444", "138\u00a03333\u00a04444", "138\u200b3333\u200b4444",
+                   "\ufeff1383333\u00ad4444"])
+    )  # fmt: skip
+    assert phones.to_list() == ["13833334444"] * 4
+    ids = pii.normalize_id_number(pl.Series(["11010519491231002X", "110105\u200c19491231002X"]))
+    assert ids.to_list() == ["11010519491231002X"] * 2
+    names = pii.normalize_name(pl.Series(["张三", "张\u200b三", "\u2060张\u00a0三"]))
+    assert names.to_list() == ["张三"] * 3
+
+
 def test_tokens_differ_across_keys_and_kinds_and_are_not_the_value():
     value = pl.Series(["13812345678"])
     a = pii.tokens(value, KEY, "phone")[0]

@@ -18,9 +18,15 @@ from kesu.warehouse.landing import SourceReadError
 # process. A bank's day of transfers is a few thousand cells.
 MAX_CELLS = 20_000_000
 MAX_SHEET_BYTES = 1 << 30  # uncompressed XML of one sheet
+# Elements may carry a namespace prefix (`<x:c …>`): the reader reads them all the same.
 _CELL_REF = re.compile(
-    rb'<(?:c|dimension)\b[^>]*?\br(?:ef)?="(?:[A-Z]+[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})"'
+    rb'<(?:\w+:)?(?:c|dimension)\b[^>]*?\br(?:ef)?="(?:[A-Z]+[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})"'
 )
+_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\sr="([0-9]{1,7})"')
+# any cell or row, with a reference or without (placed after the one before it)
+_ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
+_ANY_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
+_REFERENCED_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\sr="')
 
 
 def _column_number(letters: bytes) -> int:
@@ -32,7 +38,9 @@ def _column_number(letters: bytes) -> int:
 
 def check_sheet_sizes(data: bytes, name: str) -> None:
     """Raise `SourceReadError` if a sheet of the .xlsx in `data` claims more than `MAX_CELLS`
-    cells (its <dimension>, or its furthest cell) or unpacks to more than `MAX_SHEET_BYTES`."""
+    cells (its <dimension>, or its furthest cell or row) or unpacks to more than
+    `MAX_SHEET_BYTES`. A cell or row without a reference is placed after the one before it: each
+    such one may reach one further, so they are added to the furthest column and row."""
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -41,7 +49,7 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
         for info in book.infolist():
             if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
                 continue
-            rows = cols = read = 0
+            rows = cols = read = unplaced_cells = unplaced_rows = 0
             tail = b""
             with book.open(info) as sheet:
                 while chunk := sheet.read(1 << 20):
@@ -55,7 +63,13 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
                     if cells := _CELL_REF.findall(text):  # by distinct value: ~4x less Python
                         rows = max(rows, *(int(digits) for digits in {d for _, d in cells}))
                         cols = max(cols, *(_column_number(c) for c in {c for c, _ in cells}))
+                    if row_refs := _ROW_REF.findall(text):
+                        rows = max(rows, *(int(digits) for digits in set(row_refs)))
+                    referenced = len(_REFERENCED_CELL.findall(text))
+                    unplaced_cells += len(_ANY_CELL.findall(text)) - referenced
+                    unplaced_rows += len(_ANY_ROW.findall(text)) - len(row_refs)
                     tail = text[-64:]
+            rows, cols = rows + unplaced_rows, cols + unplaced_cells
             if rows * cols > MAX_CELLS:
                 raise SourceReadError(
                     f"{name}: sheet {info.filename.rsplit('/', 1)[-1]} claims {rows} rows × "
@@ -68,7 +82,8 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
 # column and row. The Excel reader starts the sheet at the first row and the first column that
 # hold one (rows and columns before them, empty or merely formatted, skipped): the header is there.
 _VALUED_CELL = re.compile(
-    rb'<c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>]*>\s*(?:<f\b[^>]*?(?:/>|>[^<]*</f>)\s*)?<(?:v|is)\b'
+    rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>]*>\s*'
+    rb"(?:<(?:\w+:)?f\b[^>]*?(?:/>|>[^<]*</(?:\w+:)?f>)\s*)?<(?:\w+:)?(?:v|is)\b"
 )
 _FIRST_SHEET = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\s\w+:id="([^"]+)"')
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
@@ -113,9 +128,14 @@ def _first_sheet(book: zipfile.ZipFile) -> str | None:
 # A numeric cell (no type, or `t="n"`) whose value has 16 or more digits before the point,
 # written out or as an exponent: more than the 15 significant digits Excel keeps.
 _LONG_NUMBER = re.compile(
-    rb"<v>-?(?:[0-9]{16,}(?:\.[0-9]*)?|[1-9](?:\.[0-9]+)?[Ee]\+?(?:1[5-9]|[2-9][0-9]|[0-9]{3}))</v>"
+    rb"<(?:\w+:)?v>-?(?:[0-9]{16,}(?:\.[0-9]*)?|[1-9](?:\.[0-9]+)?[Ee]\+?(?:1[5-9]|[2-9][0-9]|"
+    rb"[0-9]{3}))</(?:\w+:)?v>"
 )
-_CELL_TAG = re.compile(rb"<c\b[^>]*>")
+# how far back a value's cell tag is looked for (past its formula), and how much of a chunk the
+# next one repeats
+OVERLAP = 16384
+_CELL_TAG = re.compile(rb"<(?:\w+:)?c\b[^>]*>")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
 _REF = re.compile(rb'\sr="([A-Z]{1,3})([0-9]{1,7})"')
 _TYPE = re.compile(rb'\st="([A-Za-z]+)"')
 
@@ -129,10 +149,12 @@ def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
     cells: set[tuple[int, int]] = set()
     for text in _sheet_chunks(data):
         for found in _LONG_NUMBER.finditer(text):
-            tags = list(_CELL_TAG.finditer(text, max(0, found.start() - 2048), found.start()))
+            tags = list(_CELL_TAG.finditer(text, max(0, found.start() - OVERLAP), found.start()))
             if not tags:
                 continue
             tag = tags[-1].group(0)
+            if tag.endswith(b"/>") or _CELL_END.search(text, tags[-1].end(), found.start()):
+                continue  # the cell before, closed: this value's own tag is further back
             kind, ref = _TYPE.search(tag), _REF.search(tag)
             if ref and (kind is None or kind.group(1) == b"n"):
                 cells.add((int(ref.group(2)), _column_number(ref.group(1))))
@@ -150,7 +172,7 @@ def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
     return held
 
 
-def _sheet_chunks(data: bytes, size: int = 1 << 20, overlap: int = 4096) -> Iterator[bytes]:
+def _sheet_chunks(data: bytes, size: int = 1 << 20, overlap: int = OVERLAP) -> Iterator[bytes]:
     """The first sheet's XML in chunks, each beginning with the end of the one before (a cell
     may straddle two), so a match may be found twice."""
     with zipfile.ZipFile(io.BytesIO(data)) as book:

@@ -774,9 +774,12 @@ def test_a_quote_that_never_closes_in_a_large_file_holds_one_record_not_the_drop
     assert drop.quarantined["source_line"].to_list() == [3]
 
 
-def _xlsx_bomb() -> bytes:
+def _xlsx_bomb(kind: str = "dimension") -> bytes:
     """A 5 KB workbook whose one cell sits in a sheet that claims A1:XFD1048576: the Excel
-    reader would allocate 512 GiB for it and abort the process."""
+    reader would allocate 512 GiB for it and abort the process. `kind`: "prefixed", the same
+    with every element under a namespace prefix (`<x:dimension …>`, which the reader reads
+    too); "unplaced", no dimension but a row 1048576 of 20 cells without references (the
+    reader places each after the one before)."""
     buf = io.BytesIO()
     book = xlsxwriter.Workbook(buf, {"in_memory": True})
     book.add_worksheet("转办清单").write_string(0, 0, "转办单号")
@@ -786,12 +789,34 @@ def _xlsx_bomb() -> bytes:
         for info in src.infolist():
             data = src.read(info)
             if info.filename == "xl/worksheets/sheet1.xml":
-                data = re.sub(
-                    rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', data
-                )
-                assert b"XFD1048576" in data
+                claim = b"" if kind == "unplaced" else b'<dimension ref="A1:XFD1048576"/>'
+                data = re.sub(rb'<dimension ref="[^"]*"/>', claim, data)
+                if kind == "unplaced":
+                    cells = b'<c t="inlineStr"><is><t>x</t></is></c>' * 20
+                    row = b'<row r="1048576">' + cells + b"</row></sheetData>"
+                    data = data.replace(b"</sheetData>", row)
+                if kind == "prefixed":
+                    data = re.sub(rb"<(/?)(?=[A-Za-z])", rb"<\1x:", data)
+                    data = data.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
+                    assert b'<x:dimension ref="A1:XFD1048576"/>' in data
             dst.writestr(info, data)
     return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("kind", "claims"),
+    [("dimension", "1048576 rows × 16384"), ("prefixed", "1048576 rows × 16384"),
+     ("unplaced", "1048576 rows × 21")],
+)  # fmt: skip
+def test_the_size_of_a_sheet_is_checked_however_its_xml_is_written(kind, claims):
+    """Checked directly, not through the reader: had the check missed one, the reader would
+    have taken the test process down. Namespace prefixes hid the claim from the check until
+    the thirty-sixth session, and so did cells without references."""
+    from kesu.warehouse.landing import SourceReadError
+    from kesu.warehouse.xlsx_xml import check_sheet_sizes
+
+    with pytest.raises(SourceReadError, match=f"claims {claims} columns"):
+        check_sheet_sizes(_xlsx_bomb(kind), "bomb.xlsx")
 
 
 def test_an_xlsx_whose_sheet_claims_a_billion_cells_fails_alone(tmp_path):

@@ -128,9 +128,14 @@ def test_a_bare_carriage_return_inside_a_quoted_line_is_text_not_a_crash():
     assert _open_field('a,"b\rc"') is None
 
 
-def test_long_numbers_are_counted_as_the_excel_reader_counts_rows_and_columns():
+@pytest.mark.parametrize("prefixed", [False, True])
+def test_long_numbers_are_counted_as_the_excel_reader_counts_rows_and_columns(prefixed):
     """A sheet starting at C3 (formatted rows and columns before it): the reader's record 0 is
-    row 4 and its column 0 is C. Only numeric cells of 16 or more digits count, not text."""
+    row 4 and its column 0 is C. Only numeric cells of 16 or more digits count, not text. The
+    same under a namespace prefix (`<x:c …>`), which the reader reads too."""
+    import re
+    import zipfile
+
     import openpyxl
     from kesu.warehouse.xlsx_xml import header_row, long_numbers
 
@@ -151,6 +156,16 @@ def test_long_numbers_are_counted_as_the_excel_reader_counts_rows_and_columns():
     buffer = io.BytesIO()
     book.save(buffer)
     data = buffer.getvalue()
+    if prefixed:
+        src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                xml = src.read(info)
+                if info.filename == "xl/worksheets/sheet1.xml":
+                    xml = re.sub(rb"<(/?)(?=[A-Za-z])", rb"<\1x:", xml)
+                    xml = xml.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
+                dst.writestr(info, xml)
+        data = out.getvalue()
     assert header_row(data) == 3
     assert long_numbers(data, 3) == {0: [0], 1: [1, 2], 2: [2]}
 

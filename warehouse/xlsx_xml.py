@@ -48,6 +48,7 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
     with book:
         for info in book.infolist():
             if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
+                _check_part_size(book, info, name)
                 continue
             rows = cols = read = unplaced_cells = unplaced_rows = 0
             tail = b""
@@ -75,6 +76,22 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
                     f"{name}: sheet {info.filename.rsplit('/', 1)[-1]} claims {rows} rows × "
                     f"{cols} columns, more than the {MAX_CELLS} cells kesu reads; not read "
                     "(re-export only the used range)"
+                )
+
+
+def _check_part_size(book: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
+    """Raise `SourceReadError` if a part of the workbook other than a sheet unpacks to more than
+    `MAX_SHEET_BYTES`: the reader loads the shared strings (`xl/sharedStrings.xml`) whole, and a
+    few MB of zip can unpack to many GB. Counted while unpacking (a zip's declared sizes can
+    lie), stopping at the limit."""
+    read = 0
+    with book.open(info) as part:
+        while chunk := part.read(1 << 20):
+            read += len(chunk)
+            if read > MAX_SHEET_BYTES:
+                raise SourceReadError(
+                    f"{name}: a part of the workbook ({info.filename.rsplit('/', 1)[-1]}) unpacks "
+                    f"to more than {MAX_SHEET_BYTES >> 20} MiB; not read (split the export)"
                 )
 
 

@@ -819,6 +819,29 @@ def test_the_size_of_a_sheet_is_checked_however_its_xml_is_written(kind, claims)
         check_sheet_sizes(_xlsx_bomb(kind), "bomb.xlsx")
 
 
+def test_an_xlsx_whose_shared_strings_unpack_past_the_limit_fails_alone(tmp_path, monkeypatch):
+    """The reader loads the shared strings whole: a few MB of zip could unpack to many GB.
+    The limit is lowered to 1 MiB here, for a 2 MiB part (the real one is 1 GiB)."""
+    from kesu.warehouse import xlsx_xml
+
+    monkeypatch.setattr(xlsx_xml, "MAX_SHEET_BYTES", 1 << 20)
+    src, out = zipfile.ZipFile(io.BytesIO(_xlsx([transfer(1)]))), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"</sst>", b"<si><t>" + b"a" * (2 << 20) + b"</t></si></sst>")
+            dst.writestr(info, data)
+    assert len(out.getvalue()) < 50_000
+    drop = ingest(tmp_path, {"big.xlsx": out.getvalue()}, feed="regulator_transfers")
+    failed = drop.files["big.xlsx"]
+    assert failed.status == "failed" and failed.rows_in == 0
+    assert failed.message == (
+        "big.xlsx: a part of the workbook (sharedStrings.xml) unpacks to more than 1 MiB; "
+        "not read (split the export)"
+    )
+
+
 def test_an_xlsx_whose_sheet_claims_a_billion_cells_fails_alone(tmp_path):
     bomb = _xlsx_bomb()
     assert len(bomb) < 10_000

@@ -23,6 +23,8 @@ from kesu.warehouse.landing import (
 )
 from kesu.warehouse.xlsx_xml import check_sheet_sizes, header_row, long_numbers
 
+ZIP_SIGNATURE = b"PK\x03\x04"  # an .xlsx is a zip archive; an .xls is not
+
 # Excel's error values, as the reader names them (`Error(Div0)`)
 EXCEL_ERRORS = {
     "Div0": "#DIV/0!",
@@ -75,7 +77,10 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
 
     if data is None:
         data = path.read_bytes()
-    if path.suffix.lower() == ".xlsx":
+    # by its bytes, not its name: the reader goes by the bytes too, and a zip named .xls is read
+    # as an .xlsx (its size unchecked, a 5 KB file could claim 512 GiB)
+    xlsx = data.startswith(ZIP_SIGNATURE)
+    if xlsx or path.suffix.lower() == ".xlsx":
         check_sheet_sizes(data, path.name)
     kind = path.suffix.lower().lstrip(".").upper()
     try:
@@ -104,7 +109,6 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         }
     )
     # a record's line is its row in the sheet, where the header may not be the first row
-    xlsx = path.suffix.lower() == ".xlsx"
     top = header_row(data) if xlsx else 1
     long = long_numbers(data, top) if xlsx else {}
     first = top + 1

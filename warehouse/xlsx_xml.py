@@ -39,8 +39,9 @@ def _column_number(letters: bytes) -> int:
 def check_sheet_sizes(data: bytes, name: str) -> None:
     """Raise `SourceReadError` if a sheet of the .xlsx in `data` claims more than `MAX_CELLS`
     cells (its <dimension>, or its furthest cell or row) or unpacks to more than
-    `MAX_SHEET_BYTES`. A cell or row without a reference is placed after the one before it: each
-    such one may reach one further, so they are added to the furthest column and row."""
+    `MAX_SHEET_BYTES`. A cell or row without a reference is placed after the one before it: a
+    row's cells without one may reach that many columns past the furthest referenced column,
+    and rows without one that many rows past the furthest referenced row."""
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -50,7 +51,7 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
             if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
                 _check_part_size(book, info, name)
                 continue
-            rows = cols = read = unplaced_cells = unplaced_rows = 0
+            rows = cols = read = widest = carry = unplaced_rows = 0
             tail = b""
             with book.open(info) as sheet:
                 while chunk := sheet.read(1 << 20):
@@ -66,17 +67,29 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
                         cols = max(cols, *(_column_number(c) for c in {c for c, _ in cells}))
                     if row_refs := _ROW_REF.findall(text):
                         rows = max(rows, *(int(digits) for digits in set(row_refs)))
-                    referenced = len(_REFERENCED_CELL.findall(text))
-                    unplaced_cells += len(_ANY_CELL.findall(text)) - referenced
                     unplaced_rows += len(_ANY_ROW.findall(text)) - len(row_refs)
+                    if carry or len(_ANY_CELL.findall(text)) > len(_REFERENCED_CELL.findall(text)):
+                        widest, carry = _unplaced_cells_per_row(text, widest, carry)
                     tail = text[-64:]
-            rows, cols = rows + unplaced_rows, cols + unplaced_cells
+            rows, cols = rows + unplaced_rows, cols + widest
             if rows * cols > MAX_CELLS:
                 raise SourceReadError(
                     f"{name}: sheet {info.filename.rsplit('/', 1)[-1]} claims {rows} rows × "
                     f"{cols} columns, more than the {MAX_CELLS} cells kesu reads; not read "
                     "(re-export only the used range)"
                 )
+
+
+def _unplaced_cells_per_row(text: bytes, widest: int, carry: int) -> tuple[int, int]:
+    """The most cells without a reference in one row so far (`widest`), and how many the row
+    that `text` ends in has (`carry`, with which the next chunk's first row goes on). Only for
+    sheets whose writer leaves references out (every usual one writes them)."""
+    counts = [
+        len(_ANY_CELL.findall(row)) - len(_REFERENCED_CELL.findall(row))
+        for row in _ANY_ROW.split(text)
+    ]
+    counts[0] += carry  # the row the chunk before ended in goes on here
+    return max(widest, *counts), counts[-1]
 
 
 def _check_part_size(book: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:

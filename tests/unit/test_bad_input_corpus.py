@@ -819,6 +819,28 @@ def test_the_size_of_a_sheet_is_checked_however_its_xml_is_written(kind, claims)
         check_sheet_sizes(_xlsx_bomb(kind), "bomb.xlsx")
 
 
+def test_an_xlsx_written_without_cell_references_is_read_whole(tmp_path):
+    """References are optional in the format: the reader places each cell after the one before.
+    The size check bounds such a sheet row by row (2,000 rows of 15 cells), not by all its
+    cells in one row (which would claim 2,000 × 30,000 and refuse it)."""
+    # every cell written (xlsxwriter leaves empty ones out, which without references would shift
+    # the cells after them)
+    rows = [transfer(n, complaint_id=f"T{n:04d}", replied_on="2025-02-28") for n in range(1, 2001)]
+    src, out = zipfile.ZipFile(io.BytesIO(_xlsx(rows))), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'(<(?:c|row)\b[^>]*?) r="[A-Z]*[0-9]+"', rb"\1", data)
+                data = re.sub(rb"<dimension [^>]*/>", b"", data)
+                assert b' r="' not in data
+            dst.writestr(info, data)
+    drop = ingest(tmp_path, {"no_refs.xlsx": out.getvalue()}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert outcome.status == "ok", outcome.message
+    assert (outcome.rows_in, outcome.loaded) == (2000, 2000)
+
+
 def test_an_xlsx_whose_shared_strings_unpack_past_the_limit_fails_alone(tmp_path, monkeypatch):
     """The reader loads the shared strings whole: a few MB of zip could unpack to many GB.
     The limit is lowered to 1 MiB here, for a 2 MiB part (the real one is 1 GiB)."""

@@ -49,28 +49,24 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
     with book:
         for info in book.infolist():
             if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
-                _check_part_size(book, info, name)
+                # the reader loads the shared strings whole: a few MB of zip could be many GB
+                part = f"a part of the workbook ({info.filename.rsplit('/', 1)[-1]})"
+                for _ in _unpacked(book, info, name, part):
+                    pass
                 continue
-            rows = cols = read = widest = carry = unplaced_rows = 0
+            rows = cols = widest = carry = unplaced_rows = 0
             tail = b""
-            with book.open(info) as sheet:
-                while chunk := sheet.read(1 << 20):
-                    read += len(chunk)
-                    if read > MAX_SHEET_BYTES:
-                        raise SourceReadError(
-                            f"{name}: a sheet unpacks to more than {MAX_SHEET_BYTES >> 20} MiB; "
-                            "not read (split the export)"
-                        )
-                    text = tail + chunk
-                    if cells := _CELL_REF.findall(text):  # by distinct value: ~4x less Python
-                        rows = max(rows, *(int(digits) for digits in {d for _, d in cells}))
-                        cols = max(cols, *(_column_number(c) for c in {c for c, _ in cells}))
-                    if row_refs := _ROW_REF.findall(text):
-                        rows = max(rows, *(int(digits) for digits in set(row_refs)))
-                    unplaced_rows += len(_ANY_ROW.findall(text)) - len(row_refs)
-                    if carry or len(_ANY_CELL.findall(text)) > len(_REFERENCED_CELL.findall(text)):
-                        widest, carry = _unplaced_cells_per_row(text, widest, carry)
-                    tail = text[-64:]
+            for chunk in _unpacked(book, info, name, "a sheet"):
+                text = tail + chunk
+                if cells := _CELL_REF.findall(text):  # by distinct value: ~4x less Python
+                    rows = max(rows, *(int(digits) for digits in {d for _, d in cells}))
+                    cols = max(cols, *(_column_number(c) for c in {c for c, _ in cells}))
+                if row_refs := _ROW_REF.findall(text):
+                    rows = max(rows, *(int(digits) for digits in set(row_refs)))
+                unplaced_rows += len(_ANY_ROW.findall(text)) - len(row_refs)
+                if carry or len(_ANY_CELL.findall(text)) > len(_REFERENCED_CELL.findall(text)):
+                    widest, carry = _unplaced_cells_per_row(text, widest, carry)
+                tail = text[-64:]
             rows, cols = rows + unplaced_rows, cols + widest
             if rows * cols > MAX_CELLS:
                 raise SourceReadError(
@@ -92,20 +88,22 @@ def _unplaced_cells_per_row(text: bytes, widest: int, carry: int) -> tuple[int, 
     return max(widest, *counts), counts[-1]
 
 
-def _check_part_size(book: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
-    """Raise `SourceReadError` if a part of the workbook other than a sheet unpacks to more than
-    `MAX_SHEET_BYTES`: the reader loads the shared strings (`xl/sharedStrings.xml`) whole, and a
-    few MB of zip can unpack to many GB. Counted while unpacking (a zip's declared sizes can
-    lie), stopping at the limit."""
+def _unpacked(
+    book: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, what: str
+) -> Iterator[bytes]:
+    """The part `info` of the workbook unpacked, a chunk at a time; `SourceReadError` past
+    `MAX_SHEET_BYTES`, counted while unpacking (a zip's declared sizes can lie). `what` names
+    the part in the message."""
     read = 0
     with book.open(info) as part:
         while chunk := part.read(1 << 20):
             read += len(chunk)
             if read > MAX_SHEET_BYTES:
                 raise SourceReadError(
-                    f"{name}: a part of the workbook ({info.filename.rsplit('/', 1)[-1]}) unpacks "
-                    f"to more than {MAX_SHEET_BYTES >> 20} MiB; not read (split the export)"
+                    f"{name}: {what} unpacks to more than {MAX_SHEET_BYTES >> 20} MiB; not read "
+                    "(split the export)"
                 )
+            yield chunk
 
 
 # A cell that holds a value (`<v>`, or an inline string `<is>`, after its formula if any): its

@@ -864,6 +864,28 @@ def test_an_xlsx_whose_shared_strings_unpack_past_the_limit_fails_alone(tmp_path
     )
 
 
+def test_an_xlsx_whose_sheet_unpacks_past_the_limit_fails_alone(tmp_path, monkeypatch):
+    """The same limit for a sheet (lowered to 1 MiB here: 2 MiB of formatted empty cells)."""
+    from kesu.warehouse import xlsx_xml
+
+    monkeypatch.setattr(xlsx_xml, "MAX_SHEET_BYTES", 1 << 20)
+    src, out = zipfile.ZipFile(io.BytesIO(_xlsx([transfer(1)]))), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(
+                    b"</sheetData>", b'<row r="3">' + b"<c/>" * (1 << 19) + b"</row></sheetData>"
+                )
+            dst.writestr(info, data)
+    drop = ingest(tmp_path, {"big.xlsx": out.getvalue()}, feed="regulator_transfers")
+    failed = drop.files["big.xlsx"]
+    assert failed.status == "failed" and failed.rows_in == 0
+    assert failed.message == (
+        "big.xlsx: a sheet unpacks to more than 1 MiB; not read (split the export)"
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "corner", "claims"),
     [("bomb.xlsx", b"XFD1048576", "1048576 rows × 16384"), ("bomb.xls", b"AZ600000", "600000 rows × 52")],

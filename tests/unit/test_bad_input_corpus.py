@@ -19,6 +19,7 @@ import shutil
 import struct
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -774,6 +775,16 @@ def test_a_quote_that_never_closes_in_a_large_file_holds_one_record_not_the_drop
     assert drop.quarantined["source_line"].to_list() == [3]
 
 
+def _with_part(workbook: bytes, member: str, change: Callable[[bytes], bytes]) -> bytes:
+    """`workbook` (an .xlsx) with its part `member` rewritten by `change`, the rest as it was."""
+    src, out = zipfile.ZipFile(io.BytesIO(workbook)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, change(data) if info.filename == member else data)
+    return out.getvalue()
+
+
 def _xlsx_bomb(kind: str = "dimension", corner: bytes = b"XFD1048576") -> bytes:
     """A 5 KB workbook whose one cell sits in a sheet that claims A1:XFD1048576: the Excel
     reader would allocate 512 GiB for it and abort the process. `kind`: "prefixed", the same
@@ -784,23 +795,22 @@ def _xlsx_bomb(kind: str = "dimension", corner: bytes = b"XFD1048576") -> bytes:
     book = xlsxwriter.Workbook(buf, {"in_memory": True})
     book.add_worksheet("转办清单").write_string(0, 0, "转办单号")
     book.close()
-    src, out = zipfile.ZipFile(io.BytesIO(buf.getvalue())), io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                claim = b"" if kind == "unplaced" else b'<dimension ref="A1:%s"/>' % corner
-                data = re.sub(rb'<dimension ref="[^"]*"/>', claim, data)
-                if kind == "unplaced":
-                    cells = b'<c t="inlineStr"><is><t>x</t></is></c>' * 20
-                    row = b'<row r="1048576">' + cells + b"</row></sheetData>"
-                    data = data.replace(b"</sheetData>", row)
-                if kind == "prefixed":
-                    data = re.sub(rb"<(/?)(?=[A-Za-z])", rb"<\1x:", data)
-                    data = data.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
-                    assert b'<x:dimension ref="A1:%s"/>' % corner in data
-            dst.writestr(info, data)
-    return out.getvalue()
+
+    def claim(data: bytes) -> bytes:
+        claim = b"" if kind == "unplaced" else b'<dimension ref="A1:%s"/>' % corner
+        data = re.sub(rb'<dimension ref="[^"]*"/>', claim, data)
+        if kind == "unplaced":
+            cells = b'<c t="inlineStr"><is><t>x</t></is></c>' * 20
+            data = data.replace(
+                b"</sheetData>", b'<row r="1048576">' + cells + b"</row></sheetData>"
+            )
+        if kind == "prefixed":
+            data = re.sub(rb"<(/?)(?=[A-Za-z])", rb"<\1x:", data)
+            data = data.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
+            assert b'<x:dimension ref="A1:%s"/>' % corner in data
+        return data
+
+    return _with_part(buf.getvalue(), "xl/worksheets/sheet1.xml", claim)
 
 
 @pytest.mark.parametrize(
@@ -826,16 +836,15 @@ def test_an_xlsx_written_without_cell_references_is_read_whole(tmp_path):
     # every cell written (xlsxwriter leaves empty ones out, which without references would shift
     # the cells after them)
     rows = [transfer(n, complaint_id=f"T{n:04d}", replied_on="2025-02-28") for n in range(1, 2001)]
-    src, out = zipfile.ZipFile(io.BytesIO(_xlsx(rows))), io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                data = re.sub(rb'(<(?:c|row)\b[^>]*?) r="[A-Z]*[0-9]+"', rb"\1", data)
-                data = re.sub(rb"<dimension [^>]*/>", b"", data)
-                assert b' r="' not in data
-            dst.writestr(info, data)
-    drop = ingest(tmp_path, {"no_refs.xlsx": out.getvalue()}, feed="regulator_transfers")
+
+    def without_references(data: bytes) -> bytes:
+        data = re.sub(rb'(<(?:c|row)\b[^>]*?) r="[A-Z]*[0-9]+"', rb"\1", data)
+        data = re.sub(rb"<dimension [^>]*/>", b"", data)
+        assert b' r="' not in data
+        return data
+
+    workbook = _with_part(_xlsx(rows), "xl/worksheets/sheet1.xml", without_references)
+    drop = ingest(tmp_path, {"no_refs.xlsx": workbook}, feed="regulator_transfers")
     outcome = _single(drop)
     assert outcome.status == "ok", outcome.message
     assert (outcome.rows_in, outcome.loaded) == (2000, 2000)
@@ -847,15 +856,12 @@ def test_an_xlsx_whose_shared_strings_unpack_past_the_limit_fails_alone(tmp_path
     from kesu.warehouse import xlsx_xml
 
     monkeypatch.setattr(xlsx_xml, "MAX_SHEET_BYTES", 1 << 20)
-    src, out = zipfile.ZipFile(io.BytesIO(_xlsx([transfer(1)]))), io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "xl/sharedStrings.xml":
-                data = data.replace(b"</sst>", b"<si><t>" + b"a" * (2 << 20) + b"</t></si></sst>")
-            dst.writestr(info, data)
-    assert len(out.getvalue()) < 50_000
-    drop = ingest(tmp_path, {"big.xlsx": out.getvalue()}, feed="regulator_transfers")
+    big = b"<si><t>" + b"a" * (2 << 20) + b"</t></si></sst>"
+    workbook = _with_part(
+        _xlsx([transfer(1)]), "xl/sharedStrings.xml", lambda xml: xml.replace(b"</sst>", big)
+    )
+    assert len(workbook) < 50_000
+    drop = ingest(tmp_path, {"big.xlsx": workbook}, feed="regulator_transfers")
     failed = drop.files["big.xlsx"]
     assert failed.status == "failed" and failed.rows_in == 0
     assert failed.message == (
@@ -869,16 +875,13 @@ def test_an_xlsx_whose_sheet_unpacks_past_the_limit_fails_alone(tmp_path, monkey
     from kesu.warehouse import xlsx_xml
 
     monkeypatch.setattr(xlsx_xml, "MAX_SHEET_BYTES", 1 << 20)
-    src, out = zipfile.ZipFile(io.BytesIO(_xlsx([transfer(1)]))), io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(
-                    b"</sheetData>", b'<row r="3">' + b"<c/>" * (1 << 19) + b"</row></sheetData>"
-                )
-            dst.writestr(info, data)
-    drop = ingest(tmp_path, {"big.xlsx": out.getvalue()}, feed="regulator_transfers")
+    big = b'<row r="3">' + b"<c/>" * (1 << 19) + b"</row></sheetData>"
+    workbook = _with_part(
+        _xlsx([transfer(1)]),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"</sheetData>", big),
+    )
+    drop = ingest(tmp_path, {"big.xlsx": workbook}, feed="regulator_transfers")
     failed = drop.files["big.xlsx"]
     assert failed.status == "failed" and failed.rows_in == 0
     assert failed.message == (

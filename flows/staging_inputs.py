@@ -31,7 +31,7 @@ from kesu.transforms import (
 from kesu.transforms.columns import STAGED_TABLE
 from kesu.transforms.lookups import Lookups
 from kesu.transforms.staging import StagingContext
-from kesu.warehouse import csv_bytes, csv_records, landing, landing_excel, xlsx_xml
+from kesu.warehouse import csv_bytes, csv_records, landing, landing_excel, xls_biff, xlsx_xml
 from kesu.warehouse.raw import sha256_file
 
 from kesu import version
@@ -52,6 +52,7 @@ STAGING_CODE = (
     csv_bytes,
     landing_excel,
     xlsx_xml,
+    xls_biff,
     suites,
     translate,
     runner,

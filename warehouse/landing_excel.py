@@ -1,10 +1,12 @@
 """Reading an Excel landing file (.xlsx or .xls): the first sheet, header in its first row.
 
-The workbook is untrusted: an .xlsx's sheets are size-checked before the Excel reader (calamine,
-through fastexcel) allocates them (`kesu.warehouse.xlsx_xml`). A cell holding an Excel error value
-(`#N/A` of a failed lookup, `#DIV/0!`), which the reader gives as empty, holds its record; so does
-a number of 16 or more digits (an ID typed as a number: Excel keeps 15). A record's line is its row
-in the sheet (of an .xlsx: an .xls is taken to have its header in the first row).
+The workbook is untrusted: before the Excel reader (calamine, through fastexcel) runs, an
+.xlsx's sheets are size-checked (`kesu.warehouse.xlsx_xml`) and an .xls's compound file and sheets
+walked as the reader will walk them (`kesu.warehouse.xls_biff`), so that no file can make it
+allocate without bound or abort the process; a reader that fails on a file anyway fails that file
+alone. A cell holding an Excel error value (`#N/A` of a failed lookup, `#DIV/0!`), which the reader
+gives as empty, holds its record; so does a number of 16 or more digits (an ID typed as a number:
+Excel keeps 15). A record's line is its row in the sheet.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kesu.warehouse.landing import (
     _unique_header,
     clean_headers,
 )
+from kesu.warehouse.xls_biff import OLE_SIGNATURE, XlsSheet, check_xls
 from kesu.warehouse.xlsx_xml import check_sheet_sizes, header_row, long_numbers
 
 ZIP_SIGNATURE = b"PK\x03\x04"  # an .xlsx is a zip archive; an .xls is not
@@ -70,6 +73,18 @@ def _cell_reasons(
     ]
 
 
+def _panicked(exc: BaseException) -> bool:
+    """A panic inside the Rust reader comes out as pyo3's `PanicException`, which is no
+    `Exception` (and pyo3 does not export it)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def _reader_failed(exc: BaseException) -> bool:
+    """Whether `exc` is the Excel reader failing on the file (fastexcel raises its own
+    exceptions, or panics), not an interrupt."""
+    return isinstance(exc, Exception) or _panicked(exc)
+
+
 def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
     """The first sheet of an .xlsx or .xls file, header in its first row with a value (rows
     above it that are empty, or only formatted, are skipped), as text columns."""
@@ -80,8 +95,11 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
     # by its bytes, not its name: the reader goes by the bytes too, and a zip named .xls is read
     # as an .xlsx (its size unchecked, a 5 KB file could claim 512 GiB)
     xlsx = data.startswith(ZIP_SIGNATURE)
+    xls = XlsSheet()  # what an .xls's first sheet says (an .xlsx's is read below)
     if xlsx or path.suffix.lower() == ".xlsx":
         check_sheet_sizes(data, path.name)
+    elif data.startswith(OLE_SIGNATURE):
+        xls = check_xls(data, path.name)
     kind = path.suffix.lower().lstrip(".").upper()
     try:
         reader = fastexcel.read_excel(data)
@@ -89,11 +107,12 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         # an error value (`#N/A`) is no string: given as empty, and named in `errors`
         records, errors = sheet.to_arrow_with_errors()
         frame = pl.DataFrame(pl.from_arrow(records))
-    except Exception as exc:  # fastexcel raises its own hierarchy; all mean "unreadable"
+    except BaseException as exc:
+        if not _reader_failed(exc):
+            raise
         # its message may quote cells: only its kind is repeated
-        raise SourceReadError(
-            f"{path.name}: cannot be read as {kind} ({type(exc).__name__})"
-        ) from exc
+        what = "the Excel reader crashed on it" if _panicked(exc) else type(exc).__name__
+        raise SourceReadError(f"{path.name}: cannot be read as {kind} ({what})") from exc
     notes = []
     if len(reader.sheet_names) > 1:
         notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
@@ -109,8 +128,8 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         }
     )
     # a record's line is its row in the sheet, where the header may not be the first row
-    top = header_row(data) if xlsx else 1
-    long = long_numbers(data, top) if xlsx else {}
+    top = header_row(data) if xlsx else xls.header_row
+    long = long_numbers(data, top) if xlsx else xls.long_numbers
     first = top + 1
     frame = frame.with_columns((pl.int_range(0, pl.len(), dtype=pl.Int64) + first).alias(LINE))
     reasons = _cell_reasons(errors, long, frame.columns, frame.height, first)

@@ -914,10 +914,21 @@ def test_an_xlsx_whose_sheet_claims_a_billion_cells_fails_alone(tmp_path, name, 
     assert drop.files["good.xlsx"].loaded == 1
 
 
-def _xls(rows: list[list[str]], sheet: str = "转办清单") -> bytes:
-    """A minimal old-format workbook: BIFF8 text cells (a shared-string table and LABELSST
-    records) in an OLE2 compound file, as Excel 97-2003 writes it. No registry package here
-    writes .xls, so the bytes are built by hand (about 5 KB)."""
+@dataclass(frozen=True)
+class XlsError:
+    """An .xls cell holding an Excel error value (its BIFF code: 0x2A is `#N/A`)."""
+
+    code: int
+
+
+def _xls(
+    rows: list[list[str | float | XlsError | None]], sheet: str = "转办清单", listed: int = 1
+) -> bytes:
+    """A minimal old-format workbook: BIFF8 records in an OLE2 compound file, as Excel 97-2003
+    writes it: text cells (a shared-string table and LABELSST records; "" and None make no
+    cell), numbers (NUMBER) and error values (BOOLERR). No registry package here writes .xls,
+    so the bytes are built by hand (about 5 KB). `listed`: how many sheet records point at the
+    one sheet (more than one only in a file made to be hostile)."""
 
     def record(kind: int, data: bytes) -> bytes:
         return struct.pack("<HH", kind, len(data)) + data
@@ -925,7 +936,7 @@ def _xls(rows: list[list[str]], sheet: str = "转办清单") -> bytes:
     def text(value: str, length: str) -> bytes:  # XLUnicodeString, UTF-16
         return struct.pack("<" + length, len(value)) + b"\x01" + value.encode("utf-16-le")
 
-    strings = sorted({v for row in rows for v in row if v})
+    strings = sorted({v for row in rows for v in row if isinstance(v, str) and v})
     index = {s: i for i, s in enumerate(strings)}
 
     def bof(kind: int) -> bytes:
@@ -938,17 +949,21 @@ def _xls(rows: list[list[str]], sheet: str = "转办清单") -> bytes:
         return (
             bof(0x0005)
             + record(0x0042, struct.pack("<H", 1200))  # code page: UTF-16
-            + record(0x0085, struct.pack("<IBB", sheet_at, 0, 0) + text(sheet, "B"))
+            + record(0x0085, struct.pack("<IBB", sheet_at, 0, 0) + text(sheet, "B")) * listed
             + record(0x00FC, shared)
             + record(0x000A, b"")
         )
 
-    cells = b"".join(
-        record(0x00FD, struct.pack("<HHHI", r, c, 0, index[v]))
-        for r, row in enumerate(rows)
-        for c, v in enumerate(row)
-        if v
-    )
+    def cell(r: int, c: int, value: str | float | XlsError | None) -> bytes:
+        if isinstance(value, XlsError):
+            return record(0x0205, struct.pack("<HHHBB", r, c, 0, value.code, 1))
+        if isinstance(value, float):
+            return record(0x0203, struct.pack("<HHHd", r, c, 0, value))
+        if value:
+            return record(0x00FD, struct.pack("<HHHI", r, c, 0, index[value]))
+        return b""
+
+    cells = b"".join(cell(r, c, v) for r, row in enumerate(rows) for c, v in enumerate(row))
     width = max(len(r) for r in rows)
     dimensions = record(0x0200, struct.pack("<IIHHH", 0, len(rows), 0, width, 0))
     body = bof(0x0010) + dimensions + cells + record(0x000A, b"")

@@ -1,0 +1,214 @@
+"""An .xls export (Excel 97-2003), read as the Excel reader (calamine) reads it but walked first
+(`kesu.warehouse.xls_biff`): its records' lines are their sheet rows, numbers Excel has cut short
+are held, and no file, however made, can hang the process or take it down."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import fastexcel
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kesu.warehouse.landing import SourceReadError
+from kesu.warehouse.xls_biff import XlsSheet, check_xls
+from kesu.warehouse.xlsx_xml import MAX_CELLS
+from test_bad_input_corpus import XlsError, _single, _transfer_cells, _xls, ingest, transfer
+
+
+def _moved_right(rows: list[list], columns: int) -> list[list]:
+    return [[None] * columns + row for row in rows]
+
+
+def test_rows_and_columns_before_the_header_count_in_each_records_line(tmp_path):
+    """The reader starts at the first row and column holding a cell: with two rows above the
+    header, every record's line was off by two."""
+    cells = [[None], [None]] + _transfer_cells(transfer(1), transfer(2, due_on="2025-02-20"))
+    data = _xls(_moved_right(cells, 1))
+    drop = ingest(tmp_path, {"transfers.xls": data}, feed="regulator_transfers")
+    assert drop.loaded["source_line"].to_list() == [4]  # the header is row 3
+    bad = drop.bad("R002")
+    assert (bad["source_line"], bad["rule"]) == (5, "order")
+
+
+def test_ids_typed_as_numbers_of_16_digits_and_error_values_are_held(tmp_path):
+    """As in an .xlsx: a 转办单号 typed as a number has lost its last digits (Excel keeps 15),
+    and `#N/A` is no value. The reader gave both as text (the rounded number, an empty cell)
+    and they loaded. A phone typed as a number (11 digits) is exact, and loads."""
+    cells = _moved_right(_transfer_cells(transfer(1), transfer(2), transfer(3), transfer(4)), 2)
+    at = {name: 2 + i for i, name in enumerate(transfer(0))}
+    cells[1][at["contact_phone"]] = 13900001111.0
+    cells[2][at["transfer_id"]] = 2025062700000123.0
+    cells[3][at["transfer_id"]] = 2.02506270000012e17
+    cells[4][at["matter"]] = XlsError(0x2A)
+    drop = ingest(tmp_path, {"transfers.xls": _xls([[None]] + cells)}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (4, 1, 3)
+    assert drop.loaded["source_line"].to_list() == [3]
+    bad = drop.quarantined.sort("source_line")
+    assert bad["reason"].to_list() == [
+        f"line {n}: 转办单号 holds a number of 16 or more digits, more than the 15 Excel keeps: "
+        "its last digits are lost (the column must be stored as text)"
+        for n in (4, 5)
+    ] + ["line 6: 投诉事项 holds an Excel error value (#N/A), not a value"]
+    assert "2025062700000" not in " ".join(bad["reason"])  # the value is never quoted
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.just(""),  # no cell, as None
+    st.sampled_from(["转办单号", "R001", "x"]),
+    st.sampled_from([1.0, 13900001111.0, 999999999999999.0, 1e15, 2025062700000123.0, -3e16]),
+    st.just(XlsError(0x2A)),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(_VALUES, min_size=1, max_size=5), min_size=1, max_size=7))
+def test_the_header_row_and_long_numbers_are_where_the_reader_puts_them(rows):
+    """Against the reader itself: its header is the first row holding a cell (of text, a
+    number or an error value), its records the rows after, its columns from the first column
+    holding one."""
+    cells = [
+        (r, c, v) for r, row in enumerate(rows) for c, v in enumerate(row) if v not in (None, "")
+    ]
+    facts = check_xls(_xls(rows), "t.xls")
+    if not cells:
+        assert facts == XlsSheet()
+        return
+    top, left = min(r for r, _, _ in cells), min(c for _, c, _ in cells)
+    bottom = max(r for r, _, _ in cells)
+    sheet = fastexcel.read_excel(_xls(rows)).load_sheet(0, header_row=0, dtypes="string")
+    assert sheet.height == bottom - top  # the reader's records: the rows after its header
+    assert sheet.width == max(c for _, c, _ in cells) - left + 1  # its columns from `left`
+    assert facts.header_row == top + 1
+    long: dict[int, list[int]] = {}
+    for r, c, v in sorted(cells):
+        if isinstance(v, float) and abs(v) >= 1e15 and r > top:
+            long.setdefault(r - top - 1, []).append(c - left)
+    assert facts.long_numbers == long
+
+
+# --- files made to break the reader ------------------------------------------------------------
+
+
+def _patched(data: bytes, at: int, layout: str, *values: int) -> bytes:
+    changed = bytearray(data)
+    struct.pack_into(layout, changed, at, *values)
+    return bytes(changed)
+
+
+def _record(data: bytes, kind: int, size: int | None = None, last: bool = False) -> int:
+    """Where the first (or last) BIFF record of `kind` (of `size` bytes) begins in `data`."""
+    head = struct.pack("<HH", kind, size) if size is not None else struct.pack("<H", kind)
+    return data.rindex(head) if last else data.index(head)
+
+
+def _broken_xls(kind: str) -> bytes:
+    """A 5 KB .xls changed in a few bytes so that the reader, given it unchecked, would abort
+    the process (asking for more memory than the machine has), or panic."""
+    good = _xls(_transfer_cells(transfer(1)))
+    directory = struct.unpack_from("<I", good, 48)[0]  # the directory's first sector
+    fat = 512  # the one FAT sector, right after the header
+    if kind == "claims 100 million rows":
+        at = _record(good, 0x0200, 14)
+        return _patched(good, at + 4, "<IIHH", 0, 100_000_000, 0, 52)
+    if kind == "first row after the last":  # the reader's row count wraps round to 4 billion
+        return _patched(good, _record(good, 0x0200, 14) + 4, "<IIHH", 10, 5, 0, 52)
+    if kind == "two cells 65,535 rows and columns apart":
+        return _patched(good, _record(good, 0x00FD, last=True) + 4, "<HH", 65535, 65535)
+    if kind == "directory chain loops":
+        return _patched(good, fat + 4 * directory, "<I", directory)
+    if kind == "sector table chain loops":  # the FAT sector is its own DIFAT sector's next one
+        return _patched(_patched(good, 68, "<I", 0), fat + 4 * 127, "<I", 0)
+    if kind == "forty sheets over one another":  # each would be walked again
+        return _xls(_transfer_cells(transfer(1)), listed=40)
+    if kind == "sheet starts past the workbook":
+        return _patched(good, _record(good, 0x0085) + 4, "<I", 0xFFFFFF)
+    raise ValueError(kind)
+
+
+BROKEN = {
+    "claims 100 million rows": "sheet 1 claims 100000000 rows × 52 columns, more than the "
+    f"{MAX_CELLS} cells kesu reads; not read (re-export only the used range)",
+    "first row after the last": "sheet 1 claims 4294967291 rows × 52 columns",
+    "two cells 65,535 rows and columns apart": "its sheets' cells span 4294967296 cells",
+    "directory chain loops": "cannot be read as XLS (a sector chain loops)",
+    "sector table chain loops": "cannot be read as XLS (a sector chain loops)",
+    "sheet starts past the workbook": "cannot be read as XLS (sheet 1 starts past the end of the "
+    "workbook)",
+    "forty sheets over one another": "cannot be read as XLS (its sheets overlap)",
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_a_file_that_would_break_the_reader_is_refused_before_it(kind):
+    with pytest.raises(SourceReadError) as refused:
+        check_xls(_broken_xls(kind), "transfers.xls")
+    assert str(refused.value).startswith("transfers.xls: ")
+    assert BROKEN[kind] in str(refused.value)
+
+
+def test_the_checks_read_a_sound_file_as_the_reader_does():
+    cells = [[None, None], [None, "转办单号", "金额"], [None, "R001", 2025062700000123.0]]
+    assert check_xls(_xls(cells), "t.xls") == XlsSheet(header_row=2, long_numbers={0: [1]})
+    assert check_xls(_xls([["转办单号"], ["R001"]]), "t.xls") == XlsSheet(1, {})
+
+
+def test_a_panic_in_the_reader_fails_its_file_alone(tmp_path):
+    """A sheet record cut short passes the checks; the reader's Rust code panics on it, which
+    reaches Python as a `BaseException` that the file's `except Exception` let through: the
+    whole drop stopped."""
+    good = _xls(_transfer_cells(transfer(1)))
+    at = _record(good, 0x0085)
+    size = struct.unpack_from("<H", good, at + 2)[0]
+    # the sheet record shortened to its position (4 bytes), the rest of it in a record of a
+    # type no reader knows, so that every offset stays where it was
+    filler = struct.pack("<HH", 0x0000, size - 8) + b"\x00" * (size - 8)
+    short = good[: at + 2] + struct.pack("<H", 4) + good[at + 4 : at + 8] + filler
+    short += good[at + 4 + size :]
+    assert len(short) == len(good)
+    drop = ingest(
+        tmp_path,
+        {"short.xls": short, "good.xls": _xls(_transfer_cells(transfer(2)))},
+        feed="regulator_transfers",
+    )
+    failed = drop.files["short.xls"]
+    assert failed.status == "failed"
+    assert failed.message == "short.xls: cannot be read as XLS (the Excel reader crashed on it)"
+    assert drop.files["good.xls"].loaded == 1
+
+
+def test_no_file_made_to_break_the_reader_takes_the_process_down(tmp_path):
+    """End to end, in a child process limited to 4 GB of address space, so that a check gone
+    wrong shows as a failed test and not as a test run killed: each file beside a good one fails
+    alone, in one line, and the good one loads."""
+    for kind in BROKEN:
+        (tmp_path / f"{len(list(tmp_path.iterdir()))}.xls").write_bytes(_broken_xls(kind))
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from test_bad_input_corpus import _transfer_cells, _xls, ingest, transfer
+        files = {{p.name: p.read_bytes() for p in Path({str(tmp_path)!r}).glob("*.xls")}}
+        files["good.xls"] = _xls(_transfer_cells(transfer(1)))
+        drop = ingest(Path({str(tmp_path)!r}) / "run", files, feed="regulator_transfers")
+        for name, outcome in sorted(drop.files.items()):
+            print(name, outcome.status, outcome.loaded, outcome.message, sep="|")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcomes = [line.split("|") for line in done.stdout.splitlines()]
+    assert [o[:3] for o in outcomes] == [
+        [f"{i}.xls", "failed", "0"] for i in range(len(BROKEN))
+    ] + [["good.xls", "ok", "1"]]
+    assert all("\n" not in o[3] and o[3].startswith(o[0]) for o in outcomes[:-1])

@@ -40,6 +40,7 @@ _NUMBER, _LABEL, _RSTRING, _BOOLERR, _STRING = 0x0203, 0x0204, 0x00D6, 0x0205, 0
 _RK, _LABELSST, _MULRK, _FORMULA = 0x027E, 0x00FD, 0x00BD, 0x0006
 _HEADER = struct.Struct("<HH")
 _MARKERS = frozenset((_BOF, _EOF))
+_COLUMNS = 256  # an .xls holds columns A to IV
 # 16 or more digits before the point: more than the 15 significant digits Excel keeps
 _LONG = 1e15
 
@@ -231,6 +232,13 @@ class _Workbook:
             if start > len(self.stream):
                 _refuse(self.name, f"sheet {number} starts past the end of the workbook")
             values, formulas, long = self._sheet(start, number)
+            if max(_widest(values), _widest(formulas)) > _COLUMNS:
+                # Excel 97-2003 holds 256 columns; the reader takes up to 65,536, and tens of
+                # thousands of columns cost it seconds even in a few rows
+                raise SourceReadError(
+                    f"{self.name}: sheet {number} has a cell past column {_COLUMNS}, more than "
+                    "an .xls holds; not read"
+                )
             total += _span(values) + _span(formulas)
             if total > MAX_CELLS:  # the reader allocates every sheet's span, each cell's room
                 raise SourceReadError(
@@ -333,6 +341,11 @@ class _Workbook:
 
 
 _Cells = tuple[np.ndarray, np.ndarray]  # rows, columns
+
+
+def _widest(cells: _Cells) -> int:
+    """The furthest column (from 1) of these cells; 0 if there are none."""
+    return int(cells[1].max()) + 1 if len(cells[1]) else 0
 
 
 def _span(cells: _Cells) -> int:

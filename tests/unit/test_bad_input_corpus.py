@@ -922,13 +922,16 @@ class XlsError:
 
 
 def _xls(
-    rows: list[list[str | float | XlsError | None]], sheet: str = "转办清单", listed: int = 1
+    rows: list[list[str | float | XlsError | None]],
+    sheet: str = "转办清单",
+    copies: int = 1,
+    overlapping: bool = False,
 ) -> bytes:
     """A minimal old-format workbook: BIFF8 records in an OLE2 compound file, as Excel 97-2003
     writes it: text cells (a shared-string table and LABELSST records; "" and None make no
     cell), numbers (NUMBER) and error values (BOOLERR). No registry package here writes .xls,
-    so the bytes are built by hand (about 5 KB). `listed`: how many sheet records point at the
-    one sheet (more than one only in a file made to be hostile)."""
+    so the bytes are built by hand (about 5 KB). `copies`: how many sheets hold `rows`, each
+    its own copy or, `overlapping`, all one (only in a file made to be hostile)."""
 
     def record(kind: int, data: bytes) -> bytes:
         return struct.pack("<HH", kind, len(data)) + data
@@ -942,14 +945,18 @@ def _xls(
     def bof(kind: int) -> bytes:
         return record(0x0809, struct.pack("<HHHHII", 0x0600, kind, 0x0DBB, 0x07CC, 0, 6))
 
-    def workbook_globals(sheet_at: int) -> bytes:
+    def workbook_globals(sheet_at: int, step: int) -> bytes:
         shared = struct.pack("<II", len(index), len(index)) + b"".join(
             text(s, "H") for s in strings
+        )
+        sheets = b"".join(
+            record(0x0085, struct.pack("<IBB", sheet_at + k * step, 0, 0) + text(name, "B"))
+            for k, name in enumerate([sheet] + [f"{sheet}{k}" for k in range(2, copies + 1)])
         )
         return (
             bof(0x0005)
             + record(0x0042, struct.pack("<H", 1200))  # code page: UTF-16
-            + record(0x0085, struct.pack("<IBB", sheet_at, 0, 0) + text(sheet, "B")) * listed
+            + sheets
             + record(0x00FC, shared)
             + record(0x000A, b"")
         )
@@ -967,7 +974,10 @@ def _xls(
     width = max(len(r) for r in rows)
     dimensions = record(0x0200, struct.pack("<IIHHH", 0, len(rows), 0, width, 0))
     body = bof(0x0010) + dimensions + cells + record(0x000A, b"")
-    stream = workbook_globals(len(workbook_globals(0))) + body
+    step = 0 if overlapping else len(body)
+    stream = workbook_globals(len(workbook_globals(0, step)), step) + body * (
+        1 if step == 0 else copies
+    )
     # at least 4096 bytes: a regular stream, so no mini-stream is needed
     stream += b"\x00" * (max(4096, -(-len(stream) // 512) * 512) - len(stream))
     n = len(stream) // 512

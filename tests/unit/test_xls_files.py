@@ -35,6 +35,13 @@ def test_rows_and_columns_before_the_header_count_in_each_records_line(tmp_path)
     assert (bad["source_line"], bad["rule"]) == (5, "order")
 
 
+def test_a_workbook_of_several_sheets_is_read_from_its_first(tmp_path):
+    data = _xls(_transfer_cells(transfer(1)), copies=3)
+    drop = ingest(tmp_path, {"transfers.xls": data}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.loaded, outcome.notes) == (1, ["read the first sheet '转办清单' of 3"])
+
+
 def test_ids_typed_as_numbers_of_16_digits_and_error_values_are_held(tmp_path):
     """As in an .xlsx: a 转办单号 typed as a number has lost its last digits (Excel keeps 15),
     and `#N/A` is no value. The reader gave both as text (the rounded number, an empty cell)
@@ -119,14 +126,16 @@ def _broken_xls(kind: str) -> bytes:
         return _patched(good, at + 4, "<IIHH", 0, 100_000_000, 0, 52)
     if kind == "first row after the last":  # the reader's row count wraps round to 4 billion
         return _patched(good, _record(good, 0x0200, 14) + 4, "<IIHH", 10, 5, 0, 52)
-    if kind == "two cells 65,535 rows and columns apart":
+    if kind == "a cell 65,535 rows and columns away":  # past column IV
         return _patched(good, _record(good, 0x00FD, last=True) + 4, "<HH", 65535, 65535)
+    if kind == "two sheets of 65,536 rows × 256 columns":  # each within the limit, not both
+        return _xls([["转办单号"]] + [[None]] * 65534 + [[None] * 255 + ["R001"]], copies=2)
     if kind == "directory chain loops":
         return _patched(good, fat + 4 * directory, "<I", directory)
     if kind == "sector table chain loops":  # the FAT sector is its own DIFAT sector's next one
         return _patched(_patched(good, 68, "<I", 0), fat + 4 * 127, "<I", 0)
     if kind == "forty sheets over one another":  # each would be walked again
-        return _xls(_transfer_cells(transfer(1)), listed=40)
+        return _xls(_transfer_cells(transfer(1)), copies=40, overlapping=True)
     if kind == "sheet starts past the workbook":
         return _patched(good, _record(good, 0x0085) + 4, "<I", 0xFFFFFF)
     raise ValueError(kind)
@@ -136,7 +145,10 @@ BROKEN = {
     "claims 100 million rows": "sheet 1 claims 100000000 rows × 52 columns, more than the "
     f"{MAX_CELLS} cells kesu reads; not read (re-export only the used range)",
     "first row after the last": "sheet 1 claims 4294967291 rows × 52 columns",
-    "two cells 65,535 rows and columns apart": "its sheets' cells span 4294967296 cells",
+    "a cell 65,535 rows and columns away": "sheet 1 has a cell past column 256, more than an "
+    ".xls holds; not read",
+    "two sheets of 65,536 rows × 256 columns": "its sheets' cells span 33554432 cells, more than "
+    f"the {MAX_CELLS} kesu reads",
     "directory chain loops": "cannot be read as XLS (a sector chain loops)",
     "sector table chain loops": "cannot be read as XLS (a sector chain loops)",
     "sheet starts past the workbook": "cannot be read as XLS (sheet 1 starts past the end of the "

@@ -88,14 +88,22 @@ def _read_file(
         )
         outcome.rejected = check.missing_required
     if check.unknown and check.rename:  # with no header row, "headers" are a record's values
-        unknown = mask_message("、".join(check.unknown))
+        unknown = mask_message(_columns(check.unknown))
         outcome.notes.append(f"unknown column(s) kept only in the raw zone: {unknown}")
     if check.repeated:
-        outcome.notes.append(f"repeated column(s), the first is used: {'、'.join(check.repeated)}")
+        repeated = mask_message(_columns(check.repeated))
+        outcome.notes.append(f"repeated column(s), the first is used: {repeated}")
     if check.missing_optional:
         outcome.notes.append(f"optional column(s) absent: {'、'.join(check.missing_optional)}")
     keep = [*check.rename, landing.LINE, landing.RAGGED]
     return source.frame.select(keep).rename(check.rename), outcome
+
+
+def _columns(names: list[str], shown: int = 20) -> str:
+    """Column names for a note: the first `shown`, and how many there are past that (a file
+    can have thousands)."""
+    listed = "、".join(names[:shown])
+    return listed if len(names) <= shown else f"{listed}、… ({len(names)} in all)"
 
 
 def _failed(outcome: FileOutcome, what: str) -> None:

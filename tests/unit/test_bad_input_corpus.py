@@ -576,6 +576,36 @@ def test_xlsx_error_values_are_held_and_lines_are_the_sheets_rows(tmp_path):
     ]
 
 
+def test_a_stray_cell_far_to_the_right_adds_no_empty_columns(tmp_path):
+    """A value typed in XFD3 made the reader span all 16,384 columns: every one without a header
+    or a value went through kesu's reading (3 s for two records) and into a note naming each
+    (463 KB, in the ledger, the log and the terminal)."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    sheet = book.add_worksheet("转办清单")
+    names = list(transfer(0))
+    for r, row in enumerate([HEADER["regulator_transfers"], transfer(1), transfer(2)]):
+        for c, name in enumerate(names):
+            sheet.write_string(r, c, row[name])
+    sheet.write_string(2, 16383, "x")
+    book.close()
+    drop = ingest(tmp_path, {"transfers.xlsx": buf.getvalue()}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.loaded, outcome.quarantined) == (2, 0)
+    assert outcome.notes == [
+        f"ignored {16384 - len(names) - 1} empty column(s) without a header",
+        "unknown column(s) kept only in the raw zone: (column 16384 has no header)",
+    ]
+
+
+def test_a_note_names_at_most_twenty_columns(tmp_path):
+    extra = tuple((f"备注{i}", "") for i in range(30))
+    drop = ingest(tmp_path, {"export.csv": csv_bytes([complaint(1)], extra=extra)})
+    (note,) = [n for n in _single(drop).notes if n.startswith("unknown column(s)")]
+    shown = "、".join(f"备注{i}" for i in range(20))
+    assert note == f"unknown column(s) kept only in the raw zone: {shown}、… (30 in all)"
+
+
 def test_xlsx_ids_typed_as_numbers_of_16_digits_or_more_are_held(tmp_path):
     """Excel keeps 15 significant digits: a 转办单号 of 18 typed as a number has lost its last
     ones already (two such ids can collide), and the reader gives the rounded number as text.

@@ -18,62 +18,125 @@ from kesu.warehouse.landing import SourceReadError
 # process. A bank's day of transfers is a few thousand cells.
 MAX_CELLS = 20_000_000
 MAX_SHEET_BYTES = 1 << 30  # uncompressed XML of one sheet
-# Elements may carry a namespace prefix (`<x:c …>`): the reader reads them all the same.
-_CELL_REF = re.compile(
-    rb'<(?:\w+:)?(?:c|dimension)\b[^>]*?\br(?:ef)?="(?:[A-Z]+[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})"'
+# Read as the reader's XML parser reads them: elements may carry a namespace prefix (`<x:c …>`),
+# attribute values may be in single quotes and hold a `>`, and a reference may be in lower case
+# or longer than any real one. What lies between a tag's name and the attribute wanted: other
+# attributes, each quoted value taken whole (so no ` r="` inside one is mistaken for one).
+_ATTRIBUTES = rb"""(?:[^>"']|"[^"]*"|'[^']*')*?"""
+_BEFORE = rb"(?=\s)" + _ATTRIBUTES + rb"\s"
+# every cell, with its reference if it has one (one pass over the sheet: it is the costly part)
+_CELL = re.compile(
+    rb"<(?:\w+:)?c(?=[\s>/])(?:" + _ATTRIBUTES + rb"""\sr\s*=\s*(["'])([A-Za-z]+)([0-9]+)\1)?"""
 )
-_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\sr="([0-9]{1,7})"')
+_ROW = re.compile(
+    rb"<(?:\w+:)?row(?=[\s>/])(?:" + _ATTRIBUTES + rb"""\sr\s*=\s*(["'])([0-9]+)\1)?"""
+)
+_CLAIM = re.compile(
+    rb"<(?:\w+:)?dimension"
+    + _BEFORE
+    + rb"""ref\s*=\s*(["'])(?:[A-Za-z]*[0-9]*:)?([A-Za-z]+)([0-9]+)\1"""
+)
 # any cell or row, with a reference or without (placed after the one before it)
 _ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
 _ANY_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
-_REFERENCED_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\sr="')
+_REFERENCED_CELL = re.compile(rb"<(?:\w+:)?c" + _BEFORE + rb"r\s*=")
+# the reader reserves room for as many shared strings as their part says it holds
+_STRINGS = re.compile(rb"<(?:\w+:)?sst" + _BEFORE + rb"""uniqueCount\s*=\s*(["'])\+?([0-9]+)\1""")
+_TAG_BYTES = 1 << 20  # no real tag, nor the text after the last one in a chunk, is this long
+_BEYOND = 1 << 32  # a reference the reader's 32-bit arithmetic would wrap round: refused
 
 
 def _column_number(letters: bytes) -> int:
+    """A column's number (from 1), as the reader reads it (upper or lower case)."""
+    if len(letters) > 6:  # past any sheet's columns (XFD): beyond what the reader counts
+        return _BEYOND
     n = 0
     for ch in letters:
-        n = n * 26 + ch - 64
+        n = n * 26 + (ch - 64 if ch <= 90 else ch - 96)
     return n
+
+
+def _row_number(digits: bytes) -> int:
+    return int(digits) if len(digits) <= 9 else _BEYOND
 
 
 def check_sheet_sizes(data: bytes, name: str) -> None:
     """Raise `SourceReadError` if a sheet of the .xlsx in `data` claims more than `MAX_CELLS`
-    cells (its <dimension>, or its furthest cell or row) or unpacks to more than
-    `MAX_SHEET_BYTES`. A cell or row without a reference is placed after the one before it: a
-    row's cells without one may reach that many columns past the furthest referenced column,
-    and rows without one that many rows past the furthest referenced row."""
+    cells (its <dimension>, or its furthest cell or row), its shared strings claim more than
+    that many strings, or a part unpacks to more than `MAX_SHEET_BYTES`. Every part is read as
+    a sheet may be: the workbook says where its sheets are, not the parts' names."""
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise SourceReadError(f"{name}: cannot be read as XLSX (not a zip archive)") from exc
     with book:
         for info in book.infolist():
-            if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
-                # the reader loads the shared strings whole: a few MB of zip could be many GB
-                part = f"a part of the workbook ({info.filename.rsplit('/', 1)[-1]})"
-                for _ in _unpacked(book, info, name, part):
-                    pass
-                continue
-            rows = cols = widest = carry = unplaced_rows = 0
-            tail = b""
-            for chunk in _unpacked(book, info, name, "a sheet"):
-                text = tail + chunk
-                if cells := _CELL_REF.findall(text):  # by distinct value: ~4x less Python
-                    rows = max(rows, *(int(digits) for digits in {d for _, d in cells}))
-                    cols = max(cols, *(_column_number(c) for c in {c for c, _ in cells}))
-                if row_refs := _ROW_REF.findall(text):
-                    rows = max(rows, *(int(digits) for digits in set(row_refs)))
-                unplaced_rows += len(_ANY_ROW.findall(text)) - len(row_refs)
-                if carry or len(_ANY_CELL.findall(text)) > len(_REFERENCED_CELL.findall(text)):
-                    widest, carry = _unplaced_cells_per_row(text, widest, carry)
-                tail = text[-64:]
-            rows, cols = rows + unplaced_rows, cols + widest
-            if rows * cols > MAX_CELLS:
+            part = info.filename.rsplit("/", 1)[-1]
+            size = _claimed(book, info, name) or _claimed(book, info, name, unplaced=True)
+            if size and size[0] * size[1] > MAX_CELLS:
                 raise SourceReadError(
-                    f"{name}: sheet {info.filename.rsplit('/', 1)[-1]} claims {rows} rows × "
-                    f"{cols} columns, more than the {MAX_CELLS} cells kesu reads; not read "
-                    "(re-export only the used range)"
+                    f"{name}: sheet {part} claims {size[0]} rows × {size[1]} columns, more than "
+                    f"the {MAX_CELLS} cells kesu reads; not read (re-export only the used range)"
                 )
+
+
+def _claimed(
+    book: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, unplaced: bool = False
+) -> tuple[int, int] | None:
+    """The rows × columns a part claims: its <dimension>, its furthest cell. None if a cell has
+    no reference, unless `unplaced`: then, reading it again, the reader places such a cell after
+    the one before it, so a row's cells without one may reach that many columns past the
+    furthest referenced column, and rows without one that many rows past the furthest
+    referenced row (every usual writer writes references: the first reading is the only one)."""
+    sheet = info.filename.startswith("xl/worksheets/")
+    # the reader loads the shared strings whole: a few MB of zip could be many GB
+    what = "a sheet" if sheet else f"a part of the workbook ({info.filename.rsplit('/', 1)[-1]})"
+    rows = cols = widest = carry = rows_without = 0
+    for text in _whole_tags(_unpacked(book, info, name, what), name):
+        if b"uniqueCount" in text:
+            for _, digits in _STRINGS.findall(text):
+                if _row_number(digits) > MAX_CELLS:
+                    raise SourceReadError(
+                        f"{name}: its shared strings claim {digits.decode()[:20]} strings, "
+                        f"more than the {MAX_CELLS} kesu reads; not read"
+                    )
+        cells = _CELL.findall(text)
+        if b"dimension" in text:
+            cells += _CLAIM.findall(text)
+        if cells:
+            _, letters, digits = zip(*cells, strict=True)
+            if b"" in letters and not unplaced:
+                return None
+            # by distinct value: most cells share their row's number and their column's letters
+            cols = max(cols, *map(_column_number, set(letters) - {b""}), 0)
+            rows = max(rows, *map(_row_number, set(digits) - {b""}), 0)
+        if unplaced:
+            row_digits = [digits for _, digits in _ROW.findall(text)]
+            rows_without += row_digits.count(b"")
+            rows = max(rows, *map(_row_number, set(row_digits) - {b""}), 0)
+            widest, carry = _unplaced_cells_per_row(text, widest, carry)
+    return rows + rows_without, cols + widest
+
+
+def _whole_tags(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """The chunks, each ending before the last `<` of the XML read so far (what follows it goes
+    on at the start of the next), so that no tag is cut in two: a reference cut at a chunk's
+    end was missed. `SourceReadError` if that remainder outgrows `_TAG_BYTES`."""
+    rest = b""
+    for chunk in chunks:
+        text = rest + chunk
+        cut = text.rfind(b"<")
+        if cut <= 0:  # no tag begins after the first byte: all of it goes on
+            rest = text
+        else:
+            rest = text[cut:]
+            yield text[:cut]
+        if len(rest) > _TAG_BYTES:
+            raise SourceReadError(
+                f"{name}: cannot be read as XLSX (an XML tag or text runs over "
+                f"{_TAG_BYTES >> 20} MiB)"
+            )
+    yield rest
 
 
 def _unplaced_cells_per_row(text: bytes, widest: int, carry: int) -> tuple[int, int]:

@@ -15,6 +15,7 @@ import csv
 import io
 import os
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -318,7 +319,7 @@ def _read_utf8(
             )
     if blank_lines:
         notes.append(f"ignored {blank_lines} blank line(s)")
-    frame = frame.rename({f"_c{i}": _unique_header(headers, i) for i in range(width)})
+    frame = frame.rename({f"_c{i}": name for i, name in enumerate(unique_headers(headers))})
     return SourceTable(frame, encoding, notes)
 
 
@@ -449,13 +450,27 @@ def clean_headers(headers: Sequence[str], notes: list[str]) -> list[str]:
     return cleaned
 
 
-def _unique_header(headers: list[str], i: int) -> str:
-    """A repeated header gets a suffix so both columns survive; staging reports the repeat."""
-    h = headers[i] or f"(column {i + 1} has no header)"
-    if h.startswith("_"):  # `_line` etc. are kesu's own: a source column keeps its place apart
-        h = f"(column {i + 1}) {h}"
-    seen = headers[:i].count(headers[i])
-    return h if seen == 0 else f"{h}#{seen + 1}"
+def unique_headers(headers: list[str]) -> list[str]:
+    """The headers as column names, each its own: a repeated one gets a suffix (`#2`) so both
+    columns survive (staging reports the repeat), an empty one is named by its place. A suffix
+    that another header already is (`a,a,a#2`) counts on (`a#2#2`). Counted in one pass: a file
+    can have tens of thousands."""
+    seen: Counter[str] = Counter()
+    names: list[str] = []
+    taken: set[str] = set()
+    for i, header in enumerate(headers):
+        base = header or f"(column {i + 1} has no header)"
+        if base.startswith("_"):  # `_line` etc. are kesu's own: a source column keeps its place
+            base = f"(column {i + 1}) {base}"
+        seen[header] += 1
+        n = seen[header]
+        name = base if n == 1 else f"{base}#{n}"
+        while name in taken:
+            n += 1
+            name = f"{base}#{n}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def read_source(

@@ -20,8 +20,8 @@ from kesu.warehouse.landing import (
     RAGGED,
     SourceReadError,
     SourceTable,
-    _unique_header,
     clean_headers,
+    unique_headers,
 )
 from kesu.warehouse.xls_biff import OLE_SIGNATURE, XlsSheet, check_xls
 from kesu.warehouse.xlsx_xml import check_sheet_sizes, header_row, long_numbers
@@ -126,12 +126,10 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
     ]
     # fastexcel names a column without a header `__UNNAMED__<i>`; name it as the CSV reader does
     # so that staging reports it instead of dropping it as one of kesu's own `_` columns.
-    headers = clean_headers(frame.columns, notes)
+    names = unique_headers(clean_headers(frame.columns, notes))
     frame = frame.rename(
         {
-            c: f"(column {i + 1} has no header)"
-            if c.startswith("__UNNAMED__")
-            else _unique_header(headers, i)
+            c: f"(column {i + 1} has no header)" if c.startswith("__UNNAMED__") else names[i]
             for i, c in enumerate(frame.columns)
         }
     )

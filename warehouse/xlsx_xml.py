@@ -18,30 +18,25 @@ from kesu.warehouse.landing import SourceReadError
 # process. A bank's day of transfers is a few thousand cells.
 MAX_CELLS = 20_000_000
 MAX_SHEET_BYTES = 1 << 30  # uncompressed XML of one sheet
-# Read as the reader's XML parser reads them: elements may carry a namespace prefix (`<x:c …>`),
-# attribute values may be in single quotes and hold a `>`, and a reference may be in lower case
-# or longer than any real one. What lies between a tag's name and the attribute wanted: other
-# attributes, each quoted value taken whole (so no ` r="` inside one is mistaken for one).
-_ATTRIBUTES = rb"""(?:[^>"']|"[^"]*"|'[^']*')*?"""
-_BEFORE = rb"(?=\s)" + _ATTRIBUTES + rb"\s"
-# every cell, with its reference if it has one (one pass over the sheet: it is the costly part)
-_CELL = re.compile(
-    rb"<(?:\w+:)?c(?=[\s>/])(?:" + _ATTRIBUTES + rb"""\sr\s*=\s*(["'])([A-Za-z]+)([0-9]+)\1)?"""
-)
-_ROW = re.compile(
-    rb"<(?:\w+:)?row(?=[\s>/])(?:" + _ATTRIBUTES + rb"""\sr\s*=\s*(["'])([0-9]+)\1)?"""
-)
+# The reader reads attributes its own way: a key is whatever stands before `=`, a value is
+# quoted with `"` or `'` and may hold a `>`, a repeated key may win or not (it stops at the first
+# r, s and t), a reference may be in lower case or longer than any real one, and elements may
+# carry a namespace prefix (`<x:c …>`). So the check does not follow its parsing: every
+# `r="…"` anywhere bounds where a cell or row may be, and a part whose every cell and row tag
+# opens with its reference (`<c r="B2"`, as every usual writer writes it) and which holds no
+# other is taken as placed by them. Any other part may have cells the reader places one after
+# another (read again: the `unplaced` reading below).
+_REFERENCE = re.compile(rb"""r\s*=\s*(["'])([A-Za-z]*)([0-9]+)\1""")
+_TAG = re.compile(rb"""<(?:\w+:)?(c|row)(?=[\s>/])( r=(["'])[A-Za-z]*[0-9]+\3)?""")
 _CLAIM = re.compile(
-    rb"<(?:\w+:)?dimension"
-    + _BEFORE
-    + rb"""ref\s*=\s*(["'])(?:[A-Za-z]*[0-9]*:)?([A-Za-z]+)([0-9]+)\1"""
+    rb"<(?:\w+:)?dimension(?=\s)(?:[^>\"']|\"[^\"]*\"|'[^']*')*?"
+    + rb"""\sref\s*=\s*(["'])(?:[A-Za-z]*[0-9]*:)?([A-Za-z]+)([0-9]+)\1"""
 )
-# any cell or row, with a reference or without (placed after the one before it)
+# any cell or row (for counting a row's cells, in the `unplaced` reading)
 _ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
 _ANY_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
-_REFERENCED_CELL = re.compile(rb"<(?:\w+:)?c" + _BEFORE + rb"r\s*=")
 # the reader reserves room for as many shared strings as their part says it holds
-_STRINGS = re.compile(rb"<(?:\w+:)?sst" + _BEFORE + rb"""uniqueCount\s*=\s*(["'])\+?([0-9]+)\1""")
+_STRINGS = re.compile(rb"""uniqueCount\s*=\s*(["'])\+?([0-9]+)\1""")
 _TAG_BYTES = 1 << 20  # no real tag, nor the text after the last one in a chunk, is this long
 _BEYOND = 1 << 32  # a reference the reader's 32-bit arithmetic would wrap round: refused
 
@@ -83,15 +78,15 @@ def check_sheet_sizes(data: bytes, name: str) -> None:
 def _claimed(
     book: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, unplaced: bool = False
 ) -> tuple[int, int] | None:
-    """The rows × columns a part claims: its <dimension>, its furthest cell. None if a cell has
-    no reference, unless `unplaced`: then, reading it again, the reader places such a cell after
-    the one before it, so a row's cells without one may reach that many columns past the
-    furthest referenced column, and rows without one that many rows past the furthest
-    referenced row (every usual writer writes references: the first reading is the only one)."""
+    """The rows × columns a part may span: its <dimension>, its furthest reference. None if a
+    cell or row tag does not open with its reference, or a reference stands elsewhere, unless
+    `unplaced`: then, reading it again, any cell may be placed after the one before it, so a
+    row's cells may reach that many columns past the furthest reference, and rows that many rows
+    past the furthest (every usual writer writes references: the first reading is the only one)."""
     sheet = info.filename.startswith("xl/worksheets/")
     # the reader loads the shared strings whole: a few MB of zip could be many GB
     what = "a sheet" if sheet else f"a part of the workbook ({info.filename.rsplit('/', 1)[-1]})"
-    rows = cols = widest = carry = rows_without = 0
+    rows = cols = widest = carry = tags_of_rows = 0
     for text in _whole_tags(_unpacked(book, info, name, what), name):
         if b"uniqueCount" in text:
             for _, digits in _STRINGS.findall(text):
@@ -100,22 +95,22 @@ def _claimed(
                         f"{name}: its shared strings claim {digits.decode()[:20]} strings, "
                         f"more than the {MAX_CELLS} kesu reads; not read"
                     )
-        cells = _CELL.findall(text)
-        if b"dimension" in text:
-            cells += _CLAIM.findall(text)
-        if cells:
-            _, letters, digits = zip(*cells, strict=True)
-            if b"" in letters and not unplaced:
-                return None
+        references = _REFERENCE.findall(text)
+        bounds = references + _CLAIM.findall(text) if b"dimension" in text else references
+        if bounds:
             # by distinct value: most cells share their row's number and their column's letters
+            _, letters, digits = zip(*bounds, strict=True)
             cols = max(cols, *map(_column_number, set(letters) - {b""}), 0)
-            rows = max(rows, *map(_row_number, set(digits) - {b""}), 0)
+            rows = max(rows, *map(_row_number, set(digits)), 0)
         if unplaced:
-            row_digits = [digits for _, digits in _ROW.findall(text)]
-            rows_without += row_digits.count(b"")
-            rows = max(rows, *map(_row_number, set(row_digits) - {b""}), 0)
-            widest, carry = _unplaced_cells_per_row(text, widest, carry)
-    return rows + rows_without, cols + widest
+            tags_of_rows += len(_ANY_ROW.findall(text))
+            widest, carry = _cells_per_row(text, widest, carry)
+        elif tags := _TAG.findall(text):
+            opening = [first for _, first, _ in tags]
+            placed = len(opening) - opening.count(b"")
+            if placed < len(tags) or placed != len(references):
+                return None
+    return rows + tags_of_rows, cols + widest
 
 
 def _whole_tags(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
@@ -139,14 +134,10 @@ def _whole_tags(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
     yield rest
 
 
-def _unplaced_cells_per_row(text: bytes, widest: int, carry: int) -> tuple[int, int]:
-    """The most cells without a reference in one row so far (`widest`), and how many the row
-    that `text` ends in has (`carry`, with which the next chunk's first row goes on). Only for
-    sheets whose writer leaves references out (every usual one writes them)."""
-    counts = [
-        len(_ANY_CELL.findall(row)) - len(_REFERENCED_CELL.findall(row))
-        for row in _ANY_ROW.split(text)
-    ]
+def _cells_per_row(text: bytes, widest: int, carry: int) -> tuple[int, int]:
+    """The most cells in one row so far (`widest`), and how many the row that `text` ends in
+    has (`carry`, with which the next chunk's first row goes on)."""
+    counts = [len(_ANY_CELL.findall(row)) for row in _ANY_ROW.split(text)]
     counts[0] += carry  # the row the chunk before ended in goes on here
     return max(widest, *counts), counts[-1]
 

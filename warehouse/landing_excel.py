@@ -92,14 +92,15 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
 
     if data is None:
         data = path.read_bytes()
-    # by its bytes, not its name: the reader goes by the bytes too, and a zip named .xls is read
-    # as an .xlsx (its size unchecked, a 5 KB file could claim 512 GiB)
+    # by its bytes, not its name: the reader goes by the bytes too, so a zip named .xls is read
+    # as an .xlsx (its size unchecked, a 5 KB file could claim 512 GiB), and an .xls renamed
+    # .xlsx as an .xls
     xlsx = data.startswith(ZIP_SIGNATURE)
     xls = XlsSheet()  # what an .xls's first sheet says (an .xlsx's is read below)
-    if xlsx or path.suffix.lower() == ".xlsx":
-        check_sheet_sizes(data, path.name)
-    elif data.startswith(OLE_SIGNATURE):
+    if data.startswith(OLE_SIGNATURE):
         xls = check_xls(data, path.name)
+    elif xlsx or path.suffix.lower() == ".xlsx":
+        check_sheet_sizes(data, path.name)
     kind = path.suffix.lower().lstrip(".").upper()
     try:
         reader = fastexcel.read_excel(data)

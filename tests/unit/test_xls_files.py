@@ -35,6 +35,14 @@ def test_rows_and_columns_before_the_header_count_in_each_records_line(tmp_path)
     assert (bad["source_line"], bad["rule"]) == (5, "order")
 
 
+def test_an_xls_renamed_xlsx_is_read_as_what_it_is(tmp_path):
+    """The reader goes by the bytes; the checks went by the name, and refused the file as "not a
+    zip archive"."""
+    data = _xls(_transfer_cells(transfer(1)))
+    drop = ingest(tmp_path, {"transfers.xlsx": data}, feed="regulator_transfers")
+    assert (_single(drop).status, _single(drop).loaded) == ("ok", 1)
+
+
 def test_a_workbook_of_several_sheets_is_read_from_its_first(tmp_path):
     data = _xls(_transfer_cells(transfer(1)), copies=3)
     drop = ingest(tmp_path, {"transfers.xls": data}, feed="regulator_transfers")

@@ -142,8 +142,8 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
     reasons = _cell_reasons(errors, long, frame.columns, frame.height, first)
     frame = frame.with_columns(pl.Series(RAGGED, reasons, dtype=pl.String))
     if hollow:  # after the reasons, which count columns as the sheet does
-        names = frame.columns
-        frame = frame.drop([names[i] for i in hollow])
+        columns = frame.columns  # once: the property builds the list each time
+        frame = frame.drop([columns[i] for i in hollow])
         notes.append(f"ignored {len(hollow)} empty column(s) without a header")
     # Excel keeps formatted-but-empty rows (cells without a value, or blank text): they are no
     # records, as a CSV's blank lines are not. A row whose only cell holds an error value is one.

@@ -41,9 +41,29 @@ FULL_WIDTH = {chr(0xFF10 + i): str(i) for i in range(10)} | {
 }
 ACCEPTED = "YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM or YYYY年MM月DD日"
 # Characters that show as nothing (a soft hyphen, zero-width spaces and joiners, bidirectional
-# marks, a BOM), as the body of a regular expression's class: text pasted from a web page or a
-# document carries them, and they hide inside a number, a name or a header.
-INVISIBLE = "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
+# marks, a BOM): text pasted from a web page or a document carries them, and they hide inside a
+# number, a name or a header. `INVISIBLE` is the same as the body of a regular expression's class.
+_INVISIBLE_RANGES = (
+    (0xAD, 0xAD),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0xFEFF, 0xFEFF),
+)
+INVISIBLE_CHARACTERS = "".join(
+    chr(c) for first, last in _INVISIBLE_RANGES for c in range(first, last + 1)
+)
+INVISIBLE = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in _INVISIBLE_RANGES)
+# What `clean` trims from a value's ends: Unicode's white space (Rust's `char::is_whitespace`,
+# what `strip_chars()` trims by default; the full-width space of Chinese text among it) and the
+# invisible characters, so that `T001` followed by a zero-width space is the id T001, not an id
+# of its own, and a value of nothing but a BOM is no value (a required one is missing).
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+TRIMMED = WHITE_SPACE + INVISIBLE_CHARACTERS
 
 
 def on_series(expression: pl.Expr, raw: pl.Series) -> pl.Series:
@@ -52,8 +72,9 @@ def on_series(expression: pl.Expr, raw: pl.Series) -> pl.Series:
 
 
 def clean(text: pl.Expr) -> pl.Expr:
-    """Trimmed text with empty strings as null (exports write both for 'no value')."""
-    return text.str.strip_chars().replace("", None)  # one pass: a when/then strips twice
+    """Text without white space or invisible characters at its ends (`TRIMMED`), empty strings
+    as null (exports write both for 'no value')."""
+    return text.str.strip_chars(TRIMMED).replace("", None)  # one pass: a when/then strips twice
 
 
 def clean_text(raw: pl.Series) -> pl.Series:

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import polars as pl
+from kesu.transforms.parsing import clean
 from kesu.warehouse.landing import (
     LINE,
     RAGGED,
@@ -145,10 +146,11 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         columns = frame.columns  # once: the property builds the list each time
         frame = frame.drop([columns[i] for i in hollow])
         notes.append(f"ignored {len(hollow)} empty column(s) without a header")
-    # Excel keeps formatted-but-empty rows (cells without a value, or blank text): they are no
-    # records, as a CSV's blank lines are not. A row whose only cell holds an error value is one.
+    # Excel keeps formatted-but-empty rows (cells without a value, or of blank or invisible text):
+    # they are no records, as a CSV's blank lines are not. A row whose only cell holds an error
+    # value is one.
     data_cols = [c for c in frame.columns if c not in (LINE, RAGGED)]
-    blank = [pl.col(c).str.strip_chars().replace("", None).is_null() for c in data_cols]
+    blank = [clean(pl.col(c)).is_null() for c in data_cols]  # a zero-width space is blank too
     empty = frame.select(pl.all_horizontal(*blank, pl.col(RAGGED).is_null())).to_series()
     trailing = 0
     for is_empty in reversed(empty.to_list()):

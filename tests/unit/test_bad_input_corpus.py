@@ -34,6 +34,7 @@ from kesu.flows.drop import ingest_drop
 from kesu.flows.ingest_steps import FileOutcome, publish_feed, stage_feed
 from kesu.flows.pii_key import PiiKey
 from kesu.transforms.columns import COLUMNS, FEEDS, RECORD_KEY, STAGED_TABLE
+from kesu.transforms.parsing import TRIMMED
 from kesu.transforms.run_summary import drop_problems
 from kesu.warehouse import Warehouse
 from kesu.warehouse.landing import list_drop
@@ -522,7 +523,7 @@ def _xlsx(
                 sheet.write_datetime(i, j, datetime.fromisoformat(row[name]), day_format)
             elif row[name]:
                 sheet.write_string(i, j, row[name])
-        if any(row.values()):
+        if any(value.strip(TRIMMED) for value in row.values()):  # a row that shows a value
             sheet.write_string(i, len(names), "已电话联系")
             sheet.write_string(i, len(names) + 1, "待回访")
     for i in range(len(rows) + top + 1, len(rows) + top + 1 + empty_rows):
@@ -549,6 +550,23 @@ def test_xlsx_with_extra_sheets_merged_header_cells_and_empty_trailing_rows(tmp_
     bad = drop.bad("R002")
     assert (bad["source_line"], bad["rule"], bad["field"]) == (3, "order", "办理期限、转办日期")
     assert "2025-02-20" in bad["reason"] and "2025-02-27" in bad["reason"]
+
+
+def test_an_excel_row_of_only_invisible_characters_is_an_empty_row(tmp_path):
+    """Cells holding a zero-width space or a BOM show as empty in Excel: the row is no record
+    (it was one, held for every missing value), and an id pasted with one is the id itself."""
+    invisible = {k: "\u200b" for k in transfer(0)} | {
+        "matter": "\ufeff \u2060",
+        "transferred_on": "",
+    }
+    pasted = transfer(2) | {"transfer_id": transfer(2)["transfer_id"] + "\u200b"}
+    data = _xlsx([transfer(1), invisible, pasted])
+    drop = ingest(tmp_path, {"transfers.xlsx": data}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (2, 2, 0)
+    assert "ignored 1 empty row(s) between the records: line 3" in outcome.notes
+    ids = [transfer(1)["transfer_id"], transfer(2)["transfer_id"]]
+    assert drop.loaded.sort("source_line")["transfer_id"].to_list() == ids
 
 
 def test_xlsx_error_values_are_held_and_lines_are_the_sheets_rows(tmp_path):

@@ -1,5 +1,6 @@
 """Each accepted source format parses; each bad value becomes a problem that quotes it."""
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -152,7 +153,7 @@ def test_an_implausible_date_is_named_with_the_window(text, latest, why):
 
 # What a date or date-time column of an export can hold: forms that parse, padding around
 # them, full-width digits, forms that do not parse, empty text and null.
-_PADS = st.sampled_from(["", " ", "\t", "\u3000", " \r", "\u00a0"])
+_PADS = st.sampled_from(["", " ", "\t", "\u3000", " \r", "\u00a0", "\u200b", "\ufeff", " \u2060"])
 _WRITTEN = st.sampled_from(
     [
         "2025-03-01 08:30:15",
@@ -180,7 +181,37 @@ def test_parsing_as_written_is_cleaning_first(values, kind):
     clean = parsing.clean_text(raw)
     parse = parsing.dates if kind == "date" else parsing.naive_datetimes
     assert both["value"].to_list() == parse(clean).to_list()
-    assert both["text"].str.strip_chars().replace("", None).to_list() == clean.to_list()
+    assert (
+        both["text"].str.strip_chars(parsing.TRIMMED).replace("", None).to_list() == clean.to_list()
+    )
     # a text left as written is one that parsed
     kept = (both["text"] != clean).fill_null(False)
     assert both["value"].filter(kept).null_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("T001\u200b", "T001"),  # a zero-width space pasted after an id: the same id
+        ("\ufeffT001", "T001"),  # a BOM before it
+        ("\u3000张三\u00a0", "张三"),  # full-width and no-break spaces
+        ("国家金融监督管理总局\u2060", "国家金融监督管理总局"),
+        ("\ufeff", None),  # nothing but invisible characters: no value (a required one is missing)
+        ("\u200b \u200d\u00ad", None),
+        ("T0\u200b01", "T0\u200b01"),  # only the ends are trimmed; what is inside is the source's
+    ],
+)
+def test_clean_trims_white_space_and_invisible_characters_at_the_ends(raw, expected):
+    assert parsing.clean_text(pl.Series("t", [raw])).to_list() == [expected]
+
+
+def test_what_clean_trims_is_polars_white_space_and_the_invisible_characters():
+    """`WHITE_SPACE` is exactly what Polars trims by default, `INVISIBLE_CHARACTERS` exactly the
+    class `INVISIBLE` that the personal-data rules and the headers use: over the whole BMP."""
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    alone = pl.Series("c", chars)
+    by_default = {c for c, t in zip(chars, alone.str.strip_chars(), strict=True) if t == ""}
+    assert by_default == set(parsing.WHITE_SPACE)
+    invisible = re.compile(f"[{parsing.INVISIBLE}]")
+    assert {c for c in chars if invisible.fullmatch(c)} == set(parsing.INVISIBLE_CHARACTERS)
+    assert parsing.clean_text(alone).null_count() == len(set(parsing.TRIMMED))

@@ -130,6 +130,18 @@ def test_duplicate_key_keeps_the_first_and_points_back_to_it():
     assert "a.csv line 2" in dups["reason"][0]
 
 
+def test_an_id_pasted_with_an_invisible_character_is_the_same_id():
+    # 投诉编号 copied from a web page carries a zero-width space: the same ticket version again,
+    # a repeat, not a ticket of its own; an id of nothing but a BOM is a missing id.
+    first = stage("complaints", frame([complaint()]), "a.csv", CTX).staged
+    again = stage("complaints", frame([complaint(complaint_id="T1\u200b")]), "b.csv", CTX).staged
+    assert again["complaint_id"].to_list() == ["T1"]
+    dups = duplicate_keys(pl.concat([first, again]), "complaints")
+    assert dups["row"].to_list() == [1]
+    none = stage("complaints", frame([complaint(complaint_id="\ufeff\u200b")]), "c.csv", CTX)
+    assert none.staged["complaint_id"].to_list() == [None]
+
+
 def test_split_accounts_for_every_row_and_masks_quarantined_personal_data():
     rows = [complaint(), complaint(complaint_id="T2", business_category="银行卡")]
     staged = stage("complaints", frame(rows), "c.csv", CTX)

@@ -160,13 +160,6 @@ def _unpacked(
             yield chunk
 
 
-# A cell that holds a value (`<v>`, or an inline string `<is>`, after its formula if any): its
-# column and row. The Excel reader starts the sheet at the first row and the first column that
-# hold one (rows and columns before them, empty or merely formatted, skipped): the header is there.
-_VALUED_CELL = re.compile(
-    rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>]*>\s*'
-    rb"(?:<(?:\w+:)?f\b[^>]*?(?:/>|>[^<]*</(?:\w+:)?f>)\s*)?<(?:\w+:)?(?:v|is)\b"
-)
 _FIRST_SHEET = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\s\w+:id="([^"]+)"')
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
 _ATTRIBUTE = rb'\s%s="([^"]*)"'
@@ -174,12 +167,11 @@ _ATTRIBUTE = rb'\s%s="([^"]*)"'
 
 def header_row(data: bytes) -> int:
     """The sheet row (from 1) of the first sheet's header in the .xlsx `data`: the first row
-    holding a value, as the Excel reader starts there. 1 if it cannot be told (a writer that
-    leaves out cell references, which the format allows). Reads the sheet only up to that row."""
+    holding a value, as the Excel reader starts there (rows written in order, as every writer
+    writes them). Reads the sheet only up to that row."""
     try:
-        for text in _sheet_chunks(data, size=1 << 16):
-            if found := _VALUED_CELL.search(text):
-                return int(found.group(2))
+        for row, _, _ in _placed_cells(data):
+            return row + 1
     except (zipfile.BadZipFile, OSError):  # the reader read it; the lines then count from 2
         return 1
     return 1
@@ -207,19 +199,12 @@ def _first_sheet(book: zipfile.ZipFile) -> str | None:
     return member if member in book.namelist() else None
 
 
-# A numeric cell (no type, or `t="n"`) whose value has 16 or more digits before the point,
-# written out or as an exponent: more than the 15 significant digits Excel keeps.
-_LONG_NUMBER = re.compile(
-    rb"<(?:\w+:)?v>-?(?:[0-9]{16,}(?:\.[0-9]*)?|[1-9](?:\.[0-9]+)?[Ee]\+?(?:1[5-9]|[2-9][0-9]|"
-    rb"[0-9]{3}))</(?:\w+:)?v>"
-)
-# how far back a value's cell tag is looked for (past its formula), and how much of a chunk the
-# next one repeats
-OVERLAP = 16384
-_CELL_TAG = re.compile(rb"<(?:\w+:)?c\b[^>]*>")
-_CELL_END = re.compile(rb"</(?:\w+:)?c>")
-_REF = re.compile(rb'\sr="([A-Z]{1,3})([0-9]{1,7})"')
-_TYPE = re.compile(rb'\st="([A-Za-z]+)"')
+# A numeric cell's value (no type, or `t="n"`) with 16 or more digits before the point, written
+# out or as an exponent: more than the 15 significant digits Excel keeps.
+_LONG = rb"-?(?:[0-9]{16,}(?:\.[0-9]*)?|[1-9](?:\.[0-9]+)?[Ee]\+?(?:1[5-9]|[2-9][0-9]|[0-9]{3}))"
+_LONG_VALUE = re.compile(_LONG)
+_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v(?:\s[^>]*)?>" + _LONG + rb"</(?:\w+:)?v>")
+OVERLAP = 16384  # how much of a chunk the next repeats (a value may straddle two)
 
 
 def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
@@ -227,31 +212,90 @@ def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
     number typed as a number: Excel has already lost its last digits), as {record index: column
     indexes}, counted as the Excel reader does: records from the row after `first_row` (the
     header's), columns from the sheet's first column with a value. Most sheets have none, and
-    are read once for a pattern; the columns are counted only when one is found."""
-    cells: set[tuple[int, int]] = set()
-    for text in _sheet_chunks(data):
-        for found in _LONG_NUMBER.finditer(text):
-            tags = list(_CELL_TAG.finditer(text, max(0, found.start() - OVERLAP), found.start()))
-            if not tags:
-                continue
-            tag = tags[-1].group(0)
-            if tag.endswith(b"/>") or _CELL_END.search(text, tags[-1].end(), found.start()):
-                continue  # the cell before, closed: this value's own tag is further back
-            kind, ref = _TYPE.search(tag), _REF.search(tag)
-            if ref and (kind is None or kind.group(1) == b"n"):
-                cells.add((int(ref.group(2)), _column_number(ref.group(1))))
-    if not cells:
+    are read once for a pattern; the cells are placed only when one is found."""
+    if not any(_LONG_NUMBER.search(text) for text in _sheet_chunks(data)):
         return {}
-    first_column = min(
-        _column_number(letters)
-        for text in _sheet_chunks(data)
-        for letters in {letters for letters, _ in _VALUED_CELL.findall(text)}
-    )
+    cells = list(_placed_cells(data, to_the_end=True))
+    first_column = min(column for _, column, _ in cells)
     held: dict[int, list[int]] = {}
-    for row, column in sorted(cells):
-        if row > first_row:
-            held.setdefault(row - first_row - 1, []).append(column - first_column)
+    for row, column, long in sorted(cells):
+        if long and row >= first_row:  # `row` from 0: the header's row is `first_row` - 1
+            held.setdefault(row - first_row, []).append(column - first_column)
     return held
+
+
+# Where the Excel reader (calamine 0.36's cell reader) places a cell: by its own reference if it
+# has one (`r`, letters in either case, in either quotes), else after the cell before it in its
+# row; a row's `r` sets the row, and a row's end (or an empty `<row/>`) moves on to the next. So
+# a writer that leaves references out, as the format allows, gets its lines and long numbers
+# where the reader puts them. A namespace prefix is read through, as the reader reads it.
+_PART = re.compile(
+    rb"""<(/?)(?:[^\s<>/:"']+:)?(row|c|v|is)(?=[\s/>])((?:[^>"']|"[^"]*"|'[^']*')*)>"""
+)
+_KEYS = re.compile(rb"""(?<!\S)(r|t)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_POSITION = re.compile(rb"([A-Za-z]*)([0-9]+)")
+
+
+def _placed_cells(data: bytes, to_the_end: bool = False) -> Iterator[tuple[int, int, bool]]:
+    """(row, column, long) of each cell of the first sheet that holds a value, from 0, where the
+    reader places it, in the order written; `long`: a number of 16 or more digits. A cell holds
+    a value if it has an inline string, or a `<v>` with text (an empty string of `t="str"` too)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as book:
+        member = _first_sheet(book)
+        if member is None:
+            return
+        row = column = 0
+        cell: tuple[int, int, bytes | None] | None = None  # the open cell: where, its type
+        valued = long = False
+        for text in _whole_tags(_unpacked(book, book.getinfo(member), "", "a sheet"), ""):
+            for part in _PART.finditer(text):
+                closing, name, attributes = part.groups()
+                empty = attributes.endswith(b"/")
+                if name == b"row":
+                    if not closing and (at := _position(_keys(attributes).get(b"r"))) is not None:
+                        row = at[0]
+                    if closing or empty:
+                        row, column = row + 1, 0
+                elif name == b"c":
+                    if not closing:
+                        keys = _keys(attributes)
+                        at = _position(keys.get(b"r"))
+                        if at is not None and at[1] >= 0:
+                            column = at[1]
+                        where = (row, column) if at is None or at[1] < 0 else at
+                        cell, valued, long = (*where, keys.get(b"t")), False, False
+                    if (closing or empty) and cell is not None:
+                        if valued:
+                            yield cell[0], cell[1], long
+                            if not to_the_end:
+                                return
+                        cell, column = None, column + 1
+                elif cell is not None and not closing:
+                    kind = cell[2]
+                    if name == b"is":
+                        valued = True
+                    elif not empty and kind not in (b"inlineStr", b"is"):
+                        end = text.find(b"<", part.end())
+                        value = text[part.end() : end if end >= 0 else None]
+                        valued = valued or bool(value) or kind == b"str"
+                        long = long or (kind in (None, b"n") and bool(_LONG_VALUE.fullmatch(value)))
+
+
+def _keys(attributes: bytes) -> dict[bytes, bytes]:
+    """The first `r` and `t` of a tag's `attributes`, either quoted."""
+    keys: dict[bytes, bytes] = {}
+    for key, double, single in _KEYS.findall(attributes):
+        keys.setdefault(key, double or single)
+    return keys
+
+
+def _position(reference: bytes | None) -> tuple[int, int] | None:
+    """(row, column) from 0 of a reference (`B3`; column -1 if it has no letters, as a row's
+    `r` has none), as the reader reads it; None if absent or not one."""
+    found = _POSITION.fullmatch(reference) if reference else None
+    if found is None or _row_number(found.group(2)) < 1:
+        return None
+    return _row_number(found.group(2)) - 1, _column_number(found.group(1)) - 1
 
 
 def _sheet_chunks(data: bytes, size: int = 1 << 20, overlap: int = OVERLAP) -> Iterator[bytes]:

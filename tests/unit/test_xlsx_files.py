@@ -14,7 +14,11 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import fastexcel
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kesu.warehouse.landing import SourceReadError
 from kesu.warehouse.xlsx_xml import MAX_CELLS, check_sheet_sizes
 from test_bad_input_corpus import _with_part, _xlsx, transfer
@@ -154,3 +158,114 @@ def test_no_file_made_to_break_the_reader_takes_the_process_down(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     expected = [f"{i}.xlsx|failed|0" for i in range(len(BROKEN))] + ["good.xlsx|ok|1"]
     assert done.stdout.splitlines() == expected
+
+
+# --- where the reader places cells -------------------------------------------------------------
+
+# A cell: how its reference is written (None: left out, as the format allows), how many columns
+# it skips (only with a reference), and its value: text, a number, a number of 16+ digits (by its
+# index: each is its own), or nothing (a formatted, empty cell).
+_REFERENCE_STYLE = st.sampled_from([None, "upper", "lower", "single"])
+_VALUE = st.one_of(
+    st.just(("empty", 0)),
+    st.tuples(st.just("text"), st.integers(0, 10**6)),
+    st.tuples(st.just("number"), st.integers(1, 10**6)),
+    st.tuples(st.sampled_from(["long", "exponent"]), st.integers(1, 99)),
+)
+_CELL = st.tuples(_REFERENCE_STYLE, st.integers(0, 3), _VALUE)
+_ROW = st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.lists(_CELL, max_size=5))
+
+
+def _letters(column: int) -> str:
+    name = ""
+    while column >= 0:
+        column, rest = divmod(column, 26)
+        name, column = chr(65 + rest) + name, column - 1
+    return name
+
+
+def _sheet(rows: list) -> tuple[bytes, list[tuple[str, float | str]]]:
+    """A sheet's XML as odd writers write it, and the values in the order written."""
+    xml, values, row = [], [], -1
+    for k, (gap, cells) in enumerate(rows):
+        row += 1 if gap is None else 1 + gap
+        xml.append("<row>" if gap is None else f'<row r="{row + 1}">')
+        column = -1
+        for i, (style, skip, (kind, n)) in enumerate(cells):
+            column += 1 if style is None else 1 + skip
+            ref = f"{_letters(column)}{row + 1}"
+            ref = {"lower": f' r="{ref.lower()}"', "single": f" r='{ref}'", "upper": f' r="{ref}"'}
+            tag = f"<c{ref.get(style, '')}"
+            if kind == "empty":
+                xml.append(f'{tag} s="0"/>')
+            elif kind == "text":
+                text = f"t{k}.{i}.{n}"  # each its own
+                xml.append(f'{tag} t="inlineStr"><is><t>{text}</t></is></c>')
+                values.append(("text", text))
+            else:
+                n = n * 100 + len(values)  # each its own, a header's name too
+                number = {"number": n, "long": 10**17 + n * 1000, "exponent": 10**19 + n * 10**8}
+                written = f"{number[kind]:.12E}" if kind == "exponent" else str(number[kind])
+                xml.append(f"{tag}><v>{written}</v></c>")
+                values.append((kind, float(written)))
+        xml.append("</row>")
+    return "".join(xml).encode(), values
+
+
+def _workbook(body: bytes) -> bytes:
+    """A workbook whose first sheet's rows are `body` (and no <dimension>)."""
+    return _with_part(
+        _xlsx([transfer(1)]),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(
+            rb"<sheetData>.*</sheetData>",
+            lambda _: b"<sheetData>" + body + b"</sheetData>",
+            re.sub(rb"<dimension[^>]*/>", b"", xml),
+            flags=re.S,
+        ),
+    )
+
+
+def test_a_sheet_without_upper_case_references_has_its_lines_and_long_numbers():
+    """The header on row 3, its first reference in lower case and the rest left out: the lines
+    counted from 2 (the header taken for row 1), and a 转办单号 typed as a number of 18 digits,
+    in a cell without a reference, loaded rounded without a word."""
+    from kesu.warehouse.xlsx_xml import header_row, long_numbers
+
+    header = [("lower", 0, ("text", 1)), (None, 0, ("text", 2))]
+    record = [(None, 0, ("text", 3)), (None, 0, ("long", 4))]
+    data = _workbook(_sheet([(2, header), (None, record)])[0])
+    assert header_row(data) == 3
+    assert long_numbers(data, 3) == {0: [1]}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ROW, min_size=1, max_size=6))
+def test_cells_are_placed_and_long_numbers_found_where_the_reader_puts_them(rows):
+    """Against the reader itself, on sheets written as odd writers write them: references left
+    out (each cell after the one before, each row after the last), in lower case, in single
+    quotes; rows numbered with gaps or not at all. Every value is where kesu says the reader
+    puts it, and the long numbers are the reader's (they were missed without a reference, and
+    loaded rounded)."""
+    from kesu.warehouse.xlsx_xml import _placed_cells, header_row, long_numbers
+
+    body, values = _sheet(rows)
+    data = _workbook(body)
+    placed = list(_placed_cells(data, to_the_end=True))
+    assert len(placed) == len(values)
+    if not values:
+        assert (header_row(data), long_numbers(data, 1)) == (1, {})
+        return
+    sheet = fastexcel.read_excel(data).load_sheet(0, header_row=0, dtypes="string")
+    frame = pl.DataFrame(pl.from_arrow(sheet.to_arrow()))
+    names, records = frame.columns, frame.rows()
+    top, left = header_row(data), min(column for _, column, _ in placed)
+    assert top == placed[0][0] + 1
+    expected: dict[int, list[int]] = {}
+    for (row, column, long), (kind, value) in zip(placed, values, strict=True):
+        assert long == (kind in ("long", "exponent"))
+        read = names[column - left] if row == top - 1 else records[row - top][column - left]
+        assert (read if kind == "text" else float(read)) == value
+        if long and row >= top:
+            expected.setdefault(row - top, []).append(column - left)
+    assert long_numbers(data, top) == expected

@@ -229,9 +229,14 @@ def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
 # row; a row's `r` sets the row, and a row's end (or an empty `<row/>`) moves on to the next. So
 # a writer that leaves references out, as the format allows, gets its lines and long numbers
 # where the reader puts them. A namespace prefix is read through, as the reader reads it.
+_TAG_BODY = rb"""(?:[^>"']|"[^"]*"|'[^']*')*"""  # a tag's attributes, a `>` inside quotes too
 _PART = re.compile(
-    rb"""<(/?)(?:[^\s<>/:"']+:)?(row|c|v|is)(?=[\s/>])((?:[^>"']|"[^"]*"|'[^']*')*)>"""
+    # a run of empty cells (`<c r="B3" s="1"/>`: formatted, no value), taken at once: only the
+    # last one's place matters, and a formatted region can hold hundreds of thousands
+    rb"((?:<(?:[^\s<>/:\"']+:)?c(?=[\s/])" + _TAG_BODY + rb"/>\s*)+)"
+    rb"|<(/?)(?:[^\s<>/:\"']+:)?(row|c|v|is)(?=[\s/>])(" + _TAG_BODY + rb")>"
 )
+_EMPTY_CELL = re.compile(rb"<(?:[^\s<>/:\"']+:)?c(?=[\s/])(" + _TAG_BODY + rb")/>")
 _KEYS = re.compile(rb"""(?<!\S)(r|t)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _POSITION = re.compile(rb"([A-Za-z]*)([0-9]+)")
 
@@ -249,7 +254,10 @@ def _placed_cells(data: bytes, to_the_end: bool = False) -> Iterator[tuple[int, 
         valued = long = False
         for text in _whole_tags(_unpacked(book, book.getinfo(member), "", "a sheet"), ""):
             for part in _PART.finditer(text):
-                closing, name, attributes = part.groups()
+                run, closing, name, attributes = part.groups()
+                if run:  # empty cells: the column after the last (each without a place counts)
+                    column = _after_empty_cells(run, column)
+                    continue
                 empty = attributes.endswith(b"/")
                 if name == b"row":
                     if not closing and (at := _position(_keys(attributes).get(b"r"))) is not None:
@@ -279,6 +287,19 @@ def _placed_cells(data: bytes, to_the_end: bool = False) -> Iterator[tuple[int, 
                         value = text[part.end() : end if end >= 0 else None]
                         valued = valued or bool(value) or kind == b"str"
                         long = long or (kind in (None, b"n") and bool(_LONG_VALUE.fullmatch(value)))
+
+
+def _after_empty_cells(run: bytes, column: int) -> int:
+    """The column after a run of empty cells that starts at `column`: after the last one's own
+    reference, and one more for each after it without one (every usual writer gives each one)."""
+    last = run[run.rfind(b"<") :]
+    at = _position(_keys(last).get(b"r"))
+    if at is not None and at[1] >= 0:
+        return at[1] + 1
+    for attributes in _EMPTY_CELL.findall(run):
+        at = _position(_keys(attributes).get(b"r"))
+        column = at[1] + 1 if at is not None and at[1] >= 0 else column + 1
+    return column
 
 
 def _keys(attributes: bytes) -> dict[bytes, bytes]:

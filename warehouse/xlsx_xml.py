@@ -267,11 +267,8 @@ def _placed_cells(data: bytes, to_the_end: bool = False) -> Iterator[tuple[int, 
                 elif name == b"c":
                     if not closing:
                         keys = _keys(attributes)
-                        at = _position(keys.get(b"r"))
-                        if at is not None and at[1] >= 0:
-                            column = at[1]
-                        where = (row, column) if at is None or at[1] < 0 else at
-                        cell, valued, long = (*where, keys.get(b"t")), False, False
+                        row_of_cell, column = _cell_position(keys.get(b"r")) or (row, column)
+                        cell, valued, long = (row_of_cell, column, keys.get(b"t")), False, False
                     if (closing or empty) and cell is not None:
                         if valued:
                             yield cell[0], cell[1], long
@@ -292,13 +289,11 @@ def _placed_cells(data: bytes, to_the_end: bool = False) -> Iterator[tuple[int, 
 def _after_empty_cells(run: bytes, column: int) -> int:
     """The column after a run of empty cells that starts at `column`: after the last one's own
     reference, and one more for each after it without one (every usual writer gives each one)."""
-    last = run[run.rfind(b"<") :]
-    at = _position(_keys(last).get(b"r"))
-    if at is not None and at[1] >= 0:
+    if at := _cell_position(_keys(run[run.rfind(b"<") :]).get(b"r")):
         return at[1] + 1
     for attributes in _EMPTY_CELL.findall(run):
-        at = _position(_keys(attributes).get(b"r"))
-        column = at[1] + 1 if at is not None and at[1] >= 0 else column + 1
+        at = _cell_position(_keys(attributes).get(b"r"))
+        column = (at[1] if at else column) + 1
     return column
 
 
@@ -317,6 +312,13 @@ def _position(reference: bytes | None) -> tuple[int, int] | None:
     if found is None or _row_number(found.group(2)) < 1:
         return None
     return _row_number(found.group(2)) - 1, _column_number(found.group(1)) - 1
+
+
+def _cell_position(reference: bytes | None) -> tuple[int, int] | None:
+    """A cell's (row, column) from 0 by its own reference; None if it has none the reader reads
+    (then it goes after the cell before it)."""
+    at = _position(reference)
+    return at if at is not None and at[1] >= 0 else None
 
 
 def _sheet_chunks(data: bytes, size: int = 1 << 20, overlap: int = OVERLAP) -> Iterator[bytes]:

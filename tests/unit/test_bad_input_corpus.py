@@ -17,6 +17,9 @@ import logging
 import re
 import shutil
 import struct
+import subprocess
+import sys
+import textwrap
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -169,6 +172,36 @@ def ingest(
     )
     _assert_every_row_accounted_for(drop)
     return drop
+
+
+def ingest_in_child(
+    tmp_path: Path, files: dict[str, bytes], feed: str, memory: int = 4 << 30
+) -> list[list[str]]:
+    """`ingest` in a child process whose address space is limited to `memory`, so that a file
+    that makes a reader allocate without bound fails the test instead of killing the test run:
+    each file's name, status, records loaded and message, in name order."""
+    landed = tmp_path / "in-child"
+    landed.mkdir()
+    for name, data in files.items():
+        (landed / name).write_bytes(data)
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from test_bad_input_corpus import ingest
+        files = {{p.name: p.read_bytes() for p in Path({str(landed)!r}).iterdir()}}
+        drop = ingest(Path({str(tmp_path)!r}) / "run", files, feed={feed!r})
+        for name, outcome in sorted(drop.files.items()):
+            print(name, outcome.status, outcome.loaded, outcome.message, sep="|")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [line.split("|", 3) for line in done.stdout.splitlines()]
 
 
 def _assert_every_row_accounted_for(drop: Drop) -> None:

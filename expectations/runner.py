@@ -4,6 +4,9 @@ Engine "polars" evaluates the translations in `kesu.expectations.translate` of t
 (`kesu.expectations.compiled`: GX's own serialisation, so no GX import); engine "gx" runs the same
 suite through Great Expectations on a pandas copy of the frame. Both give the same rows:
 the tests prove it, so the pipeline runs Polars and keeps GX as the reference.
+
+Over 250 lines: both engines and the reason sentence each failed row gets are one evaluation
+of one suite; the sentences (`_describe`) must read the same whichever engine found the row.
 """
 
 from __future__ import annotations

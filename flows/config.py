@@ -8,6 +8,9 @@ given (``Path("s3://b/p")`` would turn it into ``s3:/b/p``). For an ``s3://`` ro
 endpoint, region and addressing style come from ``[s3]`` and the ``KESU_S3_*`` variables, and
 the local state directory (locks, scratch) from ``[warehouse] state_dir`` / ``KESU_STATE_DIR``;
 credentials only from the standard AWS chain, never from this file.
+
+Over 250 lines: the one place that reads flags, environment and kesu.toml: the defaults, the
+known keys and their checks together, so an unknown or wrong key is named where it is read.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ inputs are unchanged is read from the drop's ledger pointer (`ledger.last_feed_r
 a scan of every run, so a drop costs the same in a backfill of 7 days or of 900.
 
 Feeds run side by side on threads: staging is mostly Polars, which releases the GIL.
+
+Over 250 lines: a drop's run from its lock to its ledger record (unchanged inputs, each feed's
+steps, retries, recovery of an interrupted run) is one sequence, read top to bottom.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Two thin tasks: read + build (writes `tables/`) and render (workbook, charts, HTML, disclosure,
 all from `tables/`). Both write into a temporary sibling of the output folder that replaces the
 live one only when everything is written (reports.output), so a crash never leaves half a report.
+
+Over 250 lines: the report's inputs (which partitions, at which table versions, with which
+reference files) are gathered beside the two tasks, as the manifest records exactly what was read.
 """
 
 from __future__ import annotations

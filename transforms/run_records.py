@@ -6,6 +6,9 @@ Their JSON is the ledger's shape (`kesu.warehouse.ledger` writes it with `to_jso
 reads itself back with `run_from_jsonable`, records of earlier versions included: a field an
 older record lacks takes its default, and a key a newer one has and this one does not know is
 left out. Dates and times stay `date` and `datetime` objects until they are written.
+
+Over 250 lines: every record of the ledger, each a small dataclass with its reading back from
+JSON; one module so that the ledger's shape is in one place.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The run ledger: one JSON file per run under ``_ledger/runs/``, named by a sortable run id;
-the records are `kesu.transforms.run_records`."""
+the records are `kesu.transforms.run_records`.
+
+Over 250 lines: the run files and the per-drop pointers that spare a scan of every run are
+written and read together (a pointer counts only when the run it names completed that drop).
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ Endpoint, region and addressing style come from configuration (`[s3]` in kesu.to
 instance role) — never from kesu.toml. The options travel in the `kesu.warehouse.Warehouse`
 (no registry): `kesu.flows.config.load_settings` resolves them, `Warehouse.from_settings` uses
 them.
+
+Over 250 lines: one class keeping the `Storage` contract on an object store, each method with
+its S3 call, plus the translation of boto3's errors into messages a user can act on (`_errors`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ local directory serves).
 
 Locks and scratch files need a local filesystem whatever the backend: `Warehouse.state` is the
 warehouse itself when it is local, else a local state directory for its URL.
+
+Over 250 lines: the `Storage` contract and its local implementation, whose every method keeps
+one of the promises above (atomic writes, conditional create and replace, fsyncs).
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ drop that the other run replaced with the same rows is found unchanged.
 The tables keep kesu's column types, with two exceptions of the format that readers restore:
 Delta stores timestamps in UTC (the staged columns are read back in their zone, see
 `conform`), and it has no unsigned integers (none is staged).
+
+Over 250 lines: the publish protocol (create, commit, retry, the kept tables) and the reads it
+checks itself against (`read_partition`, `same_rows`, `conform`) are one contract with Delta.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@
 
 The file is walked as the reader walks it ([MS-CFB], [MS-XLS] as calamine 0.36 reads them), in
 Python: an .xls holds at most 65,536 rows, and a day's regulator transfers a few thousand cells.
+
+Over 250 lines: the compound file's chains and the BIFF records are one walk of one file, as the
+reader makes it; each rule it refuses on is stated next to the reader's behaviour it guards.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 how big a sheet claims to be, before the reader allocates it; on which row of the sheet the header
 stands; which numeric cells hold more digits than Excel keeps. Read with regular expressions over
 the unpacked XML, a chunk at a time (never the whole sheet at once), and only as far as needed.
+
+Over 250 lines: the size check and the placement of cells both read the XML's references as
+the reader reads them (cases, quotes, prefixes, cells without one); those rules are stated once.
 """
 
 from __future__ import annotations

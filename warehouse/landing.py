@@ -294,14 +294,17 @@ def _read_utf8(
     )
     frame = None
     quotes = b'"' in body  # looked for once: ~3 ms through a bank day's calls, asked thrice
-    if not bad_lines:
+    # A quote out of place sends the file to the reading line by line, so Polars is not asked
+    # first: one stray quote in a bank day's calls with every field quoted made its reader take
+    # ~1 CPU-s and ~1 GB, only for the frame to be thrown away.
+    if not bad_lines and (not quotes or quotes_in_place(body, body.find(b"\n") + 1)):
         try:
             frame, blank_lines = _read_fast(body, width, quotes)
         except pl.exceptions.PolarsError as exc:
             if not validated and _not_utf8(exc):
                 raise _NotUtf8 from None
             # Polars' message quotes the record: it is not repeated (personal data).
-        if frame is not None and quotes and _quote_trouble(body, frame, width, free):
+        if frame is not None and quotes and _records_merged(frame, width, free):
             frame = None
     if frame is None:
         try:
@@ -412,16 +415,12 @@ def _shape_problems(extra: pl.Series | None, shapes: pl.DataFrame, width: int) -
     return problems.scatter(odd, why)
 
 
-def _quote_trouble(
-    body: bytes, frame: pl.DataFrame, width: int, free: frozenset[int] | None
-) -> bool:
-    """Cheap signs that Polars took a quote loosely: one out of place (`quotes_in_place`), or
-    one that merged records: a record of the wrong shape, a line break in a column that cannot
-    hold one, or a line of free text that is a whole record by itself."""
+def _records_merged(frame: pl.DataFrame, width: int, free: frozenset[int] | None) -> bool:
+    """Cheap signs that Polars took a quote loosely, its quotes all in place (`quotes_in_place`,
+    checked before): a quote that merged records, making a record of the wrong shape, a line
+    break in a column that cannot hold one, or a line of free text that is a whole record."""
     if frame.height == 0:
         return False
-    if not quotes_in_place(body, body.find(b"\n") + 1):
-        return True
     checks = [pl.col(RAGGED).is_not_null()]
     fixed = [] if free is None else [i for i in range(width) if i not in free]
     checks += [pl.col(f"_c{i}").str.contains("\n", literal=True) for i in fixed]

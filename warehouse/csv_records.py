@@ -12,7 +12,8 @@ value with text after its closing quote (`"他说"你好""`: its inner quotes no
 read for sure: its line (or lines) is held. Anything else costs only its own line: it is kept as
 a record of its own. Reasons name lines and columns, never values.
 
-Slower than Polars (a Python loop over lines), so only files that need it come here.
+Slower than Polars (a Python loop over the lines with a quote that are not whole records by
+themselves), so only files that need it come here.
 
 Over 250 lines: the rules for where a record starts and ends (quotes, line breaks, stray quotes,
 field counts) are one reading of one file's lines, and each rule is stated next to the others
@@ -24,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
 import polars as pl
 
 LINE = "_line"
@@ -125,23 +127,32 @@ def resplit(
     `multiline`: indexes of the columns that may hold a line break (None: every column).
     `bad_lines`: line numbers that could not be decoded; each is a held record of its own.
 
-    A line without a quote is a record split at its commas, vectorised in Polars; only lines
-    with a quote (few, even in a broken file) go through Python's csv, one by one.
+    A line without a quote is a record split at its commas, vectorised in Polars; so is a line
+    whose quotes are all where CSV puts them and that holds the header's fields (`_whole_line`:
+    an export that quotes every field), read by Polars' CSV reader. Only the other lines with a
+    quote (few, even in a broken file) go through Python's csv, one by one: a stray quote in a
+    bank day's calls with every field quoted cost ~5 CPU-s and ~1 GB more that way.
     """
     width = len(headers)
     raw = text.split("\n")
     if raw and raw[-1] == "":
         raw.pop()  # the final line break ends the last line, it does not start one
-    quoted, consumed, held = _quoted_records(raw, headers, multiline, bad_lines)
     lines = pl.DataFrame({"text": raw}).with_row_index("index").slice(1)
     number = pl.col("index").cast(pl.Int64) + 1
     bad = number.is_in(pl.Series(sorted(bad_lines), dtype=pl.Int64).implode())
     lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"), bad.alias("bad"))
+    has_quote = pl.col("text").str.contains('"', literal=True)
+    whole = has_quote & ~pl.col("bad") & pl.col("text").str.contains(_whole_line(width))
+    lines = lines.with_columns(has_quote.alias("quoted"), whole.alias("whole"))
+    starts = lines.filter(pl.col("quoted") & ~pl.col("whole")).get_column("index").to_list()
+    quoted, consumed, held = _quoted_records(raw, headers, multiline, bad_lines, starts)
     taken = pl.Series(sorted(consumed | set(quoted)), dtype=pl.UInt32).implode()
     lines = lines.filter(~pl.col("index").is_in(taken))
     is_blank = (pl.col("text") == "") & ~pl.col("bad")
     blank = int(lines.select(is_blank.sum()).item())
-    plain = lines.filter(~is_blank).with_columns(pl.col("text").str.split(",").alias("fields"))
+    bulk = _whole_records(text, lines.filter("whole").get_column("index"), width)
+    plain = lines.filter(~is_blank & ~pl.col("whole"))
+    plain = plain.with_columns(pl.col("text").str.split(",").alias("fields"))
     fields = pl.col("fields")
     plain = plain.with_columns(fields.list.len().alias("n")).select(
         *[
@@ -164,11 +175,50 @@ def resplit(
             RAGGED: pl.Series([why for _, why in quoted.values()], dtype=pl.String),
         }
     )
-    frame = pl.concat([plain, special]).sort(LINE)
+    frame = pl.concat([plain, bulk, special]).sort(LINE)
     frame = frame.with_columns(
         pl.when(pl.col(f"_c{k}") != "").then(pl.col(f"_c{k}")).alias(f"_c{k}") for k in range(width)
     )
     return frame, blank, held
+
+
+# A field as CSV writes it: without quotes, commas or CRs, or quoted with its quotes doubled
+# (a CR anywhere sends the line to Python's csv, which reads a lone CR as text).
+_FIELD = r'(?:[^",\r]*|"(?:[^"\r]|"")*")'
+
+
+def _whole_line(width: int) -> str:
+    """A line that is one record of `width` fields, every quote where CSV puts it: Polars' reader
+    and Python's strict csv read it alike, and no rule of `_quoted_records` needs it."""
+    return f"^{_FIELD}(?:,{_FIELD}){{{width - 1}}}$"
+
+
+def _whole_records(text: str, index: pl.Series, width: int) -> pl.DataFrame:
+    """The lines of `text` at `index` (ascending; each a `_whole_line`) read by Polars' reader,
+    as `resplit` returns rows. Their bytes are cut from the text's UTF-8, a run of consecutive
+    lines at a time: joining them as text cost ~400 MB more for a bank day's calls. Behind a
+    header line of their own, so a BOM that starts the first is read as text, as Python's csv
+    reads it."""
+    names = [f"_c{k}" for k in range(width)]
+    if index.is_empty():
+        empty = {n: pl.String for n in names} | {LINE: pl.Int64, RAGGED: pl.String}
+        return pl.DataFrame(schema=empty)
+    data = text.encode()
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    starts = np.concatenate(([0], breaks + 1))  # of each line: line k is data[starts[k]:…]
+    ends = np.append(breaks, len(data))  # its line break (or the end of the text)
+    at = index.to_numpy()
+    first = np.flatnonzero(np.diff(at, prepend=-2) != 1)  # where each run of lines begins
+    last = np.append(first[1:], len(at)) - 1
+    chunks = [",".join(names).encode()]
+    chunks += [data[starts[at[a]] : ends[at[b]]] for a, b in zip(first, last, strict=True)]
+    del data
+    frame = pl.read_csv(b"\n".join(chunks) + b"\n", infer_schema=False, quote_char='"')
+    if frame.height != len(at):  # each line is one record: never seen, but not assumed
+        raise AssertionError(f"{len(at)} whole lines read as {frame.height} records")
+    return frame.with_columns(
+        pl.Series(LINE, at + 1, dtype=pl.Int64), pl.lit(None, pl.String).alias(RAGGED)
+    )
 
 
 def _quoted_records(
@@ -176,14 +226,17 @@ def _quoted_records(
     headers: list[str],
     multiline: frozenset[int] | None,
     bad_lines: frozenset[int],
+    starts: list[int],
 ) -> tuple[dict[int, tuple[list[str], str | None]], set[int], int]:
-    """The records starting on lines with a quote, by line index: (fields, why held or None);
-    the indexes of the lines they take beyond their first; how many were held for a quote."""
+    """The records starting on the lines `starts` (indexes, ascending: the lines with a quote
+    that are not whole records by themselves), by line index: (fields, why held or None); the
+    indexes of the lines they take beyond their first (whole lines too); how many were held for
+    a quote. A whole line takes no other, so leaving it out changes no other line's record."""
     width = len(headers)
     records: dict[int, tuple[list[str], str | None]] = {}
     consumed: set[int] = set()
     held = 0
-    for i in [k for k in range(1, len(raw)) if '"' in raw[k]]:
+    for i in starts:
         number = i + 1
         if i in consumed or i in records or number in bad_lines:
             continue

@@ -320,3 +320,57 @@ def test_a_line_loads_only_if_its_quotes_pair_up_as_csv_does(lines, width):
     ]
     assert loaded == expected
     assert frame.height == sum(1 for x in lines if x)  # blank lines are no records
+
+
+def test_a_whole_line_that_closes_a_value_opened_above_is_held_with_it():
+    """`"x","y","z"` is a record by itself (Polars' reader would take it so), but it closes the
+    quote opened in 投诉内容 on the line above (its first quote), and text follows: the two lines
+    are held as one record, and the second never loads on its own."""
+    text = 'h0,h1,h2\na,"start\n"x","y","z"\n"p","q","r"\n'
+    frame = read_csv_text(text.encode(), "f.csv", frozenset({"h1"})).frame
+    assert frame.select("h0", "_line").rows() == [("a", 2), ("p", 4)]
+    assert frame.get_column("_ragged").to_list()[0].startswith("lines 2-3: a quote opened in h1")
+    assert frame.get_column("_ragged").to_list()[1] is None
+
+
+def _whole_record(width: int) -> st.SearchStrategy[str]:
+    """A line that is a whole record, its quotes where CSV puts them (every field quoted, or
+    some), values with commas, doubled quotes and Chinese but no line break."""
+    one_line = [v for v in VALUES if "\n" not in v and "\r" not in v]
+    fields = st.tuples(st.sampled_from(one_line), st.booleans()).map(lambda f: _field(*f))
+    return st.lists(fields, min_size=width, max_size=width).map(",".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda width: st.tuples(
+            st.just(width),
+            st.lists(
+                st.one_of(
+                    _whole_record(width),
+                    st.lists(st.sampled_from([*PIECES, "\n"]), max_size=8).map("".join),
+                ),
+                max_size=8,
+            ),
+            st.sampled_from([None, 0, width - 1]),
+            st.sampled_from(["\n", "\r\n"]),
+        )
+    )
+)
+def test_whole_lines_read_in_bulk_make_the_rows_they_made_one_by_one(case):
+    """A line that is a whole record by itself is read by Polars' reader with the others like
+    it (`_whole_line`); read one by one through Python's csv, as every line with a quote was
+    before, the file makes exactly the same rows: values, lines and reasons."""
+    from kesu.warehouse import csv_records
+
+    width, lines, free, end = case
+    text = ",".join(f"h{k}" for k in range(width)) + end + end.join(lines) + end
+    headers = [f"h{k}" for k in range(width)]
+    multiline = None if free is None else frozenset({free})
+    bulk = csv_records.resplit(text, headers, multiline)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csv_records, "_whole_line", lambda width: r"^\b\B$")  # matches nothing
+        one_by_one = csv_records.resplit(text, headers, multiline)
+    assert bulk[0].rows() == one_by_one[0].rows()
+    assert bulk[1:] == one_by_one[1:]

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 LINE = "_line"
 RAGGED = "_ragged"
@@ -115,14 +118,14 @@ def shape_expr(n: pl.Expr, width: int, first: pl.Expr) -> pl.Expr:
 
 
 def resplit(
-    text: str,
+    data: bytes,
     headers: list[str],
     multiline: frozenset[int] | None,
     bad_lines: frozenset[int] = frozenset(),
 ) -> tuple[pl.DataFrame, int, int]:
-    """One row per physical record of `text` (the header is line 1): columns `_c0`…, `_line`
-    and `_ragged` (why the record cannot load, naming its lines), plus how many blank lines
-    were skipped and how many records were held for a quote.
+    """One row per physical record of `data` (UTF-8, checked by the caller; the header is line
+    1): columns `_c0`…, `_line` and `_ragged` (why the record cannot load, naming its lines),
+    plus how many blank lines were skipped and how many records were held for a quote.
 
     `multiline`: indexes of the columns that may hold a line break (None: every column).
     `bad_lines`: line numbers that could not be decoded; each is a held record of its own.
@@ -131,16 +134,15 @@ def resplit(
     whose quotes are all where CSV puts them and that holds the header's fields (`_whole_line`:
     an export that quotes every field), read by Polars' CSV reader. Only the other lines with a
     quote (few, even in a broken file) go through Python's csv, one by one: a stray quote in a
-    bank day's calls with every field quoted cost ~5 CPU-s and ~1 GB more that way.
+    bank day's calls with every field quoted cost ~5 CPU-s and ~0.6 GB more that way.
     """
     width = len(headers)
-    raw = text.split("\n")
-    if raw and raw[-1] == "":
-        raw.pop()  # the final line break ends the last line, it does not start one
-    lines = pl.DataFrame({"text": raw}).with_row_index("index").slice(1)
+    raw = _Lines(data)
+    lines = raw.frame().with_row_index("index").slice(1)
     number = pl.col("index").cast(pl.Int64) + 1
     bad = number.is_in(pl.Series(sorted(bad_lines), dtype=pl.Int64).implode())
-    lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"), bad.alias("bad"))
+    text = pl.col("text").str.strip_suffix("\n").str.strip_suffix("\r")
+    lines = lines.with_columns(text, bad.alias("bad"))
     has_quote = pl.col("text").str.contains('"', literal=True)
     whole = has_quote & ~pl.col("bad") & pl.col("text").str.contains(_whole_line(width))
     lines = lines.with_columns(has_quote.alias("quoted"), whole.alias("whole"))
@@ -150,7 +152,7 @@ def resplit(
     lines = lines.filter(~pl.col("index").is_in(taken))
     is_blank = (pl.col("text") == "") & ~pl.col("bad")
     blank = int(lines.select(is_blank.sum()).item())
-    bulk = _whole_records(text, lines.filter("whole").get_column("index"), width)
+    bulk = _whole_records(raw, lines.filter("whole").get_column("index"), width)
     plain = lines.filter(~is_blank & ~pl.col("whole"))
     plain = plain.with_columns(pl.col("text").str.split(",").alias("fields"))
     fields = pl.col("fields")
@@ -193,26 +195,63 @@ def _whole_line(width: int) -> str:
     return f"^{_FIELD}(?:,{_FIELD}){{{width - 1}}}$"
 
 
-def _whole_records(text: str, index: pl.Series, width: int) -> pl.DataFrame:
-    """The lines of `text` at `index` (ascending; each a `_whole_line`) read by Polars' reader,
-    as `resplit` returns rows. Their bytes are cut from the text's UTF-8, a run of consecutive
-    lines at a time: joining them as text cost ~400 MB more for a bank day's calls. Behind a
+class _Lines(Sequence[str]):
+    """The lines of UTF-8 `data`, as `str.split("\\n")` gives them (a final line break ends the
+    last line, it does not start one), each decoded only when asked for: the lines that go
+    through Python's csv are few, and holding every line of a bank day's calls as a string took
+    ~130 MB, the text they were split from ~100 MB."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+        starts = np.concatenate(([0], breaks + 1))  # line k is data[starts[k]:ends[k]]
+        ends = np.append(breaks, len(data))
+        n = len(starts) - (starts[-1] == len(data))  # no line after a final line break
+        self.starts, self.ends = starts[:n], ends[:n]
+        self._bounds: tuple[list[int], list[int]] | None = None  # as lists: ~4x faster to index
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def frame(self) -> pl.DataFrame:
+        """The lines as a column `text`, each with its line break (the bytes are not copied:
+        splitting the text in Polars cost ~340 MB for a bank day's calls)."""
+        if not len(self):
+            return pl.DataFrame({"text": []}, schema={"text": pl.String})
+        last = self.ends[-1] + (self.ends[-1] < len(self.data))  # with its line break, if any
+        offsets = pa.py_buffer(np.append(self.starts, last).astype(np.int64))
+        text = pa.LargeStringArray.from_buffers(len(self), offsets, pa.py_buffer(self.data))
+        return pl.DataFrame({"text": pl.from_arrow(text)})
+
+    @overload
+    def __getitem__(self, k: int) -> str: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[str]: ...
+    def __getitem__(self, k: int | slice) -> str | list[str]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        if self._bounds is None:
+            self._bounds = self.starts.tolist(), self.ends.tolist()
+        starts, ends = self._bounds
+        return self.data[starts[k] : ends[k]].decode("utf-8")
+
+
+def _whole_records(lines: _Lines, index: pl.Series, width: int) -> pl.DataFrame:
+    """The `lines` at `index` (ascending; each a `_whole_line`) read by Polars' reader, as
+    `resplit` returns rows: their bytes, a run of consecutive lines at a time (joining them as
+    a Polars string and casting it to bytes raised a bank day's peak by ~200 MB). Behind a
     header line of their own, so a BOM that starts the first is read as text, as Python's csv
     reads it."""
     names = [f"_c{k}" for k in range(width)]
     if index.is_empty():
         empty = {n: pl.String for n in names} | {LINE: pl.Int64, RAGGED: pl.String}
         return pl.DataFrame(schema=empty)
-    data = text.encode()
-    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
-    starts = np.concatenate(([0], breaks + 1))  # of each line: line k is data[starts[k]:…]
-    ends = np.append(breaks, len(data))  # its line break (or the end of the text)
     at = index.to_numpy()
     first = np.flatnonzero(np.diff(at, prepend=-2) != 1)  # where each run of lines begins
     last = np.append(first[1:], len(at)) - 1
     chunks = [",".join(names).encode()]
-    chunks += [data[starts[at[a]] : ends[at[b]]] for a, b in zip(first, last, strict=True)]
-    del data
+    runs = zip(lines.starts[at[first]], lines.ends[at[last]], strict=True)
+    chunks += [lines.data[start:end] for start, end in runs]
     frame = pl.read_csv(b"\n".join(chunks) + b"\n", infer_schema=False, quote_char='"')
     if frame.height != len(at):  # each line is one record: never seen, but not assumed
         raise AssertionError(f"{len(at)} whole lines read as {frame.height} records")
@@ -222,7 +261,7 @@ def _whole_records(text: str, index: pl.Series, width: int) -> pl.DataFrame:
 
 
 def _quoted_records(
-    raw: list[str],
+    raw: Sequence[str],
     headers: list[str],
     multiline: frozenset[int] | None,
     bad_lines: frozenset[int],
@@ -336,7 +375,7 @@ def _text_after_quote(text: str, headers: list[str]) -> str:
 
 
 def _inside_value(
-    raw: list[str], start: int, width: int, bad_lines: frozenset[int]
+    raw: Sequence[str], start: int, width: int, bad_lines: frozenset[int]
 ) -> list[tuple[int, int]]:
     """The lines after `raw[start]`, which ends inside a quoted value, that start inside a value,
     each with the line where that value's quote opened: those up to the line where it closes, and
@@ -376,7 +415,9 @@ def _break_outside(fields: list[str], multiline: frozenset[int] | None) -> bool:
     return any("\n" in v for i, v in enumerate(fields) if i not in multiline)
 
 
-def _closing_line(raw: list[str], start: int, width: int, bad_lines: frozenset[int]) -> int | None:
+def _closing_line(
+    raw: Sequence[str], start: int, width: int, bad_lines: frozenset[int]
+) -> int | None:
     """Index of the line where the quote left open at the end of `raw[start]` closes, or None
     if the file ends first, an undecodable line comes first or a line in between reads as a
     record of its own (the quote was a stray one).

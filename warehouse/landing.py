@@ -308,13 +308,13 @@ def _read_utf8(
             frame = None
     if frame is None:
         try:
-            text = body.decode("utf-8")
+            body.decode("utf-8")  # checked only: the lines are decoded where they are read
         except UnicodeDecodeError:
             if validated:
                 raise
             raise _NotUtf8 from None
         # Not the parser's message: it quotes the raw record, personal data and all.
-        frame, blank_lines, held = resplit(text, headers, free, bad_lines)
+        frame, blank_lines, held = resplit(body, headers, free, bad_lines)
         if not bad_lines or held:
             notes.append(
                 "malformed CSV (a quote out of place); read line by line, "

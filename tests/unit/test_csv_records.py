@@ -368,9 +368,29 @@ def test_whole_lines_read_in_bulk_make_the_rows_they_made_one_by_one(case):
     text = ",".join(f"h{k}" for k in range(width)) + end + end.join(lines) + end
     headers = [f"h{k}" for k in range(width)]
     multiline = None if free is None else frozenset({free})
-    bulk = csv_records.resplit(text, headers, multiline)
+    bulk = csv_records.resplit(text.encode(), headers, multiline)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(csv_records, "_whole_line", lambda width: r"^\b\B$")  # matches nothing
-        one_by_one = csv_records.resplit(text, headers, multiline)
+        one_by_one = csv_records.resplit(text.encode(), headers, multiline)
     assert bulk[0].rows() == one_by_one[0].rows()
     assert bulk[1:] == one_by_one[1:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "中", "\n", "\r", '"', ",", "\ufeff"]), max_size=12))
+def test_the_lines_kept_as_bytes_are_the_lines_split_from_the_text(pieces):
+    """A line is decoded where it is read, and the column of lines points into the file's
+    bytes; both are the text's lines as `str.split` gives them, a final line break ending the
+    last line (the column keeps each line's break, which `resplit` strips)."""
+    from kesu.warehouse.csv_records import _Lines
+
+    text = "".join(pieces)
+    expected = text.split("\n")
+    if expected[-1] == "":
+        expected.pop()
+    lines = _Lines(text.encode())
+    assert [lines[k] for k in range(len(lines))] == expected == lines[:]
+    breaks = [line + "\n" for line in expected]
+    if breaks and not text.endswith("\n"):
+        breaks[-1] = breaks[-1].removesuffix("\n")
+    assert lines.frame().get_column("text").to_list() == breaks

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from kesu.transforms.parsing import clean
@@ -26,6 +27,9 @@ from kesu.warehouse.landing import (
 )
 from kesu.warehouse.xls_biff import OLE_SIGNATURE, XlsSheet, check_xls
 from kesu.warehouse.xlsx_xml import check_sheet_sizes, header_row, long_numbers
+
+if TYPE_CHECKING:
+    import fastexcel
 
 ZIP_SIGNATURE = b"PK\x03\x04"  # an .xlsx is a zip archive; an .xls is not
 
@@ -58,10 +62,7 @@ def _cell_reasons(
 
     for error in getattr(errors, "errors", []):
         row, column = error.offset_position
-        kind = _ERROR_KIND.search(error.detail)
-        code = EXCEL_ERRORS.get(kind.group(1), "") if kind else ""
-        what = f"an Excel error value ({code})" if code else "an Excel error value"
-        held.setdefault(row, []).append(f"{name(column)} holds {what}, not a value")
+        held.setdefault(row, []).append(f"{name(column)} holds {_error_value(error)}, not a value")
     for row, columns in long.items():
         held.setdefault(row, []).extend(
             f"{name(column)} holds a number of 16 or more digits, more than the 15 Excel keeps: "
@@ -72,6 +73,26 @@ def _cell_reasons(
         f"line {row + first}: " + "; ".join(held[row]) if row in held else None
         for row in range(lines)
     ]
+
+
+def _error_value(error: object) -> str:
+    """An error cell of the reader's, named as Excel shows it (`#REF!`) where the reader says."""
+    kind = _ERROR_KIND.search(getattr(error, "detail", ""))
+    code = EXCEL_ERRORS.get(kind.group(1), "") if kind else ""
+    return f"an Excel error value ({code})" if code else "an Excel error value"
+
+
+def _header_errors(reader: fastexcel.ExcelReader) -> dict[int, str]:
+    """The header cells of the first sheet that hold an Excel error value (a header made by a
+    formula that broke: `#REF!`), by column: the reader gives them as no header. Read, as the
+    header row alone, only for a sheet with a column of values without a header."""
+    sheet = reader.load_sheet(0, header_row=None, n_rows=1, dtypes="string")
+    _, errors = sheet.to_arrow_with_errors()
+    return {
+        error.offset_position[1]: _error_value(error)
+        for error in getattr(errors, "errors", [])
+        if error.offset_position[0] == 0
+    }
 
 
 def _panicked(exc: BaseException) -> bool:
@@ -127,12 +148,20 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         if c.startswith("__UNNAMED__") and n == frame.height
     ]
     # fastexcel names a column without a header `__UNNAMED__<i>`; name it as the CSV reader does
-    # so that staging reports it instead of dropping it as one of kesu's own `_` columns.
+    # so that staging reports it instead of dropping it as one of kesu's own `_` columns, and
+    # say so where the header cell holds an error value (`#REF!` shows there, not an empty cell).
     names = unique_headers(clean_headers(frame.columns, notes))
+    columns = frame.columns  # once: the property builds the list each time
+    unnamed = {i for i, c in enumerate(columns) if c.startswith("__UNNAMED__")}
+    broken = _header_errors(reader) if unnamed - set(hollow) else {}
     frame = frame.rename(
         {
-            c: f"(column {i + 1} has no header)" if c.startswith("__UNNAMED__") else names[i]
-            for i, c in enumerate(frame.columns)
+            c: names[i]
+            if i not in unnamed
+            else f"(column {i + 1}: its header holds {broken[i]})"
+            if i in broken
+            else f"(column {i + 1} has no header)"
+            for i, c in enumerate(columns)
         }
     )
     # a record's line is its row in the sheet, where the header may not be the first row

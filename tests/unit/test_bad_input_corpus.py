@@ -1179,3 +1179,32 @@ def test_a_file_that_breaks_staging_fails_alone_and_the_drop_goes_on(tmp_path, m
     assert not [r for r in list_runs(Warehouse.at(settings.warehouse)) if r.status == "running"]
     problems = drop_problems([run], {}, FEEDS)
     assert {p["problem"] for p in problems} == {"failed files"}
+
+
+def _header_cell_with_error(kind: str) -> bytes:
+    """Two transfers whose 转办机构 header cell holds `#REF!` (a header made by a formula that
+    broke), as an .xlsx or an .xls."""
+    if kind == "xls":
+        cells = _transfer_cells(transfer(1), transfer(2))
+        cells[0][list(transfer(0)).index("regulator")] = XlsError(0x17)  # #REF!
+        return _xls(cells)
+    return _with_part(
+        _xlsx([transfer(1), transfer(2)]),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(rb'<c r="B1"[^>]*>.*?</c>', b'<c r="B1" t="e"><v>#REF!</v></c>', xml),
+    )
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_header_cell_holding_an_error_value_is_named_so(tmp_path, kind):
+    """The reader gives the cell as no header, and the file said "(column 2 has no header)"
+    where the sheet shows `#REF!`: the note now says what the cell holds. The file fails for
+    the required column, its rows held, as for any header it lacks."""
+    name = f"transfers.{kind}"
+    drop = ingest(tmp_path, {name: _header_cell_with_error(kind)}, feed="regulator_transfers")
+    outcome = drop.files[name]
+    assert outcome.status == "failed"
+    assert outcome.message.startswith(f"{name}: required column(s) 转办机构 missing")
+    unknown = [n for n in outcome.notes if n.startswith("unknown column(s)")]
+    assert unknown and "(column 2: its header holds an Excel error value (#REF!))" in unknown[0]
+    assert drop.quarantined.height == 2

@@ -30,6 +30,7 @@ from typing import overload
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from kesu.warehouse.csv_bytes import byte_positions
 
 LINE = "_line"
 RAGGED = "_ragged"
@@ -203,7 +204,7 @@ class _Lines(Sequence[str]):
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+        breaks = byte_positions(data, ord("\n"))
         starts = np.concatenate(([0], breaks + 1))  # line k is data[starts[k]:ends[k]]
         ends = np.append(breaks, len(data))
         n = len(starts) - (starts[-1] == len(data))  # no line after a final line break

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from kesu.transforms.parsing import INVISIBLE, constant
-from kesu.warehouse.csv_bytes import every_record_whole, quotes_in_place
+from kesu.warehouse.csv_bytes import every_record_whole, is_utf8, quotes_in_place
 from kesu.warehouse.csv_records import LINE, RAGGED, resplit, shape_expr  # noqa: F401 (re-exported)
 
 ACCEPTED_SUFFIXES = (".csv", ".xlsx", ".xls")
@@ -307,12 +307,8 @@ def _read_utf8(
         if frame is not None and quotes and _records_merged(frame, width, free):
             frame = None
     if frame is None:
-        try:
-            body.decode("utf-8")  # checked only: the lines are decoded where they are read
-        except UnicodeDecodeError:
-            if validated:
-                raise
-            raise _NotUtf8 from None
+        if not validated and not is_utf8(body):
+            raise _NotUtf8
         # Not the parser's message: it quotes the raw record, personal data and all.
         frame, blank_lines, held = resplit(body, headers, free, bad_lines)
         if not bad_lines or held:

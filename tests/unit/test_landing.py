@@ -235,3 +235,22 @@ def test_invisible_characters_in_an_excel_header_are_removed_and_noted(tmp_path)
     assert table.notes == [
         "invisible characters (a BOM, a zero-width space) removed from the header(s) 转办单号"
     ]
+
+
+def test_a_file_with_a_quote_out_of_place_and_a_line_not_utf8_holds_that_line():
+    """Such a file skips Polars' reader, which would have refused the line not in UTF-8: whether
+    the bytes are UTF-8 is told before the reading line by line, and the file is then decoded
+    line by line, the undecodable line held, the stray quote's line held, the rest loaded."""
+    header = "投诉编号,受理时间,渠道,金额,投诉内容,机构\n".encode()
+    good = 'C1,2025-07-01,电话,1,"好的",0101\n'.encode()
+    stray = '""C2",2025-07-01,电话,1,坏,0101\n'.encode()
+    gbk = "C3,2025-07-01,电话,1,没有转换,0101\n".encode("gb18030")
+    last = 'C4,2025-07-01,电话,1,"他说""你好""",0101\n'.encode()
+    table = read_csv_text(header + good + stray + gbk + last, "c.csv", frozenset({"投诉内容"}))
+    assert table.encoding == "utf-8"
+    rows = table.frame.select("投诉编号", "投诉内容", "_line").rows()
+    assert rows == [("C1", "好的", 2), ('C2"', "坏", 3), (None, None, 4), ("C4", '他说"你好"', 5)]
+    held = table.frame.get_column("_ragged").to_list()
+    assert held[0] is None and held[3] is None
+    assert held[1].startswith("line 3: a quoted value in 投诉编号 has text after its closing quote")
+    assert held[2] == "line 4: not valid text in the file's encoding (UTF-8)"

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from kesu.warehouse.csv_bytes import count_byte, every_record_whole
+from kesu.warehouse.csv_bytes import byte_positions, count_byte, every_record_whole, is_utf8
 from kesu.warehouse.landing import _read_fast, read_csv_text
 
 HEADER = "通话编号,来电时间,归属机构\n"
@@ -138,6 +138,29 @@ def test_the_chunked_byte_count_is_bytes_count(body, start, chunk):
     relies on is the one `bytes.count` gives."""
     for byte in (ord("\n"), 0, 255):
         assert count_byte(body, byte, start, chunk) == body.count(bytes([byte]), start)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=300), start=st.integers(0, 320), chunk=st.integers(1, 64))
+def test_the_chunked_byte_positions_are_where_the_byte_is(body, start, chunk):
+    for byte in (ord("\n"), 0, 255):
+        expected = [i for i in range(start, len(body)) if body[i] == byte]
+        assert byte_positions(body, byte, start, chunk).tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.one_of(st.binary(max_size=40), st.text(max_size=20).map(str.encode)))
+@example(body=b"\xed\xa0\x80")  # a surrogate
+@example(body=b"\xc0\x80")  # an overlong NUL
+@example(body=b"\xf4\x90\x80\x80")  # past U+10FFFF
+@example(body="中文".encode()[:-1])  # cut inside a character
+def test_utf8_is_told_without_decoding_as_decoding_tells_it(body):
+    try:
+        body.decode("utf-8")
+        decodes = True
+    except UnicodeDecodeError:
+        decodes = False
+    assert is_utf8(body) is decodes
 
 
 def test_a_file_read_in_chunks_keeps_each_records_line_and_shape():

@@ -206,8 +206,8 @@ def _first_sheet(book: zipfile.ZipFile) -> str | None:
 # out or as an exponent: more than the 15 significant digits Excel keeps.
 _LONG = rb"-?(?:[0-9]{16,}(?:\.[0-9]*)?|[1-9](?:\.[0-9]+)?[Ee]\+?(?:1[5-9]|[2-9][0-9]|[0-9]{3}))"
 _LONG_VALUE = re.compile(_LONG)
-_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v(?:\s[^>]*)?>" + _LONG + rb"</(?:\w+:)?v>")
-OVERLAP = 16384  # how much of a chunk the next repeats (a value may straddle two)
+# a value's text runs to the next `<`: in the sheet's chunks (`_sheet_xml`) it is never cut
+_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v(?:\s[^>]*)?>" + _LONG + rb"(?=<|\Z)")
 
 
 def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
@@ -216,7 +216,7 @@ def long_numbers(data: bytes, first_row: int) -> dict[int, list[int]]:
     indexes}, counted as the Excel reader does: records from the row after `first_row` (the
     header's), columns from the sheet's first column with a value. Most sheets have none, and
     are read once for a pattern; the cells are placed only when one is found."""
-    if not any(_LONG_NUMBER.search(text) for text in _sheet_chunks(data)):
+    if not any(_LONG_NUMBER.search(text) for text in _sheet_xml(data)):
         return {}
     cells = list(_placed_cells(data, to_the_end=True))
     first_column = min(column for _, column, _ in cells)
@@ -248,45 +248,41 @@ def _placed_cells(data: bytes, to_the_end: bool = False) -> Iterator[tuple[int, 
     """(row, column, long) of each cell of the first sheet that holds a value, from 0, where the
     reader places it, in the order written; `long`: a number of 16 or more digits. A cell holds
     a value if it has an inline string, or a `<v>` with text (an empty string of `t="str"` too)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as book:
-        member = _first_sheet(book)
-        if member is None:
-            return
-        row = column = 0
-        cell: tuple[int, int, bytes | None] | None = None  # the open cell: where, its type
-        valued = long = False
-        for text in _whole_tags(_unpacked(book, book.getinfo(member), "", "a sheet"), ""):
-            for part in _PART.finditer(text):
-                run, closing, name, attributes = part.groups()
-                if run:  # empty cells: the column after the last (each without a place counts)
-                    column = _after_empty_cells(run, column)
-                    continue
-                empty = attributes.endswith(b"/")
-                if name == b"row":
-                    if not closing and (at := _position(_keys(attributes).get(b"r"))) is not None:
-                        row = at[0]
-                    if closing or empty:
-                        row, column = row + 1, 0
-                elif name == b"c":
-                    if not closing:
-                        keys = _keys(attributes)
-                        row_of_cell, column = _cell_position(keys.get(b"r")) or (row, column)
-                        cell, valued, long = (row_of_cell, column, keys.get(b"t")), False, False
-                    if (closing or empty) and cell is not None:
-                        if valued:
-                            yield cell[0], cell[1], long
-                            if not to_the_end:
-                                return
-                        cell, column = None, column + 1
-                elif cell is not None and not closing:
-                    kind = cell[2]
-                    if name == b"is":
-                        valued = True
-                    elif not empty and kind not in (b"inlineStr", b"is"):
-                        end = text.find(b"<", part.end())
-                        value = text[part.end() : end if end >= 0 else None]
-                        valued = valued or bool(value) or kind == b"str"
-                        long = long or (kind in (None, b"n") and bool(_LONG_VALUE.fullmatch(value)))
+    row = column = 0
+    cell: tuple[int, int, bytes | None] | None = None  # the open cell: where, its type
+    valued = long = False
+    for text in _sheet_xml(data):
+        for part in _PART.finditer(text):
+            run, closing, name, attributes = part.groups()
+            if run:  # empty cells: the column after the last (each without a place counts)
+                column = _after_empty_cells(run, column)
+                continue
+            empty = attributes.endswith(b"/")
+            if name == b"row":
+                if not closing and (at := _position(_keys(attributes).get(b"r"))) is not None:
+                    row = at[0]
+                if closing or empty:
+                    row, column = row + 1, 0
+            elif name == b"c":
+                if not closing:
+                    keys = _keys(attributes)
+                    row_of_cell, column = _cell_position(keys.get(b"r")) or (row, column)
+                    cell, valued, long = (row_of_cell, column, keys.get(b"t")), False, False
+                if (closing or empty) and cell is not None:
+                    if valued:
+                        yield cell[0], cell[1], long
+                        if not to_the_end:
+                            return
+                    cell, column = None, column + 1
+            elif cell is not None and not closing:
+                kind = cell[2]
+                if name == b"is":
+                    valued = True
+                elif not empty and kind not in (b"inlineStr", b"is"):
+                    end = text.find(b"<", part.end())
+                    value = text[part.end() : end if end >= 0 else None]
+                    valued = valued or bool(value) or kind == b"str"
+                    long = long or (kind in (None, b"n") and bool(_LONG_VALUE.fullmatch(value)))
 
 
 def _after_empty_cells(run: bytes, column: int) -> int:
@@ -324,16 +320,10 @@ def _cell_position(reference: bytes | None) -> tuple[int, int] | None:
     return at if at is not None and at[1] >= 0 else None
 
 
-def _sheet_chunks(data: bytes, size: int = 1 << 20, overlap: int = OVERLAP) -> Iterator[bytes]:
-    """The first sheet's XML in chunks, each beginning with the end of the one before (a cell
-    may straddle two), so a match may be found twice."""
+def _sheet_xml(data: bytes) -> Iterator[bytes]:
+    """The first sheet's XML a chunk at a time, each ending before a tag (`_whole_tags`); none if
+    the workbook names no first sheet."""
     with zipfile.ZipFile(io.BytesIO(data)) as book:
         member = _first_sheet(book)
-        if member is None:
-            return
-        tail = b""
-        with book.open(member) as sheet:
-            while chunk := sheet.read(size):
-                text = tail + chunk
-                yield text
-                tail = text[-overlap:]
+        if member is not None:
+            yield from _whole_tags(_unpacked(book, book.getinfo(member), "", "a sheet"), "")

@@ -248,3 +248,15 @@ def test_cells_are_placed_and_long_numbers_found_where_the_reader_puts_them(rows
         if long and row >= top:
             expected.setdefault(row - top, []).append(column - left)
     assert long_numbers(data, top) == expected
+
+
+@pytest.mark.parametrize("offset", [-30, -5, 0, 3, 12])
+def test_a_long_number_across_the_first_mib_of_the_sheet_is_found(offset):
+    """The sheet is read a MiB at a time, each piece ending before a tag: a value of 18 digits
+    whose tag or digits straddle the first MiB is still one value, found and placed."""
+    from kesu.warehouse.xlsx_xml import long_numbers
+
+    cell = b'<row r="3"><c r="A3"><v>202506270000012345</v></c></row>'
+    head = _xml(_xlsx([transfer(1)])).split(b"</sheetData>")[0]
+    pad = (1 << 20) + offset - len(head) - cell.index(b"<v>")
+    assert long_numbers(_with_far_cell(cell, pad=pad), 1) == {1: [0]}

@@ -65,13 +65,18 @@ def _positions(body: bytes, byte: int, start: int, chunk: int) -> Iterator[np.nd
         yield at
 
 
+def text_array(body: bytes, offsets: np.ndarray) -> pa.LargeStringArray:
+    """The slices of `body` between consecutive `offsets` as an Arrow text array over `body`
+    itself (no copy, not validated: the caller knows, or checks, that it is UTF-8)."""
+    bounds = pa.py_buffer(np.asarray(offsets, dtype=np.int64))
+    return pa.LargeStringArray.from_buffers(len(offsets) - 1, bounds, pa.py_buffer(body))
+
+
 def is_utf8(body: bytes) -> bool:
     """Whether `body` is UTF-8, checked without decoding it (Arrow's validation over the bytes:
     ~19 ms for a bank day's calls, where decoding them took ~84 ms and a ~100 MB string)."""
-    offsets = pa.py_buffer(np.array([0, len(body)], dtype=np.int64))
-    text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(body))
     try:
-        text.validate(full=True)
+        text_array(body, np.array([0, len(body)])).validate(full=True)
     except pa.ArrowInvalid:
         return False
     return True

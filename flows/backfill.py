@@ -10,9 +10,12 @@ drops at a time (`kesu.flows.assets`). `ingest_drop` holds the drop's lock, so a
 another backfill on an overlapping day waits for it instead of writing the same partitions at
 the same time.
 
-Where the drops run is chosen per run (so a deployment parameter can choose it too): on
-`workers` threads of this process by default, or on a Dask cluster (`dask_address`, through
-prefect-dask), one drop per Dask worker thread. See `kesu.flows.cluster` for what the workers need.
+Where the drops run is chosen per run (so a deployment parameter can choose it too): `workers` at
+once, each in a worker process of its own by default (`kesu.flows.drop_processes`: no GIL shared
+with the other drop or with Prefect's client), on threads of this process with `threads` (less
+memory), or on a Dask cluster (`dask_address`, through prefect-dask), one drop per Dask worker
+thread. Each drop is a task of this flow wherever it runs. See `kesu.flows.cluster` for what Dask
+workers need.
 
 A failed drop does not stop the others; the flow fails at the end, naming the failed drops. The
 backfill's own ledger record (kind "backfill") lists every drop's outcome — ingested, skipped,
@@ -26,12 +29,13 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
+from kesu.flows import drop_processes
 from kesu.flows.assets import declare_ingest
 from kesu.flows.cluster import task_runner
 from kesu.flows.config import Settings, load_settings
@@ -101,9 +105,14 @@ def drop_dates(start: date, end: date) -> list[date]:
 def ingest_drop_task(
     settings: Settings, drop_date: date, feeds: list[str] | None, force: bool
 ) -> IngestRun:
-    """One drop, wherever the task runner puts it; the PII key is read there, never passed.
-    Its `ingest-<date>` artifact is made by the flow (`_drop_artifact`)."""
-    return ingest_drop(settings, drop_date, feeds, force, log=get_run_logger())
+    """One drop, wherever the task runner puts it (in this flow's worker processes if it has
+    them); the PII key is read there, never passed. Its `ingest-<date>` artifact is made by the
+    flow (`_drop_artifact`)."""
+    log = get_run_logger()
+    processes = drop_processes.current()
+    if processes is not None:
+        return processes.run(settings, drop_date, feeds, force, log)
+    return ingest_drop(settings, drop_date, feeds, force, log=log)
 
 
 @flow(name="backfill")
@@ -117,12 +126,14 @@ def backfill(
     force: bool = False,
     workers: int = DEFAULT_WORKERS,
     dask_address: str | None = None,
+    threads: bool = False,
 ) -> list[IngestRun]:
     """Ingest every drop date from `start` to `end` (inclusive); returns the drops' ledger
     records, oldest first. Raises `BackfillFailed` after the others finish if any drop failed.
 
     With `dask_address` (a Dask scheduler, `tcp://host:port`) the drops run on that cluster and
-    `workers` is not used: the cluster's worker threads decide how many run at once."""
+    `workers` is not used: the cluster's worker threads decide how many run at once. With
+    `threads` the drops run on threads of this process, not in worker processes."""
     if end < start:
         raise ValueError(f"backfill: end {end} is before start {start}")
     if workers < 1:
@@ -134,8 +145,10 @@ def backfill(
     runs: dict[date, IngestRun] = {}
     for fixed in recover(wh):  # now, while no drop of this backfill is live yet
         logger.warning("recovered: %s", fixed)
+    in_processes = dask_address is None and not threads and len(days) > 1
     with (
         task_runner(workers, dask_address, settings) as runner,  # a bad address fails here, quickly
+        drop_processes.drop_processes(min(workers, len(days))) if in_processes else nullcontext(),
         locks.live_run(wh),  # this flow writes the ledger too: no drop's recovery may clean up
     ):
         record = _record(start, end, feeds, force, workers, dask_address)

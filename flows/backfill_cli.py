@@ -1,6 +1,6 @@
-"""`kesu backfill`'s terminal side: `--workers` or `--dask-address`, a live progress bar as
-drops finish (one plain line per drop when stdout is not a terminal), then the per-feed summary
-lines of the contract.
+"""`kesu backfill`'s terminal side: `--workers`, `--threads` or `--dask-address`, a live
+progress bar as drops finish (one plain line per drop when stdout is not a terminal), then the
+per-feed summary lines of the contract.
 
 Only argparse at import time, like `kesu.flows.report_cli`: Prefect and rich load inside `run`.
 """
@@ -27,11 +27,15 @@ if TYPE_CHECKING:
 ODD = ("no_folder", "empty", "unreadable")  # feed statuses a drop's line names
 DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would load Prefect)
 WORKERS_HELP = (
-    "drops ingested at once, on threads of this process (default 2). A drop already uses every "
-    "core (Polars, and its feeds side by side); a second one fills the time the first waits on "
-    "disk or Prefect's API. On 2 cores a large bank's drop takes ~1.3 s with 2 workers "
-    "(bench/README.md); past the number of cores, more workers add memory (~0.5 GB a drop in "
-    "flight), not speed. Ignored with --dask-address."
+    "drops ingested at once, each in a worker process of its own (default 2). A drop already "
+    "uses every core (Polars, and its feeds side by side); a second one fills the time the first "
+    "waits on disk or Prefect's API. On 2 cores a large bank's drop takes ~0.8 s with 2 workers "
+    "(bench/README.md); past the number of cores, more workers add memory (~0.7 GB a worker), "
+    "not speed. Ignored with --dask-address."
+)
+THREADS_HELP = (
+    "run the drops on threads of this process instead of worker processes: ~0.4 GB less memory "
+    "with 2 workers, ~10%% slower on 2 cores (their Python shares one GIL; bench/README.md)"
 )
 DASK_HELP = (
     "run the drops on the Dask cluster whose scheduler is at this address (env "
@@ -55,8 +59,9 @@ def dask_address(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--workers` and `--dask-address` to the `backfill` sub-command."""
+    """Add `--workers`, `--threads` and `--dask-address` to the `backfill` sub-command."""
     parser.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, help=WORKERS_HELP)
+    parser.add_argument("--threads", action="store_true", help=THREADS_HELP)
     parser.add_argument("--dask-address", type=dask_address, metavar="ADDRESS", help=DASK_HELP)
 
 
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                     force=args.force,
                     workers=getattr(args, "workers", DEFAULT_WORKERS),
                     dask_address=address,
+                    threads=getattr(args, "threads", False),
                 )
         except BackfillFailed as exc:
             failure = exc

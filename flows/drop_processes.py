@@ -1,0 +1,236 @@
+"""A backfill's drops in worker processes of their own, each still a Prefect task of the backfill.
+
+Two drops on two threads of one process share its GIL: the Python between Polars' calls (each
+column's step of the staging plan, the checks, the ledger) and Prefect's client (its task engine,
+events and logs, in the flow's threads) take turns with each other. In worker processes each drop
+has a GIL of its own, and the Prefect task that stands for it waits here, in a thread, for its
+result. Eight paired rounds of bank drops through the backfill flow (`bench/README.md`): the
+marginal cost of a drop 0.89x (0.77-1.01x), for ~400 MB more memory at the peak (a second
+process's own kesu, Polars and allocator pages). The workers are spawned once per backfill and
+import kesu once; each drop is `kesu.flows.drop.ingest_drop`, free of Prefect, as on a Dask worker.
+
+What a drop logs in its worker reaches the task's logger here as it is logged (a line waiting for
+a drop's lock shows while it waits). A line travels as its text, formatted in the worker: the
+arguments need not pickle, and kesu's lines never carry a raw value. The PII key is read in the
+worker, from the environment it inherited, never sent.
+
+A worker that dies mid-drop (killed, out of memory) takes the pool with it: Python's process pool
+then ends every worker and fails every drop it held. Those drops run once more on new workers
+(a drop interrupted is recovered by its next run, `kesu.flows.drop`); a drop whose worker dies
+again fails alone with `WorkerDied`, and the backfill goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from kesu.flows.config import Settings
+from kesu.flows.drop import Log, ingest_drop
+from kesu.transforms.run_records import IngestRun
+
+ATTEMPTS = 2  # a drop whose worker died runs once more on a new one
+LAST_LINES_SECONDS = 10.0  # how long a finished drop's last lines may trail its result
+
+
+class WorkerDied(RuntimeError):
+    """The worker process running a drop ended before the drop did, twice."""
+
+
+# --- in a worker process -------------------------------------------------------------------
+
+_lines: Any = None  # where this worker's drops send their log lines (a SimpleQueue)
+
+
+def _start_worker(lines: Any) -> None:
+    global _lines
+    _lines = lines
+    import kesu  # noqa: F401  (its allocator settings, before Polars is imported)
+
+
+class _Forwarded:
+    """A drop's `Log` in a worker: each line goes to the backfill's process as text."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def log(self, level: int, msg: object, *args: object, **_: object) -> None:
+        _lines.put((self._token, level, str(msg) % args if args else str(msg)))
+
+    def debug(self, msg: object, *args: object, **kw: object) -> None:
+        self.log(logging.DEBUG, msg, *args, **kw)
+
+    def info(self, msg: object, *args: object, **kw: object) -> None:
+        self.log(logging.INFO, msg, *args, **kw)
+
+    def warning(self, msg: object, *args: object, **kw: object) -> None:
+        self.log(logging.WARNING, msg, *args, **kw)
+
+    def error(self, msg: object, *args: object, **kw: object) -> None:
+        self.log(logging.ERROR, msg, *args, **kw)
+
+    exception = error
+
+
+def _ingest(
+    token: str, settings: Settings, drop_date: date, feeds: list[str] | None, force: bool
+) -> IngestRun:
+    _lines.put((token, "pid", os.getpid()))
+    try:
+        return ingest_drop(settings, drop_date, feeds, force, log=_Forwarded(token))  # type: ignore[arg-type]
+    except Exception as exc:
+        raise _portable(exc) from None
+    finally:
+        _lines.put((token, None, ""))  # the drop's last line: run() waits for it
+
+
+def _portable(exc: Exception) -> Exception:
+    """`exc` if it survives pickling (most do), else a RuntimeError with its name and text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+# --- in the backfill's process -------------------------------------------------------------
+
+
+@dataclass
+class _Drop:
+    drop_date: date
+    log: Log
+    pid: int | None = None
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+class DropProcesses:
+    """`workers` spawned processes running drops; `run` is called from the backfill's threads."""
+
+    def __init__(self, workers: int) -> None:
+        self._context = multiprocessing.get_context("spawn")  # not fork: the flow has threads
+        self._lines = self._context.SimpleQueue()
+        self._workers = workers
+        self._drops: dict[str, _Drop] = {}
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._relay = threading.Thread(target=self._relay_lines, name="kesu-drop-lines")
+        self._relay.daemon = True
+        self._relay.start()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self._workers,
+            mp_context=self._context,
+            initializer=_start_worker,
+            initargs=(self._lines,),
+        )
+
+    def run(
+        self,
+        settings: Settings,
+        drop_date: date,
+        feeds: list[str] | None,
+        force: bool,
+        log: Log,
+    ) -> IngestRun:
+        """`ingest_drop` of `drop_date` in a worker; its lines go to `log` as they come."""
+        for attempt in range(1, ATTEMPTS + 1):
+            token = uuid.uuid4().hex
+            drop = self._drops[token] = _Drop(drop_date, log)
+            with self._lock:
+                pool = self._pool
+            try:
+                future = pool.submit(_ingest, token, settings, drop_date, feeds, force)
+                try:
+                    run = future.result()
+                except BrokenProcessPool:
+                    raise
+                except BaseException:
+                    if not future.cancelled():
+                        drop.ended.wait(LAST_LINES_SECONDS)  # what it logged before it failed
+                    raise
+                drop.ended.wait(LAST_LINES_SECONDS)  # its last lines may trail its result
+                return run
+            except BrokenProcessPool:
+                self._renew(pool)
+                if attempt == ATTEMPTS:
+                    raise WorkerDied(
+                        f"the worker process running drop {drop_date} ended before the drop "
+                        f"did, {ATTEMPTS} times (killed, or out of memory?)"
+                    ) from None
+                log.warning(
+                    "%s: the worker process running this drop ended before it did; "
+                    "running it again in a new one",
+                    drop_date,
+                )
+            finally:
+                del self._drops[token]
+        raise AssertionError("unreachable")
+
+    def running(self) -> dict[date, int]:
+        """{drop date: the pid of the worker running it}, for the drops started by now."""
+        return {d.drop_date: d.pid for d in list(self._drops.values()) if d.pid is not None}
+
+    def _renew(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:
+                self._pool = self._new_pool()
+        broken.shutdown(wait=False)
+
+    def _relay_lines(self) -> None:
+        while (line := self._lines.get()) is not None:
+            token, level, text = line
+            drop = self._drops.get(token)
+            if drop is None:  # a drop given up on (its worker died): its late lines
+                continue
+            if level is None:
+                drop.ended.set()
+            elif level == "pid":
+                drop.pid = text
+            else:
+                drop.log.log(level, "%s", text)
+
+    def close(self, wait: bool = True) -> None:
+        """End the workers (now, `wait=False`: drops not started are dropped) and the relay."""
+        with self._lock:
+            pool = self._pool
+        pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._lines.put(None)
+        self._relay.join(LAST_LINES_SECONDS)
+
+
+_active: list[DropProcesses] = []  # the backfills of this process that run drops in processes
+
+
+@contextmanager
+def drop_processes(workers: int) -> Iterator[DropProcesses]:
+    """Worker processes for the drops of the backfill in this block (`current` finds them)."""
+    processes = DropProcesses(workers)
+    _active.append(processes)
+    try:
+        yield processes
+    except BaseException:
+        processes.close(wait=False)
+        raise
+    else:
+        processes.close()
+    finally:
+        _active.remove(processes)
+
+
+def current() -> DropProcesses | None:
+    """The worker processes of the backfill running in this process, if it has them (a task run
+    on a Dask worker, or of a backfill on threads, finds none)."""
+    return _active[-1] if _active else None

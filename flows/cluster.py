@@ -1,7 +1,9 @@
-"""Where a backfill's drops run: on threads of this process, or on a Dask cluster.
+"""Where a backfill's drops run: Prefect's side of it, threads of this process, or a Dask cluster.
 
-Threads are the default: a drop is mostly Polars, which releases the GIL, so on one machine a
-second thread fills the time the first spends on disk and single-threaded Python. A Dask cluster
+On one machine the drops' tasks run on threads of this process, and each task hands its drop to
+a worker process of the backfill's own (`kesu.flows.drop_processes`; with the flow's `threads`
+the drop runs in the task's thread): a second drop fills the time the first spends on disk and
+single-threaded Python, and in processes their Python does not share a GIL. A Dask cluster
 (`prefect_dask.DaskTaskRunner` connected to a running scheduler) spreads the drops over machines.
 The runner is entered here, inside the flow, rather than fixed on the `@flow` decorator, because
 the address is a run parameter (`kesu backfill --dask-address`, or `-p dask_address=…` on the

@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -149,10 +150,10 @@ class DropProcesses:
         for attempt in range(1, ATTEMPTS + 1):
             token = uuid.uuid4().hex
             drop = self._drops[token] = _Drop(drop_date, log)
-            with self._lock:
-                pool = self._pool
             try:
-                future = pool.submit(_ingest, token, settings, drop_date, feeds, force)
+                with self._lock, _without_main_script():  # a worker may be spawned here
+                    pool = self._pool
+                    future = pool.submit(_ingest, token, settings, drop_date, feeds, force)
                 try:
                     run = future.result()
                 except BrokenProcessPool:
@@ -209,6 +210,26 @@ class DropProcesses:
         pool.shutdown(wait=wait, cancel_futures=not wait)
         self._lines.put(None)
         self._relay.join(LAST_LINES_SECONDS)
+
+
+@contextmanager
+def _without_main_script() -> Iterator[None]:
+    """Workers spawned inside do not run the caller's script again. Python's spawn starts each
+    new process by running the `__main__` module's top level again (as `__mp_main__`), so a
+    script calling `backfill` without an `if __name__ == "__main__":` guard would start the
+    backfill again in every worker, and its workers would die. A worker needs none of the
+    script: it is sent only kesu's function and values of kesu's classes."""
+    main = sys.modules["__main__"]
+    spec, path = getattr(main, "__spec__", None), getattr(main, "__file__", None)
+    main.__spec__ = None
+    if path is not None:
+        del main.__file__
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
 
 
 _active: list[DropProcesses] = []  # the backfills of this process that run drops in processes

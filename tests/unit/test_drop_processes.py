@@ -115,3 +115,33 @@ def test_a_killed_worker_fails_its_drop_alone_and_the_next_drop_runs(
         again = processes.run(settings, DAY, None, False, log)  # new workers, lock free
     assert again.status == "completed" and again.pid not in killed
     assert counts(again)["hotline"][0] == "loaded"
+
+
+UNGUARDED = """
+import os
+from datetime import date
+from kesu.flows.config import load_settings
+from kesu.flows.drop_processes import drop_processes
+print("top level", os.getpid(), flush=True)
+with drop_processes(2) as processes:
+    run = processes.run(load_settings(landing={landing!r}, warehouse={warehouse!r}),
+                        date(2025, 5, 1), None, False, __import__("logging").getLogger("x"))
+print("status", run.status, run.pid != os.getpid(), flush=True)
+"""
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_in_the_workers(landing, tmp_path):
+    """Python's spawn runs the `__main__` script's top level again in each new process; the
+    workers skip it, or this script would start itself again in each of them and they would die."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED.format(landing=str(landing), warehouse=str(tmp_path / "wh")))
+    env = os.environ | {"KESU_PII_KEY": "drop-processes-key-0123456789abcdef"}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("top level") == 1
+    assert "status completed True" in done.stdout

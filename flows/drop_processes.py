@@ -4,8 +4,8 @@ Two drops on two threads of one process share its GIL: the Python between Polars
 column's step of the staging plan, the checks, the ledger) and Prefect's client (its task engine,
 events and logs, in the flow's threads) take turns with each other. In worker processes each drop
 has a GIL of its own, and the Prefect task that stands for it waits here, in a thread, for its
-result. Eight paired rounds of bank drops through the backfill flow (`bench/README.md`): the
-marginal cost of a drop 0.89x (0.77-1.01x), for ~400 MB more memory at the peak (a second
+result. Twelve paired rounds of bank drops through the backfill flow (`bench/README.md`): the
+marginal cost of a drop 0.88x (0.75-1.01x), for ~400 MB more memory at the peak (a second
 process's own kesu, Polars and allocator pages). The workers are spawned once per backfill and
 import kesu once; each drop is `kesu.flows.drop.ingest_drop`, free of Prefect, as on a Dask worker.
 

@@ -131,12 +131,19 @@ class DropProcesses:
         self._relay.start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A pool with its workers spawned now, without the caller's script: Python's pool
+        spawns a worker at a `submit` that finds none idle, so one call per worker spawns them
+        all (none is idle before it has imported kesu), and later submits spawn none."""
+        pool = ProcessPoolExecutor(
             self._workers,
             mp_context=self._context,
             initializer=_start_worker,
             initargs=(self._lines,),
         )
+        with _without_main_script():
+            for _ in range(self._workers):
+                pool.submit(os.getpid)
+        return pool
 
     def run(
         self,
@@ -151,9 +158,9 @@ class DropProcesses:
             token = uuid.uuid4().hex
             drop = self._drops[token] = _Drop(drop_date, log)
             try:
-                with self._lock, _without_main_script():  # a worker may be spawned here
+                with self._lock:
                     pool = self._pool
-                    future = pool.submit(_ingest, token, settings, drop_date, feeds, force)
+                future = pool.submit(_ingest, token, settings, drop_date, feeds, force)
                 try:
                     run = future.result()
                 except BrokenProcessPool:

@@ -55,9 +55,10 @@ _lines: Any = None  # where this worker's drops send their log lines (a SimpleQu
 
 
 def _start_worker(lines: Any) -> None:
+    """A worker's start: unpickling this function imported kesu (its allocator settings first,
+    `kesu/__init__.py`) and `ingest_drop`, so only the queue is left to keep."""
     global _lines
     _lines = lines
-    import kesu  # noqa: F401  (its allocator settings, before Polars is imported)
 
 
 class _Forwarded:

@@ -11,11 +11,14 @@ each finds them in the page cache:
              the orchestration adds (only with --without-prefect)
 and prints seconds, µs per row, the kesu/floor and pandas_gx/kesu ratios and peak RSS.
 
-With --repeat R each range's floor and kesu children (and kesu_plain) run R times, in turn
-(floor, kesu, floor, kesu, …), so that a drift of the machine's speed reaches both alike: the
-tables show each one's median run (peak memory: the largest of its runs), and the marginal cost
-is also given run by run (the i-th runs of the shortest and the longest range), min-median-max.
-pandas_gx runs once.
+With --repeat R the floor and kesu children (and kesu_plain) run R times, in rounds: each round
+runs every range once, each range's children in turn (7 days floor, kesu; 30 days floor, kesu;
+…), so that a drift of the machine's speed reaches every range and both alike. (Until the
+forty-second session each range ran its R repeats before the next range began: the longest
+range then ran ~25 minutes after the shortest, and a marginal cost, their difference, took in
+whatever the machine did meanwhile.) The tables show each one's median run (peak memory: the
+largest of its runs), and the marginal cost is also given round by round (the shortest and the
+longest range of one round), min-median-max. pandas_gx runs once per range, after the rounds.
 
 The floor and pandas_gx run with the allocator settings of the shell that started this script:
 kesu's own (`kesu.ALLOCATOR`, set in this process when it imports kesu) are kesu's, not theirs.
@@ -236,7 +239,8 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="run each range's floor and kesu children this many times, in turn; report medians",
+        help="run the floor and kesu children of every range this many times, in rounds "
+        "(every range once a round); report medians",
     )
     ap.add_argument("--child")
     ap.add_argument("--n", type=int)
@@ -251,12 +255,16 @@ def main() -> None:
     runs: dict[int, dict[str, dict]] = {}
     for n in args.days:
         ensure_sample(n)
-        chosen = ("floor", "kesu") + (("kesu_plain",) if args.without_prefect else ())
-        repeats: dict[str, list[dict]] = {w: [] for w in chosen}
-        for _ in range(args.repeat):
+    chosen = ("floor", "kesu") + (("kesu_plain",) if args.without_prefect else ())
+    repeats = {n: {w: list[dict]() for w in chosen} for n in args.days}
+    for i in range(args.repeat):  # rounds: every range once, so a drift reaches them all alike
+        for n in args.days:
             for w in chosen:
-                repeats[w].append(measure(w, n, args.workers))
-        results = runs[n] = {w: _median_run(repeats[w]) for w in chosen}
+                repeats[n][w].append(measure(w, n, args.workers))
+                took = repeats[n][w][-1]["seconds"]
+                print(f"  round {i + 1}/{args.repeat}: {n} days {w} {took:.1f} s", file=sys.stderr)
+    for n in args.days:
+        results = runs[n] = {w: _median_run(repeats[n][w]) for w in chosen}
         if args.baseline:
             results["pandas_gx"] = measure("pandas_gx", n, args.workers)
         for w, r in results.items():
@@ -301,8 +309,8 @@ def marginal(runs: dict[int, dict[str, dict]], what: str, i: int | None = None) 
 
 def marginal_ratios(runs: dict[int, dict[str, dict]]) -> list[float]:
     """kesu's marginal cost over the floor's, from the i-th runs of the shortest and the longest
-    range: one ratio per repeat (one alone without --repeat; none with a single range or from a
-    results file written before --repeat existed)."""
+    range (one round's): one ratio per round (one alone without --repeat; none with a single
+    range or from a results file written before --repeat existed)."""
     if len(runs) < 2 or "repeats_s" not in runs[min(runs)]["kesu"]:
         return []
     count = len(runs[min(runs)]["kesu"]["repeats_s"])
@@ -332,7 +340,7 @@ def _summary(runs: dict[int, dict[str, dict]]) -> None:
     ratios = marginal_ratios(runs)
     if len(ratios) > 1:
         print(
-            f"  run by run ({len(ratios)} repeats): {', '.join(f'{r:.2f}x' for r in ratios)}; "
+            f"  round by round ({len(ratios)} rounds): {', '.join(f'{r:.2f}x' for r in ratios)}; "
             f"min {min(ratios):.2f}x, median {statistics.median_low(ratios):.2f}x, "
             f"max {max(ratios):.2f}x"
         )
@@ -398,7 +406,7 @@ def _targets(runs: dict[int, dict[str, dict]]) -> list[tuple[str, str, str]]:
         whole = _per_row(runs[small]["kesu"]) / _per_row(runs[small]["floor"])
         ratios = sorted(marginal_ratios(runs))
         by_run = (
-            f"; run by run {ratios[0]:.2f}–{ratios[-1]:.2f}x over {len(ratios)} repeats"
+            f"; round by round {ratios[0]:.2f}–{ratios[-1]:.2f}x over {len(ratios)} rounds"
             if len(ratios) > 1
             else ""
         )

@@ -35,7 +35,8 @@ WORKERS_HELP = (
 )
 THREADS_HELP = (
     "run the drops on threads of this process instead of worker processes: ~0.4 GB less memory "
-    "with 2 workers, ~10%% slower on 2 cores (their Python shares one GIL; bench/README.md)"
+    "with 2 workers, up to ~10%% slower on 2 cores (their Python shares one GIL; "
+    "bench/README.md)"
 )
 DASK_HELP = (
     "run the drops on the Dask cluster whose scheduler is at this address (env "

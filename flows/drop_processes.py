@@ -4,9 +4,10 @@ Two drops on two threads of one process share its GIL: the Python between Polars
 column's step of the staging plan, the checks, the ledger) and Prefect's client (its task engine,
 events and logs, in the flow's threads) take turns with each other. In worker processes each drop
 has a GIL of its own, and the Prefect task that stands for it waits here, in a thread, for its
-result. Twelve paired rounds of bank drops through the backfill flow (`bench/README.md`): the
-marginal cost of a drop 0.88x (0.75-1.01x), for ~400 MB more memory at the peak (a second
-process's own kesu, Polars and allocator pages). The workers are spawned once per backfill and
+result. Paired rounds of bank drops through the backfill flow (`bench/README.md`): the marginal
+cost of a drop 0.88x over 28 days (twelve rounds, 0.75-1.01x) and ~0.97x over 90 (four rounds,
+0.93-1.09x), for ~400 MB more memory at the peak (a second process's own kesu, Polars and
+allocator pages). The workers are spawned once per backfill and
 import kesu once; each drop is `kesu.flows.drop.ingest_drop`, free of Prefect, as on a Dask worker.
 
 What a drop logs in its worker reaches the task's logger here as it is logged (a line waiting for

@@ -143,7 +143,7 @@ def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys, d
 
     monkeypatch.setattr("kesu.flows.backfill.ingest_drop", ingest_failing_on_start)
     # --threads: the stand-in above exists in this process only (worker processes: below, and
-    # tests/flows/test_drop_processes.py)
+    # tests/unit/test_drop_processes.py)
     args = argparse.Namespace(
         start=START, end=END, feeds=None, force=False, workers=2, threads=True,
         landing=str(tmp_path), warehouse=str(tmp_path / "wh"), config=None,

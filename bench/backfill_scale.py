@@ -256,7 +256,7 @@ def main() -> None:
     for n in args.days:
         ensure_sample(n)
     chosen = ("floor", "kesu") + (("kesu_plain",) if args.without_prefect else ())
-    repeats = {n: {w: list[dict]() for w in chosen} for n in args.days}
+    repeats: dict[int, dict[str, list[dict]]] = {n: {w: [] for w in chosen} for n in args.days}
     for i in range(args.repeat):  # rounds: every range once, so a drift reaches them all alike
         for n in args.days:
             for w in chosen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -120,19 +121,38 @@ def safe_part_name(source_name: str) -> str:
     return f"part-{clean}-{digest}.parquet"
 
 
-def under_root(root: Path, key: str) -> Path:
-    """The local path of `key`, proven (after resolving symlinks) to stay under `root`."""
+def under_root(root: Path, key: str, *, real_root: str | None = None) -> Path:
+    """The local path of `key`, proven (after resolving symlinks) to stay under `root`.
+
+    `real_root`: `root` already resolved (`os.path.realpath`), by a caller that asks for many
+    paths under it (a drop asks for ~80)."""
     parts = key.split("/")
     if key.startswith("/") or any(p in ("", ".", "..") or "\x00" in p for p in parts):
         raise ValueError(f"unsafe warehouse key: {key!r}")
-    # os.path, not pathlib: the same resolution at ~a third of the cost (~35 us a call, and a
-    # drop asks for ~100 paths)
-    base = os.path.realpath(root)
+    base = os.path.realpath(root) if real_root is None else real_root
     path = os.path.join(base, *parts)
-    real = os.path.realpath(path)
-    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
-        raise ValueError(f"{key!r} escapes the warehouse root {base}")
+    if _has_symlink(base, parts):  # only then can the path lead elsewhere
+        real = os.path.realpath(path)
+        if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+            raise ValueError(f"{key!r} escapes the warehouse root {base}")
     return Path(path)
+
+
+def _has_symlink(base: str, parts: list[str]) -> bool:
+    """Whether a part of the key, as it stands under the real directory `base`, is a symlink.
+
+    One `lstat` per existing part, from the root down, and none below the first that does not
+    exist: `os.path.realpath` of the whole path looked at every part of the root too, at ~85 us
+    a call, where this takes ~10."""
+    path = base
+    for part in parts:
+        path = f"{path}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return True
+        except OSError:  # absent (nothing under it exists either), or under a plain file
+            return False
+    return False
 
 
 def table_dir(root: Path, table: str) -> Path:

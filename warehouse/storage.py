@@ -117,10 +117,13 @@ def _clone_or_copy(source: int, target: int) -> None:
 
 class LocalStorage:
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).resolve()
+        # resolved once, here: each key's path is then proven against it without resolving the
+        # root again (`paths.under_root`)
+        self.root = Path(os.path.realpath(root))
+        self._real_root = str(self.root)
 
     def path(self, key: str) -> Path:
-        return paths.under_root(self.root, key)
+        return paths.under_root(self.root, key, real_root=self._real_root)
 
     def location(self, key: str) -> Path:
         return self.path(key)
@@ -151,19 +154,24 @@ class LocalStorage:
         return digest.hexdigest()
 
     def _ensure_dir(self, key: str, private: bool) -> Path:
-        """Create the directories of `key`; private ones (and their parents in `key`) get 0700."""
-        if not private and os.path.isdir(full := self.path(key)):  # most calls: made before
+        """Create the directories of `key`; private ones (and their parents in `key`) get 0700.
+
+        The whole key is proven to stay under the root once: a prefix that left it (a symlink
+        planted inside the warehouse) would take the whole key out too, so the prefixes are
+        not resolved again, one by one."""
+        full = self.path(key)
+        if not private and os.path.isdir(full):  # most calls: made before
             return full
         self.root.mkdir(parents=True, exist_ok=True)
-        parts = key.split("/")
-        for depth in range(1, len(parts) + 1):
-            path = self.path("/".join(parts[:depth]))
+        path = self.root
+        for part in key.split("/"):
+            path = path / part
             if not path.is_dir():
                 path.mkdir(exist_ok=True)
                 _fsync_dir(path.parent)  # so a later rename into it survives a power cut
             if private:
                 os.chmod(path, 0o700)  # explicit: mkdir's mode is filtered by the umask
-        return self.path(key)
+        return full
 
     def write_bytes(self, key: str, data: bytes, *, private: bool = False) -> None:
         self.write_stream(key, [data], private=private)

@@ -120,7 +120,7 @@ class Warehouse:
         key = paths.table_key(table)
         if self.remote:
             return f"{str(self.location).rstrip('/')}/{key}"
-        return str(paths.under_root(Path(self.location), key))
+        return str(self.state.path(key))  # the local store: its root resolved once
 
     def storage_options(self) -> dict[str, str] | None:
         """deltalake's and Polars' options: endpoint and credentials on S3, else none.

@@ -96,6 +96,26 @@ def test_symlink_out_of_root_is_caught(tmp_path: Path) -> None:
         publish_partition(Warehouse.at(tmp_path / "wh"), TABLE, D1, {"part-a.parquet": frame("c1")})
 
 
+def test_a_symlink_deeper_in_the_key_is_followed_and_checked(tmp_path: Path) -> None:
+    """`under_root` looks for symlinks part by part below the root: one below the first part
+    that leads out is caught, one that stays inside is followed, and a key under a part that
+    does not exist yet (nothing there to follow) is simply its path."""
+    root, outside = tmp_path / "wh", tmp_path / "outside"
+    (root / "stg_calls").mkdir(parents=True)
+    outside.mkdir()
+    (root / "stg_calls" / "drop_date=2025-01-01").symlink_to(outside)
+    with pytest.raises(ValueError, match="escapes"):
+        paths.under_root(root, "stg_calls/drop_date=2025-01-01/part-a.parquet")
+    (root / "stg_calls" / "inside").mkdir()
+    (root / "stg_calls" / "drop_date=2025-01-02").symlink_to(root / "stg_calls" / "inside")
+    key = "stg_calls/drop_date=2025-01-02/part-a.parquet"
+    assert paths.under_root(root, key) == root / key
+    real = os.path.realpath(root)
+    assert paths.under_root(root, "stg_calls/new/deeper/f", real_root=real) == Path(
+        real, "stg_calls/new/deeper/f"
+    )
+
+
 @pytest.mark.parametrize("name", ["../x.parquet", "a/b.parquet", "_x.parquet", "x.csv"])
 def test_unsafe_file_names_are_rejected(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError):

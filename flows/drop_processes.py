@@ -18,7 +18,10 @@ worker, from the environment it inherited, never sent.
 A worker that dies mid-drop (killed, out of memory) takes the pool with it: Python's process pool
 then ends every worker and fails every drop it held. Those drops run once more on new workers
 (a drop interrupted is recovered by its next run, `kesu.flows.drop`); a drop whose worker dies
-again fails alone with `WorkerDied`, and the backfill goes on.
+again fails alone with `WorkerDied`, and the backfill goes on. The new workers get a line queue
+of their own: a worker killed while it was writing a line to the old one left that queue's lock
+taken (or a line half written) for good, and every later drop's first line would have waited
+on it forever.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import sys
 import threading
 import uuid
@@ -44,6 +48,7 @@ from kesu.transforms.run_records import IngestRun
 
 ATTEMPTS = 2  # a drop whose worker died runs once more on a new one
 LAST_LINES_SECONDS = 10.0  # how long a finished drop's last lines may trail its result
+IDLE_SECONDS = 0.25  # how often an idle relay looks whether its workers were replaced
 
 
 class WorkerDied(RuntimeError):
@@ -52,7 +57,7 @@ class WorkerDied(RuntimeError):
 
 # --- in a worker process -------------------------------------------------------------------
 
-_lines: Any = None  # where this worker's drops send their log lines (a SimpleQueue)
+_lines: Any = None  # where this worker's drops send their log lines (its generation's queue)
 
 
 def _start_worker(lines: Any) -> None:
@@ -69,7 +74,7 @@ class _Forwarded:
         self._token = token
 
     def log(self, level: int, msg: object, *args: object, **_: object) -> None:
-        _lines.put((self._token, level, str(msg) % args if args else str(msg)))
+        _lines.put((self._token, level, _formatted(msg, args)))
 
     def debug(self, msg: object, *args: object, **kw: object) -> None:
         self.log(logging.DEBUG, msg, *args, **kw)
@@ -84,6 +89,15 @@ class _Forwarded:
         self.log(logging.ERROR, msg, *args, **kw)
 
     exception = error
+
+
+def _formatted(msg: object, args: tuple[object, ...]) -> str:
+    """The line as `logging` would format it; a message its arguments do not fit is sent without
+    them (as `logging` reports such a line and goes on, a drop must not fail on it)."""
+    try:
+        return str(msg) % args if args else str(msg)
+    except (TypeError, ValueError):
+        return f"{msg} (its {len(args)} argument(s) did not fit the message)"
 
 
 def _ingest(
@@ -118,34 +132,47 @@ class _Drop:
     ended: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass
+class _Generation:
+    """Workers spawned together: their pool, the queue their drops' lines come by (a queue of
+    their own: see the module's docstring) and the thread relaying those lines here."""
+
+    pool: ProcessPoolExecutor
+    lines: Any  # a multiprocessing Queue
+    retired: threading.Event = field(default_factory=threading.Event)
+    relay: threading.Thread = field(init=False)
+
+
 class DropProcesses:
     """`workers` spawned processes running drops; `run` is called from the backfill's threads."""
 
     def __init__(self, workers: int) -> None:
         self._context = multiprocessing.get_context("spawn")  # not fork: the flow has threads
-        self._lines = self._context.SimpleQueue()
         self._workers = workers
         self._drops: dict[str, _Drop] = {}
         self._lock = threading.Lock()
-        self._pool = self._new_pool()
-        self._relay = threading.Thread(target=self._relay_lines, name="kesu-drop-lines")
-        self._relay.daemon = True
-        self._relay.start()
+        self._current = self._new_generation()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        """A pool with its workers spawned now, without the caller's script: Python's pool
-        spawns a worker at a `submit` that finds none idle, so one call per worker spawns them
-        all (none is idle before it has imported kesu), and later submits spawn none."""
+    def _new_generation(self) -> _Generation:
+        """Workers spawned now, without the caller's script: Python's pool spawns a worker at a
+        `submit` that finds none idle, so one call per worker spawns them all (none is idle
+        before it has imported kesu), and later submits spawn none."""
+        lines = self._context.Queue()
         pool = ProcessPoolExecutor(
             self._workers,
             mp_context=self._context,
             initializer=_start_worker,
-            initargs=(self._lines,),
+            initargs=(lines,),
         )
         with _without_main_script():
             for _ in range(self._workers):
                 pool.submit(os.getpid)
-        return pool
+        generation = _Generation(pool, lines)
+        generation.relay = threading.Thread(
+            target=self._relay_lines, args=(generation,), name="kesu-drop-lines", daemon=True
+        )
+        generation.relay.start()
+        return generation
 
     def run(
         self,
@@ -161,7 +188,7 @@ class DropProcesses:
             drop = self._drops[token] = _Drop(drop_date, log)
             try:
                 with self._lock:
-                    pool = self._pool
+                    pool = self._current.pool
                 future = pool.submit(_ingest, token, settings, drop_date, feeds, force)
                 try:
                     run = future.result()
@@ -194,14 +221,26 @@ class DropProcesses:
         return {d.drop_date: d.pid for d in list(self._drops.values()) if d.pid is not None}
 
     def _renew(self, broken: ProcessPoolExecutor) -> None:
+        """New workers with a new line queue, in place of the broken pool's (once, whichever of
+        its drops' threads gets here first)."""
         with self._lock:
-            if self._pool is broken:
-                self._pool = self._new_pool()
+            old = self._current
+            if old.pool is broken:
+                self._current = self._new_generation()
         broken.shutdown(wait=False)
+        if old.pool is broken:
+            old.retired.set()  # its relay ends once its queue is quiet; not waited for here
 
-    def _relay_lines(self) -> None:
-        while (line := self._lines.get()) is not None:
-            token, level, text = line
+    def _relay_lines(self, generation: _Generation) -> None:
+        """Relay one generation's lines until it is retired and its queue has been quiet for
+        `IDLE_SECONDS` (a queue a killed worker left locked stays quiet)."""
+        while True:
+            try:
+                token, level, text = generation.lines.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                if generation.retired.is_set():
+                    return
+                continue
             drop = self._drops.get(token)
             if drop is None:  # a drop given up on (its worker died): its late lines
                 continue
@@ -215,10 +254,10 @@ class DropProcesses:
     def close(self, wait: bool = True) -> None:
         """End the workers (now, `wait=False`: drops not started are dropped) and the relay."""
         with self._lock:
-            pool = self._pool
-        pool.shutdown(wait=wait, cancel_futures=not wait)
-        self._lines.put(None)
-        self._relay.join(LAST_LINES_SECONDS)
+            current = self._current
+        current.pool.shutdown(wait=wait, cancel_futures=not wait)
+        current.retired.set()
+        current.relay.join(LAST_LINES_SECONDS)
 
 
 @contextmanager

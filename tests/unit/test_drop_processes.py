@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
-from kesu.flows.drop_processes import WorkerDied, drop_processes
+from kesu.flows.drop_processes import WorkerDied, _formatted, drop_processes
 from kesu.samplegen.generate import generate
 from kesu.warehouse import Warehouse, locks
 
@@ -115,6 +115,46 @@ def test_a_killed_worker_fails_its_drop_alone_and_the_next_drop_runs(
         again = processes.run(settings, DAY, None, False, log)  # new workers, lock free
     assert again.status == "completed" and again.pid not in killed
     assert counts(again)["hotline"][0] == "loaded"
+
+
+def test_a_worker_killed_holding_its_line_queue_does_not_stop_the_next_drops_lines(
+    landing, tmp_path, monkeypatch
+):
+    """A worker killed while it wrote a line leaves its queue's lock taken for good. Taken here
+    instead (the same state, at a moment the test chooses), it stops no line of the drop run
+    again on the new workers, which get a queue of their own."""
+    monkeypatch.setenv("KESU_PII_KEY", "drop-processes-key-0123456789abcdef")
+    root = tmp_path / "wh"
+    settings = load_settings(landing=str(landing), warehouse=str(root))
+    log, lines = logger("stuck")
+    outcome: dict[str, object] = {}
+
+    def run_it() -> None:
+        outcome["run"] = processes.run(settings, DAY, None, False, log)
+
+    with drop_processes(1) as processes:
+        with locks.drop_lock(Warehouse.at(root), DAY, timeout=0):  # the drop will wait for it
+            waiting = threading.Thread(target=run_it)
+            waiting.start()
+            wait_for(lambda: lines.waiting() == 1, "no wait line")
+            stuck = processes._current.lines
+            assert stuck._wlock.acquire(timeout=10)  # as a writer killed mid-line leaves it
+            os.kill(processes.running()[DAY], signal.SIGKILL)
+            wait_for(lambda: lines.waiting() == 2, "no wait line from the new worker")
+            assert processes._current.lines is not stuck
+        waiting.join(60)
+        assert not waiting.is_alive()
+    run = outcome["run"]
+    assert run.status == "completed" and counts(run)["hotline"][0] == "loaded"
+    assert any(text.startswith("hotline: loaded, rows in") for _, text in lines.lines)
+
+
+def test_a_line_its_arguments_do_not_fit_is_sent_without_them() -> None:
+    assert _formatted("%s: %d rows", ("hotline", 3)) == "hotline: 3 rows"
+    assert _formatted("%s: %d rows", ("hotline",)) == (
+        "%s: %d rows (its 1 argument(s) did not fit the message)"
+    )
+    assert _formatted("100% done", ()) == "100% done"
 
 
 UNGUARDED = """

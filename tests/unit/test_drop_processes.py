@@ -60,6 +60,29 @@ def wait_for(condition, what: str, seconds: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def waiting_setup(landing, tmp_path, monkeypatch, name: str):
+    """(warehouse root, settings, logger, its lines) for a drop that will wait for its lock."""
+    monkeypatch.setenv("KESU_PII_KEY", "drop-processes-key-0123456789abcdef")
+    root = tmp_path / "wh"
+    log, lines = logger(name)
+    return root, load_settings(landing=str(landing), warehouse=str(root)), log, lines
+
+
+def in_thread(call) -> tuple[threading.Thread, dict[str, object]]:
+    """`call` started in a thread; its result or error lands in the dict."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["run"] = call()
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
 def test_a_drop_in_a_worker_process_is_the_drop_in_this_one(landing, tmp_path, monkeypatch):
     monkeypatch.setenv("KESU_PII_KEY", "drop-processes-key-0123456789abcdef")
     log_here, lines_here = logger("here")
@@ -84,22 +107,10 @@ def test_a_drop_in_a_worker_process_is_the_drop_in_this_one(landing, tmp_path, m
 def test_a_killed_worker_fails_its_drop_alone_and_the_next_drop_runs(
     landing, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("KESU_PII_KEY", "drop-processes-key-0123456789abcdef")
-    root = tmp_path / "wh"
-    settings = load_settings(landing=str(landing), warehouse=str(root))
-    log, lines = logger("killed")
-    outcome: dict[str, object] = {}
-
-    def run_it() -> None:
-        try:
-            outcome["run"] = processes.run(settings, DAY, None, False, log)
-        except Exception as exc:
-            outcome["error"] = exc
-
+    root, settings, log, lines = waiting_setup(landing, tmp_path, monkeypatch, "killed")
     with drop_processes(1) as processes:
         with locks.drop_lock(Warehouse.at(root), DAY, timeout=0):  # the drop will wait for it
-            waiting = threading.Thread(target=run_it)
-            waiting.start()
+            waiting, outcome = in_thread(lambda: processes.run(settings, DAY, None, False, log))
             killed = set()
             for attempt in (1, 2):  # its worker dies, then the new one running it again
                 wait_for(lambda n=attempt: lines.waiting() == n, f"no wait line ({attempt})")
@@ -123,19 +134,10 @@ def test_a_worker_killed_holding_its_line_queue_does_not_stop_the_next_drops_lin
     """A worker killed while it wrote a line leaves its queue's lock taken for good. Taken here
     instead (the same state, at a moment the test chooses), it stops no line of the drop run
     again on the new workers, which get a queue of their own."""
-    monkeypatch.setenv("KESU_PII_KEY", "drop-processes-key-0123456789abcdef")
-    root = tmp_path / "wh"
-    settings = load_settings(landing=str(landing), warehouse=str(root))
-    log, lines = logger("stuck")
-    outcome: dict[str, object] = {}
-
-    def run_it() -> None:
-        outcome["run"] = processes.run(settings, DAY, None, False, log)
-
+    root, settings, log, lines = waiting_setup(landing, tmp_path, monkeypatch, "stuck")
     with drop_processes(1) as processes:
         with locks.drop_lock(Warehouse.at(root), DAY, timeout=0):  # the drop will wait for it
-            waiting = threading.Thread(target=run_it)
-            waiting.start()
+            waiting, outcome = in_thread(lambda: processes.run(settings, DAY, None, False, log))
             wait_for(lambda: lines.waiting() == 1, "no wait line")
             stuck = processes._current.lines
             assert stuck._wlock.acquire(timeout=10)  # as a writer killed mid-line leaves it
@@ -144,6 +146,7 @@ def test_a_worker_killed_holding_its_line_queue_does_not_stop_the_next_drops_lin
             assert processes._current.lines is not stuck
         waiting.join(60)
         assert not waiting.is_alive()
+    assert "error" not in outcome, outcome
     run = outcome["run"]
     assert run.status == "completed" and counts(run)["hotline"][0] == "loaded"
     assert any(text.startswith("hotline: loaded, rows in") for _, text in lines.lines)

@@ -120,7 +120,9 @@ class Warehouse:
         key = paths.table_key(table)
         if self.remote:
             return f"{str(self.location).rstrip('/')}/{key}"
-        return str(self.state.path(key))  # the local store: its root resolved once
+        store = self.store
+        assert isinstance(store, LocalStorage)  # a local warehouse's
+        return str(store.path(key))  # proven under the root, resolved once when it was opened
 
     def storage_options(self) -> dict[str, str] | None:
         """deltalake's and Polars' options: endpoint and credentials on S3, else none.

@@ -232,15 +232,19 @@ class DropProcesses:
             old.retired.set()  # its relay ends once its queue is quiet; not waited for here
 
     def _relay_lines(self, generation: _Generation) -> None:
-        """Relay one generation's lines until it is retired and its queue has been quiet for
-        `IDLE_SECONDS` (a queue a killed worker left locked stays quiet)."""
+        """Relay one generation's lines until `close` says they are all in (None), or until it
+        is retired and its queue has been quiet for `IDLE_SECONDS` (a queue a killed worker left
+        locked stays quiet)."""
         while True:
             try:
-                token, level, text = generation.lines.get(timeout=IDLE_SECONDS)
+                line = generation.lines.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 if generation.retired.is_set():
                     return
                 continue
+            if line is None:
+                return
+            token, level, text = line
             drop = self._drops.get(token)
             if drop is None:  # a drop given up on (its worker died): its late lines
                 continue
@@ -257,6 +261,9 @@ class DropProcesses:
             current = self._current
         current.pool.shutdown(wait=wait, cancel_futures=not wait)
         current.retired.set()
+        # After the workers have ended, their lines are all in the queue (each flushes it as it
+        # exits), so this comes last and ends the relay at once, not after a quiet interval.
+        current.lines.put(None)
         current.relay.join(LAST_LINES_SECONDS)
 
 

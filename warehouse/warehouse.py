@@ -99,13 +99,17 @@ class Warehouse:
         assert self.options is not None
         return s3_storage(str(self.location), self.options)
 
+    def _local_store(self) -> LocalStorage:
+        """`store`, for a local warehouse (whose store is always a `LocalStorage`)."""
+        store = self.store
+        assert isinstance(store, LocalStorage), "a local warehouse's store"
+        return store
+
     @property
     def state(self) -> LocalStorage:
         """Where locks and scratch live: the warehouse itself if local, else its state dir."""
         if not self.remote:
-            store = self.store
-            assert isinstance(store, LocalStorage)
-            return store
+            return self._local_store()
         from kesu.warehouse.s3 import state_dir
 
         assert self.options is not None
@@ -120,9 +124,8 @@ class Warehouse:
         key = paths.table_key(table)
         if self.remote:
             return f"{str(self.location).rstrip('/')}/{key}"
-        store = self.store
-        assert isinstance(store, LocalStorage)  # a local warehouse's
-        return str(store.path(key))  # proven under the root, resolved once when it was opened
+        # proven under the root, resolved once when the store was opened
+        return str(self._local_store().path(key))
 
     def storage_options(self) -> dict[str, str] | None:
         """deltalake's and Polars' options: endpoint and credentials on S3, else none.

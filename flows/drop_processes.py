@@ -261,10 +261,13 @@ class DropProcesses:
             current = self._current
         current.pool.shutdown(wait=wait, cancel_futures=not wait)
         current.retired.set()
-        # After the workers have ended, their lines are all in the queue (each flushes it as it
-        # exits), so this comes last and ends the relay at once, not after a quiet interval.
+        # Waited for, the workers have ended and their lines are all in the queue (each flushes
+        # it as it exits), so this comes last and ends the relay at once, not after a quiet
+        # interval. Not waited for, a drop may still be running: its later lines are not relayed.
         current.lines.put(None)
         current.relay.join(LAST_LINES_SECONDS)
+        for drop in list(self._drops.values()):  # so no drop's thread waits for lines to come
+            drop.ended.set()
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from kesu.flows import drop_processes as drop_processes_module
 from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.drop_processes import WorkerDied, _formatted, drop_processes
@@ -126,6 +127,29 @@ def test_a_killed_worker_fails_its_drop_alone_and_the_next_drop_runs(
         again = processes.run(settings, DAY, None, False, log)  # new workers, lock free
     assert again.status == "completed" and again.pid not in killed
     assert counts(again)["hotline"][0] == "loaded"
+
+
+def test_a_drop_still_running_when_the_backfill_is_given_up_does_not_wait_for_lines(
+    landing, tmp_path, monkeypatch
+):
+    """Given up (`close` without waiting, as on an error or Ctrl-C), the relay ends at once, so a
+    drop still running in a worker has no one left to bring its last lines: its thread returns
+    the drop's result as soon as the worker does, instead of waiting `LAST_LINES_SECONDS` for
+    them (the backfill's task runner waits for that thread before the command can end)."""
+    monkeypatch.setattr(drop_processes_module, "LAST_LINES_SECONDS", 120.0)
+    root, settings, log, lines = waiting_setup(landing, tmp_path, monkeypatch, "given-up")
+    with (
+        locks.drop_lock(Warehouse.at(root), DAY, timeout=0),  # the drop will wait for it
+        pytest.raises(KeyboardInterrupt),
+        drop_processes(1) as processes,
+    ):
+        waiting, outcome = in_thread(lambda: processes.run(settings, DAY, None, False, log))
+        wait_for(lambda: lines.waiting() == 1, "no wait line")
+        raise KeyboardInterrupt  # the backfill stopped: `close(wait=False)`
+    waiting.join(60)  # the worker, let go of the lock, finishes the drop
+    assert not waiting.is_alive(), "the drop's thread still waits for lines no one relays"
+    assert "error" not in outcome, outcome
+    assert outcome["run"].status == "completed"
 
 
 def test_a_worker_killed_holding_its_line_queue_does_not_stop_the_next_drops_lines(

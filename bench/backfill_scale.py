@@ -11,6 +11,10 @@ each finds them in the page cache:
              the orchestration adds (only with --without-prefect)
 and prints seconds, µs per row, the kesu/floor and pandas_gx/kesu ratios and peak RSS.
 
+With --feeds F [F ...] every child ingests those feeds only (kesu's `--feeds`, the floor's and
+pandas_gx's files of those feeds): e.g. `--feeds hotline`, the drops without their small files'
+fixed costs.
+
 With --repeat R the floor and kesu children (and kesu_plain) run R times, in rounds: each round
 runs every range once, each range's children in turn (7 days floor, kesu; 30 days floor, kesu;
 …), so that a drift of the machine's speed reaches every range and both alike. (Until the
@@ -25,6 +29,7 @@ kesu's own (`kesu.ALLOCATOR`, set in this process when it imports kesu) are kesu
 
     .venv/bin/python bench/backfill_scale.py --days 7 30 [--baseline] [--workers 2]
                                              [--without-prefect] [--repeat 3]
+                                             [--feeds hotline]
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def warm(landing: Path, days: list[date]) -> int:
     return read
 
 
-def measure(what: str, n: int, workers: int) -> dict:
+def measure(what: str, n: int, workers: int, feeds: list[str] | None = None) -> dict:
     """Run one measurement in a child process, its days' files warm; returns its JSON line.
 
     The files the children before it wrote are flushed to disk first: left to the kernel's
@@ -93,6 +98,7 @@ def measure(what: str, n: int, workers: int) -> dict:
     os.sync()
     warm(OUT / "landing-bank", days_from(n))
     cmd = [sys.executable, __file__, "--child", what, "--n", str(n), "--workers", str(workers)]
+    cmd += ["--feeds", *feeds] if feeds else []
     env = os.environ | {"KESU_PII_KEY": KEY, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     if not what.startswith("kesu"):  # the references run as a user's shell would start them
         env.pop("_RJEM_MALLOC_CONF", None)
@@ -138,8 +144,11 @@ class TreeMemory:
         return self.peak / 2**20
 
 
-def child(what: str, n: int, workers: int) -> None:
+def child(what: str, n: int, workers: int, feeds: list[str] | None = None) -> None:
     sys.path.insert(0, str(ROOT))
+    from bench.baselines import FEEDS
+
+    chosen = tuple(feeds) if feeds else FEEDS
     memory = TreeMemory()
     stages: dict[str, float] = {}
     days = days_from(n)
@@ -151,11 +160,11 @@ def child(what: str, n: int, workers: int) -> None:
     if what == "floor":
         from bench.baselines import floor
 
-        rows = floor(landing, days, target)
+        rows = floor(landing, days, target, chosen)
     elif what == "pandas_gx":
         from bench.baselines import pandas_gx
 
-        rows = pandas_gx(landing, days, target, KEY.encode())
+        rows = pandas_gx(landing, days, target, KEY.encode(), chosen)
     elif what == "kesu_plain":  # the drops' own work: `ingest_drop` on the same threads
         from concurrent.futures import ThreadPoolExecutor
 
@@ -164,7 +173,7 @@ def child(what: str, n: int, workers: int) -> None:
 
         settings = load_settings(landing=str(landing), warehouse=str(target))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            runs = list(pool.map(lambda day: ingest_drop(settings, day), days))
+            runs = list(pool.map(lambda day: ingest_drop(settings, day, feeds), days))
         rows, stages = _counted(runs)
     else:
         from kesu.flows.backfill import backfill, progress_listener
@@ -194,6 +203,7 @@ def child(what: str, n: int, workers: int) -> None:
                 end=days[-1],
                 landing_dir=str(landing),
                 warehouse_dir=str(target),
+                feeds=feeds,
                 **kwargs,
             )
         rows, stages = _counted(runs)
@@ -242,13 +252,19 @@ def main() -> None:
         help="run the floor and kesu children of every range this many times, in rounds "
         "(every range once a round); report medians",
     )
+    ap.add_argument(
+        "--feeds",
+        nargs="+",
+        choices=("hotline", "complaints", "regulator_transfers"),
+        help="only these feeds, in kesu and the references alike (default: all three)",
+    )
     ap.add_argument("--child")
     ap.add_argument("--n", type=int)
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error(f"--repeat must be at least 1, not {args.repeat}")
     if args.child:
-        child(args.child, args.n, args.workers)
+        child(args.child, args.n, args.workers, args.feeds)
         return
     sys.path.insert(0, str(ROOT))
     print(f"{'days':>4} {'what':<10} {'rows':>11} {'seconds':>8} {'us/row':>7} {'peak MB':>7}")
@@ -259,14 +275,14 @@ def main() -> None:
     for i in range(args.repeat):  # rounds: every range once, so a drift reaches them all alike
         for n in args.days:
             for w in chosen:
-                result = measure(w, n, args.workers)
+                result = measure(w, n, args.workers, args.feeds)
                 repeats[n][w].append(result)
                 took = result["seconds"]
                 print(f"  round {i + 1}/{args.repeat}: {n} days {w} {took:.1f} s", file=sys.stderr)
     for n in args.days:
         results = runs[n] = {w: _median_run(repeats[n][w]) for w in chosen}
         if args.baseline:
-            results["pandas_gx"] = measure("pandas_gx", n, args.workers)
+            results["pandas_gx"] = measure("pandas_gx", n, args.workers, args.feeds)
         for w, r in results.items():
             per_row = r["seconds"] / r["rows"] * 1e6
             each = r.get("repeats_s", [])

@@ -23,11 +23,12 @@ def csv_files(landing: Path, feed: str, day: date) -> list[Path]:
     return sorted((landing / feed / day.isoformat()).glob("*.csv"))
 
 
-def floor(landing: Path, days: list[date], out: Path) -> int:
-    """Bare Polars: every CSV of every drop, as text, into `<out>/<feed>/drop_date=D/`."""
+def floor(landing: Path, days: list[date], out: Path, feeds: tuple[str, ...] = FEEDS) -> int:
+    """Bare Polars: every CSV of every drop (of `feeds`), as text, into
+    `<out>/<feed>/drop_date=D/`."""
     rows = 0
     for day in days:
-        for feed in FEEDS:
+        for feed in feeds:
             for i, path in enumerate(csv_files(landing, feed, day)):
                 target = out / feed / f"drop_date={day}"
                 target.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,9 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def pandas_gx(landing: Path, days: list[date], out: Path, key: bytes) -> int:
+def pandas_gx(
+    landing: Path, days: list[date], out: Path, key: bytes, feeds: tuple[str, ...] = FEEDS
+) -> int:
     import pandas as pd
     from kesu.expectations.suites import import_gx, suite_for
     from kesu.transforms.columns import COLUMNS, STAGED_TABLE
@@ -57,7 +60,7 @@ def pandas_gx(landing: Path, days: list[date], out: Path, key: bytes) -> int:
     source = context.data_sources.add_pandas("baseline")
     asset = source.add_dataframe_asset("frame")
     batch_definition = asset.add_batch_definition_whole_dataframe("all")
-    suites = {feed: suite_for(STAGED_TABLE[feed]) for feed in FEEDS}
+    suites = {feed: suite_for(STAGED_TABLE[feed]) for feed in feeds}
     labels = pd.read_csv("reference/label_map.csv", dtype=str)
     label_map = dict(zip(labels["label"], labels["code"], strict=True))
     codes = pd.read_csv("reference/jrt0169_codes.csv", dtype=str)
@@ -67,7 +70,7 @@ def pandas_gx(landing: Path, days: list[date], out: Path, key: bytes) -> int:
     branch_map |= dict(zip(branches.iloc[:, 1], branches.iloc[:, 0], strict=True))
     rows = 0
     for day in days:
-        for feed in FEEDS:
+        for feed in feeds:
             for i, path in enumerate(csv_files(landing, feed, day)):
                 raw = path.read_bytes()
                 text = raw.decode("utf-8-sig") if _is_utf8(path) else raw.decode("gb18030")

@@ -145,10 +145,6 @@ class TreeMemory:
 
 
 def child(what: str, n: int, workers: int, feeds: list[str] | None = None) -> None:
-    sys.path.insert(0, str(ROOT))
-    from bench.baselines import FEEDS
-
-    chosen = tuple(feeds) if feeds else FEEDS
     memory = TreeMemory()
     stages: dict[str, float] = {}
     days = days_from(n)
@@ -160,11 +156,11 @@ def child(what: str, n: int, workers: int, feeds: list[str] | None = None) -> No
     if what == "floor":
         from bench.baselines import floor
 
-        rows = floor(landing, days, target, chosen)
+        rows = floor(landing, days, target, feeds)
     elif what == "pandas_gx":
         from bench.baselines import pandas_gx
 
-        rows = pandas_gx(landing, days, target, KEY.encode(), chosen)
+        rows = pandas_gx(landing, days, target, KEY.encode(), feeds)
     elif what == "kesu_plain":  # the drops' own work: `ingest_drop` on the same threads
         from concurrent.futures import ThreadPoolExecutor
 
@@ -235,6 +231,9 @@ def _counted(runs: list[IngestRun]) -> tuple[int, dict[str, float]]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.baselines import FEEDS  # without Polars: a kesu child imports kesu first
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, nargs="+", default=[7, 30, 90])
     ap.add_argument("--baseline", action="store_true", help="also time pandas + GX (slow)")
@@ -255,7 +254,7 @@ def main() -> None:
     ap.add_argument(
         "--feeds",
         nargs="+",
-        choices=("hotline", "complaints", "regulator_transfers"),
+        choices=FEEDS,
         help="only these feeds, in kesu and the references alike (default: all three)",
     )
     ap.add_argument("--child")
@@ -266,7 +265,6 @@ def main() -> None:
     if args.child:
         child(args.child, args.n, args.workers, args.feeds)
         return
-    sys.path.insert(0, str(ROOT))
     print(f"{'days':>4} {'what':<10} {'rows':>11} {'seconds':>8} {'us/row':>7} {'peak MB':>7}")
     runs: dict[int, dict[str, dict]] = {}
     ensure_sample(max(args.days))  # the longest range's days hold every shorter one's

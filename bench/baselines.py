@@ -11,10 +11,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-
-import polars as pl
 
 FEEDS = ("hotline", "complaints", "regulator_transfers")
 
@@ -23,12 +22,15 @@ def csv_files(landing: Path, feed: str, day: date) -> list[Path]:
     return sorted((landing / feed / day.isoformat()).glob("*.csv"))
 
 
-def floor(landing: Path, days: list[date], out: Path, feeds: tuple[str, ...] = FEEDS) -> int:
-    """Bare Polars: every CSV of every drop (of `feeds`), as text, into
-    `<out>/<feed>/drop_date=D/`."""
+def floor(landing: Path, days: list[date], out: Path, feeds: Sequence[str] | None = None) -> int:
+    """Bare Polars: every CSV of every drop (of `feeds`, default all), as text, into
+    `<out>/<feed>/drop_date=D/`. Polars is imported here, in the timed run, not with this module
+    (which `backfill_scale` imports in every child, kesu's too: kesu must come before Polars)."""
+    import polars as pl
+
     rows = 0
     for day in days:
-        for feed in feeds:
+        for feed in feeds or FEEDS:
             for i, path in enumerate(csv_files(landing, feed, day)):
                 target = out / feed / f"drop_date={day}"
                 target.mkdir(parents=True, exist_ok=True)
@@ -49,7 +51,7 @@ def _is_utf8(path: Path) -> bool:
 
 
 def pandas_gx(
-    landing: Path, days: list[date], out: Path, key: bytes, feeds: tuple[str, ...] = FEEDS
+    landing: Path, days: list[date], out: Path, key: bytes, feeds: Sequence[str] | None = None
 ) -> int:
     import pandas as pd
     from kesu.expectations.suites import import_gx, suite_for
@@ -60,6 +62,7 @@ def pandas_gx(
     source = context.data_sources.add_pandas("baseline")
     asset = source.add_dataframe_asset("frame")
     batch_definition = asset.add_batch_definition_whole_dataframe("all")
+    feeds = feeds or FEEDS
     suites = {feed: suite_for(STAGED_TABLE[feed]) for feed in feeds}
     labels = pd.read_csv("reference/label_map.csv", dtype=str)
     label_map = dict(zip(labels["label"], labels["code"], strict=True))

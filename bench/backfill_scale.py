@@ -74,6 +74,18 @@ def ensure_sample(n: int) -> Path:
     return landing
 
 
+def bank_drops(n: int, work_name: str) -> tuple[list[date], Path, Path]:
+    """The first `n` bank days (generated if missing), their landing zone, and a new, empty work
+    folder `bench/out/<work_name>` for a benchmark's warehouse: what each of the one-process
+    drop benchmarks (`drop_steps.py`, `drop_memory.py`, `drop_batches.py`) starts from."""
+    days = days_from(n)
+    landing = ensure_sample(n)
+    work = OUT / work_name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return days, landing, work
+
+
 def warm(landing: Path, days: list[date]) -> int:
     """Read every landing file of `days` once, untimed, so that each child finds them in the page
     cache: the floor, which runs first, used to read files the cache had partly dropped since

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -44,7 +45,7 @@ from kesu.warehouse.landing_store import open_landing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.backfill_scale import OUT, days_from, ensure_sample  # noqa: E402
+from bench.backfill_scale import KEY, OUT, bank_drops  # noqa: E402
 
 SMALL_FEEDS = ("complaints", "regulator_transfers")
 WARM_UP = 2  # days staged before timing: imports, lookups, compiled suites
@@ -53,10 +54,7 @@ COMMITS = 60  # drops committed per batch size
 
 def small_feeds(size: int, batches: int) -> dict[str, float]:
     """Median CPU-ms per drop of each small feed's `stage_feed`, `size` days' files at once."""
-    days = days_from(WARM_UP + size * batches)
-    source = ensure_sample(len(days))
-    work = OUT / "drop-batches"
-    shutil.rmtree(work, ignore_errors=True)
+    days, source, work = bank_drops(WARM_UP + size * batches, "drop-batches")
     settings = load_settings(landing=str(source), warehouse=str(work))
     key = resolve_pii_key(settings)
     landing = open_landing(settings.landing, settings.landing_options)
@@ -146,4 +144,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("KESU_PII_KEY", KEY)  # the benchmark's own, as its other scripts
     main()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import threading
@@ -43,7 +42,7 @@ from kesu.transforms import drop_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.backfill_scale import KEY, OUT, days_from, ensure_sample  # noqa: E402
+from bench.backfill_scale import KEY, bank_drops  # noqa: E402
 
 OUTSIDE = "read, ledger"  # a drop's moments outside the steps below
 WARM_UP = 2  # drops run before measuring: imports, lookups, the tables' creation
@@ -100,11 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--drops", type=int, default=8, help="drops measured (after 2 to warm up)")
     args = ap.parse_args()
-    days = days_from(WARM_UP + args.drops)
-    source = ensure_sample(len(days))
-    work = OUT / "drop-memory"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    days, source, work = bank_drops(WARM_UP + args.drops, "drop-memory")
     settings = load_settings(landing=str(source), warehouse=str(work / "wh"))
     sampler = Sampler()
     for module, name, step in STEPS:  # the names `ingest_drop` looks up when it runs

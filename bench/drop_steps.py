@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -51,7 +50,7 @@ from kesu.warehouse.raw import read_regular
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.backfill_scale import KEY, OUT, days_from, ensure_sample  # noqa: E402
+from bench.backfill_scale import KEY, bank_drops  # noqa: E402
 
 T = TypeVar("T")
 WARM_UP = 2  # drops run before timing: imports, lookups, compiled suites, first table commits
@@ -143,11 +142,7 @@ def main() -> None:
         "--columns", action="store_true", help="also the CPU of each column of the hotline's plan"
     )
     args = ap.parse_args()
-    days = days_from(WARM_UP + args.drops)
-    source = ensure_sample(len(days))
-    work = OUT / "drop-steps"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    days, source, work = bank_drops(WARM_UP + args.drops, "drop-steps")
     settings = load_settings(landing=str(source), warehouse=str(work / "steps"))
     whole = load_settings(landing=str(source), warehouse=str(work / "ingest_drop"))
     key = resolve_pii_key(settings)

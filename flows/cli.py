@@ -19,10 +19,10 @@ from kesu.flows import (  # argparse only: keeps --help fast
     status_cli,
     watch_cli,
 )
-from kesu.flows.cli_args import FEED_NAMES
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
 from kesu.flows.config import ConfigError
+from kesu.transforms.columns import FEEDS
 
 if TYPE_CHECKING:
     from kesu.transforms.run_records import IngestRun
@@ -56,9 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="ingest one drop date (the nightly job)")
     ingest.add_argument("--date", type=_date, required=True, dest="drop_date")
-    ingest.add_argument(
-        "--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEED_NAMES)
-    )
+    ingest.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEEDS))
     ingest.add_argument("--force", action="store_true", help="redo even if inputs are unchanged")
     _locations(ingest)
 

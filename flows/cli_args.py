@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import date
 
-FEED_NAMES = ("hotline", "complaints", "regulator_transfers")
+from kesu.transforms.columns import FEEDS
 
 
 def drop_date(text: str) -> date:
@@ -21,9 +21,11 @@ def drop_date(text: str) -> date:
 
 def feeds(text: str) -> list[str]:
     chosen = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FEED_NAMES]
+    unknown = [f for f in chosen if f not in FEEDS]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown feed(s) {unknown}; choose from {FEED_NAMES}")
+        raise argparse.ArgumentTypeError(
+            f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}"
+        )
     return chosen
 
 

@@ -284,7 +284,7 @@ def publish_feed(
     names = [f.name for f in staged.files]
     inputs = {f.name: f.sha256 for f in staged.files}
     loaded, bad = staged.frame("loaded"), staged.frame("quarantine")
-    targets = ((STAGED_TABLE[staged.feed], loaded), (f"quarantine/{staged.feed}", bad))
+    targets = ((STAGED_TABLE[staged.feed], loaded), (paths.quarantine_table(staged.feed), bad))
     return [
         publish_partition(
             wh, table, partition, _by_source_file(frame, names), run_id=run_id, inputs=inputs
@@ -325,7 +325,7 @@ def keep_raw_files(
 def partitions_intact(settings: Settings, feed: str, drop_date: date) -> bool:
     """The live partitions still hold exactly the files their manifests list (cheap: sizes)."""
     partition = paths.partition_key(drop_date)
-    tables = (STAGED_TABLE[feed], f"quarantine/{feed}")
+    tables = (STAGED_TABLE[feed], paths.quarantine_table(feed))
     return all(partition_intact(settings.warehouse_store(), t, partition) for t in tables)
 
 

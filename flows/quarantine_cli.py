@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kesu.flows.cli_args import FEED_NAMES
 from kesu.flows.cli_args import drop_date as _date
 from kesu.flows.cli_args import feeds as _feeds
+from kesu.transforms.columns import FEEDS
 
 if TYPE_CHECKING:
     from kesu.transforms.run_records import IngestRun
@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and field; --export writes every rejected row to a workbook for the data stewards.",
     )
     p.add_argument("--date", type=_date, required=True, dest="drop_date")
-    p.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEED_NAMES))
+    p.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEEDS))
     p.add_argument("--export", type=_xlsx, metavar="FILE.xlsx", help="write the rows to a workbook")
     p.add_argument(
         "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(warehouse=args.warehouse, config=args.config)
     if not settings.warehouse_store().exists():
         raise ValueError(f"there is no warehouse at {settings.warehouse}")
-    feeds = list(args.feeds or FEED_NAMES)
+    feeds = list(args.feeds or FEEDS)
     by_feed = {f: read_quarantine(settings.warehouse_store(), f, args.drop_date) for f in feeds}
     records = last_ingests(settings.warehouse_store(), args.drop_date)
     total = sum(frame.height for frame in by_feed.values())

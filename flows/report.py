@@ -22,12 +22,13 @@ from kesu.flows.assets import declare_report
 from kesu.flows.config import Settings, load_settings
 from kesu.reports import charts, files, manifest, output
 from kesu.transforms import monthly
-from kesu.transforms.columns import BRANCH_HEADERS
+from kesu.transforms.columns import BRANCH_HEADERS, STAGED_TABLE
 from kesu.transforms.lookups import label_lookup
 from kesu.transforms.periods import Coverage, Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, drop_window
 from kesu.transforms.run_records import PartitionRead
-from kesu.warehouse.quarantine import quarantine_table, read_quarantine_drops
+from kesu.warehouse import paths
+from kesu.warehouse.quarantine import read_quarantine_drops
 from kesu.warehouse.reader import (
     STAGED_TABLES,
     latest_drop,
@@ -43,11 +44,12 @@ from kesu import reports
 
 PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
 # ReportInputs field -> staged table
-HELD_TABLE = quarantine_table("complaints")  # held_updates reads it; its version is recorded too
+# held_updates reads it; its version is recorded too
+HELD_TABLE = paths.quarantine_table("complaints")
 INPUT_TABLES = {
-    "complaints": "stg_complaints",
-    "transfers": "stg_regulator_transfers",
-    "hotline": "stg_hotline",
+    "complaints": STAGED_TABLE["complaints"],
+    "transfers": STAGED_TABLE["regulator_transfers"],
+    "hotline": STAGED_TABLE["hotline"],
 }
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kesu.flows.cli_args import positive_int as _count
+from kesu.transforms.columns import FEEDS
 
 if TYPE_CHECKING:
     from kesu.transforms.run_records import Run
 
-FEEDS = ("hotline", "complaints", "regulator_transfers")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

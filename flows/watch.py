@@ -19,6 +19,7 @@ from kesu.reports import manifest, output, watch_output
 from kesu.transforms import complaint_model, watch
 from kesu.transforms import report_complaints as rc
 from kesu.transforms import report_transfers as rt
+from kesu.transforms.columns import STAGED_TABLE
 from kesu.transforms.periods import Period
 from kesu.transforms.reporting import ReportConfig
 from kesu.transforms.run_records import PartitionRead
@@ -43,7 +44,7 @@ def build_watch(
     branches = rt.reference_branches(inputs.branches)
     categories = rc.reference_codes(inputs.codes).filter(pl.col("axis") == "B")
     first_drop = min(
-        (p.drop_date for p in partitions if p.table == "stg_complaints"),
+        (p.drop_date for p in partitions if p.table == STAGED_TABLE["complaints"]),
         default=drop,
     )
     rules = settings.values["watch"]
@@ -54,7 +55,7 @@ def build_watch(
             float(rules["alert_score"]), int(rules["alert_min_count"]),
         ),
     }  # fmt: skip
-    return tables, [p for p in partitions if p.table != "stg_hotline"]
+    return tables, [p for p in partitions if p.table != STAGED_TABLE["hotline"]]
 
 
 def at_risk_counts(tables: dict[str, pl.DataFrame], days: int) -> dict[str, int]:

@@ -14,14 +14,9 @@ import stat
 from datetime import date
 from pathlib import Path
 
-FEEDS = ("hotline", "complaints", "regulator_transfers")
-TABLE_DIRS = (
-    "stg_hotline",
-    "stg_complaints",
-    "stg_regulator_transfers",
-    *(f"quarantine/{feed}" for feed in FEEDS),
-)
+from kesu.transforms.columns import FEEDS, STAGED_TABLE
 
+QUARANTINE = "quarantine"  # the tables of rows not loaded: quarantine/<feed>
 RAW = "_raw"
 LEDGER = "_ledger"
 STAGING = "_kesu/staging"
@@ -58,6 +53,11 @@ def table_key(table: str) -> str:
     return _checked(table, _TABLE, "table name")
 
 
+def quarantine_table(feed: str) -> str:
+    """The table holding the rows of `feed` that were not loaded: `quarantine/<feed>`."""
+    return table_key(f"{QUARANTINE}/{feed_key(feed)}")
+
+
 def partition_key(drop_date: date) -> str:
     return f"drop_date={drop_date.isoformat()}"
 
@@ -76,6 +76,10 @@ def check_run_id(run_id: str) -> str:
 
 def feed_key(feed: str) -> str:
     return _checked(feed, _FEED, "feed name")
+
+
+# every table a drop writes: each feed's staged rows and its quarantine
+TABLE_DIRS = (*STAGED_TABLE.values(), *map(quarantine_table, FEEDS))
 
 
 def partition_dir_key(table: str, partition: str) -> str:

@@ -17,7 +17,6 @@ from kesu.warehouse import ledger, paths, tables
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
 
-QUARANTINE = "quarantine"
 LEAD_SCHEMA = {
     "source_file": pl.String(),
     "source_line": pl.Int64(),
@@ -25,10 +24,6 @@ LEAD_SCHEMA = {
     "rule": pl.String(),
     "reason": pl.String(),
 }
-
-
-def quarantine_table(feed: str) -> str:
-    return paths.table_key(f"{QUARANTINE}/{paths.feed_key(feed)}")
 
 
 def read_quarantine(
@@ -49,7 +44,7 @@ def read_quarantine_drops(
 ) -> dict[date, pl.DataFrame]:
     """`read_quarantine` of each of `drops`, from one opening and one scan of the table (a
     report reads every drop's held complaints: opening the table per drop cost ~1 s a month)."""
-    current = tables.open_table(wh, quarantine_table(feed), version)
+    current = tables.open_table(wh, paths.quarantine_table(feed), version)
     if current is None:
         return {day: pl.DataFrame(schema=LEAD_SCHEMA) for day in drops}
     column = tables.PARTITION_COLUMN

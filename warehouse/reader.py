@@ -15,13 +15,14 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
+from kesu.transforms.columns import STAGED_TABLE
 from kesu.transforms.run_records import PartitionFile, PartitionRead
 from kesu.warehouse import paths, tables
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
 
-STAGED_TABLES = ("stg_hotline", "stg_complaints", "stg_regulator_transfers")
+STAGED_TABLES = tuple(STAGED_TABLE.values())
 PARTITION_COLUMN = tables.PARTITION_COLUMN
 
 
@@ -100,7 +101,7 @@ def staged_schema(table: str) -> dict[str, pl.DataType]:
     column (ids, labels, codes, tokens, masked text) is text, and `source_line` an integer.
     """
     from kesu.transforms import staging
-    from kesu.transforms.columns import COLUMNS, STAGED_TABLE
+    from kesu.transforms.columns import COLUMNS
 
     feed = {v: k for k, v in STAGED_TABLE.items()}[table]
     empty = pl.Series([], dtype=pl.String)

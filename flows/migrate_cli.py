@@ -61,8 +61,8 @@ def run_maintain(args: argparse.Namespace) -> int:
 
 def run_migrate(args: argparse.Namespace) -> int:
     from kesu.flows.config import load_settings
+    from kesu.warehouse.locks import warehouse_lock
     from kesu.warehouse.maintenance import migrate
-    from kesu.warehouse.publish import warehouse_lock
 
     settings = load_settings(warehouse=args.warehouse, config=args.config)
     wh = settings.warehouse_store()

@@ -7,7 +7,8 @@
   deletes publish work dirs, temp files and scratch folders, which look the same whether their
   owner crashed or is still busy, so it takes this lock *exclusively and without waiting*
   (`idle`): it runs only when no other run is live, and is otherwise left to a later run.
-  `publish.warehouse_lock` is the same exclusive lock, raising when a run is live.
+  `warehouse_lock` is the same exclusive lock, raising `WarehouseBusy` when a run is live
+  (`kesu migrate`).
 
 A flock belongs to an open file description, not to a process: two threads that each open the
 file contend like two processes, and the kernel drops the lock when its holder dies. A lock
@@ -46,6 +47,10 @@ POLL_SECONDS = 0.2
 
 class DropBusy(TimeoutError):
     """Another run kept the drop's lock longer than this run would wait."""
+
+
+class WarehouseBusy(RuntimeError):
+    """Another kesu run is live on the warehouse (`warehouse_lock`)."""
 
 
 def _drop_key(drop_date: date) -> str:
@@ -120,6 +125,16 @@ def idle(wh: Warehouse) -> Iterator[bool]:
         yield _try(fd, fcntl.LOCK_EX)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def warehouse_lock(wh: Warehouse) -> Iterator[None]:
+    """Exclusive use of the warehouse: raises `WarehouseBusy` while any run is live (runs hold
+    the same lock shared, `live_run`); runs that start meanwhile wait until it is released."""
+    with idle(wh) as no_run_live:
+        if not no_run_live:
+            raise WarehouseBusy(f"another kesu run holds {wh.state.path(paths.LOCK)}")
+        yield
 
 
 def drop_is_locked(wh: Warehouse, drop_date: date) -> bool:

@@ -9,7 +9,6 @@ the raw zone and ledger writes, and work folders of the layout before Delta.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from datetime import date
 from typing import TYPE_CHECKING, cast
 
@@ -19,12 +18,6 @@ from kesu.warehouse import locks, paths, tables
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
-
-
-def warehouse_lock(wh: Warehouse) -> AbstractContextManager[None]:
-    """Exclusive use of the warehouse: raises `WarehouseBusy` while any run is live (runs hold
-    the same lock shared, see `kesu.warehouse.locks`); waiting runs start when it is released."""
-    return wh.lock()
 
 
 def publish_partition(

@@ -23,7 +23,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +37,6 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
 )
-from kesu.warehouse.storage import LocalStorage
 
 ADDRESSING = ("auto", "path", "virtual")
 SPOOL_BYTES = 64 << 20
@@ -117,7 +116,6 @@ class S3Storage:
             read_timeout=60,
         )
         self.client = self.session.client("s3", endpoint_url=options.endpoint_url, config=config)
-        self.state = LocalStorage(state_dir(url, options))
 
     # -- keys -------------------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -278,9 +276,6 @@ class S3Storage:
 
     def rename(self, src: str, dst: str) -> None:
         raise NotImplementedError(f"{self.url}: S3 has no rename (publish uses versions)")
-
-    def lock(self) -> AbstractContextManager[None]:
-        return self.state.lock()
 
     # -- for readers and checks -------------------------------------------------------------
     def check(self) -> None:

@@ -29,17 +29,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from kesu.warehouse import paths
 
 CHUNK = 1 << 20
-
-
-class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse lock."""
 
 
 class Storage(Protocol):
@@ -61,7 +57,6 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def delete_tree(self, key: str) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
-    def lock(self) -> AbstractContextManager[None]: ...
 
 
 def _fsync_dir(path: Path) -> None:
@@ -302,18 +297,3 @@ class LocalStorage:
         os.rename(a, b)
         _fsync_dir(a.parent)
         _fsync_dir(b.parent)
-
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Exclusive, non-blocking, per warehouse; released by the kernel if the process dies."""
-        self._ensure_dir(paths.LOCK.rsplit("/", 1)[0], private=True)
-        path = self.path(paths.LOCK)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise WarehouseBusy(f"another kesu run holds {path}") from None
-            yield
-        finally:
-            os.close(fd)

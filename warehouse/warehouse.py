@@ -16,7 +16,6 @@ import os
 import shutil
 import tempfile
 import threading
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,10 +113,6 @@ class Warehouse:
 
         assert self.options is not None
         return LocalStorage(state_dir(str(self.location), self.options))
-
-    def lock(self) -> AbstractContextManager[None]:
-        """Exclusive use of the warehouse (see `kesu.warehouse.publish.warehouse_lock`)."""
-        return self.state.lock()
 
     def table_uri(self, table: str) -> str:
         """Where a Delta table lives: a local directory or an ``s3://`` prefix."""

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from kesu.warehouse import Warehouse, ledger, paths, publish, storage, tables
+from kesu.warehouse import Warehouse, ledger, locks, paths, publish, tables
 from kesu.warehouse.paths import partition_key, safe_part_name, table_dir
 from kesu.warehouse.publish import publish_partition, recover
 
@@ -454,11 +454,14 @@ def test_real_sigkill_during_a_commit_leaves_the_old_or_the_new(tmp_path: Path) 
 
 
 def test_lock_is_exclusive(tmp_path: Path) -> None:
-    lock = publish.warehouse_lock
+    lock = locks.warehouse_lock
     wh = Warehouse.local(tmp_path)
-    with lock(wh), pytest.raises(storage.WarehouseBusy), lock(wh):
+    with lock(wh), pytest.raises(locks.WarehouseBusy, match="another kesu run holds"), lock(wh):
         pass
-    with publish.warehouse_lock(Warehouse.at(tmp_path)):  # released on exit
+    live = locks.live_run(Warehouse.at(tmp_path))
+    with live, pytest.raises(locks.WarehouseBusy), lock(wh):  # a live run holds it off too
+        pass
+    with lock(Warehouse.at(tmp_path)):  # released on exit
         pass
 
 

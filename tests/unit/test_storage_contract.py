@@ -85,7 +85,7 @@ def test_locks_and_scratch_of_an_s3_warehouse_live_in_its_local_state_dir(s3) ->
     wh = Warehouse.s3(url)
     state = wh.state
     assert state.root.parent == Path(os.environ["KESU_STATE_DIR"])  # <KESU_STATE_DIR>/<hash>
-    with wh.store.lock():  # flock on a local file
+    with locks.warehouse_lock(wh):  # flock on a local file
         assert (state.root / "_kesu" / "lock").is_file()
     with locks.drop_lock(wh, date(2025, 1, 1), timeout=1):
         assert locks.drop_is_locked(wh, date(2025, 1, 1))

@@ -41,7 +41,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # mypy cannot follow the package-dir mapping of the editable install: it checks a tree of links
-# laid out as the installed package (kesu/flows -> flows, ...).
+# laid out as the installed package (kesu/flows -> flows, ...); the benchmarks are checked against it.
 KESU_DIRS := flows transforms expectations warehouse reports samplegen reference
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,6 +49,7 @@ lint: $(STAMP)
 	rm -rf build/mypy && mkdir -p build/mypy/kesu && cp kesu/__init__.py build/mypy/kesu/
 	for d in $(KESU_DIRS); do ln -s $(CURDIR)/$$d build/mypy/kesu/$$d; done
 	cd build/mypy && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p kesu
+	cd build/mypy && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml $(CURDIR)/bench/*.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_bank_day.py

@@ -45,7 +45,7 @@ import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kesu.transforms.run_records import IngestRun
@@ -199,7 +199,9 @@ def child(what: str, n: int, workers: int, feeds: list[str] | None = None) -> No
         warm_up()
         fixed = time.perf_counter() - t
         t = time.perf_counter()
-        kwargs = {"workers": workers} if "workers" in backfill.parameters.properties else {}
+        kwargs: dict[str, Any] = (
+            {"workers": workers} if "workers" in backfill.parameters.properties else {}
+        )
         # as `kesu backfill` runs it off a terminal: a line per drop, Prefect's console quiet
         terminal = Terminal(tty=False)
         with (

@@ -37,7 +37,7 @@ import kesu  # noqa: F401 (before Polars: its allocator setting reaches Polars, 
 import polars as pl
 from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
-from deltalake.transaction import AddAction, CommitProperties, Transaction
+from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
 from kesu.flows import ingest_steps
 from kesu.flows.config import load_settings
 from kesu.flows.pii_key import resolve_pii_key
@@ -95,7 +95,7 @@ def commits(size: int) -> float:
     per_drop = []
     for i in range(0, COMMITS, size):
         batch = [d.isoformat() for d in days[i : i + size]]
-        adds = []
+        adds: list[AddAction | RemoveAction] = []
         for day in batch:
             relative = f"drop_date={day}/part-00000-{uuid.uuid4()}-c000.parquet"
             (root / f"drop_date={day}").mkdir()

@@ -43,9 +43,9 @@ from prefect.cache_policies import NO_CACHE
 from kesu import reports
 
 PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
-# ReportInputs field -> staged table
 # held_updates reads it; its version is recorded too
 HELD_TABLE = paths.quarantine_table("complaints")
+# ReportInputs field -> staged table
 INPUT_TABLES = {
     "complaints": STAGED_TABLE["complaints"],
     "transfers": STAGED_TABLE["regulator_transfers"],

@@ -77,7 +77,10 @@ def ensure_sample(n: int) -> Path:
 def bank_drops(n: int, work_name: str) -> tuple[list[date], Path, Path]:
     """The first `n` bank days (generated if missing), their landing zone, and a new, empty work
     folder `bench/out/<work_name>` for a benchmark's warehouse: what each of the one-process
-    drop benchmarks (`drop_steps.py`, `drop_memory.py`, `drop_batches.py`) starts from."""
+    drop benchmarks (`drop_steps.py`, `drop_memory.py`, `drop_batches.py`) starts from. Their
+    drops tokenize with the benchmark's key (`KEY`) unless KESU_PII_KEY is set: the demo's key
+    serves only its own landing zone."""
+    os.environ.setdefault("KESU_PII_KEY", KEY)
     days = days_from(n)
     landing = ensure_sample(n)
     work = OUT / work_name

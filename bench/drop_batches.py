@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -45,7 +44,7 @@ from kesu.warehouse.landing_store import open_landing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.backfill_scale import KEY, OUT, bank_drops  # noqa: E402
+from bench.backfill_scale import OUT, bank_drops  # noqa: E402
 
 SMALL_FEEDS = ("complaints", "regulator_transfers")
 WARM_UP = 2  # days staged before timing: imports, lookups, compiled suites
@@ -144,5 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("KESU_PII_KEY", KEY)  # the benchmark's own, as its other scripts
     main()

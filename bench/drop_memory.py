@@ -42,7 +42,7 @@ from kesu.transforms import drop_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.backfill_scale import KEY, bank_drops  # noqa: E402
+from bench.backfill_scale import bank_drops  # noqa: E402
 
 OUTSIDE = "read, ledger"  # a drop's moments outside the steps below
 WARM_UP = 2  # drops run before measuring: imports, lookups, the tables' creation
@@ -137,5 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("KESU_PII_KEY", KEY)
     main()

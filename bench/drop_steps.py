@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ from kesu.warehouse.raw import read_regular
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.backfill_scale import KEY, bank_drops  # noqa: E402
+from bench.backfill_scale import bank_drops  # noqa: E402
 
 T = TypeVar("T")
 WARM_UP = 2  # drops run before timing: imports, lookups, compiled suites, first table commits
@@ -198,5 +197,4 @@ def report_columns(columns: Steps, drops: int) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("KESU_PII_KEY", KEY)
     main()

@@ -8,7 +8,15 @@ from kesu.transforms.personal_data import mask_personal_data
 from kesu.transforms.staging import ISSUE_SCHEMA, SOURCE_FILE, SOURCE_LINE
 from kesu.transforms.value_sets import at_rows
 
-QUARANTINE_LEAD = [SOURCE_FILE, SOURCE_LINE, "field", "rule", "reason"]
+# The columns a quarantine table's rows start with, before the source columns they hold as text
+QUARANTINE_LEAD_SCHEMA: dict[str, pl.DataType] = {
+    SOURCE_FILE: pl.String(),
+    SOURCE_LINE: pl.Int64(),
+    "field": pl.String(),
+    "rule": pl.String(),
+    "reason": pl.String(),
+}
+QUARANTINE_LEAD = list(QUARANTINE_LEAD_SCHEMA)
 SHAPE_RULE = "record_shape"
 ID_COLUMNS = {c.name for cols in COLUMNS.values() for c in cols if c.kind == "id"}
 

@@ -11,19 +11,12 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
+from kesu.transforms.quarantine import QUARANTINE_LEAD_SCHEMA
 from kesu.transforms.run_records import IngestRun
 from kesu.warehouse import ledger, paths, tables
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
-
-LEAD_SCHEMA = {
-    "source_file": pl.String(),
-    "source_line": pl.Int64(),
-    "field": pl.String(),
-    "rule": pl.String(),
-    "reason": pl.String(),
-}
 
 
 def read_quarantine(
@@ -46,7 +39,7 @@ def read_quarantine_drops(
     report reads every drop's held complaints: opening the table per drop cost ~1 s a month)."""
     current = tables.open_table(wh, paths.quarantine_table(feed), version)
     if current is None:
-        return {day: pl.DataFrame(schema=LEAD_SCHEMA) for day in drops}
+        return {day: pl.DataFrame(schema=QUARANTINE_LEAD_SCHEMA) for day in drops}
     column = tables.PARTITION_COLUMN
     wanted = tables.scan(current, wh.storage_options()).filter(pl.col(column).is_in(drops))
     found = wanted.collect().partition_by(column, as_dict=True, include_key=False)
@@ -55,9 +48,13 @@ def read_quarantine_drops(
 
 def _review_rows(found: pl.DataFrame | None) -> pl.DataFrame:
     if found is None or found.height == 0:
-        return pl.DataFrame(schema=LEAD_SCHEMA)
+        return pl.DataFrame(schema=QUARANTINE_LEAD_SCHEMA)
     # the table's columns are those of every drop: keep the source columns this drop had
-    present = [c for c in found.columns if c in LEAD_SCHEMA or found[c].null_count() < found.height]
+    present = [
+        c
+        for c in found.columns
+        if c in QUARANTINE_LEAD_SCHEMA or found[c].null_count() < found.height
+    ]
     return found.select(present).sort("source_file", "source_line", maintain_order=True)
 
 

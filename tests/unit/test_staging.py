@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kesu.transforms import parsing, staging
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
-from kesu.transforms.quarantine import row_problems, split
+from kesu.transforms.quarantine import QUARANTINE_LEAD_SCHEMA, row_problems, split
 from kesu.transforms.staging import (
     STAGED_COLUMNS,
     StagingContext,
@@ -157,6 +157,9 @@ def test_split_accounts_for_every_row_and_masks_quarantined_personal_data():
     assert bad["rule"][0] == "unknown_label"
     assert bad["customer_name"][0] == "张*" and bad["id_number"][0] == "1101**********002X"
     assert "13812345678" not in str(bad.row(0))
+    # its lead columns are those a review reads back, also for a drop with nothing held
+    lead = bad.select(bad.columns[: len(QUARANTINE_LEAD_SCHEMA)])
+    assert dict(lead.schema) == QUARANTINE_LEAD_SCHEMA
 
 
 def _issues(rows):

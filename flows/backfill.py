@@ -21,6 +21,9 @@ A failed drop does not stop the others; the flow fails at the end, naming the fa
 backfill's own ledger record (kind "backfill") lists every drop's outcome — ingested, skipped,
 no_data, failed — and is rewritten as drops finish; a Prefect progress artifact follows along,
 and `progress_listener` lets the CLI draw its bar.
+
+Over 250 lines: the flow and what it keeps of each drop as it finishes (its task, artifact,
+progress and the backfill's ledger record) are one loop over the drops' futures.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ again fails alone with `WorkerDied`, and the backfill goes on. The new workers g
 of their own: a worker killed while it was writing a line to the old one left that queue's lock
 taken (or a line half written) for good, and every later drop's first line would have waited
 on it forever.
+
+Over 250 lines: the workers' side (a drop's lines sent as text) and this process's side (the
+pool, its renewal after a death, the relay of lines) are one protocol over one queue.
 """
 
 from __future__ import annotations

@@ -19,10 +19,9 @@ from kesu.flows import (  # argparse only: keeps --help fast
     status_cli,
     watch_cli,
 )
+from kesu.flows.cli_args import add_feeds
 from kesu.flows.cli_args import drop_date as _date
-from kesu.flows.cli_args import feeds as _feeds
 from kesu.flows.config import ConfigError
-from kesu.transforms.columns import FEEDS
 
 if TYPE_CHECKING:
     from kesu.transforms.run_records import IngestRun
@@ -56,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="ingest one drop date (the nightly job)")
     ingest.add_argument("--date", type=_date, required=True, dest="drop_date")
-    ingest.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEEDS))
+    add_feeds(ingest)
     ingest.add_argument("--force", action="store_true", help="redo even if inputs are unchanged")
     _locations(ingest)
 
     backfill = sub.add_parser("backfill", help="ingest every drop date in a range")
     backfill.add_argument("--start", type=_date, required=True)
     backfill.add_argument("--end", type=_date, required=True)
-    backfill.add_argument("--feeds", type=_feeds)
+    add_feeds(backfill)
     backfill.add_argument("--force", action="store_true")
     backfill_cli.add_arguments(backfill)
     _locations(backfill)

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import date
 
-from kesu.transforms.columns import FEEDS
+from kesu.transforms.columns import FEEDS, check_feeds
 
 
 def drop_date(text: str) -> date:
@@ -20,13 +20,15 @@ def drop_date(text: str) -> date:
 
 
 def feeds(text: str) -> list[str]:
-    chosen = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FEEDS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(
-            f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}"
-        )
-    return chosen
+    try:
+        return check_feeds([f.strip() for f in text.split(",") if f.strip()])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_feeds(parser: argparse.ArgumentParser) -> None:
+    """`--feeds`, as every command that can work on some of the feeds takes it."""
+    parser.add_argument("--feeds", type=feeds, help="comma-separated subset of " + ",".join(FEEDS))
 
 
 def positive_int(text: str) -> int:

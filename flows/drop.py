@@ -35,7 +35,7 @@ from kesu.flows import ingest_steps as steps
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
-from kesu.transforms.columns import FEEDS
+from kesu.transforms.columns import FEEDS, check_feeds
 from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput, SkippedFile
 from kesu.transforms.run_summary import COUNTS, STAGES  # seconds per feed: of each step
@@ -66,10 +66,7 @@ def ingest_drop(
     key = resolve_pii_key(settings)
     if key.is_demo:
         log.warning("using the demo PII key from %s (created by `kesu sample`)", key.source)
-    chosen = list(feeds or FEEDS)
-    unknown = sorted(set(chosen) - set(FEEDS))
-    if unknown:
-        raise ValueError(f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}")
+    chosen = check_feeds(feeds or FEEDS)
     started = datetime.now(UTC)
     run_id = ledger.new_run_id(started)
     run = IngestRun(

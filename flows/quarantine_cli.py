@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kesu.flows.cli_args import add_feeds
 from kesu.flows.cli_args import drop_date as _date
-from kesu.flows.cli_args import feeds as _feeds
 from kesu.transforms.columns import FEEDS
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and field; --export writes every rejected row to a workbook for the data stewards.",
     )
     p.add_argument("--date", type=_date, required=True, dest="drop_date")
-    p.add_argument("--feeds", type=_feeds, help="comma-separated subset of " + ",".join(FEEDS))
+    add_feeds(p)
     p.add_argument("--export", type=_xlsx, metavar="FILE.xlsx", help="write the rows to a workbook")
     p.add_argument(
         "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"

@@ -7,6 +7,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,16 @@ Kind = Literal[
 
 FEEDS = ("hotline", "complaints", "regulator_transfers")
 FeedName = Literal["hotline", "complaints", "regulator_transfers"]
+
+
+def check_feeds(names: Sequence[str]) -> list[str]:
+    """`names` as a list; ValueError naming the unknown ones (or none named) in one line."""
+    unknown = sorted(set(names) - set(FEEDS))
+    if unknown or not names:
+        what = f"unknown feed(s) {unknown}" if unknown else "no feed named"
+        raise ValueError(f"{what}; choose from {', '.join(FEEDS)}")
+    return list(names)
+
 
 STAGED_TABLE = {
     "hotline": "stg_hotline",

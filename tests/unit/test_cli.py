@@ -30,6 +30,7 @@ def test_help_imports_nothing_heavy_and_is_fast():
     [
         ["ingest", "--date", "2025-13-01"],  # not a date
         ["ingest", "--date", "2025-01-01", "--feeds", "hotline,calls"],  # unknown feed
+        ["backfill", "--start", "2025-01-01", "--end", "2025-01-02", "--feeds", " , "],  # none
         ["report", "weekly", "2025-06"],  # not a report kind (monthly is one since issue 15)
         ["watch", "--within", "-1"],  # not a number of days
         ["watch", "--date", "2025-06-31"],  # not a date

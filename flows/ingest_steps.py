@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -61,13 +61,18 @@ class FeedStaged:
 
 
 def _read_file(
-    feed: str, path: Path, data: bytes | None = None, sha256: str | None = None
+    feed: str,
+    path: Path,
+    data: bytes | None = None,
+    sha256: str | None = None,
+    taken: set[str] | None = None,
 ) -> tuple[pl.DataFrame | None, FileOutcome]:
+    """`taken`: the stored names of the drop's files read before this one (`stored_name`)."""
     if data is None:
         data, sha256 = read_regular(path), None
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    # Past the raw zone a file is known by a name with personal data masked (and its hash)
-    outcome = FileOutcome(masked_file_name(path.name, sha256), sha256, len(data))
+    name = stored_name(path.name, sha256, set() if taken is None else taken)
+    outcome = FileOutcome(name, sha256, len(data))
     try:
         source = landing.read_source(path, data, MULTILINE_HEADERS)
     except landing.SourceReadError as exc:
@@ -193,11 +198,11 @@ def _read_in_groups(
     a long file, or one whose rows are all held (`rejected`), is a group alone. Each file's
     outcome is appended to `outcomes` as it is read."""
     group: list[tuple[pl.DataFrame, FileOutcome]] = []
-    rows = 0
+    rows, taken = 0, set[str]()
     for name in files:
         # popped: a file's bytes are let go as soon as its text columns are read
         data = contents.pop(name, None) if contents is not None else None
-        source, outcome = _read_file(feed, Path(name), data, (sums or {}).get(name))
+        source, outcome = _read_file(feed, Path(name), data, (sums or {}).get(name), taken)
         del data
         outcomes.append(outcome)
         if source is None:
@@ -299,9 +304,33 @@ def checksums(contents: Mapping[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
 
 
+def stored_name(name: str, sha256: str, taken: set[str]) -> str:
+    """The name a file of a feed's drop is known by past the raw zone: as written, or with its
+    personal data masked and its content hash added (`masked_file_name`). Two files whose
+    names differ only in what is masked, holding the same bytes, would share that name, and
+    with it their counts, their part of the table and the check for unchanged inputs (a second
+    copy landed later would be taken as nothing new); so a name the drop's earlier files
+    (`taken`, in listing order) already have gets `~2`, `~3`, … before its suffix. Adds the
+    name to `taken`."""
+    stored = candidate = masked_file_name(name, sha256)
+    stem, dot, suffix = stored.rpartition(".")
+    n = 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}~{n}.{suffix}" if dot and stem else f"{stored}~{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def stored_names(files: Iterable[tuple[str, str]]) -> list[str]:
+    """`stored_name` of each (path, sha256) of a feed's drop, in listing order."""
+    taken = set[str]()
+    return [stored_name(Path(f).name, sha, taken) for f, sha in files]
+
+
 def input_names(sums: Mapping[str, str]) -> dict[str, str]:
-    """{name as stored past the raw zone (personal data masked): sha256}, from `checksums`."""
-    return {masked_file_name(Path(f).name, sha): sha for f, sha in sums.items()}
+    """{name as stored past the raw zone (`stored_name`): sha256}, from `checksums`."""
+    return dict(zip(stored_names(sums.items()), sums.values(), strict=True))
 
 
 def keep_raw_files(
@@ -316,9 +345,10 @@ def keep_raw_files(
     their checksums."""
     contents, sums, wh = contents or {}, sums or {}, settings.warehouse_store()
     copies = [keep_raw(wh, feed, drop_date, Path(f), contents.get(f), sums.get(f)) for f in files]
+    names = stored_names((f, c.sha256) for f, c in zip(files, copies, strict=True))
     return [
-        RawInput(masked_file_name(Path(f).name, c.sha256), c.sha256, c.bytes, c.already_present)
-        for f, c in zip(files, copies, strict=True)
+        RawInput(name, c.sha256, c.bytes, c.already_present)
+        for name, c in zip(names, copies, strict=True)
     ]
 
 

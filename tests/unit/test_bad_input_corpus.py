@@ -12,6 +12,7 @@ the cases.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import re
@@ -499,6 +500,38 @@ def test_the_same_file_landed_twice_under_two_names_loads_once(tmp_path):
     assert (copy.rows_in, copy.loaded, copy.quarantined) == (3, 0, 3)
     rules = drop.quarantined.filter(pl.col("source_file") == "export_copy.csv")["rule"]
     assert rules.to_list() == ["duplicate_key", "duplicate_key", "unknown_branch;duplicate_key"]
+
+
+TWINS = ("calls_13911115555.csv", "calls_13922225555.csv")  # masked alike: calls_139****5555
+
+
+def test_the_same_bytes_under_names_masked_alike_are_counted_apart(tmp_path):
+    data = csv_bytes([complaint(1), complaint(2), complaint(3, branch_code="9999")])
+    drop = ingest(tmp_path, dict.fromkeys(TWINS, data))
+    stem = f"calls_139****5555~{hashlib.sha256(data).hexdigest()[:8]}"
+    first, second = drop.files.values()  # _assert_every_row_accounted_for: by each file's name
+    assert (first.name, second.name) == (f"{stem}.csv", f"{stem}~2.csv")
+    assert (first.rows_in, first.loaded, first.quarantined) == (3, 2, 1)
+    assert (second.rows_in, second.loaded, second.quarantined) == (3, 0, 3)
+
+
+def test_the_same_bytes_landed_later_under_a_name_masked_alike_is_not_taken_as_unchanged(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KESU_PII_KEY", "corpus-drop-key-0123456789abcdef")
+    folder = tmp_path / "landing" / "complaints" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    settings = load_settings(
+        landing=str(tmp_path / "landing"), warehouse=str(tmp_path / "warehouse"), environ={}
+    )
+    data = csv_bytes([complaint(1), complaint(2)])
+    for name in TWINS:  # the second run finds the first file and its twin
+        (folder / name).write_bytes(data)
+        feed = ingest_drop(settings, DAY, ["complaints"]).feeds["complaints"]
+    assert feed.status == "loaded"
+    assert (feed.rows_in, feed.loaded, feed.quarantined) == (4, 2, 2)
+    assert [i.name for i in feed.inputs] == [f.name for f in feed.files]
+    assert len({i.name for i in feed.inputs}) == 2
 
 
 def test_a_corrected_file_replaces_exactly_what_its_earlier_version_contributed(tmp_path):

@@ -327,6 +327,23 @@ def test_blank_lines_and_crlf_are_not_records(tmp_path):
     assert drop.loaded["content_masked"][0] == "第一行\r\n第二行"
 
 
+@pytest.mark.parametrize(
+    ("bom", "after_last_line"), [(b"", b""), (b"", b"\n"), (b"\xef\xbb\xbf", b"\n")]
+)
+def test_cr_line_ends_with_an_lf_in_a_cell_or_after_the_last_line_read_every_record(
+    tmp_path, bom, after_last_line
+):
+    # An old Mac export: CR ends each line, Excel's line break in a cell is an LF, and the last
+    # line may end CR LF. A single LF once made the whole file fail.
+    rows = [complaint(1), complaint(2, content="第一行\n第二行"), complaint(3)]
+    data = csv_bytes(rows, eol="\r", quoting=csv.QUOTE_ALL)  # minimal quoting misses an LF
+    drop = ingest(tmp_path, {"mac.csv": bom + data + after_last_line})
+    outcome = _single(drop)
+    assert (outcome.status, outcome.rows_in, outcome.loaded) == ("ok", 3, 3), outcome.message
+    assert any("line ends are CR" in n for n in outcome.notes), outcome.notes
+    assert drop.loaded["content_masked"].to_list()[1] == "第一行\n第二行"
+
+
 def test_an_empty_file_fails_alone_and_a_header_only_file_holds_no_rows(tmp_path):
     drop = ingest(
         tmp_path,
@@ -777,7 +794,7 @@ HOSTILE = [
         {2: "line 2: the record has only 16 of the 17 fields", 3: "line 3: " + MORE_FIELDS},
         None,
     ),
-    ("hotline/cr_only.csv", 3, 3, {}, "line ends are CR only"),
+    ("hotline/cr_only.csv", 3, 3, {}, "line ends are CR (an old Mac export)"),
     # a source column named like kesu's own `_line` is kept apart, reported, never confused
     ("hotline/line_column.csv", 3, 3, {}, "unknown column(s) kept only in the raw zone: (column"),
     (

@@ -136,9 +136,16 @@ def read_excel(path: Path, data: bytes | None = None) -> SourceTable:
         # its message may quote cells: only its kind is repeated
         what = "the Excel reader crashed on it" if _panicked(exc) else type(exc).__name__
         raise SourceReadError(f"{path.name}: cannot be read as {kind} ({what})") from exc
+    sheets = reader.sheet_names
+    if frame.width == 0:  # not a cell with a value: no header to name as missing
+        others = f" (the workbook has {len(sheets)} sheets)" if len(sheets) > 1 else ""
+        raise SourceReadError(
+            f"{path.name}: its first sheet '{sheets[0]}' is empty{others}; the header row and "
+            "the records must be on the first sheet"
+        )
     notes = []
-    if len(reader.sheet_names) > 1:
-        notes.append(f"read the first sheet '{reader.sheet_names[0]}' of {len(reader.sheet_names)}")
+    if len(sheets) > 1:
+        notes.append(f"read the first sheet '{sheets[0]}' of {len(sheets)}")
     # A stray cell far to the right makes the reader span every column up to it: those between,
     # without a header or any value, are none of the file's (16,000 of them cost seconds).
     nulls = frame.null_count().row(0) if frame.width else ()

@@ -618,6 +618,27 @@ def _xlsx(
     return buf.getvalue()
 
 
+def test_an_xlsx_whose_first_sheet_is_empty_fails_alone_saying_so(tmp_path):
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    book.add_worksheet("封面")
+    data = book.add_worksheet("转办清单")
+    data.write_row(0, 0, [HEADER["regulator_transfers"][n] for n in transfer(1)])
+    data.write_row(1, 0, list(transfer(1).values()))
+    book.close()
+    good = _xlsx([transfer(2)])
+    drop = ingest(
+        tmp_path, {"cover.xlsx": buf.getvalue(), "good.xlsx": good}, feed="regulator_transfers"
+    )
+    cover = drop.files["cover.xlsx"]
+    assert (cover.status, cover.rows_in) == ("failed", 0)
+    assert cover.message == (
+        "cover.xlsx: its first sheet '封面' is empty (the workbook has 2 sheets); the header row "
+        "and the records must be on the first sheet"
+    )
+    assert drop.loaded["transfer_id"].to_list() == ["R002"]
+
+
 def test_xlsx_with_extra_sheets_merged_header_cells_and_empty_trailing_rows(tmp_path):
     rows = [transfer(1), transfer(2, due_on="2025-02-20"), transfer(3)]
     data = _xlsx(rows, empty_rows=3, notes_sheet=True)

@@ -6,29 +6,34 @@ Vectorised: regex replacements over whole columns; only card candidates are chec
 expression per digit position, never a Python loop per row.
 
 What is detected (digits may be full-width, `１３８…`: they are read as ASCII):
-Each number starts after a character that is neither a digit nor a Latin letter (or at the start):
-`C2025030300001` and `KF13812345678` are read as ids.
-- mobiles: `1[3-9]` + 9 digits, optionally after `+86`/`86`, with any separators between any
-  digits (spaces, no-break and zero-width ones too, `-`, `.`, `·`, full-width ones):
-  `138.3333.4444`, `138 - 6666 - 7777`,
-  `1385555-6666` -> `138****4444`;
+Each number starts after a character that is not a digit (or at the start). In an id column
+(`ids`) it must also not follow a Latin letter: there `C2025030300001` and `KF13812345678` are
+ids. Elsewhere (free text, labels, codes, file and folder names, messages) a letter is like any
+other character: `TEL13812345678`, `hotline_tel13812345678.csv` hold a phone.
+- mobiles: `1[3-9]` + 9 digits, optionally after `+86`/`86`/`0086` (glued or separated), with
+  any separators between any digits (spaces, no-break and zero-width ones too, `-`, `.`, `/`,
+  `·`, full-width ones): `138.3333.4444`, `138 - 6666 - 7777`, `139/1234/5621`,
+  `1385555-6666`, `008613855556666` -> `138****4444`;
 - resident IDs: 17 digits + a digit or X with a plausible birth date (year 19xx/20xx, month 0-1x,
   day 0-3x), separators anywhere: `110105 19491231 002X` -> `1101**********002X`;
-- bank cards: 13-19 digits, contiguous or in groups of four, that pass the Luhn check
-  -> `6222****0123`;
+- bank cards: 13-19 digits that pass the Luhn check, contiguous or in groups of 4 to 6 then the
+  rest (`6222 0212 3456 7890 128`, `622202-1234567890128`), not glued to a Latin letter in any
+  column -> `6222****0123`;
 - landlines: an area code `0xx`/`0xxx` (optionally in brackets) then a 7-8 digit local number
   -> `0592-****3456`.
 The rule for other long digit runs: in free text, any run of 7 or more contiguous digits not
 glued to a Latin letter is masked too (11+ keep their first 3 and last 4, 7-10 only their last
 4: a local number, a QQ or account number), except an 8-digit date `yyyymmdd`. In structured
 columns (ids, codes, labels) such runs are left alone: call and ticket ids are not personal data,
-and only the shapes above are. Amounts (`1,234.56`), dates (`2025-03-03`), times and ids glued
-to letters (`C2025030300001`, `TS20250303…`) stay as written.
+and only the shapes above are. Amounts (`1,234.56`), dates (`2025-03-03`, `2025/03/03 12:30`),
+times, and cards or long runs glued to letters (`C2025030300001`, `TS20250303…`: ids, whose
+digits pass the Luhn check one time in ten) stay as written.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -42,22 +47,28 @@ ASCII = [str(i) for i in range(10)] + ["X", "x"]
 # the characters that show as nothing (zero-width space and joiners, soft hyphen, BOM): a phone
 # written `138\u00a00013\u00a08000` or `138\u200b0013\u200b8000` is one phone.
 _SPACE = " \t\u3000\u00a0\u2000-\u200a\u202f\u205f" + INVISIBLE
-# a separator between two digits of one number: spaces, or a dash/dot with spaces around it
-_SEP = rf"(?:[{_SPACE}]*[-.·—–－．][{_SPACE}]*|[{_SPACE}]+)?"
-# a number starts after a character that is neither a digit nor a Latin letter: C2025030300001
-# and KF13812345678 are ids (and a check per id would cost seconds on a bank's day of calls)
-_LEFT = r"(^|[^0-9A-Za-z])"
+# a dash, dot or slash between two digits of one number (`139/1234/5621`); a date written with
+# one (`2025/07/03`, `2025-07-03`) has too few digits in a run for any shape (`_DATE_TIME`)
+_PUNCTUATION = "-./·—–－．／"
+# a separator between two digits of one number: spaces, or a dash/dot/slash with spaces around it
+_SEP = rf"(?:[{_SPACE}]*[{_PUNCTUATION}][{_SPACE}]*|[{_SPACE}]+)?"
+# A number starts after a character that is not a digit. In an id column, it starts after one
+# that is neither a digit nor a Latin letter: `C2025030300001` and `KF13812345678` are ids there
+# (and a check per id would cost seconds on a bank's day of calls). Elsewhere a letter is like
+# any other character: `TEL13812345678` in free text, a label or a file name is a phone.
+_NOT_AFTER = "0-9"
+_NOT_AFTER_IN_IDS = "0-9A-Za-z"
 _RIGHT = r"([^0-9]|$)"
 
 
 def _spaced(classes: list[str], keep_first: int, keep_last: int) -> str:
     """A number of `classes` digits with optional separators between any two of them; the first
-    `keep_first` and last `keep_last` digits are captured (groups 2.., after `_LEFT`)."""
+    `keep_first` and last `keep_last` digits are captured (groups 2.., after the left boundary)."""
     parts = []
     for i, cls in enumerate(classes):
         kept = i < keep_first or i >= len(classes) - keep_last
         parts.append(f"({cls})" if kept else cls)
-    return _LEFT + _SEP.join(parts) + _RIGHT
+    return _SEP.join(parts) + _RIGHT
 
 
 def _replacement(keep_first: int, keep_last: int, stars: str) -> str:
@@ -74,43 +85,70 @@ def _replacement(keep_first: int, keep_last: int, stars: str) -> str:
 
 _ID_CLASSES = [r"\d"] * 6 + ["[12]", "[09]", r"\d", r"\d", "[01]", r"\d", "[0-3]", r"\d"]
 _ID_CLASSES += [r"\d"] * 3 + [r"[\dXx]"]
-ID_NUMBER = (_spaced(_ID_CLASSES, 4, 4), _replacement(4, 4, "**********"))
-_MOBILE_CLASSES = ["1", "[3-9]"] + [r"\d"] * 9
-_MOBILE = _spaced(_MOBILE_CLASSES, 3, 4)
-MOBILE = (
-    _MOBILE.replace(_LEFT, _LEFT + r"(?:\+?86" + _SEP + ")?", 1),
-    _replacement(3, 4, "****"),
-)
-LANDLINE = (
-    _LEFT + r"([(（]?0\d{2,3}[)）]?" + _SEP + r")[2-9]\d{2,3}" + _SEP + r"(\d{4})" + _RIGHT,
-    "${1}${2}****${3}${4}",
-)
-SHAPES = (MOBILE, LANDLINE)
+_ID_NUMBER = _spaced(_ID_CLASSES, 4, 4)
+# a mobile may follow a country code: `+86`, `86` or `0086`, glued or separated
+_MOBILE = r"(?:(?:\+|00)?86" + _SEP + ")?" + _spaced(["1", "[3-9]"] + [r"\d"] * 9, 3, 4)
+_LANDLINE = r"([(（]?0\d{2,3}[)）]?" + _SEP + r")[2-9]\d{2,3}" + _SEP + r"(\d{4})" + _RIGHT
 
-# free text only: the rule for other long digit runs (see the module docstring)
+
+@dataclass(frozen=True)
+class _Shapes:
+    """The shapes' (pattern, replacement) pairs and pre-filters, for one left boundary."""
+
+    id_number: tuple[str, str]
+    others: tuple[tuple[str, str], ...]  # mobiles, landlines
+    # a value that could hold any of the shapes or long runs: 7 digits or more, separators
+    # allowed between them
+    candidate: str
+    # a value that could hold one of the shapes: 10 digits or more (the fewest: a landline's
+    # 3-digit area code and 7-digit number), separators or an area code's closing bracket
+    # between them. A date `20250705` in a file name is not one: the detector's ~10 regexes do
+    # not run on it.
+    shape_candidate: str
+
+    @classmethod
+    def after(cls, not_after: str) -> _Shapes:
+        """The shapes of numbers that start after none of the characters `not_after`."""
+        left, start = rf"(^|[^{not_after}])", rf"(?:^|[^{not_after}])"
+        digit = rf"[{_SPACE}]*[{_PUNCTUATION}]?[{_SPACE}]*\d"
+        digit_or_bracket = rf"[{_SPACE})）]*[{_PUNCTUATION}]?[{_SPACE}]*\d"
+        return cls(
+            (left + _ID_NUMBER, _replacement(4, 4, "**********")),
+            (
+                (left + _MOBILE, _replacement(3, 4, "****")),
+                (left + _LANDLINE, "${1}${2}****${3}${4}"),
+            ),
+            rf"{start}\d(?:{digit}){{6}}",
+            rf"{start}\d(?:{digit_or_bracket}){{9}}",
+        )
+
+
+_SHAPES = {False: _Shapes.after(_NOT_AFTER), True: _Shapes.after(_NOT_AFTER_IN_IDS)}  # by `ids`
+
+# free text only: the rule for other long digit runs (see the module docstring); a run glued to
+# a Latin letter is an id, in free text too (`此前投诉TS202503030000012`)
 _DATE = (r"(^|[^0-9])((?:19|20)\d\d)((?:0[1-9]|1[0-2])[0-3]\d)([^0-9]|$)", "${1}${2}\ue000${3}${4}")
 _LONG_RUN = (r"(^|[^0-9A-Za-z])(\d{3})\d{4,}(\d{4})([^0-9]|$)", "${1}${2}****${3}${4}")
 _SHORT_RUN = (r"(^|[^0-9A-Za-z*])\d{3,6}(\d{4})([^0-9]|$)", "${1}****${2}${3}")
 
-# a value that could hold any of the above: 7 digits or more, separators allowed between them
-_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d(?:[{_SPACE}]*[-.·—–－．]?[{_SPACE}]*\d){{6}}"
-# a value that could hold one of the shapes: 10 digits or more (the fewest: a landline's 3-digit
-# area code and 7-digit number), separators or an area code's closing bracket between them.
-# A date `20250705` in a file name is not one: the detector's ~10 regexes do not run on it.
-_SHAPE_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d(?:[{_SPACE})）]*[-.·—–－．]?[{_SPACE}]*\d){{9}}"
 # a value that is wholly a date or date-time as the feeds write them (`2025-07-03 25:61`: a
 # date-time column's held value) holds none of the above, though it is a candidate: its longest
-# run of digits and separators has 10 digits (`2025-07-03 12`; `:`, `/` and `T` separate none),
+# run of digits and separators has 10 digits (`2025-07-03 12`; `:` and `T` separate none),
 # under a mobile's 11, a card's 13 and an ID's 18, and no 3 digits in a row follow its year, as
 # a landline's local number needs. ASCII digits only: any other goes through the detector.
 _DATE_TIME = (
     r"^[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}(?:[ T][0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?)?$"
 )
 _FULL_WIDTH_CHAR = "[０-９Ｘｘ]"
-# not glued to a Latin letter: C2025030300001234 is a call id, even when its digits pass Luhn
+# A card's digits, contiguous or in groups: of 4 to 6, then a last group of any length
+# (`6222 0212 3456 7890 128`, `622202-1234567890128`, `3782 822463 10005`), 13 to 19 in all
+# (`_CARD_DIGITS`). A date (`2025-07-03`, `20250701-20250731`) has groups of 2 or of 8 and an
+# amount (`1 234 567`) of 3: none is a card, however its digits add up.
+# Not glued to a Latin letter, in any column: ids are letters and 13-16 digits
+# (`C2025030300001234`, `TS202503030000012`), and the digits of one in ten pass the Luhn check.
 _CARD_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d[\d{_SPACE}-]{{11,}}\d(?:[^0-9A-Za-z]|$)"
-_CARD = rf"^(?:\d{{13,19}}|\d{{4}}(?:[{_SPACE}-]\d{{4}}){{2,3}}(?:[{_SPACE}-]\d{{1,3}})?)$"
 _CARD_SEPARATOR = rf"[{_SPACE}-]"
+_CARD = rf"^(?:\d+|\d{{4,6}}(?:{_CARD_SEPARATOR}\d{{4,6}})*{_CARD_SEPARATOR}\d+)$"
 
 
 def ascii_digits(text: pl.Series) -> pl.Series:
@@ -150,7 +188,8 @@ def _card_numbers(text: pl.Series) -> pl.Series:
     written = pl.col(text.name).str.extract_all(_CARD_CANDIDATE).explode().drop_nulls()
     bare = written.str.replace_all(r"^[^0-9]+|[^0-9]+$", "").unique()
     found = text.to_frame().select_seq(bare).to_series()  # one query: ~0.1 ms a call
-    found = found.filter(found.str.contains(_CARD))
+    digits = found.str.replace_all(_CARD_SEPARATOR, "").str.len_chars()
+    found = found.filter(found.str.contains(_CARD) & digits.is_between(13, _CARD_DIGITS))
     if found.is_empty():
         return found
     return found.filter(luhn_valid(found.str.replace_all(_CARD_SEPARATOR, "")))
@@ -178,16 +217,18 @@ def _replaced(text: pl.Series, rules: list[tuple[str, str]]) -> pl.Series:
     return text.to_frame().select_seq(out).to_series()
 
 
-def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
+def mask_personal_data(text: pl.Series, free_text: bool = False, ids: bool = False) -> pl.Series:
     """`text` with every phone, resident ID and card number masked (null stays null).
 
     Values without personal data come back as written, except that full-width digits read as
-    ASCII. `free_text`: also mask other long digit runs (module docstring). Only values holding
-    a run of digits that long (7+, or 10+ for the shapes alone; separators allowed) go through
-    the replacements: most text has none.
+    ASCII. `free_text`: also mask other long digit runs (module docstring). `ids`: the text of an
+    id column, where digits glued to a Latin letter are part of an id. Only values holding a run
+    of digits that long (7+, or 10+ for the shapes alone; separators allowed) go through the
+    replacements: most text has none.
     """
     out = _ascii(text)
-    candidate = _CANDIDATE if free_text else _SHAPE_CANDIDATE
+    shapes = _SHAPES[ids]
+    candidate = shapes.candidate if free_text else shapes.shape_candidate
     rows = out.str.contains(candidate).arg_true()  # null is not true
     if rows.is_empty():
         return out
@@ -199,28 +240,36 @@ def mask_personal_data(text: pl.Series, free_text: bool = False) -> pl.Series:
         return out
     if kept.any():
         rows, found = rows.filter(~kept), found.filter(~kept)
-    return out.scatter(rows, _masked(found, free_text))
+    return out.scatter(rows, _masked(found, free_text, ids))
 
 
-def _masked(out: pl.Series, free_text: bool) -> pl.Series:
-    out = _mask_cards(_replaced(out, [ID_NUMBER]))
+def _masked(out: pl.Series, free_text: bool, ids: bool = False) -> pl.Series:
+    shapes = _SHAPES[ids]
+    out = _mask_cards(_replaced(out, [shapes.id_number]))
     if not free_text:
-        return _replaced(out, list(SHAPES))
-    out = _replaced(out, [*SHAPES, _DATE, _LONG_RUN, _SHORT_RUN])
+        return _replaced(out, list(shapes.others))
+    out = _replaced(out, [*shapes.others, _DATE, _LONG_RUN, _SHORT_RUN])
     return out.str.replace_all("\ue000", "", literal=True)
 
 
-def has_personal_data(text: pl.Series) -> pl.Series:
+def may_hold_personal_data(text: pl.Series, ids: bool = False) -> pl.Series:
+    """Whether each value could hold a phone, ID or card number (null for null): the detector's
+    own cheap test, for a caller that picks out the values to look at."""
+    return text.str.contains(_SHAPES[ids].shape_candidate)
+
+
+def has_personal_data(text: pl.Series, ids: bool = False) -> pl.Series:
     """Whether the detector would change a value (beyond reading full-width digits as ASCII)."""
     ascii_text = _ascii(text)
-    return (mask_personal_data(ascii_text) != ascii_text).fill_null(False)
+    return (mask_personal_data(ascii_text, ids=ids) != ascii_text).fill_null(False)
 
 
 def mask_message(message: str) -> str:
     """One message or note (a file name, an exception's text) with personal data masked.
 
     Shapes only (phones, IDs, cards, landlines), not every long digit run: kesu's own messages
-    carry counts and sizes (a sheet claiming 1048576 rows), and never quote a record."""
+    carry counts and sizes (a sheet claiming 1048576 rows), and never quote a record. Not an id
+    column's rule: a folder `rec13812345678` holds a phone."""
     return mask_personal_data(pl.Series([message]))[0]
 
 

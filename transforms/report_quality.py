@@ -9,6 +9,7 @@ the complaint open and overdue in every report.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import polars as pl
 from kesu.transforms import parsing
@@ -55,7 +56,7 @@ def held_updates(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.
     return (
         both.filter(later & in_view)
         .select(
-            complaint_id=_masked("complaint_id"),
+            complaint_id=_masked("complaint_id", ids=True),
             drop_date="held_drop",
             rule="rule",
             reason="reason",
@@ -91,7 +92,8 @@ def unmapped_labels(tickets: pl.DataFrame, labels: dict[str, dict[str, str]]) ->
     return pl.concat(parts).cast(schema).sort("axis", "label")  # type: ignore[arg-type]
 
 
-def _masked(column: str) -> pl.Expr:
+def _masked(column: str, ids: bool = False) -> pl.Expr:
     """The column with any personal data masked by the one detector (an id or a label typed
-    with a phone in it must not reach a report)."""
-    return pl.col(column).map_batches(mask_personal_data, return_dtype=pl.String)
+    with a phone in it must not reach a report); `ids`: an id column (`mask_personal_data`)."""
+    mask = partial(mask_personal_data, ids=ids)
+    return pl.col(column).map_batches(mask, return_dtype=pl.String)

@@ -19,7 +19,11 @@ import polars as pl
 from kesu.transforms import parsing, pii
 from kesu.transforms.columns import COLUMNS, RECORD_KEY, Column, pii_column
 from kesu.transforms.lookups import AXIS_OF_KIND, OTHER_CODE, Lookups
-from kesu.transforms.personal_data import _CANDIDATE, has_personal_data, mask_personal_data
+from kesu.transforms.personal_data import (
+    has_personal_data,
+    mask_personal_data,
+    may_hold_personal_data,
+)
 from kesu.transforms.value_sets import one_of, repeated
 
 SOURCE_FILE = "source_file"
@@ -137,21 +141,25 @@ def _masked_at(text: pl.Series, problem: pl.Series) -> pl.Series:
 
     For the text of a parsed column as the quarantine keeps it. A value that parsed as a date,
     a date-time, a whole number or 是/否 holds no personal data: the detector's shapes need 10
-    digits or more in a run (a landline), and these have at most 9, or are split by ':' '/' or
-    '年'. So only the values with a problem go through the detector, after the plan and only in
-    the columns that have one: run on every value it took ~0.03 s per date-time column of a bank
-    day, and even a pass picking the rows out cost ~3% of staging, for the few rows ever held."""
+    digits or more in a run (a landline), and these have at most 9, or 10 split by ':' or '年'
+    (`2025/07/01 23`: a mobile needs 11, a landline a leading 0). So only the values with a
+    problem go through the detector, after the plan and only in the columns that have one: run
+    on every value it took ~0.03 s per date-time column of a bank day, and even a pass picking
+    the rows out cost ~3% of staging, for the few rows ever held."""
     rows = problem.is_not_null().arg_true()
     return text.scatter(rows, mask_personal_data(text.gather(rows)))
 
 
-def _without_personal_data(text: pl.Series, known: tuple[str, ...] = ()) -> pl.Series:
+def _without_personal_data(
+    text: pl.Series, known: tuple[str, ...] = (), ids: bool = False
+) -> pl.Series:
     """{text, found}: a column not meant to hold personal data, with any masked, and where.
 
-    Only values the detector would look at (7+ digits; `\\d` takes full-width digits too) are
+    Only values the detector would look at (10+ digits; `\\d` takes full-width digits too) are
     checked, and those by distinct value: most such columns have none at all. `known`: values
     that hold none (an enum's own), not looked at. With `known`, `text` is as written: the values
-    not in `known` are cleaned here (`parsing.clean`), and an enum's are nearly all known.
+    not in `known` are cleaned here (`parsing.clean`), and an enum's are nearly all known. `ids`:
+    an id column's text, where digits glued to a Latin letter are part of the id.
     """
     candidates = text
     found = parsing.constant(False, text.len(), pl.Boolean())
@@ -166,15 +174,15 @@ def _without_personal_data(text: pl.Series, known: tuple[str, ...] = ()) -> pl.S
             text = text.scatter(others, candidates)
     if _repeats_much(candidates):  # the few distinct values are looked at, not every row
         distinct = candidates.unique()
-        distinct = distinct.filter(distinct.str.contains(_CANDIDATE))  # null: filtered out
+        distinct = distinct.filter(may_hold_personal_data(distinct, ids))  # null: filtered out
     else:
-        maybe = candidates.str.contains(_CANDIDATE)  # null for null: `any` and `filter` skip it
+        maybe = may_hold_personal_data(candidates, ids)  # null: `any` and `filter` skip it
         distinct = candidates.filter(maybe).unique() if maybe.any() else candidates.clear()
     if distinct.len():
-        hits = distinct.filter(has_personal_data(distinct))
+        hits = distinct.filter(has_personal_data(distinct, ids))
         if hits.len():
             found = text.is_in(hits.implode()).fill_null(False)
-            text = text.zip_with(~found, text.replace(hits, mask_personal_data(hits)))
+            text = text.zip_with(~found, text.replace(hits, mask_personal_data(hits, ids=ids)))
     return pl.DataFrame({"text": text, "found": found}).to_struct(text.name)
 
 
@@ -273,7 +281,7 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
         # Not meant to hold personal data, but a phone typed here must not load in clear: the
         # value is masked and its row held (a masked id or label would be a wrong value, not a
         # safe one).
-        check = partial(_without_personal_data, known=col.values)
+        check = partial(_without_personal_data, known=col.values, ids=kind == "id")
         plan.prepared.append(
             clean.map_batches(check, return_dtype=_CLEAN_STRUCT).alias(f"_x:{name}")
         )

@@ -29,6 +29,12 @@ from kesu.warehouse.landing import read_source
         ("１３８－１２３４－５６７８", "138****5678"),
         ("（０５９２）５１２３４５６", "（0592）****3456"),
         ("+86 138-1234-5678", "138****5678"),
+        ("008613912345641", "139****5641"),  # 0086 glued on: as +86 or 0086 with a space
+        ("0086 139 1234 5641", "139****5641"),
+        ("电话008613912345641", "电话139****5641"),
+        ("139/1234/5621", "139****5621"),  # slashes between the digits
+        ("客户电话139/1234/5621", "客户电话139****5621"),
+        ("139／1234／5621", "139****5621"),
         ("电话：138 1234 5678。", "电话：138****5678。"),
         ("13812345678,13987654321", "138****5678,139****4321"),
         ("坐席:13812345678", "坐席:138****5678"),
@@ -41,6 +47,11 @@ from kesu.warehouse.landing import read_source
         ("4111111111111111", "4111****1111"),
         ("卡号6222 0212 3456 7890 128", "卡号6222****0128"),
         ("6222-0212-3456-7890-128", "6222****0128"),
+        # ...or in other groups of 4 to 6 digits, then the rest: 6+13, 4+6+5, 6+6+7
+        ("622202-1234567890128", "6222****0128"),
+        ("卡号622202 1234567890128被盗刷", "卡号6222****0128被盗刷"),
+        ("3782 822463 10005", "3782****0005"),
+        ("622202 123456 7890128", "6222****0128"),
         # spaces of copied text between the digits, and characters that show as nothing: a
         # no-break space, an en space, a zero-width space or joiner, a soft hyphen, a BOM
         ("电话138\u00a00013\u00a08000", "电话138****8000"),
@@ -74,11 +85,13 @@ def test_personal_data_is_masked_however_it_is_written(given, expect):
         "TS202503030000012",
         "ZB202503030001",
         "KF10023",
-        "KF13812345678",  # digits glued to a Latin letter are an id (documented rule)
         "C202503030000128",  # call ids whose digits pass the Luhn check
         "C2025030300001231",
         "4111111111111112",  # 16 digits that fail the Luhn check: not a card (in an id column)
         "20250303000012345678",  # a 20-digit numeric id: no shape of personal data
+        "1 234 567 890 123",  # 13 digits in groups of 3: an amount, not a card
+        "20250701-20250731",  # a range of dates: groups of 8 are no card's
+        "0086-10023",
         "1101",
         None,
     ],
@@ -86,7 +99,52 @@ def test_personal_data_is_masked_however_it_is_written(given, expect):
 def test_structured_values_without_personal_data_stay_as_written(given):
     values = pl.Series([given], dtype=pl.String)
     assert mask_personal_data(values).to_list() == [given]
+    assert mask_personal_data(values, ids=True).to_list() == [given]
     assert not has_personal_data(values)[0]
+    assert not has_personal_data(values, ids=True)[0]
+
+
+@pytest.mark.parametrize(
+    ("given", "in_an_id", "elsewhere"),
+    [
+        # in an id column, digits glued to a Latin letter are part of the id (an agent id);
+        # in a label, free text, a file name or a message a letter is like any other character
+        ("KF13812345678", "KF13812345678", "KF138****5678"),
+        ("Tel13912345642", "Tel13912345642", "Tel139****5642"),
+        ("hotline_tel13912345652.csv", "hotline_tel13912345652.csv", "hotline_tel139****5652.csv"),
+        ("ID11010519491231011X", "ID11010519491231011X", "ID1101**********011X"),
+        ("Fax0592-5123456", "Fax0592-5123456", "Fax0592-****3456"),
+        # a number after a character that is not a letter is masked in an id column too
+        ("KF-13812345678", "KF-138****5678", "KF-138****5678"),
+    ],
+)
+def test_digits_glued_to_a_latin_letter_are_an_id_only_in_an_id_column(given, in_an_id, elsewhere):
+    values = pl.Series([given])
+    assert mask_personal_data(values, ids=True)[0] == in_an_id
+    assert mask_personal_data(values)[0] == elsewhere
+    assert mask_personal_data(values, free_text=True)[0] == elsewhere
+    assert has_personal_data(values)[0]
+    assert has_personal_data(values, ids=True)[0] == (in_an_id != given)
+
+
+def test_free_text_masks_phones_and_ids_glued_to_latin_letters():
+    text = pl.Series(["客户TEL13912345610，身份证号ID11010519491231011X"])
+    masked = "客户TEL139****5610，身份证号ID1101**********011X"
+    assert mask_personal_data(text, free_text=True)[0] == masked
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        # cards and other long digit runs glued to a letter stay ids everywhere: ticket and call
+        # ids have a card's length, and the digits of one in ten pass the Luhn check
+        "此前投诉（TS202503030000012）",
+        "通话C2025030300001",
+        "通话C202503030000128",
+    ],
+)
+def test_long_runs_glued_to_a_latin_letter_stay_ids_in_free_text(given):
+    assert mask_personal_data(pl.Series([given]), free_text=True)[0] == given
 
 
 @pytest.mark.parametrize(
@@ -105,6 +163,30 @@ def test_structured_values_without_personal_data_stay_as_written(given):
 )
 def test_free_text_masks_other_long_digit_runs(given, expect):
     assert mask_personal_data(pl.Series([given]), free_text=True)[0] == expect
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        # dates and date-times written with slashes (now a separator between a number's digits)
+        # stay as written, alone or in text, as those written with dashes and dots always did
+        "2025/07/03",
+        "2025/07/03 12:30",
+        "2025/7/3 9:05:59",
+        "1999/12/31 23:59:59",
+        "YYYY/MM/DD",
+        "来电2025/07/03 12:30，回访2025/07/05 09:00",
+        "2025/07/03-2025/07/05",
+        "2025/07/03 12:30:00 - 2025/07/03 13:45:00",
+        "受理于2025/07/03，金额1,234.56元",
+        "12/31 23:59",
+    ],
+)
+def test_dates_and_times_written_with_slashes_stay_as_written(written):
+    values = pl.Series([written])
+    assert mask_personal_data(values).to_list() == [written]
+    assert mask_personal_data(values, free_text=True).to_list() == [written]
+    assert mask_personal_data(values, ids=True).to_list() == [written]
 
 
 def test_full_width_digits_read_as_ascii_in_text_without_personal_data():
@@ -150,6 +232,11 @@ def test_a_file_name_with_personal_data_is_stored_masked_with_its_hash():
     assert masked_file_name("export_00012345.csv", sha) == "export_00012345.csv"
     assert masked_file_name("张三13812345678投诉.csv", sha) == "张三138****5678投诉~1a2b3c4d.csv"
     assert masked_file_name("110105 19491231 002X", sha) == "1101**********002X~1a2b3c4d"
+    # a letter before the number is like any other character in a file or folder name
+    assert masked_file_name("hotline_tel13912345652.csv", sha) == (
+        "hotline_tel139****5652~1a2b3c4d.csv"
+    )
+    assert mask_message("rec13912345655") == "rec139****5655"
 
 
 def test_a_malformed_csv_note_never_quotes_the_record():
@@ -181,19 +268,24 @@ def test_text_staging_parsed_holds_no_personal_data_for_the_detector(parsed):
 
 
 # digits, full-width ones, every separator and bracket the shapes know, letters and a space
-_NUMBERISH = st.text(alphabet="0123456789０１２３０５８９ -.·—－．　()（）+Xx号C", max_size=30)
+_NUMBERISH = st.text(alphabet="0123456789０１２３０５８９ -.·—－．/／　()（）+Xx号C", max_size=30)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(_NUMBERISH, max_size=40))
-@example(["(0592)5123456", "（０５９２）５１２３４５６", "010 62345678", "+86 138-1234-5678"])
-@example(["hotline_20250705.csv", "C2025030300001", "1234567", "0592)-5123456", "010-6234567"])
-def test_the_shapes_prefilter_passes_every_value_the_shapes_would_change(written):
+@given(st.lists(_NUMBERISH, max_size=40), st.booleans())
+@example(
+    ["(0592)5123456", "（０５９２）５１２３４５６", "010 62345678", "+86 138-1234-5678"], False
+)
+@example(
+    ["hotline_20250705.csv", "C2025030300001", "1234567", "0592)-5123456", "010-6234567"], True
+)
+@example(["C13812345678", "008613812345678", "139/1234/5621", "C0592-5123456"], False)
+def test_the_shapes_prefilter_passes_every_value_the_shapes_would_change(written, ids):
     """Outside free text, only values with a run of 10+ digits go through the shapes: running
     them on every value changes nothing more."""
     text = pl.Series(written, dtype=pl.String)
-    everything = personal_data._masked(personal_data._ascii(text), free_text=False)
-    assert mask_personal_data(text).to_list() == everything.to_list()
+    everything = personal_data._masked(personal_data._ascii(text), free_text=False, ids=ids)
+    assert mask_personal_data(text, ids=ids).to_list() == everything.to_list()
 
 
 _DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=2)

@@ -218,6 +218,11 @@ def test_reasons_never_quote_a_phone_or_id_number_in_clear():
         ({"received_at": "1385555-6666"}, "受理时间", "138****6666"),
         # spaces around it, as exported: still found
         ({"original_complaint_id": " \t13833334444 "}, "原投诉编号", "138****4444"),
+        # a label is no id: a letter before the number is like any other character
+        ({"business_category": "Tel13912345614"}, "业务类别", "Tel139****5614"),
+        # 0086 glued on, and a card in groups of 6 and 13, in an id column
+        ({"original_complaint_id": "008613912345613"}, "原投诉编号", "139****5613"),
+        ({"original_complaint_id": "622202-1234567890128"}, "原投诉编号", "6222****0128"),
     ],
 )
 def test_personal_data_in_any_column_is_held_and_masked(overrides, field, masked):
@@ -231,6 +236,19 @@ def test_personal_data_in_any_column_is_held_and_masked(overrides, field, masked
         assert not [c for c in frame_.columns if clear in str(frame_[c].to_list())]
     name = next(iter(overrides))
     assert bad[name][0] == masked
+
+
+def test_an_id_glued_to_latin_letters_loads_in_an_id_column_and_free_text_is_masked():
+    # in an id column, digits glued to a letter are the id (an agent id KF + 11 digits); in free
+    # text a letter is like any other character before a phone or an ID number
+    content = "客户TEL13912345610，身份证号ID11010519491231011X，电话139/1234/5621"
+    row = complaint(original_complaint_id="KF13812345678", content=content)
+    staged = stage("complaints", frame([row]), "c.csv", CTX)
+    assert staged.issues.is_empty()
+    assert staged.staged["original_complaint_id"][0] == "KF13812345678"
+    assert staged.staged["content_masked"][0] == (
+        "客户TEL139****5610，身份证号ID1101**********011X，电话139****5621"
+    )
 
 
 def test_only_the_row_with_personal_data_in_a_column_is_held():

@@ -5,6 +5,13 @@ kind of datum so a phone number and an ID number never share a token.
 Values are normalised first (full-width digits read as ASCII, separators dropped), so the same
 phone number written two ways gets one token. Free text is masked by the one detector,
 `kesu.transforms.personal_data`.
+
+Masks are read by people, so they show only the digits their documented form shows of a
+well-formed value (docs/operations.md, "the masked columns"): a mobile or a landline with its area
+code keeps its first 3 and last 4 (138****5678), a resident ID its region and last 4
+(1101**********002X), a name its first character (张*). Anything else in a phone or ID column
+(a name after the number, a phone where an ID belongs) is masked whole, `****`, or, if it is
+digits only, down to its last two: cut by position, its text would show through.
 """
 
 from __future__ import annotations
@@ -114,13 +121,48 @@ def tokens(values: pl.Series, key: bytes, kind: str) -> pl.Series:
 
 
 def phone_masked(phone: pl.Expr) -> pl.Expr:
-    """138****1234; short numbers keep nothing but their last two digits.
+    """138****1234 for a well-formed phone (`_WELL_FORMED_PHONE`): its first 3 and last 4 digits.
+    Other values of digits only keep their last two (`****34`: first 3 and last 4 of `62345678`
+    are 7 of its 8 digits), and a value with anything but digits in it (a name or an extension
+    after the number, a name alone) is masked whole, `****`. `phone` is normalised (`phone`)."""
+    return phone.map_batches(_phone_masks, return_dtype=pl.String)
 
-    One concatenation whose parts depend on the length: a when/then of two concatenations
-    builds both for every row (~7 of 29 ms for a bank day's calls)."""
-    long = phone.str.len_chars() >= 8
-    head = pl.when(long).then(phone.str.head(3)).otherwise(pl.lit(""))
-    return pl.concat_str([head, pl.lit("****"), phone.str.tail(pl.when(long).then(4).otherwise(2))])
+
+# A phone whose mask keeps its first 3 and last 4 digits, at least 4 hidden: a mobile
+# (`_PLAIN_MOBILE`) or a landline with its area code (0 + 2-3 digits, then 7-8 digits)
+_WELL_FORMED_PHONE = r"^(?:1[0-9]{10}|0[0-9]{10,11})$"
+
+
+def _phone_masks(phone: pl.Series) -> pl.Series:
+    """`phone_masked` of a column: the first 3 and last 4 of every value, then the values that
+    are not well-formed phones masked again. Nearly every value is one (all of a bank day's
+    calls), so the same cost as one mask for all (~19 ms for a bank day's calls)."""
+    text = pl.col(phone.name)
+    both = phone.to_frame().select(masked=_first_and_last(text), well=_well_formed_phone(text))
+    masked = both["masked"].alias(phone.name)
+    rows = (~both["well"] & phone.is_not_null()).arg_true()
+    if rows.is_empty():
+        return masked
+    others = (
+        pl.when(text.str.contains(r"^[0-9]+$"))
+        .then(pl.lit("****") + text.str.tail(2))
+        .otherwise(pl.lit("****"))
+    )
+    return masked.scatter(rows, on_series(others, phone.gather(rows)))
+
+
+def _well_formed_phone(phone: pl.Expr) -> pl.Expr:
+    """Whether each value matches `_WELL_FORMED_PHONE` (false for null), tested as
+    `_plain_mobile` is: 11 or 12 bytes, the leading 1 or 0 and an unsigned integer (~6 against
+    ~9 ms for the regular expression on a bank day's calls)."""
+    length = phone.str.len_bytes()
+    mobile = phone.str.starts_with("1") & (length == 11)
+    landline = phone.str.starts_with("0") & ((length == 11) | (length == 12))
+    return (mobile | landline) & phone.cast(pl.UInt64, strict=False).is_not_null()
+
+
+def _first_and_last(phone: pl.Expr) -> pl.Expr:
+    return pl.concat_str([phone.str.head(3), pl.lit("****"), phone.str.tail(4)])
 
 
 def name_masked(name: pl.Expr) -> pl.Expr:
@@ -129,9 +171,11 @@ def name_masked(name: pl.Expr) -> pl.Expr:
 
 
 def id_number_masked(id_number: pl.Expr) -> pl.Expr:
-    """1101**********123X: region prefix and last four, never the birth date."""
+    """1101**********123X: a resident ID number's region prefix and last four, never the birth
+    date. Any other value is masked whole, `****`: a phone, a passport number, an ID with a name
+    after it (`id_number` is the normalised value: separators gone, x as X)."""
     return (
-        pl.when(id_number.str.len_chars() >= 10)
+        pl.when(id_number.str.contains(r"^[0-9]{17}[0-9X]$"))
         .then(id_number.str.slice(0, 4) + "**********" + id_number.str.slice(-4))
         .when(id_number.is_not_null())
         .then(pl.lit("****"))

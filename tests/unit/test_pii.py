@@ -2,10 +2,12 @@
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 
 import blake3
 import polars as pl
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from kesu.transforms import pii
@@ -58,15 +60,61 @@ def test_masks():
     assert pii.mask_id_number(pl.Series([None], dtype=pl.String))[0] is None
 
 
+@pytest.mark.parametrize(
+    ("written", "masked"),
+    [
+        ("13812345678", "138****5678"),  # a mobile
+        ("+86 138 1234 5678", "138****5678"),  # the same, normalised first
+        ("0592-5123456", "059****3456"),  # a landline with its area code
+        ("0571-88886666", "057****6666"),
+        ("62345678", "****78"),  # no area code: first 3 and last 4 would show 7 of 8 digits
+        ("13912345606(孙八戒)", "****"),  # a name after the number
+        ("010-62345678转孔廿六", "****"),  # an extension and a name after it
+        ("吴天成", "****"),  # a name alone
+        ("+85291234567", "****"),  # not a number of the masks' shapes
+    ],
+)
+def test_a_phone_mask_shows_digits_of_a_well_formed_phone_only(written, masked):
+    assert pii.mask_phone(pii.normalize_phone(pl.Series([written])))[0] == masked
+
+
+@pytest.mark.parametrize(
+    ("written", "masked"),
+    [
+        ("110105 19491231 002x", "1101**********002X"),  # a resident ID, normalised first
+        ("110105194912310071 周九洲", "****"),  # a name after the number
+        ("13912345608", "****"),  # a phone: region and last four would show 8 of its 11 digits
+        ("E12345678", "****"),  # a passport number
+    ],
+)
+def test_an_id_number_mask_shows_digits_of_a_resident_id_only(written, masked):
+    assert pii.mask_id_number(pii.normalize_id_number(pl.Series([written])))[0] == masked
+
+
+_WELL_FORMED = re.compile(r"1[0-9]{10}|0[0-9]{10,11}")
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(alphabet="0123456789", max_size=14)), max_size=20))
-def test_a_phone_mask_keeps_three_and_four_digits_of_a_long_number_and_two_of_a_short_one(
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789", max_size=14),
+            st.builds(lambda rest: "0" + rest, st.text(alphabet="0123456789", max_size=12)),
+            st.text(alphabet="0123456789+*x孙八", max_size=14),
+        ),
+        max_size=20,
+    )
+)
+def test_a_phone_mask_keeps_three_and_four_digits_of_a_phone_two_of_other_numbers_and_no_text(
     phones: list[str | None],
 ) -> None:
     def reference(p: str | None) -> str | None:
         if p is None:
             return None
-        return p[:3] + "****" + p[-4:] if len(p) >= 8 else "****" + p[-2:]
+        if _WELL_FORMED.fullmatch(p):  # a mobile, a landline with its area code
+            return p[:3] + "****" + p[-4:]
+        return "****" + p[-2:] if p.isascii() and p.isdigit() else "****"
 
     masked = pii.mask_phone(pl.Series(phones, dtype=pl.String)).to_list()
     assert masked == [reference(p) for p in phones]
@@ -80,6 +128,7 @@ def test_a_phone_mask_keeps_three_and_four_digits_of_a_long_number_and_two_of_a_
             st.text(alphabet="0123456789", min_size=10, max_size=12),
             st.text(alphabet="10 +-._e\t１٣", min_size=10, max_size=12),
             st.builds(lambda rest: "1" + rest, st.text(alphabet="0123456789 +._１", max_size=11)),
+            st.builds(lambda rest: "0" + rest, st.text(alphabet="0123456789+._", max_size=12)),
         ),
         max_size=30,
     )
@@ -88,6 +137,10 @@ def test_the_plain_mobile_check_is_its_regular_expression(values: list[str | Non
     raw = pl.Series("p", values, dtype=pl.String)
     expected = raw.str.contains(pii._PLAIN_MOBILE)
     assert pii._plain_mobile(raw).to_list() == expected.to_list()
+    # and the well-formed phone check is its own (false, not null, for null)
+    well_formed = raw.str.contains(pii._WELL_FORMED_PHONE).fill_null(False)
+    got = raw.to_frame().select(pii._well_formed_phone(pl.col("p"))).to_series()
+    assert got.to_list() == well_formed.to_list()
 
 
 def test_free_text_masks_ids_phones_and_the_rows_own_name():

@@ -26,7 +26,9 @@ def held_updates(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.
     look like a phone or ID number), `drop_date` and the `rule` and `reason` it is held for.
 
     `tickets`: the latest loaded version per ticket as of the report; `held`: quarantined
-    complaint rows with drop_date <= as_of (source text, with complaint_id and updated_at)."""
+    complaint rows with drop_date <= as_of (source text, with complaint_id and updated_at); a
+    row without a complaint_id (a misshapen record's is withheld unless it looks like an id,
+    `quarantine.kept_ids`) names no complaint and is left out."""
     if held.is_empty() or "complaint_id" not in held.columns:
         return pl.DataFrame(schema=HELD_COLUMNS)
     updated = (

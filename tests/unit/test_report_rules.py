@@ -87,6 +87,16 @@ def test_held_updates_mask_an_id_that_looks_like_a_phone_number():
     assert build(held=held)["held_updates"]["complaint_id"].to_list() == ["138****5678"]
 
 
+def test_a_held_record_whose_id_was_withheld_names_no_complaint_and_is_not_listed():
+    # a misshapen record keeps no id that does not look like one (quarantine.kept_ids), nor
+    # any other value: it is in quarantine by file and line, but updates no complaint here
+    held = held_rows(
+        (None, None, "2025-07-01", "record_shape"),
+        ("V", "2025-07-01 09:00:00", "2025-07-01", "unparseable"),
+    )
+    assert build(held=held)["held_updates"]["complaint_id"].to_list() == ["V"]
+
+
 def test_no_quarantine_gives_an_empty_table_with_its_columns():
     t = build([ticket("A")])["held_updates"]
     assert t.height == 0 and t.columns == ["complaint_id", "drop_date", "rule", "reason"]

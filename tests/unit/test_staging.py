@@ -186,6 +186,26 @@ def test_a_misshapen_record_shows_only_its_shape_problem_and_withholds_its_value
     assert row["closed_at"] is None and row["content"] is None
 
 
+@pytest.mark.parametrize(
+    ("complaint_id", "kept"),
+    [
+        ("T1", "T1"),  # an id: it leads to the ticket
+        ("CP-001/2", "CP-001/2"),  # letters, digits and - / are an id's
+        ("岳灵珊", None),  # the next line of an unclosed 投诉内容 quote starts with the name
+        ("卫十五要求退款", None),  # a comma in 投诉内容 shifted its text under 投诉编号
+        ("T1 张三", None),  # a space: two fields run together
+        ("62345678", None),  # 7+ digits not glued to a letter: a local phone number
+        ("13812345678", None),  # masked by staging to 138****5678, which is no id either
+        ("T" * 41, None),  # longer than any id
+    ],
+)
+def test_a_misshapen_record_keeps_an_id_only_if_it_looks_like_one(complaint_id, kept):
+    staged = stage("complaints", frame([complaint(complaint_id=complaint_id)]), "c.csv", CTX)
+    issues = _issues([(0, "(record)", "record_shape", "the record has more fields than the 21")])
+    _, bad = split(staged.staged, staged.masked_source, row_problems(issues, _issues([])))
+    assert bad["complaint_id"].to_list() == [kept]
+
+
 def test_reasons_never_quote_a_phone_or_id_number_in_clear():
     # Whatever rule quoted it, a number shaped like a mobile or resident ID is masked; a call id
     # that merely contains digits stays readable.

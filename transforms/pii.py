@@ -7,11 +7,11 @@ phone number written two ways gets one token. Free text is masked by the one det
 `kesu.transforms.personal_data`.
 
 Masks are read by people, so they show only the digits their documented form shows of a
-well-formed value (docs/operations.md, "the masked columns"): a mobile or a landline with its area
-code keeps its first 3 and last 4 (138****5678), a resident ID its region and last 4
-(1101**********002X), a name its first character (张*). Anything else in a phone or ID column
-(a name after the number, a phone where an ID belongs) is masked whole, `****`, or, if it is
-digits only, down to its last two: cut by position, its text would show through.
+well-formed value (docs/operations.md, "the masked columns"): a phone of 11 or 12 digits (a
+mobile, a landline with its area code) keeps its first 3 and last 4 (138****5678), a resident
+ID its region and last 4 (1101**********002X), a name its first character (张*). Anything else
+in a phone or ID column (a name after the number, a phone where an ID belongs) is masked whole,
+`****`, or, if it is digits only, down to its last two: cut by position, its text showed through.
 """
 
 from __future__ import annotations
@@ -128,21 +128,22 @@ def phone_masked(phone: pl.Expr) -> pl.Expr:
     return phone.map_batches(_phone_masks, return_dtype=pl.String)
 
 
-# A phone whose mask keeps its first 3 and last 4 digits, at least 4 hidden: a mobile
-# (`_PLAIN_MOBILE`) or a landline with its area code (0 + 2-3 digits, then 7-8 digits)
-_WELL_FORMED_PHONE = r"^(?:1[0-9]{10}|0[0-9]{10,11})$"
+# A phone whose mask keeps its first 3 and last 4 digits, hiding 4 or more: a number of 11 or 12
+# digits, as a mobile (1 + 10) or a landline with its area code (0 + 10-11) is written
+_WELL_FORMED_PHONE = r"^[0-9]{11,12}$"
 
 
 def _phone_masks(phone: pl.Series) -> pl.Series:
     """`phone_masked` of a column: the first 3 and last 4 of every value, then the values that
     are not well-formed phones masked again. Nearly every value is one (all of a bank day's
-    calls), so the same cost as one mask for all (~19 ms for a bank day's calls)."""
+    calls), so this costs what a mask by position cost: 19.9 against 20.9 CPU-ms for a bank
+    day's calls (paired medians, `phone_masked` before this rule)."""
     text = pl.col(phone.name)
     both = phone.to_frame().select(masked=_first_and_last(text), well=_well_formed_phone(text))
-    masked = both["masked"].alias(phone.name)
-    rows = (~both["well"] & phone.is_not_null()).arg_true()
-    if rows.is_empty():
+    masked, well = both["masked"].alias(phone.name), both["well"]
+    if well.sum() == phone.len() - phone.null_count():  # every value is well-formed
         return masked
+    rows = (~well & phone.is_not_null()).arg_true()
     others = (
         pl.when(text.str.contains(r"^[0-9]+$"))
         .then(pl.lit("****") + text.str.tail(2))
@@ -153,12 +154,10 @@ def _phone_masks(phone: pl.Series) -> pl.Series:
 
 def _well_formed_phone(phone: pl.Expr) -> pl.Expr:
     """Whether each value matches `_WELL_FORMED_PHONE` (false for null), tested as
-    `_plain_mobile` is: 11 or 12 bytes, the leading 1 or 0 and an unsigned integer (~6 against
-    ~9 ms for the regular expression on a bank day's calls)."""
-    length = phone.str.len_bytes()
-    mobile = phone.str.starts_with("1") & (length == 11)
-    landline = phone.str.starts_with("0") & ((length == 11) | (length == 12))
-    return (mobile | landline) & phone.cast(pl.UInt64, strict=False).is_not_null()
+    `_plain_mobile` is: 11 or 12 bytes that read as an unsigned integer, not signed (3.5
+    against 10 ms for the regular expression on a bank day's calls)."""
+    unsigned = ~phone.str.starts_with("+") & phone.cast(pl.UInt64, strict=False).is_not_null()
+    return phone.str.len_bytes().is_between(11, 12) & unsigned
 
 
 def _first_and_last(phone: pl.Expr) -> pl.Expr:

@@ -91,7 +91,7 @@ def test_an_id_number_mask_shows_digits_of_a_resident_id_only(written, masked):
     assert pii.mask_id_number(pii.normalize_id_number(pl.Series([written])))[0] == masked
 
 
-_WELL_FORMED = re.compile(r"1[0-9]{10}|0[0-9]{10,11}")
+_WELL_FORMED = re.compile(r"[0-9]{11,12}")
 
 
 @settings(max_examples=200, deadline=None)
@@ -112,7 +112,7 @@ def test_a_phone_mask_keeps_three_and_four_digits_of_a_phone_two_of_other_number
     def reference(p: str | None) -> str | None:
         if p is None:
             return None
-        if _WELL_FORMED.fullmatch(p):  # a mobile, a landline with its area code
+        if _WELL_FORMED.fullmatch(p):  # as a mobile or a landline with its area code is written
             return p[:3] + "****" + p[-4:]
         return "****" + p[-2:] if p.isascii() and p.isdigit() else "****"
 
@@ -129,6 +129,7 @@ def test_a_phone_mask_keeps_three_and_four_digits_of_a_phone_two_of_other_number
             st.text(alphabet="10 +-._e\t１٣", min_size=10, max_size=12),
             st.builds(lambda rest: "1" + rest, st.text(alphabet="0123456789 +._１", max_size=11)),
             st.builds(lambda rest: "0" + rest, st.text(alphabet="0123456789+._", max_size=12)),
+            st.builds(lambda rest: "+" + rest, st.text(alphabet="0123456789", max_size=12)),
         ),
         max_size=30,
     )

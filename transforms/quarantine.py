@@ -86,9 +86,8 @@ def split(
 
 
 def kept_ids(ids: pl.Series) -> pl.Series:
-    """`ids` (source text of an id column) with every value withheld (null) but those shaped
-    like an id (`ID_SHAPE`) in which the detector, as strict as for free text, finds nothing: a
-    name (岳灵珊), a sentence (卫十五要求退款), a number of 7 digits or more not glued to a
-    letter (a local phone number)."""
+    """`ids` (source text of an id column) with only the values shaped like an id (`ID_SHAPE`)
+    in which the detector, as strict as for free text, finds nothing; the others are withheld
+    (null): a name (岳灵珊), a sentence (卫十五要求退款), 7+ digits not glued to a letter."""
     shaped = ids.str.contains(ID_SHAPE) & (mask_personal_data(ids, free_text=True) == ids)
     return pl.select(pl.when(pl.lit(shaped)).then(pl.lit(ids))).to_series().alias(ids.name)

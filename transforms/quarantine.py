@@ -85,9 +85,11 @@ def split(
     return loaded, quarantined.with_columns(withheld)
 
 
-def kept_ids(ids: pl.Series) -> pl.Series:
-    """`ids` (source text of an id column) with only the values shaped like an id (`ID_SHAPE`)
-    in which the detector, as strict as for free text, finds nothing; the others are withheld
-    (null): a name (岳灵珊), a sentence (卫十五要求退款), 7+ digits not glued to a letter."""
-    shaped = ids.str.contains(ID_SHAPE) & (mask_personal_data(ids, free_text=True) == ids)
-    return pl.select(pl.when(pl.lit(shaped)).then(pl.lit(ids))).to_series().alias(ids.name)
+def kept_ids(values: pl.Series) -> pl.Series:
+    """`values` (source text of an id column) with only those shaped like an id (`ID_SHAPE`) in
+    which the detector, as strict as for free text (but reading digits glued to a letter as an
+    id's, as in every id column), finds nothing; the others are withheld (null): a name
+    (岳灵珊), a sentence (卫十五要求退款), 7+ digits not glued to a letter."""
+    found = mask_personal_data(values, free_text=True, ids=True) != values
+    shaped = values.str.contains(ID_SHAPE) & ~found
+    return pl.select(pl.when(pl.lit(shaped)).then(pl.lit(values))).to_series().alias(values.name)

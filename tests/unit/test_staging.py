@@ -191,6 +191,7 @@ def test_a_misshapen_record_shows_only_its_shape_problem_and_withholds_its_value
     [
         ("T1", "T1"),  # an id: it leads to the ticket
         ("CP-001/2", "CP-001/2"),  # letters, digits and - / are an id's
+        ("KF13812345678", "KF13812345678"),  # digits glued to a letter: an id's, as everywhere
         ("岳灵珊", None),  # the next line of an unclosed 投诉内容 quote starts with the name
         ("卫十五要求退款", None),  # a comma in 投诉内容 shifted its text under 投诉编号
         ("T1 张三", None),  # a space: two fields run together

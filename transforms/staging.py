@@ -131,6 +131,10 @@ PERSONAL_DATA = (
     "holds what looks like a phone, ID or card number (masked here; the clear value is only in "
     "the raw zone); correct the source"
 )
+OWN_NAME = (
+    "holds the name this row gives in {header} (masked here; the clear value is only in the raw "
+    "zone); correct the source"
+)
 UNKNOWN_BRANCH = (
     "is not a branch code or name in the branch reference; add it or correct the source"
 )
@@ -220,6 +224,9 @@ class _Plan:
     # columns whose `_m:` text is masked after the plan, where `_p:unparseable:<name>` has a row
     masked_later: list[str] = field(default_factory=list)
     as_written: bool = False  # dates and date-times parsed as written (a long file)
+    # columns whose `_n:<name>` says where the row's own name was masked (`_own_name_masked`)
+    own_name_in: frozenset[str] = frozenset()
+    own_name_reason: str = ""
 
 
 def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | None) -> None:
@@ -287,9 +294,11 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
         )
         text = prepared.struct.field("text")
         found = prepared.struct.field("found")
-        plan.problems.append(
-            pl.when(found).then(pl.lit(PERSONAL_DATA)).alias(f"_p:personal_data:{name}")
-        )
+        held: pl.Expr = pl.when(found).then(pl.lit(PERSONAL_DATA))
+        if name in plan.own_name_in:  # or the row's own name (`_own_name_masked`)
+            own = pl.when(pl.col(f"_n:{name}")).then(pl.lit(plan.own_name_reason))
+            held = pl.coalesce(held, own)
+        plan.problems.append(held.alias(f"_p:personal_data:{name}"))
         plan.masked.append(text)
         if kind in AXIS_OF_KIND:
             axis = AXIS_OF_KIND[kind]
@@ -310,6 +319,9 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
             plan.outputs += [text.alias("branch_label"), code.alias("branch_code")]
         else:
             plan.outputs.append(text.alias(name))
+    if kind in PARSERS and name in plan.own_name_in:  # the others' `personal_data` says it too
+        held = pl.when(pl.col(f"_n:{name}")).then(pl.lit(plan.own_name_reason))
+        plan.problems.append(held.alias(f"_p:personal_data:{name}"))
     plan.masked[-1] = plan.masked[-1].alias(f"_m:{name}")
 
 
@@ -433,6 +445,8 @@ def staging_plan(
     ]
     if own_name and own_name not in {c.name for c in columns}:  # free text masks its own name
         texts.append(pl.col(own_name).cast(pl.String))
+    if person is not None and own_name:
+        texts = _own_name_masked(plan, texts, columns, source, ctx, person)
     for col in columns:
         _plan_column(plan, col, ctx, own_name)
     query = (
@@ -442,6 +456,76 @@ def staging_plan(
         .select(*plan.outputs, *plan.masked, *plan.problems)
     )
     return plan, query
+
+
+def _own_name(person: Column) -> pl.Expr:
+    """The row's own name as `_own_name_masked` looks for it: at least 2 characters (one would
+    match nearly everywhere) and no digit (a number typed there would match dates and amounts;
+    the detector looks for those). Null where the row has no such name."""
+    name = pii.person_name(pl.col(person.name).cast(pl.String))
+    return pl.when((name.str.len_chars() >= 2) & ~name.str.contains(r"\d")).then(name)
+
+
+def _vocabulary(col: Column, ctx: StagingContext) -> list[str]:
+    """The values a column is meant to hold: an enum's own, the labels of its axis, the branch
+    codes and names. Such a value is read as itself even where a name is spelt the same."""
+    if col.kind in AXIS_OF_KIND:
+        return list(ctx.lookups.labels.get(AXIS_OF_KIND[col.kind], {}))
+    if col.kind == "branch":
+        return list(ctx.lookups.branches)
+    return list(col.values)
+
+
+def _own_name_masked(
+    plan: _Plan,
+    texts: list[pl.Expr],
+    columns: tuple[Column, ...],
+    source: pl.DataFrame,
+    ctx: StagingContext,
+    person: Column,
+) -> list[pl.Expr]:
+    """`texts` (one per column of `columns`, then maybe the name's) with the row's own name
+    (`_own_name`) replaced by its mask (张*) in every column that is neither personal data nor
+    free text (which masks it itself), and `_n:<name>`, where it was, to hold the row with rule
+    `personal_data`. Everything after reads the masked text: typed values, reasons, held text.
+
+    A value holding the name anywhere counts (`张三丰投诉`), except a value of the column's own
+    vocabulary (`_vocabulary`): a customer called 信函 does not hold every letter's complaint.
+    The columns are looked at first, in one query over the text as written (~0.7 ms for a
+    bank's file of complaints): most files hold no name out of place, and their plan stays as
+    it was."""
+    checked = [
+        (i, c)
+        for i, c in enumerate(columns)
+        if c.kind not in PII_KINDS and c.kind != "free_text" and c.name in source.columns
+    ]
+    if not checked:
+        return texts
+    # The name not narrowed by `_own_name` here: a column found here may hold no name by the
+    # rule below, never the other way round. First the columns side by side, one string a row:
+    # one look per row, not one per column (0.7 against 1.6 ms), then, if that finds any, the
+    # columns one by one.
+    name = pii.person_name(pl.col(person.name).cast(pl.String))
+    columns_text = [pl.col(c.name).cast(pl.String) for _, c in checked]
+    row = pl.concat_str(columns_text, separator="\x00", ignore_nulls=True)
+    if not source.select(row.str.contains(name, literal=True).any()).item():
+        return texts
+    each = source.select(t.str.contains(name, literal=True).any() for t in columns_text)
+    checked = [(i, c) for (i, c), hit in zip(checked, each.row(0), strict=True) if hit]
+    own = _own_name(person)
+    plan.own_name_in = frozenset(c.name for _, c in checked)
+    plan.own_name_reason = OWN_NAME.format(header=person.header)
+    masked = list(texts)
+    for i, col in checked:
+        text = texts[i]
+        found = text.str.contains(own, literal=True)
+        if vocabulary := _vocabulary(col, ctx):
+            found = found & ~one_of(text, vocabulary)
+        found = found.fill_null(False)
+        hidden = text.str.split(own).list.join(pii.name_masked(own))
+        masked[i] = pl.when(found).then(hidden).otherwise(text).alias(col.name)
+        masked.append(found.alias(f"_n:{col.name}"))
+    return masked
 
 
 def _aligned(frame: pl.DataFrame) -> pl.DataFrame:

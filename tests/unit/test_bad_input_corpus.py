@@ -466,6 +466,29 @@ def test_a_bad_value_is_quarantined_with_a_reason_a_steward_can_act_on(
     assert bad["reason"].startswith(header.split("、")[0]) and shown in bad["reason"]
 
 
+@pytest.mark.parametrize(
+    "column", ["ticket_type", "branch_code", "excluded_days", "received_at", "cause"]
+)
+def test_the_customers_own_name_typed_into_another_column_is_held_masked(tmp_path, column):
+    # 客户姓名 张三 typed again into another column: not quoted by staging's reasons nor the
+    # suite's, held as 张* (`ingest` checks every cell of both tables for 张三), and a label
+    # is held, not loaded under 其他 (the default) where the report would list it
+    rows = [complaint(1), complaint(2, **{column: "张三"})]
+    drop = ingest(tmp_path, {"names.csv": csv_bytes(rows)})
+    assert drop.loaded["complaint_id"].to_list() == ["T001"]
+    (bad,) = drop.quarantined.iter_rows(named=True)
+    assert "personal_data" in bad["rule"].split(";") and bad[column] == "张*"
+
+
+def test_the_complainants_own_name_typed_into_another_column_is_held_masked(tmp_path):
+    # 投诉人 李四 typed again into 被投诉机构, 办理期限 and 办理状态 of a regulator's workbook
+    columns = ("branch_code", "due_on", "status")
+    rows = [transfer(0)] + [transfer(n, **{c: "李四"}) for n, c in enumerate(columns, 1)]
+    drop = ingest(tmp_path, {"names.xlsx": _xlsx(rows)}, "regulator_transfers")
+    assert drop.loaded["transfer_id"].to_list() == ["R000"]
+    assert [drop.bad(f"R00{n}")[c] for n, c in enumerate(columns, 1)] == ["李*"] * 3
+
+
 def test_thousands_separators_and_full_width_digits_are_read(tmp_path):
     rows = [
         complaint(1, amount="1,234,567.50"),

@@ -333,6 +333,102 @@ def test_a_value_with_full_width_digits_but_no_personal_data_loads():
     assert staged.staged["original_complaint_id"][0] == "TS２０２５"
 
 
+def transfer(**overrides):
+    row = {
+        "transfer_id": "R1",
+        "regulator": "国家金融监督管理总局辽宁监管局",
+        "source": "12378热线",
+        "transferred_on": "2025-01-01",
+        "due_on": "2025-01-15",
+        "complainant_name": "李四光",
+        "contact_phone": "13900001111",
+        "branch_code": "0101",
+        "business_category": "B03",
+        "matter": "信用卡年费争议",
+        "complaint_id": None,
+        "replied_on": None,
+        "status": "待处理",
+        "updated_at": "2025-01-02 09:00:00",
+    }
+    return row | overrides
+
+
+@pytest.mark.parametrize(
+    ("feed", "overrides", "field", "held"),
+    [
+        # the row's own name typed where a type, branch, number, time or label belongs
+        ("complaints", {"ticket_type": "张三丰"}, "工单类型", "张*"),
+        ("complaints", {"branch_code": "张三丰"}, "机构代码", "张*"),
+        ("complaints", {"excluded_days": "张三丰"}, "扣除天数", "张*"),
+        ("complaints", {"received_at": "张三丰"}, "受理时间", "张*"),
+        ("complaints", {"cause": "张三丰"}, "投诉原因", "张*"),
+        # inside a longer value, padded as exported, or written with a space in the name column
+        ("complaints", {"original_complaint_id": "TS01张三丰"}, "原投诉编号", "TS01张*"),
+        ("complaints", {"status": " 张三丰 "}, "处理状态", "张*"),
+        ("complaints", {"customer_name": "张 三丰", "liability": "张三丰"}, "责任认定", "张*"),
+        ("regulator_transfers", {"branch_code": "李四光"}, "被投诉机构", "李*"),
+        ("regulator_transfers", {"transferred_on": "李四光"}, "转办日期", "李*"),
+        ("regulator_transfers", {"due_on": "李四光"}, "办理期限", "李*"),
+        ("regulator_transfers", {"status": "李四光"}, "办理状态", "李*"),
+    ],
+)
+def test_the_rows_own_name_in_another_column_is_held_and_masked(feed, overrides, field, held):
+    row = complaint(customer_name="张三丰") if feed == "complaints" else transfer()
+    staged = stage(feed, frame([row | overrides]), "c.csv", CTX)
+    loaded, bad = split(
+        staged.staged, staged.masked_source, row_problems(staged.issues, _issues([]))
+    )
+    assert loaded.height == 0 and bad.height == 1
+    assert field in bad["field"][0] and "personal_data" in bad["rule"][0]
+    column = next(name for name in overrides if name != "customer_name")
+    assert bad[column][0].strip() == held
+    # nowhere in clear: not in the reasons, the held text, nor the typed values the suite reads
+    for frame_ in (bad, staged.staged, staged.masked_source):
+        assert not [r for r in frame_.rows() if "三丰" in str(r) or "四光" in str(r)]
+
+
+def test_the_rows_own_name_in_a_label_is_held_also_where_unknown_labels_load():
+    # by default an unknown label loads under 其他 and the report lists it: not a name
+    other = StagingContext(CTX.pii_key, Lookups(CTX.lookups.labels, CTX.lookups.branches))
+    staged = stage(
+        "complaints", frame([complaint(customer_name="陈十三", cause="陈十三")]), "c", other
+    )
+    assert staged.issues["rule"].to_list() == ["personal_data"]
+    assert staged.staged["cause_label"].to_list() == ["陈*"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # a name of one character would be found nearly everywhere (投 in 投诉)
+        {"customer_name": "投"},
+        # digits are no name, and would be found in dates and amounts
+        {"customer_name": "01"},
+        # a value of the column's own vocabulary is read as itself: an enum's value, a label
+        # of the map, a branch's code or name
+        {"customer_name": "信函", "intake_channel": "信函"},
+        {"customer_name": "银行", "channel": "手机银行"},
+        {"customer_name": "辽宁", "branch_code": "金泉银行辽宁省分行"},
+        # free text masks the row's own name itself, and the row loads
+        {"customer_name": "张三", "content": "张三来电"},
+    ],
+)
+def test_a_name_found_only_where_it_is_no_leak_loads(overrides):
+    staged = stage("complaints", frame([complaint(**overrides)]), "c.csv", CTX)
+    assert staged.issues.is_empty()
+
+
+def test_only_the_row_whose_own_name_is_out_of_place_is_held():
+    rows = [
+        complaint(complaint_id="T1", customer_name="张三", original_complaint_id="T0"),
+        complaint(complaint_id="T2", customer_name="李四", original_complaint_id="李四"),
+        complaint(complaint_id="T3", customer_name=None, original_complaint_id="T2"),
+    ]
+    staged = stage("complaints", frame(rows), "c.csv", CTX)
+    assert staged.issues["row"].to_list() == [1]
+    assert staged.staged["original_complaint_id"].to_list() == ["T0", "李*", "T2"]
+
+
 # Spaces an export may leave around a value (Rust's and Polars' trim: Unicode White_Space)
 _PADDING = st.text(alphabet=" \t\u3000\u00a0\r", max_size=2)
 _STATUS = st.sampled_from(["已受理", "处理中", "已办结", "已撤诉", "办结", "", None])
@@ -379,6 +475,7 @@ def test_each_columns_part_of_the_plan_gives_what_the_whole_plan_gives():
             complaint(complaint_id="T2", received_at="2025/01/02 09:30", contact_phone="138-1234"),
             complaint(complaint_id="T3", cause="13912345678", amount="x", closed_at="N/A"),
             complaint(complaint_id="T4", customer_name=" 李四 ", content="李四说 李四 不满意"),
+            complaint(complaint_id="T5", customer_name="王五", ticket_type="王五", amount="王五"),
         ]
     )
     whole = staging_plan("complaints", rows, CTX)[1].collect()

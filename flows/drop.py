@@ -36,7 +36,7 @@ from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
 from kesu.transforms.columns import FEEDS, check_feeds
-from kesu.transforms.personal_data import mask_message
+from kesu.transforms.personal_data import mask_message, printable_name
 from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput, SkippedFile
 from kesu.transforms.run_summary import COUNTS, STAGES  # seconds per feed: of each step
 from kesu.warehouse import ledger, locks, scratch
@@ -148,20 +148,27 @@ def _ingest_feed(
     linked = store.linked_folder(feed, drop_date)
     if linked is not None:
         log.warning("%s: %s is a symbolic link; not followed, nothing read", feed, linked)
-        skipped = [SkippedFile(mask_message(linked.name), "symbolic link (not followed)")]
+        skipped = [SkippedFile(_shown(linked.name), "symbolic link (not followed)")]
         return FeedRecord("no_folder", folder=str(linked), fingerprint=fp, skipped=skipped)
     listing = store.list_drop(feed, drop_date)
-    skipped = [SkippedFile(mask_message(n), w) for n, w in listing.skipped]
+    skipped = [SkippedFile(_shown(n), w) for n, w in listing.skipped]
     for entry in skipped:
         log.warning("%s: not read: %r (%s)", feed, entry.name, entry.why)
     found = partial(FeedRecord, folder=str(listing.folder), fingerprint=fp, skipped=skipped)
     if not listing.exists:
         log.warning("%s: no folder for %s (%s)", feed, drop_date, listing.folder)
         return found("no_folder")
-    files = [str(p) for p in listing.files]
     clock = time.perf_counter()
-    # Read once: the raw copy, its checksum and staging all use these bytes.
-    contents = {f: store.read(f) for f in files}
+    # Read once: the raw copy, its checksum and staging all use these bytes. A file that cannot
+    # be read (its permissions, removed since the listing) fails alone: it is left out of the
+    # rest, and its outcome joins the others' in the feed's record.
+    contents, unread = steps.read_files(store, [str(p) for p in listing.files])
+    files = list(contents)
+    for outcome in unread:
+        log.error("%s: %s", feed, outcome.message)
+    if unread and not files:
+        why = "no file could be read"
+        return _unreadable(found, feed, why, log, files=unread, seconds={"stage": _since(clock)})
     sums = steps.checksums(contents)
     reading, seconds = _since(clock), dict[str, float]()
     # The raw copy (a bank day's calls: write and fsync 57 MB, ~0.3 s) runs beside staging, on
@@ -199,6 +206,7 @@ def _ingest_feed(
             why = f"staging failed ({type(exc).__name__})"
             return _unreadable(found, feed, why, log, inputs=kept(), seconds=seconds)
         _log_files(staged, log)
+        staged.files.extend(unread)
         seconds["stage"] = round(reading + _since(clock), 3)  # read + stage + validate
         if files and all(f.status == "failed" and f.rows_in == 0 for f in staged.files):
             why = "no file could be read"
@@ -270,6 +278,11 @@ def _log_files(staged: steps.FeedStaged, log: Log) -> None:
             log.error("%s: %s", staged.feed, f.message)
         for note in f.notes:
             log.warning("%s/%s: %s", staged.feed, f.name, note)
+
+
+def _shown(name: str) -> str:
+    """A name kesu did not read, as the run's record and output show it."""
+    return mask_message(printable_name(name))
 
 
 def _since(clock: float) -> float:

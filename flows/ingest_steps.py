@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import polars as pl
@@ -26,10 +26,11 @@ from kesu.flows.pii_key import PiiKey
 from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows, parsing
 from kesu.transforms.columns import MULTILINE_HEADERS, STAGED_TABLE
-from kesu.transforms.personal_data import mask_message, masked_file_name
+from kesu.transforms.personal_data import mask_message, masked_file_name, printable_name
 from kesu.transforms.run_records import FileOutcome, RawInput, to_jsonable
 from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
 from kesu.warehouse import landing, paths, scratch
+from kesu.warehouse.landing_store import Landing
 from kesu.warehouse.publish import PublishedPartition, partition_intact, publish_partition
 from kesu.warehouse.raw import keep_raw, read_regular
 
@@ -302,6 +303,36 @@ def checksums(contents: Mapping[str, bytes]) -> dict[str, str]:
     """The sha256 of each file's bytes, by name: computed once for the raw copy, the check for
     unchanged inputs and staging (hashlib lets go of the GIL while it hashes)."""
     return {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
+
+
+def read_files(store: Landing, files: list[str]) -> tuple[dict[str, bytes], list[FileOutcome]]:
+    """The bytes of each of a feed's files, by name, and a failed outcome for each that could
+    not be read: no permission to, removed or replaced since the folder was listed, grown past
+    the size limit. Such a file fails alone; the others are read (the drop goes on)."""
+    contents: dict[str, bytes] = {}
+    unread: list[FileOutcome] = []
+    for f in files:
+        try:
+            contents[f] = store.read(f)
+        except (OSError, ValueError) as exc:
+            unread.append(_unread(f, exc))
+    return contents, unread
+
+
+def _unread(file: str, exc: OSError | ValueError) -> FileOutcome:
+    """The outcome of a file that could not be read, named as shown past the raw zone (it has
+    no checksum: no bytes were read)."""
+    name = mask_message(printable_name(PurePosixPath(file).name))
+    if isinstance(exc, OSError) and exc.strerror:
+        why = exc.strerror  # the error's text alone: its file name is the landing path's
+    else:
+        why = _masked(str(exc), file, name)
+    outcome = FileOutcome(name, "", 0, status="failed")
+    outcome.message = (
+        f"{name}: could not be read from the landing zone ({why}); none of its records was "
+        "loaded or counted — make it readable and run the drop again"
+    )
+    return outcome
 
 
 def stored_name(name: str, sha256: str, taken: set[str]) -> str:

@@ -33,6 +33,7 @@ digits pass the Luhn check one time in ten) stay as written.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,14 +271,43 @@ def mask_message(message: str) -> str:
     Shapes only (phones, IDs, cards, landlines), not every long digit run: kesu's own messages
     carry counts and sizes (a sheet claiming 1048576 rows), and never quote a record. Not an id
     column's rule: a folder `rec13812345678` holds a phone."""
-    return mask_personal_data(pl.Series([message]))[0]
+    return mask_personal_data(pl.Series([_utf8(message)]))[0]
+
+
+# Control characters: a line break or an escape in a file name would print as a line of its own
+# (a fake `kesu:` line in a run's output) or act on the terminal
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable_name(name: str) -> str:
+    """A file or folder name as one line of text: a name whose bytes are not UTF-8 (in GBK from
+    a Windows share or a zip, which Python keeps as surrogates) read as GB18030, else with
+    U+FFFD for the bytes it cannot read; control characters (a line break, an escape) written
+    as `\\n`, `\\x1b`. Other names are as written."""
+    name = _utf8(name)
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], name) if _CONTROL.search(name) else name
+
+
+def _utf8(text: str) -> str:
+    """`text` as it prints: surrogates (bytes of a file name that are not UTF-8) read as
+    GB18030, else replaced. Polars, JSON and the terminal all refuse surrogates."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
 
 
 @functools.lru_cache(maxsize=4096)  # a drop asks up to 3 times per file, ~4 ms each
 def masked_file_name(name: str, sha256: str) -> str:
     """A landed file's name as stored past the raw zone: as written if it holds no personal
     data, else masked and told apart from other files by the first 8 hex of its content hash
-    (`calls_138****5678~1a2b3c4d.csv`)."""
+    (`calls_138****5678~1a2b3c4d.csv`). Written so it prints on one line (`printable_name`)."""
+    name = printable_name(name)
     masked = mask_personal_data(pl.Series([name]))[0]  # shapes only: 00000123.csv is no phone
     if masked == name:
         return name

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import logging
+import os
 import re
 import shutil
 import struct
@@ -572,6 +573,82 @@ def test_the_same_bytes_landed_later_under_a_name_masked_alike_is_not_taken_as_u
     assert (feed.rows_in, feed.loaded, feed.quarantined) == (4, 2, 2)
     assert [i.name for i in feed.inputs] == [f.name for f in feed.files]
     assert len({i.name for i in feed.inputs}) == 2
+
+
+def _complaints_drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, object]:
+    """An empty complaints folder of the drop, and the settings to run `ingest_drop` on it."""
+    monkeypatch.setenv("KESU_PII_KEY", "corpus-drop-key-0123456789abcdef")
+    folder = tmp_path / "landing" / "complaints" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    settings = load_settings(
+        landing=str(tmp_path / "landing"), warehouse=str(tmp_path / "warehouse"), environ={}
+    )
+    return folder, settings
+
+
+def test_a_file_that_cannot_be_read_fails_alone_and_the_drop_goes_on(tmp_path, monkeypatch):
+    # A file without read permission once failed the whole run: no feed recorded, though the
+    # other feeds were published. The run is a child without the power to read any file (root
+    # has it: CAP_DAC_OVERRIDE), as kesu's service account would be.
+    folder, _ = _complaints_drop(tmp_path, monkeypatch)
+    (folder / "good.csv").write_bytes(csv_bytes([complaint(1), complaint(2)]))
+    (folder / "locked.csv").write_bytes(csv_bytes([complaint(3)]))
+    (folder / "locked.csv").chmod(0)
+    script = textwrap.dedent(
+        f"""
+        from datetime import date
+        from kesu.flows.config import load_settings
+        from kesu.flows.drop import ingest_drop
+        settings = load_settings(landing={str(tmp_path / "landing")!r},
+                                 warehouse={str(tmp_path / "warehouse")!r}, environ={{}})
+        run = ingest_drop(settings, date.fromisoformat({DAY.isoformat()!r}), ["complaints"])
+        feed = run.feeds["complaints"]
+        print(run.status, feed.status, feed.rows_in, feed.loaded, sep="|")
+        for f in feed.files:
+            print(f.name, f.status, f.message, sep="|")
+        """
+    )
+    drop_capabilities = ["setpriv", "--inh-caps=-dac_override,-dac_read_search"]
+    drop_capabilities += ["--bounding-set=-dac_override,-dac_read_search"]
+    prefix = drop_capabilities if os.geteuid() == 0 else []
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    run, *files = [line.split("|") for line in done.stdout.splitlines()]
+    assert run == ["completed", "loaded", "2", "2"]
+    assert files[0] == ["good.csv", "ok", ""]
+    assert files[1][:2] == ["locked.csv", "failed"]
+    assert files[1][2].startswith(
+        "locked.csv: could not be read from the landing zone (Permission denied); none of its "
+        "records was loaded or counted"
+    )
+    assert _partition(tmp_path / "warehouse", "stg_complaints")["complaint_id"].to_list() == [
+        "T001",
+        "T002",
+    ]
+
+
+def test_file_names_not_in_utf8_or_with_control_characters_are_shown_on_one_line(
+    tmp_path, monkeypatch
+):
+    # A GBK name (from a Windows share) crashed the run; a line break in a name printed a line of
+    # its own in the run's output and `kesu status`.
+    folder, settings = _complaints_drop(tmp_path, monkeypatch)
+    gbk = os.fsdecode("投诉记录.csv".encode("gbk"))
+    (folder / gbk).write_bytes(csv_bytes([complaint(1)]))
+    (folder / "b\nkesu: fake.csv").write_bytes(csv_bytes([complaint(2)], ["complaint_id"]))
+    (folder / os.fsdecode("备份.bak".encode("gbk"))).write_bytes(b"")
+    feed = ingest_drop(settings, DAY, ["complaints"]).feeds["complaints"]
+    assert [(f.name, f.status) for f in feed.files] == [
+        ("b\\nkesu: fake.csv", "failed"),
+        ("投诉记录.csv", "ok"),
+    ]
+    assert "\n" not in feed.files[0].message
+    assert [s.name for s in feed.skipped] == ["备份.bak"]
+    assert _partition(tmp_path / "warehouse", "stg_complaints")["source_file"].to_list() == [
+        "投诉记录.csv"
+    ]
 
 
 def test_a_corrected_file_replaces_exactly_what_its_earlier_version_contributed(tmp_path):

@@ -144,9 +144,10 @@ def _feed_problem(
         why = record.error or "no file could be read"
         return {"problem": "unreadable", "detail": f"{why} {in_run}"}
     failed = [f.name for f in record.failed_files]
-    if failed:
-        return {"problem": "failed files", "detail": f"{', '.join(failed)} {in_run}"}
     not_read = [repr(s.name) for s in record.skipped]
+    if failed:  # the files not read too: a day's one problem must not hide them
+        also = f"; not read: {', '.join(not_read)}" if not_read else ""
+        return {"problem": "failed files", "detail": f"{', '.join(failed)}{also} {in_run}"}
     if not_read:
         return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}"}
     return None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from kesu.transforms.run_records import BackfillRun, DropEntry, FeedRecord, FileOutcome, IngestRun
+from kesu.transforms.run_records import (
+    BackfillRun,
+    DropEntry,
+    FeedRecord,
+    FileOutcome,
+    IngestRun,
+    SkippedFile,
+)
 from kesu.transforms.run_summary import (
     backfill_summary,
     drop_entry,
@@ -101,6 +108,13 @@ def test_problems_over_the_range_of_landing_and_ledger():
         ("2025-07-06", "hotline"): "not ingested",
         ("2025-07-06", "complaints"): "not ingested",
     }  # 1 July: completed, nothing failed -> no row
+
+
+def test_a_day_with_failed_files_still_names_the_files_not_read():
+    record = feed("loaded", 1, skipped=[SkippedFile("备份.bak", "not a CSV or Excel file")])
+    (problem,) = drop_problems([ingest("r1", "2025-07-01", hotline=record)], {}, FEEDS)
+    assert problem["problem"] == "failed files"
+    assert problem["detail"] == "bad0.csv; not read: '备份.bak' in run r1"
 
 
 def test_problem_spans_join_consecutive_days_and_feeds():

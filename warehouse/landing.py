@@ -441,8 +441,10 @@ def _records_merged(frame: pl.DataFrame, width: int, free: frozenset[int] | None
 
 
 # Characters that show as nothing (Unicode's format characters): a second BOM where two exports
-# were joined, a zero-width space pasted from a web page. In a header they hide a known name.
-_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+# were joined, a zero-width space pasted from a web page; and control characters but the tab
+# (a NUL a broken export wrote). In a header they hide a known name. The tab stays: a header
+# split by tabs is told apart as such.
+_INVISIBLE = re.compile(f"[{INVISIBLE}\x00-\x08\x0b-\x1f\x7f]")
 
 
 def clean_headers(headers: Sequence[str], notes: list[str]) -> list[str]:

@@ -207,7 +207,12 @@ def test_long_numbers_are_counted_as_the_excel_reader_counts_rows_and_columns(pr
 
 @pytest.mark.parametrize(
     "header",
-    ["\ufeff\ufeff通话编号,来电时间", "通话编号\u200b,来电时间", "\u2060通话编号, 来电时间\u200d"],
+    [
+        "\ufeff\ufeff通话编号,来电时间",
+        "通话编号\u200b,来电时间",
+        "\u2060通话编号, 来电时间\u200d",
+        "通话\x00编号,来电时间",  # a NUL a broken export wrote
+    ],
 )
 def test_invisible_characters_in_a_header_are_removed_and_noted(header):
     """A second BOM where two exports were joined, a zero-width space pasted from a web page:

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"no runs recorded in {settings.warehouse}")
     landed = landing_days(settings.landing, settings.landing_options)
-    problems = problem_spans(drop_problems(runs, landed, FEEDS), FEEDS)
+    problems = problem_spans(drop_problems(runs, landed, FEEDS, interrupted(runs)), FEEDS)
     print()
     if problems:
         print(f"drops needing attention (landing {settings.landing}):")

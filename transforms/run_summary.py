@@ -76,12 +76,16 @@ def run_rows(runs: list[Run], interrupted: Collection[str] = ()) -> list[dict[st
 
 
 def drop_problems(
-    runs: list[Run], landing: dict[str, set[date]], feeds: tuple[str, ...]
+    runs: list[Run],
+    landing: dict[str, set[date]],
+    feeds: tuple[str, ...],
+    interrupted: Collection[str] = (),
 ) -> list[dict[str, str]]:
     """One row per drop date and feed needing attention, over the dates the landing zone and the
-    ledger cover: files never ingested by a completed run, the last run failed, files that failed
-    or a feed unreadable in the last completed run, and days with no folder between a feed's first
-    and last drop. `landing`: per feed, the dates whose folder holds files. `runs`: newest first."""
+    ledger cover: files never ingested by a completed run, the last run failed or was
+    interrupted, files that failed or a feed unreadable in the last completed run, and days with
+    no folder between a feed's first and last drop. `landing`: per feed, the dates whose folder
+    holds files. `runs`: newest first. `interrupted`: as for `run_rows`."""
     ingests = [r for r in runs if isinstance(r, IngestRun)]
     days = {r.drop_date for r in ingests} | set().union(*landing.values())
     if not days:
@@ -93,7 +97,7 @@ def drop_problems(
     for day in _range(min(days), max(days)):
         for feed in feeds:
             mine = by_day.get(day, [])
-            problem = _feed_problem(day, feed, mine, landing.get(feed, set()))
+            problem = _feed_problem(day, feed, mine, landing.get(feed, set()), interrupted)
             if problem:
                 problems.append({"drop_date": day.isoformat(), "feed": feed} | problem)
     return problems
@@ -122,14 +126,17 @@ def problem_spans(problems: list[dict[str, str]], feeds: tuple[str, ...]) -> lis
 
 
 def _feed_problem(
-    day: date, feed: str, runs: list[IngestRun], landed: set[date]
+    day: date, feed: str, runs: list[IngestRun], landed: set[date], interrupted: Collection[str]
 ) -> dict[str, str] | None:
     completed = [r for r in runs if r.status == "completed" and feed in r.feeds]
     done = completed[0] if completed else None
+    since = f"; last completed run {done.run_id}" if done else ""
     if runs and runs[0].status == "failed":
-        since = f"; last completed run {done.run_id}" if done else ""
         error = f"run {runs[0].run_id}: {runs[0].error}{since}"
         return {"problem": "failed", "detail": error}
+    if runs and runs[0].run_id in interrupted:  # killed: what it was to do is not done
+        gone = f"run {runs[0].run_id} stopped while running (its process is gone){since}"
+        return {"problem": "interrupted", "detail": gone}
     if done is None or done.feeds[feed].status == "no_folder":
         if day in landed:
             return {

@@ -110,6 +110,22 @@ def test_problems_over_the_range_of_landing_and_ledger():
     }  # 1 July: completed, nothing failed -> no row
 
 
+def test_a_drop_whose_last_run_was_interrupted_needs_attention():
+    # A re-run after a correction, killed before it published: the tables still hold the old
+    # rows, and status said nothing about the drop.
+    runs = [
+        ingest("r2", "2025-07-01", "running"),
+        ingest("r1", "2025-07-01", hotline=feed("loaded")),
+    ]
+    landing = {"hotline": {date(2025, 7, 1)}}
+    assert drop_problems(runs, landing, ("hotline",)) == []  # r2 may be running now
+    (problem,) = drop_problems(runs, landing, ("hotline",), interrupted={"r2"})
+    assert (problem["problem"], problem["detail"]) == (
+        "interrupted",
+        "run r2 stopped while running (its process is gone); last completed run r1",
+    )
+
+
 def test_a_day_with_failed_files_still_names_the_files_not_read():
     record = feed("loaded", 1, skipped=[SkippedFile("备份.bak", "not a CSV or Excel file")])
     (problem,) = drop_problems([ingest("r1", "2025-07-01", hotline=record)], {}, FEEDS)

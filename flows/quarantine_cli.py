@@ -58,6 +58,9 @@ def printable(text: str, limit: int = REASON_CHARS) -> str:
 
 def _run_note(run: IngestRun, feed: str) -> str:
     record = run.feeds[feed]
+    if record.status == "unreadable":  # it published nothing: the rows are an earlier run's
+        why = record.error or "no file could be read"
+        return f"run {run.run_id}: unreadable, {why}; the drop keeps what an earlier run loaded"
     return (
         f"run {run.run_id}: rows in {record.rows_in} = loaded {record.loaded} "
         f"+ quarantined {record.quarantined}"

@@ -181,6 +181,15 @@ def test_cli_lines_count_by_rule_and_field_with_file_and_line_examples():
     assert quarantine_cli.feed_lines("hotline", empty, none_held)[0].startswith(
         "hotline: no rows quarantined (run R1"
     )
+    # a run that could read no file published nothing: the rows are an earlier run's, not its 0
+    unreadable = FeedRecord("unreadable", error="no file could be read")
+    lines = quarantine_cli.feed_lines(
+        "hotline", quarantine_rows(), replace(record, feeds={"hotline": unreadable})
+    )
+    assert lines[0] == (
+        "hotline: 4 row(s) quarantined in 2 file(s) (run R1: unreadable, no file could be read; "
+        "the drop keeps what an earlier run loaded)"
+    )
 
 
 def test_cli_output_cannot_drive_the_terminal():

@@ -36,7 +36,7 @@ from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
 from kesu.transforms.columns import FEEDS, check_feeds
-from kesu.transforms.personal_data import mask_message, printable_name
+from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput, SkippedFile
 from kesu.transforms.run_summary import COUNTS, STAGES  # seconds per feed: of each step
 from kesu.warehouse import ledger, locks, scratch
@@ -148,10 +148,10 @@ def _ingest_feed(
     linked = store.linked_folder(feed, drop_date)
     if linked is not None:
         log.warning("%s: %s is a symbolic link; not followed, nothing read", feed, linked)
-        skipped = [SkippedFile(_shown(linked.name), "symbolic link (not followed)")]
+        skipped = [SkippedFile(steps.shown_name(linked.name), "symbolic link (not followed)")]
         return FeedRecord("no_folder", folder=str(linked), fingerprint=fp, skipped=skipped)
     listing = store.list_drop(feed, drop_date)
-    skipped = [SkippedFile(_shown(n), w) for n, w in listing.skipped]
+    skipped = [SkippedFile(steps.shown_name(n), w) for n, w in listing.skipped]
     for entry in skipped:
         log.warning("%s: not read: %r (%s)", feed, entry.name, entry.why)
     found = partial(FeedRecord, folder=str(listing.folder), fingerprint=fp, skipped=skipped)
@@ -278,11 +278,6 @@ def _log_files(staged: steps.FeedStaged, log: Log) -> None:
             log.error("%s: %s", staged.feed, f.message)
         for note in f.notes:
             log.warning("%s/%s: %s", staged.feed, f.name, note)
-
-
-def _shown(name: str) -> str:
-    """A name kesu did not read, as the run's record and output show it."""
-    return mask_message(printable_name(name))
 
 
 def _since(clock: float) -> float:

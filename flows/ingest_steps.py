@@ -322,7 +322,7 @@ def read_files(store: Landing, files: list[str]) -> tuple[dict[str, bytes], list
 def _unread(file: str, exc: OSError | ValueError) -> FileOutcome:
     """The outcome of a file that could not be read, named as shown past the raw zone (it has
     no checksum: no bytes were read)."""
-    name = mask_message(printable_name(PurePosixPath(file).name))
+    name = shown_name(PurePosixPath(file).name)
     if isinstance(exc, OSError) and exc.strerror:
         why = exc.strerror  # the error's text alone: its file name is the landing path's
     else:
@@ -333,6 +333,12 @@ def _unread(file: str, exc: OSError | ValueError) -> FileOutcome:
         "loaded or counted — make it readable and run the drop again"
     )
     return outcome
+
+
+def shown_name(name: str) -> str:
+    """A landing zone name that has no checksum to tell it apart (a file kesu did not read, a
+    folder), as the run's record and output show it: on one line, personal data masked."""
+    return mask_message(printable_name(name))
 
 
 def stored_name(name: str, sha256: str, taken: set[str]) -> str:

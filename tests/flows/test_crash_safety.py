@@ -37,7 +37,7 @@ from kesu.flows.ingest import nightly
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import COLUMNS
 from kesu.transforms.run_records import IngestRun
-from kesu.warehouse import paths, scratch
+from kesu.warehouse import Warehouse, paths, scratch, tables
 from kesu.warehouse.landing import read_source
 
 pytestmark = pytest.mark.flow
@@ -209,8 +209,10 @@ def _sha(path: Path) -> str:
 
 
 def partition(root: Path, table: str) -> pl.DataFrame | None:
-    """The drop's live rows in the table, sorted; None when the table has none of them."""
-    if not (root / table / "_delta_log").is_dir():
+    """The drop's live rows in the table, sorted; None when the table has none of them. A table
+    whose creation the kill cut short (its log folder made, its first commit not) is no table,
+    as kesu reads it (`tables.open_table`): another feed's thread may be creating one."""
+    if tables.open_table(Warehouse.at(root), table) is None:
         return None
     rows = pl.read_delta(str(root / table)).filter(pl.col("drop_date") == DAY)
     return rows.sort(pl.all()) if rows.height else None

@@ -35,6 +35,7 @@ from kesu.flows import ingest_steps as steps
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
+from kesu.transforms import file_names
 from kesu.transforms.columns import FEEDS, check_feeds
 from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput, SkippedFile
@@ -129,7 +130,7 @@ def _unchanged(
     previous = ledger.last_feed_record(settings.warehouse_store(), feed, drop_date, REUSABLE)
     if previous is None or previous.fingerprint != fp:
         return None
-    if previous.input_sums() != steps.input_names(sums):
+    if previous.input_sums() != file_names.input_names(sums):
         return None
     return previous if steps.partitions_intact(settings, feed, drop_date) else None
 
@@ -148,10 +149,10 @@ def _ingest_feed(
     linked = store.linked_folder(feed, drop_date)
     if linked is not None:
         log.warning("%s: %s is a symbolic link; not followed, nothing read", feed, linked)
-        skipped = [SkippedFile(steps.shown_name(linked.name), "symbolic link (not followed)")]
+        skipped = [SkippedFile(file_names.shown_name(linked.name), "symbolic link (not followed)")]
         return FeedRecord("no_folder", folder=str(linked), fingerprint=fp, skipped=skipped)
     listing = store.list_drop(feed, drop_date)
-    skipped = [SkippedFile(steps.shown_name(n), w) for n, w in listing.skipped]
+    skipped = [SkippedFile(file_names.shown_name(n), w) for n, w in listing.skipped]
     for entry in skipped:
         log.warning("%s: not read: %r (%s)", feed, entry.name, entry.why)
     found = partial(FeedRecord, folder=str(listing.folder), fingerprint=fp, skipped=skipped)

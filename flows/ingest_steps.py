@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -26,7 +26,10 @@ from kesu.flows.pii_key import PiiKey
 from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows, parsing
 from kesu.transforms.columns import MULTILINE_HEADERS, STAGED_TABLE
-from kesu.transforms.personal_data import mask_message, masked_file_name, printable_name
+from kesu.transforms.file_names import shown_name, stored_name, stored_names
+from kesu.transforms.personal_data import (
+    mask_message,
+)
 from kesu.transforms.run_records import FileOutcome, RawInput, to_jsonable
 from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
 from kesu.warehouse import landing, paths, scratch
@@ -333,41 +336,6 @@ def _unread(file: str, exc: OSError | ValueError) -> FileOutcome:
         "loaded or counted — make it readable and run the drop again"
     )
     return outcome
-
-
-def shown_name(name: str) -> str:
-    """A landing zone name that has no checksum to tell it apart (a file kesu did not read, a
-    folder), as the run's record and output show it: on one line, personal data masked."""
-    return mask_message(printable_name(name))
-
-
-def stored_name(name: str, sha256: str, taken: set[str]) -> str:
-    """The name a file of a feed's drop is known by past the raw zone: as written, or with its
-    personal data masked and its content hash added (`masked_file_name`). Two files whose
-    names differ only in what is masked, holding the same bytes, would share that name, and
-    with it their counts, their part of the table and the check for unchanged inputs (a second
-    copy landed later would be taken as nothing new); so a name the drop's earlier files
-    (`taken`, in listing order) already have gets `~2`, `~3`, … before its suffix. Adds the
-    name to `taken`."""
-    stored = candidate = masked_file_name(name, sha256)
-    stem, dot, suffix = stored.rpartition(".")
-    n = 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{stem}~{n}.{suffix}" if dot and stem else f"{stored}~{n}"
-    taken.add(candidate)
-    return candidate
-
-
-def stored_names(files: Iterable[tuple[str, str]]) -> list[str]:
-    """`stored_name` of each (path, sha256) of a feed's drop, in listing order."""
-    taken = set[str]()
-    return [stored_name(Path(f).name, sha, taken) for f, sha in files]
-
-
-def input_names(sums: Mapping[str, str]) -> dict[str, str]:
-    """{name as stored past the raw zone (`stored_name`): sha256}, from `checksums`."""
-    return dict(zip(stored_names(sums.items()), sums.values(), strict=True))
 
 
 def keep_raw_files(

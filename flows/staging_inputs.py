@@ -20,6 +20,7 @@ from kesu.flows.pii_key import PiiKey
 from kesu.transforms import (
     columns,
     drop_rows,
+    file_names,
     lookups,
     parsing,
     personal_data,
@@ -41,6 +42,7 @@ from kesu import version
 STAGING_CODE = (
     columns,
     drop_rows,
+    file_names,  # the staged rows' source_file
     lookups,
     parsing,
     personal_data,

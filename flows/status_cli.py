@@ -1,7 +1,8 @@
 """`kesu status [--last N]`: recent runs from the ledger, then the drops needing attention.
 
 No Prefect: reads the warehouse ledger (`kesu.warehouse.ledger`) and lists the landing zone's drop
-folders; the summarising is `kesu.transforms.run_summary`. Only argparse at import time.
+folders, with their files' sizes; the summarising is `kesu.transforms.run_summary`. Only argparse
+at import time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from kesu.flows.cli_args import positive_int as _count
 from kesu.transforms.columns import FEEDS
 
 if TYPE_CHECKING:
-    from kesu.transforms.run_records import Run
+    from kesu.transforms.run_records import FeedRecord, Run
+    from kesu.transforms.run_summary import LandedSince
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -30,7 +32,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="recent runs, and drops that are missing or failed",
         description="Recent runs from the warehouse ledger (rows, seconds per stage), then every "
         "drop date and feed that needs attention: landing files no completed run read, a last "
-        "run that failed, files that failed, days with no landing folder.",
+        "run that failed, files that failed, files landed or changed since the last completed "
+        "run, days with no landing folder.",
     )
     p.add_argument("--last", type=_count, default=20, help="how many recent runs (default 20)")
     p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
@@ -65,6 +68,28 @@ def landing_days(landing: Path | str, options: Any = None) -> dict[str, set[date
             and any(not f.name.startswith(".") for f in d.iterdir())
         }
     return found
+
+
+def _landed_since(landing: Path | str, options: Any, landed: dict[str, set[date]]) -> LandedSince:
+    """`drop_problems`' question, for each feed's landed days: which files of the folder its
+    last completed run did not read as they are now (`file_names.landed_since`). The folders
+    are listed once, the names masked in one call; no file is read."""
+    from kesu.transforms.file_names import landed_since, shown_names
+    from kesu.warehouse.landing_store import open_landing
+
+    reader = open_landing(landing, options)
+    sizes = {feed: reader.file_sizes(feed, days) for feed, days in landed.items()}
+    names = sorted({n for by_day in sizes.values() for files in by_day.values() for n in files})
+    shown = dict(zip(names, shown_names(names), strict=True))
+
+    def since(feed: str, day: date, record: FeedRecord) -> list[str]:
+        read = [(i.name, i.bytes) for i in record.inputs]
+        late = landed_since(read, sizes.get(feed, {}).get(day, {}), shown)
+        # a file the run could not read has failed, named, already: not named again here
+        unread = {f.name for f in record.failed_files if not f.sha256}
+        return [name for name in late if name not in unread]
+
+    return since
 
 
 def _drop_date(name: str) -> date | None:
@@ -136,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"no runs recorded in {settings.warehouse}")
     landed = landing_days(settings.landing, settings.landing_options)
-    problems = problem_spans(drop_problems(runs, landed, FEEDS, interrupted(runs)), FEEDS)
+    since = _landed_since(settings.landing, settings.landing_options, landed)
+    problems = drop_problems(runs, landed, FEEDS, interrupted(runs), since)
+    problems = problem_spans(problems, FEEDS)
     print()
     if problems:
         print(f"drops needing attention (landing {settings.landing}):")

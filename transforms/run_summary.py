@@ -1,14 +1,14 @@
 """What the run ledger says, summarised for `kesu status` and the backfill: pure functions over
-ledger records (`kesu.transforms.run_records`), with the landing zone's dates passed in."""
+ledger records (`kesu.transforms.run_records`), with what the landing zone holds passed in."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date, timedelta
 from typing import Any
 
-from kesu.transforms.run_records import BackfillRun, DropEntry, IngestRun, Run
+from kesu.transforms.run_records import BackfillRun, DropEntry, FeedRecord, IngestRun, Run
 
 STAGES = ("raw_copy", "stage", "publish")
 OUTCOMES = ("ingested", "skipped", "no_data", "failed")
@@ -80,12 +80,15 @@ def drop_problems(
     landing: dict[str, set[date]],
     feeds: tuple[str, ...],
     interrupted: Collection[str] = (),
+    landed_since: LandedSince | None = None,
 ) -> list[dict[str, str]]:
     """One row per drop date and feed needing attention, over the dates the landing zone and the
     ledger cover: files never ingested by a completed run, the last run failed or was
-    interrupted, files that failed or a feed unreadable in the last completed run, and days with
-    no folder between a feed's first and last drop. `landing`: per feed, the dates whose folder
-    holds files. `runs`: newest first. `interrupted`: as for `run_rows`."""
+    interrupted, files that failed or a feed unreadable in the last completed run, files landed
+    or changed after it, and days with no folder between a feed's first and last drop.
+    `landing`: per feed, the dates whose folder holds files. `runs`: newest first.
+    `interrupted`: as for `run_rows`. `landed_since(feed, day, record)`: the files of the feed's
+    folder that the last completed run's `record` did not read as they are now (names as shown)."""
     ingests = [r for r in runs if isinstance(r, IngestRun)]
     days = {r.drop_date for r in ingests} | set().union(*landing.values())
     if not days:
@@ -97,7 +100,8 @@ def drop_problems(
     for day in _range(min(days), max(days)):
         for feed in feeds:
             mine = by_day.get(day, [])
-            problem = _feed_problem(day, feed, mine, landing.get(feed, set()), interrupted)
+            landed = landing.get(feed, set())
+            problem = _feed_problem(day, feed, mine, landed, interrupted, landed_since)
             if problem:
                 problems.append({"drop_date": day.isoformat(), "feed": feed} | problem)
     return problems
@@ -125,8 +129,16 @@ def problem_spans(problems: list[dict[str, str]], feeds: tuple[str, ...]) -> lis
     return sorted(spans, key=lambda r: (r["first"], r["problem"], r["feeds"]))
 
 
+LandedSince = Callable[[str, date, FeedRecord], list[str]]
+
+
 def _feed_problem(
-    day: date, feed: str, runs: list[IngestRun], landed: set[date], interrupted: Collection[str]
+    day: date,
+    feed: str,
+    runs: list[IngestRun],
+    landed: set[date],
+    interrupted: Collection[str],
+    landed_since: LandedSince | None,
 ) -> dict[str, str] | None:
     completed = [r for r in runs if r.status == "completed" and feed in r.feeds]
     done = completed[0] if completed else None
@@ -147,16 +159,23 @@ def _feed_problem(
             return {"problem": "no drop", "detail": "no folder in the landing zone"}
         return None
     record, in_run = done.feeds[feed], f"in run {done.run_id}"
+    # Files landed or changed after that run: a late or corrected export the tables do not have.
+    # Said beside any other problem of the day: a re-run reads them (unchanged files are skipped).
+    late = landed_since(feed, day, record) if landed_since and day in landed else []
+    since = f"; landed or changed since: {', '.join(late)}" if late else ""
     if record.status == "unreadable":
         why = record.error or "no file could be read"
-        return {"problem": "unreadable", "detail": f"{why} {in_run}"}
+        return {"problem": "unreadable", "detail": f"{why} {in_run}{since}"}
     failed = [f.name for f in record.failed_files]
     not_read = [repr(s.name) for s in record.skipped]
     if failed:  # the files not read too: a day's one problem must not hide them
         also = f"; not read: {', '.join(not_read)}" if not_read else ""
-        return {"problem": "failed files", "detail": f"{', '.join(failed)}{also} {in_run}"}
+        return {"problem": "failed files", "detail": f"{', '.join(failed)}{also} {in_run}{since}"}
     if not_read:
-        return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}"}
+        return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}{since}"}
+    if late:
+        detail = f"{', '.join(late)}: landed or changed after run {done.run_id}; run the drop again"
+        return {"problem": "landed since", "detail": detail}
     return None
 
 

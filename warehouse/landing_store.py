@@ -11,6 +11,8 @@ pickle to a Dask worker; the boto3 client is built in the process that uses it.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
@@ -67,6 +69,16 @@ class LocalLanding:
             skipped=sorted([*listing.skipped, *((Path(p).name, why) for p in large)]),
         )
 
+    def file_sizes(self, feed: str, days: Collection[date]) -> dict[date, dict[str, int]]:
+        """{drop date: {name: bytes}} of the files `list_drop` would read on each of `days`."""
+        found: dict[date, dict[str, int]] = {}
+        for day in days:
+            found[day] = {}
+            for file in self.list_drop(feed, day).files:
+                with suppress(FileNotFoundError):  # removed since the listing
+                    found[day][Path(file).name] = Path(file).stat().st_size
+        return found
+
     def read(self, file: Path | str) -> bytes:
         """The file's bytes, opened without following a symlink (`raw.read_regular`)."""
         return read_regular(Path(file))
@@ -114,17 +126,39 @@ class S3Landing:
         for name in names:
             if name == "":
                 continue  # the folder marker of the drop folder itself
-            if name.startswith((".", "~$")):
-                skipped.append((name, "hidden or temporary file"))
-            elif name not in sizes:
-                skipped.append((name, "not a regular file"))
-            elif not name.lower().endswith(ACCEPTED_SUFFIXES):
-                skipped.append((name, "not a .csv, .xlsx or .xls file"))
-            elif sizes[name] > self.max_bytes:
-                skipped.append((name, too_large(self.max_bytes)))
+            why = self._not_read(name, sizes.get(name))
+            if why:
+                skipped.append((name, why))
             else:
                 files.append(f"{folder}/{name}")
         return DropListing(feed, drop_date, folder, True, files, skipped)
+
+    def _not_read(self, name: str, size: int | None) -> str | None:
+        """Why `list_drop` skips the entry `name` of a drop folder (`size`: None for a
+        "sub-folder"), or None for a file it reads."""
+        if name.startswith((".", "~$")):
+            return "hidden or temporary file"
+        if size is None:
+            return "not a regular file"
+        if not name.lower().endswith(ACCEPTED_SUFFIXES):
+            return "not a .csv, .xlsx or .xls file"
+        if size > self.max_bytes:
+            return too_large(self.max_bytes)
+        return None
+
+    def file_sizes(self, feed: str, days: Collection[date]) -> dict[date, dict[str, int]]:
+        """{drop date: {name: bytes}} of the files `list_drop` would read on each of `days`, from
+        one listing of the feed (a listing per day would take minutes over years of drops)."""
+        store = self._store()
+        start = len(store._key(feed)) + 1
+        wanted = {day.isoformat(): day for day in days}
+        found: dict[date, dict[str, int]] = {day: {} for day in days}
+        for key, size in store._sizes_under(feed):
+            folder, _, name = key[start:].partition("/")
+            day = wanted.get(folder)
+            if day is not None and name and "/" not in name and not self._not_read(name, size):
+                found[day][name] = size
+        return found
 
     def visible_days(self, feed: str) -> set[str]:
         """Names of the feed's "folders" holding something not hidden (one listing of the

@@ -267,12 +267,16 @@ class S3Storage:
                 )
 
     def _all_under(self, key: str) -> Iterator[str]:
+        yield from (found for found, _ in self._sizes_under(key))
+
+    def _sizes_under(self, key: str) -> Iterator[tuple[str, int]]:
+        """(key, bytes) of every object under `key`, at any depth (one paginated listing)."""
         with self._errors(key):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._key(key) + "/"
             )
             for page in pages:
-                yield from (obj["Key"] for obj in page.get("Contents", []))
+                yield from ((obj["Key"], obj["Size"]) for obj in page.get("Contents", []))
 
     def rename(self, src: str, dst: str) -> None:
         raise NotImplementedError(f"{self.url}: S3 has no rename (publish uses versions)")

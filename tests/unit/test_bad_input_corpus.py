@@ -11,6 +11,7 @@ the cases.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import io
@@ -575,6 +576,38 @@ def test_the_same_bytes_landed_later_under_a_name_masked_alike_is_not_taken_as_u
     assert len({i.name for i in feed.inputs}) == 2
 
 
+def test_status_names_files_landed_or_changed_after_the_last_completed_run(
+    tmp_path, monkeypatch, capsys
+):
+    # A late export landed beside a drop already ingested, or a file corrected in place, was
+    # never read: the nightly run goes on to the next day, and status said "no missing or failed
+    # drops". It now names them, masked, and a re-run clears the day.
+    from kesu.flows import status_cli
+
+    folder, settings = _complaints_drop(tmp_path, monkeypatch)
+    (folder / "good.csv").write_bytes(csv_bytes([complaint(1)]))
+    (folder / TWINS[0]).write_bytes(csv_bytes([complaint(2)]))  # stored as calls_139****5555~…
+
+    def status() -> str:
+        capsys.readouterr()
+        where = {"landing": str(tmp_path / "landing"), "warehouse": str(tmp_path / "warehouse")}
+        status_cli.run(argparse.Namespace(last=5, **where))
+        return capsys.readouterr().out
+
+    assert ingest_drop(settings, DAY, ["complaints"]).status == "completed"
+    assert "no missing or failed drops" in status()
+    (folder / "good.csv").write_bytes(csv_bytes([complaint(1), complaint(3)]))  # corrected
+    (folder / "补发_13912345678.csv").write_bytes(csv_bytes([complaint(4)]))  # landed late
+    out = status()
+    (row,) = [line for line in out.splitlines() if "landed since" in line]
+    assert row.split()[:4] == [DAY.isoformat(), DAY.isoformat(), "complaints", "landed"]
+    assert "good.csv, 补发_139****5678.csv: landed or changed after run" in row
+    assert "calls_" not in row  # the file read as it is now is not named
+    assert "13912345678" not in out and "13911115555" not in out
+    assert ingest_drop(settings, DAY, ["complaints"]).status == "completed"
+    assert "no missing or failed drops" in status()
+
+
 def _complaints_drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, object]:
     """An empty complaints folder of the drop, and the settings to run `ingest_drop` on it."""
     monkeypatch.setenv("KESU_PII_KEY", "corpus-drop-key-0123456789abcdef")
@@ -586,7 +619,7 @@ def _complaints_drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[P
     return folder, settings
 
 
-def test_a_file_that_cannot_be_read_fails_alone_and_the_drop_goes_on(tmp_path, monkeypatch):
+def test_a_file_that_cannot_be_read_fails_alone_and_the_drop_goes_on(tmp_path, monkeypatch, capsys):
     # A file without read permission once failed the whole run: no feed recorded, though the
     # other feeds were published. The run is a child without the power to read any file (root
     # has it: CAP_DAC_OVERRIDE), as kesu's service account would be.
@@ -627,6 +660,13 @@ def test_a_file_that_cannot_be_read_fails_alone_and_the_drop_goes_on(tmp_path, m
         "T001",
         "T002",
     ]
+    # status names the file as failed, and not again as landed since: the run has no size of it
+    from kesu.flows import status_cli
+
+    where = {"landing": str(tmp_path / "landing"), "warehouse": str(tmp_path / "warehouse")}
+    status_cli.run(argparse.Namespace(last=5, **where))
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if "failed files" in line]
+    assert re.search(r"failed files +locked\.csv in run \S+$", row), row
 
 
 def test_file_names_not_in_utf8_or_with_control_characters_are_shown_on_one_line(

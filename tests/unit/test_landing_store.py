@@ -190,6 +190,20 @@ def test_status_sees_the_same_landed_days_in_a_bucket_as_on_disk(s3, tmp_path: P
     assert landing_days(url, S3Options(endpoint_url=s3.endpoint)) == expected
 
 
+def test_status_sees_the_same_files_and_sizes_in_a_bucket_as_on_disk(s3, local_tree) -> None:
+    # what `kesu status` compares with a run's inputs: the files `list_drop` reads, with their
+    # sizes, from one listing of the feed on S3 (not one per day)
+    url = s3.url("landing")
+    put_tree(s3, url)
+    put_tree(s3, url, date(2025, 3, 31))  # another day, not asked for
+    expected = {DAY: {name: len(TREE[name]) for name in EXPECTED_FILES}}
+    assert LocalLanding(local_tree, LIMIT).file_sizes("hotline", [DAY]) == expected
+    assert s3_landing(s3, url).file_sizes("hotline", [DAY]) == expected
+    none = {DAY: {}}  # a feed or a day without files
+    assert s3_landing(s3, url).file_sizes("complaints", [DAY]) == none
+    assert LocalLanding(local_tree, LIMIT).file_sizes("complaints", [DAY]) == none
+
+
 def test_kesu_sample_refuses_to_write_to_a_bucket(tmp_path: Path, capsys, monkeypatch) -> None:
     from kesu.flows.cli import main
 

@@ -133,6 +133,31 @@ def test_a_day_with_failed_files_still_names_the_files_not_read():
     assert problem["detail"] == "bad0.csv; not read: '备份.bak' in run r1"
 
 
+def test_files_landed_since_the_last_completed_run_are_said_beside_the_days_other_problem():
+    runs = [
+        ingest("r3", "2025-07-03", hotline=feed("loaded", 1)),
+        ingest("r2", "2025-07-02", hotline=feed("unreadable", error="no file could be read")),
+        ingest("r1", "2025-07-01", hotline=feed("loaded")),
+    ]
+    landing = {"hotline": {date(2025, 7, d) for d in (1, 2, 3)}}
+    asked = []
+
+    def landed_since(feed_name: str, day: date, record: FeedRecord) -> list[str]:
+        asked.append((feed_name, day, record.status))
+        return ["late.csv"] if day.day != 1 or record.status == "loaded" else []
+
+    problems = drop_problems(runs, landing, ("hotline",), landed_since=landed_since)
+    assert [(p["drop_date"], p["problem"], p["detail"]) for p in problems] == [
+        ("2025-07-01", "landed since", "late.csv: landed or changed after run r1; run the drop again"),
+        ("2025-07-02", "unreadable", "no file could be read in run r2; landed or changed since: late.csv"),
+        ("2025-07-03", "failed files", "bad0.csv in run r3; landed or changed since: late.csv"),
+    ]  # fmt: skip
+    assert asked == [("hotline", date(2025, 7, d), s) for d, s in ((1, "loaded"), (2, "unreadable"), (3, "loaded"))]  # fmt: skip
+    # a day the landing zone has no files for is not asked about
+    assert drop_problems(runs, {"hotline": set()}, ("hotline",), landed_since=landed_since)
+    assert len(asked) == 3
+
+
 def test_problem_spans_join_consecutive_days_and_feeds():
     rows = [
         {"drop_date": d, "feed": f, "problem": "not ingested", "detail": "x"}

@@ -1,0 +1,53 @@
+"""kesu.transforms.file_names: a landing file's name past the raw zone, and back from a landing
+folder to the names a run recorded (what `kesu status` compares)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kesu.transforms.file_names import landed_since, shown_name, shown_names, stored_names
+
+# names as exports and people write them: dates, phones, a `~`, several dots, Chinese, none
+NAME_PARTS = st.sampled_from(
+    ["calls", "补发", "_", "-", ".", "~", "~2", "~1a2b3c4d", "2025-03-01", "13912345678",
+     "139 1234 5678", "0592-5551234", "00012345", "x", "\u200b"]
+)  # fmt: skip
+SUFFIXES = st.sampled_from([".csv", ".xlsx", ".CSV", "", "."])
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.lists(NAME_PARTS, min_size=1, max_size=4), SUFFIXES), max_size=4))
+def test_every_stored_name_leads_back_to_its_landing_file(parts):
+    # Whatever `stored_name` adds (a content hash where something was masked, `~2` where two
+    # files would share a name), status finds the file it was stored from, and no other.
+    names = sorted({"".join(p) + suffix for p, suffix in parts} - {".", ".."})  # not files
+    files = [(n, sha(n)) for n in names]  # one folder: names differ, and so do contents
+    read = [(s, len(n)) for s, (n, _) in zip(stored_names(files), files, strict=True)]
+    landed = {n: len(n) for n in names}
+    shown = dict(zip(names, shown_names(names), strict=True))
+    assert landed_since(read, landed, shown) == []
+    assert shown == {n: shown_name(n) for n in names}
+
+
+def test_a_file_landed_later_or_changed_in_size_is_named_as_shown():
+    names = ["a.csv", "calls_13911115555.csv", "calls_13922225555.csv", "late_13812345678.csv"]
+    # the two calls files hold the same bytes: stored as calls_139****5555~1a2b3c4d(~2).csv
+    read = [(s, 100) for s in stored_names((n, "1a2b3c4d" + "0" * 56) for n in names[:3])]
+    shown = dict(zip(names, shown_names(names), strict=True))
+    assert landed_since(read, dict.fromkeys(names[:3], 100), shown) == []
+    now = dict.fromkeys(names, 100) | {"a.csv": 101}
+    assert landed_since(read, now, shown) == ["a.csv", "late_138****5678.csv"]
+    # a third file named like the twins is one more than the run read
+    third = "calls_13933335555.csv"
+    shown[third] = shown_name(third)
+    assert landed_since(read, now | {third: 100}, shown) == [
+        "a.csv",
+        "calls_139****5555.csv",
+        "late_138****5678.csv",
+    ]

@@ -112,10 +112,22 @@ def prefect_quiet(terminal: Terminal) -> Iterator[None]:
     try:
         yield
     finally:
+        _send_pending()
         for logger in runs:
             logger.removeHandler(relay)
         for h, level in levels.items():
             h.setLevel(level)
+
+
+def _send_pending(timeout: float = 10.0) -> None:
+    """Send the run's last events and API logs to the server now, while Prefect's console is
+    still off: sent at the process's exit instead, they printed Prefect's "EventsWorker - Still
+    processing items: 1 items remaining..." warning under the output of `kesu ingest`."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):  # logs first: sending them emits no event
+        worker.drain_all(timeout=timeout)
 
 
 class _Relay(logging.Handler):

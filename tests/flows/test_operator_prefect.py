@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -187,6 +188,10 @@ def test_the_local_server_starts_once_is_reused_and_stops(landing, tmp_path):
         assert again.returncode == 0, again.stderr[-3000:]
         assert "starting" not in again.stdout and "temporary server" not in again.stderr
         assert again.stdout.count(" unchanged ") == 3  # a line per feed, nothing else
+        # nor any line of Prefect's: its events sent at exit warned "EventsWorker - Still
+        # processing items" on stderr under every `kesu ingest`
+        for run in (first, again):
+            assert not re.search(r"\| (DEBUG|INFO|WARNING|ERROR) +\|", run.stderr), run.stderr
     finally:
         stopped = kesu(str(KESU), "server", "stop")
     assert stopped.stdout.startswith("stopped the Prefect server at http://127.0.0.1:")

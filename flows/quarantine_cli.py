@@ -89,7 +89,9 @@ def feed_lines(feed: str, frame: Any, run: IngestRun | None) -> list[str]:
     lines.append("  examples:")
     for row in counts.head(EXAMPLES).iter_rows(named=True):
         where = printable(f"{row['example_file']} line {row['example_line']}", 80)
-        lines.append(f"    {where}: {printable(row['example_reason'])}")
+        reason = str(row["example_reason"])
+        reason = reason.removeprefix(f"line {row['example_line']}: ")  # a record shape's says it
+        lines.append(f"    {where}: {printable(reason)}")
     return lines
 
 

@@ -173,6 +173,14 @@ def test_cli_lines_count_by_rule_and_field_with_file_and_line_examples():
     )
     assert any(line.split()[:3] == ["2", "unparseable", "来电时间"] for line in lines)
     assert "    a.csv line 7: 来电时间: 2025-02-30" in lines
+    # a record shape's reason names its line itself: said once (it said "line 9: line 9: …")
+    cut = "line 9: the record has only 1 of the 17 fields in the header"
+    shape = quarantine_rows(reason=["来电时间: N/A", "来电时间: 2025-02-30", "客户情绪: 生气", cut])
+    shape = shape.with_columns(rule=pl.Series(["unparseable"] * 3 + ["record_shape"]))
+    shape = shape.with_columns(source_line=pl.Series([9, 7, 3, 9]), source_file=pl.lit("a.csv"))
+    assert "    a.csv line 9: the record has only 1 of the 17 fields in the header" in (
+        quarantine_cli.feed_lines("hotline", shape, record)
+    )
     empty = quarantine_rows().clear()
     assert quarantine_cli.feed_lines("hotline", empty, None) == [
         "hotline: no completed ingest of this drop in the ledger"

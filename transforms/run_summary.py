@@ -162,17 +162,18 @@ def _feed_problem(
     # Files landed or changed after that run: a late or corrected export the tables do not have.
     # Said beside any other problem of the day: a re-run reads them (unchanged files are skipped).
     late = landed_since(feed, day, record) if landed_since and day in landed else []
-    since = f"; landed or changed since: {', '.join(late)}" if late else ""
+    also_late = f"; landed or changed since: {', '.join(late)}" if late else ""
     if record.status == "unreadable":
         why = record.error or "no file could be read"
-        return {"problem": "unreadable", "detail": f"{why} {in_run}{since}"}
+        return {"problem": "unreadable", "detail": f"{why} {in_run}{also_late}"}
     failed = [f.name for f in record.failed_files]
     not_read = [repr(s.name) for s in record.skipped]
     if failed:  # the files not read too: a day's one problem must not hide them
         also = f"; not read: {', '.join(not_read)}" if not_read else ""
-        return {"problem": "failed files", "detail": f"{', '.join(failed)}{also} {in_run}{since}"}
+        detail = f"{', '.join(failed)}{also} {in_run}{also_late}"
+        return {"problem": "failed files", "detail": detail}
     if not_read:
-        return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}{since}"}
+        return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}{also_late}"}
     if late:
         detail = f"{', '.join(late)}: landed or changed after run {done.run_id}; run the drop again"
         return {"problem": "landed since", "detail": detail}

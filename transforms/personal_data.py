@@ -12,13 +12,14 @@ ids. Elsewhere (free text, labels, codes, file and folder names, messages) a let
 other character: `TEL13812345678`, `hotline_tel13812345678.csv` hold a phone.
 - mobiles: `1[3-9]` + 9 digits, optionally after `+86`/`86`/`0086` (glued or separated), with
   any separators between any digits (spaces, no-break and zero-width ones too, `-`, `.`, `/`,
-  `·`, full-width ones): `138.3333.4444`, `138 - 6666 - 7777`, `139/1234/5621`,
+  `_`, `·`, `・`, a closing bracket, the hyphens of word processors, full-width ones):
+  `138.3333.4444`, `138 - 6666 - 7777`, `139/1234/5621`, `138_1001_0001`, `(138)1019 0019`,
   `1385555-6666`, `008613855556666` -> `138****4444`;
 - resident IDs: 17 digits + a digit or X with a plausible birth date (year 19xx/20xx, month 0-1x,
   day 0-3x), separators anywhere: `110105 19491231 002X` -> `1101**********002X`;
 - bank cards: 13-19 digits that pass the Luhn check, contiguous or in groups of 4 to 6 then the
-  rest (`6222 0212 3456 7890 128`, `622202-1234567890128`), not glued to a Latin letter in any
-  column -> `6222****0123`;
+  rest (`6222 0212 3456 7890 128`, `622202-1234567890128`, `4111.1111.1111.1111`), not glued to
+  a Latin letter in any column -> `6222****0123`;
 - landlines: an area code `0xx`/`0xxx` (optionally in brackets) then a 7-8 digit local number
   -> `0592-****3456`.
 The rule for other long digit runs: in free text, any run of 7 or more contiguous digits not
@@ -48,11 +49,17 @@ ASCII = [str(i) for i in range(10)] + ["X", "x"]
 # the characters that show as nothing (zero-width space and joiners, soft hyphen, BOM): a phone
 # written `138\u00a00013\u00a08000` or `138\u200b0013\u200b8000` is one phone.
 _SPACE = " \t\u3000\u00a0\u2000-\u200a\u202f\u205f" + INVISIBLE
-# a dash, dot or slash between two digits of one number (`139/1234/5621`); a date written with
-# one (`2025/07/03`, `2025-07-03`) has too few digits in a run for any shape (`_DATE_TIME`)
-_PUNCTUATION = "-./·—–－．／"
+# a dash, dot, slash, underscore or closing bracket between two digits of one number
+# (`139/1234/5621`, `138_1001_0001`, `(138)1019 0019`), as keyboards, word processors and input
+# methods write them: the hyphen of autocorrect (U+2010), the non-breaking one, the minus sign,
+# the middle dots (`138・1018・0018`), full-width forms. A date written with one (`2025/07/03`,
+# `2025-07-03`) has too few digits in a run for any shape (`_DATE_TIME`).
+_PUNCTUATION = "-./_·—–－．／＿\u2010\u2011\u2212・･)）"
 # a separator between two digits of one number: spaces, or a dash/dot/slash with spaces around it
 _SEP = rf"(?:[{_SPACE}]*[{_PUNCTUATION}][{_SPACE}]*|[{_SPACE}]+)?"
+# every character that may stand between the digits of one number, and brackets: what a phone's
+# or an ID's normalised form drops (`kesu.transforms.pii`)
+NUMBER_SEPARATORS = rf"[{_PUNCTUATION}\s{_SPACE}(（]"
 # A number starts after a character that is not a digit. In an id column, it starts after one
 # that is neither a digit nor a Latin letter: `C2025030300001` and `KF13812345678` are ids there
 # (and a check per id would cost seconds on a bank's day of calls). Elsewhere a letter is like
@@ -147,8 +154,10 @@ _FULL_WIDTH_CHAR = "[０-９Ｘｘ]"
 # amount (`1 234 567`) of 3: none is a card, however its digits add up.
 # Not glued to a Latin letter, in any column: ids are letters and 13-16 digits
 # (`C2025030300001234`, `TS202503030000012`), and the digits of one in ten pass the Luhn check.
-_CARD_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d[\d{_SPACE}-]{{11,}}\d(?:[^0-9A-Za-z]|$)"
-_CARD_SEPARATOR = rf"[{_SPACE}-]"
+# A card's groups are separated by spaces, dashes, dots or underscores (`4111.1111.1111.1111`)
+_CARD_PUNCTUATION = "-._\u2010\u2011\u2212"
+_CARD_SEPARATOR = rf"[{_CARD_PUNCTUATION}{_SPACE}]"
+_CARD_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d(?:\d|{_CARD_SEPARATOR}){{11,}}\d(?:[^0-9A-Za-z]|$)"
 _CARD = rf"^(?:\d+|\d{{4,6}}(?:{_CARD_SEPARATOR}\d{{4,6}})*{_CARD_SEPARATOR}\d+)$"
 
 

@@ -22,12 +22,18 @@ import hmac
 import polars as pl
 import polars_hash  # noqa: F401 (registers the `chash` namespace)
 from kesu.transforms.parsing import INVISIBLE, on_series
-from kesu.transforms.personal_data import ASCII, FULL_WIDTH, mask_personal_data
+from kesu.transforms.personal_data import (
+    ASCII,
+    FULL_WIDTH,
+    NUMBER_SEPARATORS,
+    mask_personal_data,
+)
 
 TOKEN_BYTES = 16
-# what separates the digits of one number as people type it (full-width forms included)
-# what a phone or an ID may hold between its characters: spaces, punctuation, invisible ones
-_SEPARATORS = rf"[\s\-()（）.·—–－．　{INVISIBLE}]"
+# what a phone or an ID may hold between its characters: spaces, punctuation, invisible ones,
+# brackets; the detector's own list (`personal_data.NUMBER_SEPARATORS`), so a number it masks
+# in text is the number a phone or ID column reads
+_SEPARATORS = NUMBER_SEPARATORS
 
 
 def _not_empty(text: pl.Expr) -> pl.Expr:

@@ -35,6 +35,18 @@ from kesu.warehouse.landing import read_source
         ("139/1234/5621", "139****5621"),  # slashes between the digits
         ("客户电话139/1234/5621", "客户电话139****5621"),
         ("139／1234／5621", "139****5621"),
+        # underscores, the hyphens of word processors (U+2010, U+2011), the minus sign, the
+        # middle dots of input methods, a bracket round the first three digits
+        ("收费138_1001_0001", "收费138****0001"),
+        ("hotline_138_1010_0010.csv", "hotline_138****0010.csv"),
+        ("１３８＿１２３４＿５６７８", "138****5678"),
+        ("理财\u2010139\u20101002\u20100002", "理财\u2010139****0002"),
+        ("138\u20111234\u20115678", "138****5678"),
+        ("138\u22121234\u22125678", "138****5678"),
+        ("138・1018・0018", "138****0018"),
+        ("138･1234･5678", "138****5678"),
+        ("贷款(138)10190019", "贷款(138****0019"),
+        ("（138）1019 0019", "（138****0019"),
         ("电话：138 1234 5678。", "电话：138****5678。"),
         ("13812345678,13987654321", "138****5678,139****4321"),
         ("坐席:13812345678", "坐席:138****5678"),
@@ -52,6 +64,8 @@ from kesu.warehouse.landing import read_source
         ("卡号622202 1234567890128被盗刷", "卡号6222****0128被盗刷"),
         ("3782 822463 10005", "3782****0005"),
         ("622202 123456 7890128", "6222****0128"),
+        ("卡号4111.1111.1111.1111", "卡号4111****1111"),  # dots or underscores between groups
+        ("4111_1111_1111_1111", "4111****1111"),
         # spaces of copied text between the digits, and characters that show as nothing: a
         # no-break space, an en space, a zero-width space or joiner, a soft hyphen, a BOM
         ("电话138\u00a00013\u00a08000", "电话138****8000"),
@@ -91,6 +105,9 @@ def test_personal_data_is_masked_however_it_is_written(given, expect):
         "20250303000012345678",  # a 20-digit numeric id: no shape of personal data
         "1 234 567 890 123",  # 13 digits in groups of 3: an amount, not a card
         "20250701-20250731",  # a range of dates: groups of 8 are no card's
+        "2025_07_01_0001",  # underscores between short runs
+        "12345678901.50",  # an amount with a long integer part: no card's groups
+        "(2025)0701",
         "0086-10023",
         "1101",
         None,
@@ -268,7 +285,9 @@ def test_text_staging_parsed_holds_no_personal_data_for_the_detector(parsed):
 
 
 # digits, full-width ones, every separator and bracket the shapes know, letters and a space
-_NUMBERISH = st.text(alphabet="0123456789０１２３０５８９ -.·—－．/／　()（）+Xx号C", max_size=30)
+_NUMBERISH = st.text(
+    alphabet="0123456789０１２３０５８９ -.·—－．/／_＿\u2010\u2212・　()（）+Xx号C", max_size=30
+)
 
 
 @settings(max_examples=80, deadline=None)

@@ -22,13 +22,15 @@ def test_same_phone_written_differently_gets_one_token():
 
 def test_full_width_digits_and_any_separators_give_the_same_token():
     written = ["13833334444", "１３８３３３３４４４４", "138.3333.4444", "138 - 3333 - 4444",
-               "1383333-4444", "+86 138 3333 4444", "（138）3333　4444"]  # fmt: skip
+               "1383333-4444", "+86 138 3333 4444", "（138）3333　4444", "138_3333_4444",
+               "138/3333/4444", "138\u20103333\u20104444", "138・3333・4444"]  # fmt: skip
     phones = pii.normalize_phone(pl.Series(written))
     assert phones.to_list() == ["13833334444"] * len(written)
     assert pii.tokens(phones, KEY, "phone").n_unique() == 1
     ids = pii.normalize_id_number(pl.Series(["11010519491231002X", "110105 19491231 002x",
-                                             "１１０１０５１９４９１２３１００２Ｘ"]))  # fmt: skip
-    assert ids.to_list() == ["11010519491231002X"] * 3
+                                             "１１０１０５１９４９１２３１００２Ｘ",
+                                             "110105_19491231_002X"]))  # fmt: skip
+    assert ids.to_list() == ["11010519491231002X"] * 4
 
 
 def test_invisible_characters_and_no_break_spaces_give_the_same_token():

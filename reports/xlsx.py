@@ -113,7 +113,7 @@ def _write_cell(
 ) -> str:
     """Write one cell; returns its printed text (for column widths)."""
     row, col = at
-    decimals = column.decimals or (2 if kind == "percent" else 0)
+    decimals = column.decimals  # as stored: a Decimal's scale (`[report] decimals`), 2 for a float
     if value is None:
         sheet.write_blank(row, col, None, fmt.cell(kind, decimals, total))
         return ""

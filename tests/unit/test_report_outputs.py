@@ -557,6 +557,10 @@ def test_workbook_percent_format_follows_the_configured_decimals(tmp_path):
     sheet = openpyxl.load_workbook(tmp_path / "r.xlsx").active
     assert sheet["C3"].number_format == "0.0%" and sheet["C3"].value == 1.0
     assert sheet["A1"].value == "2025年第三季度 投诉办理时长分布"
+    # decimals = 0: whole percents, as share_display and the html print them (it showed 25.00%)
+    whole = frame.with_columns(pl.col("share_pct").cast(pl.Decimal(10, 0)))
+    xlsx.write_workbook({"handling_time": whole}, tmp_path / "r0.xlsx", "quarterly", "2025Q3")
+    assert openpyxl.load_workbook(tmp_path / "r0.xlsx").active["C3"].number_format == "0%"
 
 
 def test_disclosure_note_follows_the_rounding_policy():

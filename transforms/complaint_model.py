@@ -5,7 +5,9 @@ Members of a group are 投诉 tickets and transfers not linked to a ticket (they
 of their own, received on 转办日期). A transfer linked to a 投诉 ticket joins that ticket's group
 without being a member: it adds no count and no receipt date, only the fact of the regulator
 transfer and its 转办日期, from which the group's time limit runs if it is earlier (`clock_on`).
-The same customer is the same ID-number token or the same phone token.
+The same customer is the same ID-number token or the same phone token. A group is received
+when its earliest member was, and classified (codes, branch, liability) as its earliest ticket
+is, or its earliest transfer where it holds no ticket.
 """
 
 from __future__ import annotations
@@ -141,12 +143,25 @@ def build(complaints: pl.LazyFrame, transfers: pl.LazyFrame, as_of: date, implic
     groups = people.filter(pl.col("member_id") == pl.col("group_id")).drop("member_id")
     groups = groups.join(flags, on="group_id").sort("received_at", "group_id")
     groups = groups.with_columns(received_on=pl.col("received_at").dt.date())
-    groups = _with_clock(groups, regulator, nodes)
+    groups = _with_clock(_classified(groups, people), regulator, nodes)
     return ComplaintModel(
         tickets=_with_group(tickets, nodes, "complaint_id", "T:"),
         transfers=_with_group(regulator, nodes, "transfer_id", "R:"),
         groups=groups,
     )
+
+
+def _classified(groups: pl.DataFrame, people: pl.DataFrame) -> pl.DataFrame:
+    """The groups with the codes, branch, liability and callback of their earliest ticket, or of
+    their earliest transfer where they hold no ticket. A transfer has no cause, channel or
+    liability: a group whose earliest member is a transfer (merged with the customer's ticket
+    of the same business category) was counted under 其他, without its liability."""
+    first = people.sort("group_id", "kind", "received_at", "member_id")
+    first = first.unique("group_id", keep="first", maintain_order=True)
+    joined = groups.drop(ATTRIBUTES).join(
+        first.select("group_id", *ATTRIBUTES), on="group_id", how="left", maintain_order="left"
+    )
+    return joined.select(groups.columns)
 
 
 def _with_clock(groups: pl.DataFrame, regulator: pl.DataFrame, nodes: pl.DataFrame,

@@ -184,6 +184,22 @@ def test_unlinked_transfer_counts_on_its_own_transfer_date_with_its_category():
     assert (z["has_transfer"], z["closed_on"]) == (True, dt.date(2025, 7, 9))
 
 
+def test_a_group_led_by_a_transfer_is_classified_as_its_ticket():
+    # The customer complained to the regulator first, then to the bank: one complaint, received
+    # on the 转办日期, but a transfer has no cause, channel or liability. Taken from it, the
+    # complaint was counted under 其他 (C99, A0199) without its liability.
+    z1 = transfer("Z1", "2025-07-01", contact_phone_token="t1", branch_code="3201")
+    a = ticket("A", "2025-07-03 10:00", contact_phone_token="t1", cause_code="C07",
+               channel_code="A010303", liability="有责", callback_satisfaction="满意")  # fmt: skip
+    g = model([a], [z1]).groups.row(0, named=True)
+    assert (g["group_id"], g["received_on"]) == ("R:Z1", dt.date(2025, 7, 1))
+    attributes = ("cause_code", "channel_code", "liability", "callback_satisfaction", "branch_code")
+    assert tuple(g[k] for k in attributes) == ("C07", "A010303", "有责", "满意", "0101")
+    # a group of transfers alone keeps its earliest transfer's
+    alone = model([], [z1, transfer("Z2", "2025-07-02", contact_phone_token="t1")])
+    assert alone.groups.select("group_id", "branch_code").rows() == [("R:Z1", "3201")]
+
+
 def test_implicit_repeat_same_person_and_category_while_open():
     rows = [
         ticket("A", "2025-07-01 10:00", id_number_token="p1"),

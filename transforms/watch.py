@@ -1,9 +1,10 @@
 """The morning watch list after drop D: deadlines at risk and volumes that stand out.
 
 Pure: the complaint model as known at the end of D, reference data and the rules' numbers in,
-tables out. Time limits are the report's own (periods.period_groups): 15 days after the day of
-receipt, 30 when extended, plus the excluded (扣除) days, in calendar days; a regulator transfer
-must also be answered by its 办理期限 when that is earlier.
+tables out. Time limits are the report's own (periods.period_groups): 15 days after the day the
+bank received the complaint (`clock_on`: a linked transfer's 转办日期 when earlier than the
+ticket's 受理时间), 30 when extended, plus the excluded (扣除) days, in calendar days; a regulator
+transfer must also be answered by its 办理期限 when that is earlier.
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def _customer_masked(name: str, phone: str) -> pl.Expr:
 
 def open_groups(model: ComplaintModel, as_of: date, limits: Limits) -> pl.DataFrame:
     """One row per merge group holding a 投诉 ticket and open at the end of as_of: its earliest
-    ticket, due_on (the group's limit, or a transfer's 办理期限 when earlier) and days_left."""
+    ticket, received_on (the day its clock starts, `clock_on`), due_on (the group's limit, or
+    a transfer's 办理期限 when earlier) and days_left."""
     # every group received up to as_of, with the clocks read at as_of
     so_far = Period("annual", f"to-{as_of}", date(1, 1, 1), as_of)
     groups = period_groups(model.groups, so_far, as_of, limits).filter(~pl.col("closed"))
-    groups = groups.with_columns(
+    # the bank received the complaint when the regulator forwarded it, if that was earlier:
+    # shown as received_on, so that due_on − received_on is the limit the row is judged by
+    groups = groups.with_columns(received_on="clock_on").with_columns(
         due_on=pl.col("received_on") + _days(pl.col("limit_days") + pl.col("excluded_days"))
     )
     first_ticket = (

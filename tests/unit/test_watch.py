@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from kesu.transforms import report_complaints as rc
 from kesu.transforms import report_transfers as rt
+from kesu.transforms.periods import Period, period_groups
 from kesu.transforms.reporting import ReportConfig
 from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS, due_soon, volume_alerts
 from test_complaint_model import model, ticket, transfer
@@ -92,6 +93,26 @@ def test_a_transfer_with_a_later_limit_keeps_the_15_days_and_an_answered_one_is_
     table = watch([], [late_limit, answered])
     assert table["id"].to_list() == ["ZB1"]
     assert row(table, "ZB1")["due_on"] == dt.date(2025, 7, 5)
+
+
+def test_a_linked_transfer_starts_the_clock_as_the_report_does():
+    # forwarded 06-01 (办理期限 07-30), registered as ticket T1 on 06-10 and still open: the
+    # bank received it on 06-01, so the 15 days ran out on 06-16, 4 days ago (reports.md,
+    # "Time limit of a regulator transfer"); not 06-25 counted from the ticket
+    linked = transfer("R1", "2025-06-01", due_on=dt.date(2025, 7, 30), complaint_id="T1")
+    given = ([ticket("T1", "2025-06-10 10:00")], [linked])
+    found = row(watch(*given, as_of="2025-06-20"), "T1")
+    assert (found["received_on"], found["due_on"], found["days_left"]) == (
+        dt.date(2025, 6, 1), dt.date(2025, 6, 16), -4,
+    )  # fmt: skip
+    # the same clock as the report's open_overdue_at_end at that day
+    m = model(*given, as_of="2025-06-20")
+    judged = period_groups(m.groups, Period.quarter(2025, 2), dt.date(2025, 6, 20), LIMITS)
+    assert judged["overdue"].to_list() == [True]
+    # extended: 30 days from 06-01
+    extended = ticket("T1", "2025-06-10 10:00", extended=True)
+    found = row(watch([extended], [linked], as_of="2025-06-20"), "T1")
+    assert found["due_on"] == dt.date(2025, 7, 1)
 
 
 def test_within_sorting_columns_and_masked_customer():

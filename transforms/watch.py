@@ -3,8 +3,9 @@
 Pure: the complaint model as known at the end of D, reference data and the rules' numbers in,
 tables out. Time limits are the report's own (periods.period_groups): 15 days after the day the
 bank received the complaint (`clock_on`: a linked transfer's 转办日期 when earlier than the
-ticket's 受理时间), 30 when extended, plus the excluded (扣除) days, in calendar days; a regulator
-transfer must also be answered by its 办理期限 when that is earlier.
+ticket's 受理时间), 30 when extended, plus the excluded (扣除) days, in calendar days. A regulator
+transfer not yet answered must also be answered by its 办理期限 when that is earlier; once the
+bank has replied to the regulator, that date no longer binds the complaint.
 """
 
 from __future__ import annotations
@@ -48,10 +49,15 @@ def _customer_masked(name: str, phone: str) -> pl.Expr:
     return pl.coalesce(pl.col(name).replace("", None), pl.col(phone).replace("", None))
 
 
+def _unanswered(as_of: date) -> pl.Expr:
+    """A transfer the regulator still waits for at the end of as_of (no 反馈日期 up to as_of)."""
+    return pl.col("replied_on").is_null() | (pl.col("replied_on") > as_of)
+
+
 def open_groups(model: ComplaintModel, as_of: date, limits: Limits) -> pl.DataFrame:
     """One row per merge group holding a 投诉 ticket and open at the end of as_of: its earliest
     ticket, received_on (the day its clock starts, `clock_on`), due_on (the group's limit, or
-    a transfer's 办理期限 when earlier) and days_left."""
+    the 办理期限 of a transfer not yet answered when earlier) and days_left."""
     # every group received up to as_of, with the clocks read at as_of
     so_far = Period("annual", f"to-{as_of}", date(1, 1, 1), as_of)
     groups = period_groups(model.groups, so_far, as_of, limits).filter(~pl.col("closed"))
@@ -68,7 +74,7 @@ def open_groups(model: ComplaintModel, as_of: date, limits: Limits) -> pl.DataFr
                 customer_masked=_customer_masked("customer_name_masked", "contact_phone_masked"))
     )  # fmt: skip
     regulator_due = (
-        model.transfers.filter(pl.col("group_id").is_not_null())
+        model.transfers.filter(pl.col("group_id").is_not_null() & _unanswered(as_of))
         .group_by("group_id")
         .agg(transfer_due_on=pl.col("due_on").min())
     )
@@ -85,10 +91,9 @@ def open_transfers(model: ComplaintModel, as_of: date, limits: Limits, listed: p
     """One row per regulator transfer unanswered at the end of as_of whose merge group is not
     already listed (in `listed`) as an open complaint: due the 15th day after 转办日期, or on its
     办理期限 when earlier."""
-    unanswered = pl.col("replied_on").is_null() | (pl.col("replied_on") > as_of)
     limit = pl.col("transferred_on") + pl.duration(days=limits.decision_days)
     elsewhere = pl.col("group_id").is_in(listed.implode()).fill_null(False)
-    return model.transfers.filter(unanswered & ~elsewhere).select(
+    return model.transfers.filter(_unanswered(as_of) & ~elsewhere).select(
         "branch_code", "business_category_code", "status", kind=pl.lit("transfer"),
         id="transfer_id", received_on="transferred_on",
         due_on=pl.min_horizontal(limit, "due_on"),

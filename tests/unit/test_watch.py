@@ -115,6 +115,26 @@ def test_a_linked_transfer_starts_the_clock_as_the_report_does():
     assert found["due_on"] == dt.date(2025, 7, 1)
 
 
+def test_an_answered_transfer_no_longer_sets_the_due_date():
+    # forwarded 06-20, 办理期限 06-25, replied 06-24; ticket T1 (06-20) still open: the regulator
+    # has its reply, so the group is due on the bank's own 15 days, 07-05, 7 days left
+    asked = transfer("R1", "2025-06-20", due_on=dt.date(2025, 6, 25), complaint_id="T1")
+    replied = asked | {"replied_on": dt.date(2025, 6, 24), "status": "已反馈",
+                       "updated_at": asked["updated_at"] + dt.timedelta(days=4),
+                       "drop_date": dt.date(2025, 6, 24)}  # fmt: skip
+    open_ticket = ticket("T1", "2025-06-20 10:00")
+    found = row(watch([open_ticket], [asked, replied], as_of="2025-06-28"), "T1")
+    assert (found["due_on"], found["days_left"]) == (dt.date(2025, 7, 5), 7)
+    # before the reply the 办理期限 bound the group
+    found = row(watch([open_ticket], [asked], as_of="2025-06-23"), "T1")
+    assert (found["due_on"], found["days_left"]) == (dt.date(2025, 6, 25), 2)
+    # a second transfer of the group, not yet answered, still binds when earlier than 07-05
+    again = transfer("R2", "2025-06-22", due_on=dt.date(2025, 6, 30), complaint_id="T1")
+    table = watch([open_ticket], [asked, replied, again], as_of="2025-06-28")
+    assert table["id"].to_list() == ["T1"]
+    assert (row(table, "T1")["due_on"], row(table, "T1")["days_left"]) == (dt.date(2025, 6, 30), 2)
+
+
 def test_within_sorting_columns_and_masked_customer():
     tickets = [
         ticket("FAR", "2025-06-29 10:00"),  # due 14 July: 14 days, outside 5

@@ -108,12 +108,13 @@ def _distribution(frame: pl.DataFrame, label_col: str, header: str) -> list[str]
 
 
 def _top(frame: pl.DataFrame, label_col: str, n: int, decimals: int) -> tuple[list[str], Any]:
-    """The n largest named rows (其他 never ranks) and their combined share, from raw counts."""
+    """Up to n of the largest named rows with complaints (其他 never ranks, a row of 0 is never
+    named) and their combined share, from raw counts."""
     other = is_other(pl.col("code"), pl.col(label_col)) if "code" in frame.columns else None
     flagged = frame.with_columns(
         (other if other is not None else pl.lit(False)).fill_null(False).alias("_other")
     )
-    named = flagged.filter(~pl.col("_other")).sort(
+    named = flagged.filter(~pl.col("_other") & (pl.col("complaints") > 0)).sort(
         "complaints", descending=True, maintain_order=True
     )
     other_count = sum(flagged.filter(pl.col("_other"))["complaints"].to_list())
@@ -122,13 +123,16 @@ def _top(frame: pl.DataFrame, label_col: str, n: int, decimals: int) -> tuple[li
 
 
 def _top_sentence(frame: pl.DataFrame, label_col: str, what: str, decimals: int) -> str:
-    if frame.height < 3:
-        return ""
+    """The sentence naming the largest rows: 前三类业务（“A”、“B”和“C”）投诉合计占比x%; with only
+    two named rows with complaints 前两类…, with one 投诉最多的业务为“A”，占比x%; with none ''."""
     names, share = _top(frame, label_col, 3, decimals)
-    if len(names) < 3 or share is None:
+    if not names or share is None:
         return ""
     quoted = [f"“{n}”" for n in names]  # names such as 管理制度、业务规则与流程 contain 、
-    return f"前三类{what}（{'、'.join(quoted[:-1])}和{quoted[-1]}）投诉合计占比{share}%。"
+    if len(quoted) == 1:
+        return f"投诉最多的{what}为{quoted[0]}，占比{share}%。"
+    count = "三" if len(quoted) == 3 else "两"
+    return f"前{count}类{what}（{'、'.join(quoted[:-1])}和{quoted[-1]}）投诉合计占比{share}%。"
 
 
 def _opening(span: str) -> list[str]:

@@ -15,6 +15,7 @@ import openpyxl
 import polars as pl
 import pytest
 from kesu.reports import charts, disclosure, files, html, labels, output, xlsx
+from kesu.transforms.shares import with_shares
 from kesu.warehouse import Warehouse
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.reader import latest_drop, scan_table, staged_schema
@@ -403,6 +404,41 @@ def test_disclosure_escapes_table_pipes():
     tables = literal_tables()
     tables["by_region"] = tables["by_region"].with_columns(pl.lit("甲|乙").alias("region"))
     assert "| 甲\\|乙 |" in disclosure.render(tables, "2025", 2)
+
+
+def _causes(*rows: tuple[str, str, int]) -> pl.DataFrame:
+    """A by_cause table of (code, name, complaints) rows, shares computed as the report does."""
+    frame = pl.DataFrame(
+        {"code": [r[0] for r in rows], "name": [r[1] for r in rows],
+         "complaints": pl.Series([r[2] for r in rows], dtype=pl.Int64)}
+    )  # fmt: skip
+    return with_shares(frame, "complaints", "code", "half_up", 2)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expect"),
+    [
+        # a third cause with 0 complaints is not named: two with complaints are "前两类"
+        ([("C01", "服务态度", 3), ("C02", "定价收费", 1), ("C03", "信息披露", 0)],
+         "前两类原因（“服务态度”和“定价收费”）投诉合计占比100.00%。"),
+        # one cause with complaints (and 其他, which never ranks but counts in the total)
+        ([("C01", "服务态度", 3), ("C02", "定价收费", 0), ("C03", "信息披露", 0),
+          ("C99", "其他", 1)],
+         "投诉最多的原因为“服务态度”，占比75.00%。"),
+        # four with complaints, one of 0: the three largest, as before
+        ([("C01", "服务态度", 4), ("C02", "定价收费", 3), ("C03", "信息披露", 2),
+          ("C04", "消费者资金安全", 1), ("C05", "自主选择权", 0)],
+         "前三类原因（“服务态度”、“定价收费”和“信息披露”）投诉合计占比90.00%。"),
+        # no complaints at all (or only 其他): no sentence
+        ([("C01", "服务态度", 0), ("C02", "定价收费", 0), ("C03", "信息披露", 0)], ""),
+        ([("C99", "其他", 2)], ""),
+    ],
+    ids=["two", "one", "three-of-four", "none", "other-only"],
+)  # fmt: skip
+def test_the_top_sentence_names_only_rows_with_complaints(rows, expect):
+    text = disclosure.render({"by_cause": _causes(*rows)}, "2025", 2)
+    section = text.split("## 五、投诉原因分布")[1].split("|")[0].strip()
+    assert section == expect
 
 
 # --- the output folder ---------------------------------------------------------------------

@@ -156,7 +156,7 @@ def check_coverage(
     drop falls in the period, unless allow_empty."""
     drops = drops_known(settings, as_of, versions)
     found = coverage(drops, p, as_of)
-    if found.last_drop is None and not allow_empty:
+    if found.empty and not allow_empty:
         known = f"drops exist from {drops[0]} to {drops[-1]}" if drops else "no drop exists"
         raise EmptyPeriod(
             f"no drop covers {p.kind} {p.label} (as of {as_of}): {known}; "
@@ -220,7 +220,7 @@ def build_task(
 
 @task(name="render", cache_policy=NO_CACHE)
 def render_task(settings: Settings, kind: str, period: str, as_of: date, work: Path,
-                through: date | None = None) -> list[str]:  # fmt: skip
+                coverage: Coverage) -> list[str]:  # fmt: skip
     logger = get_run_logger()
     font = charts.cjk_font()
     if font is None:
@@ -237,7 +237,7 @@ def render_task(settings: Settings, kind: str, period: str, as_of: date, work: P
         as_of=as_of.isoformat(),
         decimals=int(settings.get("report", "decimals")),
         rounding=str(settings.get("report", "rounding")),
-        through=through.isoformat() if through else None,
+        coverage=coverage,
         disclosure_settings=settings.values.get("disclosure", {})
         | {k: settings.get("report", k) for k in ("region", "national_units")},
     )
@@ -311,7 +311,7 @@ def report(
     with output.replace_folder(root, kind, label) as work:
         built = build_task(settings, kind, label, as_of, work, versions)
         file_list = [f"{reports.TABLES_DIR}/{p.name}" for p in sorted((work / "tables").iterdir())]
-        file_list += render_task(settings, kind, label, as_of, work, covered.through)
+        file_list += render_task(settings, kind, label, as_of, work, covered)
         record = manifest.build_manifest(
             kind=kind,
             period=label,

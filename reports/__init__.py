@@ -8,8 +8,12 @@ tables as written in `tables/`, so those files and the machine-readable ones can
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from kesu.transforms.periods import Coverage
 
 TABLES_DIR = "tables"
 CHARTS_DIR = "charts"
@@ -33,30 +37,32 @@ def write_presentation(
     as_of: str,
     decimals: int,
     rounding: str,
-    through: str | None = None,
+    coverage: Coverage | None = None,
     disclosure_settings: dict | None = None,
 ) -> list[Path]:
-    """Workbook, charts, HTML and (annual) disclosure from `folder/tables`; the files written.
-    `through`: the last drop of a period the data does not cover completely (else None)."""
+    """Workbook, charts, HTML, (annual) disclosure and (monthly) summary from `folder/tables`;
+    the files written. `coverage`: how far the drops reach into the period (None: complete);
+    every title and text of an incomplete period says so."""
     from kesu.reports import charts, disclosure, html, labels, xlsx
 
     tables = read_tables(folder)
     note = labels.share_note(rounding, decimals)
-    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period, through, note)]
-    chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period, through)
+    written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period, coverage, note)]
+    chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period, coverage)
     written += chart_files
     written.append(
-        html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files, through)
+        html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files, coverage)
     )
     if kind == "annual":
         text = disclosure.render(
-            tables, period, decimals, rounding, through=through, settings=disclosure_settings
+            tables, period, decimals, rounding, coverage=coverage, settings=disclosure_settings
         )
         (folder / DISCLOSURE).write_text(text, encoding="utf-8")
         written.append(folder / DISCLOSURE)
     if kind == "monthly":
         from kesu.reports import summary
 
-        (folder / SUMMARY).write_text(summary.render(tables, period), encoding="utf-8")
+        text = summary.render(tables, period, coverage)
+        (folder / SUMMARY).write_text(text, encoding="utf-8")
         written.append(folder / SUMMARY)
     return written

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ matplotlib.use("Agg")
 
 import polars as pl  # noqa: E402
 from kesu.reports import labels  # noqa: E402
+from kesu.transforms.periods import Coverage  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -133,11 +135,13 @@ def _charts(heading: str) -> dict[str, tuple[str, Callable[[pl.DataFrame], Figur
     }
 
 
-def known_months(trend: pl.DataFrame, through: str) -> pl.DataFrame:
-    """The trend's months up to the month of `through` (an incomplete period's last drop):
-    later months are unknown, not zero, and are not drawn."""
+def known_months(trend: pl.DataFrame, last_drop: date | None) -> pl.DataFrame:
+    """The trend's months up to the month of an incomplete period's last drop: later months
+    are unknown, not zero, and are not drawn (none at all when no drop covers the period)."""
+    if last_drop is None:
+        return trend.clear()
     month = pl.col("month").cast(pl.String).str.slice(0, 7)
-    return trend.filter(month <= through[:7])
+    return trend.filter(month <= f"{last_drop:%Y-%m}")
 
 
 def write_charts(
@@ -145,11 +149,11 @@ def write_charts(
     folder: Path,
     kind: str,
     period: str,
-    through: str | None = None,
+    coverage: Coverage | None = None,
 ) -> list[Path]:
     """Draw every chart whose table is present; returns the PNG files written. The trend of a
-    period the data does not cover stops at the month of its last drop (`through`): later
-    months are unknown, not zero."""
+    period the data does not cover stops at the month of its last drop: later months are
+    unknown, not zero (`coverage` None: the period is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     font = cjk_font()
     if font is None:
@@ -158,9 +162,10 @@ def write_charts(
             "install fonts-noto-cjk (scripts/system-deps.sh)",
             ", ".join(CJK_FONTS),
         )
-    heading = labels.period_title(kind, period, through)
-    if through and "monthly_trend" in tables:
-        tables = tables | {"monthly_trend": known_months(tables["monthly_trend"], through)}
+    heading = labels.period_title(kind, period, coverage)
+    if coverage is not None and not coverage.complete and "monthly_trend" in tables:
+        trend = known_months(tables["monthly_trend"], coverage.through)
+        tables = tables | {"monthly_trend": trend}
     written = []
     with plt.rc_context(_style(font)):
         for stem, (table, draw) in _charts(heading).items():

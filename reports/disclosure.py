@@ -8,7 +8,8 @@ and date. Numbers are written as Chinese official text writes them (``199件``, 
 between a numeral and its unit). A 合计 row is the sum of its column as printed; a footnote says
 how the shares were rounded. Sentences such as "前三类业务投诉合计占比 x%" come from raw counts
 (half-up, decimal arithmetic), never from adding rounded shares. A year the data covers only in
-part is named by its span (2025年1月1日至6月30日), never 全年.
+part is named by its span (2025年1月1日至6月30日), never 全年; a year no drop covers (a report
+written with --allow-empty) says 暂无数据 in its title and opening and states no figure.
 
 Longer than most modules: it is one document whose sections share the number formatting.
 """
@@ -21,6 +22,7 @@ from typing import Any
 import polars as pl
 from kesu.reports import labels
 from kesu.transforms import shares
+from kesu.transforms.periods import Coverage
 from kesu.transforms.shares import is_other, top_share
 
 RULES = "《银行业保险业消费投诉处理管理办法》"
@@ -46,11 +48,12 @@ def _metric(frame: pl.DataFrame | None, metric: str, column: str = "value") -> A
     return rows[column][0] if rows.height else None
 
 
-def _span(year: str, through: str | None) -> str:
+def _span(year: str, coverage: Coverage | None) -> str:
     """'2025年' for a complete year, '2025年1月1日至6月30日' for one the data covers in part."""
-    if not through:
+    through = coverage.through if coverage else None
+    if through is None:
         return f"{year}年"
-    return f"{year}年1月1日至{int(through[5:7])}月{int(through[8:10])}日"
+    return f"{year}年1月1日至{labels.day_text(through, year=False)}"
 
 
 def grouped(frame: pl.DataFrame, buckets: dict[str, list[str]], decimals: int, rounding: str,
@@ -139,6 +142,13 @@ def _opening(span: str) -> list[str]:
     return [f"根据{RULES}有关规定，现将本行{span}消费投诉情况披露如下。"]
 
 
+def _no_data(year: str) -> list[str]:
+    """The opening of a year no drop covers: it states no count at all (a 0 would read as
+    measured), nor a span or a day the data reaches."""
+    return [f"根据{RULES}有关规定，现将本行{year}年度消费投诉情况说明如下："
+            f"{labels.NO_DATA}覆盖本期，尚无可披露的投诉及客服热线数据。"]  # fmt: skip
+
+
 def _headline(overview: pl.DataFrame | None, span: str) -> list[str]:
     value = _metric(overview, "complaints")
     previous = _metric(overview, "complaints", "previous")
@@ -219,11 +229,12 @@ def _channel_paragraph(by_channel: pl.DataFrame) -> list[str]:
     return ["按业务办理渠道划分：" + "；".join(parts) + "。"]
 
 
-def _hotline(kpis: pl.DataFrame | None, through: str | None = None) -> list[str]:
+def _hotline(kpis: pl.DataFrame | None, coverage: Coverage | None = None) -> list[str]:
     calls = _metric(kpis, "calls")
     if calls is None:
         return ["本期无客服热线数据。"]
-    span = "全年" if not through else f"截至{int(through[5:7])}月{int(through[8:10])}日"
+    through = coverage.through if coverage else None
+    span = f"截至{labels.day_text(through, year=False)}" if through else "全年"
     text = f"本行客服热线{span}受理来电{_count(calls)}通"
     answer = _metric(kpis, "answer_rate")
     if answer is not None:
@@ -272,21 +283,24 @@ def render(
     decimals: int,
     rounding: str = "half_up",
     *,
-    through: str | None = None,
+    coverage: Coverage | None = None,
     settings: dict[str, Any] | None = None,
 ) -> str:
-    """The disclosure as Markdown; `through` = the last drop of a year the data does not cover
-    completely (the text then never says 全年); `settings`: the [disclosure] configuration plus
-    `region` and `national_units` of [report]."""
+    """The disclosure as Markdown; `coverage` of the year (None: complete): a year the drops
+    cover in part is named by its span, never 全年; a year no drop covers says 暂无数据 and
+    states no figure. `settings`: the [disclosure] configuration plus `region` and
+    `national_units` of [report]."""
     config = settings or {}
-    span = _span(year, through)
+    span = _span(year, coverage)
     empty = EMPTY
     buckets = config.get("category_buckets") or {}
     category = grouped(tables.get("by_business_category", empty), buckets, decimals, rounding)
     cause = tables.get("by_cause", empty)
     region = tables.get("by_region", empty.rename({"name": "region"}))
     overview = tables.get("overview")
-    out = [f"# {labels.period_title('annual', year, through)}消费投诉情况", ""]
+    out = [f"# {labels.period_title('annual', year, coverage)}消费投诉情况", ""]
+    if coverage is not None and coverage.empty:
+        return "\n".join([*out, *_no_data(year), "", *_closing(config), ""])
     out += [*_opening(span), ""]
     out += ["## 一、消费投诉总体情况", "", *_headline(overview, span), ""]
     out += ["## 二、投诉处理情况", "", *_handling(overview), ""]
@@ -301,7 +315,7 @@ def render(
     out += [*_distribution(cause, "name", "投诉原因"), ""]
     if "by_channel" in tables:
         out += ["## 六、投诉业务办理渠道分布", "", *_channel_paragraph(tables["by_channel"]), ""]
-    out += ["## 七、客服热线服务情况", "", *_hotline(tables.get("hotline_kpis"), through), ""]
+    out += ["## 七、客服热线服务情况", "", *_hotline(tables.get("hotline_kpis"), coverage), ""]
     out += [_note(decimals, rounding), "", *_closing(config), ""]
     text = "\n".join(out)
     while "\n\n\n" in text:

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 from kesu.reports import labels
 from kesu.reports.layout import TableView, display, table_view
+from kesu.transforms.periods import Coverage
 
 CSS = """
 body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC",
@@ -83,16 +84,28 @@ def _figure(stem: str, png: bytes) -> str:
     return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"></figure>'
 
 
+def _meta(as_of: str, coverage: Coverage | None) -> str:
+    """The line under the title: what the data is as of, and how it is counted. A period no
+    drop covers says so instead (its tables' zeros are not counts; 数据截至 the as-of day would
+    read as data of the period up to that day)."""
+    if coverage is not None and coverage.empty:
+        return (f'<p class="meta">{labels.NO_DATA}覆盖本期：截至 {escape(as_of)} 的数据批次均不在'
+                f"本期内，以下各表均无数据。</p>")  # fmt: skip
+    return (f'<p class="meta">数据截至 {escape(as_of)}（按受理时间归属期间；投诉数均为合并重复后，'
+            f"另有注明者除外）</p>")  # fmt: skip
+
+
 def render(
     tables: dict[str, pl.DataFrame],
     kind: str,
     period: str,
     as_of: str,
     charts: dict[str, bytes],
-    through: str | None = None,
+    coverage: Coverage | None = None,
 ) -> str:
-    """The page as text; `charts` maps a chart's file stem to its PNG bytes."""
-    heading = labels.period_title(kind, period, through)
+    """The page as text; `charts` maps a chart's file stem to its PNG bytes; `coverage` None:
+    the period is complete."""
+    heading = labels.period_title(kind, period, coverage)
     names = labels.ordered(list(tables))
     toc = "".join(
         f'<li><a href="#{escape(n)}">{escape(labels.table_title(n))}</a></li>' for n in names
@@ -123,8 +136,7 @@ def render(
             "</head>",
             "<body>",
             f"<h1>{escape(title)}</h1>",
-            f'<p class="meta">数据截至 {escape(as_of)}（按受理时间归属期间；投诉数均为合并重复后，'
-            f"另有注明者除外）</p>",
+            _meta(as_of, coverage),
             f"<nav><ol>{toc}</ol></nav>",
             *sections,
             *extra,
@@ -142,8 +154,8 @@ def write_html(
     period: str,
     as_of: str,
     chart_files: list[Path],
-    through: str | None = None,
+    coverage: Coverage | None = None,
 ) -> Path:
     charts = {p.stem: p.read_bytes() for p in chart_files}
-    path.write_text(render(tables, kind, period, as_of, charts, through), encoding="utf-8")
+    path.write_text(render(tables, kind, period, as_of, charts, coverage), encoding="utf-8")
     return path

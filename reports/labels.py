@@ -6,6 +6,13 @@ under its own name, so a new builder column never breaks a report, it only reads
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: `kesu report --help` imports this module and no Polars
+    from datetime import date
+
+    from kesu.transforms.periods import Coverage
+
 # Tables in report order; the xlsx sheets and the HTML sections follow it.
 TABLE_TITLES = {
     "overview": "投诉概况",
@@ -200,18 +207,29 @@ def column_labels(name: str, kind: str) -> dict[str, str]:
     return labels
 
 
-def through_text(through: str | None) -> str:
-    """'（数据截至2025年6月30日）' for an incomplete period's titles ('' when complete)."""
-    if not through:
+NO_DATA = "暂无数据"  # the titles of a period no drop covers (--allow-empty)
+
+
+def coverage_note(coverage: Coverage | None) -> str:
+    """What the titles add about a period's coverage: '' when complete (or not given),
+    '（数据截至2025年6月30日）' when its drops reach that day only, '（暂无数据）' when no drop
+    covers it at all (there is no day to name)."""
+    if coverage is None or coverage.complete:
         return ""
-    year, month, day = (int(x) for x in through[:10].split("-"))
-    return f"（数据截至{year}年{month}月{day}日）"
+    if coverage.through is None:  # not complete, yet no day reached: no drop at all
+        return f"（{NO_DATA}）"
+    return f"（数据截至{day_text(coverage.through)}）"
 
 
-def period_title(kind: str, period: str, through: str | None = None) -> str:
+def day_text(day: date, year: bool = True) -> str:
+    """'2025年6月30日' ('6月30日' without the year), as Chinese official text writes a date."""
+    return (f"{day.year}年" if year else "") + f"{day.month}月{day.day}日"
+
+
+def period_title(kind: str, period: str, coverage: Coverage | None = None) -> str:
     """'2025年第三季度' for quarterly 2025Q3, '2025年度' for annual 2025; an incomplete period
-    (`through` = its last drop) says how far it reaches: '2025年度（数据截至2025年6月30日）'."""
-    return _period_title(kind, period) + through_text(through)
+    says how far it reaches: '2025年度（数据截至2025年6月30日）', or '2025年度（暂无数据）'."""
+    return _period_title(kind, period) + coverage_note(coverage)
 
 
 def _period_title(kind: str, period: str) -> str:

@@ -2,7 +2,8 @@
 
 Worded the way banks' bulletins word it ("4月份各渠道共受理消费投诉类工单22件，受理量下降71.79%"):
 every number comes from the `overview` table (value, previous month, same month a year earlier);
-counts change by 上升/下降 x% (or 持平), rates by x个百分点.
+counts change by 上升/下降 x% (or 持平), rates by x个百分点. A month the drops cover in part says
+how far they reach; a month no drop covers says 暂无数据 and states no count.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import polars as pl
+from kesu.reports import labels
 from kesu.transforms import shares
+from kesu.transforms.periods import Coverage
 
 TICKET_TYPES = (("complaints_raw", "投诉"), ("opinions", "意见"), ("praises", "表扬"))
 COMPARISONS = (("previous", "较上月", "上月"), ("previous_year", "较上年同月", "上年同月"))
@@ -60,8 +63,14 @@ def _month(period: str) -> str:
     return f"{year}年{int(month)}月份"
 
 
-def paragraph(overview: pl.DataFrame, period: str) -> str:
-    """The 总体情况 paragraph from a monthly `overview` (one row per metric)."""
+def paragraph(overview: pl.DataFrame, period: str, coverage: Coverage | None = None) -> str:
+    """The 总体情况 paragraph from a monthly `overview` (one row per metric). A month the drops
+    cover up to a day says so (2025年6月份（截至6月15日）); one no drop covers states no count."""
+    if coverage is not None and coverage.empty:
+        return f"{_month(period)}{labels.NO_DATA}：本月没有任何数据批次，各项指标均无数据。"
+    month = _month(period)
+    if coverage is not None and coverage.through is not None:
+        month += f"（截至{labels.day_text(coverage.through, year=False)}）"
     rows = {r["metric"]: r for r in overview.iter_rows(named=True)}
     total: dict[str, Decimal | None] = {"value": Decimal(0)}
     for column, _lead, _name in COMPARISONS:
@@ -72,7 +81,7 @@ def paragraph(overview: pl.DataFrame, period: str) -> str:
     total["value"] = sum((rows[m]["value"] for m, _ in TICKET_TYPES), Decimal(0))
     by_type = "、".join(f"{label}{_count(rows[m]['value'])}件" for m, label in TICKET_TYPES)
     text = [
-        f"{_month(period)}各渠道共受理消费投诉类工单{_count(total['value'])}件（{by_type}），"
+        f"{month}各渠道共受理消费投诉类工单{_count(total['value'])}件（{by_type}），"
         f"受理量{_changes(total, rate=False).removeprefix('，')}。"
     ]
     for metric, label in TICKET_TYPES:
@@ -85,6 +94,9 @@ def paragraph(overview: pl.DataFrame, period: str) -> str:
     return "".join(text)
 
 
-def render(tables: dict[str, pl.DataFrame], period: str) -> str:
-    """summary.md: a heading and the 总体情况 paragraph."""
-    return f"# {_month(period)}客户之声\n\n## 总体情况\n\n{paragraph(tables['overview'], period)}\n"
+def render(tables: dict[str, pl.DataFrame], period: str, coverage: Coverage | None = None) -> str:
+    """summary.md: a heading (with the coverage note of an incomplete month, as the other
+    files' titles) and the 总体情况 paragraph; `coverage` None: the month is complete."""
+    heading = f"{_month(period)}客户之声{labels.coverage_note(coverage)}"
+    text = paragraph(tables["overview"], period, coverage)
+    return f"# {heading}\n\n## 总体情况\n\n{text}\n"

@@ -21,6 +21,7 @@ import polars as pl
 import xlsxwriter
 from kesu.reports import labels
 from kesu.reports.layout import CellKind, Column, TableView, table_view
+from kesu.transforms.periods import Coverage
 from xlsxwriter.worksheet import Worksheet
 
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
@@ -176,10 +177,10 @@ def print_setup(sheet: Worksheet, note: str | None = None) -> None:
 
 
 def write_workbook(tables: dict[str, pl.DataFrame], path: Path, kind: str, period: str,
-                   through: str | None = None, note: str | None = None) -> Path:  # fmt: skip
-    """One sheet per table, in report order; `note` (how shares were rounded) under every
-    table of shares."""
-    heading = labels.period_title(kind, period, through)
+                   coverage: Coverage | None = None, note: str | None = None) -> Path:  # fmt: skip
+    """One sheet per table, in report order, titled with the period and (if incomplete) its
+    coverage; `note` (how shares were rounded) under every table of shares."""
+    heading = labels.period_title(kind, period, coverage)
     book = safe_workbook(path, heading)
     fmt = _Formats(book)
     used: set[str] = set()

@@ -104,8 +104,16 @@ class Coverage:
 
     @property
     def through(self) -> date | None:
-        """The day an incomplete period's data reaches (its titles say 数据截至 …)."""
+        """The day the data of a period covered in part reaches (its titles say 数据截至 …);
+        None when the period is complete, and also when no drop covers it (see `empty`)."""
         return None if self.complete else self.last_drop
+
+    @property
+    def empty(self) -> bool:
+        """No drop in the period at all (a report of it is written only with --allow-empty).
+        Such a period is not complete either, and it has no day its data reaches: its titles
+        say 暂无数据, never 数据截至 a day."""
+        return self.last_drop is None
 
     def as_dict(self) -> dict[str, str | bool | None]:
         first, last = self.first_drop, self.last_drop

@@ -245,6 +245,33 @@ def test_a_period_without_any_drop_is_refused_unless_allowed(warehouse, tmp_path
     assert metric(folder, "complaints") == 0
 
 
+def test_a_year_no_drop_covers_is_never_disclosed_as_a_whole_year(warehouse, tmp_path):
+    # --allow-empty for 2024 (the drops are of 2025): no day to name, so 暂无数据 everywhere
+    folder = Path(run_report(warehouse, tmp_path, "annual", "2024", allow_empty=True)["folder"])
+    record = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert record["coverage"] == {"first_drop": None, "last_drop": None, "complete": False}
+    text = (folder / "disclosure.md").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# 2024年度（暂无数据）消费投诉情况"
+    assert "说明如下：暂无数据覆盖本期" in text
+    assert "全年" not in text and "数据截至" not in text and "共受理" not in text
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<h1>2024年度（暂无数据）消费投诉统计报告</h1>" in page and "数据截至" not in page
+    book = openpyxl.load_workbook(folder / "report.xlsx")
+    assert book.worksheets[0].cell(1, 1).value.startswith("2024年度（暂无数据）")
+
+
+def test_a_monthly_summary_says_how_far_its_data_reaches(warehouse, tmp_path):
+    # March: drops from the 25th to the 31st only; June: none at all
+    march = Path(run_report(warehouse, tmp_path, "monthly", "2025-03")["folder"])
+    text = (march / "summary.md").read_text(encoding="utf-8")
+    assert text.startswith("# 2025年3月份客户之声（数据截至2025年3月31日）")
+    assert "2025年3月份（截至3月31日）各渠道共受理" in text
+    june = run_report(warehouse, tmp_path, "monthly", "2025-06", allow_empty=True)["folder"]
+    text = (Path(june) / "summary.md").read_text(encoding="utf-8")
+    assert text.startswith("# 2025年6月份客户之声（暂无数据）")
+    assert "共受理" not in text and "数据截至" not in text
+
+
 # --- the page in a real browser --------------------------------------------------------------
 
 

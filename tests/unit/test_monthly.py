@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from kesu.reports import summary
 from kesu.transforms import monthly, shares
-from kesu.transforms.periods import Period
+from kesu.transforms.periods import Coverage, Period
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
 from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
 
@@ -147,3 +147,28 @@ def test_the_summary_paragraph_rises_falls_and_holds():
     # a year earlier unknown: said, not invented
     text = summary.paragraph(overview(now, month, None), "2025-04")
     assert "上年同月无可比数据" in text and "较上年同月" not in text
+
+
+def test_the_summary_of_an_incomplete_month_says_how_far_its_data_reaches():
+    values = {"complaints_raw": 2, "opinions": 1, "praises": 0, "regulator_transferred": 0,
+              "responsible": 1, "close_rate": D("50.00")}  # fmt: skip
+    table = overview(values, values, values)
+    half = Coverage(dt.date(2025, 4, 1), dt.date(2025, 4, 15), complete=False)
+    text = summary.render({"overview": table}, "2025-04", half)
+    assert text.startswith("# 2025年4月份客户之声（数据截至2025年4月15日）\n")
+    assert "2025年4月份（截至4月15日）各渠道共受理消费投诉类工单3件" in text
+    whole = Coverage(dt.date(2025, 4, 1), dt.date(2025, 4, 30), complete=True)
+    assert summary.render({"overview": table}, "2025-04", whole).startswith(
+        "# 2025年4月份客户之声\n"
+    )
+
+
+def test_the_summary_of_a_month_no_drop_covers_states_no_count():
+    values = dict.fromkeys(("complaints_raw", "opinions", "praises", "regulator_transferred",
+                            "responsible"), 0) | {"close_rate": None}  # fmt: skip
+    table = overview(values, values, None)
+    text = summary.render({"overview": table}, "2024-06", Coverage(None, None, complete=False))
+    assert text == (
+        "# 2024年6月份客户之声（暂无数据）\n\n## 总体情况\n\n"
+        "2024年6月份暂无数据：本月没有任何数据批次，各项指标均无数据。\n"
+    )

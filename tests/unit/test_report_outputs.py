@@ -15,6 +15,7 @@ import openpyxl
 import polars as pl
 import pytest
 from kesu.reports import charts, disclosure, files, html, labels, output, xlsx
+from kesu.transforms.periods import Coverage
 from kesu.transforms.shares import with_shares
 from kesu.warehouse import Warehouse
 from kesu.warehouse.publish import publish_partition
@@ -359,6 +360,20 @@ def test_html_marks_an_empty_table():
     empty = literal_tables()["by_region"].clear()
     page = html.render({"by_region": empty}, "quarterly", "2025Q3", "2025-09-30", {})
     assert "本期无数据" in page and "2025年第三季度" in page
+
+
+def test_html_of_a_period_no_drop_covers_says_so_in_its_title():
+    empty = literal_tables()["by_region"].clear()
+    no_drop = Coverage(None, None, complete=False)
+    page = html.render({"by_region": empty}, "annual", "2024", "2025-07-01", {}, no_drop)
+    assert "<title>2024年度（暂无数据）消费投诉统计报告</title>" in page
+    assert "<h1>2024年度（暂无数据）消费投诉统计报告</h1>" in page
+    assert "暂无数据覆盖本期：截至 2025-07-01 的数据批次均不在本期内" in page
+    assert "数据截至" not in page
+    partial = Coverage(date(2024, 1, 1), date(2024, 6, 30), complete=False)
+    page = html.render({"by_region": empty}, "annual", "2024", "2024-06-30", {}, partial)
+    assert "<h1>2024年度（数据截至2024年6月30日）消费投诉统计报告</h1>" in page
+    assert "暂无数据" not in page
 
 
 # --- disclosure.md -------------------------------------------------------------------------

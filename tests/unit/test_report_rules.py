@@ -12,7 +12,7 @@ import pytest
 from kesu.reports import disclosure, xlsx
 from kesu.reports.labels import period_title
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
-from kesu.transforms.periods import Period, coverage
+from kesu.transforms.periods import Coverage, Period, coverage
 from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
 from kesu.transforms.staging import StagingContext, stage
 from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
@@ -289,11 +289,24 @@ def test_coverage_of_a_period(drops, period, as_of, expect):
     first, last, complete = expect
     assert found.as_dict() == {"first_drop": first, "last_drop": last, "complete": complete}
     assert found.through == (None if complete else found.last_drop)
+    assert found.empty == (last is None)
+
+
+HALF_YEAR = Coverage(dt.date(2025, 1, 1), dt.date(2025, 6, 30), complete=False)
+NO_DROP = Coverage(None, None, complete=False)  # --allow-empty: no drop in the period at all
 
 
 def test_titles_of_an_incomplete_period_say_how_far_the_data_reaches():
-    assert period_title("annual", "2025", "2025-06-30") == "2025年度（数据截至2025年6月30日）"
+    assert period_title("annual", "2025", HALF_YEAR) == "2025年度（数据截至2025年6月30日）"
     assert period_title("quarterly", "2025Q3", None) == "2025年第三季度"
+    whole = Coverage(dt.date(2025, 7, 1), dt.date(2025, 9, 30), complete=True)
+    assert period_title("quarterly", "2025Q3", whole) == "2025年第三季度"
+
+
+def test_titles_of_a_period_no_drop_covers_say_there_is_no_data():
+    # not complete, and no day its data reaches: neither the bare title nor 数据截至 a day
+    assert period_title("annual", "2024", NO_DROP) == "2024年度（暂无数据）"
+    assert period_title("monthly", "2024-06", NO_DROP) == "2024年6月（暂无数据）"
 
 
 def test_the_trend_chart_stops_at_the_month_of_the_last_drop():
@@ -301,8 +314,9 @@ def test_the_trend_chart_stops_at_the_month_of_the_last_drop():
 
     trend = pl.DataFrame({"month": [f"2025-{m:02d}" for m in range(1, 13)],
                           "complaints": [5] * 6 + [0] * 6})  # fmt: skip
-    assert known_months(trend, "2025-06-30")["month"].to_list()[-1] == "2025-06"
-    assert known_months(trend, "2025-07-01").height == 7  # July has begun: drawn so far
+    assert known_months(trend, dt.date(2025, 6, 30))["month"].to_list()[-1] == "2025-06"
+    assert known_months(trend, dt.date(2025, 7, 1)).height == 7  # July has begun: drawn so far
+    assert known_months(trend, None).height == 0  # no drop: no month is known
 
 
 def test_a_partial_year_disclosure_never_says_whole_year():
@@ -312,11 +326,30 @@ def test_a_partial_year_disclosure_never_says_whole_year():
     )
     kpis = pl.DataFrame({"metric": ["calls"], "value": [D(1200)]})
     text = disclosure.render({"overview": overview, "hotline_kpis": kpis}, "2025", 2,
-                             through="2025-06-30")  # fmt: skip
+                             coverage=HALF_YEAR)  # fmt: skip
     assert "全年" not in text
     assert "2025年1月1日至6月30日，本行共受理消费投诉" in text
+    assert "本行客服热线截至6月30日受理来电1,200通" in text
     full = disclosure.render({"overview": overview, "hotline_kpis": kpis}, "2025", 2)
     assert "2025年，本行共受理消费投诉" in full and "全年" in full
+
+
+def test_a_year_no_drop_covers_is_disclosed_as_without_data():
+    # the tables of such a year hold zeros (--allow-empty): they are not counts to publish
+    overview = pl.DataFrame(
+        {"metric": ["complaints"], "value": [D(0)], "previous": [D(199)], "change_pct": [None]},
+        schema_overrides={"previous": pl.Decimal(20, 2), "change_pct": pl.Decimal(20, 2)},
+    )
+    kpis = pl.DataFrame({"metric": ["calls"], "value": [D(0)]})
+    tables = {"overview": overview, "hotline_kpis": kpis}
+    text = disclosure.render(tables, "2024", 2, coverage=NO_DROP, settings={"date": "2025年7月1日"})
+    lines = [line for line in text.splitlines() if line]
+    assert lines[0] == "# 2024年度（暂无数据）消费投诉情况"
+    assert lines[1] == (
+        "根据《银行业保险业消费投诉处理管理办法》有关规定，现将本行2024年度消费投诉情况说明如下："
+        "暂无数据覆盖本期，尚无可披露的投诉及客服热线数据。"
+    )
+    assert lines[2:] == ["特此公告。", "本行", "2025年7月1日"]
 
 
 # --- 5. regions --------------------------------------------------------------------------------

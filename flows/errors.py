@@ -34,7 +34,7 @@ def one_line(exc: BaseException) -> tuple[str, int]:
         if isinstance(cause, OSError) and cause.errno is not None:
             return _os_error(cause), FAILED
     name = type(exc).__name__
-    if name == "DropBusy":  # another run holds the drop: try again later
+    if name in ("DropBusy", "WarehouseBusy"):  # another run is live: try again later
         return str(exc), USAGE
     if name == "BackfillFailed":
         return str(exc), FAILED

@@ -4,7 +4,12 @@ a warehouse written before the tables were Delta tables.
 `maintain` may run while drops are ingested: compaction commits like any writer (a conflict
 with a publish of the same drop fails the compaction of that table, which the next run redoes),
 and vacuum deletes only files that no version younger than the retention still reads, and files
-no commit names (what a killed publish wrote) once they are older than the retention.
+no commit names (what a killed publish wrote) once they are older than the retention. A publish
+writes its data file before the commit that names it, so a retention shorter than a publish
+could delete a file about to be committed: under `SAFE_RETENTION_DAYS` (vacuum_days 0) `maintain`
+runs only while no other run is live, holding new ones off (`locks.idle`), and is refused
+otherwise, and always on an object store (runs on other machines take no local lock). Vacuum
+commits only when a file is there to delete: re-running it finds the same tombstones again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from deltalake import DeltaTable, Field, Schema, convert_to_deltalake
 from deltalake.schema import PrimitiveType
-from kesu.warehouse import paths, tables
+from kesu.warehouse import locks, paths, tables
 
 if TYPE_CHECKING:
     from kesu.warehouse.warehouse import Warehouse
@@ -33,29 +38,75 @@ class Maintained:
     checkpoint: bool
 
 
+# A retention at least this long never reaches a file a publish has written and not committed
+# yet (a publish takes seconds to minutes): `maintain` runs beside live runs. Shorter: alone.
+SAFE_RETENTION_DAYS = 1
+
+
 def maintain(wh: Warehouse, vacuum_days: int) -> list[Maintained]:
     """Compact, checkpoint and vacuum every table of the warehouse that exists."""
     if vacuum_days < 0:
         raise ValueError(f"vacuum retention must be 0 or more days, not {vacuum_days}")
+    if vacuum_days >= SAFE_RETENTION_DAYS:
+        return _maintain_all(wh, vacuum_days)
+    if wh.remote:
+        raise ValueError(
+            f"{wh}: a vacuum retention of {vacuum_days} days could delete a file a publish on "
+            f"another machine is about to commit; keep {SAFE_RETENTION_DAYS} day or more"
+        )
+    with locks.idle(wh) as idle:  # held to the end: a run that starts meanwhile waits
+        if not idle:
+            raise locks.WarehouseBusy(
+                f"a vacuum retention of {vacuum_days} days could delete a file a live run is "
+                f"about to commit, so it runs only while no other kesu run is live (one holds "
+                f"{wh.state.path(paths.LOCK)}): run it again later, or keep "
+                f"{SAFE_RETENTION_DAYS} day or more"
+            )
+        return _maintain_all(wh, vacuum_days)
+
+
+def _maintain_all(wh: Warehouse, vacuum_days: int) -> list[Maintained]:
     done = []
     for table in paths.TABLE_DIRS:
         current = tables.open_table(wh, table)
-        if current is None:
-            continue
-        if _lacks_properties(current):  # a table created before kesu set them
-            current.alter.set_table_properties(tables.TABLE_PROPERTIES)
-        metrics = current.optimize.compact()
-        current.create_checkpoint()
-        deleted = current.vacuum(
+        if current is not None:
+            done.append(_maintain(wh, table, current, vacuum_days))
+    return done
+
+
+def _maintain(wh: Warehouse, table: str, current: DeltaTable, vacuum_days: int) -> Maintained:
+    if _lacks_properties(current):  # a table created before kesu set them
+        current.alter.set_table_properties(tables.TABLE_PROPERTIES)
+    metrics = current.optimize.compact()  # commits only when it rewrote files
+    current.create_checkpoint()
+    vacuumed = _vacuum(wh, table, current, vacuum_days)
+    current.cleanup_metadata()  # log files older than the log retention (30 days)
+    removed = int(metrics.get("numFilesRemoved", 0))
+    return Maintained(table, current.version(), removed, vacuumed, True)
+
+
+def _vacuum(wh: Warehouse, table: str, current: DeltaTable, vacuum_days: int) -> int:
+    """Delete what no version younger than the retention reads; returns how many files went.
+
+    delta-rs lists a replaced file as long as the log keeps its tombstone (a week), deleted or
+    not, and a vacuum that lists any file commits twice (its start and its end): so the files
+    are looked for first, and a vacuum with none there to delete is not run.
+    """
+
+    def vacuum(dry_run: bool) -> list[str]:
+        return current.vacuum(
             retention_hours=vacuum_days * 24,
-            dry_run=False,
+            dry_run=dry_run,
             enforce_retention_duration=False,  # the retention is kesu's setting, not Delta's
             full=True,  # also the files a killed publish wrote and no commit names
         )
-        current.cleanup_metadata()  # log files older than the log retention (30 days)
-        removed = int(metrics.get("numFilesRemoved", 0))
-        done.append(Maintained(table, current.version(), removed, len(deleted), True))
-    return done
+
+    key = paths.table_key(table)
+    there = [name for name in vacuum(dry_run=True) if wh.store.exists(f"{key}/{name}")]
+    if not there:
+        return 0
+    vacuum(dry_run=False)
+    return sum(not wh.store.exists(f"{key}/{name}") for name in there)
 
 
 def _lacks_properties(table: DeltaTable) -> bool:

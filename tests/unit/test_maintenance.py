@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from kesu.warehouse import Warehouse, paths
+from kesu.warehouse import Warehouse, locks, paths
 from kesu.warehouse.maintenance import maintain, migrate
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.quarantine import read_quarantine
@@ -139,3 +140,96 @@ def test_maintain_sets_the_checkpoint_interval_on_a_table_created_without_it(
 def test_maintain_refuses_a_negative_retention(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="0 or more"):
         maintain(Warehouse.at(tmp_path), vacuum_days=-1)
+
+
+def test_a_short_retention_never_deletes_the_file_a_live_publish_is_about_to_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `kesu maintain --vacuum-days 0` run exactly between a publish's file write and its commit
+    # (a real race of two processes hit it after 49 publishes): the commit named a deleted file
+    wh, day = Warehouse.at(tmp_path), DAYS[0]
+    publish_partition(
+        wh, "stg_complaints", paths.partition_key(day), {"part-a.parquet": frame("a")}
+    )
+    real, refused = DeltaTable.create_write_transaction, []
+
+    def maintain_before_the_commit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            maintain(wh, vacuum_days=0)
+        except locks.WarehouseBusy as exc:
+            refused.append(str(exc))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", maintain_before_the_commit)
+    with locks.live_run(wh):  # as every ingest and backfill holds it
+        publish_partition(
+            wh, "stg_complaints", paths.partition_key(day), {"part-a.parquet": frame("b")}
+        )
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", real)
+    assert refused and "no other kesu run is live" in refused[0]
+    live = DeltaTable(str(tmp_path / "stg_complaints"))
+    assert all(Path(uri).is_file() for uri in live.file_uris())
+    assert pl.read_delta(str(tmp_path / "stg_complaints"))["complaint_id"].to_list() == ["b"]
+
+
+def test_a_run_that_starts_during_a_short_retention_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh = Warehouse.at(tmp_path)
+    publish_partition(
+        wh, "stg_complaints", paths.partition_key(DAYS[0]), {"part-a.parquet": frame("a")}
+    )
+    entered = threading.Event()
+
+    def a_run_starts() -> None:
+        with locks.live_run(wh):
+            entered.set()
+
+    real = DeltaTable.create_checkpoint
+    seen = []
+
+    def a_run_starts_midway(self):  # type: ignore[no-untyped-def]
+        starting = threading.Thread(target=a_run_starts)
+        starting.start()
+        seen.append(entered.wait(0.5))  # the run's live_run waits behind maintain's lock
+        real(self)
+        return starting
+
+    monkeypatch.setattr(DeltaTable, "create_checkpoint", a_run_starts_midway)
+    maintain(wh, vacuum_days=0)
+    assert seen == [False]
+    assert entered.wait(5)  # and goes on once maintain is done
+
+
+def test_the_default_retention_runs_beside_a_live_run(tmp_path: Path) -> None:
+    wh = Warehouse.at(tmp_path)
+    publish_partition(
+        wh, "stg_complaints", paths.partition_key(DAYS[0]), {"part-a.parquet": frame("a")}
+    )
+    with locks.live_run(wh):
+        assert [m.table for m in maintain(wh, vacuum_days=7)] == ["stg_complaints"]
+        with pytest.raises(locks.WarehouseBusy, match="run it again later"):
+            maintain(wh, vacuum_days=0)
+
+
+def test_a_short_retention_is_refused_on_an_object_store() -> None:
+    with pytest.raises(ValueError, match="on another machine"):
+        maintain(Warehouse.at("s3://bucket/wh"), vacuum_days=0)
+
+
+def test_maintain_counts_the_files_it_deleted_and_commits_nothing_when_none_is_left(
+    tmp_path: Path,
+) -> None:
+    wh, table = Warehouse.at(tmp_path), "stg_complaints"
+    for n in range(3):  # two corrections of one drop: two replaced files
+        publish_partition(
+            wh, table, paths.partition_key(DAYS[0]), {"part-a.parquet": frame(f"c{n}")}
+        )
+    log = tmp_path / table / "_delta_log"
+    (first,) = maintain(wh, vacuum_days=0)
+    assert first.files_vacuumed == 2
+    commits = sorted(log.glob("*.json"))
+    (again,) = maintain(wh, vacuum_days=0)  # the replaced files' tombstones are still in the log
+    assert (again.files_vacuumed, again.version) == (0, first.version)
+    assert sorted(log.glob("*.json")) == commits  # no vacuum start/end commits for nothing
+    assert pl.read_delta(str(tmp_path / table))["complaint_id"].to_list() == ["c2"]

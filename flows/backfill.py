@@ -48,6 +48,7 @@ from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_records import BackfillRun, IngestRun
 from kesu.transforms.run_summary import backfill_summary, drop_entry
 from kesu.warehouse import ledger, locks
+from kesu.warehouse.maintenance import refuse_unmigrated
 from kesu.warehouse.publish import recover
 from kesu.warehouse.warehouse import Warehouse
 from prefect import flow, get_run_logger, task
@@ -144,6 +145,7 @@ def backfill(
     logger = get_run_logger()
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
     wh = settings.warehouse_store()
+    refuse_unmigrated(wh)  # served runs have no command's preflight
     days = drop_dates(start, end)
     runs: dict[date, IngestRun] = {}
     for fixed in recover(wh):  # now, while no drop of this backfill is live yet

@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
     if not address:  # on a cluster the landing zone and the key are the workers' (cluster.py)
         preflight.for_ingest(settings)  # before Prefect starts
+    else:
+        preflight.warehouse_migrated(settings)
     terminal = Terminal()
     finished: list[DropDone] = []
     failure = None

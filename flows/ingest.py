@@ -16,6 +16,7 @@ from kesu.flows.config import load_settings
 from kesu.flows.drop import LOCK_TIMEOUT_SECONDS, STAGES, ingest_drop
 from kesu.flows.schedule import previous_drop_date
 from kesu.transforms.run_records import FeedRecord, IngestRun
+from kesu.warehouse.maintenance import refuse_unmigrated
 from prefect import flow, get_run_logger
 from prefect.artifacts import TableArtifact
 from prefect.runtime import flow_run
@@ -74,6 +75,7 @@ def nightly(
         drop_date = previous_drop_date(flow_run.scheduled_start_time)
         logger.info("no drop_date given: %s, the day before the scheduled start", drop_date)
     settings = load_settings(landing=landing_dir, warehouse=warehouse_dir, config=config_file)
+    refuse_unmigrated(settings.warehouse_store())  # served runs have no command's preflight
     run = ingest_drop(settings, drop_date, feeds, force, lock_timeout, logger)
     ingest_artifact(drop_date, run.feeds)
     declare_ingest(settings, run)

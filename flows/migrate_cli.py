@@ -29,7 +29,8 @@ def add_parsers(subparsers: Any) -> None:
         "--vacuum-days",
         type=int,
         metavar="N",
-        help="keep what versions of the last N days read (default [warehouse] vacuum_days, 7)",
+        help="keep what versions of the last N days read (default [warehouse] vacuum_days, 7); "
+        "under 1 only while no other kesu run is live",
     )
     _where(m)
     g = subparsers.add_parser(
@@ -43,8 +44,11 @@ def add_parsers(subparsers: Any) -> None:
 
 def run_maintain(args: argparse.Namespace) -> int:
     """Run the `maintain` flow; print a line per table (Prefect's own lines stay in its logs)."""
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
     from kesu.flows.terminal import prefect_command
 
+    preflight.for_maintain(load_settings(warehouse=args.warehouse, config=args.config))
     with prefect_command("maintain", "compacting and vacuuming"):
         from kesu.flows.maintain import maintain
 
@@ -60,11 +64,13 @@ def run_maintain(args: argparse.Namespace) -> int:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
+    from kesu.flows import preflight
     from kesu.flows.config import load_settings
     from kesu.warehouse.locks import warehouse_lock
     from kesu.warehouse.maintenance import migrate
 
     settings = load_settings(warehouse=args.warehouse, config=args.config)
+    preflight.warehouse_exists(settings)  # a mistyped path is not created
     wh = settings.warehouse_store()
     with warehouse_lock(wh):  # no run may write while its tables change form
         done = migrate(wh)

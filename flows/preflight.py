@@ -27,6 +27,25 @@ def landing_exists(settings: Settings) -> None:
         raise ConfigError(f"{exc}; give --landing or KESU_LANDING") from None
 
 
+def warehouse_exists(settings: Settings) -> None:
+    """A command that only looks after the tables (`maintain`, `migrate`) needs them there: a
+    missing root is a mistyped path, which it must not create."""
+    if not settings.warehouse_store().exists():
+        raise ConfigError(f"warehouse {settings.warehouse} does not exist; give --warehouse")
+
+
+def warehouse_migrated(settings: Settings) -> None:
+    """No command may read or write a warehouse whose first-release tables `kesu migrate` has not
+    converted yet: their rows are invisible to Delta, and a vacuum would delete their files. A
+    stat or two (`kesu.warehouse.maintenance.unmigrated`), not a scan."""
+    from kesu.warehouse.maintenance import Unmigrated, refuse_unmigrated
+
+    try:
+        refuse_unmigrated(settings.warehouse_store())
+    except Unmigrated as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _header(path: Path) -> list[str]:
     try:
         with path.open("rb") as fh:
@@ -68,9 +87,17 @@ def reference_files(settings: Settings, names: tuple[str, ...] = REFERENCE_FILES
 def for_ingest(settings: Settings) -> PiiKey:
     """Landing zone, reference files and the PII key; returns the key (for the demo notice)."""
     landing_exists(settings)
+    warehouse_migrated(settings)
     reference_files(settings)
     return resolve_pii_key(settings)
 
 
 def for_report(settings: Settings) -> None:
+    """`kesu report` and `kesu watch`: a migrated warehouse and the reference files they join."""
+    warehouse_migrated(settings)
     reference_files(settings, ("branches", "codes"))
+
+
+def for_maintain(settings: Settings) -> None:
+    warehouse_exists(settings)
+    warehouse_migrated(settings)

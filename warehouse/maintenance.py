@@ -10,6 +10,9 @@ could delete a file about to be committed: under `SAFE_RETENTION_DAYS` (vacuum_d
 runs only while no other run is live, holding new ones off (`locks.idle`), and is refused
 otherwise, and always on an object store (runs on other machines take no local lock). Vacuum
 commits only when a file is there to delete: re-running it finds the same tombstones again.
+
+Both refuse a warehouse that still holds tables of the first release's folder layout
+(`unmigrated`): Delta would call their files unreferenced, so a vacuum deleted them for good.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def maintain(wh: Warehouse, vacuum_days: int) -> list[Maintained]:
     """Compact, checkpoint and vacuum every table of the warehouse that exists."""
     if vacuum_days < 0:
         raise ValueError(f"vacuum retention must be 0 or more days, not {vacuum_days}")
+    refuse_unmigrated(wh)
     if vacuum_days >= SAFE_RETENTION_DAYS:
         return _maintain_all(wh, vacuum_days)
     if wh.remote:
@@ -112,6 +116,30 @@ def _vacuum(wh: Warehouse, table: str, current: DeltaTable, vacuum_days: int) ->
 def _lacks_properties(table: DeltaTable) -> bool:
     configuration = table.metadata().configuration
     return any(configuration.get(k) != v for k, v in tables.TABLE_PROPERTIES.items())
+
+
+class Unmigrated(ValueError):
+    """The warehouse holds tables of the first release's folder layout (`unmigrated`)."""
+
+
+def unmigrated(wh: Warehouse) -> list[str]:
+    """The tables still in the first release's folder layout: their manifests
+    (``_ledger/partitions/<table>``) are there until `migrate` has made them Delta tables. A
+    local warehouse's only (an object store's old layout is re-ingested, not migrated)."""
+    store = wh.store
+    if wh.remote or not store.is_dir(f"{paths.LEDGER}/partitions"):
+        return []
+    return [t for t in paths.TABLE_DIRS if store.is_dir(paths.manifest_dir_key(t))]
+
+
+def refuse_unmigrated(wh: Warehouse) -> None:
+    """Raise `Unmigrated` (one line) while any table awaits `migrate`."""
+    waiting = unmigrated(wh)
+    if waiting:
+        raise Unmigrated(
+            f"{wh} holds tables of the first release not yet converted to Delta tables "
+            f"({', '.join(waiting)}): run kesu migrate first"
+        )
 
 
 def migrate(wh: Warehouse) -> list[str]:

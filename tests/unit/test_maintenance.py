@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 from kesu.warehouse import Warehouse, locks, paths
-from kesu.warehouse.maintenance import maintain, migrate
+from kesu.warehouse.maintenance import Unmigrated, maintain, migrate, unmigrated
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.quarantine import read_quarantine
 from kesu.warehouse.reader import partition_dates, scan_table
@@ -233,3 +233,62 @@ def test_maintain_counts_the_files_it_deleted_and_commits_nothing_when_none_is_l
     assert (again.files_vacuumed, again.version) == (0, first.version)
     assert sorted(log.glob("*.json")) == commits  # no vacuum start/end commits for nothing
     assert pl.read_delta(str(tmp_path / table))["complaint_id"].to_list() == ["c2"]
+
+
+def test_maintain_refuses_a_warehouse_not_migrated_and_deletes_nothing(old_warehouse):
+    old_files = sorted(old_warehouse.rglob("*.parquet"))
+    wh = Warehouse.at(old_warehouse)
+    # the upgrade's first night: a drop published before `kesu migrate` made a Delta log
+    rows = folder_rows(old_warehouse, "stg_complaints").filter(pl.col("drop_date") == DAYS[1])
+    publish_partition(
+        wh,
+        "stg_complaints",
+        paths.partition_key(DAYS[1]),
+        {"part-a.parquet": rows.drop("drop_date")},
+    )
+    with pytest.raises(
+        Unmigrated, match="stg_hotline, stg_complaints, quarantine/hotline.*run kesu migrate first"
+    ):
+        maintain(wh, vacuum_days=7)
+    assert set(old_files) <= set(old_warehouse.rglob("*.parquet"))
+    assert unmigrated(wh) == ["stg_hotline", "stg_complaints", "quarantine/hotline"]
+    migrate(Warehouse.at(old_warehouse))
+    assert unmigrated(Warehouse.at(old_warehouse)) == []
+
+
+COMMANDS = {
+    "ingest": ["ingest", "--date", "2025-03-04"],
+    "backfill": ["backfill", "--start", "2025-03-03", "--end", "2025-03-04"],
+    "report": ["report", "quarterly", "2025Q1"],
+    "watch": ["watch"],
+    "maintain": ["maintain"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_commands_refuse_a_warehouse_not_migrated_before_prefect_starts(
+    command, old_warehouse, tmp_path, capsys, monkeypatch
+):
+    from kesu.flows.cli import main
+
+    monkeypatch.setenv("KESU_LANDING", str(tmp_path))  # a landing zone that exists
+    before = sorted(p for p in old_warehouse.rglob("*") if p.is_file())
+    assert main([*COMMANDS[command], "--warehouse", str(old_warehouse)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"kesu {command}: {old_warehouse} holds tables of the first release not yet converted "
+        "to Delta tables (stg_hotline, stg_complaints, quarantine/hotline): run kesu migrate first"
+    )
+    assert sorted(p for p in old_warehouse.rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("command", ["maintain", "migrate"])
+def test_maintain_and_migrate_refuse_a_warehouse_that_does_not_exist(command, tmp_path, capsys):
+    from kesu.flows.cli import main
+
+    missing = tmp_path / "typo_wh"
+    assert main([command, "--warehouse", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"kesu {command}: warehouse {missing} does not exist; give --warehouse"
+    )
+    assert not missing.exists()  # migrate no longer creates it (its _kesu/lock)

@@ -126,8 +126,10 @@ def unmigrated(wh: Warehouse) -> list[str]:
     """The tables still in the first release's folder layout: their manifests
     (``_ledger/partitions/<table>``) are there until `migrate` has made them Delta tables. A
     local warehouse's only (an object store's old layout is re-ingested, not migrated)."""
+    if wh.remote:  # checked first: building an S3 store imports boto3
+        return []
     store = wh.store
-    if wh.remote or not store.is_dir(f"{paths.LEDGER}/partitions"):
+    if not store.is_dir(f"{paths.LEDGER}/partitions"):
         return []
     return [t for t in paths.TABLE_DIRS if store.is_dir(paths.manifest_dir_key(t))]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 from datetime import date
@@ -468,6 +469,7 @@ def test_output_folder_is_replaced_whole_or_not_at_all(tmp_path):
         (work / "a.txt").write_text("half")
         raise RuntimeError("crash while writing")
     assert (live / "a.txt").read_text() == "first"  # the old report, untouched
+    assert sorted(p.name for p in (tmp_path / "annual").iterdir()) == ["2025"]  # and no lock
     with output.replace_folder(tmp_path, "annual", "2025") as work:
         (work / "b.txt").write_text("second")
     assert sorted(p.name for p in live.iterdir()) == ["b.txt"]  # nothing of the old one left
@@ -506,7 +508,33 @@ def test_output_crash_between_the_two_renames_puts_the_old_report_back(tmp_path,
         assert (live / "a.txt").read_text() == "first"  # put back before the new one is built
         (work / "c.txt").write_text("third")
     assert sorted(p.name for p in live.iterdir()) == ["c.txt"]
-    assert sorted(p.name for p in (tmp_path / "annual").iterdir()) == [".2025.lock", "2025"]
+    assert sorted(p.name for p in (tmp_path / "annual").iterdir()) == ["2025"]
+
+
+def test_output_lock_file_is_there_only_while_a_run_writes(tmp_path, monkeypatch):
+    lock = tmp_path / "annual" / ".2025.lock"
+    with output.replace_folder(tmp_path, "annual", "2025"):
+        assert lock.exists()
+        with pytest.raises(output.ReportBusy), output.replace_folder(tmp_path, "annual", "2025"):
+            pass
+    assert not lock.exists()
+    # a run that opened the lock file just before its holder removed it gets the lock of a file
+    # no other run can see: it locks the file now at the name instead
+    stale = os.open(lock, os.O_RDWR | os.O_CREAT)
+    lock.unlink()
+    opened, real_open = [], os.open
+
+    def stale_first(path, flags, mode=0o777):
+        opened.append(path)
+        return stale if len(opened) == 1 else real_open(path, flags, mode)
+
+    monkeypatch.setattr(output.os, "open", stale_first)
+    with output.replace_folder(tmp_path, "annual", "2025"):
+        monkeypatch.undo()
+        assert opened[:2] == [lock, lock] and lock.exists()
+        with pytest.raises(output.ReportBusy), output.replace_folder(tmp_path, "annual", "2025"):
+            pass  # the file at the name is the one locked
+    assert not lock.exists()
 
 
 @pytest.mark.parametrize("bad", ["../x", "", "2025/..", ".hidden"])

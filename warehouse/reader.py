@@ -61,11 +61,8 @@ def scan_table(
     if current is None:
         empty = (schema or {}) | {PARTITION_COLUMN: pl.Date()}
         return pl.LazyFrame(schema=empty), []
-    listed = tables.partition_files(current)
-    window = pl.col(PARTITION_COLUMN) <= hi
-    if lo is not None:
-        window &= pl.col(PARTITION_COLUMN) >= lo
-    chosen = listed.filter(window)
+    window = _window(lo, hi)
+    chosen = tables.partition_files(current).filter(window)
     records = [
         _partition_record(table, current.version(), day, group)
         for (day,), group in chosen.group_by(PARTITION_COLUMN, maintain_order=True)
@@ -74,6 +71,30 @@ def scan_table(
     if schema is not None:
         frame = tables.conform(frame, schema)
     return frame, records
+
+
+def check_readable(wh: Warehouse, table: str, version: int, lo: date | None, hi: date) -> None:
+    """Raises `tables.VersionUnavailable` unless `scan_table` can read the table's `version`
+    over lo..hi: `kesu maintain` expires old log entries, and vacuums the files a later version
+    replaced once they are older than `[warehouse] vacuum_days` (Polars then fails on the first
+    missing file, naming only it)."""
+    current = tables.open_table(wh, table, version)
+    assert current is not None  # a version asked for: a table, or VersionUnavailable
+    chosen = tables.partition_files(current).filter(_window(lo, hi))
+    key = paths.table_key(table)
+    missing = [not wh.store.exists(f"{key}/{path}") for path in chosen["path"]]
+    gone = chosen.filter(pl.Series(missing, dtype=pl.Boolean))
+    if gone.height:
+        raise tables.VersionUnavailable(
+            f"{table} version {version} has been vacuumed: kesu maintain deleted {gone.height} "
+            f"of the {chosen.height} files it reads (drop {gone[PARTITION_COLUMN][0]}), as it "
+            "does with replaced files older than [warehouse] vacuum_days"
+        )
+
+
+def _window(lo: date | None, hi: date) -> pl.Expr:
+    window = pl.col(PARTITION_COLUMN) <= hi
+    return window if lo is None else window & (pl.col(PARTITION_COLUMN) >= lo)
 
 
 def _partition_record(table: str, version: int, day: date, files: pl.DataFrame) -> PartitionRead:

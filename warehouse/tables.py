@@ -44,7 +44,7 @@ import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, Transaction
 from kesu.warehouse import paths
 
@@ -60,6 +60,9 @@ TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 # Checkpoints after commits, as the interval says; old log files are removed by `kesu maintain`
 # alone (`cleanup_metadata`, after its log retention), never as a side effect of a publish.
 AFTER_COMMIT = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
+# Delta's own setting (and default): `kesu maintain` removes log entries older than this, and
+# with them time travel to their versions
+LOG_RETENTION = "delta.logRetentionDuration"
 _CREATING = threading.Lock()  # see `_create`
 ATTEMPTS = 5  # commits lost to concurrent writers of the same drop before giving up
 RETRY_SECONDS = 0.2
@@ -75,14 +78,45 @@ class Committed:
     files: list[tuple[str, int, int]] = field(default_factory=list)  # (path, rows, bytes) live
 
 
+class VersionUnavailable(LookupError):
+    """A version of a table that cannot be read: the table never reached it, or `kesu maintain`
+    removed it (its log entry expired, or its files were vacuumed)."""
+
+
 def open_table(wh: Warehouse, table: str, version: int | None = None) -> DeltaTable | None:
-    """The table (at `version`, default the latest), None while it was never written."""
+    """The table (at `version`, default the latest), None while it was never written.
+
+    A `version` it cannot open raises VersionUnavailable, never returns None: delta-rs reports
+    a version whose log entry `kesu maintain` expired as a table not found, and read as never
+    written, a report reproduced from a manifest's versions came out without that table's rows.
+    """
     try:
         return DeltaTable(
             wh.table_uri(table), version=version, storage_options=wh.storage_options()
         )
-    except TableNotFoundError:
+    except DeltaError as failed:
+        if version is None and isinstance(failed, TableNotFoundError):
+            return None
+        why = None if version is None else _unavailable(wh, table, version)
+        if why is None:  # not a version gone: what delta-rs says is best
+            raise
+        raise VersionUnavailable(why) from None
+
+
+def _unavailable(wh: Warehouse, table: str, version: int) -> str | None:
+    """Why the table's `version` cannot be opened, None if its log entry is there."""
+    latest = open_table(wh, table)
+    if latest is None:
+        return f"{table} has no version {version}: there is no such table in {wh}"
+    if version > latest.version():
+        return f"{table} has no version {version}: its latest is {latest.version()} in {wh}"
+    if wh.store.exists(f"{paths.table_key(table)}/_delta_log/{version:020d}.json"):
         return None
+    kept = latest.metadata().configuration.get(LOG_RETENTION, "interval 30 days")
+    return (
+        f"{table} version {version} is no longer in the table's log: kesu maintain keeps "
+        f"{kept.removeprefix('interval ')} of it"
+    )
 
 
 class _KeptTables:

@@ -10,14 +10,13 @@ reference files) are gathered beside the two tasks, as the manifest records exac
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from kesu.flows import reproduction
 from kesu.flows.assets import declare_report
 from kesu.flows.config import Settings, load_settings
 from kesu.reports import charts, files, manifest, output
@@ -41,6 +40,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from kesu import reports
+from kesu import version as kesu_version
 
 PREVIEW_TABLES = ("overview", "by_business_category", "by_cause", "hotline_kpis")
 # held_updates reads it; its version is recorded too
@@ -53,16 +53,10 @@ INPUT_TABLES = {
 }
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _reference(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
-    """Branches (canonical column names) and JR/T 0169 codes, with what the manifest records."""
-    used = {}
-    for name in ("branches", "codes"):
-        path = settings.reference_path(name)
-        used[name] = {"path": str(path), "sha256": sha256_of(path)}
+    """Branches (canonical column names) and JR/T 0169 codes, with what the manifest records of
+    every reference file read."""
+    used: dict[str, Any] = reproduction.reference_files(settings)
     # as text: branch codes such as 0101 keep their leading zero
     branches = pl.read_csv(settings.reference_path("branches"), infer_schema=False)
     codes = pl.read_csv(
@@ -84,14 +78,13 @@ def report_inputs(
     latest = _latest_versions(settings)
     # a manifest from before the held table's version was recorded: that table as it is now
     used = latest if versions is None else {HELD_TABLE: latest[HELD_TABLE]} | versions
-    wh = settings.warehouse_store()
+    wh, windows = settings.warehouse_store(), read_windows(p, as_of)
     for field, table in INPUT_TABLES.items():
-        lo, hi = drop_window(table, p, as_of)
         version = used.get(table)
         if version is None:  # the table did not exist yet: read it as never loaded
             frames[field], read = scan_table(wh, table, None, date.min)
         else:
-            frames[field], read = scan_table(wh, table, lo, min(hi, as_of), version)
+            frames[field], read = scan_table(wh, table, *windows[table], version)
         partitions += read
     branches, codes, reference = _reference(settings)
     label_map = pl.read_csv(settings.reference_path("label_map"), infer_schema=False)
@@ -102,11 +95,19 @@ def report_inputs(
     path = settings.reference_path("denominators")
     if path.is_file():  # a bank without the file gets no per-outlet / per-customer rates
         denominators = pl.read_csv(path, infer_schema=False)
-        reference["denominators"] = {"path": str(path), "sha256": sha256_of(path)}
     reference["table_versions"] = dict(used)
     inputs = ReportInputs(branches=branches, codes=codes, held=held, labels=labels,
                           denominators=denominators, **frames)  # fmt: skip
     return inputs, partitions, reference
+
+
+def read_windows(p: Period, as_of: date) -> dict[str, tuple[date | None, date]]:
+    """The first and last drop read of each input table (first None: from its first drop)."""
+    windows: dict[str, tuple[date | None, date]] = {}
+    for table in INPUT_TABLES.values():
+        lo, hi = drop_window(table, p, as_of)
+        windows[table] = (lo, min(hi, as_of))
+    return windows | {HELD_TABLE: (None, as_of)}
 
 
 def _held_complaints(
@@ -170,18 +171,29 @@ def _latest_versions(settings: Settings) -> dict[str, int | None]:
     return {t: table_version(wh, t) for t in (*INPUT_TABLES.values(), HELD_TABLE)}
 
 
-def reproduction(path: str | Path) -> dict[str, Any]:
-    """kind, period, as_of and the input tables' versions recorded in a report's manifest."""
-    record = json.loads(Path(path).read_text(encoding="utf-8"))
-    versions = record.get("table_versions")
-    if not isinstance(versions, dict):
-        raise ValueError(f"{path}: no table_versions (written before kesu recorded them)")
-    return {
-        "kind": record["kind"],
-        "period": record["period"],
-        "as_of": date.fromisoformat(record["as_of"]),
-        "versions": versions,
-    }
+def reproducing(
+    settings: Settings, kind: str, period: str, manifest: str | Path
+) -> tuple[Settings, reproduction.Reproduction, list[str]]:
+    """The report `manifest` describes: the settings to rebuild it with (those it recorded),
+    what it recorded, and the warnings to give. Raises NotReproducible, before anything is
+    written, for what would make the rebuilt report differ (flows.reproduction)."""
+    then = reproduction.read_manifest(manifest)
+    if (then.kind, then.period) != (kind, Period.parse(kind, period).label):
+        raise ValueError(f"{manifest} is the {then.kind} report {then.period}")
+    settings, differs = reproduction.recorded_settings(settings, then)
+    reproduction.check(settings, then, read_windows(Period.parse(kind, period), then.as_of))
+    warnings = []
+    if differs:
+        kept = "; ".join(differs)
+        warnings.append(
+            f"reproducing with the configuration the manifest recorded instead of today's: {kept}"
+        )
+    if then.kesu_version != kesu_version():
+        warnings.append(
+            f"the report was built by kesu {then.kesu_version}, this is kesu {kesu_version()}: "
+            "its tables may differ where the report rules changed since"
+        )
+    return settings, then, warnings
 
 
 @task(name="read-and-build", cache_policy=NO_CACHE)
@@ -294,10 +306,10 @@ def report(
     label = Period.parse(kind, period).label
     versions = None
     if reproduce is not None:
-        then = reproduction(reproduce)
-        if (then["kind"], then["period"]) != (kind, label):
-            raise ValueError(f"{reproduce} is the {then['kind']} report {then['period']}")
-        as_of, versions = then["as_of"], then["versions"]
+        settings, then, warnings = reproducing(settings, kind, label, reproduce)
+        for warning in warnings:
+            logger.warning("%s", warning)
+        as_of, versions = then.as_of, then.versions
         logger.info("reproducing %s as of %s from table versions %s", reproduce, as_of, versions)
     if as_of is None:
         as_of = latest_drop(settings.warehouse_store())

@@ -11,6 +11,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kesu.flows.config import load_settings
+from kesu.flows.reproduction import (
+    NotReproducible,
+    Reproduction,
+    check,
+    recorded_settings,
+    reference_files,
+)
 from kesu.warehouse import Warehouse
 from kesu.warehouse.maintenance import maintain
 from kesu.warehouse.publish import publish_partition
@@ -81,3 +89,48 @@ def test_a_version_whose_files_maintain_vacuumed_is_refused_for_the_drops_read(w
         scan_table(wh, TABLE, None, LAST, version=3)[0].collect()
     check_readable(wh, TABLE, 3, LAST, LAST)  # the drops a report reads are what matters
     assert scan_table(wh, TABLE, LAST, LAST, version=3)[0].collect().height == 3
+
+
+def recorded(**report) -> Reproduction:
+    settings = load_settings(warehouse="wh")
+    configuration = settings.values | {"reference_files": reference_files(settings)}
+    configuration = configuration | {"report": configuration["report"] | report}
+    return Reproduction("quarterly", "2025Q1", LAST, {TABLE: 3}, configuration, "0.1.0")
+
+
+def test_the_manifest_s_report_settings_are_applied_and_today_s_named(tmp_path):
+    toml = tmp_path / "kesu.toml"
+    toml.write_text(
+        '[report]\nrounding = "largest_remainder"\ndecimals = 1\n[sla]\nmax_days = 90\n'
+    )
+    today = load_settings(warehouse="wh", config=str(toml))
+    applied, differs = recorded_settings(today, recorded())
+    assert applied.values["report"]["rounding"] == "half_up"
+    assert applied.values["report"]["decimals"] == 2
+    assert applied.values["sla"]["max_days"] == 60
+    assert differs == [
+        "[report] rounding = 'half_up' (today 'largest_remainder')",
+        "[report] decimals = 2 (today 1)",
+        "[sla] max_days = 60 (today 90)",
+    ]
+    assert applied.values["warehouse"] == today.values["warehouse"]  # not a report setting
+    assert recorded_settings(load_settings(warehouse="wh"), recorded())[1] == []
+
+
+def test_a_recorded_setting_this_kesu_cannot_apply_is_refused_by_name():
+    with pytest.raises(NotReproducible, match=r"\[report\] colours are unknown to kesu"):
+        recorded_settings(load_settings(warehouse="wh"), recorded(colours="red"))
+    with pytest.raises(NotReproducible, match=r"\[report\] decimals must be 0 to 4"):
+        recorded_settings(load_settings(warehouse="wh"), recorded(decimals=7))
+
+
+def test_a_reference_file_changed_since_is_refused_by_name(wh, tmp_path):
+    then = recorded()
+    settings = load_settings(warehouse=str(wh))
+    check(settings, then, {TABLE: (None, LAST)})  # the same files: reproducible
+    branches = tmp_path / "branches.csv"
+    branches.write_bytes(settings.reference_path("branches").read_bytes() + b"9999,new,,\n")
+    toml = tmp_path / "kesu.toml"
+    toml.write_text(f'[reference]\nbranches = "{branches}"\n')
+    with pytest.raises(NotReproducible, match=f"reference file.s. branches .{branches}. differ"):
+        check(load_settings(warehouse=str(wh), config=str(toml)), then, {TABLE: (None, LAST)})

@@ -27,9 +27,7 @@ from kesu.flows.staging_inputs import staging_context
 from kesu.transforms import drop_rows, parsing
 from kesu.transforms.columns import MULTILINE_HEADERS, STAGED_TABLE
 from kesu.transforms.file_names import shown_name, stored_name, stored_names
-from kesu.transforms.personal_data import (
-    mask_message,
-)
+from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_records import FileOutcome, RawInput, to_jsonable
 from kesu.transforms.staging import StagedFile, StagingContext, check_headers, stage
 from kesu.warehouse import landing, paths, scratch

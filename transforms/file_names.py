@@ -13,18 +13,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import polars as pl
-from kesu.transforms.personal_data import (
-    mask_message,
-    mask_personal_data,
-    masked_file_name,
-    printable_name,
-)
+from kesu.transforms.personal_data import mask_personal_data, masked_file_name, printable_name
 
 
 def shown_name(name: str) -> str:
     """A landing zone name that has no checksum to tell it apart (a file kesu did not read, a
     folder), as the run's record and output show it: on one line, personal data masked."""
-    return mask_message(printable_name(name))
+    return shown_names([name])[0]
 
 
 def shown_names(names: Iterable[str]) -> list[str]:

@@ -5,6 +5,7 @@
   without looking for loops, reserves each sheet's claimed size and allocates the rectangle its
   cells span: a 5 KB file could make it grow without end, or ask for 200 GB and abort the process.
   So every chain it will follow must end, and no sheet may claim or span more than `MAX_CELLS`;
+  nor may a record it reads a few bytes of unchecked be cut short (it panics, `_LEAST`);
 - on which row of the first sheet the header stands (the reader starts at the first row and the
   first column holding a cell: rows and columns before them are skipped);
 - which number cells of the first sheet hold 16 or more digits (Excel keeps 15).
@@ -41,11 +42,25 @@ _MAX_DIFAT_CAPACITY = 1 << 26
 _EOF, _BOF, _BOUNDSHEET, _SST, _DIMENSIONS = 0x000A, 0x0809, 0x0085, 0x00FC, 0x0200
 _NUMBER, _LABEL, _RSTRING, _BOOLERR, _STRING = 0x0203, 0x0204, 0x00D6, 0x0205, 0x0207
 _RK, _LABELSST, _MULRK, _FORMULA = 0x027E, 0x00FD, 0x00BD, 0x0006
+_MERGECELLS = 0x00E5
 _HEADER = struct.Struct("<HH")
 _MARKERS = frozenset((_BOF, _EOF))
 _COLUMNS = 256  # an .xls holds columns A to IV
 # 16 or more digits before the point: more than the 15 significant digits Excel keeps
 _LONG = 1e15
+# The workbook's records whose first bytes the reader reads without checking that the record
+# holds them (calamine 0.36: `r.data[4]`, `read_u16(r.data)`): one cut short makes it panic, and
+# Rust prints the panic on stderr before kesu can say anything. The fewest bytes each must hold,
+# and what it is, for the message.
+_LEAST = {
+    _BOF: (2, "beginning-of-stream"),
+    0x002F: (2, "password"),  # FILEPASS
+    0x0042: (2, "code page"),  # CODEPAGE
+    0x0022: (2, "date system"),  # DATEMODE
+    _BOUNDSHEET: (6, "sheet list"),  # its offset, state and type before the name
+    0x0017: (2, "sheet reference"),  # EXTERNSHEET
+}
+_LBL = 0x0018  # a defined name: 14 bytes, then the name, then its formula (sized in the record)
 
 
 @dataclass
@@ -187,10 +202,24 @@ class _Workbook:
         self.walked = 0  # bytes of the sheets' records walked so far
         for at in self._records(0, nested=False).tolist():
             kind, size = _HEADER.unpack_from(stream, at)
-            if kind == _BOUNDSHEET and size >= 4:
+            self._check_size(kind, size, at + 4)
+            if kind == _BOUNDSHEET:
                 self.sheets.append(_u32(stream, at + 4))
             elif kind == _SST and size >= 8:
                 self.strings = _u32(stream, at + 8)  # the distinct strings' count
+
+    def _check_size(self, kind: int, size: int, at: int) -> None:
+        """Refuse a workbook record the reader would read past the end of (`_LEAST`)."""
+        if kind in _LEAST and size < _LEAST[kind][0]:
+            self._cut_short(kind)
+        # a defined name: its name's length at 3, its formula's at 4; the name from 14 on
+        if kind == _LBL and (
+            size < 6 or size < 15 + self.stream[at + 3] or size < _u16(self.stream, at + 4)
+        ):
+            _refuse(self.name, "its defined-name record is cut short")
+
+    def _cut_short(self, kind: int) -> NoReturn:
+        _refuse(self.name, f"its {_LEAST[kind][1]} record is cut short")
 
     def _records(self, at: int, nested: bool) -> np.ndarray:
         """The offsets of the records from offset `at` to the first EOF (of a sheet: its own,
@@ -205,6 +234,8 @@ class _Workbook:
             while at < end:
                 kind, size = header(stream, at)
                 if kind in _MARKERS:
+                    if kind == _BOF and size < 2 and not nested:  # the globals' (`_LEAST`)
+                        self._cut_short(kind)
                     if kind == _EOF:
                         if not depth:
                             break
@@ -265,6 +296,11 @@ class _Workbook:
         claims = kinds == _DIMENSIONS
         for at, size in zip(data[claims].tolist(), sizes[claims].tolist(), strict=True):
             self._check_claim(self.stream[at : at + size], number)
+        # MERGECELLS: a count, then 8 bytes a merged range, read as many as the count says
+        merged = kinds == _MERGECELLS
+        for at, size in zip(data[merged].tolist(), sizes[merged].tolist(), strict=True):
+            if size < 2 or size < 2 + 8 * _u16(self.stream, at):
+                _refuse(self.name, f"sheet {number}'s merged-cells record is cut short")
 
         def of(kind: int, least: int) -> np.ndarray:
             """The data offsets of the records of `kind`, those long enough for the reader."""

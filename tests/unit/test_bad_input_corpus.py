@@ -182,7 +182,8 @@ def ingest_in_child(
 ) -> list[list[str]]:
     """`ingest` in a child process whose address space is limited to `memory`, so that a file
     that makes a reader allocate without bound fails the test instead of killing the test run:
-    each file's name, status, records loaded and message, in name order."""
+    each file's name, status, records loaded and message, in name order. A reader that panicked
+    fails the test too: Rust prints the panic on stderr, past kesu's one line about the file."""
     landed = tmp_path / "in-child"
     landed.mkdir()
     for name, data in files.items():
@@ -204,6 +205,7 @@ def ingest_in_child(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "panicked at" not in done.stderr, done.stderr[-2000:]
     return [line.split("|", 3) for line in done.stdout.splitlines()]
 
 

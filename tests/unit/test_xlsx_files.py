@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kesu.warehouse.landing import SourceReadError
 from kesu.warehouse.xlsx_xml import MAX_CELLS, check_sheet_sizes
-from test_bad_input_corpus import _with_part, _xlsx, ingest_in_child, transfer
+from test_bad_input_corpus import _with_part, _xlsx, ingest, ingest_in_child, transfer
 
 FAR = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
 
@@ -260,3 +260,24 @@ def test_a_long_number_across_the_first_mib_of_the_sheet_is_found(offset):
     head = _xml(_xlsx([transfer(1)])).split(b"</sheetData>")[0]
     pad = (1 << 20) + offset - len(head) - cell.index(b"<v>")
     assert long_numbers(_with_far_cell(cell, pad=pad), 1) == {1: [0]}
+
+
+def test_a_panic_in_the_reader_fails_its_file_alone(tmp_path):
+    """A date cell (转办日期) holding -1e300: the reader's date arithmetic panics on it, which
+    reaches Python as a `BaseException` that the file's `except Exception` let through: the
+    whole drop stopped. (The .xls records that made it panic are refused before it now.)"""
+
+    def far_past(sheet: bytes) -> bytes:
+        # the first record's 转办日期, the only cell of row 2 with a style and a number
+        return re.sub(rb'(<c r="[A-Z]+2" s="[0-9]+"><v>)[0-9.]+(</v>)', rb"\g<1>-1e300\2", sheet)
+
+    broken = _with_part(_xlsx([transfer(1)]), "xl/worksheets/sheet1.xml", far_past)
+    drop = ingest(
+        tmp_path,
+        {"broken.xlsx": broken, "good.xlsx": _xlsx([transfer(2)])},
+        feed="regulator_transfers",
+    )
+    failed = drop.files["broken.xlsx"]
+    assert failed.status == "failed"
+    assert failed.message == "broken.xlsx: cannot be read as XLSX (the Excel reader crashed on it)"
+    assert drop.files["good.xlsx"].loaded == 1

@@ -90,8 +90,11 @@ def _read_file(
     outcome.rows_in = source.frame.height
     if check.missing_required:  # its rows are all held, with this message as their reason
         outcome.status = "failed"
+        encoding = source.encoding
+        if encoding == "gb18030" and not check.rename and landing.looks_like_big5(data):
+            encoding = "big5"  # read as GB18030 without an error, into no known header
         outcome.message = drop_rows.missing_columns_reason(
-            feed, outcome.name, outcome.rows_in, check
+            feed, outcome.name, outcome.rows_in, check, encoding
         )
         outcome.rejected = check.missing_required
     if check.unknown and check.rename:  # with no header row, "headers" are a record's values

@@ -88,12 +88,22 @@ def split(
     return loaded, pl.concat([quarantined, *held], how="vertical_relaxed")
 
 
-def missing_columns_reason(feed: str, file_name: str, rows: int, check: HeaderCheck) -> str:
+def missing_columns_reason(
+    feed: str, file_name: str, rows: int, check: HeaderCheck, encoding: str = ""
+) -> str:
     """Why none of a file's rows loads when it lacks a required column (`check`): the reason
     each of its rows is held with. Without any of the feed's headers its first row is likely
-    no header at all; its values are not quoted (it can be a record)."""
+    no header at all, or text in an encoding kesu does not read (`encoding`: "big5" where the
+    file looks like Big5, "gb18030" where it was read as that, not being UTF-8); its values
+    are not quoted (it can be a record)."""
     missing = "、".join(check.missing_required)
     held = f"none of its {rows} rows was loaded, all are held in quarantine"
+    if not check.rename and encoding == "big5":
+        return (
+            f"{file_name}: its header row looks like Big5 (traditional Chinese) text, not UTF-8 "
+            f"or GB18030, so its required column(s) {missing} are not found; {held} — re-export "
+            "it as UTF-8 (feeds.md)"
+        )
     if not check.rename and (separator := _other_separator(feed, check.unknown)):
         return (
             f"{file_name}: its header row is separated by {separator}, not commas, so its "
@@ -106,6 +116,8 @@ def missing_columns_reason(feed: str, file_name: str, rows: int, check: HeaderCh
     )
     if not check.rename:  # e.g. a title row above the header
         reason += f"; none of the {feed} headers is in the first row, which must be the header row"
+        if encoding == "gb18030":  # or text in another encoding, read as this one
+            reason += " (the file is not UTF-8 text and was read as GB18030)"
     return reason
 
 

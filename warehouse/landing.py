@@ -160,6 +160,31 @@ def decode(data: bytes, name: str, encoding: str = "utf-8") -> tuple[bytes, str,
     return body, encoding, bad
 
 
+def looks_like_big5(data: bytes) -> bool:
+    """Whether a file read as GB18030 (`decode`) looks like Big5 (traditional Chinese, as a
+    Taiwan or Hong Kong system exports) instead: its header row is valid Big5, and read as
+    GB18030 a quarter or more of its characters are outside GB2312 (the common simplified
+    characters every feed's headers are written in; Big5 bytes read as GB18030 give rare ones,
+    e.g. 投訴編號 as щ禗絪腹). Big5 bytes are nearly always valid GB18030 too, so such a file
+    decodes without error and only its headers are wrong. For the message of a file none of
+    whose headers is known; never on the path of a file that reads."""
+    header = data[: min(i for i in (data.find(b"\n"), data.find(b"\r"), len(data)) if i >= 0)]
+    try:
+        header.decode("cp950")  # Big5 as Windows writes it
+    except UnicodeDecodeError:
+        return False
+    read = [c for c in header.decode("gb18030", "replace") if not c.isascii()]
+    return len(read) > 0 and 4 * sum(not _in_gb2312(c) for c in read) >= len(read)
+
+
+def _in_gb2312(character: str) -> bool:
+    try:
+        character.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _mostly_utf8(data: bytes) -> bool:
     """Of the lines with non-ASCII bytes, do more decode as UTF-8 than not?"""
     ok = bad = 0

@@ -263,6 +263,51 @@ def test_a_wrongly_encoded_file_fails_alone_naming_the_file(tmp_path, corpus_fil
     assert drop.files["good.csv"].loaded == 1
 
 
+# a complaints export from a traditional-Chinese system: its headers (and text) in Big5
+BIG5_EXPORT = (
+    "投訴編號,工單類型,受理渠道,受理時間,業務辦理渠道,業務類別,投訴原因,機構代碼,客戶姓名,"
+    "證件號碼,聯繫電話,投訴內容,處理狀態,是否延期,扣除天數,辦結時間,責任認定,原投訴編號,"
+    "回訪滿意度,涉及金額,更新時間\n"
+    "T001,投訴,客服熱線,2025-02-28 10:00:00,手機銀行,B03,C01,0101,張三,11010519491231002X,"
+    "13812345678,客戶反映轉賬失敗,已受理,否,0,,,,,100.00,2025-02-28 10:00:00\n"
+)
+
+
+def test_a_big5_file_fails_alone_saying_it_looks_like_big5(tmp_path):
+    """Big5 bytes are valid GB18030 too: the file read without an error, into headers of
+    nonsense (投訴編號 as щ禗絪腹), and failed saying none of the complaints headers is in its
+    first row, which must be the header row: a steward looked for a title row, not at the
+    encoding."""
+    data = BIG5_EXPORT.encode("big5")
+    drop = ingest(tmp_path, {"tw.csv": data, "good.csv": csv_bytes([complaint(9)])})
+    failed = drop.files["tw.csv"]
+    assert (failed.status, failed.rows_in, failed.quarantined) == ("failed", 1, 1)
+    assert failed.message == (
+        "tw.csv: its header row looks like Big5 (traditional Chinese) text, not UTF-8 or "
+        "GB18030, so its required column(s) 投诉编号、工单类型、受理渠道、受理时间、机构代码、处理状态、"
+        "更新时间 "
+        "are not found; none of its 1 rows was loaded, all are held in quarantine — re-export "
+        "it as UTF-8 (feeds.md)"
+    )
+    assert drop.files["good.csv"].loaded == 1
+    # nothing of the file is quoted, read either way
+    held = drop.quarantined.filter(pl.col("source_file") == "tw.csv")
+    assert held["reason"].to_list() == [failed.message]
+    for text in (BIG5_EXPORT, data.decode("gb18030")):
+        assert not set(text.split(",")[:21]) & set(re.split("[ ,;:()—]", failed.message))
+
+
+def test_a_gb18030_file_without_its_header_row_says_how_it_was_read(tmp_path):
+    """A title row above the header, in GB18030: no header is known, the file is no Big5, and
+    the message says the file was read as GB18030 (a file in another encoding reads so too)."""
+    data = ("投诉登记表\n" + csv_bytes([complaint(1)]).decode()).encode("gb18030")
+    drop = ingest(tmp_path, {"titled.csv": data})
+    assert _single(drop).message.endswith(
+        "none of the complaints headers is in the first row, which must be the header row (the "
+        "file is not UTF-8 text and was read as GB18030)"
+    )
+
+
 def test_a_line_that_decodes_in_no_encoding_is_held_alone_naming_its_line(tmp_path):
     # issue 10: decoded per line (was: the whole file failed). Line 3 holds FF FE, invalid in
     # UTF-8 and in GB18030; the UTF-8 lines around it load.

@@ -12,6 +12,7 @@ from kesu.warehouse.landing import (
     SourceReadError,
     decode,
     list_drop,
+    looks_like_big5,
     read_csv_text,
     unique_headers,
 )
@@ -259,3 +260,17 @@ def test_a_file_with_a_quote_out_of_place_and_a_line_not_utf8_holds_that_line():
     assert held[0] is None and held[3] is None
     assert held[1].startswith("line 3: a quoted value in 投诉编号 has text after its closing quote")
     assert held[2] == "line 4: not valid text in the file's encoding (UTF-8)"
+
+
+@pytest.mark.parametrize(
+    ("header", "encoding", "big5"),
+    [
+        ("投訴編號,工單類型,受理渠道,機構代碼", "big5", True),
+        ("通話編號,來電時間,主叫號碼,處理結果\r\nC001", "cp950", True),
+        ("投诉编号,工单类型,受理渠道,机构代码", "gb18030", False),
+        ("投诉编号,工单类型,受理渠道,机构代码", "utf-8", False),
+        ("ticket,type", "ascii", False),
+    ],
+)  # fmt: skip
+def test_a_header_row_in_big5_is_told_from_one_in_gb18030(header, encoding, big5):
+    assert looks_like_big5(f"{header}\n1,2".encode(encoding)) is big5

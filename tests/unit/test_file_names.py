@@ -4,6 +4,7 @@ folder to the names a run recorded (what `kesu status` compares)."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,3 +52,16 @@ def test_a_file_landed_later_or_changed_in_size_is_named_as_shown():
         "calls_139****5555.csv",
         "late_138****5678.csv",
     ]
+
+
+def test_no_pattern_is_compiled_for_each_landing_file(monkeypatch):
+    """Status asks about every landing file of every day: a pattern compiled for each (past the
+    `re` module's cache of 512) cost ~0.1 ms a file, 0.1-0.2 s for a year of drops."""
+    compiled = []
+    compile_ = re.compile
+    monkeypatch.setattr(re, "compile", lambda *a, **k: compiled.append(a) or compile_(*a, **k))
+    names = [f"calls_{i}.csv" for i in range(600)]
+    # stored with a number, as a second file of the same shown name is: matched by the pattern
+    read = [(n.replace(".csv", "~2.csv"), 100) for n in names]
+    assert landed_since(read, dict.fromkeys(names, 100), {n: n for n in names}) == []
+    assert compiled == []

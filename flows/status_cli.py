@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Recent runs from the warehouse ledger (rows, seconds per stage), then every "
         "drop date and feed that needs attention: landing files no completed run read, a last "
         "run that failed, files that failed, files landed or changed since the last completed "
-        "run, days with no landing folder.",
+        "run or removed since, days with no landing folder.",
     )
     p.add_argument("--last", type=_count, default=20, help="how many recent runs (default 20)")
     p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
@@ -71,10 +71,11 @@ def landing_days(landing: Path | str, options: Any = None) -> dict[str, set[date
 
 
 def _landed_since(landing: Path | str, options: Any, landed: dict[str, set[date]]) -> LandedSince:
-    """`drop_problems`' question, for each feed's landed days: which files of the folder its
-    last completed run did not read as they are now (`file_names.landed_since`). The folders
-    are listed once, the names masked in one call; no file is read."""
-    from kesu.transforms.file_names import landed_since, shown_names
+    """`drop_problems`' question, for each feed's landed days: how the folder differs from what
+    its last completed run read (`file_names.since_run`). The folders are listed once, the
+    names masked in one call (and the few names of removed files, as recorded, again); no file
+    is read."""
+    from kesu.transforms.file_names import Since, shown_names, since_run
     from kesu.warehouse.landing_store import open_landing
 
     reader = open_landing(landing, options)
@@ -82,12 +83,13 @@ def _landed_since(landing: Path | str, options: Any, landed: dict[str, set[date]
     names = sorted({n for by_day in sizes.values() for files in by_day.values() for n in files})
     shown = dict(zip(names, shown_names(names), strict=True))
 
-    def since(feed: str, day: date, record: FeedRecord) -> list[str]:
+    def since(feed: str, day: date, record: FeedRecord) -> Since:
         read = [(i.name, i.bytes) for i in record.inputs]
-        late = landed_since(read, sizes.get(feed, {}).get(day, {}), shown)
+        found = since_run(read, sizes.get(feed, {}).get(day, {}), shown)
         # a file the run could not read has failed, named, already: not named again here
         unread = {f.name for f in record.failed_files if not f.sha256}
-        return [name for name in late if name not in unread]
+        late = [name for name in found.landed if name not in unread]
+        return Since(late, shown_names(found.removed) if found.removed else [])
 
     return since
 

@@ -3,7 +3,7 @@
 A name is shown on one line with its personal data masked (`shown_name`). A file kesu read is
 stored under that name, told apart by its content hash where something was masked, and by a
 number where two files would still share it (`stored_name`). `kesu status` goes the other way:
-from what a landing folder holds now to the names a run recorded (`landed_since`).
+from what a landing folder holds now to the names a run recorded (`since_run`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 from kesu.transforms.personal_data import mask_personal_data, masked_file_name, printable_name
@@ -28,13 +29,23 @@ def shown_names(names: Iterable[str]) -> list[str]:
     return mask_personal_data(printable).to_list()
 
 
-def landed_since(
+class Since(NamedTuple):
+    """How a feed's drop folder differs from what a run read (`since_run`): files as shown."""
+
+    landed: list[str]  # landed after the run, or changed in size since
+    removed: list[str]  # read by the run, and no longer in the folder
+
+
+def since_run(
     read: Iterable[tuple[str, int]], landed: Mapping[str, int], shown: Mapping[str, str]
-) -> list[str]:
-    """The files of a feed's drop folder (`landed`: name -> bytes, `shown`: name -> `shown_name`)
-    that a run which read `read` (its inputs' stored names and sizes) did not read as they are
-    now: landed after it, or changed in size. As shown, in name order. By name and size alone,
-    no file read: one rewritten at its size is not seen here (a re-run's checksums see it)."""
+) -> Since:
+    """How the files of a feed's drop folder (`landed`: name -> bytes, `shown`: name ->
+    `shown_name`) differ from those a run read (`read`: its inputs' stored names and sizes):
+    the folder's files the run did not read as they are now (landed after it, or changed in
+    size), as shown; and the run's inputs no file of the folder bears the name of any more
+    (removed, or renamed: then the new name has landed), by their stored names. Each in name
+    order. By name and size alone, no file read: one rewritten at its size is not seen here (a
+    re-run's checksums see it)."""
     inputs = list(read)
     late = []
     for name in sorted(landed):
@@ -45,10 +56,15 @@ def landed_since(
             (i for i in same_size if _stored_as(i[0], seen, hashed=exact is None)), None
         )
         if match is None:
-            late.append(seen)
+            late.append(name)
         else:
             inputs.remove(match)
-    return late
+    for name in late:  # changed in size: the input of its name is not removed
+        seen, hashed = shown[name], shown[name] != printable_name(name)
+        match = next((i for i in inputs if _stored_as(i[0], seen, hashed)), None)
+        if match is not None:
+            inputs.remove(match)
+    return Since([shown[n] for n in late], sorted(i[0] for i in inputs))
 
 
 # What `stored_name` can add before a shown name's suffix: its content hash where something

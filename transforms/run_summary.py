@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kesu.transforms.run_records import BackfillRun, DropEntry, FeedRecord, IngestRun, Run
+
+if TYPE_CHECKING:
+    from kesu.transforms.file_names import Since
 
 STAGES = ("raw_copy", "stage", "publish")
 OUTCOMES = ("ingested", "skipped", "no_data", "failed")
@@ -84,11 +87,12 @@ def drop_problems(
 ) -> list[dict[str, str]]:
     """One row per drop date and feed needing attention, over the dates the landing zone and the
     ledger cover: files never ingested by a completed run, the last run failed or was
-    interrupted, files that failed or a feed unreadable in the last completed run, files landed
-    or changed after it, and days with no folder between a feed's first and last drop.
+    interrupted, files that failed or a feed unreadable in the last completed run, files landed,
+    changed or removed after it, and days with no folder between a feed's first and last drop.
     `landing`: per feed, the dates whose folder holds files. `runs`: newest first.
-    `interrupted`: as for `run_rows`. `landed_since(feed, day, record)`: the files of the feed's
-    folder that the last completed run's `record` did not read as they are now (names as shown)."""
+    `interrupted`: as for `run_rows`. `landed_since(feed, day, record)`: how the feed's folder
+    differs from what the last completed run's `record` read (`file_names.Since`: the files it
+    did not read as they are now, and those it read that are gone; names as shown)."""
     ingests = [r for r in runs if isinstance(r, IngestRun)]
     days = {r.drop_date for r in ingests} | set().union(*landing.values())
     if not days:
@@ -129,7 +133,7 @@ def problem_spans(problems: list[dict[str, str]], feeds: tuple[str, ...]) -> lis
     return sorted(spans, key=lambda r: (r["first"], r["problem"], r["feeds"]))
 
 
-LandedSince = Callable[[str, date, FeedRecord], list[str]]
+LandedSince = Callable[[str, date, FeedRecord], "Since"]
 
 
 def _feed_problem(
@@ -159,10 +163,13 @@ def _feed_problem(
             return {"problem": "no drop", "detail": "no folder in the landing zone"}
         return None
     record, in_run = done.feeds[feed], f"in run {done.run_id}"
-    # Files landed or changed after that run: a late or corrected export the tables do not have.
-    # Said beside any other problem of the day: a re-run reads them (unchanged files are skipped).
-    late = landed_since(feed, day, record) if landed_since and day in landed else []
+    # Files landed or changed after that run: a late or corrected export the tables do not have;
+    # files removed since, whose rows the tables still have. Said beside any other problem of
+    # the day: a re-run reads the folder as it is (unchanged files are skipped).
+    late, removed = landed_since(feed, day, record) if landed_since and day in landed else ([], [])
     also_late = f"; landed or changed since: {', '.join(late)}" if late else ""
+    if removed:
+        also_late += f"; removed since: {', '.join(removed)}"
     if record.status == "unreadable":
         why = record.error or "no file could be read"
         return {"problem": "unreadable", "detail": f"{why} {in_run}{also_late}"}
@@ -175,8 +182,16 @@ def _feed_problem(
     if not_read:
         return {"problem": "files not read", "detail": f"{', '.join(not_read)} {in_run}{also_late}"}
     if late:
-        detail = f"{', '.join(late)}: landed or changed after run {done.run_id}; run the drop again"
+        also = f"; removed since: {', '.join(removed)}" if removed else ""
+        detail = f"{', '.join(late)}: landed or changed after run {done.run_id}{also}"
+        detail += "; run the drop again"
         return {"problem": "landed since", "detail": detail}
+    if removed:
+        detail = (
+            f"{', '.join(removed)}: removed from the folder after run {done.run_id}; a re-run "
+            "rebuilds the drop without it"
+        )
+        return {"problem": "removed since", "detail": detail}
     return None
 
 

@@ -655,6 +655,62 @@ def test_status_names_files_landed_or_changed_after_the_last_completed_run(
     assert "no missing or failed drops" in status()
 
 
+def test_status_names_files_removed_after_the_last_completed_run(tmp_path, monkeypatch, capsys):
+    # A file read by the last completed run and then taken out of the folder: its rows stay in
+    # the tables until the drop runs again, and status said "no missing or failed drops".
+    from kesu.flows import status_cli
+
+    folder, settings = _complaints_drop(tmp_path, monkeypatch)
+    (folder / "good.csv").write_bytes(csv_bytes([complaint(1)]))
+    (folder / "错发_13912345678.csv").write_bytes(csv_bytes([complaint(2)]))
+    assert ingest_drop(settings, DAY, ["complaints"]).status == "completed"
+    (folder / "错发_13912345678.csv").unlink()
+    where = {"landing": str(tmp_path / "landing"), "warehouse": str(tmp_path / "warehouse")}
+    capsys.readouterr()
+    status_cli.run(argparse.Namespace(last=5, **where))
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if "removed since" in line]
+    assert row.split()[:5] == [DAY.isoformat(), DAY.isoformat(), "complaints", "removed", "since"]
+    assert re.search(
+        r"错发_139\*\*\*\*5678~[0-9a-f]{8}\.csv: removed from the folder after run \S+; a re-run "
+        r"rebuilds the drop without it$",
+        row,
+    ), row
+    assert "13912345678" not in out
+    staged = STAGED_TABLE["complaints"]
+    assert _partition(tmp_path / "warehouse", staged)["complaint_id"].to_list() == ["T001", "T002"]
+    assert ingest_drop(settings, DAY, ["complaints"]).status == "completed"
+    assert _partition(tmp_path / "warehouse", staged)["complaint_id"].to_list() == ["T001"]
+    capsys.readouterr()
+    status_cli.run(argparse.Namespace(last=5, **where))
+    assert "no missing or failed drops" in capsys.readouterr().out
+
+
+def test_status_names_files_removed_from_a_bucket_after_the_last_completed_run(
+    s3, tmp_path, monkeypatch, capsys
+):
+    # the same on an s3:// landing zone, from the one listing of the feed status makes there
+    from kesu.flows import status_cli
+
+    monkeypatch.setenv("KESU_PII_KEY", "corpus-drop-key-0123456789abcdef")
+    landing = s3.url("landing")
+    prefix = f"{landing.removeprefix(f's3://{s3.bucket}/')}/complaints/{DAY}"
+    client = s3.client()
+    for name, n in (("good.csv", 1), ("错发_13912345678.csv", 2)):
+        client.put_object(Bucket=s3.bucket, Key=f"{prefix}/{name}", Body=csv_bytes([complaint(n)]))
+    settings = load_settings(landing=landing, warehouse=str(tmp_path / "warehouse"))
+    assert ingest_drop(settings, DAY, ["complaints"]).status == "completed"
+    client.delete_object(Bucket=s3.bucket, Key=f"{prefix}/错发_13912345678.csv")
+    capsys.readouterr()
+    status_cli.run(
+        argparse.Namespace(last=5, landing=landing, warehouse=str(tmp_path / "warehouse"))
+    )
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if "removed since" in line]
+    assert re.search(r" 错发_139\*\*\*\*5678~[0-9a-f]{8}\.csv: removed from the folder", row), row
+    assert "13912345678" not in out
+
+
 def _complaints_drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, object]:
     """An empty complaints folder of the drop, and the settings to run `ingest_drop` on it."""
     monkeypatch.setenv("KESU_PII_KEY", "corpus-drop-key-0123456789abcdef")

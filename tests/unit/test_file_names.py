@@ -8,7 +8,7 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kesu.transforms.file_names import landed_since, shown_name, shown_names, stored_names
+from kesu.transforms.file_names import Since, shown_name, shown_names, since_run, stored_names
 
 # names as exports and people write them: dates, phones, a `~`, several dots, Chinese, none
 NAME_PARTS = st.sampled_from(
@@ -32,7 +32,7 @@ def test_every_stored_name_leads_back_to_its_landing_file(parts):
     read = [(s, len(n)) for s, (n, _) in zip(stored_names(files), files, strict=True)]
     landed = {n: len(n) for n in names}
     shown = dict(zip(names, shown_names(names), strict=True))
-    assert landed_since(read, landed, shown) == []
+    assert since_run(read, landed, shown) == Since([], [])
     assert shown == {n: shown_name(n) for n in names}
 
 
@@ -41,13 +41,13 @@ def test_a_file_landed_later_or_changed_in_size_is_named_as_shown():
     # the two calls files hold the same bytes: stored as calls_139****5555~1a2b3c4d(~2).csv
     read = [(s, 100) for s in stored_names((n, "1a2b3c4d" + "0" * 56) for n in names[:3])]
     shown = dict(zip(names, shown_names(names), strict=True))
-    assert landed_since(read, dict.fromkeys(names[:3], 100), shown) == []
+    assert since_run(read, dict.fromkeys(names[:3], 100), shown) == Since([], [])
     now = dict.fromkeys(names, 100) | {"a.csv": 101}
-    assert landed_since(read, now, shown) == ["a.csv", "late_138****5678.csv"]
+    assert since_run(read, now, shown) == Since(["a.csv", "late_138****5678.csv"], [])
     # a third file named like the twins is one more than the run read
     third = "calls_13933335555.csv"
     shown[third] = shown_name(third)
-    assert landed_since(read, now | {third: 100}, shown) == [
+    assert since_run(read, now | {third: 100}, shown).landed == [
         "a.csv",
         "calls_139****5555.csv",
         "late_138****5678.csv",
@@ -63,5 +63,25 @@ def test_no_pattern_is_compiled_for_each_landing_file(monkeypatch):
     names = [f"calls_{i}.csv" for i in range(600)]
     # stored with a number, as a second file of the same shown name is: matched by the pattern
     read = [(n.replace(".csv", "~2.csv"), 100) for n in names]
-    assert landed_since(read, dict.fromkeys(names, 100), {n: n for n in names}) == []
+    assert since_run(read, dict.fromkeys(names, 100), {n: n for n in names}) == Since([], [])
     assert compiled == []
+
+
+def test_a_file_removed_since_is_named_as_the_run_stored_it():
+    """A file the run read that the folder no longer holds: its rows are still in the tables,
+    and status said nothing (a re-run rebuilds the drop without them). One of two files that
+    share a shown name is removed: the other still answers for one of the stored names."""
+    names = ["a.csv", "calls_13911115555.csv", "calls_13922225555.csv"]
+    read = [(s, 100) for s in stored_names((n, "1a2b3c4d" + "0" * 56) for n in names)]
+    assert read[1:] == [
+        ("calls_139****5555~1a2b3c4d.csv", 100),
+        ("calls_139****5555~1a2b3c4d~2.csv", 100),
+    ]
+    shown = dict(zip(names, shown_names(names), strict=True))
+    now = {"calls_13911115555.csv": 100}
+    assert since_run(read, now, shown) == Since([], ["a.csv", "calls_139****5555~1a2b3c4d~2.csv"])
+    # changed in size, a file is landed since, not removed; renamed, it is both
+    assert since_run(read, dict.fromkeys(names, 100) | {"a.csv": 7}, shown) == Since(["a.csv"], [])
+    shown["b.csv"] = "b.csv"
+    renamed = dict.fromkeys(names[1:], 100) | {"b.csv": 100}
+    assert since_run(read, renamed, shown) == Since(["b.csv"], ["a.csv"])

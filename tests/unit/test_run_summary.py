@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from kesu.transforms.file_names import Since
 from kesu.transforms.run_records import (
     BackfillRun,
     DropEntry,
@@ -142,9 +143,9 @@ def test_files_landed_since_the_last_completed_run_are_said_beside_the_days_othe
     landing = {"hotline": {date(2025, 7, d) for d in (1, 2, 3)}}
     asked = []
 
-    def landed_since(feed_name: str, day: date, record: FeedRecord) -> list[str]:
+    def landed_since(feed_name: str, day: date, record: FeedRecord) -> Since:
         asked.append((feed_name, day, record.status))
-        return ["late.csv"] if day.day != 1 or record.status == "loaded" else []
+        return Since(["late.csv"] if day.day != 1 or record.status == "loaded" else [], [])
 
     problems = drop_problems(runs, landing, ("hotline",), landed_since=landed_since)
     assert [(p["drop_date"], p["problem"], p["detail"]) for p in problems] == [
@@ -171,3 +172,27 @@ def test_problem_spans_join_consecutive_days_and_feeds():
         ("2025-07-02", "2025-07-02", "hotline", "no drop"),
         ("2025-07-04", "2025-07-04", "all", "not ingested"),
     ]
+
+
+def test_files_removed_since_the_last_completed_run_are_named():
+    """A file read by the last completed run and gone from the folder since: its rows are still
+    in the tables, and status said "no missing or failed drops"."""
+    runs = [
+        ingest("r3", "2025-07-03", hotline=feed("loaded", 1)),
+        ingest("r2", "2025-07-02", hotline=feed("loaded")),
+        ingest("r1", "2025-07-01", hotline=feed("loaded")),
+    ]
+    landing = {"hotline": {date(2025, 7, d) for d in (1, 2, 3)}}
+    changes = {
+        1: Since([], ["old_139****5678~1a2b3c4d.csv", "x.csv"]),
+        2: Since(["new.csv"], ["old.csv"]),
+        3: Since([], ["old.csv"]),
+    }
+    problems = drop_problems(
+        runs, landing, ("hotline",), landed_since=lambda _f, day, _r: changes[day.day]
+    )
+    assert [(p["drop_date"], p["problem"], p["detail"]) for p in problems] == [
+        ("2025-07-01", "removed since", "old_139****5678~1a2b3c4d.csv, x.csv: removed from the folder after run r1; a re-run rebuilds the drop without it"),
+        ("2025-07-02", "landed since", "new.csv: landed or changed after run r2; removed since: old.csv; run the drop again"),
+        ("2025-07-03", "failed files", "bad0.csv in run r3; removed since: old.csv"),
+    ]  # fmt: skip

@@ -94,7 +94,11 @@ def _report_lock(folder: Path, period: str) -> Iterator[None]:
     just removed finds another file (or none) at its name and takes the lock again."""
     path = folder / f".{period}.lock"
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except FileNotFoundError:  # a failed run just removed the empty folder: make it again
+            folder.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -125,9 +129,33 @@ def replace_folder(root: Path, kind: str, period: str) -> Iterator[Path]:
     """Yield an empty work folder; on normal exit it becomes `<root>/<kind>/<period>`."""
     _check(kind, "kind")
     _check(period, "period")
+    made = _missing(root / kind)
     (root / kind).mkdir(parents=True, exist_ok=True)
-    with _report_lock(root / kind, period):
-        yield from _replace(root.resolve(), kind, period)
+    try:
+        with _report_lock(root / kind, period):
+            yield from _replace(root.resolve(), kind, period)
+    except BaseException:
+        _remove_empty(made)  # a failed run leaves the output tree as it found it
+        raise
+
+
+def _missing(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (innermost first) while they are empty: a concurrent run's report or lock
+    file in one keeps it and its parents."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _replace(root: Path, kind: str, period: str) -> Iterator[Path]:

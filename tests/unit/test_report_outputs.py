@@ -476,6 +476,23 @@ def test_output_folder_is_replaced_whole_or_not_at_all(tmp_path):
     assert [p.name for p in (tmp_path / "annual").iterdir() if ".tmp-" in p.name] == []
 
 
+def test_a_failed_write_leaves_the_output_tree_as_it_found_it(tmp_path):
+    root = tmp_path / "fresh" / "reports"  # a new --out: it and its parent are made for the run
+    with pytest.raises(RuntimeError), output.replace_folder(root, "quarterly", "2025Q3") as work:
+        (work / "tables").mkdir()
+        raise RuntimeError("a report rule raised")
+    assert not (tmp_path / "fresh").exists()  # an empty reports/quarterly/ stayed behind
+    # an --out that was there stays; another report in the kind folder keeps that folder
+    with output.replace_folder(root, "quarterly", "2025Q2") as work:
+        (work / "a.txt").write_text("kept")
+    with pytest.raises(RuntimeError), output.replace_folder(root, "quarterly", "2025Q3"):
+        raise RuntimeError("a report rule raised")
+    assert sorted(p.name for p in (root / "quarterly").iterdir()) == ["2025Q2"]
+    with pytest.raises(RuntimeError), output.replace_folder(root, "annual", "2025"):
+        raise RuntimeError("a report rule raised")
+    assert sorted(p.name for p in root.iterdir()) == ["quarterly"]
+
+
 def test_output_recovers_a_report_moved_aside_by_a_crash(tmp_path):
     (tmp_path / "annual" / ".2025.old-abc").mkdir(parents=True)
     (tmp_path / "annual" / ".2025.old-abc" / "x").write_text("old")

@@ -171,15 +171,21 @@ def _latest_versions(settings: Settings) -> dict[str, int | None]:
     return {t: table_version(wh, t) for t in (*INPUT_TABLES.values(), HELD_TABLE)}
 
 
+def recorded(kind: str, period: str, manifest: str | Path) -> reproduction.Reproduction:
+    """What `manifest` recorded; a ValueError unless it is the manifest of that report."""
+    then = reproduction.read_manifest(manifest)
+    if (then.kind, then.period) != (kind, Period.parse(kind, period).label):
+        raise ValueError(f"{manifest} is the {then.kind} report {then.period}")
+    return then
+
+
 def reproducing(
     settings: Settings, kind: str, period: str, manifest: str | Path
 ) -> tuple[Settings, reproduction.Reproduction, list[str]]:
     """The report `manifest` describes: the settings to rebuild it with (those it recorded),
     what it recorded, and the warnings to give. Raises NotReproducible, before anything is
     written, for what would make the rebuilt report differ (flows.reproduction)."""
-    then = reproduction.read_manifest(manifest)
-    if (then.kind, then.period) != (kind, Period.parse(kind, period).label):
-        raise ValueError(f"{manifest} is the {then.kind} report {then.period}")
+    then = recorded(kind, period, manifest)
     settings, differs = reproduction.recorded_settings(settings, then)
     reproduction.check(settings, then, read_windows(Period.parse(kind, period), then.as_of))
     warnings = []

@@ -82,21 +82,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _refused(args: argparse.Namespace, p: Any) -> str | None:
     """The one line refusing a period that no drop covers (before Prefect starts), else None.
-    A report that cannot be reproduced raises NotReproducible here already."""
+
+    A manifest that is not one of this report's is refused here (a ValueError); whether the
+    versions it recorded can still be read is checked once, by the flow, before it writes
+    anything: on S3 each file of those versions costs a request."""
     from kesu.flows.config import load_settings
-    from kesu.flows.report import EmptyPeriod, check_coverage, reproducing
+    from kesu.flows.report import EmptyPeriod, check_coverage, recorded
     from kesu.warehouse.reader import latest_drop
 
+    if getattr(args, "reproduce", None):
+        recorded(args.kind, p.label, args.reproduce)
+        return None  # the flow checks the recorded versions, then their coverage
     settings = load_settings(warehouse=args.warehouse, reports=args.out, config=args.config)
-    as_of, versions = args.as_of, None
-    if getattr(args, "reproduce", None):  # the versions and as-of the manifest recorded
-        settings, then, _ = reproducing(settings, args.kind, p.label, args.reproduce)
-        as_of, versions = then.as_of, then.versions
-    as_of = as_of or latest_drop(settings.warehouse_store())
+    as_of = args.as_of or latest_drop(settings.warehouse_store())
     if as_of is None:
         return None  # the flow says the warehouse is empty
     try:
-        check_coverage(settings, p, as_of, getattr(args, "allow_empty", False), versions)
+        check_coverage(settings, p, as_of, getattr(args, "allow_empty", False))
     except EmptyPeriod as refused:
         return f"kesu report: {refused}"
     return None

@@ -18,9 +18,10 @@ from kesu.flows.cli import main
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
 from kesu.flows.reproduction import NotReproducible
+from kesu.reports import output
 from kesu.samplegen.generate import generate
 from kesu.transforms.columns import COLUMNS
-from kesu.warehouse import Warehouse
+from kesu.warehouse import Warehouse, reader
 from kesu.warehouse.landing import read_source
 from kesu.warehouse.maintenance import maintain
 
@@ -134,6 +135,22 @@ def test_reproduce_applies_the_configuration_the_manifest_recorded(first_report,
     assert rebuilt["report"] == recorded["report"]
 
 
+def test_reproduce_checks_each_recorded_version_once(first_report, tmp_path, monkeypatch):
+    _, warehouse, manifest = first_report
+    checked, real = [], reader.check_readable
+
+    def counted(wh, table, version, lo, hi):  # the real check, counted
+        checked.append((table, version))
+        real(wh, table, version, lo, hi)
+
+    monkeypatch.setattr(reader, "check_readable", counted)
+    assert reproduce(warehouse, tmp_path / "r", manifest) == 0
+    # the command checked them before Prefect started and the flow again: on S3 each file's
+    # HEAD request twice
+    versions = json.loads(manifest.read_text(encoding="utf-8"))["table_versions"]
+    assert sorted(checked) == sorted((t, v) for t, v in versions.items() if v is not None)
+
+
 def test_reproduce_of_versions_whose_log_maintain_expired_fails_in_one_line(
     first_report, tmp_path, demo_key, capsys
 ) -> None:
@@ -160,11 +177,13 @@ def test_reproduce_of_versions_whose_log_maintain_expired_fails_in_one_line(
 
 
 def test_reproduce_of_a_vacuumed_version_fails_in_one_line_and_leaves_no_lock(
-    first_report, tmp_path, demo_key, capsys
+    first_report, tmp_path, demo_key, capsys, monkeypatch
 ) -> None:
     landing, warehouse = copied(first_report, tmp_path)
     correct_calls(landing, warehouse)
     maintain(Warehouse.at(warehouse), vacuum_days=0)  # the replaced calls' file is deleted
+    entered, real = [], output.replace_folder
+    monkeypatch.setattr(output, "replace_folder", lambda *a: entered.append(a) or real(*a))
     capsys.readouterr()
     # it failed on Polars' FileNotFoundError naming a part file, leaving .2025Q1.lock in --out
     assert reproduce(warehouse, tmp_path / "r", first_report[2]) == 1
@@ -174,3 +193,4 @@ def test_reproduce_of_a_vacuumed_version_fails_in_one_line_and_leaves_no_lock(
                          f"(drop {END}), as it does with replaced files older than [warehouse] "
                          "vacuum_days; the report cannot be reproduced")  # fmt: skip
     assert not (tmp_path / "r").exists()
+    assert entered == []  # refused before the output folder was made

@@ -213,13 +213,15 @@ def build_task(
 ) -> dict:
     """Reads only the partitions the period needs; writes `tables/`; returns names and inputs."""
     p = Period.parse(kind, period)
-    inputs, partitions, reference = report_inputs(settings, p, as_of, versions)
+    # the tables are read lazily: while the rules build the report
+    with reproduction.reading(settings, versions, read_windows(p, as_of)):
+        inputs, partitions, reference = report_inputs(settings, p, as_of, versions)
+        tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
+        if p.kind == "monthly":  # the 客户之声 bulletin also compares with a year earlier
+            config = ReportConfig.from_settings(settings.values)
+            year_earlier = monthly.year_earlier_values(inputs, p, as_of, config)
+            tables["overview"] = monthly.with_year_on_year(tables["overview"], year_earlier)
     used = reference.pop("table_versions")
-    tables = build_tables(inputs, p, as_of, ReportConfig.from_settings(settings.values))
-    if p.kind == "monthly":  # the 客户之声 bulletin also compares with the month a year earlier
-        config = ReportConfig.from_settings(settings.values)
-        year_earlier = monthly.year_earlier_values(inputs, p, as_of, config)
-        tables["overview"] = monthly.with_year_on_year(tables["overview"], year_earlier)
     files.write_tables(tables, work / reports.TABLES_DIR)
     logger = get_run_logger()
     if tables["held_updates"].height:  # a stale state is never presented silently

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -119,15 +121,7 @@ def check(
     """Raises NotReproducible unless each table version the manifest recorded can still be read
     over the drops the report reads of it (`windows`: table -> first, last drop), and each
     reference file holds what the report read."""
-    wh = settings.warehouse_store()
-    for table, (lo, hi) in windows.items():
-        version = then.versions.get(table)
-        if version is None:  # no table then: read as never loaded, as the report did
-            continue
-        try:
-            reader.check_readable(wh, table, version, lo, hi)
-        except VersionUnavailable as gone:
-            raise NotReproducible(f"{gone}; the report cannot be reproduced") from None
+    _check_versions(settings, then.versions, windows)
     read = then.configuration.get("reference_files", {})
     now = reference_files(settings)
     changed = [
@@ -142,3 +136,43 @@ def check(
             f"reference file(s) {', '.join(changed)} differ from those the report read; the "
             "report cannot be reproduced (point [reference] at the files it read)"
         )
+
+
+def _check_versions(
+    settings: Settings,
+    versions: dict[str, int | None],
+    windows: dict[str, tuple[date | None, date]],
+) -> None:
+    wh = settings.warehouse_store()
+    for table, (lo, hi) in windows.items():
+        version = versions.get(table)
+        if version is None:  # no table then: read as never loaded, as the report did
+            continue
+        try:
+            reader.check_readable(wh, table, version, lo, hi)
+        except VersionUnavailable as gone:
+            raise NotReproducible(f"{gone}; the report cannot be reproduced") from None
+
+
+@contextmanager
+def reading(
+    settings: Settings,
+    versions: dict[str, int | None] | None,
+    windows: dict[str, tuple[date | None, date]],
+) -> Iterator[None]:
+    """Around the read of the tables at `versions` (None: the latest, nothing to do): a `kesu
+    maintain` that ran since `check` may have removed a version (vacuumed its files, expired its
+    log entry). Polars and delta-rs then fail naming a part file; the refusal `check` would now
+    give replaces what they raised."""
+    try:
+        yield
+    except VersionUnavailable as gone:
+        raise NotReproducible(f"{gone}; the report cannot be reproduced") from None
+    except Exception as raised:
+        if versions is None:
+            raise
+        failed = raised
+    else:
+        return
+    _check_versions(settings, versions, windows)  # outside the handler: the refusal alone
+    raise failed

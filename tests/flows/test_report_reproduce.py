@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from kesu.flows import reproduction
 from kesu.flows.cli import main
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
@@ -194,3 +195,27 @@ def test_reproduce_of_a_vacuumed_version_fails_in_one_line_and_leaves_no_lock(
                          "vacuum_days; the report cannot be reproduced")  # fmt: skip
     assert not (tmp_path / "r").exists()
     assert entered == []  # refused before the output folder was made
+
+
+def test_reproduce_of_a_version_vacuumed_after_the_check_fails_in_one_line(
+    first_report, tmp_path, demo_key, capsys, monkeypatch
+) -> None:
+    landing, warehouse = copied(first_report, tmp_path)
+    correct_calls(landing, warehouse)  # the calls' file the recorded version reads is replaced
+    real = reproduction.check
+
+    def then_maintain(*args):  # kesu maintain runs between the check and the read
+        real(*args)  # every file is there yet
+        maintain(Warehouse.at(warehouse), vacuum_days=0)
+
+    monkeypatch.setattr(reproduction, "check", then_maintain)
+    capsys.readouterr()
+    # it failed on Polars' FileNotFoundError naming a part file (a traceback in Prefect's log)
+    assert reproduce(warehouse, tmp_path / "r", first_report[2]) == 1
+    *warnings, line = capsys.readouterr().err.splitlines()
+    assert [w.split(":")[0] for w in warnings] == ["warning"]  # the quarter is not complete
+    assert line.startswith("kesu report: stg_hotline version ")
+    assert line.endswith(" has been vacuumed: kesu maintain deleted 1 of the 4 files it reads "
+                         f"(drop {END}), as it does with replaced files older than [warehouse] "
+                         "vacuum_days; the report cannot be reproduced")  # fmt: skip
+    assert not (tmp_path / "r").exists()  # nothing written

@@ -12,10 +12,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 from kesu.flows.config import load_settings
+from kesu.flows.errors import one_line
 from kesu.flows.reproduction import (
     NotReproducible,
     Reproduction,
     check,
+    reading,
     recorded_settings,
     reference_files,
 )
@@ -89,6 +91,28 @@ def test_a_version_whose_files_maintain_vacuumed_is_refused_for_the_drops_read(w
         scan_table(wh, TABLE, None, LAST, version=3)[0].collect()
     check_readable(wh, TABLE, 3, LAST, LAST)  # the drops a report reads are what matters
     assert scan_table(wh, TABLE, LAST, LAST, version=3)[0].collect().height == 3
+
+
+def test_a_version_vacuumed_after_the_check_is_refused_when_read(wh):
+    windows, settings = {TABLE: (None, LAST)}, load_settings(warehouse=str(wh))
+    check(settings, recorded(), windows)  # readable now
+    correct(wh, 2, ["c-fixed"])
+    maintain(wh, vacuum_days=0)  # then kesu maintain vacuums the file version 3 reads of 03-02
+    with pytest.raises(NotReproducible) as refused, reading(settings, {TABLE: 3}, windows):
+        scan_table(wh, TABLE, None, LAST, version=3)[0].collect()  # Polars: FileNotFoundError
+    # what the command prints: the refusal, not "No such file or directory: …/part-….parquet"
+    assert one_line(refused.value) == (
+        "stg_hotline version 3 has been vacuumed: kesu maintain deleted 1 of the 3 files it "
+        "reads (drop 2025-03-02), as it does with replaced files older than [warehouse] "
+        "vacuum_days; the report cannot be reproduced",
+        1,
+    )
+    last = {TABLE: (LAST, LAST)}  # drop 03-03 of version 3 is still there
+    with (
+        pytest.raises(ValueError, match="not a storage error"),
+        reading(settings, {TABLE: 3}, last),
+    ):
+        raise ValueError("not a storage error")  # a version still readable: the error as it was
 
 
 def recorded(**report) -> Reproduction:

@@ -10,7 +10,6 @@ renames in one local directory, no storage backend.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
@@ -18,6 +17,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from kesu.warehouse import locks
 
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -87,41 +88,12 @@ class ReportBusy(RuntimeError):
 
 @contextmanager
 def _report_lock(folder: Path, period: str) -> Iterator[None]:
-    """Per report, so recover() never deletes the work folder of a concurrent run.
-
-    The lock file is there only while a run holds it: the run removes it before letting go, so
-    a run that failed leaves nothing in the output folder. A run that locked a file another had
-    just removed finds another file (or none) at its name and takes the lock again."""
-    path = folder / f".{period}.lock"
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except FileNotFoundError:  # a failed run just removed the empty folder: make it again
-            folder.mkdir(parents=True, exist_ok=True)
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ReportBusy(f"another kesu run is writing {folder / period}") from None
-        if _names(path, fd):
-            break
-        os.close(fd)
-    try:
+    """Per report, so recover() never deletes the work folder of a concurrent run. The lock
+    file is there only while a run holds it, so a run that failed leaves nothing behind."""
+    with locks.file_lock(folder / f".{period}.lock") as held:
+        if not held:
+            raise ReportBusy(f"another kesu run is writing {folder / period}")
         yield
-    finally:
-        path.unlink(missing_ok=True)
-        os.close(fd)
-
-
-def _names(path: Path, fd: int) -> bool:
-    """Whether `path` is still the file open as `fd`."""
-    try:
-        found = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
 
 
 @contextmanager

@@ -16,6 +16,11 @@ file a crash leaves behind is therefore stale but harmless; lock files are never
 unlink races with a process about to lock the old inode) and never written (empty: a re-run must
 not change any file but its ledger record).
 
+A report's folder has a lock of its own, `file_lock` (``<reports>/<kind>/.<period>.lock``,
+`kesu.reports.output`): a report root is an operator's folder, not the warehouse, so that lock
+file is there only while a run holds it. Its holder removes it before letting go, and a run that
+locked a file just removed finds another file (or none) at its name and locks again.
+
 flock needs a local filesystem: with an ``s3://`` root the lock files live in the warehouse's
 local state directory (`kesu.warehouse.Warehouse.state`), so they serialise the runs of one
 machine only, to save it doing a drop twice. Runs on several machines against one bucket need
@@ -34,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kesu.warehouse import paths
@@ -147,3 +153,37 @@ def drop_is_locked(wh: Warehouse, drop_date: date) -> bool:
         return not _try(fd, fcntl.LOCK_SH)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[bool]:
+    """Yields True, holding the exclusive lock of the file `path` (made for it, removed before
+    letting go), if no other run holds it; else False at once, holding nothing."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # a failed run just removed the empty folder: make it again
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        if not _try(fd, fcntl.LOCK_EX):
+            os.close(fd)
+            yield False
+            return
+        if _names(path, fd):
+            break
+        os.close(fd)
+    try:
+        yield True
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` is still the file open as `fd`."""
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)

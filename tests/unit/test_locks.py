@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from kesu.reports import output
 from kesu.warehouse import Warehouse, locks, paths
 from kesu.warehouse.publish import recover
 
@@ -22,11 +23,14 @@ D1, D2 = date(2025, 7, 1), date(2025, 7, 2)
 HOLDER = """
 import sys
 from datetime import date
+from pathlib import Path
 from kesu.warehouse import Warehouse, locks
 root, what = sys.argv[1], sys.argv[2]
 held = (locks.live_run(Warehouse.at(root)) if what == "live"
+        else locks.file_lock(Path(what)) if what.endswith(".lock")
         else locks.drop_lock(Warehouse.at(root), date.fromisoformat(what), timeout=0))
-with held:
+with held as got:
+    assert got is not False
     print("held", flush=True)
     sys.stdin.read()
 """
@@ -143,3 +147,21 @@ def test_live_runs_share_and_wait_only_for_a_recovery(tmp_path: Path) -> None:
         released = time.monotonic()
     t.join(timeout=10)
     assert entered and entered[0] >= released
+
+
+def test_a_report_another_process_writes_refuses_a_second_writer_at_once(tmp_path: Path) -> None:
+    lock = tmp_path / "annual" / ".2025.lock"
+    lock.parent.mkdir()
+    with held_by_another_process(tmp_path, str(lock)):
+        with locks.file_lock(lock) as held:
+            assert not held
+        with (
+            pytest.raises(output.ReportBusy, match="another kesu run is writing .*annual/2025"),
+            output.replace_folder(tmp_path, "annual", "2025"),
+        ):
+            pass
+        assert lock.is_file()  # the holder's: the refused run leaves it alone
+    assert not lock.exists()  # its holder removed it when it let go
+    with output.replace_folder(tmp_path, "annual", "2025") as work:
+        (work / "a.txt").write_text("written")
+    assert sorted(p.name for p in (tmp_path / "annual").iterdir()) == ["2025"]

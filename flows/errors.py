@@ -36,7 +36,9 @@ def one_line(exc: BaseException) -> tuple[str, int]:
     name = type(exc).__name__
     if name in ("DropBusy", "WarehouseBusy"):  # another run is live: try again later
         return str(exc), USAGE
-    if name in ("BackfillFailed", "NotReproducible"):  # their message is the whole story
+    # their message is the whole story; a period no drop covers is refused with exit status 1
+    # whether the command or the flow (a report --reproduce) finds it
+    if name in ("BackfillFailed", "NotReproducible", "EmptyPeriod"):
         return str(exc), FAILED
     if isinstance(exc, ValueError):  # bad values given by the user (a period, a feed)
         return _first_line(str(exc)), USAGE

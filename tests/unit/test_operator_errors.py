@@ -153,6 +153,15 @@ def test_errors_become_one_line_and_an_exit_status(
     assert one_line(error) == (expected, status)
 
 
+def test_a_period_no_drop_covers_exits_1_also_when_the_flow_refuses_it() -> None:
+    # `report --reproduce` leaves the coverage check to the flow (after the recorded versions');
+    # a ValueError there exited 2, where the command's own refusal of the same period exits 1
+    from kesu.flows.report import EmptyPeriod
+
+    refused = EmptyPeriod("no drop covers quarterly 2025Q3 (as of 2025-09-30): no drop exists")
+    assert one_line(refused) == (str(refused), 1)
+
+
 def test_an_os_error_raised_from_another_is_still_told_by_its_path() -> None:
     try:
         try:

@@ -311,8 +311,8 @@ def report(
     versions it read (Delta time travel), whatever corrections landed since."""
     logger = get_run_logger()
     settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
-    label = Period.parse(kind, period).label
-    versions = None
+    asked = Period.parse(kind, period)
+    label, versions = asked.label, None
     if reproduce is not None:
         settings, then, warnings = reproducing(settings, kind, label, reproduce)
         for warning in warnings:
@@ -324,7 +324,8 @@ def report(
         if as_of is None:
             raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
         logger.info("as of the latest drop in the warehouse: %s", as_of)
-    covered = check_coverage(settings, Period.parse(kind, period), as_of, allow_empty, versions)
+    with reproduction.reading(settings, versions, read_windows(asked, as_of)):  # their logs
+        covered = check_coverage(settings, asked, as_of, allow_empty, versions)
     if not covered.complete:
         logger.warning("%s %s is not complete: %s", kind, label, covered.as_dict())
     root = settings.reports

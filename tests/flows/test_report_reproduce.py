@@ -219,3 +219,30 @@ def test_reproduce_of_a_version_vacuumed_after_the_check_fails_in_one_line(
                          f"(drop {END}), as it does with replaced files older than [warehouse] "
                          "vacuum_days; the report cannot be reproduced")  # fmt: skip
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_reproduce_of_a_version_whose_log_expired_after_the_check_fails_in_one_line(
+    first_report, tmp_path, demo_key, capsys, monkeypatch
+) -> None:
+    landing, warehouse = copied(first_report, tmp_path)
+    correct_calls(landing, warehouse)
+    real = reproduction.check
+
+    def then_maintain(*args):  # kesu maintain expires the log between the check and the read
+        real(*args)
+        forty_days_ago = time.time() - 40 * 86400
+        for entry in warehouse.glob("**/_delta_log/*.json"):
+            os.utime(entry, (forty_days_ago, forty_days_ago))
+        maintain(Warehouse.at(warehouse), vacuum_days=7)
+
+    monkeypatch.setattr(reproduction, "check", then_maintain)
+    capsys.readouterr()
+    # the coverage read the versions first: "failed: VersionUnavailable: … (run with --debug …)"
+    assert reproduce(warehouse, tmp_path / "r", first_report[2]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    version = json.loads(first_report[2].read_text())["table_versions"]["stg_hotline"]
+    assert line == (
+        f"kesu report: stg_hotline version {version} is no longer in the table's log: kesu "
+        "maintain keeps 30 days of it; the report cannot be reproduced"
+    )
+    assert not (tmp_path / "r").exists()

@@ -6,7 +6,9 @@ it recorded: the same rows under another `[report] rounding` give other tables, 
 kesu.toml does not apply (where it differs, a warning names the keys). What cannot be had again
 refuses the reproduction in one line naming it, before anything is written: a version that
 `kesu maintain` removed (its log entry expired, or files it reads vacuumed), a reference file
-that changed since, a recorded setting this kesu does not know.
+that changed since, a recorded setting this kesu does not know. The flow checks once (`check`,
+on S3 a request per file read); a version `kesu maintain` removes after that, while the report
+reads it, is refused by the read in the same line (`reading`).
 """
 
 from __future__ import annotations

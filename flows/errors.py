@@ -30,11 +30,14 @@ def one_line(exc: BaseException) -> tuple[str, int]:
 
     if isinstance(exc, ConfigError):
         return str(exc), USAGE
-    for cause in (exc, exc.__cause__, exc.__context__):
+    # the context only where the error did not set it aside (`raise … from None`): a busy lock
+    # raised in place of the EAGAIN of its try was told as "Resource temporarily unavailable"
+    context = None if exc.__suppress_context__ else exc.__context__
+    for cause in (exc, exc.__cause__, context):
         if isinstance(cause, OSError) and cause.errno is not None:
             return _os_error(cause), FAILED
     name = type(exc).__name__
-    if name in ("DropBusy", "WarehouseBusy"):  # another run is live: try again later
+    if name in ("DropBusy", "WarehouseBusy", "ReportBusy"):  # another run is live: try later
         return str(exc), USAGE
     # their message is the whole story; a period no drop covers is refused with exit status 1
     # whether the command or the flow (a report --reproduce) finds it

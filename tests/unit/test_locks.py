@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from kesu.flows.errors import one_line
 from kesu.reports import output
 from kesu.warehouse import Warehouse, locks, paths
 from kesu.warehouse.publish import recover
@@ -161,6 +162,13 @@ def test_a_report_another_process_writes_refuses_a_second_writer_at_once(tmp_pat
         ):
             pass
         assert lock.is_file()  # the holder's: the refused run leaves it alone
+        with (
+            pytest.raises(output.ReportBusy) as busy,
+            output.replace_folder(tmp_path, "annual", "2025"),
+        ):
+            pass
+        # told like the other busy runs: one line, exit 2 (try again later), not "failed: …"
+        assert one_line(busy.value) == (f"another kesu run is writing {tmp_path}/annual/2025", 2)
     assert not lock.exists()  # its holder removed it when it let go
     with output.replace_folder(tmp_path, "annual", "2025") as work:
         (work / "a.txt").write_text("written")

@@ -176,6 +176,21 @@ def test_an_os_error_raised_from_another_is_still_told_by_its_path() -> None:
     )
 
 
+def test_an_error_raised_from_none_is_not_told_by_the_os_error_it_replaced() -> None:
+    # a lock's try raises EAGAIN; the busy error raised `from None` in its place is the story
+    try:
+        try:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        except BlockingIOError:
+            raise RuntimeError("another kesu run is writing /r/quarterly/2025Q3") from None
+    except RuntimeError as busy:
+        line, _ = one_line(busy)
+    assert line == (
+        "failed: RuntimeError: another kesu run is writing /r/quarterly/2025Q3 "
+        "(run with --debug for the traceback)"
+    )
+
+
 def test_debug_shows_the_traceback(site: Path) -> None:
     with pytest.raises(ConfigError):
         cli.main(["--debug", *ingest(site, "--landing", str(site / "nowhere"))])

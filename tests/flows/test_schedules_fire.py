@@ -20,8 +20,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def test_a_real_server_schedules_the_nightly_and_the_reports(tmp_path: Path, monkeypatch) -> None:
     from kesu.flows import local_server
     from kesu.flows.serve import deployments, locations
-    from prefect import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
@@ -35,7 +33,7 @@ def test_a_real_server_schedules_the_nightly_and_the_reports(tmp_path: Path, mon
             for deployment in deployments(where):
                 deployment.apply()
             wanted = {"kesu-nightly", "kesu-quarterly-report", "kesu-monthly-report"}
-            found = _scheduled(get_client, DeploymentFilter, DeploymentFilterName, wanted)
+            found = _scheduled(wanted)
     finally:
         local_server.stop()
         log = local_server.log_file().read_text(encoding="utf-8", errors="replace")
@@ -51,10 +49,13 @@ def test_a_real_server_schedules_the_nightly_and_the_reports(tmp_path: Path, mon
     assert all((t.day, t.hour) == (3, 6) for t in monthly)
 
 
-def _scheduled(get_client, DeploymentFilter, DeploymentFilterName, wanted: set[str]):  # noqa: N803
+def _scheduled(wanted: set[str]) -> dict[str, list[datetime]]:
     """Deployment name -> expected start times of its scheduled runs, once each of `wanted` has
     some (the scheduler's first loops), or what there is after 60 s."""
     import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     async def look() -> dict[str, list[datetime]]:
         found: dict[str, list[datetime]] = {}

@@ -324,6 +324,16 @@ def report(
         if as_of is None:
             raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
         logger.info("as of the latest drop in the warehouse: %s", as_of)
+    elif reproduce is None:
+        # a day after the last drop, or one without a drop: judged on D, the open complaints
+        # would turn overdue on data no drop brought (reports.md: "what was known at the end of
+        # drop date D")
+        known = latest_drop(settings.warehouse_store(), as_of)
+        if known is not None and known != as_of:
+            logger.warning(
+                "no drop on %s: the report is as of the drop before it, %s", as_of, known
+            )
+            as_of = known
     with reproduction.reading(settings, versions, read_windows(asked, as_of)):  # their logs
         covered = check_coverage(settings, asked, as_of, allow_empty, versions)
     if not covered.complete:

@@ -94,7 +94,7 @@ def _refused(args: argparse.Namespace, p: Any) -> str | None:
         recorded(args.kind, p.label, args.reproduce)
         return None  # the flow checks the recorded versions, then their coverage
     settings = load_settings(warehouse=args.warehouse, reports=args.out, config=args.config)
-    as_of = args.as_of or latest_drop(settings.warehouse_store())
+    as_of = latest_drop(settings.warehouse_store(), args.as_of) or args.as_of
     if as_of is None:
         return None  # the flow says the warehouse is empty
     try:

@@ -35,10 +35,15 @@ def partition_dates(wh: Warehouse, table: str, version: int | None = None) -> li
     return listed.to_list()
 
 
-def latest_drop(wh: Warehouse) -> date | None:
-    """The newest drop date over the staged tables (the default `--as-of`), None if empty."""
-    newest = [d[-1] for t in STAGED_TABLES if (d := partition_dates(wh, t))]
-    return max(newest, default=None)
+def latest_drop(wh: Warehouse, on_or_before: date | None = None) -> date | None:
+    """The newest drop date over the staged tables (the default `--as-of`), or the newest on or
+    before `on_or_before`: what was known at the end of that day. None if there is none."""
+    newest = [
+        max((d for d in dates if on_or_before is None or d <= on_or_before), default=None)
+        for t in STAGED_TABLES
+        if (dates := partition_dates(wh, t))
+    ]
+    return max((d for d in newest if d is not None), default=None)
 
 
 def table_version(wh: Warehouse, table: str) -> int | None:

@@ -196,6 +196,17 @@ def test_as_of_an_earlier_drop_gives_what_was_known_then(warehouse, tmp_path):
     assert max(p["drop_date"] for p in manifest["partitions"]) == EARLIER.isoformat()
 
 
+def test_as_of_a_day_after_the_last_drop_is_as_of_the_last_drop(warehouse, tmp_path):
+    # judged on a day no drop reached, complaints still open at the last drop turned overdue and
+    # the on-time rates fell, on data nobody had (the quarter's end is after END)
+    latest = run_report(warehouse, tmp_path / "latest", "quarterly", "2025Q2")
+    later = run_report(
+        warehouse, tmp_path / "later", "quarterly", "2025Q2", as_of=date(2025, 6, 30)
+    )
+    assert later["as_of"] == latest["as_of"] == END.isoformat()
+    assert table_bytes(Path(later["folder"])) == table_bytes(Path(latest["folder"]))
+
+
 def test_cli_runs_the_flow_and_lists_the_files(warehouse, tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="kesu")
     report_cli.add_parser(parser.add_subparsers(dest="command"))

@@ -84,12 +84,13 @@ class ReportConfig:
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 section, key = _SECTIONS[name]
-                raise ValueError(f"[{section}] {key} must be one of {choices}, not "
+                raise ValueError(f"[{section}] {key} must be one of {', '.join(choices)}, not "
                                  f"{getattr(self, name)!r}")  # fmt: skip
         for name, (section, key) in _SECTIONS.items():
             value, kind = getattr(self, name), bool if name == "implicit_merge" else int
             if name not in _CHOICES and (type(value) is not kind or (kind is int and value < 0)):
-                raise ValueError(f"[{section}] {key} must be a {kind.__name__} >= 0, not {value!r}")
+                wanted = "true or false" if kind is bool else "a whole number, 0 or more"
+                raise ValueError(f"[{section}] {key} must be {wanted}, not {value!r}")
         if not 0 <= self.decimals <= 4:
             raise ValueError(f"[report] decimals must be 0 to 4, not {self.decimals}")
         if not 0 < self.decision_days <= self.extended_days <= self.max_days:

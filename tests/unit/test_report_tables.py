@@ -361,10 +361,13 @@ def test_config_from_settings_and_drop_windows():
         "reference": {"branches": "x.csv"},
     })  # fmt: skip
     assert config == ReportConfig("largest_remainder", 1, 10, 30, 60, 30, False)
-    with pytest.raises(ValueError, match="rounding"):
+    # each message in the words of kesu.toml, not Python's (tuples, type names, >=)
+    with pytest.raises(ValueError, match=r"^\[report\] rounding must be one of half_up, "):
         ReportConfig.from_settings({"report": {"rounding": "bankers"}})
-    with pytest.raises(ValueError, match="implicit"):
+    with pytest.raises(ValueError, match=r"^\[merge\] implicit must be true or false, not 'no'$"):
         ReportConfig.from_settings({"merge": {"implicit": "no"}})
+    with pytest.raises(ValueError, match=r"decimals must be a whole number, 0 or more, not 'two'$"):
+        ReportConfig.from_settings({"report": {"decimals": "two"}})
     as_of = dt.date(2025, 10, 15)
     assert drop_window("stg_complaints", Q3, as_of) == (None, as_of)
     assert drop_window("stg_hotline", Q3, as_of) == (dt.date(2025, 6, 30), as_of)

@@ -61,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if refused:
         print(refused, file=sys.stderr)
         return 1
-    with prefect_command(f"{args.kind} report {args.period}", "building"):
+    with prefect_command(f"{args.kind} report {p.label}", "building"):
         from kesu.flows.report import report
 
         result = report(
             kind=args.kind,
-            period=args.period,
+            period=p.label,
             as_of=args.as_of,
             out=args.out,
             warehouse_dir=args.warehouse,
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             allow_empty=getattr(args, "allow_empty", False),
             reproduce=getattr(args, "reproduce", None),
         )
-    print(f"{args.kind} report {args.period} as of {result['as_of']}: {result['folder']}")
+    print(f"{args.kind} report {p.label} as of {result['as_of']}: {result['folder']}")
     for name in result["files"]:
         print(f"  {name}")
     return 0

@@ -217,6 +217,12 @@ def test_cli_runs_the_flow_and_lists_the_files(warehouse, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert str(tmp_path / "annual" / "2025") in printed
     assert "disclosure.md" in printed and "tables/overview.csv" in printed
+    # a period typed in lower case is read, and told, as the period it names
+    args = parser.parse_args(
+        ["report", "quarterly", "2025q1", "--out", str(tmp_path), "--warehouse", str(warehouse)]
+    )
+    assert report_cli.run(args) == 0
+    assert capsys.readouterr().out.startswith("quarterly report 2025Q1 as of ")
 
 
 # --- coverage (issue 11 item 4) ----------------------------------------------------------------

@@ -49,7 +49,8 @@ def build_watch(
     )
     rules = settings.values["watch"]
     tables = {
-        "due_soon": watch.due_soon(model, branches, categories, drop, within, config),
+        "due_soon": watch.due_soon(model, branches, categories, drop, within, config,
+                                   inputs.held),
         "volume_alerts": watch.volume_alerts(
             model.groups, branches, categories, drop, first_drop,
             float(rules["alert_score"]), int(rules["alert_min_count"]),
@@ -59,11 +60,14 @@ def build_watch(
 
 
 def at_risk_counts(tables: dict[str, pl.DataFrame], days: int) -> dict[str, int]:
+    """Overdue, due within `days`, volume alerts; and `held_updates`: the rows listed as they
+    were before a newer version held in quarantine (counted in the others too)."""
     due = tables["due_soon"]["days_left"]
     return {
         "overdue": int((due < 0).sum()),
         f"due_within_{days}_days": int(((due >= 0) & (due <= days)).sum()),
         "volume_alerts": tables["volume_alerts"].height,
+        "held_updates": int(tables["due_soon"]["held_update"].is_not_null().sum()),
     }
 
 
@@ -106,6 +110,12 @@ def watch_list(
     days = int(rules["at_risk_days"])
     counts = at_risk_counts(built["tables"], days)
     at_risk = built["tables"]["due_soon"].filter(pl.col("days_left") <= days)
+    held = at_risk["held_update"].is_not_null().sum()
+    held_note = (
+        f"; {held} of them shown as before a newer version held in quarantine (held_update): "
+        "check those first, the held version may have closed them"
+        if held else ""
+    )  # fmt: skip
     create_table_artifact(
         table=[
             {k: str(v) if isinstance(v, date) else v for k, v in row.items()}
@@ -113,7 +123,7 @@ def watch_list(
         ],  # fmt: skip
         key=f"watch-{drop_date.isoformat()}-at-risk",
         description=f"kesu watch list after drop {drop_date}: complaints and regulator "
-        f"transfers overdue or due within {days} days",
+        f"transfers overdue or due within {days} days{held_note}",
     )
     if any(counts.values()):
         emit_event(

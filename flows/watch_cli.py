@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             config_file=args.config,
         )
     counts = ", ".join(f"{k} {v}" for k, v in result["counts"].items())
+    if result["counts"].get("held_updates"):  # never silent: those rows may be closed already
+        counts += " (listed as before a newer version held in quarantine: check them first)"
     print(f"watch list after drop {result['drop_date']}: {counts}: {result['folder']}")
     for name in result["files"]:
         print(f"  {name}")

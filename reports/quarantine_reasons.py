@@ -1,4 +1,5 @@
-"""The quarantine reasons in Chinese, for the data stewards' workbook.
+"""The quarantine rules and reasons in Chinese, wherever a reader sees them: the data stewards'
+workbook, the report's held updates and the watch list's mark.
 
 The warehouse keeps the reasons as staging and the expectation runner write them (English, with
 the Chinese source header and the canonical column name); the workbook is read by the stewards of
@@ -11,6 +12,20 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+RULE_TITLES = {
+    "unparseable": "无法解析",
+    "unknown_label": "未知分类标签",
+    "unknown_branch": "未知机构",
+    "duplicate_key": "重复记录",
+    "record_shape": "字段个数不符",
+    "required": "必填项为空",
+    "required_when": "条件必填项为空",
+    "in_set": "取值不在允许范围",
+    "order": "时间先后不符",
+    "range": "数值超出范围",
+    "unique_key": "主键重复",
+}
 
 # Applied in order: whole-sentence shapes first, then the words inside them.
 PHRASES: list[tuple[str, Any]] = [
@@ -147,3 +162,8 @@ def _one(reason: str) -> str:
     for pattern, replacement in _COMPILED:
         reason = pattern.sub(replacement, reason)
     return reason
+
+
+def rule_title(rules: str) -> str:
+    """`unparseable;required` -> `无法解析；必填项为空`."""
+    return "；".join(RULE_TITLES.get(r, r) for r in rules.split(";"))

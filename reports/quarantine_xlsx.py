@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from kesu.reports.quarantine_reasons import reason_zh
+from kesu.reports.quarantine_reasons import reason_zh, rule_title
 from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
 from kesu.transforms import quarantine_review
 from kesu.transforms.columns import COLUMNS
@@ -30,19 +30,6 @@ LEAD_HEADERS = {
     "field": "字段",
     "rule": "规则",
     "reason": "原因",
-}
-RULE_TITLES = {
-    "unparseable": "无法解析",
-    "unknown_label": "未知分类标签",
-    "unknown_branch": "未知机构",
-    "duplicate_key": "重复记录",
-    "record_shape": "字段个数不符",
-    "required": "必填项为空",
-    "required_when": "条件必填项为空",
-    "in_set": "取值不在允许范围",
-    "order": "时间先后不符",
-    "range": "数值超出范围",
-    "unique_key": "主键重复",
 }
 SUMMARY_HEADERS = {
     "feed": "数据源",
@@ -67,11 +54,6 @@ def source_headers(feed: str) -> dict[str, str]:
     return {
         c.name: c.header + ("（脱敏）" if c.kind in MASKED_KINDS else "") for c in COLUMNS[feed]
     }
-
-
-def rule_title(rules: str) -> str:
-    """`unparseable;required` -> `无法解析；必填项为空`."""
-    return "；".join(RULE_TITLES.get(r, r) for r in rules.split(";"))
 
 
 def _write_table(

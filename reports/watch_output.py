@@ -2,6 +2,8 @@
 
 Renders the tables it is given (kesu.transforms.watch); computes nothing. In the workbook and
 the page, overdue rows (days_left < 0) are highlighted; the tables arrive sorted by days_left.
+A row listed as it was before a newer version held in quarantine (`held_update` set) has its
+held columns marked, its rule and reason in Chinese, and the title above says how many.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import polars as pl
 from kesu.reports import files
+from kesu.reports.quarantine_reasons import reason_zh, rule_title
 from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
+from kesu.transforms.watch import HELD_MARK
 
 TABLES_DIR = "tables"
 WORKBOOK = "watch.xlsx"
@@ -29,6 +33,9 @@ HEADERS = {
     "days_left": "剩余天数",
     "status": "状态",
     "customer_masked": "客户",
+    "held_update": "隔离中的更新（数据日期）",
+    "held_rule": "隔离规则",
+    "held_reason": "隔离原因",
     "last_7_days": "近7日投诉",
     "baseline_mean": "前8周周均",
     "baseline_sd": "前8周标准差",
@@ -36,6 +43,17 @@ HEADERS = {
 }
 KINDS = {"complaint": "投诉", "transfer": "监管转办"}
 OVERDUE_FILL = "#F8CBAD"
+HELD_FILL = "#FFE699"
+REASON_WIDTH = 50  # characters; a longer reason wraps onto more lines of its cell
+
+
+def held_note(frame: pl.DataFrame) -> str:
+    """What the title of the due-soon table adds when rows are listed as before a held version."""
+    held = frame["held_update"].is_not_null().sum() if "held_update" in frame.columns else 0
+    if not held:
+        return ""
+    return (f"（其中{held}件有较新版本被隔离，按隔离前的版本列出，可能已办结，"
+            "请先核实：见“隔离中的更新”列）")  # fmt: skip
 
 
 def _cell(column: str, value: Any) -> Any:
@@ -43,6 +61,10 @@ def _cell(column: str, value: Any) -> Any:
         return ""
     if column == "kind":
         return KINDS.get(value, value)
+    if column == "held_rule":
+        return rule_title(value)
+    if column == "held_reason":
+        return reason_zh(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
@@ -50,6 +72,10 @@ def _cell(column: str, value: Any) -> Any:
 
 def _overdue(row: dict[str, Any]) -> bool:
     return row.get("days_left") is not None and row["days_left"] < 0
+
+
+def _held(row: dict[str, Any], column: str) -> bool:
+    return column in HELD_MARK and row.get("held_update") is not None
 
 
 def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Path:
@@ -60,17 +86,19 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
     header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     plain = book.add_format({"border": 1})
     late = book.add_format({"border": 1, "bg_color": OVERDUE_FILL})
+    held = book.add_format({"border": 1, "bg_color": HELD_FILL, "text_wrap": True,
+                            "valign": "top"})  # fmt: skip
     used: set[str] = set()
     for name in ("due_soon", "volume_alerts"):
         frame = tables[name]
         sheet = book.add_worksheet(sheet_name(TITLES[name], used))
-        write_text(sheet, 0, 0, f"{heading} {TITLES[name]}", title)
+        write_text(sheet, 0, 0, f"{heading} {TITLES[name]}{held_note(frame)}", title)
         widths = [display_width(HEADERS.get(c, c)) for c in frame.columns]
         for j, column in enumerate(frame.columns):
             write_text(sheet, 1, j, HEADERS.get(column, column), header)
         for i, row in enumerate(frame.iter_rows(named=True), start=2):
-            fmt = late if _overdue(row) else plain
             for j, column in enumerate(frame.columns):
+                fmt = held if _held(row, column) else late if _overdue(row) else plain
                 value = _cell(column, row[column])
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     sheet.write_number(i, j, value, fmt)
@@ -78,10 +106,17 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
                     write_text(sheet, i, j, value, fmt)
                 widths[j] = max(widths[j], display_width(str(value)))
         for j, w in enumerate(widths):
-            sheet.set_column(j, j, min(max(w + 2, 8), 60))
+            wide = REASON_WIDTH if frame.columns[j] == "held_reason" else 60
+            sheet.set_column(j, j, min(max(w + 2, 8), wide))
         sheet.freeze_panes(2, 0)
     book.close()
     return path
+
+
+def _html_cell(row: dict[str, Any], column: str) -> str:
+    value = _cell(column, row[column])
+    attrs = ' class="held"' if _held(row, column) else ""
+    return f"<td{attrs}>{escape(str(value))}</td>"
 
 
 def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
@@ -92,12 +127,13 @@ def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
         head = "".join(f"<th>{escape(HEADERS.get(c, c))}</th>" for c in frame.columns)
         body = []
         for row in frame.iter_rows(named=True):
-            cells = "".join(f"<td>{escape(str(_cell(c, row[c])))}</td>" for c in frame.columns)
+            cells = "".join(_html_cell(row, c) for c in frame.columns)
             attrs = ' class="overdue"' if _overdue(row) else ""
             body.append(f"<tr{attrs}>{cells}</tr>")
         if not body:
             body.append(f'<tr><td colspan="{len(frame.columns)}">无</td></tr>')
-        sections.append(f"<h2>{escape(TITLES[name])}</h2>\n<table><thead><tr>{head}</tr></thead>"
+        heading = escape(TITLES[name] + held_note(frame))
+        sections.append(f"<h2>{heading}</h2>\n<table><thead><tr>{head}</tr></thead>"
                         f"<tbody>{''.join(body)}</tbody></table>")  # fmt: skip
     title = f"{drop} 投诉预警清单"
     return "\n".join([
@@ -105,10 +141,12 @@ def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
         f"<title>{escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{border:1px solid #C8D3E0;padding:.3em .6em}th{background:#DDEBF7}"
-        f"tr.overdue td{{background:{OVERDUE_FILL}}}</style></head><body>",
+        f"tr.overdue td{{background:{OVERDUE_FILL}}}tr td.held{{background:{HELD_FILL}}}"
+        "</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f"<p>截至{escape(drop)}日终：已超期或{within}日内到期的未办结投诉与监管转办件；"
-        "近7日投诉量明显高于前8周的机构与业务类别。超期行以底色标出。</p>",
+        "近7日投诉量明显高于前8周的机构与业务类别。超期行以底色标出；"
+        "“隔离中的更新”标黄的投诉有较新版本因数据问题被隔离，按隔离前的版本列出。</p>",
         *sections, "</body></html>", "",
     ])  # fmt: skip
 

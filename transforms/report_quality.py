@@ -20,10 +20,11 @@ HELD_COLUMNS = {"complaint_id": pl.String, "drop_date": pl.Date, "rule": pl.Stri
                 "reason": pl.String}  # fmt: skip
 
 
-def held_updates(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.DataFrame:
+def newest_held(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.DataFrame:
     """One row per complaint whose newest landed version is in quarantine, received (as last
-    loaded) on or before the cutoff, or never loaded at all: `complaint_id` (masked should it
-    look like a phone or ID number), `drop_date` and the `rule` and `reason` it is held for.
+    loaded) on or before the cutoff, or never loaded at all: `complaint_id` as it landed (not
+    masked: a key to join on, never shown as it is), `drop_date` and the `rule` and `reason` it
+    is held for. The one rule behind the report's `held_updates` and the watch list's mark.
 
     `tickets`: the latest loaded version per ticket as of the report; `held`: quarantined
     complaint rows with drop_date <= as_of (source text, with complaint_id and updated_at); a
@@ -57,13 +58,18 @@ def held_updates(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.
     )
     return (
         both.filter(later & in_view)
-        .select(
-            complaint_id=_masked("complaint_id", ids=True),
-            drop_date="held_drop",
-            rule="rule",
-            reason="reason",
-        )
+        .select("complaint_id", drop_date="held_drop", rule="rule", reason="reason")
         .cast(HELD_COLUMNS)  # type: ignore[arg-type]
+    )
+
+
+def held_updates(tickets: pl.DataFrame, held: pl.DataFrame, cutoff: date) -> pl.DataFrame:
+    """One row per complaint whose newest landed version is in quarantine (`newest_held`), as
+    the report lists it: `complaint_id` masked should it look like a phone or ID number,
+    `drop_date`, `rule`, `reason`; sorted by complaint_id."""
+    return (
+        newest_held(tickets, held, cutoff)
+        .with_columns(complaint_id=_masked("complaint_id", ids=True))
         .sort("complaint_id", maintain_order=True)
     )
 

@@ -6,6 +6,13 @@ bank received the complaint (`clock_on`: a linked transfer's 转办日期 when e
 ticket's 受理时间), 30 when extended, plus the excluded (扣除) days, in calendar days. A regulator
 transfer not yet answered must also be answered by its 办理期限 when that is earlier; once the
 bank has replied to the regulator, that date no longer binds the complaint.
+
+A complaint whose newest version is held in quarantine is listed as it was before that version
+(the report's rule, report_quality.newest_held) but never silently: `held_update` names the
+held version's drop date, `held_rule` and `held_reason` why it is held. Such a row stays listed
+and counted as overdue: the held version may close the complaint, or may not (it failed its
+checks, so kesu cannot read it), and a deadline missed unseen harms a customer more than one
+checked in vain.
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ from typing import TYPE_CHECKING
 import polars as pl
 from kesu.transforms.complaint_model import ComplaintModel
 from kesu.transforms.periods import Period, period_groups
+from kesu.transforms.report_quality import newest_held
 
 if TYPE_CHECKING:
     from kesu.transforms.reporting import ReportConfig as Limits
 
 DUE_SOON = ["kind", "id", "branch_code", "branch_name", "business_category", "received_on",
-            "due_on", "days_left", "status", "customer_masked"]  # fmt: skip
+            "due_on", "days_left", "status", "customer_masked",
+            "held_update", "held_rule", "held_reason"]  # fmt: skip
+HELD_MARK = ["held_update", "held_rule", "held_reason"]  # the held version, null when none
 VOLUME_ALERTS = ["branch_code", "branch_name", "business_category", "last_7_days",
                  "baseline_mean", "baseline_sd", "score"]  # fmt: skip
 BASELINE_WEEKS = 8
@@ -86,6 +96,20 @@ def open_groups(model: ComplaintModel, as_of: date, limits: Limits) -> pl.DataFr
     )  # fmt: skip
 
 
+def held_groups(model: ComplaintModel, held: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """One row per merge group with a ticket whose newest landed version (up to as_of) is held
+    in quarantine: `group_id`, and of its latest held version `held_update` (its drop date),
+    `held_rule` and `held_reason`. `held`: quarantined complaint rows as the report reads them."""
+    found = newest_held(model.tickets, held, as_of)
+    return (
+        found.join(model.tickets.select("complaint_id", "group_id"), on="complaint_id")
+        .filter(pl.col("group_id").is_not_null())
+        .sort("group_id", "drop_date", "complaint_id")
+        .unique("group_id", keep="last", maintain_order=True)
+        .select("group_id", held_update="drop_date", held_rule="rule", held_reason="reason")
+    )
+
+
 def open_transfers(model: ComplaintModel, as_of: date, limits: Limits, listed: pl.Series,
                    ) -> pl.DataFrame:  # fmt: skip
     """One row per regulator transfer unanswered at the end of as_of whose merge group is not
@@ -102,13 +126,20 @@ def open_transfers(model: ComplaintModel, as_of: date, limits: Limits, listed: p
 
 
 def due_soon(model: ComplaintModel, branches: pl.DataFrame, categories: pl.DataFrame,
-             as_of: date, within: int, limits: Limits) -> pl.DataFrame:  # fmt: skip
+             as_of: date, within: int, limits: Limits, held: pl.DataFrame | None = None,
+             ) -> pl.DataFrame:  # fmt: skip
     """One row per open complaint merge group (kind complaint, id its earliest 投诉编号) or open
     regulator transfer not in such a group (kind transfer, id its 转办单号) that is overdue or
-    due within `within` days of as_of; days_left = due_on − as_of (negative when overdue).
-    Sorted by days_left, then kind and id."""
+    due within `within` days of as_of; days_left = due_on − as_of (negative when overdue);
+    `held_update`, `held_rule`, `held_reason` set when a newer version of the group's tickets
+    is held in quarantine (`held_groups`). Sorted by days_left, then kind and id."""
     groups = open_groups(model, as_of, limits)
-    transfers = open_transfers(model, as_of, limits, groups["group_id"])
+    marks = held_groups(model, pl.DataFrame() if held is None else held, as_of)
+    groups = groups.join(marks, on="group_id", how="left", maintain_order="left")
+    transfers = open_transfers(model, as_of, limits, groups["group_id"]).with_columns(
+        held_update=pl.lit(None, pl.Date), held_rule=pl.lit(None, pl.String),
+        held_reason=pl.lit(None, pl.String),
+    )  # fmt: skip
     rows = pl.concat([groups.select(transfers.columns), transfers], how="vertical_relaxed")
     rows = rows.with_columns(days_left=(pl.col("due_on") - pl.lit(as_of)).dt.total_days())
     rows = rows.filter(pl.col("days_left") <= within).sort("days_left", "kind", "id")
@@ -116,6 +147,7 @@ def due_soon(model: ComplaintModel, branches: pl.DataFrame, categories: pl.DataF
         pl.col("kind", "id", "branch_code", "branch_name", "business_category").cast(pl.String),
         pl.col("received_on", "due_on").cast(pl.Date), pl.col("days_left").cast(pl.Int64),
         pl.col("status", "customer_masked").cast(pl.String),
+        pl.col("held_update").cast(pl.Date), pl.col("held_rule", "held_reason").cast(pl.String),
     )  # fmt: skip
 
 

@@ -198,3 +198,60 @@ def test_volume_alerts_need_four_whole_weeks_of_history():
     assert table.select("branch_code", "score").rows() == [
         ("0104", 6.0), ("0101", 5.5), ("0105", 4.0),
     ]  # fmt: skip
+
+
+def held_rows(*rows: tuple[str, str, str, str, str]) -> pl.DataFrame:
+    """Quarantined complaint rows as `quarantine/complaints` holds them: source text."""
+    return pl.DataFrame(
+        [
+            {"source_file": "c.csv", "source_line": 2, "field": field, "rule": rule,
+             "reason": reason, "complaint_id": cid, "updated_at": updated,
+             "drop_date": dt.date.fromisoformat(drop)}
+            for cid, updated, drop, rule, (field, reason) in (
+                (r[0], r[1], r[2], r[3], r[4].split("|")) for r in rows
+            )
+        ]
+    )  # fmt: skip
+
+
+HELD = ["held_update", "held_rule", "held_reason"]  # the mark: the held version, null when none
+UNPARSEABLE = "更新时间|更新时间 (updated_at): not a date-time in YYYY-MM-DD HH:MM:SS: N/A"
+MISSING = "机构代码|机构代码 (branch_code) is missing"
+
+
+def test_a_complaint_whose_closing_version_is_held_is_listed_with_a_mark_not_silently():
+    tickets = [
+        ticket("HELD", "2025-06-01 10:00"),  # loaded open (drop 06-01); its closure is held
+        ticket("PLAIN", "2025-06-02 10:00"),  # open, nothing held: a real overdue complaint
+        ticket("OLDER", "2025-06-03 10:00", status="处理中", updated_at=dt.datetime(
+            2025, 6, 5, 9, tzinfo=dt.UTC), drop_date=dt.date(2025, 6, 5)),  # loaded 06-05
+        ticket("ROOT", "2025-06-04 10:00"),  # a merge group: its repeat's new version is held
+        ticket("REPEAT", "2025-06-06 10:00", original_complaint_id="ROOT"),
+    ]  # fmt: skip
+    held = held_rows(
+        # the 已办结 version of 06-20, held only because its 更新时间 reads N/A
+        ("HELD", "N/A", "2025-06-20", "unparseable", UNPARSEABLE),
+        ("OLDER", "2025-06-04 09:00:00", "2025-06-04", "required", MISSING),  # older: no mark
+        ("REPEAT", "2025-06-21 09:00:00", "2025-06-21", "required", MISSING),  # marks ROOT
+        # never loaded: no version to list (the report's held_updates names it)
+        ("NEVER", "2025-06-22 09:00:00", "2025-06-22", "required", MISSING),
+    )
+    m = model(tickets, as_of="2025-06-30")
+    table = due_soon(m, BRANCHES, CATEGORIES, dt.date(2025, 6, 30), 5, LIMITS, held)
+    assert table.columns == DUE_SOON
+    # every group is still listed, overdue as the loaded version says (days_left unchanged)
+    assert table.select("id", "days_left").rows() == [
+        ("HELD", -14), ("PLAIN", -13), ("OLDER", -12), ("ROOT", -11),
+    ]  # fmt: skip
+    marks = {r["id"]: (r["held_update"], r["held_rule"]) for r in table.iter_rows(named=True)}
+    assert marks == {
+        "HELD": (dt.date(2025, 6, 20), "unparseable"),
+        "PLAIN": (None, None),
+        "OLDER": (None, None),
+        "ROOT": (dt.date(2025, 6, 21), "required"),
+    }
+    assert row(table, "HELD")["held_reason"].startswith("更新时间 (updated_at): not a date-time")
+    # without the quarantine rows the same list, unmarked
+    bare = due_soon(m, BRANCHES, CATEGORIES, dt.date(2025, 6, 30), 5, LIMITS)
+    assert bare.drop(HELD).equals(table.drop(HELD))
+    assert bare["held_update"].null_count() == bare.height

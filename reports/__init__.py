@@ -7,6 +7,7 @@ tables as written in `tables/`, so those files and the machine-readable ones can
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,8 +45,11 @@ def write_presentation(
     the files written. `coverage`: how far the drops reach into the period (None: complete);
     every title and text of an incomplete period says so."""
     from kesu.reports import charts, disclosure, html, labels, xlsx
+    from kesu.transforms.reporting import holds_records
 
     tables = read_tables(folder)
+    if coverage is not None and coverage.empty:  # records of the period from later drops?
+        coverage = replace(coverage, late_records=holds_records(tables))
     note = labels.share_note(rounding, decimals)
     written = [xlsx.write_workbook(tables, folder / WORKBOOK, kind, period, coverage, note)]
     chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period, coverage)

@@ -142,11 +142,14 @@ def _opening(span: str) -> list[str]:
     return [f"根据{RULES}有关规定，现将本行{span}消费投诉情况披露如下。"]
 
 
-def _no_data(year: str) -> list[str]:
+def _no_data(year: str, late_records: bool = False) -> list[str]:
     """The opening of a year no drop covers: it states no count at all (a 0 would read as
-    measured), nor a span or a day the data reaches."""
+    measured; records that came with later drops are not the year's), nor a span or a day
+    the data reaches."""
+    found = f"{labels.NO_DROP}；现有数据{labels.LATE_RECORDS}" if late_records else (
+        f"{labels.NO_DATA}覆盖本期")  # fmt: skip
     return [f"根据{RULES}有关规定，现将本行{year}年度消费投诉情况说明如下："
-            f"{labels.NO_DATA}覆盖本期，尚无可披露的投诉及客服热线数据。"]  # fmt: skip
+            f"{found}，尚无可披露的投诉及客服热线数据。"]  # fmt: skip
 
 
 def _headline(overview: pl.DataFrame | None, span: str) -> list[str]:
@@ -300,7 +303,8 @@ def render(
     overview = tables.get("overview")
     out = [f"# {labels.period_title('annual', year, coverage)}消费投诉情况", ""]
     if coverage is not None and coverage.empty:
-        return "\n".join([*out, *_no_data(year), "", *_closing(config), ""])
+        opening = _no_data(year, coverage.late_records)
+        return "\n".join([*out, *opening, "", *_closing(config), ""])
     out += [*_opening(span), ""]
     out += ["## 一、消费投诉总体情况", "", *_headline(overview, span), ""]
     out += ["## 二、投诉处理情况", "", *_handling(overview), ""]

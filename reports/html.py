@@ -87,7 +87,11 @@ def _figure(stem: str, png: bytes) -> str:
 def _meta(as_of: str, coverage: Coverage | None) -> str:
     """The line under the title: what the data is as of, and how it is counted. A period no
     drop covers says so instead (its tables' zeros are not counts; 数据截至 the as-of day would
-    read as data of the period up to that day)."""
+    read as data of the period up to that day), and, when its tables hold records that came
+    with later drops, that they are those and not the whole period."""
+    if coverage is not None and coverage.empty and coverage.late_records:
+        return (f'<p class="meta">{labels.NO_DROP}：截至 {escape(as_of)} 的数据批次均不在本期内；'
+                f"以下各表{labels.LATE_RECORDS}（按受理时间归属期间）。</p>")  # fmt: skip
     if coverage is not None and coverage.empty:
         return (f'<p class="meta">{labels.NO_DATA}覆盖本期：截至 {escape(as_of)} 的数据批次均不在'
                 f"本期内，以下各表均无数据。</p>")  # fmt: skip

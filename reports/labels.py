@@ -208,16 +208,22 @@ def column_labels(name: str, kind: str) -> dict[str, str]:
 
 
 NO_DATA = "暂无数据"  # the titles of a period no drop covers (--allow-empty)
+# A period no drop covers whose tables still hold records received in it, from later drops
+# (Coverage.late_records): its texts say both, never "no data" above tables that hold data.
+NO_DROP = "暂无数据批次覆盖本期"
+LATE_RECORDS = "仅有本期受理、随后续数据批次报送的记录，并非本期完整数据"
+LATE_TITLE = "本期无数据批次，仅含后续批次报送的记录"
 
 
 def coverage_note(coverage: Coverage | None) -> str:
     """What the titles add about a period's coverage: '' when complete (or not given),
     '（数据截至2025年6月30日）' when its drops reach that day only, '（暂无数据）' when no drop
-    covers it at all (there is no day to name)."""
+    covers it at all (there is no day to name), or LATE_TITLE when no drop covers it but records
+    of it came with later drops."""
     if coverage is None or coverage.complete:
         return ""
     if coverage.through is None:  # not complete, yet no day reached: no drop at all
-        return f"（{NO_DATA}）"
+        return f"（{LATE_TITLE if coverage.late_records else NO_DATA}）"
     return f"（数据截至{day_text(coverage.through)}）"
 
 

@@ -66,6 +66,9 @@ def _month(period: str) -> str:
 def paragraph(overview: pl.DataFrame, period: str, coverage: Coverage | None = None) -> str:
     """The 总体情况 paragraph from a monthly `overview` (one row per metric). A month the drops
     cover up to a day says so (2025年6月份（截至6月15日）); one no drop covers states no count."""
+    if coverage is not None and coverage.empty and coverage.late_records:
+        return (f"{_month(period)}{labels.NO_DROP}：本月没有任何数据批次；"
+                f"各表{labels.LATE_RECORDS}，此处不列示指标。")  # fmt: skip
     if coverage is not None and coverage.empty:
         return f"{_month(period)}{labels.NO_DATA}：本月没有任何数据批次，各项指标均无数据。"
     month = _month(period)

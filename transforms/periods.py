@@ -101,6 +101,10 @@ class Coverage:
     first_drop: date | None
     last_drop: date | None
     complete: bool
+    # A period no drop covers may still hold records received in it that came with later drops
+    # (a complaint of 31 December exported on 2 January): set once the tables are built
+    # (reporting.holds_records), so that its texts say so instead of "no data". Not in as_dict.
+    late_records: bool = False
 
     @property
     def through(self) -> date | None:

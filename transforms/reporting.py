@@ -120,6 +120,26 @@ class ReportInputs:
     denominators: pl.DataFrame | None = None  # reference/denominators.csv, read as text
 
 
+# What a report counts as records received in its period: tickets, transfers (overview), calls.
+RECORD_METRICS = {
+    "overview": ("complaints", "complaints_raw", "regulator_transferred", "opinions", "praises"),
+    "hotline_kpis": ("calls",),
+}
+
+
+def holds_records(tables: dict[str, pl.DataFrame]) -> bool:
+    """Whether the report's tables count any ticket, transfer or call received in the period.
+    A period no drop covers can: its records came with later drops (`Coverage.late_records`)."""
+    for name, metrics in RECORD_METRICS.items():
+        table = tables.get(name)
+        if table is None or "metric" not in table.columns:
+            continue
+        values = table.filter(pl.col("metric").is_in(metrics))["value"]
+        if (values.fill_null(0) > 0).any():
+            return True
+    return False
+
+
 def labelled(table: pl.DataFrame, config: ReportConfig) -> pl.DataFrame:
     """The same rows (one per metric) with the Chinese `label` after `metric`."""
     labels = [LABELS[m].format(**vars(config)) for m in table["metric"]]

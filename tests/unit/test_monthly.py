@@ -11,7 +11,7 @@ import pytest
 from kesu.reports import summary
 from kesu.transforms import monthly, shares
 from kesu.transforms.periods import Coverage, Period
-from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
+from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, holds_records
 from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
 
 from kesu import reference
@@ -171,4 +171,17 @@ def test_the_summary_of_a_month_no_drop_covers_states_no_count():
     assert text == (
         "# 2024年6月份客户之声（暂无数据）\n\n## 总体情况\n\n"
         "2024年6月份暂无数据：本月没有任何数据批次，各项指标均无数据。\n"
+    )
+
+
+def test_the_summary_of_a_month_no_drop_covers_but_with_records_from_later_drops_says_so():
+    # December: no drop dated in it, but two tickets received on the 31st came on 2 January
+    values = {"complaints_raw": 2, "opinions": 0, "praises": 0, "regulator_transferred": 0,
+              "responsible": 1, "close_rate": D("50.00")}  # fmt: skip
+    tables = {"overview": overview(values, values, None)}
+    late = Coverage(None, None, complete=False, late_records=holds_records(tables))
+    assert summary.render(tables, "2024-12", late) == (
+        "# 2024年12月份客户之声（本期无数据批次，仅含后续批次报送的记录）\n\n## 总体情况\n\n"
+        "2024年12月份暂无数据批次覆盖本期：本月没有任何数据批次；各表仅有本期受理、"
+        "随后续数据批次报送的记录，并非本期完整数据，此处不列示指标。\n"
     )

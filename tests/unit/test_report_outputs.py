@@ -377,6 +377,41 @@ def test_html_of_a_period_no_drop_covers_says_so_in_its_title():
     assert "暂无数据" not in page
 
 
+def test_a_period_no_drop_covers_whose_tables_hold_late_records_never_says_no_data(tmp_path):
+    # 2024: no drop dated in it, yet complaints received in December came with January's drops
+    # and fill the tables. Every text says both, none says the tables hold nothing.
+    no_drop = Coverage(None, None, complete=False)
+    late = tmp_path / "late"
+    files.write_tables(literal_tables(), late / reports.TABLES_DIR)
+    reports.write_presentation(late, kind="annual", period="2024", as_of="2025-12-31",
+                               decimals=2, rounding="half_up", coverage=no_drop)  # fmt: skip
+    page = (late / reports.PAGE).read_text(encoding="utf-8")
+    text = (late / reports.DISCLOSURE).read_text(encoding="utf-8")
+    title = openpyxl.load_workbook(late / reports.WORKBOOK).worksheets[0].cell(1, 1).value
+    assert "<h1>2024年度（本期无数据批次，仅含后续批次报送的记录）消费投诉统计报告</h1>" in page
+    assert ("暂无数据批次覆盖本期：截至 2025-12-31 的数据批次均不在本期内；以下各表仅有本期受理、"
+            "随后续数据批次报送的记录，并非本期完整数据") in page  # fmt: skip
+    assert "均无数据" not in page and "（暂无数据）" not in page
+    assert title.startswith("2024年度（本期无数据批次，仅含后续批次报送的记录）")
+    assert (
+        text.splitlines()[0] == "# 2024年度（本期无数据批次，仅含后续批次报送的记录）消费投诉情况"
+    )
+    assert "暂无数据批次覆盖本期；现有数据仅有本期受理、随后续数据批次报送的记录" in text
+    assert "共受理" not in text and "全年" not in text  # still no figure is disclosed
+    # the same period with tables of zeros: nothing came at all, the empty wording stays
+    empty = tmp_path / "empty"
+    zeros = literal_tables()
+    zeros["overview"] = zeros["overview"].with_columns(pl.col("value") * 0)
+    zeros["hotline_kpis"] = zeros["hotline_kpis"].with_columns(pl.col("value") * 0)
+    files.write_tables(zeros, empty / reports.TABLES_DIR)
+    reports.write_presentation(empty, kind="annual", period="2024", as_of="2025-12-31",
+                               decimals=2, rounding="half_up", coverage=no_drop)  # fmt: skip
+    page = (empty / reports.PAGE).read_text(encoding="utf-8")
+    assert "<h1>2024年度（暂无数据）消费投诉统计报告</h1>" in page and "以下各表均无数据" in page
+    text = (empty / reports.DISCLOSURE).read_text(encoding="utf-8")
+    assert "说明如下：暂无数据覆盖本期，尚无可披露的投诉及客服热线数据。" in text
+
+
 # --- disclosure.md -------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from kesu.reports import disclosure, xlsx
 from kesu.reports.labels import period_title
 from kesu.transforms.lookups import Lookups, branch_lookup, label_lookup
 from kesu.transforms.periods import Coverage, Period, coverage
-from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables
+from kesu.transforms.reporting import ReportConfig, ReportInputs, build_tables, holds_records
 from kesu.transforms.staging import StagingContext, stage
 from test_complaint_model import COMPLAINTS, HOTLINE, TRANSFERS, frame, ticket, transfer
 
@@ -290,6 +290,36 @@ def test_coverage_of_a_period(drops, period, as_of, expect):
     assert found.as_dict() == {"first_drop": first, "last_drop": last, "complete": complete}
     assert found.through == (None if complete else found.last_drop)
     assert found.empty == (last is None)
+
+
+def metrics(**values: int) -> pl.DataFrame:
+    return pl.DataFrame({"metric": list(values), "value": [D(v) for v in values.values()]})
+
+
+@pytest.mark.parametrize(
+    ("tables", "holds"),
+    [
+        # a period no drop covers, and nothing of it came later: zeros are not records
+        (
+            {
+                "overview": metrics(
+                    complaints=0, complaints_raw=0, opinions=0, praises=0, regulator_transferred=0
+                ),
+                "hotline_kpis": metrics(calls=0),
+            },
+            False,
+        ),
+        # December complaints exported in January's drops
+        ({"overview": metrics(complaints=15, complaints_raw=11, regulator_transferred=7)}, True),
+        # an opinion alone is a record too; so is a call
+        ({"overview": metrics(complaints=0, opinions=1)}, True),
+        ({"overview": metrics(complaints=0), "hotline_kpis": metrics(calls=3)}, True),
+        # a rate or a backlog is not a record received in the period
+        ({"overview": metrics(complaints=0, backlog_open_at_end=4, close_rate=50)}, False),
+    ],
+)
+def test_whether_a_reports_tables_hold_records_of_its_period(tables, holds):
+    assert holds_records(tables) is holds
 
 
 HALF_YEAR = Coverage(dt.date(2025, 1, 1), dt.date(2025, 6, 30), complete=False)

@@ -6,7 +6,10 @@ under its own name, so a new builder column never breaks a report, it only reads
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from kesu.reports.quarantine_reasons import reason_zh, rule_title
 
 if TYPE_CHECKING:  # a type only: `kesu report --help` imports this module and no Polars
     from datetime import date
@@ -188,6 +191,13 @@ HIDDEN_COLUMNS = {
     "xlsx": frozenset({"share_display", "metric"}),
     "html": frozenset({"share_pct", "metric"}),
 }
+# Columns whose stored text (English, as the warehouse keeps it) a reader sees translated: the
+# quarantine's rules and reasons, as the quarantine export shows them (reports.quarantine_reasons).
+SHOWN_AS: dict[str, dict[str, Callable[[str], str | None]]] = {
+    "held_updates": {"rule": rule_title, "reason": reason_zh},
+}
+# Columns of long text: wrapped in the workbook, at most xlsx.REASON_WIDTH characters wide.
+WRAPPED_COLUMNS = frozenset({"reason"})
 # Tables whose rows are metrics or overlapping levels: no plain 合计 row.
 NO_TOTAL = frozenset({"overview", "hotline_kpis", "held_updates", "unmapped_labels"})
 TOTAL_LABEL = "合计"

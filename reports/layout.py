@@ -24,6 +24,7 @@ class Column:
     header: str
     kind: CellKind
     decimals: int = 0
+    wrap: bool = False  # long text: wrapped in the workbook (labels.WRAPPED_COLUMNS)
 
 
 @dataclass
@@ -98,14 +99,24 @@ def table_view(name: str, frame: pl.DataFrame, kind: str, target: str) -> TableV
     if "share_display" not in frame.columns:
         hidden = hidden - {"share_pct"}
     columns = [
-        Column(c, headers.get(c, c), _column_kind(c, frame.schema[c]), _decimals(frame.schema[c]))
+        Column(
+            c,
+            headers.get(c, c),
+            _column_kind(c, frame.schema[c]),
+            _decimals(frame.schema[c]),
+            wrap=c in labels.WRAPPED_COLUMNS,
+        )  # fmt: skip
         for c in frame.columns
         if c not in hidden
     ]
+    shown_as = labels.SHOWN_AS.get(name, {})
     rows, kinds = [], []
     for row in frame.iter_rows(named=True):
         if row.get("metric") in labels.PERCENT_METRICS and isinstance(row.get("label"), str):
             row["label"] = labels.without_percent_unit(row["label"])  # the cell shows the %
+        for column, shown in shown_as.items():
+            if isinstance(row.get(column), str):
+                row[column] = shown(row[column])
         rows.append([_plain(row[c.name]) for c in columns])
         kinds.append([_row_kind(name, c, row) for c in columns])
     total = _total_row(name, frame, columns)

@@ -18,7 +18,13 @@ from typing import Any
 
 import polars as pl
 from kesu.reports.quarantine_reasons import reason_zh, rule_title
-from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
+from kesu.reports.xlsx import (
+    REASON_WIDTH,
+    display_width,
+    safe_workbook,
+    sheet_name,
+    write_text,
+)
 from kesu.transforms import quarantine_review
 from kesu.transforms.columns import COLUMNS
 from xlsxwriter.worksheet import Worksheet
@@ -45,7 +51,6 @@ SUMMARY_HEADERS = {
 MASKED_KINDS = ("phone", "person_name", "id_number", "free_text")
 MAX_ROWS = 1_048_575  # Excel's limit below the header row
 WIDTH_SAMPLE = 500  # rows looked at to size a column
-REASON_WIDTH = 50  # characters; a longer reason wraps onto more lines of its cell
 WRAPPED = ("原因", "示例原因")
 
 

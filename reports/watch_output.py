@@ -15,7 +15,13 @@ from typing import Any
 import polars as pl
 from kesu.reports import files
 from kesu.reports.quarantine_reasons import reason_zh, rule_title
-from kesu.reports.xlsx import display_width, safe_workbook, sheet_name, write_text
+from kesu.reports.xlsx import (
+    REASON_WIDTH,
+    display_width,
+    safe_workbook,
+    sheet_name,
+    write_text,
+)
 from kesu.transforms.watch import HELD_MARK
 
 TABLES_DIR = "tables"
@@ -44,7 +50,6 @@ HEADERS = {
 KINDS = {"complaint": "投诉", "transfer": "监管转办"}
 OVERDUE_FILL = "#F8CBAD"
 HELD_FILL = "#FFE699"
-REASON_WIDTH = 50  # characters; a longer reason wraps onto more lines of its cell
 
 
 def held_note(frame: pl.DataFrame) -> str:

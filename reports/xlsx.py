@@ -28,6 +28,7 @@ _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 HEADER_ROW = 1  # row 0 holds the title
 FIRST_DATA_ROW = 2
 PAPER_A4 = 9
+REASON_WIDTH = 50  # characters; a longer reason wraps onto more lines of its cell
 # xlsxwriter stamps "now" as the creation date; a fixed one keeps reruns identical
 CREATED = datetime(2000, 1, 1)
 
@@ -82,16 +83,19 @@ class _Formats:
 
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.book = book
-        self.cache: dict[tuple[str, int, bool, int], Any] = {}
+        self.cache: dict[tuple[str, int, bool, int, bool], Any] = {}
         self.title = book.add_format({"bold": True, "font_size": 14})
         self.header = book.add_format(
             {"bold": True, "bg_color": "#DDEBF7", "border": 1, "valign": "vcenter"}
         )
 
-    def cell(self, kind: CellKind, decimals: int, total: bool, indent: int = 0) -> Any:
-        key = (kind, decimals, total, indent)
+    def cell(self, kind: CellKind, decimals: int, total: bool, indent: int = 0,
+             wrap: bool = False) -> Any:  # fmt: skip
+        key = (kind, decimals, total, indent, wrap)
         if key not in self.cache:
             props: dict[str, Any] = {"border": 1}
+            if wrap:
+                props |= {"text_wrap": True, "valign": "top"}
             if kind != "text":
                 props["num_format"] = _number_format(kind, decimals)
             if total:
@@ -119,7 +123,7 @@ def _write_cell(
         sheet.write_blank(row, col, None, fmt.cell(kind, decimals, total))
         return ""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return write_text(sheet, row, col, value, fmt.cell("text", 0, total, indent))
+        return write_text(sheet, row, col, value, fmt.cell("text", 0, total, indent, column.wrap))
     if kind == "percent":
         # divide in decimal: 99.99 -> 0.9999 exactly, then the nearest double
         fraction = Decimal(str(value)) / 100
@@ -156,7 +160,8 @@ def _write_sheet(
             widths[j] = max(widths[j], display_width(text))
 
     for j, w in enumerate(widths):
-        sheet.set_column(j, j, min(max(w + 2, 8), 60))
+        widest = REASON_WIDTH if view.columns[j].wrap else 60
+        sheet.set_column(j, j, min(max(w + 2, 8), widest))
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
     shares = note and any(c.name == "share_pct" for c in view.columns)
     print_setup(sheet, note if shares else None)

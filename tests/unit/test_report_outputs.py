@@ -291,6 +291,25 @@ def test_workbook_percentages_show_exactly_the_rounded_value(workbook):
     assert rows_of(workbook["投诉概况"])[1] == ["指标", "本期", "上年", "同比变动"]
 
 
+def test_held_updates_show_rules_and_reasons_in_chinese_as_the_quarantine_export_does(
+    workbook, written
+):
+    # stored: rule `unknown_label`, reason '投诉原因 (cause): "其它" is not a JR/T 0169 code'
+    sheet = workbook["被隔离的投诉更新"]
+    rows = rows_of(sheet)
+    assert rows[1] == ["投诉编号", "数据日期", "隔离规则", "隔离原因"]
+    complaint, _, rule, reason = rows[2]
+    assert (complaint, rule) == ("C2025030100007", "未知分类标签")
+    assert reason.startswith('投诉原因："其它"') and "(cause)" not in reason
+    # the reason wraps inside its column instead of running past the border
+    assert sheet["D3"].alignment.wrap_text and sheet.column_dimensions["D"].width <= 50
+    assert not sheet["A3"].alignment.wrap_text
+    page = (written / reports.PAGE).read_text(encoding="utf-8")
+    held = page[page.index('<section id="held_updates">') :].split("</section>")[0]
+    assert "<td>未知分类标签</td>" in held and "<td>投诉原因：&quot;其它&quot;" in held
+    assert "unknown_label" not in held and "(cause)" not in held
+
+
 def test_workbook_holds_no_formula_even_for_text_that_looks_like_one(workbook):
     texts = set()
     for sheet in workbook.worksheets:

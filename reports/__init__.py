@@ -55,7 +55,7 @@ def write_presentation(
     chart_files = charts.write_charts(tables, folder / CHARTS_DIR, kind, period, coverage)
     written += chart_files
     written.append(
-        html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files, coverage)
+        html.write_html(tables, folder / PAGE, kind, period, as_of, chart_files, coverage, note)
     )
     if kind == "annual":
         text = disclosure.render(

@@ -22,6 +22,7 @@ body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC",
 h1 { font-size: 1.6em; border-bottom: 2px solid #2F6DB5; padding-bottom: .3em; }
 h2 { font-size: 1.2em; margin-top: 2em; color: #2F6DB5; }
 p.meta { color: #666; font-size: .9em; }
+p.note { color: #666; font-size: .85em; margin-top: -.5em; }
 nav ol { columns: 2; font-size: .95em; }
 table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
 th, td { border: 1px solid #C8D3E0; padding: .3em .7em; }
@@ -106,9 +107,11 @@ def render(
     as_of: str,
     charts: dict[str, bytes],
     coverage: Coverage | None = None,
+    note: str | None = None,
 ) -> str:
     """The page as text; `charts` maps a chart's file stem to its PNG bytes; `coverage` None:
-    the period is complete."""
+    the period is complete; `note` (how shares were rounded, as the workbook's footer) under
+    every table of shares."""
     heading = labels.period_title(kind, period, coverage)
     names = labels.ordered(list(tables))
     toc = "".join(
@@ -120,6 +123,8 @@ def render(
         view = table_view(name, tables[name], kind, "html")
         parts = [f'<section id="{escape(name)}">', f"<h2>{escape(view.title)}</h2>"]
         parts.append(_table_html(view))
+        if note and view.shares:
+            parts.append(f'<p class="note">{escape(note)}</p>')
         for stem, table in CHART_AFTER.items():
             if table == name and stem in charts:
                 parts.append(_figure(stem, charts[stem]))
@@ -159,7 +164,9 @@ def write_html(
     as_of: str,
     chart_files: list[Path],
     coverage: Coverage | None = None,
+    note: str | None = None,
 ) -> Path:
     charts = {p.stem: p.read_bytes() for p in chart_files}
-    path.write_text(render(tables, kind, period, as_of, charts, coverage), encoding="utf-8")
+    page = render(tables, kind, period, as_of, charts, coverage, note)
+    path.write_text(page, encoding="utf-8")
     return path

@@ -37,6 +37,7 @@ class TableView:
     total: list[Any] | None = None
     total_kinds: list[CellKind] = field(default_factory=list)
     indents: list[int] = field(default_factory=list)  # per row: the channel level below the top
+    shares: bool = False  # a table of shares: the note on how they were rounded goes with it
 
 
 def _decimals(dtype: pl.DataType) -> int:
@@ -130,6 +131,7 @@ def table_view(name: str, frame: pl.DataFrame, kind: str, target: str) -> TableV
         total=total,
         total_kinds=[c.kind for c in columns] if total else [],
         indents=[max(int(v or 1) - 1, 0) for v in levels],
+        shares="share_pct" in frame.columns,
     )
 
 

@@ -163,8 +163,7 @@ def _write_sheet(
         widest = REASON_WIDTH if view.columns[j].wrap else 60
         sheet.set_column(j, j, min(max(w + 2, 8), widest))
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
-    shares = note and any(c.name == "share_pct" for c in view.columns)
-    print_setup(sheet, note if shares else None)
+    print_setup(sheet, note if view.shares else None)
 
 
 def print_setup(sheet: Worksheet, note: str | None = None) -> None:

@@ -376,6 +376,24 @@ def test_html_shows_shares_and_the_actual_share_total(written):
     assert '<td>投诉（合并重复后）</td><td class="num">125</td>' in page
 
 
+def test_html_says_how_shares_were_rounded_under_every_table_the_workbook_notes(written, workbook):
+    # the cause column adds to 100.01%: the page says why, as the workbook's footer does
+    page = (written / reports.PAGE).read_text(encoding="utf-8")
+    note = "注：占比按四舍五入保留2位小数，各行分别舍入，合计可能不等于100%；“合计”为本列所列数值之和。"
+    sections = {
+        name: page[page.index(f'<section id="{name}">') :].split("</section>")[0]
+        for name in labels.TABLE_TITLES
+    }
+    noted = {name for name, section in sections.items() if note in section}
+    footers = {n: workbook[t].oddFooter.left.text for n, t in labels.TABLE_TITLES.items()}
+    footed = {name for name, footer in footers.items() if footer == note}
+    assert noted == footed == {"by_business_category", "by_cause", "by_channel", "by_region",
+                               "handling_time", "hotline_by_category"}  # fmt: skip
+    # after the table, before the chart that follows it
+    cause = sections["by_cause"]
+    assert cause.index("</table>") < cause.index(note) < cause.index("<figure>")
+
+
 def test_html_marks_an_empty_table():
     empty = literal_tables()["by_region"].clear()
     page = html.render({"by_region": empty}, "quarterly", "2025Q3", "2025-09-30", {})

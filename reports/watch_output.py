@@ -18,6 +18,7 @@ from kesu.reports.quarantine_reasons import reason_zh, rule_title
 from kesu.reports.xlsx import (
     REASON_WIDTH,
     display_width,
+    print_setup,
     safe_workbook,
     sheet_name,
     write_text,
@@ -84,7 +85,7 @@ def _held(row: dict[str, Any], column: str) -> bool:
 
 
 def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Path:
-    """One sheet per table: title, Chinese headers, rows; overdue rows filled."""
+    """One sheet per table: title, Chinese headers, rows; overdue rows filled; print-ready."""
     heading = f"{drop} 投诉预警清单"
     book = safe_workbook(path, heading)
     title = book.add_format({"bold": True, "font_size": 14})
@@ -114,6 +115,7 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
             wide = REASON_WIDTH if frame.columns[j] == "held_reason" else 60
             sheet.set_column(j, j, min(max(w + 2, 8), wide))
         sheet.freeze_panes(2, 0)
+        print_setup(sheet)  # as report.xlsx: A4 landscape, one page wide, headers repeated
     book.close()
     return path
 

@@ -67,3 +67,16 @@ def test_a_held_row_is_marked_in_the_workbook_with_its_rule_and_reason_in_chines
     fill = "FFFFE699"  # the held columns' yellow, not the overdue row's orange (FFF8CBAD)
     assert {sheet.cell(3, c).fill.fgColor.rgb for c in (update, rule, reason)} == {fill}
     assert sheet.cell(4, update).fill.fgColor.rgb != fill  # nothing held: not marked
+
+
+def test_the_workbook_is_print_ready_as_the_reports_are(tmp_path):
+    # it printed portrait, 4 pages for 9 rows, rows split across pages
+    _, book = written(tmp_path)
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert (setup.paperSize, setup.orientation) == (9, "landscape")  # A4 landscape
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        # one page wide (1 is the file format's default, left out), any number of pages high
+        assert (setup.fitToWidth or 1, setup.fitToHeight) == (1, 0)
+        assert sheet.print_title_rows == "$1:$2"  # title and header on every page
+        assert "&P" in sheet.oddFooter.center.text  # page numbers

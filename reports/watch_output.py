@@ -18,6 +18,7 @@ from kesu.reports.quarantine_reasons import reason_zh, rule_title
 from kesu.reports.xlsx import (
     REASON_WIDTH,
     display_width,
+    fit_wrapped_rows,
     print_setup,
     safe_workbook,
     sheet_name,
@@ -102,6 +103,7 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
         widths = [display_width(HEADERS.get(c, c)) for c in frame.columns]
         for j, column in enumerate(frame.columns):
             write_text(sheet, 1, j, HEADERS.get(column, column), header)
+        reasons: list[tuple[int, str]] = []  # the wrapped cells: (row, text)
         for i, row in enumerate(frame.iter_rows(named=True), start=2):
             for j, column in enumerate(frame.columns):
                 fmt = held if _held(row, column) else late if _overdue(row) else plain
@@ -111,9 +113,15 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
                 else:
                     write_text(sheet, i, j, value, fmt)
                 widths[j] = max(widths[j], display_width(str(value)))
-        for j, w in enumerate(widths):
-            wide = REASON_WIDTH if frame.columns[j] == "held_reason" else 60
-            sheet.set_column(j, j, min(max(w + 2, 8), wide))
+                if _held(row, column) and column == "held_reason":
+                    reasons.append((i, str(value)))
+        shown = [min(max(w + 2, 8), REASON_WIDTH if c == "held_reason" else 60)
+                 for w, c in zip(widths, frame.columns, strict=True)]  # fmt: skip
+        for j, width in enumerate(shown):
+            sheet.set_column(j, j, width)
+        if "held_reason" in frame.columns:
+            wide = shown[frame.columns.index("held_reason")]
+            fit_wrapped_rows(sheet, [(i, text, wide) for i, text in reasons])
         sheet.freeze_panes(2, 0)
         print_setup(sheet)  # as report.xlsx: A4 landscape, one page wide, headers repeated
     book.close()

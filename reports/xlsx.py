@@ -10,6 +10,7 @@ table's rounding, so Excel shows exactly the rounded value.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import datetime
@@ -29,6 +30,7 @@ HEADER_ROW = 1  # row 0 holds the title
 FIRST_DATA_ROW = 2
 PAPER_A4 = 9
 REASON_WIDTH = 50  # characters; a longer reason wraps onto more lines of its cell
+LINE_HEIGHT = 15  # points: one line of the default 11-point font
 # xlsxwriter stamps "now" as the creation date; a fixed one keeps reruns identical
 CREATED = datetime(2000, 1, 1)
 
@@ -67,6 +69,18 @@ def sheet_name(title: str, used: set[str]) -> str:
 def display_width(text: str) -> int:
     """Display width: CJK characters take two columns."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fit_wrapped_rows(sheet: Worksheet, wrapped: list[tuple[int, str, float]]) -> None:
+    """Make each row holding wrapped text (row, text, its column's width) tall enough for it.
+    A row without a height stays one line in LibreOffice, and in print: the rest is cut."""
+    lines: dict[int, int] = {}
+    for row, text, width in wrapped:
+        needed = math.ceil(display_width(text) / max(width - 2, 1))
+        lines[row] = max(lines.get(row, 1), needed)
+    for row, count in lines.items():
+        if count > 1:
+            sheet.set_row(row, LINE_HEIGHT * count)
 
 
 def _number_format(kind: CellKind, decimals: int) -> str:
@@ -148,20 +162,25 @@ def _write_sheet(
         write_text(sheet, HEADER_ROW, j, column.header, fmt.header)
     r = FIRST_DATA_ROW
     indents = view.indents or [0] * len(view.rows)
+    wrapped: list[tuple[int, str, int]] = []  # (row, text, column) of wrapped cells
     for values, kinds, indent in zip(view.rows, view.cell_kinds, indents, strict=True):
         for j, (value, kind) in enumerate(zip(values, kinds, strict=True)):
             step = indent if view.columns[j].name == "name" else 0  # channel levels
             text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt, indent=step)
             widths[j] = max(widths[j], display_width(text) + 2 * step)
+            if view.columns[j].wrap:
+                wrapped.append((r, text, j))
         r += 1
     if view.total is not None:
         for j, (value, kind) in enumerate(zip(view.total, view.total_kinds, strict=True)):
             text = _write_cell(sheet, (r, j), value, kind, view.columns[j], fmt, total=True)
             widths[j] = max(widths[j], display_width(text))
 
-    for j, w in enumerate(widths):
-        widest = REASON_WIDTH if view.columns[j].wrap else 60
-        sheet.set_column(j, j, min(max(w + 2, 8), widest))
+    shown = [min(max(w + 2, 8), REASON_WIDTH if c.wrap else 60)
+             for w, c in zip(widths, view.columns, strict=True)]  # fmt: skip
+    for j, width in enumerate(shown):
+        sheet.set_column(j, j, width)
+    fit_wrapped_rows(sheet, [(row, text, shown[j]) for row, text, j in wrapped])
     sheet.freeze_panes(FIRST_DATA_ROW, 0)
     print_setup(sheet, note if view.shares else None)
 

@@ -310,6 +310,18 @@ def test_held_updates_show_rules_and_reasons_in_chinese_as_the_quarantine_export
     assert "unknown_label" not in held and "(cause)" not in held
 
 
+def test_workbook_rows_of_a_long_wrapped_reason_are_tall_enough_to_show_it(tmp_path):
+    reason = ("更新时间 (updated_at): not a date-time in YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM or "
+              "YYYY年MM月DD日: N/A")  # fmt: skip
+    held = pl.DataFrame({"complaint_id": ["A", "B"], "drop_date": [date(2025, 3, 2)] * 2,
+                         "rule": ["unparseable", "required"],
+                         "reason": [reason, "机构代码 (branch_code) is missing"]})  # fmt: skip
+    xlsx.write_workbook({"held_updates": held}, tmp_path / "r.xlsx", "annual", "2025")
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx").active
+    assert sheet.row_dimensions[3].height >= 2 * 15  # wraps onto two lines at least: all shown
+    assert sheet.row_dimensions[4].height is None  # one line: left to the spreadsheet
+
+
 def test_workbook_holds_no_formula_even_for_text_that_looks_like_one(workbook):
     texts = set()
     for sheet in workbook.worksheets:

@@ -10,7 +10,10 @@ import polars as pl
 from kesu.reports.watch_output import write_watch
 from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS
 
-REASON = "更新时间 (updated_at): not a date-time in YYYY-MM-DD HH:MM:SS: N/A"
+REASON = (  # as staging writes it
+    "更新时间 (updated_at): not a date-time in YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM or "
+    "YYYY年MM月DD日: N/A"
+)
 
 
 def due_rows() -> pl.DataFrame:
@@ -80,3 +83,14 @@ def test_the_workbook_is_print_ready_as_the_reports_are(tmp_path):
         assert (setup.fitToWidth or 1, setup.fitToHeight) == (1, 0)
         assert sheet.print_title_rows == "$1:$2"  # title and header on every page
         assert "&P" in sheet.oddFooter.center.text  # page numbers
+
+
+def test_a_wrapped_reason_gets_a_row_tall_enough_to_show_it(tmp_path):
+    # a row without a height stays one line in LibreOffice and in print: the reason was cut
+    _, book = written(tmp_path)
+    sheet = book["临期及超期未办结"]
+    reason = [c.value for c in sheet[2]].index("隔离原因") + 1
+    width = sheet.column_dimensions[openpyxl.utils.get_column_letter(reason)].width
+    assert width <= 50 + 1  # capped (openpyxl reads back the width plus the cell padding)
+    assert sheet.row_dimensions[3].height >= 2 * 15  # two lines of the 11-point font at least
+    assert sheet.row_dimensions[4].height is None  # nothing wrapped: Excel's own height

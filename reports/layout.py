@@ -136,10 +136,14 @@ def table_view(name: str, frame: pl.DataFrame, kind: str, target: str) -> TableV
 
 
 def display(value: Any, kind: CellKind, decimals: int = 2) -> str:
-    """A cell as printed text: Decimals exactly as stored, percentages with a % sign."""
+    """A cell as printed text: Decimals exactly as stored, percentages with a % sign, counts
+    and measures with thousands separators (9,033), as the workbook's number formats show
+    them."""
     if value is None:
         return ""
     if kind == "count" and isinstance(value, float | Decimal) and value == int(value):
-        return str(int(value))
-    text = f"{value:.{decimals}f}" if isinstance(value, float) else str(value)
-    return f"{text}%" if kind == "percent" else text
+        return f"{int(value):,}"
+    if kind == "percent" or isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        text = f"{value:.{decimals}f}" if isinstance(value, float) else str(value)
+        return f"{text}%" if kind == "percent" else text
+    return f"{value:,.{decimals}f}" if isinstance(value, float) else f"{value:,}"

@@ -130,7 +130,10 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
 
 def _html_cell(row: dict[str, Any], column: str) -> str:
     value = _cell(column, row[column])
-    attrs = ' class="held"' if _held(row, column) else ""
+    classes = ["held"] if _held(row, column) else []
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        classes.append("num")  # numbers right-aligned, as in report.html
+    attrs = f' class="{" ".join(classes)}"' if classes else ""
     return f"<td{attrs}>{escape(str(value))}</td>"
 
 
@@ -156,6 +159,7 @@ def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
         f"<title>{escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{border:1px solid #C8D3E0;padding:.3em .6em}th{background:#DDEBF7}"
+        "td.num{text-align:right;font-variant-numeric:tabular-nums}"
         f"tr.overdue td{{background:{OVERDUE_FILL}}}tr td.held{{background:{HELD_FILL}}}"
         "</style></head><body>",
         f"<h1>{escape(title)}</h1>",

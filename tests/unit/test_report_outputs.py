@@ -406,6 +406,32 @@ def test_html_says_how_shares_were_rounded_under_every_table_the_workbook_notes(
     assert cause.index("</table>") < cause.index(note) < cause.index("<figure>")
 
 
+def test_html_prints_counts_with_thousands_separators_as_the_workbook_does(written, workbook):
+    # 1000 calls: the workbook's #,##0 shows 1,000; the page showed 1000
+    page = (written / reports.PAGE).read_text(encoding="utf-8")
+    assert '<td>来电量</td><td class="num">1,000</td>' in page
+    kpis = workbook["客服热线服务指标"]
+    assert (kpis["B3"].value, kpis["B3"].number_format) == (1000, "#,##0")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "shown"),
+    [
+        (D("9033.00"), "count", "9,033"),  # a metric's count, stored as a Decimal
+        (9033, "count", "9,033"),
+        (125, "count", "125"),
+        (D("1234.56"), "number", "1,234.56"),  # a measure keeps its stored decimals
+        (12.4, "number", "12.40"),
+        (D("33.60"), "percent", "33.60%"),  # percentages are never over 100 but as stored
+        ("2025-Q3", "text", "2025-Q3"),
+    ],
+)
+def test_display_of_a_cell(value, kind, shown):
+    from kesu.reports.layout import display
+
+    assert display(value, kind) == shown
+
+
 def test_html_marks_an_empty_table():
     empty = literal_tables()["by_region"].clear()
     page = html.render({"by_region": empty}, "quarterly", "2025Q3", "2025-09-30", {})

@@ -94,3 +94,10 @@ def test_a_wrapped_reason_gets_a_row_tall_enough_to_show_it(tmp_path):
     assert width <= 50 + 1  # capped (openpyxl reads back the width plus the cell padding)
     assert sheet.row_dimensions[3].height >= 2 * 15  # two lines of the 11-point font at least
     assert sheet.row_dimensions[4].height is None  # nothing wrapped: Excel's own height
+
+
+def test_numbers_are_right_aligned_in_the_page(tmp_path):
+    page, _ = written(tmp_path)
+    held_row = next(line for line in page.split("<tr") if ">HELD<" in line)
+    assert '<td class="num">-14</td>' in held_row  # days_left, aligned as report.html aligns
+    assert "td.num{text-align:right" in page

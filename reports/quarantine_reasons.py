@@ -17,6 +17,7 @@ RULE_TITLES = {
     "unparseable": "无法解析",
     "unknown_label": "未知分类标签",
     "unknown_branch": "未知机构",
+    "personal_data": "含个人信息",
     "duplicate_key": "重复记录",
     "record_shape": "字段个数不符",
     "required": "必填项为空",
@@ -30,6 +31,26 @@ RULE_TITLES = {
 # Applied in order: whole-sentence shapes first, then the words inside them.
 PHRASES: list[tuple[str, Any]] = [
     (r"(\S+) \([a-z][a-z0-9_]*\)", r"\1"),  # 来电时间 (call_start) -> 来电时间
+    # a value not in the reference data, or holding personal data (transforms.staging)
+    (
+        r" is not a JR/T 0169 code or a label in the label map \((.+?)\); "
+        r"map it there or correct the source",
+        r" 既不是 JR/T 0169 代码，也不在标签映射表（\1）中；请在映射表中补充，或更正源数据",
+    ),
+    (
+        r" is not a branch code or name in the branch reference; add it or correct the source",
+        " 不是机构参考表中的机构代码或名称；请在参考表中补充，或更正源数据",
+    ),
+    (
+        r"holds what looks like a phone, ID or card number \(masked here; the clear value is "
+        r"only in the raw zone\); correct the source",
+        "含有疑似电话、证件或银行卡号码（此处已脱敏，原值仅存于原始区）；请更正源数据",
+    ),
+    (
+        r"holds the name this row gives in (.+?) \(masked here; the clear value is only in the "
+        r"raw zone\); correct the source",
+        r"含有本行 \1 中的姓名（此处已脱敏，原值仅存于原始区）；请更正源数据",
+    ),
     (
         r": repeats the record at (.+?) line (\d+); only the first occurrence can load",
         r"：与 \1 第 \2 行的记录重复，只有第一条可以入库",
@@ -141,8 +162,12 @@ CONDITION_WORDS: list[tuple[str, str]] = [
     (" or ", " 或 "),
 ]
 _COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in PHRASES]
-# "; " joins the reasons of one row; the duplicate-key and quote reasons have one of their own
-_REASONS = re.compile(r"; (?!only the first occurrence|the lines? (?:is|are) held)")
+# "; " joins the reasons of one row; the duplicate-key, quote, reference-data and personal-data
+# reasons have one of their own
+_REASONS = re.compile(
+    r"; (?!only the first occurrence|the lines? (?:is|are) held|map it there|add it or correct"
+    r"|the clear value|correct the source)"
+)
 
 
 def _condition(text: str) -> str:

@@ -294,6 +294,12 @@ def test_cli_refuses_a_warehouse_that_does_not_exist(tmp_path):
         ("line 3: 转办单号 holds a number of 16 or more digits, more than the 15 Excel keeps: its last digits are lost (the column must be stored as text)",
          "第 3 行：转办单号 中是 16 位以上的数字，超过 Excel 保留的 15 位有效数字，末几位已丢失（该列须以文本格式保存）"),
         ("line 7: not valid text in the file's encoding (UTF-8)", "第 7 行：不是文件编码（UTF-8）下的有效文本"),
+        ('业务类别 (business_category): "银行卡" is not a JR/T 0169 code or a label in the label map (reference/label_map.csv); map it there or correct the source',
+         '业务类别："银行卡" 既不是 JR/T 0169 代码，也不在标签映射表（reference/label_map.csv）中；请在映射表中补充，或更正源数据'),
+        ('机构代码 (branch_code): "9999" is not a branch code or name in the branch reference; add it or correct the source',
+         '机构代码："9999" 不是机构参考表中的机构代码或名称；请在参考表中补充，或更正源数据'),
+        ("投诉原因 (cause): holds what looks like a phone, ID or card number (masked here; the clear value is only in the raw zone); correct the source; 机构代码 (branch_code) is missing",
+         "投诉原因：含有疑似电话、证件或银行卡号码（此处已脱敏，原值仅存于原始区）；请更正源数据；机构代码 为空"),
         ("something new", "something new"),  # an unknown phrase is kept, never lost
     ],
 )  # fmt: skip
@@ -337,3 +343,19 @@ def test_export_of_a_day_with_nothing_held_writes_no_workbook(tmp_path, capsys):
     assert f"nothing held for drop 2025-03-03: no workbook written to {target}" in (
         capsys.readouterr().out
     )
+
+
+def test_every_reason_staging_writes_about_a_value_is_shown_in_chinese():
+    # a held update of the report and the watch list shows these too: no English sentence left
+    import re
+
+    from kesu.reports.quarantine_reasons import reason_zh, rule_title
+    from kesu.transforms import staging
+
+    sentences = [staging.UNKNOWN_LABEL, staging.UNKNOWN_BRANCH, staging.PERSONAL_DATA,
+                 staging.OWN_NAME.format(header="客户姓名")]  # fmt: skip
+    for sentence in sentences:
+        shown = reason_zh(f'投诉原因 (cause): "x" {sentence}')
+        assert not re.search(r"[a-z]{3,}", shown.replace("reference/label_map.csv", "")), shown
+    for rule in ("unknown_label", "unknown_branch", "personal_data", "unparseable"):
+        assert not re.search(r"[a-z]", rule_title(rule)), rule

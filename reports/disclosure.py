@@ -146,8 +146,9 @@ def _no_data(year: str, late_records: bool = False) -> list[str]:
     """The opening of a year no drop covers: it states no count at all (a 0 would read as
     measured; records that came with later drops are not the year's), nor a span or a day
     the data reaches."""
-    found = f"{labels.NO_DROP}；现有数据{labels.LATE_RECORDS}" if late_records else (
-        f"{labels.NO_DATA}覆盖本期")  # fmt: skip
+    found = f"{labels.NO_DATA}覆盖本期"
+    if late_records:
+        found = f"{labels.NO_DROP}；现有数据{labels.LATE_RECORDS}"
     return [f"根据{RULES}有关规定，现将本行{year}年度消费投诉情况说明如下："
             f"{found}，尚无可披露的投诉及客服热线数据。"]  # fmt: skip
 

@@ -106,7 +106,7 @@ def table_view(name: str, frame: pl.DataFrame, kind: str, target: str) -> TableV
             _column_kind(c, frame.schema[c]),
             _decimals(frame.schema[c]),
             wrap=c in labels.WRAPPED_COLUMNS,
-        )  # fmt: skip
+        )
         for c in frame.columns
         if c not in hidden
     ]

@@ -80,7 +80,10 @@ def nightly(
     ingest_artifact(drop_date, run.feeds)
     declare_ingest(settings, run)
     readable = all(r.status != "unreadable" for r in run.feeds.values())
-    if watch and run.status == "completed" and readable:
+    landed = any(r.status != "no_folder" for r in run.feeds.values())
+    if watch and not landed:  # the list after the last drop stands; an alert dated today would not
+        logger.warning("no feed of drop %s has landed: no watch list is built for it", drop_date)
+    if watch and run.status == "completed" and readable and landed:
         from kesu.flows.watch import watch_list
 
         watch_list(drop_date=drop_date, out=reports_dir, warehouse_dir=warehouse_dir,

@@ -98,10 +98,17 @@ def watch_list(
     at risk and emit `kesu.watch.at-risk` when anything is. Returns folder, counts and files."""
     logger = get_run_logger()
     settings = load_settings(warehouse=warehouse_dir, reports=out, config=config_file)
-    if drop_date is None:
-        drop_date = latest_drop(settings.warehouse_store())
-        if drop_date is None:
-            raise ValueError(f"the warehouse {settings.warehouse} holds no staged data yet")
+    # the newest drop on or before the day asked: judged on a day no drop reached, complaints
+    # open at the last drop would show overdue on data nobody had (as a report's --as-of)
+    known = latest_drop(settings.warehouse_store(), drop_date)
+    if known is None:
+        on = "" if drop_date is None else f" on or before {drop_date}"
+        raise ValueError(f"the warehouse {settings.warehouse} holds no drop{on}")
+    if drop_date is not None and known != drop_date:
+        logger.warning(
+            "no drop on %s: the watch list is after the drop before it, %s", drop_date, known
+        )
+    drop_date = known
     rules = settings.values["watch"]
     within = int(rules["within_days"]) if within is None else within
     if within < 0:

@@ -15,7 +15,7 @@ from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
-from kesu.flows.watch import EVENT
+from kesu.flows.watch import EVENT, watch_list
 from kesu.samplegen.generate import generate
 from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS
 from prefect.client.orchestration import get_client
@@ -127,6 +127,26 @@ def test_the_nightly_run_built_the_watch_list_and_published_what_is_at_risk(samp
     }
     assert counts["overdue"] + counts["due_within_2_days"] > 0  # the sample has some at risk
     assert at_risk_events() == [counts]
+
+
+def test_a_day_no_drop_reached_is_watched_after_the_drop_before_it(sample, tmp_path):
+    # judged on such a day, complaints open at the last drop showed overdue on data nobody had,
+    # and the nightly of a night whose exports never landed alerted under that night's date
+    out = tmp_path / "reports"
+    after = LAST + dt.timedelta(days=1)
+    nightly(drop_date=after, landing_dir=str(sample["landing"]), warehouse_dir=str(sample["warehouse"]),
+            watch=True, reports_dir=str(out))  # fmt: skip
+    assert not (out / "watch").exists()  # nothing landed: no list, no alert dated `after`
+    later = watch_list(drop_date=LAST + dt.timedelta(days=30), out=str(out),
+                       warehouse_dir=str(sample["warehouse"]))  # fmt: skip
+    assert later["drop_date"] == LAST.isoformat()
+    nightly_list = sample["out"] / "watch" / LAST.isoformat() / "tables" / "due_soon.parquet"
+    assert (Path(later["folder"]) / "tables" / "due_soon.parquet").read_bytes() == (
+        nightly_list.read_bytes()
+    )
+    with pytest.raises(ValueError, match="holds no drop on or before 2025-03-31"):
+        watch_list(drop_date=START - dt.timedelta(days=1), out=str(out),
+                   warehouse_dir=str(sample["warehouse"]))  # fmt: skip
 
 
 def at_risk_events(wait: float = 30.0) -> list[dict]:

@@ -110,9 +110,10 @@ def watch_list(
         )
     drop_date = known
     rules = settings.values["watch"]
+    given = "--within" if within is not None else "[watch] within_days"  # where to fix it
     within = int(rules["within_days"]) if within is None else within
     if within < 0:
-        raise ValueError(f"--within must be 0 or more days, not {within}")
+        raise ValueError(f"{given} must be 0 or more days, not {within}")
     built = write_task(settings, drop_date, within)
     days = int(rules["at_risk_days"])
     counts = at_risk_counts(built["tables"], days)

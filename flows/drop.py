@@ -86,7 +86,7 @@ def ingest_drop(
     waiting = partial(_log_wait, wh, drop_date, lock_timeout, log)
     try:
         with (
-            locks.live_run(wh),
+            locks.live_run(wh, timeout=lock_timeout, on_wait=partial(_log_held, lock_timeout, log)),
             locks.drop_lock(wh, drop_date, timeout=lock_timeout, on_wait=waiting) as waited,
         ):
             run.seconds["lock_wait"] = waited
@@ -306,6 +306,14 @@ def _recover(wh: Warehouse, run_id: str, log: Log) -> None:
             return
         for done in scratch.clear_stale(wh, run_id):
             log.warning("recovered: %s", done)
+
+
+def _log_held(timeout: float, log: Log) -> None:
+    log.warning(  # it printed nothing and waited without limit (an audit waited 27 s in silence)
+        "another kesu run holds the whole warehouse (kesu maintain with a retention under a day, "
+        "or a recovery); waiting up to %.0f s for it",
+        timeout,
+    )
 
 
 def _log_wait(wh: Warehouse, drop_date: date, timeout: float, log: Log) -> None:

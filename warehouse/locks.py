@@ -113,11 +113,30 @@ def drop_lock(
 
 
 @contextmanager
-def live_run(wh: Warehouse) -> Iterator[None]:
-    """Mark a run live for as long as it may create work dirs, temp files or scratch."""
+def live_run(
+    wh: Warehouse,
+    *,
+    timeout: float | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Mark a run live for as long as it may create work dirs, temp files or scratch.
+
+    Waits while a recovery or a `kesu maintain` of a retention under a day holds the warehouse
+    (`idle`): `on_wait` is called once when it must (a line for the terminal: the wait can last
+    as long as that maintain), and after `timeout` seconds (None: no limit) `WarehouseBusy`."""
     fd = _open(wh, paths.LOCK)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a recovery (short) holds it exclusively
+        if not _try(fd, fcntl.LOCK_SH):
+            if on_wait is not None:
+                on_wait()
+            started = time.monotonic()
+            while not _try(fd, fcntl.LOCK_SH):
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise WarehouseBusy(
+                        f"another kesu run still holds the whole warehouse after {timeout:.0f} s "
+                        f"({wh.state.path(paths.LOCK)})"
+                    )
+                time.sleep(POLL_SECONDS)
         yield
     finally:
         os.close(fd)

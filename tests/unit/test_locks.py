@@ -150,6 +150,22 @@ def test_live_runs_share_and_wait_only_for_a_recovery(tmp_path: Path) -> None:
     assert entered and entered[0] >= released
 
 
+def test_a_run_held_off_by_the_whole_warehouse_says_so_and_gives_up_in_time(tmp_path: Path) -> None:
+    # it waited in silence, and without a limit, behind a `kesu maintain --vacuum-days 0`
+    wh, told = Warehouse.at(tmp_path), []
+    with locks.idle(wh) as idle:
+        assert idle
+        with (
+            pytest.raises(locks.WarehouseBusy, match="still holds the whole warehouse after 0 s"),
+            locks.live_run(wh, timeout=0.3, on_wait=lambda: told.append("waiting")),
+        ):
+            pass
+    assert told == ["waiting"]  # once, when it found the warehouse held
+    with locks.live_run(wh, timeout=0.3, on_wait=lambda: told.append("again")):
+        pass  # free: no wait, no line
+    assert told == ["waiting"]
+
+
 def test_a_report_another_process_writes_refuses_a_second_writer_at_once(tmp_path: Path) -> None:
     lock = tmp_path / "annual" / ".2025.lock"
     lock.parent.mkdir()

@@ -38,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from kesu.flows import drop_processes
+from kesu.flows import drop_processes, interrupt
 from kesu.flows.assets import declare_ingest
 from kesu.flows.cluster import task_runner
 from kesu.flows.config import Settings, load_settings
@@ -112,6 +112,8 @@ def ingest_drop_task(
     """One drop, wherever the task runner puts it (in this flow's worker processes if it has
     them); the PII key is read there, never passed. Its `ingest-<date>` artifact is made by the
     flow (`_drop_artifact`)."""
+    if interrupt.requested():  # the backfill is stopping: no drop starts, here or in a worker
+        raise interrupt.NotStarted(f"{drop_date}: the backfill was asked to stop")
     log = get_run_logger()
     processes = drop_processes.current()
     if processes is not None:
@@ -151,10 +153,14 @@ def backfill(
     for fixed in recover(wh):  # now, while no drop of this backfill is live yet
         logger.warning("recovered: %s", fixed)
     in_processes = dask_address is None and not threads and len(days) > 1
+    workers_here = drop_processes.drop_processes(min(workers, len(days)))
+    # The worker processes outlive the task runner's threads: a drop's task still running when
+    # the flow leaves this block finds them, never runs its drop in this process instead.
     with (
+        workers_here if in_processes else nullcontext() as processes,
         task_runner(workers, dask_address, settings) as runner,  # a bad address fails here, quickly
-        drop_processes.drop_processes(min(workers, len(days))) if in_processes else nullcontext(),
         locks.live_run(wh),  # this flow writes the ledger too: no drop's recovery may clean up
+        interrupt.between_drops(processes.stop if processes else None),
     ):
         record = _record(start, end, feeds, force, workers, dask_address)
         ledger.record_run(wh, record)
@@ -168,16 +174,19 @@ def backfill(
                 runner.submit(ingest_drop_task, _parameters(settings, d, feeds, force)): d
                 for d in days
             }
-            for done, future in enumerate(as_completed(list(futures)), 1):
+            for future in as_completed(list(futures)):
                 day, error, run = futures[future], None, None
                 try:
                     run = runs[day] = future.result()
                     undeclared.append(run)
                     _drop_artifact(day, run, future, logger)
+                except interrupt.NotStarted:
+                    continue  # not a drop's outcome: the next run of the backfill does it
                 except Exception as exc:
                     error = mask_message(f"{type(exc).__name__}: {exc}")
                 entry = drop_entry(day, run, error)
                 record.drops.append(entry)
+                done = len(record.drops)
                 record.summary = backfill_summary(record.drops)
                 ledger.record_run(wh, record)
                 if done == len(days) or time.monotonic() - shown >= PROGRESS_EVERY_SECONDS:
@@ -193,9 +202,21 @@ def backfill(
                     listener(event)
             failed = [d for d in record.drops if d.outcome == "failed"]
             record.status = "failed" if failed else "completed"
+            stopped_by = interrupt.requested()
+            if stopped_by and len(record.drops) < len(days):  # all done anyway: it completed
+                record.status, record.error = "interrupted", _stopped(stopped_by, record, days)
+                declare_ingest(settings, *undeclared)
+                kept = "completed drops are kept, " if record.drops else ""
+                raise interrupt.Interrupted(stopped_by, f"{record.error}; {kept}{interrupt.AGAIN}")
         except BaseException as exc:
-            error = mask_message(f"{type(exc).__name__}: {exc}")
-            record.status, record.error = "failed", error
+            if isinstance(exc, interrupt.Interrupted):
+                raise
+            signum = interrupt.signal_of(exc)
+            if signum is not None:  # Ctrl-C, SIGTERM outside the drops' loop, a served run's
+                record.status, record.error = "interrupted", _stopped(signum, record, days)
+            else:
+                error = mask_message(f"{type(exc).__name__}: {exc}")
+                record.status, record.error = "failed", error
             raise
         finally:
             _finish(wh, record)
@@ -203,6 +224,12 @@ def backfill(
         names = "; ".join(f"{d.drop_date} ({d.error})" for d in failed)
         raise BackfillFailed(f"{len(failed)} of {len(days)} drop(s) failed: {names}")
     return [runs[d] for d in sorted(runs)]
+
+
+def _stopped(signum: int, record: BackfillRun, days: list[date]) -> str:
+    """The backfill's line when a signal stopped it: how many of its drops ended before."""
+    done = len(record.drops)
+    return f"interrupted ({interrupt.name(signum)}) after {done} of {len(days)} drops"
 
 
 def _drop_artifact(day: date, run: IngestRun, future: PrefectFuture[Any], log: Log) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from kesu.flows import (  # argparse only: keeps --help fast
     backfill_cli,
+    interrupt,
     migrate_cli,
     quarantine_cli,
     report_cli,
@@ -152,6 +153,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return _exit_status([run])
 
 
+# Commands whose SIGTERM ends them as Ctrl-C does, with one line and the ledger told
+# (`kesu.flows.interrupt`); `kesu serve` stops its runner its own way.
+STOPPABLE = ("ingest", "backfill")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -167,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         "maintain": migrate_cli.run_maintain,
         "migrate": migrate_cli.run_migrate,
     }
+    if args.command in STOPPABLE:
+        interrupt.install()
     try:
         return handlers[args.command](args)
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, interrupt.Stopped, interrupt.Interrupted) as exc:
+        line, status = interrupt.stopped_line(exc) or ("interrupted", 130)
+        print(f"kesu {args.command}: {line}", file=sys.stderr)
+        return status
     except Exception as exc:  # one line naming what to fix; the traceback only with --debug
         if args.debug or os.environ.get("KESU_DEBUG"):
             raise

@@ -32,6 +32,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from kesu.flows import ingest_steps as steps
+from kesu.flows import interrupt
 from kesu.flows.config import Settings
 from kesu.flows.pii_key import PiiKey, resolve_pii_key
 from kesu.flows.staging_inputs import fingerprint
@@ -104,7 +105,7 @@ def ingest_drop(
                     )
                 run.status = "completed"
             except BaseException as exc:
-                run.status, run.error = "failed", mask_message(f"{type(exc).__name__}: {exc}")
+                run.status, run.error = _ended_by(exc)
                 raise
             finally:
                 _summarise(run)
@@ -113,13 +114,22 @@ def ingest_drop(
                     ledger.point_drop_at(wh, run, REUSABLE)
     except BaseException as exc:
         if run.status == "running":  # never got the drop: DropBusy, or stopped while waiting
-            run.status, run.error = "failed", mask_message(f"{type(exc).__name__}: {exc}")
+            run.status, run.error = _ended_by(exc)
             _summarise(run)
             ledger.record_run(wh, run)
         raise
     finally:
         scratch.clear(wh, run_id)
     return run
+
+
+def _ended_by(exc: BaseException) -> tuple[str, str]:
+    """The status and error of a run that `exc` ended: `interrupted` by a signal (Ctrl-C,
+    SIGTERM), else `failed` with the error's name and (masked) text."""
+    signum = interrupt.signal_of(exc)
+    if signum is not None:
+        return "interrupted", f"stopped by {interrupt.name(signum)}"
+    return "failed", mask_message(f"{type(exc).__name__}: {exc}")
 
 
 def _unchanged(

@@ -18,10 +18,13 @@ worker, from the environment it inherited, never sent.
 A worker that dies mid-drop (killed, out of memory) takes the pool with it: Python's process pool
 then ends every worker and fails every drop it held. Those drops run once more on new workers
 (a drop interrupted is recovered by its next run, `kesu.flows.drop`); a drop whose worker dies
-again fails alone with `WorkerDied`, and the backfill goes on. The new workers get a line queue
-of their own: a worker killed while it was writing a line to the old one left that queue's lock
-taken (or a line half written) for good, and every later drop's first line would have waited
-on it forever.
+again fails alone with `WorkerDied`, and the backfill goes on. A worker ended because the
+backfill was asked to stop (Ctrl-C, SIGTERM: `kesu.flows.interrupt`) is not replaced, and its
+drop is not run again. The new workers get a line queue of their own: a worker killed while it
+was writing a line to the old one left that queue's lock taken (or a line half written) for
+good, and every later drop's first line would have waited on it forever.
+
+Workers ignore Ctrl-C: the backfill decides, and ends them.
 
 Over 250 lines: the workers' side (a drop's lines sent as text) and this process's side (the
 pool, its renewal after a death, the relay of lines) are one protocol over one queue.
@@ -34,6 +37,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 import uuid
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from kesu.flows import interrupt
 from kesu.flows.config import Settings
 from kesu.flows.drop import Log, ingest_drop
 from kesu.transforms.run_records import IngestRun
@@ -65,9 +70,11 @@ _lines: Any = None  # where this worker's drops send their log lines (its genera
 
 def _start_worker(lines: Any) -> None:
     """A worker's start: unpickling this function imported kesu (its allocator settings first,
-    `kesu/__init__.py`) and `ingest_drop`, so only the queue is left to keep."""
+    `kesu/__init__.py`) and `ingest_drop`, so only the queue is left to keep; and the worker
+    ignores Ctrl-C (the backfill decides, `kesu.flows.interrupt`)."""
     global _lines
     _lines = lines
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Forwarded:
@@ -187,6 +194,8 @@ class DropProcesses:
     ) -> IngestRun:
         """`ingest_drop` of `drop_date` in a worker; its lines go to `log` as they come."""
         for attempt in range(1, ATTEMPTS + 1):
+            if interrupt.requested():
+                raise interrupt.NotStarted(f"{drop_date}: the backfill was asked to stop")
             token = uuid.uuid4().hex
             drop = self._drops[token] = _Drop(drop_date, log)
             try:
@@ -204,6 +213,10 @@ class DropProcesses:
                 drop.ended.wait(LAST_LINES_SECONDS)  # its last lines may trail its result
                 return run
             except BrokenProcessPool:
+                if interrupt.requested():  # ended by `stop`, or by the same signal: not again
+                    raise interrupt.NotStarted(
+                        f"{drop_date}: stopped mid-way, the backfill was asked to stop"
+                    ) from None
                 self._renew(pool)
                 if attempt == ATTEMPTS:
                     raise WorkerDied(
@@ -222,6 +235,14 @@ class DropProcesses:
     def running(self) -> dict[date, int]:
         """{drop date: the pid of the worker running it}, for the drops started by now."""
         return {d.drop_date: d.pid for d in list(self._drops.values()) if d.pid is not None}
+
+    def stop(self) -> None:
+        """End every worker now (a signal handler's call, in the main thread): the drops they
+        ran fail with BrokenProcessPool, and `run` starts no other while a stop is asked."""
+        pool = self._current.pool  # no lock: the main thread may hold it, and this is a read
+        processes = getattr(pool, "_processes", None) or {}  # Python's pool keeps them there
+        for process in list(processes.values()):
+            process.terminate()
 
     def _renew(self, broken: ProcessPoolExecutor) -> None:
         """New workers with a new line queue, in place of the broken pool's (once, whichever of

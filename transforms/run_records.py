@@ -26,7 +26,7 @@ Action = Literal["created", "replaced", "unchanged", "removed", "absent"]
 # loaded | unchanged (inputs as in the last completed run: nothing done) | empty (a folder with
 # no file) | unreadable (files, none of them readable) | no_folder
 FeedStatus = str
-RunStatus = str  # running | completed | failed
+RunStatus = str  # running | completed | failed | interrupted (stopped by Ctrl-C or SIGTERM)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -150,8 +150,10 @@ def _feed_problem(
     if runs and runs[0].status == "failed":
         error = f"run {runs[0].run_id}: {runs[0].error}{since}"
         return {"problem": "failed", "detail": error}
-    if runs and runs[0].run_id in interrupted:  # killed: what it was to do is not done
-        gone = f"run {runs[0].run_id} stopped while running (its process is gone){since}"
+    if runs and (runs[0].run_id in interrupted or runs[0].status == "interrupted"):
+        # killed, or stopped by a signal: what it was to do is not done
+        why = runs[0].error if runs[0].status == "interrupted" else "its process is gone"
+        gone = f"run {runs[0].run_id} stopped while running ({why}){since}"
         return {"problem": "interrupted", "detail": gone}
     if done is None or done.feeds[feed].status == "no_folder":
         if day in landed:

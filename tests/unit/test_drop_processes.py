@@ -9,11 +9,13 @@ import os
 import signal
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 from kesu.flows import drop_processes as drop_processes_module
+from kesu.flows import interrupt
 from kesu.flows.config import load_settings
 from kesu.flows.drop import ingest_drop
 from kesu.flows.drop_processes import WorkerDied, _formatted, drop_processes
@@ -212,3 +214,43 @@ def test_a_script_without_a_main_guard_is_not_run_again_in_the_workers(landing, 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("top level") == 1
     assert "status completed True" in done.stdout
+
+
+def test_a_stop_ends_the_running_drop_and_starts_none_without_running_it_again(
+    landing, tmp_path, monkeypatch
+):
+    """Ctrl-C or SIGTERM during a backfill's drops (`kesu.flows.interrupt.between_drops`, here
+    with a real SIGTERM to this process): the worker running a drop is ended, and that drop is
+    not run again in a new worker, as a worker that died on its own would be; no other drop
+    starts. The drop stopped mid-way is recovered by its next run, which completes."""
+    monkeypatch.setattr(interrupt, "_installed", True)  # as `kesu backfill` has it (`install`)
+    root, settings, log, lines = waiting_setup(landing, tmp_path, monkeypatch, "stopped")
+    before = signal.getsignal(signal.SIGTERM)
+    with drop_processes(1) as processes:
+        with (
+            locks.drop_lock(Warehouse.at(root), DAY, timeout=0),  # the drop will wait for it
+            interrupt.between_drops(processes.stop),
+        ):
+            waiting, outcome = in_thread(lambda: processes.run(settings, DAY, None, False, log))
+            wait_for(lambda: lines.waiting() == 1, "no wait line")
+            pid, pool = processes.running()[DAY], processes._current.pool
+            os.kill(os.getpid(), signal.SIGTERM)
+            waiting.join(30)
+            assert interrupt.requested() == signal.SIGTERM
+            assert isinstance(outcome.get("error"), interrupt.NotStarted), outcome
+            wait_for(lambda: not alive(pid), "the stopped drop's worker still runs", 10)
+            assert processes._current.pool is pool  # no new workers were spawned for it
+            assert not any("running it again" in text for _, text in lines.lines)
+            with pytest.raises(interrupt.NotStarted):  # a drop asked for now does not start
+                processes.run(settings, DAY + timedelta(days=1), None, False, log)
+        assert signal.getsignal(signal.SIGTERM) is before  # Prefect's (here pytest's) again
+    again = ingest_drop(settings, DAY, log=log)  # in this process: the stop asked is over
+    assert again.status == "completed" and counts(again)["hotline"][0] == "loaded"
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie not yet reaped is dead)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

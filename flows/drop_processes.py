@@ -24,7 +24,8 @@ drop is not run again. The new workers get a line queue of their own: a worker k
 was writing a line to the old one left that queue's lock taken (or a line half written) for
 good, and every later drop's first line would have waited on it forever.
 
-Workers ignore Ctrl-C: the backfill decides, and ends them.
+Workers ignore Ctrl-C (the backfill decides, and ends them) and end with the backfill's process,
+even when it is killed with `kill -9` (`_end_with`): none goes on writing to the warehouse.
 
 Over 250 lines: the workers' side (a drop's lines sent as text) and this process's side (the
 pool, its renewal after a death, the relay of lines) are one protocol over one queue.
@@ -44,9 +45,10 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
+from multiprocessing.connection import Connection
 from typing import Any
 
 from kesu.flows import interrupt
@@ -68,13 +70,28 @@ class WorkerDied(RuntimeError):
 _lines: Any = None  # where this worker's drops send their log lines (its generation's queue)
 
 
-def _start_worker(lines: Any) -> None:
+def _start_worker(lines: Any, parent_alive: Connection) -> None:
     """A worker's start: unpickling this function imported kesu (its allocator settings first,
-    `kesu/__init__.py`) and `ingest_drop`, so only the queue is left to keep; and the worker
-    ignores Ctrl-C (the backfill decides, `kesu.flows.interrupt`)."""
+    `kesu/__init__.py`) and `ingest_drop`, so the queue is left to keep, and the worker's tie
+    to the backfill's process: it ignores Ctrl-C (the backfill decides, `kesu.flows.interrupt`)
+    and ends when that process does (`_end_with`)."""
     global _lines
     _lines = lines
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_end_with, args=(parent_alive,), name="kesu-parent-watch", daemon=True
+    ).start()
+
+
+def _end_with(parent_alive: Connection) -> None:
+    """End this worker when the backfill's process ends, even by `kill -9`: a worker left behind
+    would go on ingesting drops into the warehouse after the operator stopped the run. A drop it
+    was running stops mid-way, which its next run recovers. The backfill's process holds the
+    only writing end of this pipe and never writes: the read ends when the kernel closes that
+    end, at once, however the process ended (no polling, nothing per drop)."""
+    with suppress(EOFError, OSError):
+        parent_alive.recv_bytes()
+    os._exit(1)
 
 
 class _Forwarded:
@@ -149,6 +166,7 @@ class _Generation:
 
     pool: ProcessPoolExecutor
     lines: Any  # a multiprocessing Queue
+    pipe: tuple[Connection, Connection]  # its workers end when the writing end closes
     retired: threading.Event = field(default_factory=threading.Event)
     relay: threading.Thread = field(init=False)
 
@@ -168,16 +186,17 @@ class DropProcesses:
         `submit` that finds none idle, so one call per worker spawns them all (none is idle
         before it has imported kesu), and later submits spawn none."""
         lines = self._context.Queue()
+        pipe = self._context.Pipe(duplex=False)  # (reading end, writing end)
         pool = ProcessPoolExecutor(
             self._workers,
             mp_context=self._context,
             initializer=_start_worker,
-            initargs=(lines,),
+            initargs=(lines, pipe[0]),
         )
         with _without_main_script():
             for _ in range(self._workers):
                 pool.submit(os.getpid)
-        generation = _Generation(pool, lines)
+        generation = _Generation(pool, lines, pipe)
         generation.relay = threading.Thread(
             target=self._relay_lines, args=(generation,), name="kesu-drop-lines", daemon=True
         )

@@ -1,5 +1,5 @@
 """Stopping `kesu backfill` and `kesu ingest` as an operator does: Ctrl-C (SIGINT), SIGTERM (what
-systemd sends, to the whole process group), each sent to a real `kesu` process
+systemd sends, to the whole process group) and `kill -9`, each sent to a real `kesu` process
 running real drops in its worker processes. The command ends with one line and 130 / 143, no
 drop starts after the signal, none is run again, the ledger says `interrupted` with the drops
 that completed, no worker outlives the command, and the next run converges on the warehouse
@@ -193,6 +193,26 @@ def test_a_signal_stops_the_backfill_with_one_line_and_an_interrupted_record(
     assert len(drops) < len(DAYS)  # it stopped
     if to_group:
         converges(landing, warehouse, reference)
+
+
+def test_kill_9_of_the_backfill_ends_its_workers_and_the_next_run_converges(
+    landing, reference, tmp_path
+):
+    warehouse = tmp_path / "warehouse"
+    process = kesu(*backfill_args(landing, warehouse))
+    family: list[int] = []
+    try:
+        started_drops(process, warehouse)
+        family = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+        process.kill()  # the backfill's own pid only, as `kill -9 <pid>`
+        process.wait(10)
+        assert_all_ended(family)  # no worker goes on ingesting drops
+    finally:
+        for pid in [process.pid, *family]:  # whatever the test left, never another's
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+    converges(landing, warehouse, reference)
 
 
 def test_sigterm_stops_an_ingest_with_one_line_and_an_interrupted_record(landing, tmp_path):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -254,3 +256,48 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+BACKFILL_PROCESS = """
+import os, sys, threading, time
+from kesu.flows.drop_processes import DropProcesses
+made = []
+def spawn():
+    processes = DropProcesses(1)
+    made.append((processes, processes._current.pool.submit(os.getpid).result()))
+if sys.argv[1] == "main":
+    spawn()
+else:  # as a pool renewed by a drop's task thread, which ends before the backfill does
+    thread = threading.Thread(target=spawn)
+    thread.start()
+    thread.join()
+processes, worker = made[0]
+processes._current.pool.submit(time.sleep, 120)  # as a drop: the worker is busy when killed
+print(worker, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("spawned_by", ["main", "thread"])
+def test_the_workers_end_when_the_backfills_process_is_killed(spawned_by):
+    """`kill -9` of a backfill's process while its worker runs a drop: the worker ends too, at
+    once, instead of finishing that drop (and those queued for it) into the warehouse after the
+    operator stopped the run. A thread that
+    spawned workers (a drop's task thread renews them after a worker died) and ended does not
+    end them."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", BACKFILL_PROCESS, spawned_by], stdout=subprocess.PIPE, text=True
+    )
+    worker = None
+    try:
+        worker = int(parent.stdout.readline())
+        time.sleep(1.0)  # the spawning thread has ended ("thread"); the worker is in its call
+        assert alive(worker), "the worker ended while its backfill's process still ran"
+        parent.kill()
+        parent.wait(10)
+        wait_for(lambda: not alive(worker), "the worker outlived its backfill's process", 5)
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if worker is not None and alive(worker):
+            os.kill(worker, signal.SIGKILL)

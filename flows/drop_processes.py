@@ -59,6 +59,7 @@ from kesu.transforms.run_records import IngestRun
 ATTEMPTS = 2  # a drop whose worker died runs once more on a new one
 LAST_LINES_SECONDS = 10.0  # how long a finished drop's last lines may trail its result
 IDLE_SECONDS = 0.25  # how often an idle relay looks whether its workers were replaced
+SIGNAL_SECONDS = 1.0  # how long a drop whose worker died waits for a stop signal to be handled
 
 
 class WorkerDied(RuntimeError):
@@ -232,7 +233,7 @@ class DropProcesses:
                 drop.ended.wait(LAST_LINES_SECONDS)  # its last lines may trail its result
                 return run
             except BrokenProcessPool:
-                if interrupt.requested():  # ended by `stop`, or by the same signal: not again
+                if interrupt.wait_requested(SIGNAL_SECONDS):  # by `stop` or the same signal
                     raise interrupt.NotStarted(
                         f"{drop_date}: stopped mid-way, the backfill was asked to stop"
                     ) from None

@@ -93,11 +93,23 @@ def install() -> None:
 
 
 _requested: int | None = None  # the first signal during a backfill's drops
+_asked = threading.Event()  # set with it
+_listening = False  # a backfill's drops are running under `between_drops`
 _on_stop: list[Callable[[], None]] = []
 
 
 def requested() -> int | None:
     """The signal that asked the backfill of this process to stop, if one did."""
+    return _requested
+
+
+def wait_requested(seconds: float) -> int | None:
+    """`requested`, after waiting up to `seconds` for a signal still on its way. A signal sent
+    to the process group (systemd, a terminal) reaches a drop's worker and the backfill at once,
+    and the worker may die of it before the backfill's main thread has run its handler: a drop
+    whose worker died asks this before it is run again. At once where no signal is listened to."""
+    if _listening:
+        _asked.wait(seconds)
     return _requested
 
 
@@ -109,6 +121,7 @@ def _between(signum: int, _frame: FrameType | None) -> None:
         os.kill(os.getpid(), signum)
         return
     _requested = signum
+    _asked.set()
     for stop in list(_on_stop):
         stop()
 
@@ -119,11 +132,12 @@ def between_drops(on_stop: Callable[[], None] | None = None) -> Iterator[None]:
     `on_stop`, instead of raising wherever the flow is. Only in a command that called `install`
     (a served run keeps Prefect's own handling) and in the main thread; Prefect's flow engine
     sets its own SIGTERM handler for the run, replaced here for the drops' time."""
-    global _requested
+    global _requested, _listening
     if not _installed or threading.current_thread() is not threading.main_thread():
         yield
         return
-    _requested = None
+    _requested, _listening = None, True
+    _asked.clear()
     if on_stop is not None:
         _on_stop.append(on_stop)
     before = {s: signal.signal(s, _between) for s in SIGNALS}
@@ -134,3 +148,4 @@ def between_drops(on_stop: Callable[[], None] | None = None) -> Iterator[None]:
             signal.signal(s, handler)
         if on_stop is not None:
             _on_stop.remove(on_stop)
+        _requested, _listening = None, False  # the next backfill of this process starts afresh

@@ -301,3 +301,26 @@ def test_the_workers_end_when_the_backfills_process_is_killed(spawned_by):
         parent.wait(10)
         if worker is not None and alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_a_worker_ended_by_the_signal_before_the_backfill_saw_it_is_not_run_again(
+    landing, tmp_path, monkeypatch
+):
+    """SIGTERM to the process group (systemd) reaches a drop's worker and the backfill at once:
+    the worker may die of it before the backfill's main thread has run its handler. Its drop
+    waits that moment out instead of running again in a new worker."""
+    monkeypatch.setattr(interrupt, "_installed", True)  # as `kesu backfill` has it (`install`)
+    root, settings, log, lines = waiting_setup(landing, tmp_path, monkeypatch, "raced")
+    with drop_processes(1) as processes:
+        with (
+            locks.drop_lock(Warehouse.at(root), DAY, timeout=0),  # the drop will wait for it
+            interrupt.between_drops(processes.stop),
+        ):
+            waiting, outcome = in_thread(lambda: processes.run(settings, DAY, None, False, log))
+            wait_for(lambda: lines.waiting() == 1, "no wait line")
+            os.kill(processes.running()[DAY], signal.SIGTERM)  # the worker's share, first
+            time.sleep(0.3)  # the backfill's share comes later
+            os.kill(os.getpid(), signal.SIGTERM)
+            waiting.join(30)
+        assert isinstance(outcome.get("error"), interrupt.NotStarted), outcome
+        assert not any("running it again" in text for _, text in lines.lines), lines.lines

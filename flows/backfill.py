@@ -155,12 +155,16 @@ def backfill(
     in_processes = dask_address is None and not threads and len(days) > 1
     workers_here = drop_processes.drop_processes(min(workers, len(days)))
     # The worker processes outlive the task runner's threads: a drop's task still running when
-    # the flow leaves this block finds them, never runs its drop in this process instead.
+    # the flow leaves this block finds them, never runs its drop in this process instead. On a
+    # Dask cluster a signal is not held for the drops: their tasks, on the cluster, would not
+    # see it, so Ctrl-C and SIGTERM stop the flow where it is, as before.
     with (
         workers_here if in_processes else nullcontext() as processes,
         task_runner(workers, dask_address, settings) as runner,  # a bad address fails here, quickly
         locks.live_run(wh),  # this flow writes the ledger too: no drop's recovery may clean up
-        interrupt.between_drops(processes.stop if processes else None),
+        nullcontext()
+        if dask_address
+        else interrupt.between_drops(processes.stop if processes else None),
     ):
         record = _record(start, end, feeds, force, workers, dask_address)
         ledger.record_run(wh, record)

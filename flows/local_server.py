@@ -10,6 +10,11 @@ get two servers.
 Not used when the user chose a Prefect API (PREFECT_API_URL in the environment or the Prefect
 profile: a real server, or the test harness), nor with KESU_PREFECT_SERVER=ephemeral (Prefect's
 temporary API per command, as before: the tests and CI, which must leave no server behind).
+
+Two commands started at the same moment must not start two servers on one database (the state
+file would name one; the other would run forever): checking for the server and starting it
+happen under an exclusive lock file beside the state file. A server that cannot bind its port
+exits; the one answering at that port is then someone else's, never taken for this one.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +48,14 @@ class Server:
     def ui(self) -> str:
         return self.url.removesuffix("/api")
 
+    @property
+    def port(self) -> int:
+        return urllib.parse.urlsplit(self.url).port or 0
+
+
+class PortTaken(RuntimeError):
+    """The server exited because another process took its port after `_free_port` probed it."""
+
 
 def prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
@@ -52,6 +67,23 @@ def _state_file() -> Path:
 
 def log_file() -> Path:
     return prefect_home() / "kesu-server.log"
+
+
+@contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """Hold PREFECT_HOME's server lock (`kesu-server.lock`, there while held): one command at a
+    time checks for, starts or stops the server; the others wait for it (a start takes seconds
+    to minutes). The kernel drops the lock if its holder dies."""
+    from kesu.warehouse.locks import file_lock  # kesu's one flock helper, for any local file
+
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    while True:
+        with file_lock(home / "kesu-server.lock") as held:
+            if held:
+                yield
+                return
+        time.sleep(0.2)
 
 
 def chosen_api_url() -> str | None:
@@ -83,7 +115,7 @@ def running() -> Server | None:
     deadline = time.monotonic() + 20  # a busy machine answers slowly: not a dead server
     while _alive(server.pid):
         if _healthy(server.url):
-            return server
+            return server if _listens(server.pid, server.port) else None
         if time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -95,12 +127,7 @@ def ensure(say: Callable[[str], None] = lambda _: None) -> str | None:
     local server if needed; None when Prefect's own choice stands (a chosen URL, or ephemeral)."""
     if os.environ.get(MODE_VARIABLE, "local") == "ephemeral" or chosen_api_url():
         return None
-    server = running()
-    if server is None:
-        stop()  # one that no longer answers: not left behind beside the new one
-        say("starting kesu's local Prefect server (once; later commands reuse it)")
-        server = start()
-        say(f"Prefect server started in the background: UI at {server.ui} (`kesu server stop`)")
+    server = running_or_started(say)
     os.environ["PREFECT_API_URL"] = server.url  # read when Prefect is imported, next
     if "prefect.settings" in sys.modules:  # already loaded (a caller in Python): best effort
         from kesu.flows.cli_args import HELD_SETTINGS
@@ -110,9 +137,30 @@ def ensure(say: Callable[[str], None] = lambda _: None) -> str | None:
     return server.url
 
 
+def running_or_started(say: Callable[[str], None] = lambda _: None) -> Server:
+    """The server of this PREFECT_HOME, started if none answers; under the lock, so that
+    commands started together start one server and all use it."""
+    with _one_at_a_time():
+        server = running()
+        if server is None:
+            _stop()  # one that no longer answers: not left behind beside the new one
+            say("starting kesu's local Prefect server (once; later commands reuse it)")
+            server = start()
+            say(f"Prefect server started in the background: UI at {server.ui} (`kesu server stop`)")
+    return server
+
+
 def start(timeout: float = STARTUP_TIMEOUT_SECONDS) -> Server:
-    """Start `prefect server start` detached (its own session: it outlives this command)."""
-    port = _free_port()
+    """Start `prefect server start` detached (its own session: it outlives this command), on
+    Prefect's usual port if free; if another process takes that port before the server binds
+    it, once more on a port the system picks. Callers hold `_one_at_a_time`."""
+    try:
+        return _start(_free_port(DEFAULT_PORT), timeout)
+    except PortTaken:
+        return _start(_free_port(0), timeout)
+
+
+def _start(port: int, timeout: float) -> Server:
     url = f"http://127.0.0.1:{port}/api"
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
@@ -131,9 +179,16 @@ def start(timeout: float = STARTUP_TIMEOUT_SECONDS) -> Server:
     server = Server(process.pid, url)
     _state_file().write_text(json.dumps({"pid": server.pid, "url": url}), encoding="utf-8")
     deadline = time.monotonic() + timeout
-    while not _healthy(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop()
+    # Our process must be the one answering: a server of another user or PREFECT_HOME may
+    # answer at this URL while ours exits because it found the port taken.
+    while not (_healthy(url) and _listens(process.pid, port)):
+        if process.poll() is not None:
+            _stop()
+            if _port_in_use(port):
+                raise PortTaken(f"port {port} was taken before the local Prefect server bound it")
+            raise RuntimeError(f"the local Prefect server exited at start; see {log_file()}")
+        if time.monotonic() > deadline:
+            _stop()
             raise RuntimeError(
                 f"the local Prefect server did not start within {timeout:.0f} s; see {log_file()}"
             )
@@ -142,7 +197,13 @@ def start(timeout: float = STARTUP_TIMEOUT_SECONDS) -> Server:
 
 
 def stop() -> Server | None:
-    """Stop the server this PREFECT_HOME started; returns it, or None if none was running."""
+    """Stop the server this PREFECT_HOME started; returns it, or None if none was running.
+    Waits for a command starting it, so that it stops that one."""
+    with _one_at_a_time():
+        return _stop()
+
+
+def _stop() -> Server | None:
     try:
         state = json.loads(_state_file().read_text(encoding="utf-8"))
         server = Server(int(state["pid"]), str(state["url"]))
@@ -183,8 +244,71 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    for port in (DEFAULT_PORT, 0):
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` (or one of its process group: its workers) holds the socket
+    listening on 127.0.0.1:`port`. Read from /proc; where there is none, or the process is
+    another user's, only its answering can be checked: True."""
+    try:
+        table = Path("/proc/net/tcp").read_text(encoding="ascii").splitlines()[1:]
+    except OSError:
+        return True
+    local = f"0100007F:{port:04X}"  # 127.0.0.1:port as /proc/net/tcp writes it
+    listening = set()
+    for line in table:
+        fields = line.split()
+        if fields[1] == local and fields[3] == "0A":  # 0A: LISTEN
+            listening.add(f"socket:[{fields[9]}]")
+    for member in (pid, *_group(pid)):
+        links = _fd_links(member)
+        if links is None:
+            return True
+        if links & listening:
+            return True
+    return False
+
+
+def _group(pid: int) -> list[int]:
+    """The other processes of process group `pid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != pid:
+            try:
+                if os.getpgid(int(entry.name)) == pid:
+                    members.append(int(entry.name))
+            except OSError:
+                continue
+    return members
+
+
+def _fd_links(pid: int) -> set[str] | None:
+    """What the open files of `pid` point to; None when they are not ours to read."""
+    links = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except PermissionError:
+        return None
+    except OSError:
+        return set()
+    for fd in fds:
+        try:
+            links.add(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile
+    return links
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _free_port(preferred: int) -> int:
+    """`preferred` if nothing holds it now, else one the system picks (port 0)."""
+    for port in (preferred, 0):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -32,9 +32,10 @@ def run(args: argparse.Namespace) -> int:
         stopped = local_server.stop()
         print(f"stopped the Prefect server at {stopped.ui}" if stopped else "no server running")
         return 0
-    server = local_server.running()
-    if args.action == "start" and server is None:
-        server = local_server.start()
+    if args.action == "start":  # under the lock: two starts at once start one server
+        server: local_server.Server | None = local_server.running_or_started()
+    else:
+        server = local_server.running()
     if server is None:
         print("no server running; the next kesu command that runs a flow starts one")
         return 0

@@ -98,6 +98,25 @@ def for_report(settings: Settings) -> None:
     reference_files(settings, ("branches", "codes"))
 
 
+def report_rules(settings: Settings) -> None:
+    """The report rules of kesu.toml ([report] [sla] [hotline] [merge]) as `kesu report` and
+    `kesu watch` read them (`ReportConfig`), e.g. [sla] decision_days after extended_days."""
+    from kesu.transforms.reporting import ReportConfig
+
+    try:
+        ReportConfig.from_settings(settings.values)
+    except ValueError as exc:
+        source = settings.config_file or "built-in defaults"
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def for_serve(settings: Settings) -> None:
+    """`kesu serve`: its locations become every deployment's defaults, so what the nightly
+    (ingest, then the watch list) and the reports would refuse is refused now, not at 02:00."""
+    for_ingest(settings)  # the landing zone, the warehouse's release, every reference file, the key
+    report_rules(settings)
+
+
 def for_maintain(settings: Settings) -> None:
     warehouse_exists(settings)
     warehouse_migrated(settings)

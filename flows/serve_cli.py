@@ -31,6 +31,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kesu.flows import preflight
+    from kesu.flows.config import load_settings
+
+    settings = load_settings(
+        landing=args.landing, warehouse=args.warehouse, reports=args.out, config=args.config
+    )
+    preflight.for_serve(settings)  # before Prefect starts, and before anything is registered
     prefect_defaults(flows_run_here=False)
     from kesu.flows.serve import locations, serve_all
 

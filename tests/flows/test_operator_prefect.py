@@ -142,6 +142,7 @@ def test_backfill_prints_a_line_a_drop_and_the_summary_without_prefect_chatter(
 def test_kesu_serve_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KESU_")}
     env |= {"PREFECT_API_URL": api_url(), "PYTHONWARNINGS": "default"}
+    env |= {"KESU_PII_KEY": "serve-test-key-0123456789abcdef"}  # serve checks what ingest does
     for sig in (signal.SIGINT, signal.SIGTERM):
         served = subprocess.Popen(
             [str(KESU), "serve", "--landing", str(tmp_path), "--warehouse", str(tmp_path / "wh")],

@@ -112,3 +112,43 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
     assert (
         built["nightly/kesu-nightly"].entrypoint == "kesu.flows.ingest.nightly"
     )  # by module: any cwd
+
+
+@pytest.mark.parametrize(
+    ("setting", "refusal"),
+    [
+        # a mistyped landing zone: registered as every deployment's default, it failed at 02:00
+        (["--landing", "nowhere"], "landing zone {tmp}/nowhere does not exist"),
+        # accepted by `kesu ingest`, refused by the nightly's watch list and by every report
+        ("[sla]\ndecision_days = 40\nextended_days = 30\n", "[sla] needs 0 < decision_days"),
+        (
+            "[reference]\nbranches = 'gone.csv'\n",
+            "reference file {tmp}/gone.csv ([reference] branches)",
+        ),
+        ("", "no key for tokenizing personal data"),  # KESU_PII_KEY unset
+    ],
+)
+def test_serve_refuses_in_one_line_what_its_runs_would_refuse(
+    setting, refusal, tmp_path: Path, monkeypatch, capsys
+):
+    """Before Prefect starts: the API given here answers nothing, so only a refusal is quick."""
+    from kesu.flows import cli
+
+    for name in ("KESU_CONFIG", "KESU_LANDING", "KESU_WAREHOUSE", "KESU_REPORTS", "KESU_PII_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "landing").mkdir()
+    if refusal != "no key for tokenizing personal data":
+        monkeypatch.setenv("KESU_PII_KEY", "serve-test-key-0123456789abcdef")
+    argv = ["serve", "--landing", "landing", "--warehouse", "wh"]
+    if isinstance(setting, list):
+        argv += setting
+    else:
+        (tmp_path / "kesu.toml").write_text(setting, encoding="utf-8")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kesu serve: ") and err.count("\n") == 1, err
+    assert refusal.format(tmp=tmp_path) in err
+    assert not (tmp_path / "prefect-home").exists()  # no Prefect server was started

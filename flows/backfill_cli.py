@@ -29,8 +29,8 @@ DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would 
 WORKERS_HELP = (
     "drops ingested at once, each in a worker process of its own (default 2). A drop already "
     "uses every core (Polars, and its feeds side by side); a second one fills the time the first "
-    "waits on disk or Prefect's API. On 2 cores a large bank's drop takes ~0.8 s with 2 workers "
-    "(bench/README.md); past the number of cores, more workers add memory (~0.7 GB a worker), "
+    "waits on disk or Prefect's API. On 2 cores a large bank's drop takes ~0.6 s with 2 workers "
+    "(bench/README.md); past the number of cores, more workers add memory (~0.5 GB a worker), "
     "not speed. Ignored with --dask-address."
 )
 THREADS_HELP = (
@@ -45,7 +45,7 @@ DASK_HELP = (
     "bucket when both are s3://, else the same paths), the PII key and PREFECT_API_URL in their "
     "environment, and PREFECT_API_URL "
     "set here too (README: "
-    "Backfills, On a Dask cluster). Default: threads of this process."
+    "Backfills, On a Dask cluster). Default: the worker processes of --workers on this machine."
 )
 # scheme://host:port, or host:port (Dask assumes tcp); IPv6 hosts in brackets
 _ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$")

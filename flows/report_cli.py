@@ -18,7 +18,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `report` command to kesu's sub-commands."""
     p = subparsers.add_parser(
         "report",
-        help="write a quarterly or annual report (tables, xlsx, html, charts, manifest)",
+        help="write a quarterly, annual or monthly report (tables, xlsx, html, charts, manifest)",
         description="Build <reports>/<kind>/<period>/ from the warehouse as at a drop date.",
     )
     p.add_argument("kind", choices=KINDS)

@@ -113,7 +113,7 @@ def running() -> Server | None:
     except (OSError, ValueError, KeyError):
         return None
     deadline = time.monotonic() + 20  # a busy machine answers slowly: not a dead server
-    while _alive(server.pid):
+    while _alive(server.pid) and _is_server(server.pid):
         if _healthy(server.url):
             return server if _listens(server.pid, server.port) else None
         if time.monotonic() > deadline:
@@ -209,7 +209,7 @@ def _stop() -> Server | None:
         server = Server(int(state["pid"]), str(state["url"]))
     except (OSError, ValueError, KeyError):
         return None
-    if _alive(server.pid):
+    if _alive(server.pid) and _is_server(server.pid):  # not a process that got its pid since
         os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn workers
         deadline = time.monotonic() + 30
         while _alive(server.pid) and time.monotonic() < deadline:
@@ -234,6 +234,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _is_server(pid: int) -> bool:
+    """Whether `pid` runs `prefect server start` (where /proc cannot tell: assumed so). A server
+    that died leaves its pid in the state file, and the system may give it to any process."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    return b"prefect" in argv and b"server" in argv
 
 
 def _healthy(url: str) -> bool:

@@ -3,6 +3,8 @@ the local server's choice of API (unit level: the real server is started in test
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,20 @@ def test_a_chosen_prefect_api_is_found_without_importing_prefect(
 def test_no_server_state_means_none_running(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
     assert local_server.running() is None and local_server.stop() is None
+
+
+def test_stop_leaves_alone_a_process_that_got_a_dead_servers_pid(tmp_path: Path, monkeypatch):
+    """The state file outlives a server that died (a reboot, a kill -9); its pid may since
+    belong to another process, in a process group of its own, which `stop` must not kill."""
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        state = {"pid": other.pid, "url": "http://127.0.0.1:9/api"}
+        (tmp_path / "kesu-server.json").write_text(json.dumps(state), encoding="utf-8")
+        assert local_server.running() is None  # not taken for a server that answers slowly
+        local_server.stop()
+        assert other.poll() is None  # still running
+        assert not (tmp_path / "kesu-server.json").exists()  # the stale state is gone
+    finally:
+        other.kill()
+        other.wait()

@@ -169,6 +169,13 @@ def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
     for key in ("decision_days", "extended_days", "max_days"):
         if not isinstance(values["sla"][key], int) or values["sla"][key] <= 0:
             raise ConfigError(f"{source}: [sla] {key} must be a positive whole number of days")
+    watch = values["watch"]  # the served nightly's watch step read them only at 02:00
+    for key in ("within_days", "at_risk_days", "alert_min_count"):
+        if not isinstance(watch[key], int) or isinstance(watch[key], bool) or watch[key] < 0:
+            raise ConfigError(f"{source}: [watch] {key} must be a whole number, 0 or more")
+    score = watch["alert_score"]
+    if not isinstance(score, int | float) or isinstance(score, bool) or score <= 0:
+        raise ConfigError(f"{source}: [watch] alert_score must be a number above 0")
     vacuum_days = values["warehouse"]["vacuum_days"]
     if not isinstance(vacuum_days, int) or isinstance(vacuum_days, bool) or vacuum_days < 0:
         raise ConfigError(f"{source}: [warehouse] vacuum_days must be a whole number, 0 or more")

@@ -46,6 +46,10 @@ def said(capsys: pytest.CaptureFixture[str]) -> str:
         ("[nonsense]\nx = 1\n", "unknown table [nonsense]; known: report, sla"),
         ("[validaton]\nengine = 'gx'\n", "unknown table [validaton]; did you mean 'validation'?"),
         ("[warehouse]\nstate_dirr = '/x'\n", "did you mean 'state_dir'?"),
+        # [watch] values: read by the served nightly's watch step only, at 02:00, until checked here
+        ("[watch]\nwithin_days = -3\n", "[watch] within_days must be a whole number, 0 or more"),
+        ("[watch]\nat_risk_days = 'two'\n", "[watch] at_risk_days must be a whole number, 0 or more"),
+        ("[watch]\nalert_score = 0\n", "[watch] alert_score must be a number above 0"),
     ],
 )  # fmt: skip
 def test_unknown_configuration_keys_are_errors_naming_the_nearest_key(

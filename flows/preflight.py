@@ -93,9 +93,11 @@ def for_ingest(settings: Settings) -> PiiKey:
 
 
 def for_report(settings: Settings) -> None:
-    """`kesu report` and `kesu watch`: a migrated warehouse and the reference files they join."""
+    """`kesu report` and `kesu watch`: a migrated warehouse, the reference files they join and
+    the report rules they apply (refused before Prefect starts, not by the flow after it)."""
     warehouse_migrated(settings)
     reference_files(settings, ("branches", "codes"))
+    report_rules(settings)
 
 
 def report_rules(settings: Settings) -> None:

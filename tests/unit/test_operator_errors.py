@@ -195,6 +195,20 @@ def test_an_error_raised_from_none_is_not_told_by_the_os_error_it_replaced() -> 
     )
 
 
+@pytest.mark.parametrize("command", [["report", "quarterly", "2025Q3"], ["watch"]])
+def test_report_rules_are_refused_before_prefect_starts(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command
+) -> None:
+    # the flow refused them, after Prefect had started (a server, a failed flow run)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # answers nothing
+    monkeypatch.setenv("PREFECT_HOME", str(site / "prefect-home"))
+    (site / "kesu.toml").write_text("[sla]\ndecision_days = 40\nextended_days = 30\n", "utf-8")
+    assert cli.main([*command, "--warehouse", str(site / "wh")]) == 2
+    line = said(capsys)
+    assert "decision_days <= extended_days" in line and "kesu.toml" in line
+    assert not (site / "prefect-home").exists()
+
+
 def test_debug_shows_the_traceback(site: Path) -> None:
     with pytest.raises(ConfigError):
         cli.main(["--debug", *ingest(site, "--landing", str(site / "nowhere"))])

@@ -5,6 +5,9 @@ The traceback stays behind `--debug` (or KESU_DEBUG)."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 USAGE, FAILED = 2, 1
 MAX_CHARS = 300  # an unexpected error's message could be long; the first line is enough
@@ -16,9 +19,28 @@ _DISK = {
     errno.EPERM: "operation not permitted on {path}: check who owns it",
 }
 
+# What only a write gives: its error names no file (write(), flush and close have none)
+_WRITE_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+@contextmanager
+def writing(target: str | Path) -> Iterator[None]:
+    """A command's output step: a full disk while it writes names `target` (the report folder,
+    the export file), not the warehouse, which an error without a file name is blamed on."""
+    try:
+        yield
+    except Exception as exc:
+        for cause in (exc, exc.__cause__, exc.__context__):  # as `one_line` looks for it
+            if isinstance(cause, OSError) and cause.filename is None and cause.errno in _WRITE_ONLY:
+                cause.filename = str(target)
+        raise
+
 
 def _os_error(exc: OSError) -> str:
-    path = exc.filename or "the warehouse"
+    from kesu.transforms.file_names import shown_name
+
+    # a path can hold personal data or a line break (a file name given to --export)
+    path = shown_name(str(exc.filename)) if exc.filename else "the warehouse"
     if exc.errno in _DISK:
         return _DISK[exc.errno].format(path=path)
     return f"{exc.strerror or exc}: {path}"

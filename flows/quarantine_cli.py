@@ -113,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
     if args.export is not None and total == 0:
         print(f"nothing held for drop {args.drop_date}: no workbook written to {args.export}")
     elif args.export is not None:
+        from kesu.flows.errors import writing
         from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 
-        args.export.parent.mkdir(parents=True, exist_ok=True)
-        written = write_quarantine_workbook(by_feed, args.export, args.drop_date)
+        with writing(args.export):
+            args.export.parent.mkdir(parents=True, exist_ok=True)
+            written = write_quarantine_workbook(by_feed, args.export, args.drop_date)
         print(f"wrote {total} row(s) to {written}")
     return 0

@@ -19,6 +19,7 @@ import polars as pl
 from kesu.flows import reproduction
 from kesu.flows.assets import declare_report
 from kesu.flows.config import Settings, load_settings
+from kesu.flows.errors import writing
 from kesu.reports import charts, files, manifest, output
 from kesu.transforms import monthly
 from kesu.transforms.columns import BRANCH_HEADERS, STAGED_TABLE
@@ -339,7 +340,8 @@ def report(
     if not covered.complete:
         logger.warning("%s %s is not complete: %s", kind, label, covered.as_dict())
     root = settings.reports
-    with output.replace_folder(root, kind, label) as work:
+    folder = root / kind / label
+    with writing(folder), output.replace_folder(root, kind, label) as work:
         built = build_task(settings, kind, label, as_of, work, versions)
         file_list = [f"{reports.TABLES_DIR}/{p.name}" for p in sorted((work / "tables").iterdir())]
         file_list += render_task(settings, kind, label, as_of, work, covered)
@@ -357,7 +359,6 @@ def report(
         record["table_versions"] = built["versions"]  # what --reproduce reads back
         manifest.write_manifest(record, work / reports.MANIFEST)
         file_list.append(reports.MANIFEST)
-    folder = root / kind / label
     rows = sum(p.rows for p in built["partitions"])
     logger.info(
         "%s report %s as of %s: %d partitions (%d rows) read, %d files in %s",

@@ -7,11 +7,14 @@ chain could look further (profile files, instance metadata) is switched off.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +96,24 @@ def s3(tmp_path_factory) -> Iterator[S3]:
     yield found
     mp.undo()
     server.stop()
+
+
+@pytest.fixture
+def full_disk(tmp_path) -> Iterator[Path]:
+    """A folder on a real file system with no space left: a 64 KiB tmpfs (mounted as root, as
+    the tests run here), filled to the last byte, unmounted afterwards."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as full:
+            assert full.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -14,7 +14,7 @@ import openpyxl
 import polars as pl
 import pytest
 from deltalake import DeltaTable
-from kesu.flows import report_cli
+from kesu.flows import cli, report_cli
 from kesu.flows.ingest import nightly
 from kesu.flows.report import report
 from kesu.samplegen.generate import generate
@@ -223,6 +223,18 @@ def test_cli_runs_the_flow_and_lists_the_files(warehouse, tmp_path, capsys):
     )
     assert report_cli.run(args) == 0
     assert capsys.readouterr().out.startswith("quarterly report 2025Q1 as of ")
+
+
+def test_a_full_disk_under_the_reports_is_told_by_the_report_folder(warehouse, full_disk, capsys):
+    # the warehouse's disk has room; the reports' is full: the line names the report folder
+    argv = ["report", "quarterly", "2025Q1", "--out", str(full_disk), "--warehouse", str(warehouse)]
+    assert cli.main(argv) == 1
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("kesu")]
+    assert said == [
+        f"kesu report: no space left on the device holding {full_disk}/quarterly/2025Q1: "
+        "free some space and run again"
+    ]
+    assert not (full_disk / "quarterly" / "2025Q1").exists()
 
 
 # --- coverage (issue 11 item 4) ----------------------------------------------------------------

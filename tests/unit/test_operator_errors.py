@@ -7,12 +7,15 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+import polars as pl
 import pytest
 from kesu.flows import cli
 from kesu.flows.config import ConfigError, load_settings
 from kesu.flows.errors import one_line
 from kesu.flows.pii_key import SAMPLE_MARKER, ensure_demo_key, resolve_pii_key
 from kesu.reference import BRANCHES
+from kesu.warehouse import Warehouse
+from kesu.warehouse.publish import publish_partition
 
 KEY = "operator-test-key-0123456789abcdef"
 
@@ -207,6 +210,27 @@ def test_report_rules_are_refused_before_prefect_starts(
     line = said(capsys)
     assert "decision_days <= extended_days" in line and "kesu.toml" in line
     assert not (site / "prefect-home").exists()
+
+
+def test_an_export_to_a_full_disk_names_the_export_not_the_warehouse(
+    site: Path, full_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held = pl.DataFrame(
+        {"source_file": ["a.csv"], "source_line": [3], "field": ["客户情绪"], "rule": ["in_set"],
+         "reason": ["客户情绪: 生气"], "call_id": ["C3"]},
+        schema_overrides={"source_line": pl.Int64},
+    )  # fmt: skip
+    store = Warehouse.at(site / "wh")
+    publish_partition(store, "quarantine/hotline", "drop_date=2025-07-01", {"p.parquet": held})
+    export = full_disk / "隔离_13812345678.xlsx"  # a name can hold personal data
+    argv = ["quarantine", "--date", "2025-07-01", "--warehouse", str(site / "wh")]
+    assert cli.main([*argv, "--export", str(export)]) == 1
+    # the warehouse's disk has room: the line names the file being written, the phone masked
+    assert said(capsys) == (
+        f"kesu quarantine: no space left on the device holding {full_disk}/隔离_138****5678.xlsx: "
+        "free some space and run again"
+    )
+    assert [p.name for p in full_disk.iterdir()] == ["filler"]  # nothing half written
 
 
 def test_debug_shows_the_traceback(site: Path) -> None:

@@ -10,6 +10,7 @@ table's rounding, so Excel shows exactly the rounded value.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import unicodedata
@@ -35,13 +36,30 @@ LINE_HEIGHT = 15  # points: one line of the default 11-point font
 CREATED = datetime(2000, 1, 1)
 
 
+class _PackedWorkbook(xlsxwriter.Workbook):
+    """A workbook packed in memory, then written to `path` by `close` in one write whose file
+    is closed whatever happens. xlsxwriter's own zip file, left open on the disk when a write
+    failed (a full disk), was closed again when collected and printed a Python traceback
+    after the command's one line."""
+
+    def __init__(self, path: Path, options: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.packed = io.BytesIO()
+        super().__init__(self.packed, options)
+
+    def close(self) -> None:
+        super().close()
+        with open(self.path, "wb") as out:
+            out.write(self.packed.getbuffer())
+
+
 def safe_workbook(path: Path, title: str) -> xlsxwriter.Workbook:
     """A workbook where no string becomes a formula, link or number, with a fixed creation date.
 
     The options are the second guard: callers still write every text cell with `write_text`.
     """
-    book = xlsxwriter.Workbook(
-        str(path),
+    book = _PackedWorkbook(
+        path,
         {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
     )
     book.set_properties({"title": title, "created": CREATED})

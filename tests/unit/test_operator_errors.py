@@ -5,6 +5,9 @@ run, and the checks that can run before Prefect starts do (no Prefect here: noth
 from __future__ import annotations
 
 import errno
+import gc
+import sys
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -14,8 +17,11 @@ from kesu.flows.config import ConfigError, load_settings
 from kesu.flows.errors import one_line
 from kesu.flows.pii_key import SAMPLE_MARKER, ensure_demo_key, resolve_pii_key
 from kesu.reference import BRANCHES
+from kesu.reports import xlsx
+from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 from kesu.warehouse import Warehouse
 from kesu.warehouse.publish import publish_partition
+from test_report_outputs import literal_tables
 
 KEY = "operator-test-key-0123456789abcdef"
 
@@ -183,6 +189,55 @@ def test_an_os_error_raised_from_another_is_still_told_by_its_path() -> None:
     )
 
 
+def held_rows() -> pl.DataFrame:
+    """One quarantined hotline row, as the quarantine table holds it."""
+    return pl.DataFrame(
+        {"source_file": ["a.csv"], "source_line": [3], "field": ["客户情绪"], "rule": ["in_set"],
+         "reason": ["客户情绪: 生气"], "call_id": ["C3"]},
+        schema_overrides={"source_line": pl.Int64},
+    )  # fmt: skip
+
+
+def test_an_export_to_a_full_disk_names_the_export_not_the_warehouse(
+    site: Path, full_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = Warehouse.at(site / "wh")
+    publish_partition(
+        store, "quarantine/hotline", "drop_date=2025-07-01", {"p.parquet": held_rows()}
+    )
+    export = full_disk / "隔离_13812345678.xlsx"  # a name can hold personal data
+    argv = ["quarantine", "--date", "2025-07-01", "--warehouse", str(site / "wh")]
+    assert cli.main([*argv, "--export", str(export)]) == 1
+    # the warehouse's disk has room: the line names the file being written, the phone masked
+    assert said(capsys) == (
+        f"kesu quarantine: no space left on the device holding {full_disk}/隔离_138****5678.xlsx: "
+        "free some space and run again"
+    )
+    assert [p.name for p in full_disk.iterdir()] == ["filler"]  # nothing half written
+
+
+@pytest.mark.parametrize("workbook", ["quarantine export", "report.xlsx"])
+def test_a_workbook_on_a_full_disk_fails_once_with_no_traceback_left_to_print(
+    full_disk: Path, monkeypatch: pytest.MonkeyPatch, workbook: str
+) -> None:
+    # Python prints what fails in a finalizer ("Exception ignored in: <function ZipFile.__del__
+    # ...>" and a traceback) through sys.unraisablehook, after the command's one line
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    path = full_disk / "book.xlsx"
+    with pytest.raises(Exception) as failed:
+        if workbook == "quarantine export":
+            write_quarantine_workbook({"hotline": held_rows()}, path, date(2025, 7, 1))
+        else:
+            xlsx.write_workbook(literal_tables(), path, "quarterly", "2025Q3")
+    assert one_line(failed.value)[0].startswith("no space left on the device holding ")
+    del failed  # its traceback held the frames, and what they had open
+    gc.collect()
+    assert unraisable == []
+    if workbook == "quarantine export":
+        assert [p.name for p in full_disk.iterdir()] == ["filler"]  # no partial workbook
+
+
 def test_an_error_raised_from_none_is_not_told_by_the_os_error_it_replaced() -> None:
     # a lock's try raises EAGAIN; the busy error raised `from None` in its place is the story
     try:
@@ -210,27 +265,6 @@ def test_report_rules_are_refused_before_prefect_starts(
     line = said(capsys)
     assert "decision_days <= extended_days" in line and "kesu.toml" in line
     assert not (site / "prefect-home").exists()
-
-
-def test_an_export_to_a_full_disk_names_the_export_not_the_warehouse(
-    site: Path, full_disk: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    held = pl.DataFrame(
-        {"source_file": ["a.csv"], "source_line": [3], "field": ["客户情绪"], "rule": ["in_set"],
-         "reason": ["客户情绪: 生气"], "call_id": ["C3"]},
-        schema_overrides={"source_line": pl.Int64},
-    )  # fmt: skip
-    store = Warehouse.at(site / "wh")
-    publish_partition(store, "quarantine/hotline", "drop_date=2025-07-01", {"p.parquet": held})
-    export = full_disk / "隔离_13812345678.xlsx"  # a name can hold personal data
-    argv = ["quarantine", "--date", "2025-07-01", "--warehouse", str(site / "wh")]
-    assert cli.main([*argv, "--export", str(export)]) == 1
-    # the warehouse's disk has room: the line names the file being written, the phone masked
-    assert said(capsys) == (
-        f"kesu quarantine: no space left on the device holding {full_disk}/隔离_138****5678.xlsx: "
-        "free some space and run again"
-    )
-    assert [p.name for p in full_disk.iterdir()] == ["filler"]  # nothing half written
 
 
 def test_debug_shows_the_traceback(site: Path) -> None:

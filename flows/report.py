@@ -10,7 +10,7 @@ reference files) are gathered beside the two tasks, as the manifest records exac
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -294,6 +294,20 @@ def _artifacts(folder: Path, kind: str, period: str, as_of: date, file_list: lis
     )
 
 
+def incomplete(p: Period, covered: Coverage) -> str:
+    """The warning that a report's period is not complete: what its drops cover, what not."""
+    span = f"{p.kind} {p.label} ({p.start} to {p.end}) is not complete"
+    first, last = covered.first_drop, covered.last_drop
+    if first is None or last is None:
+        return f"{span}: no drop falls in it"
+    day = timedelta(days=1)
+    missing = [f"from {p.start} to {first - day}"] if first > p.start else []
+    missing += [f"from {last + day} to {p.end}"] if last < p.end else []
+    if not missing:  # both ends have a drop: a day between them has none
+        return f"{span}: its drops run from {first} to {last}, but a day between has none"
+    return f"{span}: drops from {first} to {last} only, none {' or '.join(missing)}"
+
+
 @flow(name="report")
 def report(
     kind: str,
@@ -338,7 +352,7 @@ def report(
     with reproduction.reading(settings, versions, read_windows(asked, as_of)):  # their logs
         covered = check_coverage(settings, asked, as_of, allow_empty, versions)
     if not covered.complete:
-        logger.warning("%s %s is not complete: %s", kind, label, covered.as_dict())
+        logger.warning("%s", incomplete(Period.parse(kind, period), covered))
     root = settings.reports
     folder = root / kind / label
     with writing(folder), output.replace_folder(root, kind, label) as work:

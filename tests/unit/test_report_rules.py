@@ -322,6 +322,32 @@ def test_whether_a_reports_tables_hold_records_of_its_period(tables, holds):
     assert holds_records(tables) is holds
 
 
+@pytest.mark.parametrize(
+    ("drops", "as_of", "said"),
+    [
+        # the first ten days, as of the tenth: the rest of the quarter has no drop yet
+        (_days("2025-07-01", "2025-07-10"), "2025-07-10",
+         "drops from 2025-07-01 to 2025-07-10 only, none from 2025-07-11 to 2025-09-30"),
+        # drops begin late and stop early: both gaps are named
+        (_days("2025-07-05", "2025-09-20"), "2025-10-02",
+         "drops from 2025-07-05 to 2025-09-20 only, none from 2025-07-01 to 2025-07-04 or "
+         "from 2025-09-21 to 2025-09-30"),
+        # both ends have a drop, 8 August has none
+        ([d for d in _days("2025-07-01", "2025-09-30") if d != dt.date(2025, 8, 8)], "2025-10-02",
+         "its drops run from 2025-07-01 to 2025-09-30, but a day between has none"),
+        # --allow-empty: no drop in the quarter at all
+        (_days("2025-01-01", "2025-06-30"), "2025-06-30", "no drop falls in it"),
+    ],
+)  # fmt: skip
+def test_the_warning_of_an_incomplete_period_is_a_sentence(drops, as_of, said):
+    from kesu.flows.report import incomplete
+
+    found = coverage(drops, Q3, dt.date.fromisoformat(as_of))
+    assert incomplete(Q3, found) == (
+        f"quarterly 2025Q3 (2025-07-01 to 2025-09-30) is not complete: {said}"
+    )
+
+
 HALF_YEAR = Coverage(dt.date(2025, 1, 1), dt.date(2025, 6, 30), complete=False)
 NO_DROP = Coverage(None, None, complete=False)  # --allow-empty: no drop in the period at all
 

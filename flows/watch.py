@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 from kesu.flows.config import Settings, load_settings
+from kesu.flows.errors import writing
 from kesu.flows.report import report_inputs
 from kesu.reports import manifest, output, watch_output
 from kesu.transforms import complaint_model, watch
@@ -74,7 +75,9 @@ def at_risk_counts(tables: dict[str, pl.DataFrame], days: int) -> dict[str, int]
 @task(name="build-watch-list", cache_policy=NO_CACHE)
 def write_task(settings: Settings, drop: date, within: int) -> dict[str, Any]:
     tables, partitions = build_watch(settings, drop, within)
-    with output.replace_folder(settings.reports, KIND, drop.isoformat()) as work:
+    folder = settings.reports / KIND / drop.isoformat()
+    # a full disk is told by the folder being written, not blamed on the warehouse
+    with writing(folder), output.replace_folder(settings.reports, KIND, drop.isoformat()) as work:
         written = watch_output.write_watch(tables, work, drop.isoformat(), within)
         record = manifest.build_manifest(
             kind=KIND, period=drop.isoformat(), as_of=drop, generated_at=datetime.now(UTC),

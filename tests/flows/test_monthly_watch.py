@@ -161,6 +161,18 @@ def test_a_negative_window_is_told_where_it_was_set(sample, tmp_path):
         watch_list(within=-1, **where)
 
 
+def test_a_full_disk_under_the_reports_is_told_by_the_watch_folder(sample, full_disk, capsys):
+    from kesu.flows import cli
+
+    argv = ["watch", "--out", str(full_disk), "--warehouse", str(sample["warehouse"])]
+    assert cli.main(argv) == 1
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("kesu")]
+    assert said == [  # not "the device holding the warehouse", whose disk has room
+        f"kesu watch: no space left on the device holding {full_disk}/watch/{LAST}: "
+        "free some space and run again"
+    ]
+
+
 def at_risk_events(wait: float = 30.0) -> list[dict]:
     """Payloads of the kesu.watch.at-risk events of drop LAST (stored asynchronously)."""
     deadline = time.monotonic() + wait

@@ -40,6 +40,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--warehouse", help="warehouse root (env KESU_WAREHOUSE, default ./data/warehouse)"
     )
+    # an s3:// warehouse's [s3] options (endpoint, addressing) live there, as for every command
+    p.add_argument("--config", help="kesu.toml (env KESU_CONFIG, default ./kesu.toml if present)")
     return p
 
 
@@ -154,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from kesu.transforms.run_summary import drop_problems, problem_spans, run_rows
     from kesu.warehouse import ledger
 
-    settings = load_settings(landing=args.landing, warehouse=args.warehouse)
+    settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
     runs = ledger.list_runs(settings.warehouse_store())
     if runs:
         recent = runs[: args.last]

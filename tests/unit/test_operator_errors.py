@@ -285,6 +285,20 @@ def test_a_folder_that_is_not_a_date_does_not_stop_status(
     assert "2025-07-01" in out and "2025-13-01" not in out
 
 
+def test_status_reads_the_configuration_it_is_given(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it took no --config, so an s3:// warehouse whose [s3] options live in a named file could
+    # not be read by it; a configuration named here must be the one read (here: refused)
+    other = site / "elsewhere.toml"
+    other.write_text("[s3]\naddressing_style = 'dns'\n", encoding="utf-8")
+    argv = ["status", "--landing", str(site / "landing"), "--warehouse", str(site / "wh")]
+    assert cli.main(argv) == 0  # ./kesu.toml absent: the defaults
+    capsys.readouterr()
+    assert cli.main([*argv, "--config", str(other)]) == 2
+    assert "elsewhere.toml: [s3] addressing_style must be one of auto, path" in said(capsys)
+
+
 def test_the_demo_key_serves_only_a_landing_zone_kesu_sample_marked(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

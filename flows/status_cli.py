@@ -156,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
     from kesu.transforms.run_summary import drop_problems, problem_spans, run_rows
     from kesu.warehouse import ledger
 
-    settings = load_settings(landing=args.landing, warehouse=args.warehouse, config=args.config)
+    settings = load_settings(
+        landing=args.landing, warehouse=args.warehouse, config=getattr(args, "config", None)
+    )
     runs = ledger.list_runs(settings.warehouse_store())
     if runs:
         recent = runs[: args.last]

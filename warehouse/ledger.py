@@ -7,6 +7,7 @@ written and read together (a pointer counts only when the run it names completed
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import secrets
@@ -43,9 +44,17 @@ def new_run_id(now: datetime) -> str:
 
 
 def record_run(wh: Warehouse, run: Run) -> Path | str:
-    """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically."""
+    """Write (or overwrite, e.g. at start and at finish) the run's ledger file atomically; on a
+    disk too full for that, over the record already there (its "running" one), if it fits, so
+    that the run's end (its error: the full disk) is recorded, not left "running"."""
     key = paths.run_key(run.run_id)
-    _write_json(wh, key, to_jsonable(run))
+    data = _json_bytes(to_jsonable(run))
+    try:
+        wh.store.write_bytes(key, data)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not (full and wh.store.rewrite_in_place(key, data)):
+            raise
     return wh.store.location(key)
 
 

@@ -281,6 +281,9 @@ class S3Storage:
     def rename(self, src: str, dst: str) -> None:
         raise NotImplementedError(f"{self.url}: S3 has no rename (publish uses versions)")
 
+    def rewrite_in_place(self, key: str, data: bytes) -> bool:
+        return False  # a bucket is never full; a put is already whole or absent
+
     # -- for readers and checks -------------------------------------------------------------
     def check(self) -> None:
         """Raise `ObjectStoreError` naming the URL unless the bucket is there and ours to use."""

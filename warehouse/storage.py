@@ -57,6 +57,7 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def delete_tree(self, key: str) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
+    def rewrite_in_place(self, key: str, data: bytes) -> bool: ...
 
 
 def _fsync_dir(path: Path) -> None:
@@ -279,6 +280,27 @@ class LocalStorage:
         finally:
             os.close(fd)
             tmp.unlink(missing_ok=True)
+
+    def rewrite_in_place(self, key: str, data: bytes) -> bool:
+        """Overwrite `key` within the disk blocks it already holds: for a full disk, which refuses
+        an atomic write its temp file (a run's last ledger record over its "running" one, which
+        would otherwise stay "running"). Not atomic: a reader at that moment may see a torn
+        record. False, nothing written, if the file is missing or `data` needs more blocks."""
+        try:
+            fd = os.open(self.path(key), os.O_WRONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            if len(data) > os.fstat(fd).st_blocks * 512:
+                return False
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

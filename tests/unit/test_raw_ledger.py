@@ -391,3 +391,38 @@ def test_to_jsonable_handles_nested_values() -> None:
         "d": "2025-01-31",
         "t": [1, "/x"],
     }
+
+
+def _fill(disk: Path) -> None:
+    """Fill `disk` (the `full_disk` tmpfs) to its last byte again."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_APPEND)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+
+
+def test_a_full_disk_still_records_how_a_run_ended(full_disk: Path) -> None:
+    """A run that fails because the disk is full cannot write its last record by the atomic
+    temp-and-rename: it is written over the "running" one instead, which would otherwise stand
+    as a run whose process vanished."""
+    filler = full_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - 32 * 1024)  # room for the run's first record
+    wh = Warehouse.at(full_disk / "wh")
+    r = IngestRun(new_run_id(T0), DROP, T0)  # running
+    path = record_run(wh, r)
+    _fill(full_disk)
+
+    r.status, r.error = "failed", "OSError: [Errno 28] No space left on device"
+    assert record_run(wh, r) == path
+    (back,) = list_runs(wh)
+    assert (back.status, back.error) == ("failed", r.error)
+
+    # a record longer than the blocks the old one holds is refused whole, never torn
+    r.error = "x" * 8192
+    with pytest.raises(OSError, match="No space left"):
+        record_run(wh, r)
+    (back,) = list_runs(wh)
+    assert back.error == "OSError: [Errno 28] No space left on device"

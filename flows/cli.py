@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    from kesu.flows.errors import writing
     from kesu.flows.pii_key import ensure_demo_key
     from kesu.samplegen.generate import generate
 
@@ -91,21 +92,23 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         )
     landing = Path(given)
     print(f"writing {args.profile} sample data for {args.start}..{args.end} to {landing}")
-    summary = generate(
-        args.start,
-        args.end,
-        landing,
-        profile=args.profile,
-        seed=args.seed,
-        defects=not args.clean,
-        progress=lambda d: print(f"  {d} written", flush=True),
-    )
+    with writing(landing):  # a full disk is the landing zone's, not the warehouse's
+        summary = generate(
+            args.start,
+            args.end,
+            landing,
+            profile=args.profile,
+            seed=args.seed,
+            defects=not args.clean,
+            progress=lambda d: print(f"  {d} written", flush=True),
+        )
     for feed, rows in summary.rows.items():
         print(f"  {feed}: {rows} rows")
     if summary.defects:
         injected = ", ".join(f"{k} {v}" for k, v in sorted(summary.defects.items()))
         print(f"  injected defects: {injected}")
-    key_path, created = ensure_demo_key(landing)
+    with writing(landing):
+        key_path, created = ensure_demo_key(landing)
     if created and not os.environ.get("KESU_PII_KEY"):
         print(f"created a demo PII key at {key_path} (0600); set KESU_PII_KEY for real data")
     return 0

@@ -14,7 +14,7 @@ MAX_CHARS = 300  # an unexpected error's message could be long; the first line i
 _DISK = {
     errno.ENOSPC: "no space left on the device holding {path}: free some space and run again",
     errno.EDQUOT: "disk quota exceeded writing {path}: free some space and run again",
-    errno.EROFS: "{path} is on a read-only file system: give a writable --warehouse",
+    errno.EROFS: "{path} is on a read-only file system: give a folder that can be written",
     errno.EACCES: "permission denied on {path}: check who owns it",
     errno.EPERM: "operation not permitted on {path}: check who owns it",
 }

@@ -151,7 +151,7 @@ def test_a_branch_reference_in_gbk_names_the_file(
         ),
         (
             OSError(errno.EROFS, "Read-only file system", "/mnt/ro/wh"),
-            "/mnt/ro/wh is on a read-only file system: give a writable --warehouse",
+            "/mnt/ro/wh is on a read-only file system: give a folder that can be written",
             1,
         ),
         (ConfigError("kesu.toml: [sla] max_days must be a positive whole number of days"),
@@ -214,6 +214,18 @@ def test_an_export_to_a_full_disk_names_the_export_not_the_warehouse(
         "free some space and run again"
     )
     assert [p.name for p in full_disk.iterdir()] == ["filler"]  # nothing half written
+
+
+def test_sample_data_on_a_full_disk_names_the_landing_zone(
+    full_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    landing = full_disk / "landing"
+    argv = ["sample", "--start", "2025-07-01", "--end", "2025-07-01", "--landing", str(landing)]
+    assert cli.main(argv) == 1
+    line = said(capsys).splitlines()[-1]
+    assert line == (
+        f"kesu sample: no space left on the device holding {landing}: free some space and run again"
+    )
 
 
 @pytest.mark.parametrize("workbook", ["quarantine export", "report.xlsx"])

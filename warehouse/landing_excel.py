@@ -45,6 +45,7 @@ EXCEL_ERRORS = {
     "GettingData": "#GETTING_DATA",
 }
 _ERROR_KIND = re.compile(r"Error\((\w+)\)")
+_OUT_OF_DATES = re.compile(r"got 'DateTime\(")  # calamine's detail of a date it cannot convert
 
 
 def _cell_reasons(
@@ -62,7 +63,7 @@ def _cell_reasons(
 
     for error in getattr(errors, "errors", []):
         row, column = error.offset_position
-        held.setdefault(row, []).append(f"{name(column)} holds {_error_value(error)}, not a value")
+        held.setdefault(row, []).append(f"{name(column)} {_unreadable(error)}")
     for row, columns in long.items():
         held.setdefault(row, []).extend(
             f"{name(column)} holds a number of 16 or more digits, more than the 15 Excel keeps: "
@@ -73,6 +74,14 @@ def _cell_reasons(
         f"line {row + first}: " + "; ".join(held[row]) if row in held else None
         for row in range(lines)
     ]
+
+
+def _unreadable(error: object) -> str:
+    """Why the reader gave a cell as empty: an Excel error value, or a date-formatted number
+    beyond any date (Excel shows `####`), which the reader cannot turn into one."""
+    if _OUT_OF_DATES.search(getattr(error, "detail", "")):
+        return "holds a date-formatted number beyond any date Excel can show (shown as ####)"
+    return f"holds {_error_value(error)}, not a value"
 
 
 def _error_value(error: object) -> str:

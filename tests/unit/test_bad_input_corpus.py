@@ -941,6 +941,29 @@ def test_xlsx_error_values_are_held_and_lines_are_the_sheets_rows(tmp_path):
     ]
 
 
+def test_a_date_beyond_any_excel_date_is_held_as_such(tmp_path):
+    """A date cell holding a number past every date (Excel shows ####) is given as empty by the
+    reader, with a detail that is no error value's: the row is held, and its reason says what
+    the cell is rather than calling it an Excel error value."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    sheet = book.add_worksheet("转办清单")
+    as_date = book.add_format({"num_format": "yyyy-mm-dd"})
+    names = list(transfer(0))
+    for r, row in enumerate([HEADER["regulator_transfers"], transfer(1), transfer(2)]):
+        for c, name in enumerate(names):
+            sheet.write_string(r, c, row[name])
+    sheet.write_number(2, names.index("replied_on"), 99999999, as_date)
+    book.close()
+    drop = ingest(tmp_path, {"transfers.xlsx": buf.getvalue()}, feed="regulator_transfers")
+    outcome = _single(drop)
+    assert (outcome.loaded, outcome.quarantined) == (1, 1)
+    assert drop.quarantined["reason"].to_list() == [
+        "line 3: 反馈日期 holds a date-formatted number beyond any date Excel can show (shown as "
+        "####)"
+    ]
+
+
 def test_a_stray_cell_far_to_the_right_adds_no_empty_columns(tmp_path):
     """A value typed in XFD3 made the reader span all 16,384 columns: every one without a header
     or a value went through kesu's reading (3 s for two records) and into a note naming each

@@ -36,8 +36,9 @@ EVENT = "kesu.watch.at-risk"
 
 def build_watch(
     settings: Settings, drop: date, within: int
-) -> tuple[dict[str, pl.DataFrame], list[PartitionRead]]:
-    """`due_soon` and `volume_alerts` as at the end of drop D, and the partitions read."""
+) -> tuple[dict[str, pl.DataFrame], int, list[PartitionRead]]:
+    """`due_soon` and `volume_alerts` as at the end of drop D, how many complaints landed only
+    in quarantine (`watch.never_loaded`: not listed), and the partitions read."""
     config = ReportConfig.from_settings(settings.values)
     inputs, partitions, _reference = report_inputs(settings, Period.month(drop.year, drop.month),
                                                    drop)  # fmt: skip
@@ -57,28 +58,31 @@ def build_watch(
             float(rules["alert_score"]), int(rules["alert_min_count"]),
         ),
     }  # fmt: skip
-    return tables, [p for p in partitions if p.table != STAGED_TABLE["hotline"]]
+    unlisted = watch.never_loaded(model, inputs.held, drop)
+    return tables, unlisted, [p for p in partitions if p.table != STAGED_TABLE["hotline"]]
 
 
-def at_risk_counts(tables: dict[str, pl.DataFrame], days: int) -> dict[str, int]:
-    """Overdue, due within `days`, volume alerts; and `held_updates`: the rows listed as they
-    were before a newer version held in quarantine (counted in the others too)."""
+def at_risk_counts(tables: dict[str, pl.DataFrame], days: int, unlisted: int) -> dict[str, int]:
+    """Overdue, due within `days`, volume alerts; `held_updates`: the rows listed as they were
+    before a newer version held in quarantine (counted in the others too); `never_loaded`: the
+    complaints not listed because every version of theirs is held (`unlisted`)."""
     due = tables["due_soon"]["days_left"]
     return {
         "overdue": int((due < 0).sum()),
         f"due_within_{days}_days": int(((due >= 0) & (due <= days)).sum()),
         "volume_alerts": tables["volume_alerts"].height,
         "held_updates": int(tables["due_soon"]["held_update"].is_not_null().sum()),
+        "never_loaded": unlisted,
     }
 
 
 @task(name="build-watch-list", cache_policy=NO_CACHE)
 def write_task(settings: Settings, drop: date, within: int) -> dict[str, Any]:
-    tables, partitions = build_watch(settings, drop, within)
+    tables, unlisted, partitions = build_watch(settings, drop, within)
     folder = settings.reports / KIND / drop.isoformat()
     # a full disk is told by the folder being written, not blamed on the warehouse
     with writing(folder), output.replace_folder(settings.reports, KIND, drop.isoformat()) as work:
-        written = watch_output.write_watch(tables, work, drop.isoformat(), within)
+        written = watch_output.write_watch(tables, work, drop.isoformat(), within, unlisted)
         record = manifest.build_manifest(
             kind=KIND, period=drop.isoformat(), as_of=drop, generated_at=datetime.now(UTC),
             configuration=settings.values | {"watch_within_days": within},
@@ -86,7 +90,7 @@ def write_task(settings: Settings, drop: date, within: int) -> dict[str, Any]:
         )  # fmt: skip
         manifest.write_manifest(record, work / "manifest.json")
         written.append("manifest.json")
-    return {"tables": tables, "files": sorted(written)}
+    return {"tables": tables, "never_loaded": unlisted, "files": sorted(written)}
 
 
 @flow(name="watch")
@@ -119,13 +123,17 @@ def watch_list(
         raise ValueError(f"{given} must be 0 or more days, not {within}")
     built = write_task(settings, drop_date, within)
     days = int(rules["at_risk_days"])
-    counts = at_risk_counts(built["tables"], days)
+    counts = at_risk_counts(built["tables"], days, built["never_loaded"])
     at_risk = built["tables"]["due_soon"].filter(pl.col("days_left") <= days)
     held = at_risk["held_update"].is_not_null().sum()
     held_note = (
         f"; {held} of them shown as before a newer version held in quarantine (held_update): "
         "check those first, the held version may have closed them"
         if held else ""
+    ) + (
+        f"; {counts['never_loaded']} complaint(s) not listed: every version of theirs is held in "
+        "quarantine, so no deadline can be reckoned (kesu quarantine names them)"
+        if counts["never_loaded"] else ""
     )  # fmt: skip
     create_table_artifact(
         table=[

@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in result["counts"].items())
     if result["counts"].get("held_updates"):  # never silent: those rows may be closed already
         counts += " (listed as before a newer version held in quarantine: check them first)"
+    if result["counts"].get("never_loaded"):  # not listed at all: say so, and where they are
+        counts += " (never_loaded: complaints held whole in quarantine, see kesu quarantine)"
     print(f"watch list after drop {result['drop_date']}: {counts}: {result['folder']}")
     for name in result["files"]:
         print(f"  {name}")

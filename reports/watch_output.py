@@ -54,13 +54,18 @@ OVERDUE_FILL = "#F8CBAD"
 HELD_FILL = "#FFE699"
 
 
-def held_note(frame: pl.DataFrame) -> str:
-    """What the title of the due-soon table adds when rows are listed as before a held version."""
+def held_note(frame: pl.DataFrame, unlisted: int = 0) -> str:
+    """What the title of the due-soon table adds when rows are listed as before a held version,
+    and when complaints are left out because every version of theirs is held (`unlisted`)."""
     held = frame["held_update"].is_not_null().sum() if "held_update" in frame.columns else 0
-    if not held:
-        return ""
-    return (f"（其中{held}件有较新版本被隔离，按隔离前的版本列出，可能已办结，"
-            "请先核实：见“隔离中的更新”列）")  # fmt: skip
+    note = ""
+    if held:
+        note += (f"（其中{held}件有较新版本被隔离，按隔离前的版本列出，可能已办结，"
+                 "请先核实：见“隔离中的更新”列）")  # fmt: skip
+    if unlisted:
+        note += (f"（另有{unlisted}件投诉的所有版本均被隔离、从未入库，无法计算办理期限，"
+                 "未列入本表：请用 kesu quarantine 查看并更正）")  # fmt: skip
+    return note
 
 
 def _cell(column: str, value: Any) -> Any:
@@ -85,8 +90,11 @@ def _held(row: dict[str, Any], column: str) -> bool:
     return column in HELD_MARK and row.get("held_update") is not None
 
 
-def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Path:
-    """One sheet per table: title, Chinese headers, rows; overdue rows filled; print-ready."""
+def write_workbook(
+    tables: dict[str, pl.DataFrame], path: Path, drop: str, unlisted: int = 0
+) -> Path:
+    """One sheet per table: title, Chinese headers, rows; overdue rows filled; print-ready.
+    `unlisted`: complaints held whole in quarantine, which the due-soon title counts."""
     heading = f"{drop} 投诉预警清单"
     book = safe_workbook(path, heading)
     title = book.add_format({"bold": True, "font_size": 14})
@@ -99,7 +107,8 @@ def write_workbook(tables: dict[str, pl.DataFrame], path: Path, drop: str) -> Pa
     for name in ("due_soon", "volume_alerts"):
         frame = tables[name]
         sheet = book.add_worksheet(sheet_name(TITLES[name], used))
-        write_text(sheet, 0, 0, f"{heading} {TITLES[name]}{held_note(frame)}", title)
+        note = held_note(frame, unlisted if name == "due_soon" else 0)
+        write_text(sheet, 0, 0, f"{heading} {TITLES[name]}{note}", title)
         widths = [display_width(HEADERS.get(c, c)) for c in frame.columns]
         for j, column in enumerate(frame.columns):
             write_text(sheet, 1, j, HEADERS.get(column, column), header)
@@ -137,7 +146,7 @@ def _html_cell(row: dict[str, Any], column: str) -> str:
     return f"<td{attrs}>{escape(str(value))}</td>"
 
 
-def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
+def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int, unlisted: int = 0) -> str:
     """A self-contained page: both tables, overdue rows highlighted, every text escaped."""
     sections = []
     for name in ("due_soon", "volume_alerts"):
@@ -150,7 +159,7 @@ def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
             body.append(f"<tr{attrs}>{cells}</tr>")
         if not body:
             body.append(f'<tr><td colspan="{len(frame.columns)}">无</td></tr>')
-        heading = escape(TITLES[name] + held_note(frame))
+        heading = escape(TITLES[name] + held_note(frame, unlisted if name == "due_soon" else 0))
         sections.append(f"<h2>{heading}</h2>\n<table><thead><tr>{head}</tr></thead>"
                         f"<tbody>{''.join(body)}</tbody></table>")  # fmt: skip
     title = f"{drop} 投诉预警清单"
@@ -171,10 +180,11 @@ def render_html(tables: dict[str, pl.DataFrame], drop: str, within: int) -> str:
 
 
 def write_watch(tables: dict[str, pl.DataFrame], folder: Path, drop: str, within: int,
-                ) -> list[str]:  # fmt: skip
-    """Every file of the watch list under `folder`; their paths relative to it."""
+                unlisted: int = 0) -> list[str]:  # fmt: skip
+    """Every file of the watch list under `folder`; their paths relative to it. `unlisted`:
+    complaints every version of which is held in quarantine (`watch.never_loaded`)."""
     written = files.write_tables(tables, folder / TABLES_DIR)
-    written.append(write_workbook(tables, folder / WORKBOOK, drop))
-    (folder / PAGE).write_text(render_html(tables, drop, within), encoding="utf-8")
+    written.append(write_workbook(tables, folder / WORKBOOK, drop, unlisted))
+    (folder / PAGE).write_text(render_html(tables, drop, within, unlisted), encoding="utf-8")
     written.append(folder / PAGE)
     return [p.relative_to(folder).as_posix() for p in written]

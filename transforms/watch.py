@@ -12,7 +12,8 @@ A complaint whose newest version is held in quarantine is listed as it was befor
 held version's drop date, `held_rule` and `held_reason` why it is held. Such a row stays listed
 and counted as overdue: the held version may close the complaint, or may not (it failed its
 checks, so kesu cannot read it), and a deadline missed unseen harms a customer more than one
-checked in vain.
+checked in vain. A complaint none of whose versions loaded (every one held) has no deadline
+kesu can reckon: it is not listed, but counted (`never_loaded`), and the list says so.
 """
 
 from __future__ import annotations
@@ -108,6 +109,14 @@ def held_groups(model: ComplaintModel, held: pl.DataFrame, as_of: date) -> pl.Da
         .unique("group_id", keep="last", maintain_order=True)
         .select("group_id", held_update="drop_date", held_rule="rule", held_reason="reason")
     )
+
+
+def never_loaded(model: ComplaintModel, held: pl.DataFrame, as_of: date) -> int:
+    """How many complaints up to as_of have landed only in quarantine: every version held, none
+    loaded. No deadline can be reckoned for them (their received date failed its checks or is
+    unread), so the list cannot show them; it says how many there are instead."""
+    found = newest_held(model.tickets, held, as_of)
+    return found.join(model.tickets.select("complaint_id"), on="complaint_id", how="anti").height
 
 
 def open_transfers(model: ComplaintModel, as_of: date, limits: Limits, listed: pl.Series,

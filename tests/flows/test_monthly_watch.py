@@ -93,6 +93,14 @@ def test_monthly_reports_write_every_file_and_add_up_to_the_quarter(sample):
     assert monthly[1]["complaints"]["previous"] == monthly[0]["complaints"]["value"]
 
 
+def never_loaded(warehouse) -> int:
+    """Complaint ids in the complaints' quarantine that no loaded version has, up to LAST."""
+    held = pl.read_delta(str(warehouse / "quarantine" / "complaints"))
+    loaded = pl.read_delta(str(warehouse / "stg_complaints"))
+    ids = held.filter(pl.col("drop_date") <= LAST)["complaint_id"].str.strip_chars()
+    return len(set(ids.drop_nulls().to_list()) - set(loaded["complaint_id"]) - {""})
+
+
 def test_the_nightly_run_built_the_watch_list_and_published_what_is_at_risk(sample):
     folder = sample["out"] / "watch" / LAST.isoformat()
     for name in ("tables/due_soon.parquet", "tables/volume_alerts.parquet", "watch.xlsx",
@@ -124,6 +132,8 @@ def test_the_nightly_run_built_the_watch_list_and_published_what_is_at_risk(samp
         "volume_alerts": pl.read_parquet(folder / "tables" / "volume_alerts.parquet").height,
         # rows listed as before a newer version held in quarantine: counted, never silent
         "held_updates": due.filter(pl.col("held_update").is_not_null()).height,
+        # complaints only quarantine holds (not listed: no deadline to reckon), counted
+        "never_loaded": never_loaded(sample["warehouse"]),
     }
     assert counts["overdue"] + counts["due_within_2_days"] > 0  # the sample has some at risk
     assert at_risk_events() == [counts]

@@ -11,7 +11,13 @@ from kesu.transforms import report_complaints as rc
 from kesu.transforms import report_transfers as rt
 from kesu.transforms.periods import Period, period_groups
 from kesu.transforms.reporting import ReportConfig
-from kesu.transforms.watch import DUE_SOON, VOLUME_ALERTS, due_soon, volume_alerts
+from kesu.transforms.watch import (
+    DUE_SOON,
+    VOLUME_ALERTS,
+    due_soon,
+    never_loaded,
+    volume_alerts,
+)
 from test_complaint_model import model, ticket, transfer
 
 from kesu import reference
@@ -251,6 +257,11 @@ def test_a_complaint_whose_closing_version_is_held_is_listed_with_a_mark_not_sil
         "ROOT": (dt.date(2025, 6, 21), "required"),
     }
     assert row(table, "HELD")["held_reason"].startswith("更新时间 (updated_at): not a date-time")
+    # NEVER, held whole, cannot be listed: counted, so that the list says so
+    assert never_loaded(m, held, dt.date(2025, 6, 30)) == 1
+    assert (
+        never_loaded(m, held.filter(pl.col("complaint_id") != "NEVER"), dt.date(2025, 6, 30)) == 0
+    )
     # without the quarantine rows the same list, unmarked
     bare = due_soon(m, BRANCHES, CATEGORIES, dt.date(2025, 6, 30), 5, LIMITS)
     assert bare.drop(HELD).equals(table.drop(HELD))

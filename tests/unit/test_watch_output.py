@@ -43,6 +43,20 @@ def written(tmp_path) -> tuple[str, openpyxl.Workbook]:
     return page, openpyxl.load_workbook(tmp_path / "watch.xlsx")
 
 
+def test_complaints_held_whole_are_counted_in_the_title_of_page_and_workbook(tmp_path):
+    alerts = pl.DataFrame(schema=dict.fromkeys(VOLUME_ALERTS, pl.String))
+    tables = {"due_soon": due_rows(), "volume_alerts": alerts}
+    write_watch(tables, tmp_path, "2025-06-30", 5, unlisted=2)
+    page = (tmp_path / "watch.html").read_text(encoding="utf-8")
+    book = openpyxl.load_workbook(tmp_path / "watch.xlsx")
+    note = "（另有2件投诉的所有版本均被隔离、从未入库，无法计算办理期限"
+    assert page.count(note) == 1  # in the due-soon heading, not the volume alerts'
+    assert note in book["临期及超期未办结"].cell(1, 1).value
+    assert "另有" not in book["投诉量异动预警"].cell(1, 1).value
+    page, book = written(tmp_path / "none")  # none held whole: no such note
+    assert "另有" not in page and "另有" not in book["临期及超期未办结"].cell(1, 1).value
+
+
 def test_a_held_row_is_marked_in_the_page_with_its_rule_and_reason_in_chinese(tmp_path):
     page, _ = written(tmp_path)
     # the heading says how many rows are listed as before a held version

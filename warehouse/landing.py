@@ -80,8 +80,9 @@ def list_drop(landing: Path, feed: str, drop_date: date) -> DropListing:
 
 
 def _transcoded(data: bytes, codec: str) -> tuple[bytes, frozenset[int]]:
-    """UTF-8 bytes of `data` in `codec`; lines that do not decode become empty, and their
-    numbers (1 = the header) are returned so that each is held, named, on its own.
+    """UTF-8 bytes of `data` in `codec`; lines that do not decode become empty (the last, a
+    space), and their numbers (1 = the header) are returned so that each is held, named, on its
+    own.
 
     A GB18030 file is first decoded whole, which gives the same bytes as line by line: a line
     break is never part of a longer character, so no line's decoding depends on the next. Line
@@ -95,11 +96,14 @@ def _transcoded(data: bytes, codec: str) -> tuple[bytes, frozenset[int]]:
             pass
     out: list[bytes] = []
     bad: set[int] = set()
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, start=1):
         try:
             out.append(line.decode(codec).encode("utf-8"))
         except UnicodeDecodeError:
-            out.append(b"")
+            # the last line of a file cut off mid-character has no line break after it: made
+            # empty, it would read as the file's final line break, not as a line to hold
+            out.append(b"" if number < len(lines) else b" ")
             bad.add(number)
     return b"\n".join(out), frozenset(bad)
 

@@ -321,6 +321,21 @@ def test_a_line_that_decodes_in_no_encoding_is_held_alone_naming_its_line(tmp_pa
     assert held["reason"].startswith("line 3: not valid text in the file's encoding (UTF-8)")
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_an_export_cut_short_inside_a_character_holds_its_last_line(tmp_path, encoding):
+    """A file cut off mid-character with no line break after: its last line does not decode.
+    It was made empty like any other such line, but as the last one it then read as the
+    file's final line break: no record, though the note said it was held."""
+    data = csv_bytes([complaint(1), complaint(2)]).decode().encode(encoding)
+    cut = data[: data.rfind("转账".encode(encoding)) + 1]  # inside 转 of the last record
+    drop = ingest(tmp_path, {"cut.csv": cut})
+    outcome = _single(drop)
+    assert (outcome.rows_in, outcome.loaded, outcome.quarantined) == (2, 1, 1)
+    (held,) = drop.quarantined.iter_rows(named=True)
+    assert held["source_line"] == 3
+    assert held["reason"].startswith("line 3: not valid text in the file's encoding")
+
+
 def test_a_header_with_a_quote_that_never_closes_fails_alone(tmp_path):
     # read as CSV, the rest of the file would be one endless header cell: nothing to trust
     broken = csv_bytes([complaint(1)]).replace("投诉内容".encode(), '"投诉内容'.encode(), 1)

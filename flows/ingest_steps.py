@@ -103,8 +103,7 @@ def _read_file(
     if check.repeated:
         repeated = mask_message(_columns(check.repeated))
         outcome.notes.append(f"repeated column(s), the first is used: {repeated}")
-    if check.missing_optional:
-        outcome.notes.append(f"optional column(s) absent: {'、'.join(check.missing_optional)}")
+    outcome.notes += drop_rows.absent_columns_notes(feed, check.missing_optional)
     keep = [*check.rename, landing.LINE, landing.RAGGED]
     return source.frame.select(keep).rename(check.rename), outcome
 

@@ -125,6 +125,24 @@ def missing_columns_reason(
 _SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "vertical bars"}
 
 
+def absent_columns_notes(feed: str, headers: Sequence[str]) -> list[str]:
+    """The notes for columns of `feed` that a file lacks and that no row needs in every case:
+    the optional ones together, and one per column required on some rows (投诉原因 when 工单类型
+    is 投诉), which are held for it: such a column is not optional to those rows."""
+    spec = {c.header: c for c in COLUMNS[feed]}
+    optional = [h for h in headers if spec[h].required_when is None]
+    notes = [f"optional column(s) absent: {'、'.join(optional)}"] if optional else []
+    for header in headers:
+        when = spec[header].required_when
+        if when is not None:
+            by = next(c.header for c in COLUMNS[feed] if c.name == when[0])
+            notes.append(
+                f"column {header} absent, required when {by} is {' or '.join(when[1])}: "
+                "those rows are held"
+            )
+    return notes
+
+
 def _other_separator(feed: str, headers: list[str]) -> str | None:
     """The separator, if `headers` (those of no known name) are the feed's headers joined by
     another character than the comma."""

@@ -481,6 +481,20 @@ def test_a_missing_optional_column_loads_with_a_note(tmp_path):
     assert drop.loaded["amount"].to_list() == [None]
 
 
+def test_a_column_required_for_complaints_only_is_not_called_optional(tmp_path):
+    """投诉原因 is required when 工单类型 is 投诉: without the column those rows are held, so the
+    note said "optional column(s) absent" of a column that held every complaint."""
+    names = [n for n in complaint(0) if n not in ("cause", "amount")]
+    rows = [complaint(1), complaint(2, ticket_type="意见")]
+    drop = ingest(tmp_path, {"no_cause.csv": csv_bytes(rows, names)})
+    assert _single(drop).notes == [
+        "optional column(s) absent: 涉及金额",
+        "column 投诉原因 absent, required when 工单类型 is 投诉: those rows are held",
+    ]
+    assert drop.loaded["complaint_id"].to_list() == ["T002"]
+    assert drop.quarantined["complaint_id"].to_list() == ["T001"]
+
+
 def test_repeated_and_unknown_columns_load_with_notes(tmp_path):
     # the repeated 机构代码 disagrees with the first: the first is used, and a note says so
     extra = (("机构代码", "9999"), ("备注", "已回访"))

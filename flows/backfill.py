@@ -211,7 +211,8 @@ def backfill(
                 record.status, record.error = "interrupted", _stopped(stopped_by, record, days)
                 declare_ingest(settings, *undeclared)
                 kept = "completed drops are kept, " if record.drops else ""
-                raise interrupt.Interrupted(stopped_by, f"{record.error}; {kept}{interrupt.AGAIN}")
+                again = _force_again(days, record) if force else interrupt.AGAIN
+                raise interrupt.Interrupted(stopped_by, f"{record.error}; {kept}{again}")
         except BaseException as exc:
             if isinstance(exc, interrupt.Interrupted):
                 raise
@@ -234,6 +235,23 @@ def _stopped(signum: int, record: BackfillRun, days: list[date]) -> str:
     """The backfill's line when a signal stopped it: how many of its drops ended before."""
     done = len(record.drops)
     return f"interrupted ({interrupt.name(signum)}) after {done} of {len(days)} drops"
+
+
+def _force_again(days: list[date], record: BackfillRun) -> str:
+    """How to finish a `--force` backfill that was stopped: the same command would redo the
+    drops that completed too, so name the days not done, as ranges to give it."""
+    done = {d.drop_date for d in record.drops}
+    ranges: list[list[date]] = []
+    for day in sorted(set(days) - done):
+        if ranges and (day - ranges[-1][-1]).days == 1:
+            ranges[-1].append(day)
+        else:
+            ranges.append([day])
+    shown = ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in ranges)
+    return (
+        "run with --force again over the drops not done to finish (the same command would redo "
+        f"those that completed): {shown}"
+    )
 
 
 def _drop_artifact(day: date, run: IngestRun, future: PrefectFuture[Any], log: Log) -> None:

@@ -9,6 +9,7 @@ the charts are still written, with a warning, and Chinese shows as empty boxes. 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -167,7 +168,11 @@ def write_charts(
         trend = known_months(tables["monthly_trend"], coverage.through)
         tables = tables | {"monthly_trend": trend}
     written = []
-    with plt.rc_context(_style(font)):
+    with plt.rc_context(_style(font)), warnings.catch_warnings():
+        if font is None:  # said once above: not once per missing glyph (~120 lines a report)
+            warnings.filterwarnings(
+                "ignore", message="Glyph .* missing from font", category=UserWarning
+            )
         for stem, (table, draw) in _charts(heading).items():
             if table not in tables:
                 continue

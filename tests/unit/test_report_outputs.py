@@ -366,6 +366,26 @@ def test_a_cjk_font_is_found_when_one_is_installed():
     assert charts.cjk_font() is not None
 
 
+def test_without_a_cjk_font_the_charts_warn_once_not_per_missing_glyph(
+    tmp_path, monkeypatch, caplog
+):
+    """A machine without a CJK font (a new user's `make demo`): kesu's one warning, and none of
+    matplotlib's per glyph, which printed ~240 lines under every report command."""
+    import warnings
+
+    monkeypatch.setattr(charts, "cjk_font", lambda: None)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        charts.write_charts(literal_tables(), tmp_path, "annual", "2025")
+    assert [str(w.message) for w in shown if "Glyph" in str(w.message)] == []
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert caplog.records[0].message.startswith("no CJK font installed")
+    with warnings.catch_warnings(record=True) as after:  # the filter ends with the charts
+        warnings.simplefilter("always")
+        warnings.warn("Glyph 23395 missing from font(s) DejaVu Sans.", UserWarning, stacklevel=1)
+    assert len(after) == 1
+
+
 # --- report.html ---------------------------------------------------------------------------
 
 

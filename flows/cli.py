@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         interrupt.install()
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:  # `kesu status | head`: the reader has gone, as a shell tool ends
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return 128 + signal.SIGPIPE
     except (KeyboardInterrupt, interrupt.Stopped, interrupt.Interrupted) as exc:
         line, status = interrupt.stopped_line(exc) or ("interrupted", 130)
         print(f"kesu {args.command}: {line}", file=sys.stderr)

@@ -329,3 +329,28 @@ def test_the_demo_key_serves_only_a_landing_zone_kesu_sample_marked(
     other = load_settings(landing=str(site / "landing"), environ={})
     with pytest.raises(ConfigError, match="serves only the landing zone it wrote"):
         resolve_pii_key(other, environ={})
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_as_a_shell_tool(tmp_path: Path) -> None:
+    """`kesu status | head -1`: once the reader has gone, kesu said "Broken pipe: the warehouse"
+    and exited 1. Now it ends as a tool killed by SIGPIPE would (141), saying nothing."""
+    import subprocess
+    from datetime import UTC, datetime
+
+    from kesu.transforms.run_records import IngestRun
+    from kesu.warehouse.ledger import new_run_id, record_run
+
+    wh = Warehouse.at(tmp_path / "wh")
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    record_run(wh, IngestRun(new_run_id(started), date(2025, 7, 1), started, "completed"))
+    kesu = Path(sys.executable).with_name("kesu")
+    process = subprocess.Popen(
+        [str(kesu), "status", "--warehouse", str(tmp_path / "wh")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before kesu writes its first line
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert err == b""

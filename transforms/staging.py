@@ -143,15 +143,18 @@ UNKNOWN_BRANCH = (
 def _masked_at(text: pl.Series, problem: pl.Series) -> pl.Series:
     """`text` with personal data masked in the rows that have a `problem` (not null).
 
-    For the text of a parsed column as the quarantine keeps it. A value that parsed as a date,
-    a date-time, a whole number or 是/否 holds no personal data: the detector's shapes need 10
-    digits or more in a run (a landline), and these have at most 9, or 10 split by ':' or '年'
-    (`2025/07/01 23`: a mobile needs 11, a landline a leading 0). So only the values with a
-    problem go through the detector, after the plan and only in the columns that have one: run
-    on every value it took ~0.03 s per date-time column of a bank day, and even a pass picking
-    the rows out cost ~3% of staging, for the few rows ever held."""
+    For the text of a parsed column as the quarantine keeps it, masked as strictly as the reason
+    that quotes it (`quarantine.row_problems`: free text's rule, so a phone glued to other digits,
+    `2025-07-113912345678`, is `2025-07-113****5678` in both): a held value is never clearer than
+    its reason. A value that parsed as a date, a date-time, a whole number or 是/否 holds no
+    personal data: the detector's shapes need 10 digits or more in a run (a landline), and these
+    have at most 9, or 10 split by ':' or '年' (`2025/07/01 23`: a mobile needs 11, a landline a
+    leading 0). So only the values with a problem go through the detector, after the plan and
+    only in the columns that have one: run on every value it took ~0.03 s per date-time column
+    of a bank day, and even a pass picking the rows out cost ~3% of staging, for the few rows
+    ever held."""
     rows = problem.is_not_null().arg_true()
-    return text.scatter(rows, mask_personal_data(text.gather(rows)))
+    return text.scatter(rows, mask_personal_data(text.gather(rows), free_text=True))
 
 
 def _without_personal_data(
@@ -233,6 +236,7 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
     kind, name = col.kind, col.name
     clean = pl.col(name)
     prepared = pl.col(f"_x:{name}")
+    held: pl.Expr | None = None  # a parsed column's `personal_data` problem, if it can have one
     if kind in ("datetime", "date"):
         dtype: pl.DataType = pl.Datetime("us") if kind == "datetime" else pl.Date()
         if plan.as_written:  # `clean` is the text as written here (`_cleaned_later`)
@@ -256,13 +260,23 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
         plan.masked_later.append(name)
     elif kind in EXPRESSION_PARSERS:
         values, problem = EXPRESSION_PARSERS[kind](clean)
-        plan.outputs.append(values.alias(name))
-        plan.problems.append(problem.alias(f"_p:unparseable:{name}"))
-        if kind == "decimal":  # an amount can have 16 digits, as a card number has
-            plan.masked.append(clean.map_batches(mask_personal_data, return_dtype=pl.String))
+        if kind == "decimal":
+            # An amount can have 11 to 19 digits, as a phone or a card number has: one the
+            # detector finds is held as personal data, as in a text column, not loaded as yuan.
+            plan.prepared.append(
+                clean.map_batches(_without_personal_data, return_dtype=_CLEAN_STRUCT).alias(
+                    f"_x:{name}"
+                )
+            )
+            found = prepared.struct.field("found")
+            values, problem = pl.when(~found).then(values), pl.when(~found).then(problem)
+            held = pl.when(found).then(pl.lit(PERSONAL_DATA))
+            plan.masked.append(prepared.struct.field("text"))
         else:
             plan.masked.append(clean)
-            plan.masked_later.append(name)
+        plan.outputs.append(values.alias(name))
+        plan.problems.append(problem.alias(f"_p:unparseable:{name}"))
+        plan.masked_later.append(name)
     elif kind in PII:
         normalize, mask = PII[kind]
         plan.prepared.append(normalize(clean).alias(f"_x:{name}"))  # once, for three uses
@@ -294,7 +308,7 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
         )
         text = prepared.struct.field("text")
         found = prepared.struct.field("found")
-        held: pl.Expr = pl.when(found).then(pl.lit(PERSONAL_DATA))
+        held = pl.when(found).then(pl.lit(PERSONAL_DATA))
         if name in plan.own_name_in:  # or the row's own name (`_own_name_masked`)
             own = pl.when(pl.col(f"_n:{name}")).then(pl.lit(plan.own_name_reason))
             held = pl.coalesce(held, own)
@@ -320,7 +334,9 @@ def _plan_column(plan: _Plan, col: Column, ctx: StagingContext, own_name: str | 
         else:
             plan.outputs.append(text.alias(name))
     if kind in PARSERS and name in plan.own_name_in:  # the others' `personal_data` says it too
-        held = pl.when(pl.col(f"_n:{name}")).then(pl.lit(plan.own_name_reason))
+        own = pl.when(pl.col(f"_n:{name}")).then(pl.lit(plan.own_name_reason))
+        held = own if held is None else pl.coalesce(held, own)
+    if kind in PARSERS and held is not None:
         plan.problems.append(held.alias(f"_p:personal_data:{name}"))
     plan.masked[-1] = plan.masked[-1].alias(f"_m:{name}")
 

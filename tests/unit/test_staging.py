@@ -259,6 +259,56 @@ def test_personal_data_in_any_column_is_held_and_masked(overrides, field, masked
     assert bad[name][0] == masked
 
 
+@pytest.mark.parametrize(
+    ("amount", "masked"),
+    [
+        # a phone, a card passing the Luhn check, an ID number typed as 涉及金额: an amount
+        # parses from each (the department's totals were off by billions), none may load
+        ("13912345678", "139****5678"),
+        ("4111111111111111", "4111****1111"),
+        ("11010519491231002X", "1101**********002X"),
+        ("110105194912310021", "1101**********0021"),
+        ("4111 1111 1111 1111", "4111****1111"),
+    ],
+)
+def test_personal_data_in_the_amount_is_held_as_personal_data_not_loaded(amount, masked):
+    staged = stage("complaints", frame([complaint(amount=amount)]), "c.csv", CTX)
+    loaded, bad = split(
+        staged.staged, staged.masked_source, row_problems(staged.issues, _issues([]))
+    )
+    assert loaded.height == 0
+    # the same rule and reason as a phone in any text column, and no second "unparseable"
+    assert bad.select("field", "rule").row(0) == ("涉及金额", "personal_data")
+    assert bad["reason"][0] == f"涉及金额 (amount): {staging.PERSONAL_DATA}"
+    assert bad["amount"][0] == masked
+    assert staged.staged["amount"][0] is None
+    for frame_ in (bad, staged.staged, staged.masked_source):
+        assert not [r for r in frame_.rows() if amount in str(r)]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "100.00",
+        "1234567.89",  # seven digits of yuan: an amount, not a local phone number
+        "1,234,567,890.00",
+        "6222021234567890",  # fails the Luhn check: no card for the detector, loads as written
+    ],
+)
+def test_an_amount_without_personal_data_loads(amount):
+    staged = stage("complaints", frame([complaint(amount=amount)]), "c.csv", CTX)
+    assert staged.issues.is_empty()
+    assert staged.staged["amount"][0] is not None
+
+
+def test_the_rows_own_name_and_a_phone_in_the_amount_are_one_personal_data_problem():
+    rows = [complaint(customer_name="张三丰", amount=a) for a in ("张三丰", "13912345678", "9")]
+    staged = stage("complaints", frame(rows), "c.csv", CTX)
+    held = staged.issues.filter(pl.col("rule") == "personal_data")
+    assert held["row"].to_list() == [0, 1]
+    assert staged.masked_source["amount"].to_list() == ["张*", "139****5678", "9"]
+
+
 def test_an_id_glued_to_latin_letters_loads_in_an_id_column_and_free_text_is_masked():
     # in an id column, digits glued to a letter are the id (an agent id KF + 11 digits); in free
     # text a letter is like any other character before a phone or an ID number
@@ -351,6 +401,71 @@ def transfer(**overrides):
         "updated_at": "2025-01-02 09:00:00",
     }
     return row | overrides
+
+
+def call(**overrides):
+    row = {
+        "call_id": "C1",
+        "call_start_at": "2025-01-01 10:00:00",
+        "queued_at": "2025-01-01 10:00:05",
+        "answered_at": "2025-01-01 10:00:10",
+        "hung_up_at": "2025-01-01 10:05:00",
+        "caller_number": "13812345678",
+        "service_mode": "人工",
+        "agent_id": "KF001",
+        "call_type": "咨询",
+        "inquiry_category": "信用卡",
+        "inquiry_topic": "年费",
+        "customer_mood": "正常",
+        "complaint_intent": "否",
+        "outcome": "已解答",
+        "complaint_id": None,
+        "survey_satisfaction": "满意",
+        "branch_code": "0101",
+    }
+    return row | overrides
+
+
+GLUED = "13912345678"  # a phone glued to the digits before it: no shape, a long digit run
+
+
+@pytest.mark.parametrize(
+    ("feed", "row", "column", "held"),
+    [
+        # a phone alone in a date, date-time, whole-number or amount column of each feed: held
+        ("hotline", call(queued_at="13912345678"), "queued_at", "139****5678"),
+        ("complaints", complaint(excluded_days="13912345678"), "excluded_days", "139****5678"),
+        ("regulator_transfers", transfer(replied_on="13912345678"), "replied_on", "139****5678"),
+        # glued to other digits, masked in the held text as its reason masks it
+        (
+            "regulator_transfers",
+            transfer(due_on="2025-07-1" + GLUED),
+            "due_on",
+            "2025-07-113****5678",
+        ),
+        (
+            "hotline",
+            call(hung_up_at="2025-07-01 1" + GLUED),
+            "hung_up_at",
+            "2025-07-01 113****5678",
+        ),
+        (
+            "complaints",
+            complaint(received_at="2025/07/01 " + GLUED),
+            "received_at",
+            "2025/07/01 139****5678",
+        ),
+        ("complaints", complaint(excluded_days="1" + GLUED), "excluded_days", "113****5678"),
+        ("hotline", call(complaint_intent="是" + GLUED), "complaint_intent", "是139****5678"),
+        ("complaints", complaint(amount="1,2" + GLUED), "amount", "1,213****5678"),
+    ],
+)
+def test_a_held_value_is_never_clearer_than_its_reason(feed, row, column, held):
+    staged = stage(feed, frame([row]), "f.csv", CTX)
+    _, bad = split(staged.staged, staged.masked_source, row_problems(staged.issues, _issues([])))
+    assert bad[column].to_list() == [held]
+    assert bad["reason"][0].endswith(held)
+    assert not [r for r in bad.rows() if "2345678" in str(r)]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 from kesu.transforms.columns import COLUMNS
 from kesu.transforms.personal_data import mask_personal_data
@@ -19,6 +21,9 @@ QUARANTINE_LEAD_SCHEMA: dict[str, pl.DataType] = {
 QUARANTINE_LEAD = list(QUARANTINE_LEAD_SCHEMA)
 SHAPE_RULE = "record_shape"
 ID_COLUMNS = {c.name for cols in COLUMNS.values() for c in cols if c.kind == "id"}
+# a problem's `field` (a header, or several joined by `;` or `、`) -> the column it names; a header
+# names the same column in every feed
+COLUMN_OF_HEADER = {c.header: c.name for cols in COLUMNS.values() for c in cols}
 # What an id of a misshapen record must look like to be kept (`kept_ids`): ASCII letters and
 # digits, with `-` `_` `.` `/` after the first, at most 40 characters, as every feed's ids are
 # written (TS2025070100001, C2025070100001, KF12345, 0100)
@@ -71,6 +76,7 @@ def split(
         .join(problems, on="row", how="inner", maintain_order="left")
         .select(QUARANTINE_LEAD + masked_source.columns)
     )
+    quarantined = masked_as_reasons(quarantined)
     # The values of a misshapen record are withheld but for its ids: file and line lead to the
     # raw zone, and an id to the ticket. Its fields are shifted, so an id column can hold any
     # other column's text: only a value that looks like an id is kept (`kept_ids`).
@@ -83,6 +89,26 @@ def split(
         for c in masked_source.columns
     ]
     return loaded, quarantined.with_columns(withheld)
+
+
+def masked_as_reasons(quarantined: pl.DataFrame) -> pl.DataFrame:
+    """`quarantined` with the held text of each column a row's problems name (its `field`)
+    masked as `row_problems` masks the reasons that may quote it (free text's rule): a held value
+    is never clearer than its reason. An unknown label `手机银行 1234567` was `"手机银行
+    ****4567"` in the reason and in clear in the held row. Only held rows, and only the columns
+    their problems name, go through the detector; a drop's few distinct `field` values say which."""
+    named: dict[str, list[str]] = {}
+    for fields in quarantined["field"].unique().drop_nulls():
+        for header in re.split("[;、]", fields):
+            column = COLUMN_OF_HEADER.get(header)
+            if column in quarantined.columns and quarantined.schema[column] == pl.String:
+                named.setdefault(column, []).append(fields)
+    masked = []
+    for column, fields_naming_it in named.items():
+        text = quarantined[column]
+        rows = quarantined["field"].is_in(fields_naming_it).arg_true()
+        masked.append(text.scatter(rows, mask_personal_data(text.gather(rows), free_text=True)))
+    return quarantined.with_columns(masked) if masked else quarantined
 
 
 def kept_ids(values: pl.Series) -> pl.Series:

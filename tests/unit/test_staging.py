@@ -468,6 +468,23 @@ def test_a_held_value_is_never_clearer_than_its_reason(feed, row, column, held):
     assert not [r for r in bad.rows() if "2345678" in str(r)]
 
 
+def test_a_held_text_value_is_masked_as_the_reason_quoting_it():
+    # an unknown label (staging) and a status outside its values (the suite) quote the value,
+    # and reasons mask a run of 7 digits; a column no problem names keeps its text (an id)
+    rows = [
+        complaint(complaint_id="1234567", channel="手机银行 1234567"),
+        complaint(complaint_id="T2", status="处理 7654321"),
+    ]
+    staged = stage("complaints", frame(rows), "c.csv", CTX)
+    quoted = '处理状态 (status): "处理 7654321" is not one of 已受理/处理中/已办结/已撤诉'
+    failures = _issues([(1, "处理状态", "in_set", quoted)])
+    _, bad = split(staged.staged, staged.masked_source, row_problems(staged.issues, failures))
+    assert bad["channel"].to_list() == ["手机银行 ****4567", "手机银行"]
+    assert bad["status"].to_list() == ["已受理", "处理 ****4321"]
+    assert '"手机银行 ****4567"' in bad["reason"][0] and '"处理 ****4321"' in bad["reason"][1]
+    assert bad["complaint_id"].to_list() == ["1234567", "T2"]
+
+
 @pytest.mark.parametrize(
     ("feed", "overrides", "field", "held"),
     [

@@ -1,7 +1,7 @@
 """The `maintain` flow: compaction, checkpoints and vacuum of the warehouse's Delta tables.
 
 A thin shell over `kesu.warehouse.maintenance.maintain`; served weekly by `kesu serve`
-(`maintain/kesu`, Sunday 04:00 Asia/Shanghai) and run on demand by `kesu maintain`. The
+(`maintain/kesu-maintain`, Sunday 04:00 Asia/Shanghai) and run on demand by `kesu maintain`. The
 vacuum's retention is `[warehouse] vacuum_days` (default 7): versions younger than that stay
 readable by time travel (a report's `--reproduce` of the last week still works). A retention
 under a day runs only while no other run is live (`kesu.warehouse.maintenance`).

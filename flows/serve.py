@@ -14,10 +14,12 @@ The scheduled four need no parameter: the previous day's drop, the quarter or mo
 Each deployment is named `kesu-<flow>` so that the UI's deployment list tells them apart.
 
 Scheduled runs derive their day or quarter from the time they were *scheduled* for
-(`kesu.flows.schedule`), so a run that starts late still does the intended day. Every deployment
-gets the locations `kesu serve` resolved (absolute paths) as default parameters, visible and
-overridable per run. The nightly deployment also builds the watch list after each successful
-ingest (`watch=True`, under the resolved report root).
+(`kesu.flows.schedule`), so a run that starts late still does the intended day. Each deployment
+gets, of the locations `kesu serve` resolved (absolute paths), those its flow takes, as default
+parameters visible and overridable per run (README, "Scheduled runs: `kesu serve`"): the
+warehouse for all, the landing zone for nightly and backfill, the report root as `out` (as
+`reports_dir` for nightly). The nightly deployment also builds the watch list after each
+successful ingest (`watch=True`, under the resolved report root).
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Register kesu's deployments with the Prefect API (PREFECT_API_URL, else "
         "kesu's local server: see `kesu server`; a temporary one with "
         "KESU_PREFECT_SERVER=ephemeral) and run their flow runs from this process until "
-        "interrupted. The locations given here (or by environment) become every deployment's "
-        "default parameters; they, the reference files, the PII key and kesu.toml are checked "
-        "first, as `kesu ingest` and `kesu report` check them.",
+        "interrupted. The locations given here (or by environment) become the default "
+        "parameters of the deployments that take them; they, the reference files, the PII key "
+        "and kesu.toml are checked first, as `kesu ingest` and `kesu report` check them.",
     )
     p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")
     p.add_argument(

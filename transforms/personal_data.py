@@ -11,15 +11,19 @@ Each number starts after a character that is not a digit (or at the start). In a
 ids. Elsewhere (free text, labels, codes, file and folder names, messages) a letter is like any
 other character: `TEL13812345678`, `hotline_tel13812345678.csv` hold a phone.
 - mobiles: `1[3-9]` + 9 digits, optionally after `+86`/`86`/`0086` (glued or separated), with
-  any separators between any digits (spaces, no-break and zero-width ones too, `-`, `.`, `/`,
-  `_`, `·`, `・`, a closing bracket, the hyphens of word processors, full-width ones):
-  `138.3333.4444`, `138 - 6666 - 7777`, `139/1234/5621`, `138_1001_0001`, `(138)1019 0019`,
+  a separator between any two digits: spaces (no-break and zero-width ones, line breaks too)
+  around up to two marks — `-`, `.`, `/`, `_`, `·`, `・`, `、`, `，`, `~`, `*`, brackets, the
+  dashes and hyphens of word processors and input methods (`——`), full-width ones; not the ASCII
+  comma, the thousands separator of amounts: `138.3333.4444`, `138 - 6666 - 7777`,
+  `139——1234——5678`, `139、1234、5678`, `139(1234)5678`, `139\\n1234\\n5678`, `(138)1019 0019`,
   `1385555-6666`, `008613855556666` -> `138****4444`;
 - resident IDs: 17 digits + a digit or X with a plausible birth date (year 19xx/20xx, month 0-1x,
-  day 0-3x), separators anywhere: `110105 19491231 002X` -> `1101**********002X`;
+  day 0-3x), separators anywhere: `110105 19491231 002X`, `110105--19880808--0111` ->
+  `1101**********002X`;
 - bank cards: 13-19 digits that pass the Luhn check, contiguous or in groups of 4 to 6 then the
-  rest (`6222 0212 3456 7890 128`, `622202-1234567890128`, `4111.1111.1111.1111`), not glued to
-  a Latin letter in any column -> `6222****0123`;
+  rest, separated by spaces, dashes, dots or underscores (`6222 0212 3456 7890 128`,
+  `622202-1234567890128`, `4111.1111.1111.1111`, `6222——0212——…`), not glued to a Latin letter
+  in any column -> `6222****0123`;
 - landlines: an area code `0xx`/`0xxx` (optionally in brackets) then a 7-8 digit local number
   -> `0592-****3456`.
 The rule for other long digit runs: in free text, any run of 7 or more contiguous digits not
@@ -45,18 +49,23 @@ FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["Ｘ", "ｘ"]
 ASCII = [str(i) for i in range(10)] + ["X", "x"]
 
 # What may stand between the digits of one number as a space: the space, tab and ideographic
-# space, the no-break and typographic spaces of text copied from a web page or a document, and
-# the characters that show as nothing (zero-width space and joiners, soft hyphen, BOM): a phone
-# written `138\u00a00013\u00a08000` or `138\u200b0013\u200b8000` is one phone.
-_SPACE = " \t\u3000\u00a0\u2000-\u200a\u202f\u205f" + INVISIBLE
-# a dash, dot, slash, underscore or closing bracket between two digits of one number
-# (`139/1234/5621`, `138_1001_0001`, `(138)1019 0019`), as keyboards, word processors and input
-# methods write them: the hyphen of autocorrect (U+2010), the non-breaking one, the minus sign,
-# the middle dots (`138・1018・0018`), full-width forms. A date written with one (`2025/07/03`,
-# `2025-07-03`) has too few digits in a run for any shape (`_DATE_TIME`).
-_PUNCTUATION = "-./_·—–－．／＿\u2010\u2011\u2212・･)）"
-# a separator between two digits of one number: spaces, or a dash/dot/slash with spaces around it
-_SEP = rf"(?:[{_SPACE}]*[{_PUNCTUATION}][{_SPACE}]*|[{_SPACE}]+)?"
+# space, the no-break and typographic spaces of text copied from a web page or a document, the
+# characters that show as nothing (zero-width space and joiners, soft hyphen, BOM), and a line
+# break (LF, CR, the line and paragraph separators): a phone written `138\u00a00013\u00a08000`,
+# `138\u200b0013\u200b8000` or `139\r\n1234\r\n5678` is one phone.
+_SPACE = " \t\n\r\u3000\u00a0\u2000-\u200a\u2028\u2029\u202f\u205f" + INVISIBLE
+# a dash, dot, slash, underscore, comma, tilde, star or bracket between two digits of one number
+# (`139/1234/5621`, `138_1001_0001`, `(138)1019 0019`, `139(1234)5678`, `139、1234、5678`), as
+# keyboards, word processors and input methods write them: the hyphen of autocorrect (U+2010),
+# the non-breaking one, the figure, en and em dashes and the horizontal bar (U+2012-U+2015: the
+# input method's `——` is two em dashes), the minus sign, the one-dot leader (U+2024), the middle
+# dots (`138・1018・0018`), the enumeration comma 、, full-width forms. Not the ASCII comma: it is
+# the thousands separator of amounts, and `13,800,000,000` is no phone. A date written with any
+# of them (`2025/07/03`, `2025——07——03`) has too few digits in a run for any shape (`_DATE_TIME`).
+_PUNCTUATION = "-./_·—–－．／＿\u2010-\u2012\u2015\u2024\u2212・･、，~～〜*＊()（）"
+# a separator between two digits of one number: spaces, up to two of the marks above with spaces
+# around and between them (`139--1234--5678`, `139- -1234`), or nothing
+_SEP = rf"[{_SPACE}]*(?:[{_PUNCTUATION}][{_SPACE}]*){{0,2}}"
 # every character that may stand between the digits of one number, and brackets: what a phone's
 # or an ID's normalised form drops (`kesu.transforms.pii`)
 NUMBER_SEPARATORS = rf"[{_PUNCTUATION}\s{_SPACE}(（]"
@@ -118,8 +127,8 @@ class _Shapes:
     def after(cls, not_after: str) -> _Shapes:
         """The shapes of numbers that start after none of the characters `not_after`."""
         left, start = rf"(^|[^{not_after}])", rf"(?:^|[^{not_after}])"
-        digit = rf"[{_SPACE}]*[{_PUNCTUATION}]?[{_SPACE}]*\d"
-        digit_or_bracket = rf"[{_SPACE})）]*[{_PUNCTUATION}]?[{_SPACE}]*\d"
+        digit = _SEP + r"\d"
+        digit_or_bracket = rf"[)）]?{_SEP}\d"  # `(0592)-5123456`: the area code's bracket too
         return cls(
             (left + _ID_NUMBER, _replacement(4, 4, "**********")),
             (
@@ -154,11 +163,15 @@ _FULL_WIDTH_CHAR = "[０-９Ｘｘ]"
 # amount (`1 234 567`) of 3: none is a card, however its digits add up.
 # Not glued to a Latin letter, in any column: ids are letters and 13-16 digits
 # (`C2025030300001234`, `TS202503030000012`), and the digits of one in ten pass the Luhn check.
-# A card's groups are separated by spaces, dashes, dots or underscores (`4111.1111.1111.1111`)
-_CARD_PUNCTUATION = "-._\u2010\u2011\u2212"
+# A card's groups are separated by spaces (line breaks too), dashes, dots or underscores
+# (`4111.1111.1111.1111`), as a phone's digits are: up to two marks with spaces around them
+# (`6222——0212——3456——7890——128`). Not slashes, brackets, commas or stars: in a card's place
+# they are dates, amounts and masks.
+_CARD_PUNCTUATION = "-._—–－．＿\u2010-\u2012\u2015\u2212"
 _CARD_SEPARATOR = rf"[{_CARD_PUNCTUATION}{_SPACE}]"
+_CARD_GAP = rf"(?:[{_SPACE}]+|[{_SPACE}]*(?:[{_CARD_PUNCTUATION}][{_SPACE}]*){{1,2}})"
 _CARD_CANDIDATE = rf"(?:^|[^0-9A-Za-z])\d(?:\d|{_CARD_SEPARATOR}){{11,}}\d(?:[^0-9A-Za-z]|$)"
-_CARD = rf"^(?:\d+|\d{{4,6}}(?:{_CARD_SEPARATOR}\d{{4,6}})*{_CARD_SEPARATOR}\d+)$"
+_CARD = rf"^(?:\d+|\d{{4,6}}(?:{_CARD_GAP}\d{{4,6}})*{_CARD_GAP}\d+)$"
 
 
 def ascii_digits(text: pl.Series) -> pl.Series:

@@ -89,6 +89,89 @@ def test_personal_data_is_masked_however_it_is_written(given, expect):
 
 
 @pytest.mark.parametrize(
+    ("given", "expect"),
+    [
+        # separators Chinese users type, each of which let the number through in clear: the
+        # input method's dash (two em dashes), doubled dashes, marks with a space between them
+        ("139——1234——5678", "139****5678"),
+        ("电话：139——1234——5678。", "电话：139****5678。"),
+        ("139--1234--5678", "139****5678"),
+        ("139- -1234- -5678", "139****5678"),
+        ("139 —— 1234 —— 5678", "139****5678"),
+        # the enumeration comma, the full-width comma, tildes, stars
+        ("139、1234、5678", "139****5678"),
+        ("139，1234，5678", "139****5678"),
+        ("139~1234~5678", "139****5678"),
+        ("139～1234～5678", "139****5678"),
+        ("139*1234*5678", "139****5678"),
+        # the figure dash, the horizontal bar, the one-dot leader
+        ("139\u20121234\u20125678", "139****5678"),
+        ("139\u20151234\u20155678", "139****5678"),
+        ("139\u20241234\u20245678", "139****5678"),
+        # an opening bracket between digits, ASCII or full-width
+        ("139(1234)5678", "139****5678"),
+        ("139（1234）5678", "139****5678"),
+        # a line break between digit groups (LF, CRLF)
+        ("139\n1234\n5678", "139****5678"),
+        ("来电139\r\n1234\r\n5678", "来电139****5678"),
+        ("1391234\n5678", "139****5678"),
+        # resident IDs with doubled dashes or a line break after the region code
+        ("110105--19880808--0111", "1101**********0111"),
+        ("110105\n198808080111", "1101**********0111"),
+        ("110105\r\n19880808\r\n0111", "1101**********0111"),
+        # a card and a landline with the input method's dash
+        ("6222——0212——3456——7890——128", "6222****0128"),
+        ("0592——5123456", "0592——****3456"),
+    ],
+)
+def test_personal_data_written_with_the_separators_chinese_users_type_is_masked(given, expect):
+    assert mask_personal_data(pl.Series([given]))[0] == expect
+    assert mask_personal_data(pl.Series([given]), ids=True)[0] == expect
+    assert mask_personal_data(pl.Series([given]), free_text=True)[0] == expect
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        # dates and date ranges written with the new separators
+        "2025-07-03",
+        "2025——07——03",
+        "2025、07、03",
+        "2025-07-01~2025-07-31",
+        "2025-07-01——2025-07-31",
+        "2025.07.01—2025.07.31",
+        "20250701——20250731",
+        "20250701~20250731",
+        "2025年7月1日——2025年7月31日",
+        # amounts: the ASCII comma is a thousands separator, not a number's separator
+        "1,234.56",
+        "13,800,000.00",
+        "13,800,000,000.00",
+        "13，800，000.00",
+        # lists, times, ids, masks already applied
+        "1、2、3",
+        "第13、14、15、16、17、18条",
+        "12:30",
+        "12:30~13:45",
+        "C2025030300001",
+        "138****5678",
+        "1101**********002X",
+    ],
+)
+def test_dates_amounts_lists_and_ids_stay_as_written_with_the_new_separators(given):
+    values = pl.Series([given])
+    assert mask_personal_data(values).to_list() == [given]
+    assert mask_personal_data(values, ids=True).to_list() == [given]
+    assert mask_personal_data(values, free_text=True).to_list() == [given]
+
+
+def test_a_long_run_and_a_line_break_no_longer_show_most_of_a_phone_in_free_text():
+    # before: `1391234` was a 7-digit run and `5678` too short, `****1234\n5678`: 8 of 11 shown
+    text = pl.Series(["客户电话1391234\n5678，请回电"])
+    assert mask_personal_data(text, free_text=True)[0] == "客户电话139****5678，请回电"
+
+
+@pytest.mark.parametrize(
     "given",
     [
         "金额1,234.56元",  # amounts
@@ -286,7 +369,8 @@ def test_text_staging_parsed_holds_no_personal_data_for_the_detector(parsed):
 
 # digits, full-width ones, every separator and bracket the shapes know, letters and a space
 _NUMBERISH = st.text(
-    alphabet="0123456789０１２３０５８９ -.·—－．/／_＿\u2010\u2212・　()（）+Xx号C", max_size=30
+    alphabet="0123456789０１２３０５８９ -.·—－．/／_＿\u2010\u2212・　()（）+Xx号C、，~*\n",
+    max_size=30,
 )
 
 

@@ -33,6 +33,22 @@ def test_full_width_digits_and_any_separators_give_the_same_token():
     assert ids.to_list() == ["11010519491231002X"] * 4
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["139、1234、5678", "139，1234，5678", "139——1234——5678", "139--1234--5678",
+     "139~1234~5678", "139*1234*5678", "139(1234)5678", "139（1234）5678",
+     "139\u20121234\u20155678", "139\u20241234\u20245678", "139\n1234\r\n5678"],
+)  # fmt: skip
+def test_a_phone_written_with_the_separators_chinese_users_type_gets_the_plain_token(written):
+    # the separators the detector knows in text (`NUMBER_SEPARATORS`) are dropped in a phone
+    # column too: a phone written with 、 is the plain number's token
+    phones = pii.normalize_phone(pl.Series(["13912345678", written]))
+    assert phones.to_list() == ["13912345678"] * 2
+    assert pii.tokens(phones, KEY, "phone").n_unique() == 1
+    ids = pii.normalize_id_number(pl.Series(["110105--19880808--0111", "110105\n198808080111"]))
+    assert ids.to_list() == ["110105198808080111"] * 2
+
+
 def test_invisible_characters_and_no_break_spaces_give_the_same_token():
     """Text copied from a web page: a no-break space, a zero-width space, a soft hyphen or a BOM
     inside a phone, an ID or a name made another token for the same person."""

@@ -142,7 +142,8 @@ def _unchanged(
         return None
     if previous.input_sums() != file_names.input_names(sums):
         return None
-    return previous if steps.partitions_intact(settings, feed, drop_date) else None
+    intact = steps.partitions_intact(settings, feed, drop_date, previous.outputs)
+    return previous if intact else None
 
 
 def _ingest_feed(

@@ -357,11 +357,17 @@ def keep_raw_files(
     ]
 
 
-def partitions_intact(settings: Settings, feed: str, drop_date: date) -> bool:
-    """The live partitions still hold exactly the files their manifests list (cheap: sizes)."""
+def partitions_intact(
+    settings: Settings, feed: str, drop_date: date, published: list[PublishedPartition]
+) -> bool:
+    """The live partitions still hold the files their log lists, at their sizes, and the rows
+    the last run's publish (`published`, its ledger record's outputs) left there (cheap: the
+    log's counts). A table the record names no publish of is checked by its files alone."""
     partition = paths.partition_key(drop_date)
+    rows = {p.table: p.rows for p in published if p.partition == partition}
     tables = (STAGED_TABLE[feed], paths.quarantine_table(feed))
-    return all(partition_intact(settings.warehouse_store(), t, partition) for t in tables)
+    wh = settings.warehouse_store()
+    return all(partition_intact(wh, t, partition, rows.get(t)) for t in tables)
 
 
 def _since(started: float) -> float:

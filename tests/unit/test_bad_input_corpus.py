@@ -652,6 +652,29 @@ def test_the_same_bytes_landed_later_under_a_name_masked_alike_is_not_taken_as_u
     assert len({i.name for i in feed.inputs}) == 2
 
 
+def test_a_drop_whose_rows_were_deleted_by_hand_is_staged_again_not_skipped(
+    tmp_path, monkeypatch
+):
+    """A delete committed on a staged table by hand left every file its log lists in place, so
+    the next run took the drop for intact and said `unchanged`, loaded 2, over no rows."""
+    from deltalake import DeltaTable
+
+    monkeypatch.setenv("KESU_PII_KEY", "corpus-drop-key-0123456789abcdef")
+    folder = tmp_path / "landing" / "complaints" / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "c.csv").write_bytes(csv_bytes([complaint(1), complaint(2)]))
+    settings = load_settings(
+        landing=str(tmp_path / "landing"), warehouse=str(tmp_path / "warehouse"), environ={}
+    )
+    assert ingest_drop(settings, DAY, ["complaints"]).feeds["complaints"].status == "loaded"
+    assert ingest_drop(settings, DAY, ["complaints"]).feeds["complaints"].status == "unchanged"
+    table = DeltaTable(str(tmp_path / "warehouse" / "stg_complaints"))
+    table.delete(f"drop_date = '{DAY.isoformat()}'")
+    feed = ingest_drop(settings, DAY, ["complaints"]).feeds["complaints"]
+    assert (feed.status, feed.loaded) == ("loaded", 2)
+    assert _partition(settings.warehouse, "stg_complaints").height == 2
+
+
 def test_status_names_files_landed_or_changed_after_the_last_completed_run(
     tmp_path, monkeypatch, capsys
 ):

@@ -419,6 +419,19 @@ def test_partition_intact_sees_a_missing_file(tmp_path: Path) -> None:
     assert publish.partition_intact(wh, TABLE, D2)  # nothing there, nothing missing
 
 
+def test_partition_intact_sees_rows_deleted_by_hand(tmp_path: Path) -> None:
+    """A delete committed outside kesu leaves every file the log lists in place: a backfill
+    took the drop for intact and skipped it, though its rows were gone."""
+    wh = Warehouse.at(tmp_path)
+    done = publish_partition(wh, TABLE, D1, {"part-a.parquet": frame("c1", "c2")})
+    assert done.rows == 2 and publish.partition_intact(wh, TABLE, D1, rows=2)
+    DeltaTable(str(table_dir(tmp_path, TABLE))).delete(f"drop_date = '{D1.split('=')[1]}'")
+    assert publish.partition_intact(wh, TABLE, D1)  # by its files alone, as before
+    assert not publish.partition_intact(wh, TABLE, D1, rows=2)
+    assert publish.partition_intact(wh, TABLE, D1, rows=0)
+    assert not publish.partition_intact(wh, "stg_hotline", D1, rows=2)  # no table at all
+
+
 def test_recover_removes_unfinished_temp_files(tmp_path: Path) -> None:
     (tmp_path / "_kesu/tmp").mkdir(parents=True)
     (tmp_path / "_kesu/tmp/abc").write_bytes(b"half")

@@ -652,9 +652,7 @@ def test_the_same_bytes_landed_later_under_a_name_masked_alike_is_not_taken_as_u
     assert len({i.name for i in feed.inputs}) == 2
 
 
-def test_a_drop_whose_rows_were_deleted_by_hand_is_staged_again_not_skipped(
-    tmp_path, monkeypatch
-):
+def test_a_drop_whose_rows_were_deleted_by_hand_is_staged_again_not_skipped(tmp_path, monkeypatch):
     """A delete committed on a staged table by hand left every file its log lists in place, so
     the next run took the drop for intact and said `unchanged`, loaded 2, over no rows."""
     from deltalake import DeltaTable

@@ -40,7 +40,11 @@ from kesu.transforms import file_names
 from kesu.transforms.columns import FEEDS, check_feeds
 from kesu.transforms.personal_data import mask_message
 from kesu.transforms.run_records import FeedRecord, IngestRun, RawInput, SkippedFile
-from kesu.transforms.run_summary import COUNTS, STAGES  # seconds per feed: of each step
+from kesu.transforms.run_summary import (  # seconds per feed: of each step
+    COUNTS,
+    STAGES,
+    unreadable_why,
+)
 from kesu.warehouse import ledger, locks, scratch
 from kesu.warehouse.landing_store import open_landing
 from kesu.warehouse.publish import recover
@@ -230,10 +234,15 @@ def _ingest_feed(
     outputs = _retried(lambda: steps.publish_feed(settings, staged, run_id))
     seconds["publish"] = _since(clock)
     status = "loaded" if files else "empty"
+    error = None
     if files and all(f.status == "failed" for f in staged.files):
+        # every file failed but some rows were read (e.g. a required column missing): published,
+        # so the drop's staged rows are gone and its rows held; the record says which files, why
         status = "unreadable"
+        error = unreadable_why(FeedRecord(status, files=staged.files))
     return found(
         status,
+        error=error,
         rows_in=sum(f.rows_in for f in staged.files),
         loaded=sum(f.loaded for f in staged.files),
         quarantined=sum(f.quarantined for f in staged.files),

@@ -57,10 +57,11 @@ def printable(text: str, limit: int = REASON_CHARS) -> str:
 
 
 def _run_note(run: IngestRun, feed: str) -> str:
+    from kesu.transforms.run_summary import unreadable_detail
+
     record = run.feeds[feed]
-    if record.status == "unreadable":  # it published nothing: the rows are an earlier run's
-        why = record.error or "no file could be read"
-        return f"run {run.run_id}: unreadable, {why}; the drop keeps what an earlier run loaded"
+    if record.status == "unreadable":  # what it removed and held, or that it published nothing
+        return f"run {run.run_id}: unreadable, {unreadable_detail(record)}"
     return (
         f"run {run.run_id}: rows in {record.rows_in} = loaded {record.loaded} "
         f"+ quarantined {record.quarantined}"
@@ -69,7 +70,7 @@ def _run_note(run: IngestRun, feed: str) -> str:
 
 def feed_lines(feed: str, frame: Any, run: IngestRun | None) -> list[str]:
     """What `kesu quarantine` prints for one feed: its quarantine rows and the last completed
-    run that ingested it."""
+    run that found its folder (`last_ingests`; else one that found none)."""
     from kesu.transforms import quarantine_review
 
     if run is None and frame.height == 0:

@@ -33,7 +33,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Recent runs from the warehouse ledger (rows, seconds per stage), then every "
         "drop date and feed that needs attention: landing files no completed run read, a last "
         "run that failed, files that failed, files landed or changed since the last completed "
-        "run or removed since, days with no landing folder.",
+        "run or removed since, days with no landing folder between a feed's first and last "
+        "drop, and a feed with no folder on the newest day other feeds landed.",
     )
     p.add_argument("--last", type=_count, default=20, help="how many recent runs (default 20)")
     p.add_argument("--landing", help="landing zone (env KESU_LANDING, default ./data/landing)")

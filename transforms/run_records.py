@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 T = TypeVar("T")
 
@@ -214,6 +214,22 @@ class IngestRun:
                 "kind": "ingest",
             }
         )
+
+
+def holds_feed(
+    run: Run, drop_date: date, feed: str, statuses: tuple[str, ...] | None = None
+) -> TypeGuard[IngestRun]:
+    """`run` is a completed ingest of `drop_date` whose record of `feed` says what the drop
+    holds: its status is one of `statuses`, by default any but `no_folder` (a run that found no
+    folder left the feed's partitions as they were: an earlier run's record still says what they
+    hold). The one rule for the skip logic (`ledger.last_feed_record`), `kesu status` and
+    `kesu quarantine`."""
+    if not (isinstance(run, IngestRun) and run.status == "completed"):
+        return False
+    record = run.feeds.get(feed)
+    if run.drop_date != drop_date or record is None:
+        return False
+    return record.status in statuses if statuses is not None else record.status != "no_folder"
 
 
 @dataclass

@@ -8,7 +8,15 @@ from collections.abc import Callable, Collection
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kesu.transforms.run_records import BackfillRun, DropEntry, FeedRecord, IngestRun, Run
+from kesu.transforms.run_records import (
+    BackfillRun,
+    DropEntry,
+    FeedRecord,
+    FileOutcome,
+    IngestRun,
+    Run,
+    holds_feed,
+)
 
 if TYPE_CHECKING:
     from kesu.transforms.file_names import Since
@@ -88,7 +96,10 @@ def drop_problems(
     """One row per drop date and feed needing attention, over the dates the landing zone and the
     ledger cover: files never ingested by a completed run, the last run failed or was
     interrupted, files that failed or a feed unreadable in the last completed run, files landed,
-    changed or removed after it, and days with no folder between a feed's first and last drop.
+    changed or removed after it, days with no folder between a feed's first and last drop, and
+    a feed with no folder on the newest day any feed landed (if it ever landed, or a run of that
+    day asked for it). A run that found no folder for a
+    feed does not count as its last completed run (`run_records.holds_feed`).
     `landing`: per feed, the dates whose folder holds files. `runs`: newest first.
     `interrupted`: as for `run_rows`. `landed_since(feed, day, record)`: how the feed's folder
     differs from what the last completed run's `record` read (`file_names.Since`: the files it
@@ -100,12 +111,19 @@ def drop_problems(
     by_day: dict[date, list[IngestRun]] = {}
     for run in ingests:
         by_day.setdefault(run.drop_date, []).append(run)
+    newest = max(set().union(*landing.values()), default=None)  # the day any feed last landed
     problems = []
     for day in _range(min(days), max(days)):
         for feed in feeds:
             mine = by_day.get(day, [])
             landed = landing.get(feed, set())
             problem = _feed_problem(day, feed, mine, landed, interrupted, landed_since)
+            expected = landed or any(feed in r.feeds for r in mine)  # landed once, or run
+            if problem is None and day == newest and day not in landed and expected:
+                # other feeds reached the newest drop day and this one has not: what an
+                # operator checks each morning (a feed no run asked for and that never landed
+                # is not one this warehouse takes)
+                problem = {"problem": "no drop", "detail": NOT_LANDED_NEWEST}
             if problem:
                 problems.append({"drop_date": day.isoformat(), "feed": feed} | problem)
     return problems
@@ -133,6 +151,9 @@ def problem_spans(problems: list[dict[str, str]], feeds: tuple[str, ...]) -> lis
     return sorted(spans, key=lambda r: (r["first"], r["problem"], r["feeds"]))
 
 
+NOT_LANDED_NEWEST = (
+    "no folder in the landing zone on the newest drop day, which other feeds reached"
+)
 LandedSince = Callable[[str, date, FeedRecord], "Since"]
 
 
@@ -144,8 +165,9 @@ def _feed_problem(
     interrupted: Collection[str],
     landed_since: LandedSince | None,
 ) -> dict[str, str] | None:
-    completed = [r for r in runs if r.status == "completed" and feed in r.feeds]
-    done = completed[0] if completed else None
+    # the newest completed run that found the feed's folder: one that found none left the
+    # partitions as an earlier run published them (the rule the skip logic uses)
+    done = next((r for r in runs if holds_feed(r, day, feed)), None)
     since = f"; last completed run {done.run_id}" if done else ""
     if runs and runs[0].status == "failed":
         error = f"run {runs[0].run_id}: {runs[0].error}{since}"
@@ -155,7 +177,7 @@ def _feed_problem(
         why = runs[0].error if runs[0].status == "interrupted" else "its process is gone"
         gone = f"run {runs[0].run_id} stopped while running ({why}){since}"
         return {"problem": "interrupted", "detail": gone}
-    if done is None or done.feeds[feed].status == "no_folder":
+    if done is None:
         if day in landed:
             return {
                 "problem": "not ingested",
@@ -173,8 +195,8 @@ def _feed_problem(
     if removed:
         also_late += f"; removed since: {', '.join(removed)}"
     if record.status == "unreadable":
-        why = record.error or "no file could be read"
-        return {"problem": "unreadable", "detail": f"{why} {in_run}{also_late}"}
+        detail = f"{unreadable_why(record)} {in_run}; {unreadable_effect(record)}{also_late}"
+        return {"problem": "unreadable", "detail": detail}
     failed = [f.name for f in record.failed_files]
     not_read = [repr(s.name) for s in record.skipped]
     if failed:  # the files not read too: a day's one problem must not hide them
@@ -195,6 +217,38 @@ def _feed_problem(
         )
         return {"problem": "removed since", "detail": detail}
     return None
+
+
+def unreadable_why(record: FeedRecord) -> str:
+    """Why a feed was unreadable: its recorded error, else its failed files and their reasons."""
+    if record.error:
+        return record.error
+    failed = [_failure(f) for f in record.failed_files]
+    return "; ".join(failed) if failed else "no file could be read"
+
+
+def unreadable_detail(record: FeedRecord) -> str:
+    """Why a feed was unreadable, then what its run did to the drop (`unreadable_effect`)."""
+    return f"{unreadable_why(record)}; {unreadable_effect(record)}"
+
+
+def unreadable_effect(record: FeedRecord) -> str:
+    """What the run of an unreadable feed did to its drop: every file failed but it published
+    (staged rows removed, rows held in quarantine), or it published nothing and the drop keeps
+    what an earlier run loaded."""
+    if not record.outputs:
+        return "nothing published: the drop keeps what an earlier run loaded"
+    removed = sorted({p.table for p in record.outputs if p.action == "removed"})
+    gone = f"its staged rows removed ({', '.join(removed)})" if removed else "no row loaded"
+    return f"{gone}, {record.quarantined} row(s) held in quarantine"
+
+
+def _failure(f: FileOutcome) -> str:
+    if f.rejected:  # its message goes on to what to do: the file and the columns say it here
+        return f"{f.name}: required column(s) {', '.join(f.rejected)} missing"
+    if not f.message:
+        return f"{f.name} failed"
+    return f.message if f.message.startswith(f.name) else f"{f.name}: {f.message}"
 
 
 def _totals(run: IngestRun) -> dict[str, int]:

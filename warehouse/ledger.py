@@ -21,6 +21,7 @@ from kesu.transforms.run_records import (
     IngestRun,
     Run,
     UnknownKind,
+    holds_feed,
     run_from_jsonable,
     to_jsonable,
 )
@@ -196,18 +197,15 @@ def last_feed_record(
     entry = _pointer(key, _read_bytes(wh, key), drop_date)["feeds"].get(feed)
     if entry is not None:
         pointed = _read_run(wh, paths.run_key(entry["run_id"]))
-        if pointed is not None and completed_ingest(pointed, drop_date) and feed in pointed.feeds:
+        if pointed is not None and holds_feed(pointed, drop_date, feed, statuses):
             return pointed.feeds[feed]
     since = _pointers_since(wh)
     for run_id in _run_ids(wh):
         if run_id > since:
             continue
         run = _read_run(wh, paths.run_key(run_id))
-        if run is None or not completed_ingest(run, drop_date):
-            continue
-        found = run.feeds.get(feed)
-        if found is not None and found.status in statuses:
-            return found
+        if run is not None and holds_feed(run, drop_date, feed, statuses):
+            return run.feeds[feed]
     return None
 
 

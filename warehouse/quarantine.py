@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from kesu.transforms.quarantine import QUARANTINE_LEAD_SCHEMA
-from kesu.transforms.run_records import IngestRun
+from kesu.transforms.run_records import IngestRun, holds_feed
 from kesu.warehouse import ledger, paths, tables
 
 if TYPE_CHECKING:
@@ -59,10 +59,13 @@ def _review_rows(found: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def last_ingests(wh: Warehouse, drop_date: date) -> dict[str, IngestRun]:
-    """Per feed, the newest completed run of this drop that ingested it (ledger)."""
+    """Per feed, the newest completed run of this drop that found its folder (`holds_feed`: its
+    record says what the drop holds), else the newest that found none (ledger)."""
     found: dict[str, IngestRun] = {}
+    no_folder: dict[str, IngestRun] = {}
     for run in ledger.list_runs(wh):  # newest first
         if ledger.completed_ingest(run, drop_date):
             for feed in run.feeds:
-                found.setdefault(feed, run)
-    return found
+                held = found if holds_feed(run, drop_date, feed) else no_folder
+                held.setdefault(feed, run)
+    return no_folder | found

@@ -16,7 +16,7 @@ import pytest
 from kesu.flows import quarantine_cli
 from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 from kesu.transforms.quarantine_review import rows_per_file, rule_counts, summary
-from kesu.transforms.run_records import FeedRecord, IngestRun
+from kesu.transforms.run_records import FeedRecord, FileOutcome, IngestRun, PublishedPartition
 from kesu.warehouse import Warehouse, ledger
 from kesu.warehouse.publish import publish_partition
 from kesu.warehouse.quarantine import last_ingests, read_quarantine
@@ -196,7 +196,21 @@ def test_cli_lines_count_by_rule_and_field_with_file_and_line_examples():
     )
     assert lines[0] == (
         "hotline: 4 row(s) quarantined in 2 file(s) (run R1: unreadable, no file could be read; "
-        "the drop keeps what an earlier run loaded)"
+        "nothing published: the drop keeps what an earlier run loaded)"
+    )
+    # a file without a required column was read and published: its staged rows are gone (it
+    # said "no file could be read; the drop keeps what an earlier run loaded")
+    missing = FileOutcome("a.csv", "", 0, rows_in=4, quarantined=4, status="failed")
+    missing = replace(missing, rejected=["来电时间"])
+    removed = PublishedPartition("stg_hotline", "drop_date=2025-03-03", action="removed")
+    held = FeedRecord("unreadable", quarantined=4, files=[missing], outputs=[removed])
+    lines = quarantine_cli.feed_lines(
+        "hotline", quarantine_rows(), replace(record, feeds={"hotline": held})
+    )
+    assert lines[0] == (
+        "hotline: 4 row(s) quarantined in 2 file(s) (run R1: unreadable, a.csv: required "
+        "column(s) 来电时间 missing; its staged rows removed (stg_hotline), 4 row(s) held in "
+        "quarantine)"
     )
 
 
@@ -228,9 +242,10 @@ def test_cli_module_imports_nothing_heavy():
 
 
 def test_the_ledger_record_shown_is_the_newest_completed_run_of_the_drop(tmp_path):
-    def run(run_id: str, status: str, day: date, feeds: list[str]) -> None:
+    def run(run_id: str, status: str, day: date, feeds: list[str], no_folder=()) -> None:
         started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         records = {f: FeedRecord("loaded") for f in feeds}
+        records |= {f: FeedRecord("no_folder") for f in no_folder}
         ledger.record_run(
             Warehouse.at(tmp_path), IngestRun(run_id, day, started, status=status, feeds=records)
         )
@@ -243,6 +258,18 @@ def test_the_ledger_record_shown_is_the_newest_completed_run_of_the_drop(tmp_pat
     assert found["hotline"].run_id == "20250305T020000Z-bbbbbb"
     assert found["complaints"].run_id == "20250304T020000Z-aaaaaa"
     assert "regulator_transfers" not in found
+    # a later run found no hotline folder: it published nothing, the tables hold bbbbbb's rows
+    # (it said "no folder for this drop, nothing ingested")
+    run("20250308T020000Z-eeeeee", "completed", DAY, [], no_folder=["hotline"])
+    found = last_ingests(Warehouse.at(tmp_path), DAY)
+    assert found["hotline"].run_id == "20250305T020000Z-bbbbbb"
+    # a drop whose only completed run found no folder: that run, said as such
+    run("20250309T020000Z-ffffff", "completed", date(2025, 3, 5), [], no_folder=["hotline"])
+    (only,) = last_ingests(Warehouse.at(tmp_path), date(2025, 3, 5)).values()
+    assert only.run_id == "20250309T020000Z-ffffff"
+    assert quarantine_cli.feed_lines("hotline", quarantine_rows().clear(), only)[0].startswith(
+        "hotline: no folder for this drop"
+    )
 
 
 def test_cli_refuses_a_warehouse_that_does_not_exist(tmp_path):

@@ -11,6 +11,7 @@ from kesu.transforms.run_records import (
     FeedRecord,
     FileOutcome,
     IngestRun,
+    PublishedPartition,
     SkippedFile,
 )
 from kesu.transforms.run_summary import (
@@ -20,6 +21,7 @@ from kesu.transforms.run_summary import (
     drop_problems,
     problem_spans,
     run_rows,
+    unreadable_detail,
 )
 
 FEEDS = ("hotline", "complaints")
@@ -150,7 +152,7 @@ def test_files_landed_since_the_last_completed_run_are_said_beside_the_days_othe
     problems = drop_problems(runs, landing, ("hotline",), landed_since=landed_since)
     assert [(p["drop_date"], p["problem"], p["detail"]) for p in problems] == [
         ("2025-07-01", "landed since", "late.csv: landed or changed after run r1; run the drop again"),
-        ("2025-07-02", "unreadable", "no file could be read in run r2; landed or changed since: late.csv"),
+        ("2025-07-02", "unreadable", "no file could be read in run r2; nothing published: the drop keeps what an earlier run loaded; landed or changed since: late.csv"),
         ("2025-07-03", "failed files", "bad0.csv in run r3; landed or changed since: late.csv"),
     ]  # fmt: skip
     assert asked == [("hotline", date(2025, 7, d), s) for d, s in ((1, "loaded"), (2, "unreadable"), (3, "loaded"))]  # fmt: skip
@@ -196,3 +198,67 @@ def test_files_removed_since_the_last_completed_run_are_named():
         ("2025-07-02", "landed since", "new.csv: landed or changed after run r2; removed since: old.csv; run the drop again"),
         ("2025-07-03", "failed files", "bad0.csv in run r3; removed since: old.csv"),
     ]  # fmt: skip
+
+
+def test_an_unreadable_feed_that_published_says_which_files_and_what_it_removed():
+    # A file without a required column: read, every row held, its staged rows removed. Status
+    # said "no file could be read", which was false on both counts.
+    missing = FileOutcome(
+        "hotline_20250803.csv", "", 0, rows_in=95, quarantined=95, status="failed",
+        message="hotline_20250803.csv: required column(s) 来电时间 missing; none of its 95 rows "
+        "was loaded, all are held in quarantine — re-export it with every column of feeds.md",
+        rejected=["来电时间"],
+    )  # fmt: skip
+    published = [
+        PublishedPartition("stg_hotline", "drop_date=2025-08-03", action="removed"),
+        PublishedPartition("quarantine/hotline", "drop_date=2025-08-03", action="created"),
+    ]
+    record = FeedRecord(
+        "unreadable", rows_in=95, quarantined=95, files=[missing], outputs=published
+    )
+    (problem,) = drop_problems([ingest("r1", "2025-08-03", hotline=record)], {}, ("hotline",))
+    assert (problem["problem"], problem["detail"]) == (
+        "unreadable",
+        "hotline_20250803.csv: required column(s) 来电时间 missing in run r1; its staged rows "
+        "removed (stg_hotline), 95 row(s) held in quarantine",
+    )
+    # nothing published (no file could be opened): the tables keep the earlier run's rows
+    unopened = FeedRecord("unreadable", error="no file could be read")
+    assert unreadable_detail(unopened) == (
+        "no file could be read; nothing published: the drop keeps what an earlier run loaded"
+    )
+
+
+def test_a_feed_with_no_folder_on_the_newest_drop_day_is_flagged():
+    # The morning check: hotline landed on 3 July, complaints did not. Status listed nothing,
+    # since 3 July was not between two of complaints' days.
+    runs = [ingest("r2", "2025-07-03", hotline=feed("loaded"), complaints=feed("no_folder"))]
+    landing = {"hotline": {date(2025, 7, 2), date(2025, 7, 3)}, "complaints": {date(2025, 7, 2)}}
+    found = drop_problems(runs, landing, FEEDS)
+    assert [(p["drop_date"], p["feed"], p["problem"]) for p in found] == [
+        ("2025-07-02", "hotline", "not ingested"),
+        ("2025-07-02", "complaints", "not ingested"),
+        ("2025-07-03", "complaints", "no drop"),
+    ]
+    assert "newest drop day" in found[-1]["detail"]
+    # a fresh landing zone with hotline only: the run asked for complaints and found no folder
+    first = {"hotline": {date(2025, 7, 3)}}
+    assert [p["feed"] for p in drop_problems(runs, first, FEEDS)] == ["complaints"]
+    # a feed no run asked for and that never landed: not one this warehouse takes
+    only_hotline = [ingest("r2", "2025-07-03", hotline=feed("loaded"))]
+    assert drop_problems(only_hotline, first, FEEDS) == []
+    # no feed landed on the ledger's newest day: nothing to compare it with, no flag
+    assert drop_problems(runs, {}, FEEDS) == []
+
+
+def test_a_run_that_found_no_folder_does_not_hide_the_run_that_loaded_the_drop():
+    # ingest; the folder moved aside; `--feeds hotline` found none; the folder back: the tables
+    # hold r1's rows, and status said "not ingested" after r2
+    runs = [
+        ingest("r2", "2025-07-01", hotline=feed("no_folder")),
+        ingest("r1", "2025-07-01", hotline=feed("loaded")),
+    ]
+    landing = {"hotline": {date(2025, 7, 1)}}
+    assert drop_problems(runs, landing, ("hotline",)) == []
+    # with no earlier run, the files are still not ingested
+    assert drop_problems(runs[:1], landing, ("hotline",))[0]["problem"] == "not ingested"

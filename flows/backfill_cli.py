@@ -23,6 +23,7 @@ from kesu.flows.config import ConfigError
 if TYPE_CHECKING:
     from kesu.flows.backfill import DropDone
     from kesu.flows.terminal import Terminal
+    from kesu.transforms.run_records import FeedRecord, IngestRun
 
 ODD = ("no_folder", "empty", "unreadable")  # feed statuses a drop's line names
 DEFAULT_WORKERS = 2  # = flows.backfill.DEFAULT_WORKERS (not imported: it would load Prefect)
@@ -141,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"total {feed:<20} rows in {rows_in} = loaded {loaded} + quarantined {bad}")
     if terminal.repeats():
         print(terminal.repeats(), file=sys.stderr)
+    for line in unreadable_lines(runs):
+        print(line)
     if failure is not None:
         print(f"kesu backfill: {failure}", file=sys.stderr)
     return 1 if failure is not None else _exit_status(runs)
@@ -159,10 +162,37 @@ def drop_line(e: DropDone) -> str:
         loaded = sum(r.loaded for r in e.run.feeds.values())
         bad = sum(r.quarantined for r in e.run.feeds.values())
         rows = f": loaded {loaded}, quarantined {bad}"
-        odd = [f"{f} {r.status}" for f, r in e.run.feeds.items() if r.status in ODD]
-        rows += f" ({', '.join(odd)})" if odd else ""
+        odd = [_feed_note(f, r) for f, r in e.run.feeds.items()]
+        rows += f" ({', '.join(n for n in odd if n)})" if any(odd) else ""
     error = f": {e.error}" if e.error else ""
     return f"[{e.done}/{e.total}] {e.drop_date} {e.outcome}{rows}{error}"
+
+
+def _feed_note(feed: str, record: FeedRecord) -> str:
+    """A feed's part of its drop's line: an odd status, files that failed (as `kesu ingest`
+    says them), or "" when there is nothing to say."""
+    failed = len(record.failed_files)
+    if record.status in ODD:
+        return f"{feed} {record.status}"
+    return f"{feed} {failed} file(s) failed" if failed else ""
+
+
+def unreadable_lines(runs: list[IngestRun]) -> list[str]:
+    """Why the backfill exits 1: one line per drop and feed that was unreadable, and what its
+    run did to the drop (the last lines it prints; the warnings went to stderr before)."""
+    from kesu.transforms.run_summary import unreadable_detail
+
+    lines = [
+        f"unreadable: {run.drop_date} {feed}: {unreadable_detail(r)} (run {run.run_id})"
+        for run in runs
+        for feed, r in run.feeds.items()
+        if r.status == "unreadable"
+    ]
+    return (
+        [f"exit status 1: {len(lines)} feed(s) of a drop could not be read", *lines]
+        if lines
+        else []
+    )
 
 
 Show = Callable[["DropDone"], None]

@@ -62,10 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     _locations(ingest)
 
     backfill = sub.add_parser("backfill", help="ingest every drop date in a range")
-    backfill.add_argument("--start", type=_date, required=True)
-    backfill.add_argument("--end", type=_date, required=True)
+    backfill.add_argument(
+        "--start", type=_date, required=True, help="first drop date (YYYY-MM-DD), included"
+    )
+    backfill.add_argument(
+        "--end", type=_date, required=True, help="last drop date (YYYY-MM-DD), included"
+    )
     add_feeds(backfill)
-    backfill.add_argument("--force", action="store_true")
+    backfill.add_argument(
+        "--force",
+        action="store_true",
+        help="stage and publish every drop again, even those whose inputs are unchanged since "
+        "their last completed run (which are otherwise skipped)",
+    )
     backfill_cli.add_arguments(backfill)
     _locations(backfill)
     report_cli.add_parser(sub)

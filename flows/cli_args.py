@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import date
 
@@ -16,6 +17,11 @@ def drop_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # the form is right: the day is not
+            year, month, day = text.split("-")
+            why = f"month {month} of {year} has no day {day}" if "01" <= month <= "12" else ""
+            why = why or f"there is no month {month}"
+            raise argparse.ArgumentTypeError(f"{text!r} is no real date: {why}") from None
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
 
 

@@ -93,3 +93,54 @@ def test_a_dask_backfill_without_a_prefect_server_stops_before_any_flow_runs(
     assert err.startswith("kesu backfill: running drops on a Dask cluster needs a Prefect server")
     assert err.count("\n") == 1  # one line, no traceback
     assert not (tmp_path / "wh").exists()  # no flow ran: nothing was recovered or recorded
+
+
+def test_a_backfill_drop_line_names_failed_files_and_odd_feeds():
+    from kesu.flows.backfill import DropDone
+    from kesu.flows.backfill_cli import drop_line
+
+    # one of complaints' two files could not be read: `kesu ingest` said "1 file(s) failed",
+    # the backfill's line said nothing
+    done = run(
+        hotline=feed("loaded", 90, 90, 0),
+        complaints=feed("loaded", 4, 4, 0, [file("failed"), file("ok")]),
+        regulator_transfers=feed("no_folder"),
+    )
+    line = drop_line(DropDone(date(2025, 1, 2), "ingested", done, None, 4, 4))
+    assert line == (
+        "[4/4] 2025-01-02 ingested: loaded 94, quarantined 0 "
+        "(complaints 1 file(s) failed, regulator_transfers no_folder)"
+    )
+    clean = run(hotline=feed("loaded", 90, 90, 0))
+    assert drop_line(DropDone(date(2025, 1, 2), "ingested", clean, None, 1, 4)) == (
+        "[1/4] 2025-01-02 ingested: loaded 90, quarantined 0"
+    )
+
+
+def test_a_backfill_that_exits_1_says_why_on_its_last_lines():
+    from kesu.flows.backfill_cli import unreadable_lines
+
+    missing = FileOutcome("a.csv", "0" * 64, 100, rows_in=5, quarantined=5, status="failed")
+    missing.rejected.append("来电时间")
+    bad = run(hotline=FeedRecord("unreadable", quarantined=5, files=[missing]))
+    assert unreadable_lines([run(hotline=feed("loaded", 1, 1)), bad]) == [
+        "exit status 1: 1 feed(s) of a drop could not be read",
+        "unreadable: 2025-01-02 hotline: a.csv: required column(s) 来电时间 missing; nothing "
+        "published: the drop keeps what an earlier run loaded (run R1)",
+    ]
+    assert unreadable_lines([run(hotline=feed("loaded", 1, 1))]) == []
+
+
+def test_a_date_in_form_but_not_in_the_calendar_is_said_to_be_no_real_date(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backfill", "--start", "2025-02-30", "--end", "2025-03-01"])
+    assert "'2025-02-30' is no real date: month 02 of 2025 has no day 30" in capsys.readouterr().err
+
+
+def test_backfill_help_says_the_range_includes_both_ends_and_what_force_redoes(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backfill", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--start START first drop date (YYYY-MM-DD), included" in text
+    assert "--end END last drop date (YYYY-MM-DD), included" in text
+    assert "--force stage and publish every drop again" in text

@@ -188,11 +188,9 @@ def unreadable_lines(runs: list[IngestRun]) -> list[str]:
         for feed, r in run.feeds.items()
         if r.status == "unreadable"
     ]
-    return (
-        [f"exit status 1: {len(lines)} feed(s) of a drop could not be read", *lines]
-        if lines
-        else []
-    )
+    if not lines:
+        return []
+    return [f"exit status 1: {len(lines)} feed(s) of a drop could not be read", *lines]
 
 
 Show = Callable[["DropDone"], None]

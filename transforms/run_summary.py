@@ -98,8 +98,8 @@ def drop_problems(
     interrupted, files that failed or a feed unreadable in the last completed run, files landed,
     changed or removed after it, days with no folder between a feed's first and last drop, and
     a feed with no folder on the newest day any feed landed (if it ever landed, or a run of that
-    day asked for it). A run that found no folder for a
-    feed does not count as its last completed run (`run_records.holds_feed`).
+    day asked for it). A run that found no folder for a feed does not count as its last
+    completed run (`run_records.holds_feed`).
     `landing`: per feed, the dates whose folder holds files. `runs`: newest first.
     `interrupted`: as for `run_rows`. `landed_since(feed, day, record)`: how the feed's folder
     differs from what the last completed run's `record` read (`file_names.Since`: the files it

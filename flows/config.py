@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,112 @@ def _validate(values: dict[str, dict[str, Any]], source: str) -> None:
     vacuum_days = values["warehouse"]["vacuum_days"]
     if not isinstance(vacuum_days, int) or isinstance(vacuum_days, bool) or vacuum_days < 0:
         raise ConfigError(f"{source}: [warehouse] vacuum_days must be a whole number, 0 or more")
+    values["disclosure"] = disclosure_values(values["disclosure"], source)
     _validate_s3(values.get("s3", {}), source)
+
+
+# Codes that stay their own last row (其他): a bucket holding one would hide it inside the tail.
+OTHER_CATEGORY = "B99"
+
+
+def disclosure_values(table: dict[str, Any], source: str) -> dict[str, Any]:
+    """[disclosure] as the public text prints it: `channels` and `date` become the text written
+    (a list of channels joined with 、, a TOML date as 2026年3月31日), so the disclosure, the
+    manifest and a reproduction all hold that text. Anything else is refused naming the form
+    wanted: the disclosure is published, and str() of a list or a number would be printed."""
+    return {
+        "channels": _channels(table["channels"], source),
+        "date": _closing_date(table["date"], source),
+        "category_buckets": _category_buckets(table["category_buckets"], source),
+    }
+
+
+def _one_line(text: str, key: str, source: str) -> str:
+    text = text.strip()
+    if "\n" in text or "\r" in text:
+        raise ConfigError(f"{source}: [disclosure] {key} must be one line of text")
+    return text
+
+
+def _channels(value: Any, source: str) -> str:
+    wanted = (
+        f'{source}: [disclosure] channels must be text ("客服热线、营业网点") or a list of '
+        f'channel names (["客服热线", "营业网点"])'
+    )
+    if isinstance(value, str):
+        return _one_line(value, "channels", source)
+    if not isinstance(value, list):
+        raise ConfigError(f"{wanted}; got {value!r}")
+    if not all(isinstance(name, str) and name.strip() for name in value):
+        raise ConfigError(f"{wanted}, each a non-empty name; got {value!r}")
+    names = [_one_line(name, "channels", source) for name in value]
+    if len(set(names)) < len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise ConfigError(f"{source}: [disclosure] channels lists {twice!r} twice")
+    return "、".join(names)  # as Chinese text joins a list
+
+
+def _closing_date(value: Any, source: str) -> str:
+    """A TOML date (2026-03-31) or the same quoted is written 2026年3月31日, as the disclosure
+    writes every date (reports.labels.day_text); other text is printed as given (e.g.
+    二〇二六年三月三十一日), "" prints none. A date-time, a time or a number is refused."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{1,2}-\d{1,2}\s*", value):
+        try:
+            day = date.fromisoformat(_padded(value.strip()))
+        except ValueError:
+            raise ConfigError(f"{source}: [disclosure] date {value!r} is not a day") from None
+    elif isinstance(value, str):
+        return _one_line(value, "date", source)
+    else:
+        raise ConfigError(
+            f"{source}: [disclosure] date must be a date (date = 2026-03-31) or the text to "
+            f'print (date = "2026年3月31日"); got {value!r}'
+        )
+    return f"{day.year}年{day.month}月{day.day}日"  # reports.labels.day_text, without polars
+
+
+def _padded(iso: str) -> str:
+    year, month, day = iso.split("-")
+    return f"{year}-{int(month):02d}-{int(day):02d}"
+
+
+def _category_buckets(value: Any, source: str) -> dict[str, list[str]]:
+    """Bucket name -> business category codes, each code in one bucket at most; whether the
+    codes are the codes file's is checked with the reference files (preflight.report_rules)."""
+    example = '{ "外汇、贵金属等其他业务" = ["B08", "B09"] }'
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{source}: [disclosure] category_buckets must be a table of bucket name = list of "
+            f"business category codes, e.g. {example}; got {value!r}"
+        )
+    seen: dict[str, str] = {}
+    for name, codes in value.items():
+        if not name.strip():
+            raise ConfigError(f"{source}: [disclosure] category_buckets: a bucket has no name")
+        if not isinstance(codes, list) or not codes:
+            raise ConfigError(
+                f"{source}: [disclosure] category_buckets {name!r} must be a list of business "
+                f'category codes (e.g. ["B08", "B09"]); got {codes!r}'
+            )
+        for code in codes:
+            if not isinstance(code, str) or not code.strip():
+                raise ConfigError(
+                    f"{source}: [disclosure] category_buckets {name!r}: {code!r} is not a code"
+                )
+            if code == OTHER_CATEGORY:
+                raise ConfigError(
+                    f"{source}: [disclosure] category_buckets {name!r}: {code} (其他) is always "
+                    "shown as the last row of its own"
+                )
+            if code in seen:
+                raise ConfigError(
+                    f"{source}: [disclosure] category_buckets: {code} is in both "
+                    f"{seen[code]!r} and {name!r}"
+                )
+            seen[code] = name
+    return {name: list(codes) for name, codes in value.items()}
 
 
 def _validate_s3(s3: dict[str, Any], source: str) -> None:

@@ -6,6 +6,7 @@ Each check raises `ConfigError` (exit status 2) with the thing to fix in its mes
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from kesu.flows.config import ConfigError, Settings
@@ -102,14 +103,38 @@ def for_report(settings: Settings) -> None:
 
 def report_rules(settings: Settings) -> None:
     """The report rules of kesu.toml ([report] [sla] [hotline] [merge]) as `kesu report` and
-    `kesu watch` read them (`ReportConfig`), e.g. [sla] decision_days after extended_days."""
+    `kesu watch` read them (`ReportConfig`), e.g. [sla] decision_days after extended_days; and
+    the disclosure's buckets, whose codes must be business categories of the codes file."""
     from kesu.transforms.reporting import ReportConfig
 
+    source = settings.config_file or "built-in defaults"
     try:
         ReportConfig.from_settings(settings.values)
     except ValueError as exc:
-        source = settings.config_file or "built-in defaults"
         raise ConfigError(f"{source}: {exc}") from None
+    disclosure_buckets(settings, source)
+
+
+def disclosure_buckets(settings: Settings, source: object) -> None:
+    """Each code of [disclosure] category_buckets is a business category (axis B) of the codes
+    file: an unknown code (a cause code, a typo) would silently never be grouped."""
+    buckets = settings.values.get("disclosure", {}).get("category_buckets") or {}
+    if not buckets:
+        return
+    path = settings.reference_path("codes")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        known = {
+            (row.get("code") or "").strip()
+            for row in csv.DictReader(fh)
+            if (row.get("axis") or "").strip() == "B"
+        }
+    for name, codes in buckets.items():
+        unknown = [code for code in codes if code not in known]
+        if unknown:
+            raise ConfigError(
+                f"{source}: [disclosure] category_buckets {name!r}: {', '.join(unknown)} not among "
+                f"the business category codes (axis B) of {path}"
+            )
 
 
 def for_serve(settings: Settings) -> None:

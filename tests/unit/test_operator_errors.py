@@ -17,7 +17,7 @@ from kesu.flows.config import ConfigError, load_settings
 from kesu.flows.errors import one_line
 from kesu.flows.pii_key import SAMPLE_MARKER, ensure_demo_key, resolve_pii_key
 from kesu.reference import BRANCHES
-from kesu.reports import xlsx
+from kesu.reports import disclosure, xlsx
 from kesu.reports.quarantine_xlsx import write_quarantine_workbook
 from kesu.warehouse import Warehouse
 from kesu.warehouse.publish import publish_partition
@@ -59,6 +59,21 @@ def said(capsys: pytest.CaptureFixture[str]) -> str:
         ("[watch]\nwithin_days = -3\n", "[watch] within_days must be a whole number, 0 or more"),
         ("[watch]\nat_risk_days = 'two'\n", "[watch] at_risk_days must be a whole number, 0 or more"),
         ("[watch]\nalert_score = 0\n", "[watch] alert_score must be a number above 0"),
+        # [disclosure] values reached the public text through str(): 5, ['a', 'b'], or nothing
+        ("[disclosure]\ndate = 5\n", "[disclosure] date must be a date (date = 2026-03-31) or the text"),
+        ("[disclosure]\ndate = 2026-03-31T10:00:00\n", "[disclosure] date must be a date"),
+        ("[disclosure]\ndate = '2026-02-30'\n", "[disclosure] date '2026-02-30' is not a day"),
+        ("[disclosure]\nchannels = 5\n", "[disclosure] channels must be text"),
+        ("[disclosure]\nchannels = ['客服热线', '']\n", "each a non-empty name"),
+        ("[disclosure]\nchannels = ['信函', '信函']\n", "[disclosure] channels lists '信函' twice"),
+        ("[disclosure]\ncategory_buckets = { '其他业务' = 'B08' }\n",
+         "[disclosure] category_buckets '其他业务' must be a list of business category codes"),
+        ("[disclosure]\ncategory_buckets = { '其他业务' = [] }\n", "must be a list of business"),
+        ("[disclosure]\ncategory_buckets = ['B08']\n", "[disclosure] category_buckets must be a table"),
+        ("[disclosure]\ncategory_buckets = { '甲' = ['B08'], '乙' = ['B08', 'B09'] }\n",
+         "[disclosure] category_buckets: B08 is in both '甲' and '乙'"),
+        ("[disclosure]\ncategory_buckets = { '其他业务' = ['B14', 'B99'] }\n",
+         "B99 (其他) is always shown as the last row of its own"),
     ],
 )  # fmt: skip
 def test_unknown_configuration_keys_are_errors_naming_the_nearest_key(
@@ -277,6 +292,54 @@ def test_report_rules_are_refused_before_prefect_starts(
     line = said(capsys)
     assert "decision_days <= extended_days" in line and "kesu.toml" in line
     assert not (site / "prefect-home").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[disclosure]\ndate = 5\n", "[disclosure] date must be a date"),
+        # a cause code and a typo: never grouped, silently, in the published table
+        ("[disclosure]\ncategory_buckets = { '其他业务' = ['B08', 'C01', 'B8'] }\n",
+         "[disclosure] category_buckets '其他业务': C01, B8 not among the business category codes"),
+    ],
+)  # fmt: skip
+def test_a_wrong_disclosure_setting_is_refused_before_prefect_starts(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, toml, expected
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # answers nothing
+    monkeypatch.setenv("PREFECT_HOME", str(site / "prefect-home"))
+    (site / "kesu.toml").write_text(toml, "utf-8")
+    assert cli.main(["report", "annual", "2025", "--warehouse", str(site / "wh")]) == 2
+    line = said(capsys)
+    assert line.startswith("kesu report: ") and f"kesu.toml: {expected}" in line, line
+    assert not (site / "prefect-home").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "channels", "day"),
+    [
+        # as a person types them: a TOML date, a list of channels
+        ("date = 2026-03-31\nchannels = ['客服热线', '营业网点']", "客服热线、营业网点", "2026年3月31日"),
+        ("date = '2026-03-31'\nchannels = [' 客服热线 ', '信函']", "客服热线、信函", "2026年3月31日"),
+        ("date = 2026-04-01\nchannels = []", None, "2026年4月1日"),  # no channel: no sentence
+        # the text to print, as given
+        ("date = '2026年3月31日'\nchannels = '客服热线、营业网点'", "客服热线、营业网点", "2026年3月31日"),
+        ("date = '二〇二六年三月三十一日'", "客服热线、营业网点、官方网站、手机银行、信函",
+         "二〇二六年三月三十一日"),
+    ],
+)  # fmt: skip
+def test_the_disclosure_closes_with_channels_and_date_as_chinese_text_writes_them(
+    site: Path, toml: str, channels: str | None, day: str
+) -> None:
+    (site / "kesu.toml").write_text(f"[disclosure]\n{toml}\n", "utf-8")
+    settings = load_settings(config=str(site / "kesu.toml"), environ={})
+    text = disclosure.render(literal_tables(), "2025", 2, settings=settings.values["disclosure"])
+    closing = text.split("特此公告。")
+    if channels is None:
+        assert "本行消费者投诉渠道" not in text
+    else:
+        assert f"\n本行消费者投诉渠道：{channels}。\n" in closing[0]
+    assert closing[1] == f"\n\n本行\n{day}\n"
 
 
 def test_debug_shows_the_traceback(site: Path) -> None:

@@ -121,6 +121,12 @@ def test_deployments_register_with_their_schedules_and_parameters(tmp_path: Path
         (["--landing", "nowhere"], "landing zone {tmp}/nowhere does not exist"),
         # accepted by `kesu ingest`, refused by the nightly's watch list and by every report
         ("[sla]\ndecision_days = 40\nextended_days = 30\n", "[sla] needs 0 < decision_days"),
+        # printed as given into the annual disclosure ("5"), or a bucket silently never grouped
+        ("[disclosure]\ndate = 5\n", "[disclosure] date must be a date"),
+        (
+            "[disclosure]\ncategory_buckets = { '其他业务' = ['B8'] }\n",
+            "[disclosure] category_buckets '其他业务': B8 not among the business category codes",
+        ),
         (
             "[reference]\nbranches = 'gone.csv'\n",
             "reference file {tmp}/gone.csv ([reference] branches)",

@@ -111,11 +111,11 @@ def held_groups(model: ComplaintModel, held: pl.DataFrame, as_of: date) -> pl.Da
     )
 
 
-def never_loaded(model: ComplaintModel, held: pl.DataFrame, as_of: date) -> int:
+def never_loaded(model: ComplaintModel, held: pl.DataFrame | None, as_of: date) -> int:
     """How many complaints up to as_of have landed only in quarantine: every version held, none
     loaded. No deadline can be reckoned for them (their received date failed its checks or is
     unread), so the list cannot show them; it says how many there are instead."""
-    found = newest_held(model.tickets, held, as_of)
+    found = newest_held(model.tickets, pl.DataFrame() if held is None else held, as_of)
     return found.join(model.tickets.select("complaint_id"), on="complaint_id", how="anti").height
 
 

@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import TYPE_CHECKING
 
 from kesu.flows.cli_args import positive_int as _workers
@@ -144,9 +145,23 @@ def run(args: argparse.Namespace) -> int:
         print(terminal.repeats(), file=sys.stderr)
     for line in unreadable_lines(runs):
         print(line)
+    if finished and all(e.outcome == "no_data" for e in finished):
+        print(f"warning: {nothing_landed(args.start, args.end, settings.landing)}", file=sys.stderr)
     if failure is not None:
         print(f"kesu backfill: {failure}", file=sys.stderr)
     return 1 if failure is not None else _exit_status(runs)
+
+
+def nothing_landed(start: date, end: date, landing: object) -> str:
+    """The warning of a backfill none of whose days had a feed's folder: most often a
+    mistyped --landing (a folder above the landing zone, say), which is no error of a day."""
+    from kesu.transforms.columns import FEEDS
+
+    days = f"{start}..{end}" if end != start else f"{start}"
+    return (
+        f"nothing landed for any day of {days} under {landing}: no folder of any feed "
+        f"({', '.join(FEEDS)}) for those days. Is --landing right?"
+    )
 
 
 def _tally(events: list[DropDone]) -> str:

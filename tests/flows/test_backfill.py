@@ -159,6 +159,24 @@ def test_a_failed_drop_does_not_stop_the_others(tmp_path, monkeypatch, capsys, d
     assert record.status == "failed" and (summary["skipped"], summary["failed"]) == (2, 1)
 
 
+def test_a_backfill_over_a_landing_zone_with_no_feed_folder_warns(tmp_path, capsys, demo_key):
+    """`--landing data` (the folder above the landing zone): every day had "no data", exit 0,
+    and nothing said the path was wrong."""
+    (tmp_path / "data" / "landing").mkdir(parents=True)
+    args = argparse.Namespace(
+        start=START, end=END, feeds=None, force=False, workers=2, threads=True,
+        landing=str(tmp_path / "data"), warehouse=str(tmp_path / "wh"), config=None,
+    )  # fmt: skip
+    assert backfill_cli.run(args) == 0  # days without data are no error
+    captured = capsys.readouterr()
+    assert f"drops: {len(DAYS)} no data" in captured.out
+    assert captured.err.strip().splitlines()[-1] == (
+        f"warning: nothing landed for any day of {START}..{END} under {tmp_path / 'data'}: no "
+        "folder of any feed (hotline, complaints, regulator_transfers) for those days. Is "
+        "--landing right?"
+    )
+
+
 def test_nightly_without_a_date_takes_the_day_before_its_scheduled_start(tmp_path, demo_key):
     before = previous_drop_date(datetime.now(UTC))
     run = nightly(landing_dir=str(tmp_path / "empty"), warehouse_dir=str(tmp_path / "wh"))

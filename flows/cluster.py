@@ -18,8 +18,9 @@ What a Dask worker needs to run a drop:
   reference files named by the configuration; the settings travel as values, already resolved;
 - the PII key, from its own environment (`KESU_PII_KEY`, or the key file named by `[pii]
   key_file` / `KESU_PII_KEY_FILE` readable at the same path): the same key on every worker, or
-  its drops get other tokens. The key is never a task parameter: it would land in Prefect's
-  database;
+  its drops get other tokens; and, when the machine that starts the backfill has a key too, that
+  key (compared by key id), or the cluster's drops would get other tokens than this machine's
+  runs. The key is never a task parameter: it would land in Prefect's database;
 - a Prefect server it can reach, in its own environment too (`PREFECT_API_URL`): the flow's
   settings travel with each task, but Prefect's background threads in a worker (logs, events)
   read the environment, and without it each worker starts a temporary API of its own and its
@@ -38,7 +39,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kesu.flows.config import ConfigError, Settings
-from kesu.flows.pii_key import resolve_pii_key
+from kesu.flows.pii_key import KeyFileMissing, PiiKey, find_pii_key, resolve_pii_key
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -62,8 +63,18 @@ def worker_facts(settings: Settings) -> dict[str, str]:
     return {"api": os.environ.get("PREFECT_API_URL", ""), "key_id": key_id}
 
 
-def worker_problems(facts: dict[str, dict[str, str]]) -> list[str]:
-    """What is wrong with the workers, from `worker_facts` of each (by worker address)."""
+def key_here(settings: Settings) -> PiiKey | None:
+    """The PII key of the process starting the backfill, found as `preflight` finds it; None
+    when it has none, or names a key file that only the workers hold (at the same path)."""
+    try:
+        return find_pii_key(settings)
+    except KeyFileMissing:
+        return None
+
+
+def worker_problems(facts: dict[str, dict[str, str]], here: PiiKey | None = None) -> list[str]:
+    """What is wrong with the workers, from `worker_facts` of each (by worker address); with
+    `here` (this process's key) every worker must hold that key."""
     problems = [
         f"{worker}: no PREFECT_API_URL in its environment"
         for worker, fact in sorted(facts.items())
@@ -77,6 +88,12 @@ def worker_problems(facts: dict[str, dict[str, str]]) -> list[str]:
     key_ids = {f["key_id"] for f in facts.values() if not f["key_id"].startswith("error: ")}
     if len(key_ids) > 1:
         problems.append(f"the workers hold {len(key_ids)} different PII keys; they need one")
+    if here is not None and key_ids - {here.key_id}:
+        problems.append(
+            f"their PII key (key id {', '.join(sorted(key_ids - {here.key_id}))}) is not this "
+            f"command's (key id {here.key_id}, from {here.source}): their drops would get other "
+            "tokens than this machine's runs; give both the same key"
+        )
     if not facts:
         problems.append("the cluster has no workers")
     return problems
@@ -98,13 +115,15 @@ def task_runner(
     workers: int, dask_address: str | None, settings: Settings
 ) -> Iterator[TaskRunner[Any]]:
     """A started task runner: `workers` threads, or the Dask cluster at `dask_address` (its
-    workers checked: each must resolve the same PII key and know the Prefect API)."""
+    workers checked: each must resolve the same PII key, this process's when it has one, and
+    know the Prefect API)."""
     if not dask_address:
         threads: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=workers)
         with threads:
             yield threads
         return
     require_prefect_server()
+    here = key_here(settings)  # a key set here but unusable stops the backfill, as preflight does
     from prefect_dask import DaskTaskRunner
 
     dask = DaskTaskRunner(address=dask_address, client_kwargs={"timeout": CONNECT_TIMEOUT_SECONDS})
@@ -116,7 +135,7 @@ def task_runner(
                 f"no Dask scheduler answered at {dask_address} within "
                 f"{CONNECT_TIMEOUT_SECONDS} s ({type(exc).__name__}: {exc})"
             ) from exc
-        problems = worker_problems(client.run(worker_facts, settings))
+        problems = worker_problems(client.run(worker_facts, settings), here)
         if problems:
             raise WorkersNotReady(f"Dask workers at {dask_address}: " + "; ".join(problems))
         yield dask

@@ -35,9 +35,13 @@ class PiiKey:
         return hmac.new(self.secret, b"kesu key id", hashlib.sha256).hexdigest()[:16]
 
 
+class KeyFileMissing(ConfigError):
+    """The key file named by `[pii] key_file` / KESU_PII_KEY_FILE is not there."""
+
+
 def _read_key_file(path: Path) -> tuple[bytes, bool]:
     if not path.is_file():
-        raise ConfigError(f"PII key file {path} does not exist")
+        raise KeyFileMissing(f"PII key file {path} does not exist")
     if path.stat().st_mode & 0o077:
         raise ConfigError(
             f"PII key file {path} is readable by group or others; run `chmod 600 {path}`"
@@ -53,6 +57,19 @@ def _read_key_file(path: Path) -> tuple[bytes, bool]:
 def resolve_pii_key(settings: Settings, environ: dict[str, str] | None = None) -> PiiKey:
     """KESU_PII_KEY, else [pii] key_file, else KESU_PII_KEY_FILE, else the demo key beside a
     landing zone `kesu sample` wrote."""
+    key = find_pii_key(settings, environ)
+    if key is None:
+        raise ConfigError(
+            "no key for tokenizing personal data: set KESU_PII_KEY (a secret of at least "
+            f"{MIN_KEY_CHARS} characters) or `[pii] key_file` in kesu.toml (the demo key of "
+            "`kesu sample` serves only the landing zone it wrote)"
+        )
+    return key
+
+
+def find_pii_key(settings: Settings, environ: dict[str, str] | None = None) -> PiiKey | None:
+    """The key `resolve_pii_key` finds, or None where none is set; a key that is set but
+    unusable (too short, a file readable by others) still raises `ConfigError`."""
     env = os.environ if environ is None else environ
     if env.get("KESU_PII_KEY"):
         key = env["KESU_PII_KEY"]
@@ -70,11 +87,7 @@ def resolve_pii_key(settings: Settings, environ: dict[str, str] | None = None) -
         if (settings.landing / SAMPLE_MARKER).is_file() and demo.is_file():
             secret, is_demo = _read_key_file(demo)
             return PiiKey(secret, str(demo), is_demo)
-    raise ConfigError(
-        "no key for tokenizing personal data: set KESU_PII_KEY (a secret of at least "
-        f"{MIN_KEY_CHARS} characters) or `[pii] key_file` in kesu.toml (the demo key of "
-        "`kesu sample` serves only the landing zone it wrote)"
-    )
+    return None
 
 
 def demo_key_file(landing: Path) -> Path:

@@ -113,6 +113,27 @@ def test_drops_run_in_the_workers_and_equal_a_backfill_on_threads(
     assert published(on_dask) == before
 
 
+def test_a_cluster_on_another_key_than_the_commands_is_refused_before_any_drop(
+    landing, cluster, tmp_path, monkeypatch, capsys
+):
+    from kesu.flows.pii_key import PiiKey
+
+    address, _ = cluster
+    here = "shell-key-0123456789abcdef-other"
+    monkeypatch.setenv("KESU_PII_KEY", here)
+    monkeypatch.delenv("KESU_DASK_ADDRESS", raising=False)
+    warehouse = tmp_path / "wh"
+    argv = ["backfill", "--start", str(START), "--end", str(END), "--dask-address", address]
+    assert cli.main([*argv, "--landing", str(landing), "--warehouse", str(warehouse)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    workers_id = PiiKey(KEY.encode(), "", is_demo=False).key_id
+    here_id = PiiKey(here.encode(), "", is_demo=False).key_id
+    assert line.startswith(f"kesu backfill: Dask workers at {address}: their PII key (key id ")
+    assert workers_id in line and f"key id {here_id}, from KESU_PII_KEY" in line
+    assert KEY not in line and here not in line  # key ids, never the keys
+    assert ledger.list_runs(Warehouse.at(warehouse)) == []  # no drop ran, no run was recorded
+
+
 def test_an_unreachable_scheduler_fails_fast_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("KESU_DASK_ADDRESS", raising=False)
     where = ["--landing", str(tmp_path / "landing"), "--warehouse", str(tmp_path / "wh")]

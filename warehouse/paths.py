@@ -80,6 +80,9 @@ def feed_key(feed: str) -> str:
 
 # every table a drop writes: each feed's staged rows and its quarantine
 TABLE_DIRS = (*STAGED_TABLE.values(), *map(quarantine_table, FEEDS))
+# what kesu writes at a warehouse's top: its ledger and its tables (not `_kesu/`, whose locks
+# and scratch a command may leave beside a path that holds no warehouse)
+WAREHOUSE_TOP = frozenset({LEDGER, *(t.split("/")[0] for t in TABLE_DIRS)})
 
 
 def partition_dir_key(table: str, partition: str) -> str:

@@ -141,6 +141,15 @@ class S3Storage:
             )
         return bool(found.get("KeyCount"))
 
+    def top_level(self) -> set[str]:
+        """Names directly under the warehouse's prefix: one list call (a warehouse holds a
+        handful at its top), which also fails in one line on a missing bucket."""
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        with self._errors(""):
+            found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+        names = {c["Prefix"][len(prefix) :].rstrip("/") for c in found.get("CommonPrefixes", [])}
+        return names | {o["Key"][len(prefix) :] for o in found.get("Contents", [])}
+
     def list_dir(self, key: str) -> list[str]:
         """Names directly under `key` (objects and "subdirectories"), like os.listdir."""
         return sorted(self._children(key))

@@ -152,11 +152,13 @@ class Warehouse:
             Path(self.location).mkdir(parents=True, exist_ok=True)
 
     def exists(self) -> bool:
-        """A local warehouse is a directory; a remote one a reachable bucket (else a clear
-        error)."""
+        """A local warehouse is a directory; a remote one a prefix holding kesu's ledger or a
+        table (one list call; a missing bucket is a clear error). A bucket that answers is not
+        enough: a mistyped prefix is empty, and a command that looks after tables (`maintain`,
+        `migrate`) would find nothing to do and say nothing. Runs that write (ingest) do not
+        ask: they create a new warehouse (`prepare`)."""
         if self.remote:
-            self._remote_store().check()
-            return True
+            return bool(self._remote_store().top_level() & paths.WAREHOUSE_TOP)
         return Path(self.location).is_dir()
 
     def remove(self) -> None:

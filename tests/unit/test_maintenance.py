@@ -19,6 +19,7 @@ from kesu.warehouse.reader import partition_dates, scan_table
 
 V0 = Path(__file__).resolve().parents[1] / "corpus" / "warehouse-v0"
 DAYS = [date(2025, 3, 3), date(2025, 3, 4)]
+D1 = paths.partition_key(DAYS[0])
 
 
 @pytest.fixture
@@ -280,6 +281,22 @@ def test_the_commands_refuse_a_warehouse_not_migrated_before_prefect_starts(
         "to Delta tables (stg_hotline, stg_complaints, quarantine/hotline): run kesu migrate first"
     )
     assert sorted(p for p in old_warehouse.rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("command", ["maintain", "migrate"])
+def test_maintain_and_migrate_refuse_an_object_store_prefix_that_holds_no_warehouse(
+    command, s3, capsys
+):
+    from kesu.flows.cli import main
+
+    wh = Warehouse.s3(s3.url())
+    publish_partition(wh, "stg_complaints", D1, {"part-a.parquet": frame("a")})
+    mistyped = f"{wh}-typo"  # the bucket answers; its prefix holds nothing
+    assert main([command, "--warehouse", mistyped]) == 2  # maintain exited 0, saying nothing
+    assert capsys.readouterr().err.strip() == (
+        f"kesu {command}: warehouse {mistyped} does not exist; give --warehouse"
+    )
+    assert s3.snapshot(mistyped, skip=()) == {}  # nothing was created there
 
 
 @pytest.mark.parametrize("command", ["maintain", "migrate"])

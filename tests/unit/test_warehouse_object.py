@@ -95,6 +95,24 @@ def test_a_location_is_told_local_or_remote_by_the_warehouse_alone(tmp_path: Pat
         Warehouse.s3("s3://")
 
 
+def test_an_object_store_warehouse_exists_when_its_prefix_holds_kesus_ledger_or_tables(s3):
+    from kesu.warehouse.s3 import ObjectStoreError
+
+    url = s3.url()
+    prefix = url.removeprefix(f"s3://{s3.bucket}/")
+    assert not Warehouse.s3(url).exists()  # the bucket answers, the prefix is empty: it said yes
+    s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}/_kesu/publishing/x.json", Body=b"")
+    assert not Warehouse.s3(url).exists()  # a publish marker alone is no warehouse
+    s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}/_ledger/runs/x.json", Body=b"{}")
+    assert Warehouse.s3(url).exists()  # a run was recorded
+    tables_only = Warehouse.s3(s3.url())
+    publish_partition(tables_only, TABLE, "drop_date=2025-03-01", {"a.parquet": complaints("a")})
+    assert tables_only.exists()  # a table's _delta_log, no ledger
+    assert not Warehouse.s3(f"{url}-typo").exists()
+    with pytest.raises(ObjectStoreError, match="bucket 'no-such-bucket' does not exist"):
+        Warehouse.s3("s3://no-such-bucket/wh").exists()
+
+
 def _imports(path: Path) -> Iterator[tuple[str, str]]:
     """(module, name) of every import in the file; name "" for `import module`."""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

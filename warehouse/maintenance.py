@@ -128,6 +128,11 @@ def unmigrated(wh: Warehouse) -> list[str]:
     local warehouse's only (an object store's old layout is re-ingested, not migrated)."""
     if wh.remote:  # checked first: building an S3 store imports boto3
         return []
+    return _first_release_tables(wh)
+
+
+def _first_release_tables(wh: Warehouse) -> list[str]:
+    """The tables whose first-release manifests (``_ledger/partitions/<table>``) are there."""
     store = wh.store
     if not store.is_dir(f"{paths.LEDGER}/partitions"):
         return []
@@ -152,13 +157,17 @@ def migrate(wh: Warehouse) -> list[str]:
     with zoned timestamps (Delta keeps UTC) are rewritten instead, one drop per commit. Each
     table's old manifests go last, so a killed migration is finished by running it again (a
     rewritten drop is then found unchanged). Local warehouses only: the object-store layout kept
-    version folders behind pointers, which a table cannot adopt (re-ingest its drops instead).
+    version folders behind pointers, which a table cannot adopt (re-ingest its drops instead);
+    an object-store warehouse without such tables has nothing to convert.
     """
     if wh.remote:
-        raise ValueError(
-            f"{wh}: kesu migrate converts local warehouses; re-ingest an S3 warehouse's "
-            "drops (kesu backfill --force) to write its Delta tables"
-        )
+        waiting = _first_release_tables(wh)
+        if waiting:
+            raise ValueError(
+                f"{wh}: kesu migrate converts local warehouses; re-ingest an S3 warehouse's "
+                f"drops (kesu backfill --force) to write its Delta tables ({', '.join(waiting)})"
+            )
+        return []
     store = wh.store
     done = []
     for table in paths.TABLE_DIRS:

@@ -97,9 +97,18 @@ def test_a_migrated_table_takes_publishes_and_finds_unchanged_drops(old_warehous
     assert fewer.action == "replaced" and fewer.version == 3
 
 
-def test_migrate_refuses_an_object_store() -> None:
-    with pytest.raises(ValueError, match="re-ingest"):
-        migrate(Warehouse.at("s3://bucket/wh"))
+def test_migrate_refuses_an_object_store_that_holds_first_release_tables(s3) -> None:
+    url = s3.url()
+    key = f"{url.removeprefix(f's3://{s3.bucket}/')}/{paths.manifest_key('stg_hotline', D1)}"
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=b"{}")  # a first-release pointer
+    with pytest.raises(ValueError, match=r"re-ingest .*\(stg_hotline\)$"):
+        migrate(Warehouse.s3(url))
+
+
+def test_migrate_finds_nothing_to_convert_in_an_object_store_of_delta_tables(s3) -> None:
+    wh = Warehouse.s3(s3.url())
+    publish_partition(wh, "stg_complaints", D1, {"part-a.parquet": frame("a")})
+    assert migrate(wh) == []  # it said: re-ingest every drop (kesu backfill --force)
 
 
 def frame(*ids: str) -> pl.DataFrame:
@@ -297,6 +306,17 @@ def test_maintain_and_migrate_refuse_an_object_store_prefix_that_holds_no_wareho
         f"kesu {command}: warehouse {mistyped} does not exist; give --warehouse"
     )
     assert s3.snapshot(mistyped, skip=()) == {}  # nothing was created there
+
+
+def test_migrate_of_an_object_store_of_delta_tables_says_nothing_to_convert(s3, capsys):
+    from kesu.flows.cli import main
+
+    wh = Warehouse.s3(s3.url())
+    publish_partition(wh, "stg_complaints", D1, {"part-a.parquet": frame("a")})
+    before = s3.snapshot(str(wh), skip=())
+    assert main(["migrate", "--warehouse", str(wh)]) == 0  # it advised a full re-ingest (exit 2)
+    assert capsys.readouterr().out.strip() == f"{wh}: nothing to convert"
+    assert s3.snapshot(str(wh), skip=()) == before
 
 
 @pytest.mark.parametrize("command", ["maintain", "migrate"])

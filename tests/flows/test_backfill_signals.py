@@ -95,12 +95,16 @@ def records(warehouse: Path) -> list[dict]:
 
 
 def started_drops(process: subprocess.Popen[str], warehouse: Path, completed: int = 1) -> None:
-    """Wait until `completed` drops completed and another one is running (in its worker)."""
+    """Wait until `completed` drops completed, the backfill's record lists them (their results
+    came back to it: a drop's own record is written a moment before), and another drop is
+    running (in its worker)."""
     deadline = time.monotonic() + 60
     while True:
-        runs = [r for r in records(warehouse) if r["kind"] == "ingest"]
+        every = records(warehouse)
+        runs = [r for r in every if r["kind"] == "ingest"]
         done = sum(r["status"] == "completed" for r in runs)
-        if done >= completed and any(r["status"] == "running" for r in runs):
+        listed = max((len(r["drops"]) for r in every if r["kind"] == "backfill"), default=0)
+        if min(done, listed) >= completed and any(r["status"] == "running" for r in runs):
             return
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no drop completed within 60 s"

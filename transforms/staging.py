@@ -143,18 +143,16 @@ UNKNOWN_BRANCH = (
 def _masked_at(text: pl.Series, problem: pl.Series) -> pl.Series:
     """`text` with personal data masked in the rows that have a `problem` (not null).
 
-    For the text of a parsed column as the quarantine keeps it, masked as strictly as the reason
-    that quotes it (`quarantine.row_problems`: free text's rule, so a phone glued to other digits,
-    `2025-07-113912345678`, is `2025-07-113****5678` in both): a held value is never clearer than
-    its reason. A value that parsed as a date, a date-time, a whole number or 是/否 holds no
-    personal data: the detector's shapes need 10 digits or more in a run (a landline), and these
-    have at most 9, or 10 split by ':' or '年' (`2025/07/01 23`: a mobile needs 11, a landline a
-    leading 0). So only the values with a problem go through the detector, after the plan and
-    only in the columns that have one: run on every value it took ~0.03 s per date-time column
-    of a bank day, and even a pass picking the rows out cost ~3% of staging, for the few rows
-    ever held."""
+    For the text of a parsed column as the quarantine keeps it (the split then masks it as
+    strictly as the reason that quotes it: `quarantine.masked_as_reasons`). A value that parsed
+    as a date, a date-time, a whole number or 是/否 holds no personal data: the detector's shapes
+    need 10 digits or more in a run (a landline), and these have at most 9, or 10 split by ':' or
+    '年' (`2025/07/01 23`: a mobile needs 11, a landline a leading 0). So only the values with a
+    problem go through the detector, after the plan and only in the columns that have one: run
+    on every value it took ~0.03 s per date-time column of a bank day, and even a pass picking
+    the rows out cost ~3% of staging, for the few rows ever held."""
     rows = problem.is_not_null().arg_true()
-    return text.scatter(rows, mask_personal_data(text.gather(rows), free_text=True))
+    return text.scatter(rows, mask_personal_data(text.gather(rows)))
 
 
 def _without_personal_data(

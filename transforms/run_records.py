@@ -216,6 +216,11 @@ class IngestRun:
         )
 
 
+def completed_ingest(run: Run, drop_date: date) -> TypeGuard[IngestRun]:
+    """`run` is a completed ingest of `drop_date`."""
+    return isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date
+
+
 def holds_feed(
     run: Run, drop_date: date, feed: str, statuses: tuple[str, ...] | None = None
 ) -> TypeGuard[IngestRun]:
@@ -224,10 +229,10 @@ def holds_feed(
     folder left the feed's partitions as they were: an earlier run's record still says what they
     hold). The one rule for the skip logic (`ledger.last_feed_record`), `kesu status` and
     `kesu quarantine`."""
-    if not (isinstance(run, IngestRun) and run.status == "completed"):
+    if not completed_ingest(run, drop_date):
         return False
     record = run.feeds.get(feed)
-    if run.drop_date != drop_date or record is None:
+    if record is None:
         return False
     return record.status in statuses if statuses is not None else record.status != "no_folder"
 

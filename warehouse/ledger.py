@@ -14,7 +14,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from kesu.transforms.run_records import (
     FeedRecord,
@@ -103,11 +103,6 @@ def _run(key: str, data: bytes) -> Run | None:
 def _start_order(run: Run) -> tuple[str, datetime, str]:
     """A run's place in time: its id's second, then its exact start, then its id."""
     return run.run_id[:STAMP], run.started_at, run.run_id
-
-
-def completed_ingest(run: Run, drop_date: date) -> TypeGuard[IngestRun]:
-    """`run` is a completed ingest of `drop_date`."""
-    return isinstance(run, IngestRun) and run.status == "completed" and run.drop_date == drop_date
 
 
 def _is_run_id(name: str) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 from kesu.transforms.quarantine import QUARANTINE_LEAD_SCHEMA
-from kesu.transforms.run_records import IngestRun, holds_feed
+from kesu.transforms.run_records import IngestRun, completed_ingest, holds_feed
 from kesu.warehouse import ledger, paths, tables
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def last_ingests(wh: Warehouse, drop_date: date) -> dict[str, IngestRun]:
     found: dict[str, IngestRun] = {}
     no_folder: dict[str, IngestRun] = {}
     for run in ledger.list_runs(wh):  # newest first
-        if ledger.completed_ingest(run, drop_date):
+        if completed_ingest(run, drop_date):
             for feed in run.feeds:
                 held = found if holds_feed(run, drop_date, feed) else no_folder
                 held.setdefault(feed, run)

@@ -142,13 +142,9 @@ class S3Storage:
         return bool(found.get("KeyCount"))
 
     def top_level(self) -> set[str]:
-        """Names directly under the warehouse's prefix: one list call (a warehouse holds a
-        handful at its top), which also fails in one line on a missing bucket."""
-        prefix = f"{self.prefix}/" if self.prefix else ""
-        with self._errors(""):
-            found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, Delimiter="/")
-        names = {c["Prefix"][len(prefix) :].rstrip("/") for c in found.get("CommonPrefixes", [])}
-        return names | {o["Key"][len(prefix) :] for o in found.get("Contents", [])}
+        """Names directly under the warehouse's prefix (a warehouse holds a handful at its top:
+        one list call), which also fails in one line on a missing bucket."""
+        return set(self._children(""))
 
     def list_dir(self, key: str) -> list[str]:
         """Names directly under `key` (objects and "subdirectories"), like os.listdir."""
@@ -159,7 +155,9 @@ class S3Storage:
         return {n: s for n, s in self._children(key).items() if s >= 0}
 
     def _children(self, key: str) -> dict[str, int]:
-        prefix = self._key(key) + "/"
+        """Names directly under `key` ("" : the warehouse's prefix itself), with their sizes (-1
+        for a "subdirectory")."""
+        prefix = self._key(key) + "/" if key else (f"{self.prefix}/" if self.prefix else "")
         found: dict[str, int] = {}
         with self._errors(key):
             pages = self.client.get_paginator("list_objects_v2").paginate(
